@@ -1,0 +1,531 @@
+//! Configuration: built-in defaults, then a TOML file, then `MIMAMORI__SECTION__KEY` environment
+//! variables (`MIMAMORI__DATA_DIR` for top-level keys).
+//!
+//! Every problem is one line that names where it is — the file and line, or the environment
+//! variable — and the key: `mimamori.toml:12: storage.url: unsupported database URL scheme "mysql"`.
+//! Loading never writes anything.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The environment variable prefix of overrides.
+pub const ENV_PREFIX: &str = "MIMAMORI__";
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the embedded defaults keep their files (the SQLite database, demo mail…).
+    pub data_dir: PathBuf,
+    pub storage: StorageConfig,
+    pub broker: BrokerConfig,
+    pub http: HttpConfig,
+    pub city: CityConfig,
+    pub log: LogConfig,
+}
+
+/// The database.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// `sqlite://path/to/file.db` or `postgres://user@host/db`; empty: `data_dir/mimamori.db`.
+    pub url: String,
+    /// Connections in the pool.
+    pub max_connections: u32,
+}
+
+/// The embedded MQTT broker.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BrokerConfig {
+    /// MQTT listener address.
+    pub listen: SocketAddr,
+}
+
+/// The HTTP server (dashboard, partner form, APIs, health).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+    /// The address people use to reach the dashboard, for links in chat and mail.
+    pub public_url: String,
+}
+
+/// The city.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CityConfig {
+    /// IANA time zone of schedules and office hours.
+    pub timezone: String,
+    /// A registry file of districts and towns; empty: the built-in Fujisawa registry.
+    pub registry: Option<PathBuf>,
+}
+
+/// Logging.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A tracing filter, e.g. `info` or `info,mimamori_core=debug`; `RUST_LOG` wins when set.
+    pub filter: String,
+    /// `text` for people, `json` for log collectors.
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("mimamori-data"),
+            storage: StorageConfig::default(),
+            broker: BrokerConfig::default(),
+            http: HttpConfig::default(),
+            city: CityConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            max_connections: 8,
+        }
+    }
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 1883)),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: "http://localhost:8080".into(),
+        }
+    }
+}
+
+impl Default for CityConfig {
+    fn default() -> Self {
+        Self {
+            timezone: "Asia/Tokyo".into(),
+            registry: None,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            filter: "info".into(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// A configuration problem, printed as one line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{origin}{line}: {key}{message}", line = line.map(|l| format!(":{l}")).unwrap_or_default(), key = key.as_ref().map(|k| format!("{k}: ")).unwrap_or_default())]
+pub struct ConfigError {
+    /// The file path or the environment variable.
+    pub origin: String,
+    pub line: Option<usize>,
+    /// The dotted key, e.g. `storage.url`.
+    pub key: Option<String>,
+    pub message: String,
+}
+
+/// The database backend a URL selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Config {
+    /// Loads configuration: defaults, then `file` (when given), then the environment.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let (mut value, text, origin) = match file {
+            None => (toml::Table::new(), String::new(), String::new()),
+            Some(path) => {
+                let origin = path.display().to_string();
+                let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+                    origin: origin.clone(),
+                    line: None,
+                    key: None,
+                    message: match e.kind() {
+                        std::io::ErrorKind::NotFound => "configuration file not found".into(),
+                        _ => format!("cannot read the configuration file: {e}"),
+                    },
+                })?;
+                // Parse once into the typed config for precise errors (line, key), then keep
+                // the table to merge the environment into.
+                parse_typed(&text, &origin)?;
+                let table: toml::Table = toml::from_str(&text).map_err(|e| ConfigError {
+                    origin: origin.clone(),
+                    line: e.span().map(|s| line_of(&text, s.start)),
+                    key: None,
+                    message: e.message().to_string(),
+                })?;
+                (table, text, origin)
+            }
+        };
+
+        let mut env_keys = Vec::new();
+        for (name, raw) in env {
+            let Some(path) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let keys: Vec<String> = path.split("__").map(|k| k.to_ascii_lowercase()).collect();
+            if keys.iter().any(String::is_empty) {
+                return Err(ConfigError {
+                    origin: name.clone(),
+                    line: None,
+                    key: None,
+                    message: "malformed variable name (use MIMAMORI__SECTION__KEY)".into(),
+                });
+            }
+            set_path(&mut value, &keys, env_value(&raw)).map_err(|message| ConfigError {
+                origin: name.clone(),
+                line: None,
+                key: Some(keys.join(".")),
+                message,
+            })?;
+            env_keys.push((keys.join("."), name));
+        }
+
+        let config: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(value)).map_err(|e| {
+                let key = e.path().to_string();
+                let origin = env_keys
+                    .iter()
+                    .find(|(k, _)| {
+                        key == *k
+                            || key.starts_with(&format!("{k}."))
+                            || k.starts_with(&format!("{key}."))
+                    })
+                    .map(|(_, name)| name.clone())
+                    .unwrap_or_else(|| origin.clone());
+                ConfigError {
+                    origin,
+                    line: None,
+                    key: (key != ".").then_some(key),
+                    message: e.into_inner().message().to_string(),
+                }
+            })?;
+        config.validate().map_err(|(key, message)| {
+            let from_env = env_keys.iter().find(|(k, _)| *k == key);
+            match from_env {
+                Some((_, name)) => ConfigError {
+                    origin: name.clone(),
+                    line: None,
+                    key: Some(key.to_string()),
+                    message,
+                },
+                None => ConfigError {
+                    origin: if origin.is_empty() {
+                        "defaults".into()
+                    } else {
+                        origin.clone()
+                    },
+                    line: line_of_key(&text, key),
+                    key: Some(key.to_string()),
+                    message,
+                },
+            }
+        })?;
+        Ok(config)
+    }
+
+    /// Loads from the process environment.
+    pub fn load_from_env(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load(file, std::env::vars())
+    }
+
+    /// Checks what types alone cannot.
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        if !self.storage.url.is_empty() {
+            backend_of(&self.storage.url).map_err(|m| ("storage.url", m))?;
+        }
+        if self.storage.max_connections == 0 {
+            return Err(("storage.max_connections", "must be at least 1".into()));
+        }
+        self.timezone().map_err(|m| ("city.timezone", m))?;
+        if !(self.http.public_url.starts_with("http://")
+            || self.http.public_url.starts_with("https://"))
+        {
+            return Err((
+                "http.public_url",
+                format!(
+                    "{:?} must start with http:// or https://",
+                    self.http.public_url
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The city's time zone.
+    pub fn timezone(&self) -> Result<chrono_tz::Tz, String> {
+        self.city.timezone.parse().map_err(|_| {
+            format!(
+                "unknown time zone {:?} (e.g. Asia/Tokyo)",
+                self.city.timezone
+            )
+        })
+    }
+
+    /// The database URL to use: the configured one, or a SQLite file in the data directory.
+    pub fn database_url(&self) -> String {
+        if self.storage.url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("mimamori.db").display())
+        } else {
+            self.storage.url.clone()
+        }
+    }
+}
+
+/// The backend of a database URL, or why it is not usable.
+pub fn backend_of(url: &str) -> Result<Backend, String> {
+    let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or("");
+    match scheme {
+        "sqlite" if url.len() > "sqlite:".len() => Ok(Backend::Sqlite),
+        "postgres" | "postgresql" if url.contains("://") && url.len() > scheme.len() + 3 => {
+            Ok(Backend::Postgres)
+        }
+        "sqlite" | "postgres" | "postgresql" => {
+            Err(format!("{url:?} has no database path or host"))
+        }
+        "" => Err(format!(
+            "{url:?} is not a database URL (expected sqlite://FILE or postgres://USER@HOST/DB)"
+        )),
+        other => Err(format!(
+            "unsupported database URL scheme {other:?} (expected sqlite:// or postgres://)"
+        )),
+    }
+}
+
+fn parse_typed(text: &str, origin: &str) -> Result<Config, ConfigError> {
+    let de = toml::Deserializer::parse(text).map_err(|e| ConfigError {
+        origin: origin.to_string(),
+        line: e.span().map(|s| line_of(text, s.start)),
+        key: None,
+        message: e.message().to_string(),
+    })?;
+    serde_path_to_error::deserialize::<_, Config>(de).map_err(|e| {
+        let key = e.path().to_string();
+        let inner = e.into_inner();
+        ConfigError {
+            origin: origin.to_string(),
+            line: inner.span().map(|s| line_of(text, s.start)),
+            key: (key != ".").then_some(key),
+            message: inner.message().to_string(),
+        }
+    })
+}
+
+/// 1-based line of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// The line where a dotted key (`section.key` or `key`) is set, if the file sets it.
+fn line_of_key(text: &str, dotted: &str) -> Option<usize> {
+    let (section, key) = match dotted.rsplit_once('.') {
+        Some((s, k)) => (s, k),
+        None => ("", dotted),
+    };
+    let mut current = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if let Some(h) = t.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+            current = h.trim().to_string();
+        } else if current == section && t.split_once('=').is_some_and(|(k, _)| k.trim() == key) {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
+/// An environment value as TOML: numbers and booleans typed, anything else a string.
+fn env_value(raw: &str) -> toml::Value {
+    if let Ok(i) = raw.parse::<i64>() {
+        return toml::Value::Integer(i);
+    }
+    match raw {
+        "true" => toml::Value::Boolean(true),
+        "false" => toml::Value::Boolean(false),
+        _ => toml::Value::String(raw.to_string()),
+    }
+}
+
+fn set_path(table: &mut toml::Table, keys: &[String], value: toml::Value) -> Result<(), String> {
+    let (last, parents) = keys.split_last().ok_or("empty key")?;
+    let mut t = table;
+    for k in parents {
+        let entry = t
+            .entry(k.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        t = entry
+            .as_table_mut()
+            .ok_or_else(|| format!("{k} is not a section"))?;
+    }
+    if t.get(last).is_some_and(toml::Value::is_table) {
+        return Err(format!("{last} is a section, not a value"));
+    }
+    // A number given for a string setting (e.g. a numeric password) stays a string.
+    t.insert(last.clone(), value);
+    Ok(())
+}
+
+/// A complete, commented example that loads as it is and equals the defaults.
+pub const EXAMPLE: &str = include_str!("../../config/mimamori.example.toml");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn write(text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        f
+    }
+
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        Config::load(Some(write(text).path()), [])
+    }
+
+    #[test]
+    fn the_example_loads_and_equals_the_defaults() {
+        assert_eq!(load(EXAMPLE).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let f = write("[storage]\nurl = \"sqlite://a.db\"\n");
+        let env = [
+            (
+                "MIMAMORI__STORAGE__URL",
+                "postgres://postgres@127.0.0.1/test",
+            ),
+            ("MIMAMORI__BROKER__LISTEN", "0.0.0.0:8883"),
+            ("MIMAMORI__HTTP__LISTEN", "127.0.0.1:9090"),
+            ("MIMAMORI__DATA_DIR", "/var/lib/mimamori"),
+            ("MIMAMORI__STORAGE__MAX_CONNECTIONS", "20"),
+            ("UNRELATED", "x"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        let c = Config::load(Some(f.path()), env).unwrap();
+        assert_eq!(c.storage.url, "postgres://postgres@127.0.0.1/test");
+        assert_eq!(c.broker.listen.port(), 8883);
+        assert_eq!(c.http.listen.port(), 9090);
+        assert_eq!(c.data_dir, PathBuf::from("/var/lib/mimamori"));
+        assert_eq!(c.storage.max_connections, 20);
+    }
+
+    #[test]
+    fn an_unknown_key_names_file_line_and_key() {
+        let f = write("data_dir = \"x\"\n\n[storage]\nurll = \"sqlite://a.db\"\n");
+        let e = Config::load(Some(f.path()), []).unwrap_err();
+        assert_eq!(e.line, Some(4), "{e}");
+        assert_eq!(e.key.as_deref(), Some("storage.urll"), "{e}");
+        assert!(e.message.contains("unknown field"), "{e}");
+        assert!(!e.to_string().contains('\n'));
+        assert!(
+            e.to_string()
+                .starts_with(&format!("{}:4: storage.urll: ", f.path().display()))
+        );
+    }
+
+    #[test]
+    fn a_wrong_type_names_file_line_and_key() {
+        let e = load("[storage]\nmax_connections = \"many\"\n").unwrap_err();
+        assert_eq!(
+            (e.line, e.key.as_deref()),
+            (Some(2), Some("storage.max_connections")),
+            "{e}"
+        );
+        let e = load("[http]\nlisten = \"not an address\"\n").unwrap_err();
+        assert_eq!(
+            (e.line, e.key.as_deref()),
+            (Some(2), Some("http.listen")),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_bad_url_names_file_line_and_key() {
+        let e = load("# db\n[storage]\nurl = \"mysql://x\"\n").unwrap_err();
+        assert_eq!(
+            (e.line, e.key.as_deref()),
+            (Some(3), Some("storage.url")),
+            "{e}"
+        );
+        assert!(e.message.contains("mysql"), "{e}");
+        assert!(load("[storage]\nurl = \"nonsense\"\n").is_err());
+        assert!(load("[storage]\nurl = \"postgres://\"\n").is_err());
+    }
+
+    #[test]
+    fn a_missing_file_is_one_line() {
+        let e = Config::load(Some(Path::new("/nonexistent/mimamori.toml")), []).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "/nonexistent/mimamori.toml: configuration file not found"
+        );
+    }
+
+    #[test]
+    fn broken_toml_names_the_line() {
+        let e = load("[storage]\nurl = \n").unwrap_err();
+        assert_eq!(e.line, Some(2), "{e}");
+        assert!(!e.to_string().contains('\n'), "{e}");
+    }
+
+    #[test]
+    fn a_bad_environment_value_names_the_variable() {
+        let env = [("MIMAMORI__HTTP__LISTEN".to_string(), "nowhere".to_string())];
+        let e = Config::load(None, env).unwrap_err();
+        assert_eq!(e.origin, "MIMAMORI__HTTP__LISTEN", "{e}");
+        assert_eq!(e.key.as_deref(), Some("http.listen"));
+        let env = [(
+            "MIMAMORI__STORAGE__URL".to_string(),
+            "mysql://x".to_string(),
+        )];
+        let e = Config::load(None, env).unwrap_err();
+        assert_eq!(e.origin, "MIMAMORI__STORAGE__URL", "{e}");
+        let env = [("MIMAMORI__NOPE__X".to_string(), "1".to_string())];
+        let e = Config::load(None, env).unwrap_err();
+        assert_eq!(e.origin, "MIMAMORI__NOPE__X", "{e}");
+    }
+
+    #[test]
+    fn a_bad_timezone_is_refused() {
+        let e = load("[city]\ntimezone = \"Mars/Olympus\"\n").unwrap_err();
+        assert_eq!((e.line, e.key.as_deref()), (Some(2), Some("city.timezone")));
+    }
+
+    #[test]
+    fn the_default_database_is_a_file_in_the_data_dir() {
+        let c = Config::default();
+        assert_eq!(c.database_url(), "sqlite://mimamori-data/mimamori.db");
+        assert_eq!(backend_of(&c.database_url()), Ok(Backend::Sqlite));
+    }
+}

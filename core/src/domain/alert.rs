@@ -1,0 +1,118 @@
+//! Alerts: a decision that a person should look, with its lifecycle and timeline.
+
+use super::kinds::vocabulary;
+use super::{AlertId, DistrictId, Subject};
+use chrono::{DateTime, Utc};
+
+vocabulary! {
+    /// Why an alert was raised.
+    AlertKind, "alert_kind" {
+        Emergency => ("emergency", "緊急通報"),
+        Inactivity => ("inactivity", "安否確認: 反応なし"),
+        DailyWindow => ("daily_window", "安否確認: 朝の反応なし"),
+        CheckinMissed => ("checkin_missed", "安否確認: 元気です未受信"),
+        Unmonitored => ("unmonitored", "見守り不能: センサー停止"),
+        DeviceOffline => ("device_offline", "機器の異常: 通信途絶"),
+        BatteryLow => ("battery_low", "機器の異常: 電池残量低下"),
+        Concern => ("concern", "見守り協力事業者からの連絡"),
+        Compound => ("compound", "複合的な課題"),
+    }
+}
+
+vocabulary! {
+    /// Where an alert is in its life.
+    AlertState, "alert_state" {
+        Open => ("open", "未対応"),
+        Acknowledged => ("acknowledged", "対応中"),
+        Resolved => ("resolved", "解決"),
+    }
+}
+
+vocabulary! {
+    /// How an alert ended.
+    Outcome, "outcome" {
+        Safe => ("safe", "無事確認"),
+        Transported => ("transported", "救急搬送"),
+        FalseAlarm => ("false_alarm", "誤報"),
+        Absent => ("absent", "不在"),
+        Other => ("other", "その他"),
+    }
+}
+
+vocabulary! {
+    /// How urgent an alert is.
+    Severity, "severity" {
+        Critical => ("critical", "緊急"),
+        High => ("high", "高"),
+        Normal => ("normal", "通常"),
+        Low => ("low", "低"),
+    }
+}
+
+vocabulary! {
+    /// What happened to an alert, for its timeline.
+    AlertEventKind, "alert_event_kind" {
+        Created => ("created", "発生"),
+        Joined => ("joined", "追加の通報"),
+        Notified => ("notified", "通知"),
+        Delivery => ("delivery", "配信結果"),
+        Acknowledged => ("acknowledged", "対応開始"),
+        Escalated => ("escalated", "エスカレーション"),
+        Note => ("note", "メモ"),
+        Resolved => ("resolved", "解決"),
+    }
+}
+
+/// An alert as stored.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Alert {
+    pub id: AlertId,
+    #[serde(serialize_with = "serialize_subject")]
+    pub subject: Subject,
+    pub kind: AlertKind,
+    pub state: AlertState,
+    pub severity: Severity,
+    /// `None` when the subject could not be routed: the alert goes to city-wide triage.
+    pub district: Option<DistrictId>,
+    /// Short label safe for chat and mail (no names, addresses or health notes).
+    pub summary: String,
+    /// Why the rule fired (rule, last activity, deadline, pauses considered…).
+    pub detail: serde_json::Value,
+    pub opened_at: DateTime<Utc>,
+    pub last_evidence_at: DateTime<Utc>,
+    /// How many signals have joined this alert (1 at creation).
+    pub evidence_count: i64,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub acknowledged_by: Option<String>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub resolved_by: Option<String>,
+    pub outcome: Option<Outcome>,
+}
+
+fn serialize_subject<S: serde::Serializer>(s: &Subject, ser: S) -> Result<S::Ok, S::Error> {
+    ser.serialize_str(&s.key())
+}
+
+/// An alert to open (or to join, when one is open for the same subject and kind).
+#[derive(Debug, Clone)]
+pub struct NewAlert {
+    pub subject: Subject,
+    pub kind: AlertKind,
+    pub severity: Severity,
+    pub district: Option<DistrictId>,
+    pub summary: String,
+    pub detail: serde_json::Value,
+    pub at: DateTime<Utc>,
+}
+
+/// One entry of an alert's timeline.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AlertEvent {
+    pub id: i64,
+    pub alert: AlertId,
+    pub at: DateTime<Utc>,
+    pub kind: AlertEventKind,
+    /// Who did it: `responder:p-…`, `cli:…`, `system`.
+    pub actor: Option<String>,
+    pub detail: serde_json::Value,
+}

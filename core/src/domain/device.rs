@@ -1,0 +1,52 @@
+//! Devices in residents' homes.
+
+use super::kinds::vocabulary;
+use super::{DeviceId, ResidentId};
+use chrono::{DateTime, Utc};
+
+vocabulary! {
+    /// What a device senses; activity sensors are evidence of life, the call button of an emergency.
+    DeviceKind, "device_kind" {
+        CallButton => ("call_button", "緊急通報ボタン"),
+        Door => ("door", "ドアセンサー"),
+        Motion => ("motion", "人感センサー"),
+        Power => ("power", "スマートプラグ"),
+        Light => ("light", "照明センサー"),
+        Hub => ("hub", "ハブ"),
+    }
+}
+
+impl DeviceKind {
+    /// Whether the device's events count as evidence that the resident is active.
+    pub fn senses_activity(self) -> bool {
+        matches!(self, Self::Door | Self::Motion | Self::Power | Self::Light)
+    }
+}
+
+/// A registered device. Its secret is stored only as a hash.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Device {
+    pub id: DeviceId,
+    /// The resident whose home it is in; `None` while in stock.
+    pub resident: Option<ResidentId>,
+    pub kind: DeviceKind,
+    pub label: Option<String>,
+    /// Seconds between heartbeats the device promises.
+    pub heartbeat_interval_s: i64,
+    pub enabled: bool,
+    pub created_at: DateTime<Utc>,
+    /// argon2 PHC string of the device's MQTT password; never serialised.
+    #[serde(skip)]
+    pub secret_hash: String,
+}
+
+/// A device to register.
+#[derive(Debug, Clone)]
+pub struct NewDevice {
+    pub id: DeviceId,
+    pub resident: Option<ResidentId>,
+    pub kind: DeviceKind,
+    pub label: Option<String>,
+    pub heartbeat_interval_s: i64,
+    pub secret_hash: String,
+}

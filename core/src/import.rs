@@ -1,0 +1,428 @@
+//! Resident import from CSV, as city offices keep lists: Excel in Japan saves CSV as CP932
+//! (Shift_JIS), newer versions as UTF-8 with a BOM; both are read.
+//!
+//! Headers may be Japanese or English (`氏名` or `name`). Every bad cell is reported with its line
+//! (as a spreadsheet numbers rows: the header is line 1) and column, and a file with any bad row
+//! imports nothing: [`parse_residents`] returns either every row or every error.
+
+use crate::domain::{
+    Address, BirthYear, DistrictId, DomainError, LivingSituation, NewResident, ResidentId,
+};
+use crate::registry::{Registry, Route};
+use chrono::{DateTime, Utc};
+use std::collections::{HashMap, HashSet};
+
+/// How the file's bytes are encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Encoding {
+    /// UTF-8 when the bytes are valid UTF-8, else CP932.
+    #[default]
+    Auto,
+    Utf8,
+    /// Windows-31J / CP932, what "Shift_JIS" means in practice.
+    Cp932,
+}
+
+impl std::str::FromStr for Encoding {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "utf-8" | "utf8" => Ok(Self::Utf8),
+            "cp932" | "shift_jis" | "sjis" | "windows-31j" => Ok(Self::Cp932),
+            other => Err(format!("unknown encoding {other:?} (auto, utf-8, cp932)")),
+        }
+    }
+}
+
+/// A problem at one place of the file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}{}: {message}", column.as_ref().map(|c| format!(", column {c}")).unwrap_or_default())]
+pub struct ImportError {
+    /// 1-based line; the header is line 1.
+    pub line: u64,
+    /// The column as written in the header.
+    pub column: Option<String>,
+    pub message: String,
+}
+
+/// The columns we read; each accepts several header spellings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Column {
+    Id,
+    Name,
+    NameKana,
+    BirthYear,
+    District,
+    Address,
+    Town,
+    Chome,
+    Banchi,
+    Building,
+    Living,
+    Phone,
+    Notes,
+}
+
+const HEADERS: &[(Column, &[&str])] = &[
+    (Column::Id, &["id", "管理番号", "ID"]),
+    (Column::Name, &["name", "氏名", "名前"]),
+    (
+        Column::NameKana,
+        &["name_kana", "フリガナ", "ふりがな", "カナ"],
+    ),
+    (
+        Column::BirthYear,
+        &["birth_year", "生年", "生まれ年", "生年(西暦)"],
+    ),
+    (Column::District, &["district", "地区"]),
+    (Column::Address, &["address", "住所"]),
+    (Column::Town, &["town", "町名"]),
+    (Column::Chome, &["chome", "丁目"]),
+    (Column::Banchi, &["banchi", "番地"]),
+    (Column::Building, &["building", "建物名", "建物"]),
+    (Column::Living, &["living", "世帯状況", "世帯"]),
+    (Column::Phone, &["phone", "電話", "電話番号"]),
+    (Column::Notes, &["notes", "備考"]),
+];
+
+/// Decodes the file's bytes to text.
+pub fn decode(bytes: &[u8], encoding: Encoding) -> Result<String, ImportError> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let utf8 = || {
+        std::str::from_utf8(bytes).map(str::to_string).map_err(|e| {
+            let line = bytes[..e.valid_up_to()]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count() as u64
+                + 1;
+            ImportError {
+                line,
+                column: None,
+                message:
+                    "the file is not valid UTF-8 (for Excel's Shift_JIS files use --encoding cp932)"
+                        .into(),
+            }
+        })
+    };
+    let cp932 = || {
+        let (text, had_errors) = encoding_rs::SHIFT_JIS.decode_without_bom_handling(bytes);
+        if had_errors {
+            let line = text
+                .lines()
+                .position(|l| l.contains('\u{FFFD}'))
+                .map(|p| p as u64 + 1)
+                .unwrap_or(1);
+            Err(ImportError {
+                line,
+                column: None,
+                message: "the file is neither valid UTF-8 nor valid CP932 (Shift_JIS)".into(),
+            })
+        } else {
+            Ok(text.into_owned())
+        }
+    };
+    match encoding {
+        Encoding::Utf8 => utf8(),
+        Encoding::Cp932 => cp932(),
+        Encoding::Auto => utf8().or_else(|_| cp932()),
+    }
+}
+
+/// Reads residents from CSV text. Either every row is good, or every problem is returned.
+pub fn parse_residents(
+    text: &str,
+    registry: &Registry,
+    now: DateTime<Utc>,
+) -> Result<Vec<NewResident>, Vec<ImportError>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let headers = match reader.headers() {
+        Ok(h) => h.clone(),
+        Err(e) => return Err(vec![csv_error(1, e)]),
+    };
+    let mut columns: HashMap<Column, (usize, String)> = HashMap::new();
+    let mut errors = Vec::new();
+    for (i, h) in headers.iter().enumerate() {
+        let h = h.trim();
+        match HEADERS
+            .iter()
+            .find(|(_, names)| names.iter().any(|n| n.eq_ignore_ascii_case(h)))
+        {
+            Some((c, _)) => {
+                if columns.insert(*c, (i, h.to_string())).is_some() {
+                    errors.push(header_error(h, "this column appears twice"));
+                }
+            }
+            None if h.is_empty() => {}
+            None => errors.push(header_error(h, "unknown column")),
+        }
+    }
+    for (required, name) in [
+        (Column::Name, "氏名 (name)"),
+        (Column::BirthYear, "生年 (birth_year)"),
+    ] {
+        if !columns.contains_key(&required) {
+            errors.push(ImportError {
+                line: 1,
+                column: None,
+                message: format!("the column {name} is missing"),
+            });
+        }
+    }
+    if !columns.contains_key(&Column::Address) && !columns.contains_key(&Column::Town) {
+        errors.push(ImportError {
+            line: 1,
+            column: None,
+            message:
+                "an address column is missing: 住所 (address), or 町名 (town) with 丁目 and 番地"
+                    .into(),
+        });
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+
+    let mut residents = Vec::new();
+    let mut seen_ids = HashSet::new();
+    for record in reader.records() {
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                errors.push(csv_error(line, e));
+                continue;
+            }
+        };
+        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        if record.iter().all(str::is_empty) {
+            continue;
+        }
+        let cell = |c: Column| {
+            columns
+                .get(&c)
+                .and_then(|(i, _)| record.get(*i))
+                .filter(|s| !s.is_empty())
+        };
+        let mut row_errors = Vec::new();
+        let mut fail = |c: Column, e: DomainError| {
+            row_errors.push(ImportError {
+                line,
+                column: columns.get(&c).map(|(_, h)| h.clone()),
+                message: e.reason,
+            })
+        };
+
+        let id = match cell(Column::Id) {
+            Some(s) => match ResidentId::parse(s) {
+                Ok(id) if !seen_ids.insert(id.clone()) => {
+                    fail(
+                        Column::Id,
+                        DomainError::new("id", format!("{id} appears twice in the file")),
+                    );
+                    None
+                }
+                Ok(id) => Some(id),
+                Err(e) => {
+                    fail(Column::Id, e);
+                    None
+                }
+            },
+            None => Some(ResidentId::generate()),
+        };
+        let name = NewResident::check_name(cell(Column::Name).unwrap_or(""))
+            .map_err(|e| fail(Column::Name, e))
+            .ok();
+        let birth_year = BirthYear::parse_text(cell(Column::BirthYear).unwrap_or(""), now)
+            .map_err(|e| fail(Column::BirthYear, e))
+            .ok();
+        let living = match cell(Column::Living) {
+            Some(s) => s
+                .parse::<LivingSituation>()
+                .map_err(|e| fail(Column::Living, e))
+                .ok(),
+            None => Some(LivingSituation::Alone),
+        };
+        let (address, address_column) = if let Some(line_address) = cell(Column::Address) {
+            (Address::parse(line_address), Column::Address)
+        } else {
+            (
+                Address::from_parts(
+                    cell(Column::Town).unwrap_or(""),
+                    cell(Column::Chome),
+                    cell(Column::Banchi),
+                    cell(Column::Building),
+                ),
+                Column::Town,
+            )
+        };
+        let address = address.map_err(|e| fail(address_column, e)).ok();
+        let given_district = match cell(Column::District) {
+            Some(d) => match registry.find_district(d) {
+                Some(found) => Some(found.id.clone()),
+                None => {
+                    fail(
+                        Column::District,
+                        DomainError::new("district", format!("unknown district {d:?}")),
+                    );
+                    None
+                }
+            },
+            None => None,
+        };
+        let district = address.as_ref().and_then(|a| {
+            match (registry.route(a), given_district.clone()) {
+                (Route::District { district, confirmed: true }, Some(given)) if district != given => {
+                    fail(
+                        Column::District,
+                        DomainError::new(
+                            "district",
+                            format!("{} is in {} district, not {}", a.area(), name_of(registry, &district), name_of(registry, &given)),
+                        ),
+                    );
+                    None
+                }
+                (_, Some(given)) => Some(given),
+                (Route::District { district, .. }, None) => Some(district),
+                (Route::Ambiguous(ds), None) => {
+                    let names: Vec<_> = ds.iter().map(|d| name_of(registry, d)).collect();
+                    fail(
+                        address_column,
+                        DomainError::new("district", format!("{} is split between {}: fill in the 地区 column", a.area(), names.join("・"))),
+                    );
+                    None
+                }
+                (Route::Unknown, None) => {
+                    fail(
+                        address_column,
+                        DomainError::new("district", format!("{} is not a town of {}: check the address or fill in the 地区 column", a.area(), registry.city)),
+                    );
+                    None
+                }
+            }
+        });
+
+        match (id, name, birth_year, living, address, district) {
+            (
+                Some(id),
+                Some(name),
+                Some(birth_year),
+                Some(living),
+                Some(address),
+                Some(district),
+            ) if row_errors.is_empty() => residents.push(NewResident {
+                id,
+                name,
+                name_kana: cell(Column::NameKana).map(str::to_string),
+                birth_year,
+                district,
+                address,
+                living,
+                phone: cell(Column::Phone).map(str::to_string),
+                contacts: Vec::new(),
+                policies: Vec::new(),
+                notes: cell(Column::Notes).map(str::to_string),
+            }),
+            _ => errors.extend(row_errors),
+        }
+    }
+    if errors.is_empty() {
+        Ok(residents)
+    } else {
+        Err(errors)
+    }
+}
+
+fn name_of(registry: &Registry, id: &DistrictId) -> String {
+    registry
+        .district(id)
+        .map(|d| d.name.clone())
+        .unwrap_or_else(|| id.to_string())
+}
+
+fn header_error(h: &str, message: &str) -> ImportError {
+    ImportError {
+        line: 1,
+        column: Some(h.to_string()),
+        message: message.into(),
+    }
+}
+
+fn csv_error(line: u64, e: csv::Error) -> ImportError {
+    ImportError {
+        line,
+        column: None,
+        message: format!("cannot read the CSV: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        "2026-12-01T00:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn japanese_headers_and_derived_districts() {
+        let csv = "氏名,フリガナ,生年,住所,世帯状況,電話\n藤沢 花子,フジサワ ハナコ,1940,鵠沼海岸二丁目3-5,独居,0466-00-0000\n";
+        let rows = parse_residents(csv, &Registry::fujisawa(), now()).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].district.as_str(), "kugenuma");
+        assert_eq!(rows[0].living, LivingSituation::Alone);
+        assert_eq!(rows[0].address.chome, Some(2));
+    }
+
+    #[test]
+    fn every_bad_cell_is_named_and_nothing_is_returned() {
+        let csv = "name,birth_year,town,chome,district\n\
+                   A,1940,鵠沼海岸,2,\n\
+                   B,19x0,鵠沼海岸,2,\n\
+                   C,1940,石川,,\n\
+                   D,1940,鵠沼海岸,2,長後\n\
+                   E,1940,鵠沼海岸,2,どこか\n";
+        let errors = parse_residents(csv, &Registry::fujisawa(), now()).unwrap_err();
+        let summary: Vec<_> = errors
+            .iter()
+            .map(|e| (e.line, e.column.clone().unwrap_or_default()))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (3, "birth_year".into()),
+                (4, "town".into()),
+                (5, "district".into()),
+                (6, "district".into())
+            ],
+            "{errors:#?}"
+        );
+        assert!(errors[1].message.contains("split between"), "{}", errors[1]);
+        assert_eq!(
+            errors[0].to_string(),
+            "line 3, column birth_year: \"19x0\" is not a year"
+        );
+    }
+
+    #[test]
+    fn header_problems_are_reported_on_line_one() {
+        let errors =
+            parse_residents("氏名,年齢\nA,80\n", &Registry::fujisawa(), now()).unwrap_err();
+        assert!(errors.iter().all(|e| e.line == 1));
+        assert!(errors.iter().any(|e| e.column.as_deref() == Some("年齢")));
+        assert!(errors.iter().any(|e| e.message.contains("生年")));
+    }
+
+    #[test]
+    fn cp932_bytes_decode_and_bad_bytes_are_refused() {
+        let (bytes, _, _) = encoding_rs::SHIFT_JIS.encode("氏名,生年\n髙橋 はな,1938\n");
+        let text = decode(&bytes, Encoding::Auto).unwrap();
+        assert!(text.contains("髙橋"));
+        assert!(decode(&bytes, Encoding::Utf8).is_err());
+        assert!(decode(b"a,b\n\xff\xff\xff\n", Encoding::Cp932).is_err());
+        let bom = [b"\xEF\xBB\xBF".as_slice(), "氏名\n".as_bytes()].concat();
+        assert_eq!(decode(&bom, Encoding::Auto).unwrap(), "氏名\n");
+    }
+}

@@ -1,0 +1,22 @@
+//! # mimamori-core
+//!
+//! What every mimamori component shares:
+//!
+//! - [`domain`]: the nouns of the care network (district, resident, device, partner, signal,
+//!   alert, notification, audit entry) as validated types;
+//! - [`config`]: the TOML configuration with `MIMAMORI__SECTION__KEY` environment overrides and
+//!   one-line errors that name file, line and key;
+//! - [`registry`]: the city's districts, towns and default teams (Fujisawa ships built in);
+//! - [`storage`]: one API over SQLite (embedded default) and PostgreSQL, chosen by URL;
+//! - [`import`]: resident import from CSV files as Excel writes them (UTF-8 or CP932);
+//! - [`secret`]: device passwords (argon2) and partner tokens (SHA-256 of high-entropy tokens);
+//! - [`clock`]: injected time, so time rules run in tests without waiting.
+#![forbid(unsafe_code)]
+
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod import;
+pub mod registry;
+pub mod secret;
+pub mod storage;

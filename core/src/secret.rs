@@ -1,0 +1,116 @@
+//! Secrets issued to devices and partners. The plain secret is shown once, at creation; only a
+//! hash is stored.
+//!
+//! - Device passwords are checked by the MQTT broker at every connect: argon2id (PHC string).
+//! - Partner API tokens carry 190 bits of randomness, so a fast hash (SHA-256) is enough and lets
+//!   the store look a token up by its hash.
+
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::{Argon2, Params};
+use rand::Rng;
+use sha2::{Digest, Sha256};
+
+/// Letters and digits for generated secrets.
+const SECRET_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+
+/// A random secret of `len` characters (about 5.8 bits each).
+pub fn generate(len: usize) -> String {
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| SECRET_ALPHABET[rng.random_range(0..SECRET_ALPHABET.len())] as char)
+        .collect()
+}
+
+/// A new device password: 24 characters, about 140 bits.
+pub fn generate_device_password() -> String {
+    generate(24)
+}
+
+/// A new partner API token: `mmp_` and 33 characters, about 190 bits.
+pub fn generate_partner_token() -> String {
+    format!("mmp_{}", generate(33))
+}
+
+/// Hashes passwords with argon2id.
+#[derive(Clone)]
+pub struct PasswordHasherConfig {
+    argon: Argon2<'static>,
+}
+
+impl std::fmt::Debug for PasswordHasherConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordHasherConfig")
+    }
+}
+
+impl Default for PasswordHasherConfig {
+    /// The argon2 crate's recommended parameters (argon2id, 19 MiB, 2 passes).
+    fn default() -> Self {
+        Self {
+            argon: Argon2::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("password hashing failed: {0}")]
+pub struct HashError(String);
+
+impl PasswordHasherConfig {
+    /// Cheap parameters for tests only: never use these for stored credentials.
+    pub fn insecure_for_tests() -> Self {
+        let params = Params::new(8, 1, 1, None).expect("static argon2 parameters are valid");
+        Self {
+            argon: Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params),
+        }
+    }
+
+    pub fn hash(&self, password: &str) -> Result<String, HashError> {
+        self.argon
+            .hash_password(password.as_bytes())
+            .map(|h| h.to_string())
+            .map_err(|e| HashError(e.to_string()))
+    }
+
+    /// Verifies against a stored PHC string; the parameters come from the string itself.
+    pub fn verify(&self, password: &str, phc: &str) -> bool {
+        match PasswordHash::new(phc) {
+            Ok(parsed) => self
+                .argon
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok(),
+            Err(_) => false,
+        }
+    }
+}
+
+/// SHA-256 of a high-entropy token, hex encoded: what the store keeps of partner tokens.
+pub fn token_hash(token: &str) -> String {
+    let digest = Sha256::digest(token.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_verifies_against_its_hash_only() {
+        let h = PasswordHasherConfig::insecure_for_tests();
+        let pw = generate_device_password();
+        let phc = h.hash(&pw).unwrap();
+        assert!(phc.starts_with("$argon2id$"));
+        assert!(h.verify(&pw, &phc));
+        assert!(!h.verify("wrong", &phc));
+        assert!(!h.verify(&pw, "not a hash"));
+    }
+
+    #[test]
+    fn token_hashes_are_stable_and_distinct() {
+        let t = generate_partner_token();
+        assert_eq!(token_hash(&t), token_hash(&t));
+        assert_ne!(token_hash(&t), token_hash(&generate_partner_token()));
+        assert_eq!(token_hash(&t).len(), 64);
+    }
+}

@@ -1,0 +1,337 @@
+//! Alerts and their timelines. One open alert per (subject, kind), enforced by a partial unique
+//! index; state changes are claimed with `UPDATE … WHERE state = …`, so two responders (or two
+//! workers) never both win.
+
+use super::{StorageError, Store, json, ms, opt_parsed, opt_time, parsed, time};
+use crate::domain::{
+    Actor, Alert, AlertEvent, AlertEventKind, AlertId, AlertKind, AlertState, DistrictId, NewAlert,
+    NewNotification, Outcome, Subject,
+};
+use chrono::{DateTime, Utc};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+/// What [`Store::open_alert`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenedAlert {
+    pub alert: Alert,
+    /// True when a new alert was opened; false when the signal joined the open one.
+    pub created: bool,
+}
+
+/// What [`Store::acknowledge_alert`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AckResult {
+    Acknowledged(Alert),
+    /// Someone else was first; the alert shows who.
+    AlreadyAcknowledged(Alert),
+    AlreadyResolved(Alert),
+}
+
+/// What [`Store::resolve_alert`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ResolveResult {
+    Resolved(Alert),
+    AlreadyResolved(Alert),
+}
+
+/// Which alerts to list.
+#[derive(Debug, Clone, Default)]
+pub struct AlertFilter {
+    pub district: Option<DistrictId>,
+    /// Only alerts without a district: the city-wide triage queue.
+    pub triage_only: bool,
+    pub state: Option<AlertState>,
+    pub kind: Option<AlertKind>,
+    /// At most this many, newest first (0: 100).
+    pub limit: i64,
+}
+
+const ALERT_COLUMNS: &str = "id, subject, kind, state, severity, district_id, summary, detail, opened_at, last_evidence_at, evidence_count, acknowledged_at, acknowledged_by, resolved_at, resolved_by, outcome";
+
+impl Store {
+    /// Opens an alert, or joins the open alert of the same subject and kind. The notifications
+    /// are written in the same transaction, so a decision to notify is never lost.
+    pub async fn open_alert(
+        &self,
+        new: &NewAlert,
+        notify: &[NewNotification],
+    ) -> Result<OpenedAlert, StorageError> {
+        // A retry is needed only if the open alert is resolved between our two statements.
+        for _ in 0..5 {
+            let mut tx = self.pool.begin().await?;
+            let inserted = sqlx::query(
+                "INSERT INTO alerts (subject, kind, state, severity, district_id, summary, detail, opened_at, last_evidence_at, evidence_count)
+                 VALUES ($1, $2, 'open', $3, $4, $5, $6, $7, $7, 1) ON CONFLICT DO NOTHING RETURNING id",
+            )
+            .bind(new.subject.key())
+            .bind(new.kind.as_str())
+            .bind(new.severity.as_str())
+            .bind(new.district.as_ref().map(DistrictId::as_str))
+            .bind(&new.summary)
+            .bind(new.detail.to_string())
+            .bind(ms(new.at))
+            .fetch_optional(&mut *tx)
+            .await?;
+            let (id, created) = match inserted {
+                Some(row) => (AlertId(row.try_get("id")?), true),
+                None => {
+                    let joined = sqlx::query(
+                        "UPDATE alerts SET evidence_count = evidence_count + 1, last_evidence_at = $1
+                         WHERE subject = $2 AND kind = $3 AND state <> 'resolved' RETURNING id",
+                    )
+                    .bind(ms(new.at))
+                    .bind(new.subject.key())
+                    .bind(new.kind.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    match joined {
+                        Some(row) => (AlertId(row.try_get("id")?), false),
+                        None => {
+                            tx.rollback().await?;
+                            continue;
+                        }
+                    }
+                }
+            };
+            let kind = if created {
+                AlertEventKind::Created
+            } else {
+                AlertEventKind::Joined
+            };
+            insert_event(&mut tx, id, kind, None, &new.detail, new.at).await?;
+            super::outbox::insert_notifications(&mut tx, id, notify, new.at).await?;
+            tx.commit().await?;
+            return Ok(OpenedAlert {
+                alert: self.get_alert(id).await?,
+                created,
+            });
+        }
+        Err(StorageError::Conflict(format!(
+            "alert for {} ({}) kept changing while being opened",
+            new.subject, new.kind
+        )))
+    }
+
+    pub async fn get_alert(&self, id: AlertId) -> Result<Alert, StorageError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE id = $1"
+        )))
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StorageError::NotFound {
+            what: "alert",
+            id: id.to_string(),
+        })?;
+        alert_from(&row)
+    }
+
+    /// The open (or acknowledged) alert of a subject and kind, if any.
+    pub async fn find_open_alert(
+        &self,
+        subject: &Subject,
+        kind: AlertKind,
+    ) -> Result<Option<Alert>, StorageError> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE subject = $1 AND kind = $2 AND state <> 'resolved'"
+        )))
+        .bind(subject.key())
+        .bind(kind.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(alert_from)
+        .transpose()
+    }
+
+    /// Alerts matching a filter, newest first.
+    pub async fn list_alerts(&self, f: &AlertFilter) -> Result<Vec<Alert>, StorageError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts
+             WHERE ($1 = '' OR district_id = $1) AND ($2 = 0 OR district_id IS NULL)
+               AND ($3 = '' OR state = $3) AND ($4 = '' OR kind = $4)
+             ORDER BY id DESC LIMIT $5"
+        )))
+        .bind(f.district.as_ref().map(DistrictId::as_str).unwrap_or(""))
+        .bind(f.triage_only as i64)
+        .bind(f.state.map(AlertState::as_str).unwrap_or(""))
+        .bind(f.kind.map(AlertKind::as_str).unwrap_or(""))
+        .bind(if f.limit > 0 { f.limit } else { 100 })
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(alert_from).collect()
+    }
+
+    /// Acknowledges an open alert. Exactly one of several racing responders wins.
+    pub async fn acknowledge_alert(
+        &self,
+        id: AlertId,
+        by: &Actor,
+        via: &str,
+        at: DateTime<Utc>,
+    ) -> Result<AckResult, StorageError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE alerts SET state = 'acknowledged', acknowledged_at = $1, acknowledged_by = $2 WHERE id = $3 AND state = 'open'",
+        )
+        .bind(ms(at))
+        .bind(&by.0)
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 1 {
+            insert_event(
+                &mut tx,
+                id,
+                AlertEventKind::Acknowledged,
+                Some(by),
+                &serde_json::json!({ "via": via }),
+                at,
+            )
+            .await?;
+            tx.commit().await?;
+            return Ok(AckResult::Acknowledged(self.get_alert(id).await?));
+        }
+        tx.rollback().await?;
+        let alert = self.get_alert(id).await?;
+        Ok(match alert.state {
+            AlertState::Resolved => AckResult::AlreadyResolved(alert),
+            _ => AckResult::AlreadyAcknowledged(alert),
+        })
+    }
+
+    /// Resolves an alert with an outcome; notifications still waiting are cancelled.
+    pub async fn resolve_alert(
+        &self,
+        id: AlertId,
+        by: &Actor,
+        outcome: Outcome,
+        note: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<ResolveResult, StorageError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE alerts SET state = 'resolved', resolved_at = $1, resolved_by = $2, outcome = $3 WHERE id = $4 AND state <> 'resolved'",
+        )
+        .bind(ms(at))
+        .bind(&by.0)
+        .bind(outcome.as_str())
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(ResolveResult::AlreadyResolved(self.get_alert(id).await?));
+        }
+        let cancelled = super::outbox::cancel_pending(&mut tx, id).await?;
+        insert_event(
+            &mut tx,
+            id,
+            AlertEventKind::Resolved,
+            Some(by),
+            &serde_json::json!({ "outcome": outcome.as_str(), "note": note, "cancelled_notifications": cancelled }),
+            at,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(ResolveResult::Resolved(self.get_alert(id).await?))
+    }
+
+    /// Adds a note to an alert's timeline.
+    pub async fn add_alert_note(
+        &self,
+        id: AlertId,
+        by: &Actor,
+        text: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        self.record_alert_event(
+            id,
+            AlertEventKind::Note,
+            Some(by),
+            &serde_json::json!({ "text": text }),
+            at,
+        )
+        .await
+    }
+
+    /// Adds any event to an alert's timeline (escalations, notifications decided…).
+    pub async fn record_alert_event(
+        &self,
+        id: AlertId,
+        kind: AlertEventKind,
+        by: Option<&Actor>,
+        detail: &serde_json::Value,
+        at: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        let mut tx = self.pool.begin().await?;
+        insert_event(&mut tx, id, kind, by, detail, at).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// An alert's timeline, oldest first.
+    pub async fn alert_timeline(&self, id: AlertId) -> Result<Vec<AlertEvent>, StorageError> {
+        let rows = sqlx::query("SELECT id, alert_id, at, kind, actor, detail FROM alert_events WHERE alert_id = $1 ORDER BY id")
+            .bind(id.0)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AlertEvent {
+                    id: r.try_get("id")?,
+                    alert: AlertId(r.try_get("alert_id")?),
+                    at: time(r.try_get("at")?)?,
+                    kind: parsed(r, "kind")?,
+                    actor: r.try_get("actor")?,
+                    detail: json(r, "detail")?,
+                })
+            })
+            .collect()
+    }
+}
+
+pub(super) async fn insert_event(
+    tx: &mut Transaction<'_, Any>,
+    alert: AlertId,
+    kind: AlertEventKind,
+    by: Option<&Actor>,
+    detail: &serde_json::Value,
+    at: DateTime<Utc>,
+) -> Result<(), StorageError> {
+    sqlx::query(
+        "INSERT INTO alert_events (alert_id, at, kind, actor, detail) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(alert.0)
+    .bind(ms(at))
+    .bind(kind.as_str())
+    .bind(by.map(|a| a.0.clone()))
+    .bind(detail.to_string())
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| super::constraint(e, &format!("event of alert {alert}")))?;
+    Ok(())
+}
+
+fn alert_from(r: &AnyRow) -> Result<Alert, StorageError> {
+    let subject: String = r.try_get("subject")?;
+    Ok(Alert {
+        id: AlertId(r.try_get("id")?),
+        subject: Subject::parse_key(&subject).map_err(|e| StorageError::Corrupt(e.to_string()))?,
+        kind: parsed(r, "kind")?,
+        state: parsed(r, "state")?,
+        severity: parsed(r, "severity")?,
+        district: opt_parsed(r, "district_id")?,
+        summary: r.try_get("summary")?,
+        detail: json(r, "detail")?,
+        opened_at: time(r.try_get("opened_at")?)?,
+        last_evidence_at: time(r.try_get("last_evidence_at")?)?,
+        evidence_count: r.try_get("evidence_count")?,
+        acknowledged_at: opt_time(r.try_get("acknowledged_at")?)?,
+        acknowledged_by: r.try_get("acknowledged_by")?,
+        resolved_at: opt_time(r.try_get("resolved_at")?)?,
+        resolved_by: r.try_get("resolved_by")?,
+        outcome: opt_parsed(r, "outcome")?,
+    })
+}

@@ -1,0 +1,221 @@
+//! Devices and partner organisations, with their credentials (hashes only).
+
+use super::{StorageError, Store, constraint, flag, ms, opt_parsed, parsed, time};
+use crate::domain::{Device, DeviceId, NewDevice, NewPartner, Partner, PartnerId, ResidentId};
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+impl Store {
+    /// Registers a device with the hash of its secret.
+    pub async fn add_device(
+        &self,
+        d: &NewDevice,
+        now: DateTime<Utc>,
+    ) -> Result<Device, StorageError> {
+        if d.heartbeat_interval_s <= 0 {
+            return Err(StorageError::Conflict(
+                "heartbeat interval must be positive".into(),
+            ));
+        }
+        sqlx::query(
+            "INSERT INTO devices (id, resident_id, kind, label, secret_hash, heartbeat_interval_s, enabled, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, 1, $7)",
+        )
+        .bind(d.id.as_str())
+        .bind(d.resident.as_ref().map(ResidentId::as_str))
+        .bind(d.kind.as_str())
+        .bind(d.label.as_deref())
+        .bind(&d.secret_hash)
+        .bind(d.heartbeat_interval_s)
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| constraint(e, &format!("device {}", d.id)))?;
+        self.get_device(&d.id)
+            .await?
+            .ok_or_else(|| StorageError::NotFound {
+                what: "device",
+                id: d.id.to_string(),
+            })
+    }
+
+    /// A device by id, with its secret hash (for authentication).
+    pub async fn get_device(&self, id: &DeviceId) -> Result<Option<Device>, StorageError> {
+        sqlx::query(
+            "SELECT id, resident_id, kind, label, secret_hash, heartbeat_interval_s, enabled, created_at FROM devices WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(device_from)
+        .transpose()
+    }
+
+    /// Devices, optionally of one resident.
+    pub async fn list_devices(
+        &self,
+        resident: Option<&ResidentId>,
+    ) -> Result<Vec<Device>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT id, resident_id, kind, label, secret_hash, heartbeat_interval_s, enabled, created_at
+             FROM devices WHERE $1 = '' OR resident_id = $1 ORDER BY id",
+        )
+        .bind(resident.map(ResidentId::as_str).unwrap_or(""))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(device_from).collect()
+    }
+
+    /// Enables or disables a device (a disabled device's connections are refused).
+    pub async fn set_device_enabled(
+        &self,
+        id: &DeviceId,
+        enabled: bool,
+    ) -> Result<(), StorageError> {
+        let done = sqlx::query("UPDATE devices SET enabled = $1 WHERE id = $2")
+            .bind(enabled as i64)
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StorageError::NotFound {
+                what: "device",
+                id: id.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Registers a partner with the hash of its first API token.
+    pub async fn add_partner(
+        &self,
+        p: &NewPartner,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Partner, StorageError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO partners (id, name, kind, agreement, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(p.id.as_str())
+            .bind(&p.name)
+            .bind(p.kind.as_str())
+            .bind(p.agreement.as_deref())
+            .bind(ms(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| constraint(e, &format!("partner {}", p.id)))?;
+        sqlx::query(
+            "INSERT INTO partner_tokens (token_hash, partner_id, created_at) VALUES ($1, $2, $3)",
+        )
+        .bind(token_hash)
+        .bind(p.id.as_str())
+        .bind(ms(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| constraint(e, "partner token"))?;
+        tx.commit().await?;
+        self.get_partner(&p.id).await
+    }
+
+    /// Adds another API token to a partner (rotation: add the new one, then revoke the old).
+    pub async fn add_partner_token(
+        &self,
+        partner: &PartnerId,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        sqlx::query(
+            "INSERT INTO partner_tokens (token_hash, partner_id, created_at) VALUES ($1, $2, $3)",
+        )
+        .bind(token_hash)
+        .bind(partner.as_str())
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| constraint(e, &format!("token of partner {partner}")))?;
+        Ok(())
+    }
+
+    /// Revokes a token; it no longer authenticates.
+    pub async fn revoke_partner_token(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        let done = sqlx::query("UPDATE partner_tokens SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL")
+            .bind(ms(now))
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StorageError::NotFound {
+                what: "partner token",
+                id: "(hash)".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The partner a token (given as its hash) belongs to, unless revoked.
+    pub async fn partner_by_token(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<Partner>, StorageError> {
+        sqlx::query(
+            "SELECT p.id, p.name, p.kind, p.agreement, p.created_at FROM partners p
+             JOIN partner_tokens t ON t.partner_id = p.id WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(partner_from)
+        .transpose()
+    }
+
+    pub async fn get_partner(&self, id: &PartnerId) -> Result<Partner, StorageError> {
+        let row =
+            sqlx::query("SELECT id, name, kind, agreement, created_at FROM partners WHERE id = $1")
+                .bind(id.as_str())
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or_else(|| StorageError::NotFound {
+                    what: "partner",
+                    id: id.to_string(),
+                })?;
+        partner_from(&row)
+    }
+
+    pub async fn list_partners(&self) -> Result<Vec<Partner>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT id, name, kind, agreement, created_at FROM partners ORDER BY name, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(partner_from).collect()
+    }
+}
+
+fn device_from(r: &AnyRow) -> Result<Device, StorageError> {
+    Ok(Device {
+        id: parsed(r, "id")?,
+        resident: opt_parsed(r, "resident_id")?,
+        kind: parsed(r, "kind")?,
+        label: r.try_get("label")?,
+        heartbeat_interval_s: r.try_get("heartbeat_interval_s")?,
+        enabled: flag(r, "enabled")?,
+        created_at: time(r.try_get("created_at")?)?,
+        secret_hash: r.try_get("secret_hash")?,
+    })
+}
+
+fn partner_from(r: &AnyRow) -> Result<Partner, StorageError> {
+    Ok(Partner {
+        id: parsed(r, "id")?,
+        name: r.try_get("name")?,
+        kind: parsed(r, "kind")?,
+        agreement: r.try_get("agreement")?,
+        created_at: time(r.try_get("created_at")?)?,
+    })
+}

@@ -1,0 +1,220 @@
+//! Storage: one API over SQLite (the embedded default) and PostgreSQL, chosen by the URL.
+//!
+//! Queries go through `sqlx::Any` with one query text for both backends (`$n` placeholders,
+//! `RETURNING`, `ON CONFLICT`); the schema differs only where the SQL dialects do, in one
+//! migrations folder per backend (`core/migrations/{sqlite,postgres}`). Times are stored as epoch
+//! milliseconds and booleans as 0/1, the types `Any` carries on both backends.
+//!
+//! The database itself enforces what must never break:
+//! - at most one open alert per (subject, kind): a partial unique index;
+//! - a signal is stored once per (source, dedup key): a partial unique index;
+//! - signals are append-only: triggers refuse `UPDATE` and `DELETE`.
+//!
+//! Reads of resident records write an audit entry in the same call ([`Store::get_resident`],
+//! [`Store::list_residents`]): there is no unaudited way to read a resident's details.
+
+mod alerts;
+mod audit;
+mod devices;
+mod outbox;
+mod residents;
+mod signals;
+mod teams;
+
+pub use alerts::{AckResult, AlertFilter, OpenedAlert, ResolveResult};
+pub use signals::SignalInsert;
+
+use crate::config::{Backend, backend_of};
+use chrono::{DateTime, TimeZone, Utc};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+use std::time::Duration;
+
+/// A storage operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("invalid database URL: {0}")]
+    Url(String),
+    #[error("{what} {id} not found")]
+    NotFound { what: &'static str, id: String },
+    /// A reference to something that does not exist, or a duplicate id.
+    #[error("{0}")]
+    Conflict(String),
+    /// A stored value no longer parses: the database was changed outside mimamori.
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+}
+
+/// The store. Cheap to clone: clones share the connection pool.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+impl Store {
+    /// Connects to `sqlite://FILE` (created with its folder if missing; WAL mode) or
+    /// `postgres://…`.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StorageError> {
+        sqlx::any::install_default_drivers();
+        let backend = backend_of(url).map_err(StorageError::Url)?;
+        let url = match backend {
+            Backend::Sqlite => prepare_sqlite_url(url)?,
+            Backend::Postgres => url.to_string(),
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers run beside the writer; busy_timeout makes concurrent
+                        // writers wait instead of failing; foreign keys are off by default.
+                        sqlx::query("PRAGMA journal_mode = WAL")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA busy_timeout = 10000")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA foreign_keys = ON")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA synchronous = NORMAL")
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        Ok(Self { pool, backend })
+    }
+
+    /// Applies the migrations of the backend.
+    pub async fn migrate(&self) -> Result<(), StorageError> {
+        match self.backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.pool).await?,
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Checks that the database answers (for `/healthz`).
+    pub async fn ping(&self) -> Result<(), StorageError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Closes the pool, waiting for connections in use to return.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// `sqlite://dir/file.db` → the same URL with `mode=rwc`, after creating `dir`.
+fn prepare_sqlite_url(url: &str) -> Result<String, StorageError> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .ok_or_else(|| StorageError::Url(url.to_string()))?;
+    let (path, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
+    };
+    if path != ":memory:" {
+        if let Some(parent) = std::path::Path::new(path).parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    StorageError::Url(format!("cannot create {}: {e}", parent.display()))
+                })?;
+            }
+        }
+    }
+    Ok(match query {
+        Some(q) if q.contains("mode=") => url.to_string(),
+        Some(q) => format!("sqlite://{path}?{q}&mode=rwc"),
+        None => format!("sqlite://{path}?mode=rwc"),
+    })
+}
+
+/// Epoch milliseconds, the stored form of every time.
+pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+pub(crate) fn time(ms: i64) -> Result<DateTime<Utc>, StorageError> {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .ok_or_else(|| StorageError::Corrupt(format!("time {ms} out of range")))
+}
+
+pub(crate) fn opt_time(ms: Option<i64>) -> Result<Option<DateTime<Utc>>, StorageError> {
+    ms.map(time).transpose()
+}
+
+/// Reads a column that holds a domain value.
+pub(crate) fn parsed<T: std::str::FromStr>(row: &AnyRow, col: &str) -> Result<T, StorageError>
+where
+    T::Err: std::fmt::Display,
+{
+    let s: String = row.try_get(col)?;
+    s.parse()
+        .map_err(|e: T::Err| StorageError::Corrupt(format!("{col}: {e}")))
+}
+
+pub(crate) fn opt_parsed<T: std::str::FromStr>(
+    row: &AnyRow,
+    col: &str,
+) -> Result<Option<T>, StorageError>
+where
+    T::Err: std::fmt::Display,
+{
+    let s: Option<String> = row.try_get(col)?;
+    s.map(|s| {
+        s.parse()
+            .map_err(|e: T::Err| StorageError::Corrupt(format!("{col}: {e}")))
+    })
+    .transpose()
+}
+
+pub(crate) fn json<T: serde::de::DeserializeOwned>(
+    row: &AnyRow,
+    col: &str,
+) -> Result<T, StorageError> {
+    let s: String = row.try_get(col)?;
+    serde_json::from_str(&s).map_err(|e| StorageError::Corrupt(format!("{col}: {e}")))
+}
+
+pub(crate) fn flag(row: &AnyRow, col: &str) -> Result<bool, StorageError> {
+    Ok(row.try_get::<i64, _>(col)? != 0)
+}
+
+/// Turns constraint violations into errors that say what was wrong.
+pub(crate) fn constraint(e: sqlx::Error, what: &str) -> StorageError {
+    if let sqlx::Error::Database(db) = &e {
+        match db.kind() {
+            sqlx::error::ErrorKind::ForeignKeyViolation => {
+                return StorageError::Conflict(format!(
+                    "{what}: refers to something that does not exist"
+                ));
+            }
+            sqlx::error::ErrorKind::UniqueViolation => {
+                return StorageError::Conflict(format!("{what}: already exists"));
+            }
+            _ => {}
+        }
+    }
+    StorageError::Database(e)
+}

@@ -1,0 +1,213 @@
+//! The delivery outbox. Workers claim a due row atomically (`UPDATE … WHERE id = ? AND status =
+//! 'pending'`), with a lease: a worker that dies leaves a row that becomes due again when its
+//! lease ends. Every result is also written to the alert's timeline.
+
+use super::alerts::insert_event;
+use super::{StorageError, Store, json, ms, opt_time, parsed, time};
+use crate::domain::{AlertEventKind, AlertId, NewNotification, Notification};
+use chrono::{DateTime, Utc};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+const NOTIFICATION_COLUMNS: &str = "id, alert_id, channel, target, body, status, attempts, next_attempt_at, claimed_by, claimed_until, last_error, created_at, sent_at";
+
+/// Due: pending and its time has come, or claimed by a worker whose lease ran out.
+const DUE: &str = "((status = 'pending' AND next_attempt_at <= $1) OR (status = 'sending' AND claimed_until <= $1))";
+
+impl Store {
+    /// Enqueues notifications for an alert (escalation steps, reminders).
+    pub async fn enqueue_notifications(
+        &self,
+        alert: AlertId,
+        notify: &[NewNotification],
+        at: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        let mut tx = self.pool.begin().await?;
+        insert_notifications(&mut tx, alert, notify, at).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Claims the next due notification for `worker` until `now + lease`.
+    pub async fn claim_notification(
+        &self,
+        worker: &str,
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+    ) -> Result<Option<Notification>, StorageError> {
+        loop {
+            let candidate = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT id FROM notifications WHERE {DUE} ORDER BY next_attempt_at, id LIMIT 1"
+            )))
+            .bind(ms(now))
+            .fetch_optional(&self.pool)
+            .await?;
+            let Some(candidate) = candidate else {
+                return Ok(None);
+            };
+            let id: i64 = candidate.try_get("id")?;
+            let claimed = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE notifications SET status = 'sending', claimed_by = $2, claimed_until = $3, attempts = attempts + 1
+                 WHERE id = $4 AND {DUE} RETURNING {NOTIFICATION_COLUMNS}"
+            )))
+            .bind(ms(now))
+            .bind(worker)
+            .bind(ms(now + lease))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+            if let Some(row) = claimed {
+                return notification_from(&row).map(Some);
+            }
+            // Another worker took it first: look for the next one.
+        }
+    }
+
+    /// Records a successful delivery. False if `worker` no longer holds the claim.
+    pub async fn mark_notification_sent(
+        &self,
+        id: i64,
+        worker: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StorageError> {
+        self.finish(id, worker, "sent", None, None, at).await
+    }
+
+    /// Records a failed attempt that will be retried at `retry_at`.
+    pub async fn mark_notification_retry(
+        &self,
+        id: i64,
+        worker: &str,
+        error: &str,
+        retry_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StorageError> {
+        self.finish(id, worker, "pending", Some(error), Some(retry_at), at)
+            .await
+    }
+
+    /// Records a permanent failure (bad address, blocked bot).
+    pub async fn mark_notification_failed(
+        &self,
+        id: i64,
+        worker: &str,
+        error: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StorageError> {
+        self.finish(id, worker, "failed", Some(error), None, at)
+            .await
+    }
+
+    async fn finish(
+        &self,
+        id: i64,
+        worker: &str,
+        status: &str,
+        error: Option<&str>,
+        retry_at: Option<DateTime<Utc>>,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StorageError> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "UPDATE notifications SET status = $1, last_error = COALESCE($2, last_error),
+               next_attempt_at = COALESCE($3, next_attempt_at),
+               sent_at = CASE WHEN $1 = 'sent' THEN $4 ELSE sent_at END,
+               claimed_by = NULL, claimed_until = NULL
+             WHERE id = $5 AND status = 'sending' AND claimed_by = $6
+             RETURNING alert_id, channel, target, attempts",
+        )
+        .bind(status)
+        .bind(error)
+        .bind(retry_at.map(ms))
+        .bind(ms(at))
+        .bind(id)
+        .bind(worker)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            tx.rollback().await?;
+            return Ok(false);
+        };
+        let alert = AlertId(row.try_get("alert_id")?);
+        let detail = serde_json::json!({
+            "notification": id,
+            "channel": row.try_get::<String, _>("channel")?,
+            "attempt": row.try_get::<i64, _>("attempts")?,
+            "result": status,
+            "error": error,
+        });
+        insert_event(&mut tx, alert, AlertEventKind::Delivery, None, &detail, at).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// An alert's notifications, oldest first.
+    pub async fn list_notifications(
+        &self,
+        alert: AlertId,
+    ) -> Result<Vec<Notification>, StorageError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE alert_id = $1 ORDER BY id"
+        )))
+        .bind(alert.0)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(notification_from).collect()
+    }
+}
+
+pub(super) async fn insert_notifications(
+    tx: &mut Transaction<'_, Any>,
+    alert: AlertId,
+    notify: &[NewNotification],
+    at: DateTime<Utc>,
+) -> Result<(), StorageError> {
+    for n in notify {
+        sqlx::query(
+            "INSERT INTO notifications (alert_id, channel, target, body, status, attempts, next_attempt_at, created_at)
+             VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6)",
+        )
+        .bind(alert.0)
+        .bind(n.channel.as_str())
+        .bind(&n.target)
+        .bind(n.body.to_string())
+        .bind(ms(n.not_before))
+        .bind(ms(at))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Cancels what has not gone out yet; returns how many.
+pub(super) async fn cancel_pending(
+    tx: &mut Transaction<'_, Any>,
+    alert: AlertId,
+) -> Result<u64, StorageError> {
+    let done = sqlx::query(
+        "UPDATE notifications SET status = 'cancelled', claimed_by = NULL, claimed_until = NULL
+         WHERE alert_id = $1 AND status IN ('pending', 'sending')",
+    )
+    .bind(alert.0)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+fn notification_from(r: &AnyRow) -> Result<Notification, StorageError> {
+    Ok(Notification {
+        id: r.try_get("id")?,
+        alert: AlertId(r.try_get("alert_id")?),
+        channel: parsed(r, "channel")?,
+        target: r.try_get("target")?,
+        body: json(r, "body")?,
+        status: parsed(r, "status")?,
+        attempts: r.try_get("attempts")?,
+        next_attempt_at: time(r.try_get("next_attempt_at")?)?,
+        claimed_by: r.try_get("claimed_by")?,
+        claimed_until: opt_time(r.try_get("claimed_until")?)?,
+        last_error: r.try_get("last_error")?,
+        created_at: time(r.try_get("created_at")?)?,
+        sent_at: opt_time(r.try_get("sent_at")?)?,
+    })
+}

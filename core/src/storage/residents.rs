@@ -1,0 +1,272 @@
+//! Residents and pauses. Reading a resident's details always writes an audit entry.
+
+use super::{StorageError, Store, constraint, json, ms, opt_time, parsed, time};
+use crate::domain::{
+    Actor, Address, DistrictId, NewAuditEntry, NewPause, NewResident, Pause, Resident, ResidentId,
+};
+use chrono::{DateTime, Utc};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+const RESIDENT_COLUMNS: &str = "id, name, name_kana, birth_year, district_id, town, chome, banchi, building, living, phone, contacts, policies, notes, created_at, updated_at";
+
+impl Store {
+    /// Adds one resident.
+    pub async fn add_resident(
+        &self,
+        r: &NewResident,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Resident, StorageError> {
+        let mut tx = self.pool.begin().await?;
+        insert_resident(&mut tx, r, now).await?;
+        self.audit_in(
+            &mut tx,
+            audit(
+                actor,
+                "resident.add",
+                Some(r.id.as_str()),
+                serde_json::json!({}),
+                now,
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        self.read_resident(&r.id).await
+    }
+
+    /// Adds many residents in one transaction: all of them or none.
+    pub async fn import_residents(
+        &self,
+        residents: &[NewResident],
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StorageError> {
+        let mut tx = self.pool.begin().await?;
+        for r in residents {
+            insert_resident(&mut tx, r, now).await?;
+        }
+        self.audit_in(
+            &mut tx,
+            audit(
+                actor,
+                "resident.import",
+                None,
+                serde_json::json!({ "count": residents.len() }),
+                now,
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(residents.len())
+    }
+
+    /// A resident's record, audited as a view by `actor`.
+    pub async fn get_resident(
+        &self,
+        id: &ResidentId,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Resident, StorageError> {
+        let resident = self.read_resident(id).await?;
+        self.record_audit(&audit(
+            actor,
+            "resident.view",
+            Some(id.as_str()),
+            serde_json::json!({}),
+            now,
+        ))
+        .await?;
+        Ok(resident)
+    }
+
+    /// Residents, optionally of one district, audited as a list view by `actor`.
+    pub async fn list_residents(
+        &self,
+        district: Option<&DistrictId>,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Resident>, StorageError> {
+        let d = district.map(DistrictId::as_str).unwrap_or("");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {RESIDENT_COLUMNS} FROM residents WHERE $1 = '' OR district_id = $1 ORDER BY district_id, id"
+        )))
+        .bind(d)
+        .fetch_all(&self.pool)
+        .await?;
+        let residents = rows
+            .iter()
+            .map(resident_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        self.record_audit(&audit(
+            actor,
+            "resident.list",
+            None,
+            serde_json::json!({ "district": d, "count": residents.len() }),
+            now,
+        ))
+        .await?;
+        Ok(residents)
+    }
+
+    /// How many residents there are (no personal data, not audited).
+    pub async fn count_residents(&self) -> Result<i64, StorageError> {
+        Ok(sqlx::query("SELECT COUNT(*) AS n FROM residents")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?)
+    }
+
+    async fn read_resident(&self, id: &ResidentId) -> Result<Resident, StorageError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {RESIDENT_COLUMNS} FROM residents WHERE id = $1"
+        )))
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StorageError::NotFound {
+            what: "resident",
+            id: id.to_string(),
+        })?;
+        resident_from(&row)
+    }
+
+    /// Adds a pause (hospital stay, travel…).
+    pub async fn add_pause(&self, p: &NewPause, now: DateTime<Utc>) -> Result<Pause, StorageError> {
+        p.validate()
+            .map_err(|e| StorageError::Conflict(e.to_string()))?;
+        let row = sqlx::query(
+            "INSERT INTO pauses (resident_id, reason, starts_at, ends_at, note, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(p.resident.as_str())
+        .bind(p.reason.as_str())
+        .bind(ms(p.starts_at))
+        .bind(p.ends_at.map(ms))
+        .bind(p.note.as_deref())
+        .bind(ms(now))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| constraint(e, &format!("pause of resident {}", p.resident)))?;
+        Ok(Pause {
+            id: row.try_get("id")?,
+            resident: p.resident.clone(),
+            reason: p.reason,
+            starts_at: p.starts_at,
+            ends_at: p.ends_at,
+            note: p.note.clone(),
+        })
+    }
+
+    /// Ends an open-ended pause (or moves its end).
+    pub async fn end_pause(&self, id: i64, at: DateTime<Utc>) -> Result<(), StorageError> {
+        let done = sqlx::query("UPDATE pauses SET ends_at = $1 WHERE id = $2 AND starts_at < $1")
+            .bind(ms(at))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StorageError::NotFound {
+                what: "pause",
+                id: id.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// A resident's pauses, oldest first.
+    pub async fn list_pauses(&self, resident: &ResidentId) -> Result<Vec<Pause>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT id, resident_id, reason, starts_at, ends_at, note FROM pauses WHERE resident_id = $1 ORDER BY starts_at, id",
+        )
+        .bind(resident.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Pause {
+                    id: r.try_get("id")?,
+                    resident: parsed(r, "resident_id")?,
+                    reason: parsed(r, "reason")?,
+                    starts_at: time(r.try_get("starts_at")?)?,
+                    ends_at: opt_time(r.try_get("ends_at")?)?,
+                    note: r.try_get("note")?,
+                })
+            })
+            .collect()
+    }
+}
+
+fn audit(
+    actor: &Actor,
+    action: &str,
+    id: Option<&str>,
+    detail: serde_json::Value,
+    at: DateTime<Utc>,
+) -> NewAuditEntry {
+    NewAuditEntry {
+        actor: actor.clone(),
+        action: action.into(),
+        object_kind: "resident".into(),
+        object_id: id.map(str::to_string),
+        detail,
+        at,
+    }
+}
+
+async fn insert_resident(
+    tx: &mut Transaction<'_, Any>,
+    r: &NewResident,
+    now: DateTime<Utc>,
+) -> Result<(), StorageError> {
+    sqlx::query(
+        "INSERT INTO residents (id, name, name_kana, birth_year, district_id, town, chome, banchi, building, living, phone, contacts, policies, notes, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)",
+    )
+    .bind(r.id.as_str())
+    .bind(&r.name)
+    .bind(r.name_kana.as_deref())
+    .bind(i64::from(r.birth_year.year()))
+    .bind(r.district.as_str())
+    .bind(&r.address.town)
+    .bind(r.address.chome.map(i64::from))
+    .bind(r.address.banchi.as_deref())
+    .bind(r.address.building.as_deref())
+    .bind(r.living.as_str())
+    .bind(r.phone.as_deref())
+    .bind(serde_json::to_string(&r.contacts).expect("contacts serialise"))
+    .bind(serde_json::to_string(&r.policies).expect("policies serialise"))
+    .bind(r.notes.as_deref())
+    .bind(ms(now))
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| constraint(e, &format!("resident {} (district {})", r.id, r.district)))?;
+    Ok(())
+}
+
+fn resident_from(r: &AnyRow) -> Result<Resident, StorageError> {
+    let birth_year: i64 = r.try_get("birth_year")?;
+    let chome: Option<i64> = r.try_get("chome")?;
+    Ok(Resident {
+        id: parsed(r, "id")?,
+        name: r.try_get("name")?,
+        name_kana: r.try_get("name_kana")?,
+        birth_year: (birth_year as i32)
+            .try_into()
+            .map_err(|e: crate::domain::DomainError| StorageError::Corrupt(e.to_string()))?,
+        district: parsed(r, "district_id")?,
+        address: Address {
+            town: r.try_get("town")?,
+            chome: chome.map(|c| c as u8),
+            banchi: r.try_get("banchi")?,
+            building: r.try_get("building")?,
+        },
+        living: parsed(r, "living")?,
+        phone: r.try_get("phone")?,
+        contacts: json(r, "contacts")?,
+        policies: json(r, "policies")?,
+        notes: r.try_get("notes")?,
+        created_at: time(r.try_get("created_at")?)?,
+        updated_at: time(r.try_get("updated_at")?)?,
+    })
+}

@@ -1,0 +1,202 @@
+//! Districts, teams and responders.
+
+use super::{StorageError, Store, constraint, flag, ms, opt_parsed, parsed, time};
+use crate::domain::{
+    District, DistrictId, Email, NewResponder, NewTeam, OfficeHours, Responder, ResponderId, Team,
+    TeamId,
+};
+use crate::registry::Registry;
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+impl Store {
+    /// Writes the registry's districts (updating names) and creates its default teams where
+    /// missing (teams renamed by an admin keep their names).
+    pub async fn seed_registry(
+        &self,
+        registry: &Registry,
+        now: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        let mut tx = self.pool.begin().await?;
+        for d in &registry.districts {
+            sqlx::query(
+                "INSERT INTO districts (id, name, reading, confirmed, position) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (id) DO UPDATE SET name = excluded.name, reading = excluded.reading,
+                   confirmed = excluded.confirmed, position = excluded.position",
+            )
+            .bind(d.id.as_str())
+            .bind(&d.name)
+            .bind(d.reading.as_deref())
+            .bind(d.confirmed as i64)
+            .bind(d.position)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for t in registry.default_teams() {
+            sqlx::query(
+                "INSERT INTO teams (id, kind, district_id, name, created_at) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(t.id.as_str())
+            .bind(t.kind.as_str())
+            .bind(t.district.as_ref().map(DistrictId::as_str))
+            .bind(&t.name)
+            .bind(ms(now))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn list_districts(&self) -> Result<Vec<District>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT id, name, reading, confirmed, position FROM districts ORDER BY position, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(District {
+                    id: parsed(r, "id")?,
+                    name: r.try_get("name")?,
+                    reading: r.try_get("reading")?,
+                    confirmed: flag(r, "confirmed")?,
+                    position: r.try_get("position")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn add_team(&self, team: &NewTeam, now: DateTime<Utc>) -> Result<Team, StorageError> {
+        team.validate()
+            .map_err(|e| StorageError::Conflict(e.to_string()))?;
+        sqlx::query("INSERT INTO teams (id, kind, district_id, name, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(team.id.as_str())
+            .bind(team.kind.as_str())
+            .bind(team.district.as_ref().map(DistrictId::as_str))
+            .bind(&team.name)
+            .bind(ms(now))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| constraint(e, &format!("team {}", team.id)))?;
+        self.get_team(&team.id).await
+    }
+
+    pub async fn get_team(&self, id: &TeamId) -> Result<Team, StorageError> {
+        let row = sqlx::query("SELECT id, kind, district_id, name FROM teams WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StorageError::NotFound {
+                what: "team",
+                id: id.to_string(),
+            })?;
+        team_from(&row)
+    }
+
+    /// Teams, optionally of one district (city-wide teams are listed with every district).
+    pub async fn list_teams(
+        &self,
+        district: Option<&DistrictId>,
+    ) -> Result<Vec<Team>, StorageError> {
+        let d = district.map(DistrictId::as_str).unwrap_or("");
+        let rows = sqlx::query(
+            "SELECT id, kind, district_id, name FROM teams
+             WHERE $1 = '' OR district_id = $1 OR district_id IS NULL ORDER BY id",
+        )
+        .bind(d)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(team_from).collect()
+    }
+
+    pub async fn add_responder(
+        &self,
+        r: &NewResponder,
+        now: DateTime<Utc>,
+    ) -> Result<Responder, StorageError> {
+        let hours = r
+            .office_hours
+            .as_ref()
+            .map(|h| serde_json::to_string(h).expect("office hours serialise"));
+        sqlx::query(
+            "INSERT INTO responders (id, team_id, name, email, telegram_chat_id, office_hours, active, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, 1, $7)",
+        )
+        .bind(r.id.as_str())
+        .bind(r.team.as_str())
+        .bind(&r.name)
+        .bind(r.email.as_ref().map(Email::as_str))
+        .bind(r.telegram_chat_id)
+        .bind(hours)
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| constraint(e, &format!("responder {} (team {})", r.id, r.team)))?;
+        self.get_responder(&r.id).await
+    }
+
+    pub async fn get_responder(&self, id: &ResponderId) -> Result<Responder, StorageError> {
+        let row = sqlx::query(
+            "SELECT id, team_id, name, email, telegram_chat_id, office_hours, active, created_at
+             FROM responders WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StorageError::NotFound {
+            what: "responder",
+            id: id.to_string(),
+        })?;
+        responder_from(&row)
+    }
+
+    /// Responders, optionally of one team.
+    pub async fn list_responders(
+        &self,
+        team: Option<&TeamId>,
+    ) -> Result<Vec<Responder>, StorageError> {
+        let t = team.map(TeamId::as_str).unwrap_or("");
+        let rows = sqlx::query(
+            "SELECT id, team_id, name, email, telegram_chat_id, office_hours, active, created_at
+             FROM responders WHERE $1 = '' OR team_id = $1 ORDER BY team_id, name, id",
+        )
+        .bind(t)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(responder_from).collect()
+    }
+}
+
+fn team_from(r: &AnyRow) -> Result<Team, StorageError> {
+    Ok(Team {
+        id: parsed(r, "id")?,
+        kind: parsed(r, "kind")?,
+        district: opt_parsed(r, "district_id")?,
+        name: r.try_get("name")?,
+    })
+}
+
+fn responder_from(r: &AnyRow) -> Result<Responder, StorageError> {
+    let hours: Option<String> = r.try_get("office_hours")?;
+    let email: Option<String> = r.try_get("email")?;
+    Ok(Responder {
+        id: parsed(r, "id")?,
+        team: parsed(r, "team_id")?,
+        name: r.try_get("name")?,
+        email: email
+            .map(|e| Email::parse(e).map_err(|e| StorageError::Corrupt(e.to_string())))
+            .transpose()?,
+        telegram_chat_id: r.try_get("telegram_chat_id")?,
+        office_hours: hours
+            .map(|h| {
+                serde_json::from_str::<OfficeHours>(&h)
+                    .map_err(|e| StorageError::Corrupt(e.to_string()))
+            })
+            .transpose()?,
+        active: flag(r, "active")?,
+        created_at: time(r.try_get("created_at")?)?,
+    })
+}
