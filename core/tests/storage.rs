@@ -1,0 +1,1013 @@
+//! Every storage operation, run on SQLite and on PostgreSQL with the same test bodies.
+
+mod support;
+
+use chrono::Duration;
+use mimamori_core::domain::*;
+use mimamori_core::storage::{
+    AckResult, AlertFilter, ResolveResult, SignalInsert, StorageError, Store,
+};
+use support::{district, new_resident, t0};
+
+on_both_backends!(
+    migrations_and_registry_seed_are_idempotent,
+    teams_and_responders,
+    residents_are_audited_on_every_read,
+    import_is_all_or_nothing,
+    pauses,
+    devices_keep_only_a_hash,
+    partners_and_tokens,
+    signals_are_stored_once_and_never_changed,
+    signal_queries,
+    alerts_dedup_lifecycle_and_timeline,
+    racing_tasks_open_exactly_one_alert,
+    the_database_itself_refuses_a_second_open_alert,
+    alert_lists_filter_by_district_state_kind_and_triage,
+    outbox_claims_retries_and_leases,
+    racing_workers_send_each_notification_once,
+    audit_log,
+);
+
+fn cli() -> Actor {
+    Actor("cli:test".into())
+}
+
+async fn raw_pool(url: &str) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    sqlx::AnyPool::connect(url).await.unwrap()
+}
+
+async fn migrations_and_registry_seed_are_idempotent(store: Store, _url: String) {
+    store.migrate().await.unwrap();
+    store
+        .seed_registry(&mimamori_core::registry::Registry::fujisawa(), t0())
+        .await
+        .unwrap();
+    let districts = store.list_districts().await.unwrap();
+    assert_eq!(districts.len(), 13);
+    assert_eq!(districts[0].name, "片瀬");
+    assert_eq!(districts[12].name, "御所見");
+    assert!(
+        !districts
+            .iter()
+            .find(|d| d.id.as_str() == "muraoka")
+            .unwrap()
+            .confirmed
+    );
+    assert_eq!(store.list_teams(None).await.unwrap().len(), 28);
+    store.ping().await.unwrap();
+}
+
+async fn teams_and_responders(store: Store, _url: String) {
+    let kugenuma = store.list_teams(Some(&district("kugenuma"))).await.unwrap();
+    let kinds: Vec<_> = kugenuma.iter().map(|t| t.kind).collect();
+    assert_eq!(kugenuma.len(), 4, "{kugenuma:?}");
+    for k in TeamKind::ALL {
+        assert!(kinds.contains(k));
+    }
+
+    let team = store
+        .add_team(
+            &NewTeam {
+                id: TeamId::parse("kugenuma-night").unwrap(),
+                kind: TeamKind::Houkatsu,
+                district: Some(district("kugenuma")),
+                name: "鵠沼 夜間".into(),
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.get_team(&team.id).await.unwrap(), team);
+    let dup = store
+        .add_team(
+            &NewTeam {
+                id: team.id.clone(),
+                kind: TeamKind::Csw,
+                district: Some(district("kugenuma")),
+                name: "x".into(),
+            },
+            t0(),
+        )
+        .await;
+    assert!(matches!(dup, Err(StorageError::Conflict(_))), "{dup:?}");
+    let bad = store
+        .add_team(
+            &NewTeam {
+                id: TeamId::parse("nowhere").unwrap(),
+                kind: TeamKind::Csw,
+                district: Some(district("atlantis")),
+                name: "x".into(),
+            },
+            t0(),
+        )
+        .await;
+    assert!(matches!(bad, Err(StorageError::Conflict(_))), "{bad:?}");
+
+    let r = store
+        .add_responder(
+            &NewResponder {
+                id: ResponderId::parse("p-sato").unwrap(),
+                team: team.id.clone(),
+                name: "佐藤".into(),
+                email: Some(Email::parse("sato@example.jp").unwrap()),
+                telegram_chat_id: Some(123456789),
+                office_hours: Some(OfficeHours::parse("mon-fri 08:30-17:15").unwrap()),
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.get_responder(&r.id).await.unwrap(), r);
+    assert_eq!(r.office_hours.as_ref().unwrap().days.len(), 5);
+    assert_eq!(
+        store.list_responders(Some(&team.id)).await.unwrap(),
+        vec![r.clone()]
+    );
+    assert_eq!(store.list_responders(None).await.unwrap().len(), 1);
+    let orphan = store
+        .add_responder(
+            &NewResponder {
+                id: ResponderId::generate(),
+                team: TeamId::parse("no-such-team").unwrap(),
+                name: "x".into(),
+                email: None,
+                telegram_chat_id: None,
+                office_hours: None,
+            },
+            t0(),
+        )
+        .await;
+    assert!(
+        matches!(orphan, Err(StorageError::Conflict(_))),
+        "{orphan:?}"
+    );
+    assert!(matches!(
+        store
+            .get_responder(&ResponderId::parse("p-none").unwrap())
+            .await,
+        Err(StorageError::NotFound { .. })
+    ));
+}
+
+async fn residents_are_audited_on_every_read(store: Store, _url: String) {
+    let new = new_resident("r-hanako");
+    let added = store.add_resident(&new, &cli(), t0()).await.unwrap();
+    assert_eq!(added.address, new.address);
+    assert_eq!(added.contacts, new.contacts);
+    assert_eq!(added.policies, new.policies);
+    assert_eq!(store.count_residents().await.unwrap(), 1);
+
+    let viewer = Actor("responder:p-sato".into());
+    let seen = store.get_resident(&new.id, &viewer, t0()).await.unwrap();
+    assert_eq!(seen, added);
+    let list = store
+        .list_residents(Some(&district("kugenuma")), &viewer, t0())
+        .await
+        .unwrap();
+    assert_eq!(list, vec![added.clone()]);
+    assert!(
+        store
+            .list_residents(Some(&district("chogo")), &viewer, t0())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let audit = store.list_audit("resident", None, 10).await.unwrap();
+    let actions: Vec<_> = audit
+        .iter()
+        .map(|a| (a.action.as_str(), a.actor.as_str()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("resident.list", "responder:p-sato"),
+            ("resident.list", "responder:p-sato"),
+            ("resident.view", "responder:p-sato"),
+            ("resident.add", "cli:test"),
+        ]
+    );
+    assert_eq!(audit[2].object_id.as_deref(), Some("r-hanako"));
+    // The audit log itself carries no personal data.
+    assert!(audit.iter().all(|a| !a.detail.to_string().contains("花子")));
+
+    let mut elsewhere = new_resident("r-x");
+    elsewhere.district = district("atlantis");
+    assert!(matches!(
+        store.add_resident(&elsewhere, &cli(), t0()).await,
+        Err(StorageError::Conflict(_))
+    ));
+    assert!(matches!(
+        store.add_resident(&new, &cli(), t0()).await,
+        Err(StorageError::Conflict(_))
+    ));
+    assert!(matches!(
+        store
+            .get_resident(&ResidentId::parse("r-none").unwrap(), &viewer, t0())
+            .await,
+        Err(StorageError::NotFound { .. })
+    ));
+}
+
+async fn import_is_all_or_nothing(store: Store, _url: String) {
+    let batch: Vec<_> = (0..50)
+        .map(|i| new_resident(&format!("r-{i:03}")))
+        .collect();
+    assert_eq!(
+        store.import_residents(&batch, &cli(), t0()).await.unwrap(),
+        50
+    );
+    assert_eq!(store.count_residents().await.unwrap(), 50);
+    // A second batch with one id that exists already: none of it is written.
+    let mut second: Vec<_> = (50..60)
+        .map(|i| new_resident(&format!("r-{i:03}")))
+        .collect();
+    second.push(new_resident("r-007"));
+    assert!(store.import_residents(&second, &cli(), t0()).await.is_err());
+    assert_eq!(store.count_residents().await.unwrap(), 50);
+    let audit = store.list_audit("resident", None, 10).await.unwrap();
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|a| a.action == "resident.import")
+            .count(),
+        1
+    );
+    assert_eq!(audit[0].detail["count"], 50);
+}
+
+async fn pauses(store: Store, _url: String) {
+    let r = store
+        .add_resident(&new_resident("r-p"), &cli(), t0())
+        .await
+        .unwrap();
+    let hospital = store
+        .add_pause(
+            &NewPause {
+                resident: r.id.clone(),
+                reason: PauseReason::Hospital,
+                starts_at: t0(),
+                ends_at: None,
+                note: Some("入院".into()),
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    let travel = store
+        .add_pause(
+            &NewPause {
+                resident: r.id.clone(),
+                reason: PauseReason::Travel,
+                starts_at: t0() + Duration::days(10),
+                ends_at: Some(t0() + Duration::days(12)),
+                note: None,
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert!(hospital.covers(t0() + Duration::days(100)));
+    store
+        .end_pause(hospital.id, t0() + Duration::days(3))
+        .await
+        .unwrap();
+    let listed = store.list_pauses(&r.id).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0].ends_at, Some(t0() + Duration::days(3)));
+    assert!(!listed[0].covers(t0() + Duration::days(4)));
+    assert_eq!(listed[1], travel);
+    assert!(store.end_pause(9999, t0()).await.is_err());
+    let backwards = NewPause {
+        resident: r.id.clone(),
+        reason: PauseReason::Other,
+        starts_at: t0(),
+        ends_at: Some(t0()),
+        note: None,
+    };
+    assert!(store.add_pause(&backwards, t0()).await.is_err());
+    let nobody = NewPause {
+        resident: ResidentId::parse("r-none").unwrap(),
+        ends_at: None,
+        ..backwards
+    };
+    assert!(matches!(
+        store.add_pause(&nobody, t0()).await,
+        Err(StorageError::Conflict(_))
+    ));
+}
+
+async fn devices_keep_only_a_hash(store: Store, _url: String) {
+    let r = store
+        .add_resident(&new_resident("r-d"), &cli(), t0())
+        .await
+        .unwrap();
+    let hasher = mimamori_core::secret::PasswordHasherConfig::insecure_for_tests();
+    let secret = mimamori_core::secret::generate_device_password();
+    let d = store
+        .add_device(
+            &NewDevice {
+                id: DeviceId::parse("button-1").unwrap(),
+                resident: Some(r.id.clone()),
+                kind: DeviceKind::CallButton,
+                label: Some("寝室".into()),
+                heartbeat_interval_s: 300,
+                secret_hash: hasher.hash(&secret).unwrap(),
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert!(d.enabled);
+    assert_ne!(d.secret_hash, secret);
+    assert!(hasher.verify(&secret, &d.secret_hash));
+    let spare = store
+        .add_device(
+            &NewDevice {
+                id: DeviceId::generate(),
+                resident: None,
+                kind: DeviceKind::Door,
+                label: None,
+                heartbeat_interval_s: 600,
+                secret_hash: "x".into(),
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.list_devices(Some(&r.id)).await.unwrap(),
+        vec![d.clone()]
+    );
+    assert_eq!(store.list_devices(None).await.unwrap().len(), 2);
+    store.set_device_enabled(&d.id, false).await.unwrap();
+    assert!(!store.get_device(&d.id).await.unwrap().unwrap().enabled);
+    assert!(
+        store
+            .get_device(&DeviceId::parse("nope").unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .set_device_enabled(&DeviceId::parse("nope").unwrap(), true)
+            .await
+            .is_err()
+    );
+    let dup = NewDevice {
+        id: spare.id.clone(),
+        resident: None,
+        kind: DeviceKind::Door,
+        label: None,
+        heartbeat_interval_s: 600,
+        secret_hash: "x".into(),
+    };
+    assert!(matches!(
+        store.add_device(&dup, t0()).await,
+        Err(StorageError::Conflict(_))
+    ));
+    let orphan = NewDevice {
+        id: DeviceId::generate(),
+        resident: Some(ResidentId::parse("r-none").unwrap()),
+        ..dup
+    };
+    assert!(matches!(
+        store.add_device(&orphan, t0()).await,
+        Err(StorageError::Conflict(_))
+    ));
+}
+
+async fn partners_and_tokens(store: Store, _url: String) {
+    use mimamori_core::secret::{generate_partner_token, token_hash};
+    let token = generate_partner_token();
+    let p = store
+        .add_partner(
+            &NewPartner {
+                id: PartnerId::parse("post-fujisawa").unwrap(),
+                name: "藤沢郵便局".into(),
+                kind: PartnerKind::Post,
+                agreement: Some("包括連携協定 2019-07-05".into()),
+            },
+            &token_hash(&token),
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.partner_by_token(&token_hash(&token)).await.unwrap(),
+        Some(p.clone())
+    );
+    assert_eq!(
+        store
+            .partner_by_token(&token_hash("mmp_wrong"))
+            .await
+            .unwrap(),
+        None
+    );
+    let second = generate_partner_token();
+    store
+        .add_partner_token(&p.id, &token_hash(&second), t0())
+        .await
+        .unwrap();
+    store
+        .revoke_partner_token(&token_hash(&token), t0())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.partner_by_token(&token_hash(&token)).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.partner_by_token(&token_hash(&second)).await.unwrap(),
+        Some(p.clone())
+    );
+    assert!(
+        store
+            .revoke_partner_token(&token_hash(&token), t0())
+            .await
+            .is_err()
+    );
+    assert_eq!(store.list_partners().await.unwrap(), vec![p.clone()]);
+    assert_eq!(store.get_partner(&p.id).await.unwrap(), p);
+    assert!(
+        store
+            .add_partner_token(&PartnerId::parse("nobody").unwrap(), "h", t0())
+            .await
+            .is_err()
+    );
+}
+
+fn emergency(device: &str, seq: i64, at: chrono::DateTime<chrono::Utc>) -> NewSignal {
+    NewSignal {
+        source: SignalSource::Device(DeviceId::parse(device).unwrap()),
+        dedup_key: Some(format!("seq:{seq}")),
+        subject: Some(Subject::Resident(ResidentId::parse("r-1").unwrap())),
+        kind: SignalKind::Emergency,
+        body: serde_json::json!({ "type": "emergency", "seq": seq }),
+        device_time: Some(at - Duration::seconds(1)),
+        received_at: at,
+        clock_skewed: false,
+    }
+}
+
+async fn signals_are_stored_once_and_never_changed(store: Store, url: String) {
+    let s = emergency("button-1", 7, t0());
+    let first = store.insert_signal(&s).await.unwrap();
+    assert!(matches!(first, SignalInsert::Stored(_)));
+    let again = store
+        .insert_signal(&NewSignal {
+            received_at: t0() + Duration::seconds(5),
+            ..s.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(again, SignalInsert::Duplicate(first.id()));
+    // Another device with the same seq is another signal.
+    assert!(matches!(
+        store
+            .insert_signal(&emergency("button-2", 7, t0()))
+            .await
+            .unwrap(),
+        SignalInsert::Stored(_)
+    ));
+    // Without a dedup key every insert is stored.
+    let manual = NewSignal {
+        source: SignalSource::System,
+        dedup_key: None,
+        ..s.clone()
+    };
+    let a = store.insert_signal(&manual).await.unwrap();
+    let b = store.insert_signal(&manual).await.unwrap();
+    assert_ne!(a.id(), b.id());
+
+    let stored = store.get_signal(first.id()).await.unwrap();
+    assert_eq!(stored.received_at, t0());
+    assert_eq!(stored.effective_time(), t0() - Duration::seconds(1));
+    assert_eq!(stored.body, s.body);
+
+    let pool = raw_pool(&url).await;
+    let update = sqlx::query("UPDATE signals SET kind = 'activity'")
+        .execute(&pool)
+        .await;
+    assert!(update.is_err(), "signals must be append-only");
+    let delete = sqlx::query("DELETE FROM signals").execute(&pool).await;
+    assert!(delete.is_err(), "signals must be append-only");
+    pool.close().await;
+}
+
+async fn signal_queries(store: Store, _url: String) {
+    let subject = Subject::Resident(ResidentId::parse("r-1").unwrap());
+    for i in 0..5 {
+        let mut s = emergency("door-1", i, t0() + Duration::minutes(i));
+        s.kind = if i % 2 == 0 {
+            SignalKind::Activity
+        } else {
+            SignalKind::Checkin
+        };
+        store.insert_signal(&s).await.unwrap();
+    }
+    let window = store
+        .signals_for_subject(
+            &subject,
+            t0() + Duration::minutes(1),
+            t0() + Duration::minutes(4),
+            100,
+        )
+        .await
+        .unwrap();
+    assert_eq!(window.len(), 3);
+    assert!(
+        window
+            .windows(2)
+            .all(|w| w[0].received_at <= w[1].received_at)
+    );
+    let latest = store
+        .latest_signal(&subject, SignalKind::Activity)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(latest.received_at, t0() + Duration::minutes(4));
+    let other = Subject::Resident(ResidentId::parse("r-2").unwrap());
+    assert!(
+        store
+            .latest_signal(&other, SignalKind::Activity)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let first_two = store.signals_after(SignalId(0), 2).await.unwrap();
+    assert_eq!(first_two.len(), 2);
+    let rest = store.signals_after(first_two[1].id, 100).await.unwrap();
+    assert_eq!(rest.len(), 3);
+    assert!(matches!(
+        store.get_signal(SignalId(9999)).await,
+        Err(StorageError::NotFound { .. })
+    ));
+}
+
+fn new_alert(subject: &str, kind: AlertKind, at: chrono::DateTime<chrono::Utc>) -> NewAlert {
+    NewAlert {
+        subject: Subject::parse_key(subject).unwrap(),
+        kind,
+        severity: Severity::Critical,
+        district: Some(district("kugenuma")),
+        summary: "鵠沼 緊急通報".into(),
+        detail: serde_json::json!({ "rule": "emergency" }),
+        at,
+    }
+}
+
+fn webhook(at: chrono::DateTime<chrono::Utc>) -> NewNotification {
+    NewNotification {
+        channel: Channel::Webhook,
+        target: "http://127.0.0.1/hook".into(),
+        body: serde_json::json!({}),
+        not_before: at,
+    }
+}
+
+async fn alerts_dedup_lifecycle_and_timeline(store: Store, _url: String) {
+    let first = store
+        .open_alert(
+            &new_alert("resident:r-1", AlertKind::Emergency, t0()),
+            &[webhook(t0())],
+        )
+        .await
+        .unwrap();
+    assert!(first.created);
+    assert_eq!(first.alert.state, AlertState::Open);
+    let second = store
+        .open_alert(
+            &new_alert(
+                "resident:r-1",
+                AlertKind::Emergency,
+                t0() + Duration::minutes(1),
+            ),
+            &[webhook(t0())],
+        )
+        .await
+        .unwrap();
+    assert!(!second.created);
+    assert_eq!(second.alert.id, first.alert.id);
+    assert_eq!(second.alert.evidence_count, 2);
+    assert_eq!(second.alert.last_evidence_at, t0() + Duration::minutes(1));
+    // Another kind for the same resident is another alert.
+    let other = store
+        .open_alert(&new_alert("resident:r-1", AlertKind::Inactivity, t0()), &[])
+        .await
+        .unwrap();
+    assert!(other.created);
+    assert_ne!(other.alert.id, first.alert.id);
+    let id = first.alert.id;
+    assert_eq!(
+        store
+            .find_open_alert(&first.alert.subject, AlertKind::Emergency)
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        id
+    );
+
+    let sato = Actor("responder:p-sato".into());
+    let suzuki = Actor("responder:p-suzuki".into());
+    let acked = store
+        .acknowledge_alert(id, &sato, "telegram", t0() + Duration::minutes(2))
+        .await
+        .unwrap();
+    let AckResult::Acknowledged(a) = acked else {
+        panic!("{acked:?}")
+    };
+    assert_eq!(a.state, AlertState::Acknowledged);
+    assert_eq!(a.acknowledged_by.as_deref(), Some("responder:p-sato"));
+    let late = store
+        .acknowledge_alert(id, &suzuki, "email", t0() + Duration::minutes(3))
+        .await
+        .unwrap();
+    let AckResult::AlreadyAcknowledged(a) = late else {
+        panic!("{late:?}")
+    };
+    assert_eq!(a.acknowledged_by.as_deref(), Some("responder:p-sato"));
+
+    store
+        .add_alert_note(id, &sato, "訪問します", t0() + Duration::minutes(4))
+        .await
+        .unwrap();
+    let resolved = store
+        .resolve_alert(
+            id,
+            &sato,
+            Outcome::Safe,
+            Some("無事"),
+            t0() + Duration::minutes(30),
+        )
+        .await
+        .unwrap();
+    let ResolveResult::Resolved(a) = resolved else {
+        panic!("{resolved:?}")
+    };
+    assert_eq!(
+        (a.state, a.outcome),
+        (AlertState::Resolved, Some(Outcome::Safe))
+    );
+    assert!(matches!(
+        store
+            .resolve_alert(id, &sato, Outcome::Other, None, t0())
+            .await
+            .unwrap(),
+        ResolveResult::AlreadyResolved(_)
+    ));
+    assert!(matches!(
+        store
+            .acknowledge_alert(id, &suzuki, "web", t0())
+            .await
+            .unwrap(),
+        AckResult::AlreadyResolved(_)
+    ));
+    // Resolution cancelled what had not gone out.
+    let n = store.list_notifications(id).await.unwrap();
+    assert_eq!(n.len(), 2);
+    assert!(n.iter().all(|n| n.status == NotificationStatus::Cancelled));
+
+    let timeline: Vec<_> = store
+        .alert_timeline(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        timeline,
+        [
+            AlertEventKind::Created,
+            AlertEventKind::Joined,
+            AlertEventKind::Acknowledged,
+            AlertEventKind::Note,
+            AlertEventKind::Resolved
+        ]
+    );
+
+    // Once resolved, a new press opens a new alert.
+    let next = store
+        .open_alert(
+            &new_alert(
+                "resident:r-1",
+                AlertKind::Emergency,
+                t0() + Duration::hours(1),
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(next.created);
+    assert_ne!(next.alert.id, id);
+    assert!(matches!(
+        store.get_alert(AlertId(9999)).await,
+        Err(StorageError::NotFound { .. })
+    ));
+}
+
+async fn racing_tasks_open_exactly_one_alert(store: Store, _url: String) {
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .open_alert(
+                        &new_alert(
+                            "resident:r-race",
+                            AlertKind::Emergency,
+                            t0() + Duration::seconds(i),
+                        ),
+                        &[webhook(t0())],
+                    )
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut created = 0;
+    let mut ids = std::collections::HashSet::new();
+    for t in tasks {
+        let opened = t.await.unwrap();
+        created += opened.created as usize;
+        ids.insert(opened.alert.id);
+    }
+    assert_eq!(created, 1);
+    assert_eq!(ids.len(), 1);
+    let open = store
+        .list_alerts(&AlertFilter {
+            state: Some(AlertState::Open),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].evidence_count, 16);
+    assert_eq!(
+        store.list_notifications(open[0].id).await.unwrap().len(),
+        16
+    );
+}
+
+async fn the_database_itself_refuses_a_second_open_alert(store: Store, url: String) {
+    store
+        .open_alert(&new_alert("resident:r-1", AlertKind::Emergency, t0()), &[])
+        .await
+        .unwrap();
+    let pool = raw_pool(&url).await;
+    let insert = "INSERT INTO alerts (subject, kind, state, severity, summary, detail, opened_at, last_evidence_at)
+                  VALUES ('resident:r-1', 'emergency', 'acknowledged', 'critical', 's', '{}', 0, 0)";
+    assert!(sqlx::query(insert).execute(&pool).await.is_err());
+    // Resolved alerts are history: any number of them may exist.
+    let resolved = "INSERT INTO alerts (subject, kind, state, severity, summary, detail, opened_at, last_evidence_at)
+                    VALUES ('resident:r-1', 'emergency', 'resolved', 'critical', 's', '{}', 0, 0)";
+    sqlx::query(resolved).execute(&pool).await.unwrap();
+    sqlx::query(resolved).execute(&pool).await.unwrap();
+    pool.close().await;
+}
+
+async fn alert_lists_filter_by_district_state_kind_and_triage(store: Store, _url: String) {
+    store
+        .open_alert(&new_alert("resident:r-1", AlertKind::Emergency, t0()), &[])
+        .await
+        .unwrap();
+    let mut chogo = new_alert("resident:r-2", AlertKind::Inactivity, t0());
+    chogo.district = Some(district("chogo"));
+    let chogo = store.open_alert(&chogo, &[]).await.unwrap().alert;
+    let mut unrouted = new_alert("address:石川", AlertKind::Concern, t0());
+    unrouted.district = None;
+    store.open_alert(&unrouted, &[]).await.unwrap();
+    store
+        .acknowledge_alert(chogo.id, &cli(), "web", t0())
+        .await
+        .unwrap();
+
+    let list = |f: AlertFilter| {
+        let store = store.clone();
+        async move {
+            store
+                .list_alerts(&f)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|a| a.subject.key())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(list(AlertFilter::default()).await.len(), 3);
+    assert_eq!(
+        list(AlertFilter {
+            district: Some(district("chogo")),
+            ..Default::default()
+        })
+        .await,
+        ["resident:r-2"]
+    );
+    assert_eq!(
+        list(AlertFilter {
+            triage_only: true,
+            ..Default::default()
+        })
+        .await,
+        ["address:石川"]
+    );
+    assert_eq!(
+        list(AlertFilter {
+            state: Some(AlertState::Acknowledged),
+            ..Default::default()
+        })
+        .await,
+        ["resident:r-2"]
+    );
+    assert_eq!(
+        list(AlertFilter {
+            kind: Some(AlertKind::Emergency),
+            ..Default::default()
+        })
+        .await,
+        ["resident:r-1"]
+    );
+    assert_eq!(
+        list(AlertFilter {
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .len(),
+        1
+    );
+}
+
+async fn outbox_claims_retries_and_leases(store: Store, _url: String) {
+    let alert = store
+        .open_alert(
+            &new_alert("resident:r-1", AlertKind::Emergency, t0()),
+            &[webhook(t0())],
+        )
+        .await
+        .unwrap()
+        .alert;
+    let lease = Duration::seconds(30);
+    let n = store
+        .claim_notification("w1", t0(), lease)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (n.status, n.attempts, n.claimed_by.as_deref()),
+        (NotificationStatus::Sending, 1, Some("w1"))
+    );
+    assert!(
+        store
+            .claim_notification("w2", t0(), lease)
+            .await
+            .unwrap()
+            .is_none(),
+        "claimed rows are not handed out twice"
+    );
+
+    // A failed attempt waits for its retry time.
+    assert!(
+        store
+            .mark_notification_retry(n.id, "w1", "HTTP 503", t0() + Duration::seconds(10), t0())
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim_notification("w2", t0() + Duration::seconds(9), lease)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let n2 = store
+        .claim_notification("w2", t0() + Duration::seconds(10), lease)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (n2.id, n2.attempts, n2.last_error.as_deref()),
+        (n.id, 2, Some("HTTP 503"))
+    );
+
+    // w2 dies; after its lease another worker takes the row over, and w2's late report is ignored.
+    let t = t0() + Duration::seconds(41);
+    let n3 = store
+        .claim_notification("w3", t, lease)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((n3.id, n3.attempts), (n.id, 3));
+    assert!(!store.mark_notification_sent(n.id, "w2", t).await.unwrap());
+    assert!(store.mark_notification_sent(n.id, "w3", t).await.unwrap());
+    let sent = &store.list_notifications(alert.id).await.unwrap()[0];
+    assert_eq!(
+        (sent.status, sent.sent_at),
+        (NotificationStatus::Sent, Some(t))
+    );
+    assert!(
+        store
+            .claim_notification("w1", t + Duration::hours(1), lease)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // A permanent failure.
+    store
+        .enqueue_notifications(alert.id, &[webhook(t)], t)
+        .await
+        .unwrap();
+    let m = store
+        .claim_notification("w1", t, lease)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        store
+            .mark_notification_failed(m.id, "w1", "HTTP 410 Gone", t)
+            .await
+            .unwrap()
+    );
+    let all = store.list_notifications(alert.id).await.unwrap();
+    assert_eq!(all[1].status, NotificationStatus::Failed);
+
+    let deliveries: Vec<_> = store
+        .alert_timeline(alert.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == AlertEventKind::Delivery)
+        .map(|e| e.detail["result"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(deliveries, ["pending", "sent", "failed"]);
+}
+
+async fn racing_workers_send_each_notification_once(store: Store, _url: String) {
+    let drafts: Vec<_> = (0..40).map(|_| webhook(t0())).collect();
+    let alert = store
+        .open_alert(
+            &new_alert("resident:r-1", AlertKind::Emergency, t0()),
+            &drafts,
+        )
+        .await
+        .unwrap()
+        .alert;
+    let workers: Vec<_> = (0..4)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let me = format!("w{w}");
+                let mut sent = Vec::new();
+                while let Some(n) = store
+                    .claim_notification(&me, t0(), Duration::minutes(5))
+                    .await
+                    .unwrap()
+                {
+                    assert!(store.mark_notification_sent(n.id, &me, t0()).await.unwrap());
+                    sent.push(n.id);
+                }
+                sent
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for w in workers {
+        all.extend(w.await.unwrap());
+    }
+    all.sort();
+    let before = all.len();
+    all.dedup();
+    assert_eq!(before, all.len(), "a notification was sent twice");
+    assert_eq!(all.len(), 40);
+    let rows = store.list_notifications(alert.id).await.unwrap();
+    assert!(
+        rows.iter()
+            .all(|n| n.status == NotificationStatus::Sent && n.attempts == 1)
+    );
+}
+
+async fn audit_log(store: Store, _url: String) {
+    for i in 0..3 {
+        store
+            .record_audit(&NewAuditEntry {
+                actor: cli(),
+                action: "device.add".into(),
+                object_kind: "device".into(),
+                object_id: Some(format!("d-{i}")),
+                detail: serde_json::json!({ "kind": "door" }),
+                at: t0(),
+            })
+            .await
+            .unwrap();
+    }
+    let all = store.list_audit("device", None, 10).await.unwrap();
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[0].object_id.as_deref(), Some("d-2"), "newest first");
+    let one = store.list_audit("device", Some("d-1"), 10).await.unwrap();
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].detail["kind"], "door");
+}

@@ -1,0 +1,181 @@
+//! Fresh stores for storage tests: a SQLite file in a temporary folder, and — when
+//! `MIMAMORI_TEST_POSTGRES_URL` names a server — a new PostgreSQL database per test.
+
+use mimamori_core::domain::*;
+use mimamori_core::registry::Registry;
+use mimamori_core::storage::Store;
+use sqlx::Connection;
+
+/// The environment variable naming the PostgreSQL server for tests (an admin URL, e.g.
+/// `postgres://postgres@127.0.0.1:5432/postgres`). Unset: PostgreSQL tests are skipped, unless
+/// `MIMAMORI_TEST_REQUIRE_POSTGRES=1`, which makes them fail (CI sets both).
+pub const POSTGRES_ENV: &str = "MIMAMORI_TEST_POSTGRES_URL";
+
+/// A store under test and what keeps it alive.
+pub struct TestStore {
+    pub store: Store,
+    /// The URL of the store's database, for tests that need a second, raw connection.
+    pub url: String,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { admin_url: String, database: String },
+}
+
+impl TestStore {
+    pub async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/test.db", dir.path().display());
+        let store = Store::connect(&url, 8).await.unwrap();
+        store.migrate().await.unwrap();
+        store
+            .seed_registry(&Registry::fujisawa(), t0())
+            .await
+            .unwrap();
+        Self {
+            store,
+            url,
+            cleanup: Cleanup::Sqlite(dir),
+        }
+    }
+
+    /// `None` when no PostgreSQL server is configured (and none is required).
+    pub async fn postgres() -> Option<Self> {
+        let admin_url = match std::env::var(POSTGRES_ENV) {
+            Ok(url) => url,
+            Err(_) if std::env::var("MIMAMORI_TEST_REQUIRE_POSTGRES").as_deref() == Ok("1") => {
+                panic!("{POSTGRES_ENV} is not set but MIMAMORI_TEST_REQUIRE_POSTGRES=1")
+            }
+            Err(_) => {
+                eprintln!("skipped: set {POSTGRES_ENV} to run the PostgreSQL storage tests");
+                return None;
+            }
+        };
+        let database = format!(
+            "mimamori_test_{}",
+            mimamori_core::secret::generate(12).to_lowercase()
+        );
+        let mut admin = sqlx::postgres::PgConnection::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {admin_url}: {e}"));
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        admin.close().await.unwrap();
+        let url = replace_database(&admin_url, &database);
+        let store = Store::connect(&url, 8).await.unwrap();
+        store.migrate().await.unwrap();
+        store
+            .seed_registry(&Registry::fujisawa(), t0())
+            .await
+            .unwrap();
+        Some(Self {
+            store,
+            url,
+            cleanup: Cleanup::Postgres {
+                admin_url,
+                database,
+            },
+        })
+    }
+
+    /// Drops the test database (PostgreSQL); the SQLite folder goes with the value.
+    pub async fn finish(self) {
+        self.store.close().await;
+        if let Cleanup::Postgres {
+            admin_url,
+            database,
+        } = &self.cleanup
+        {
+            if let Ok(mut admin) = sqlx::postgres::PgConnection::connect(admin_url).await {
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {database}"
+                )))
+                .execute(&mut admin)
+                .await;
+            }
+        }
+    }
+}
+
+fn replace_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let after_scheme = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let base = match base[after_scheme..].find('/') {
+        Some(i) => &base[..after_scheme + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{database}?{q}"),
+        None => format!("{base}/{database}"),
+    }
+}
+
+/// Runs each named async test body `fn(Store, String)` on SQLite and on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let t = $crate::support::TestStore::sqlite().await;
+                    super::$name(t.store.clone(), t.url.clone()).await;
+                    t.finish().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let Some(t) = $crate::support::TestStore::postgres().await else { return };
+                    super::$name(t.store.clone(), t.url.clone()).await;
+                    t.finish().await;
+                }
+            )*
+        }
+    };
+}
+
+/// A fixed start time for tests: 2026-12-01 09:00 JST.
+pub fn t0() -> chrono::DateTime<chrono::Utc> {
+    "2026-12-01T00:00:00Z".parse().unwrap()
+}
+
+pub fn district(id: &str) -> DistrictId {
+    DistrictId::parse(id).unwrap()
+}
+
+/// A resident in 鵠沼海岸2丁目.
+pub fn new_resident(id: &str) -> NewResident {
+    NewResident {
+        id: ResidentId::parse(id).unwrap(),
+        name: "藤沢 花子".into(),
+        name_kana: Some("フジサワ ハナコ".into()),
+        birth_year: BirthYear::parse(1940, t0()).unwrap(),
+        district: district("kugenuma"),
+        address: Address::parse("鵠沼海岸二丁目3-5").unwrap(),
+        living: LivingSituation::Alone,
+        phone: Some("0466-00-0000".into()),
+        contacts: vec![Contact {
+            name: "藤沢 一郎".into(),
+            relation: "長男".into(),
+            phone: None,
+            email: Some("ichiro@example.jp".into()),
+            consent: true,
+        }],
+        policies: vec![CheckinPolicy::Inactivity {
+            max_silence_minutes: 720,
+            active_from: chrono::NaiveTime::from_hms_opt(7, 0, 0).unwrap(),
+            active_to: chrono::NaiveTime::from_hms_opt(22, 0, 0).unwrap(),
+        }],
+        notes: Some("糖尿病".into()),
+    }
+}
