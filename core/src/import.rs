@@ -5,10 +5,8 @@
 //! (as a spreadsheet numbers rows: the header is line 1) and column, and a file with any bad row
 //! imports nothing: [`parse_residents`] returns either every row or every error.
 
-use crate::domain::{
-    Address, BirthYear, DistrictId, DomainError, LivingSituation, NewResident, ResidentId,
-};
-use crate::registry::{Registry, Route};
+use crate::domain::{Address, BirthYear, DomainError, LivingSituation, NewResident, ResidentId};
+use crate::registry::Registry;
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
 
@@ -191,12 +189,15 @@ pub fn parse_residents(
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                let line = e.position().map(|p| line_at(text, p.byte())).unwrap_or(0);
                 errors.push(csv_error(line, e));
                 continue;
             }
         };
-        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        let line = record
+            .position()
+            .map(|p| line_at(text, p.byte()))
+            .unwrap_or(0);
         if record.iter().all(str::is_empty) {
             continue;
         }
@@ -259,49 +260,18 @@ pub fn parse_residents(
             )
         };
         let address = address.map_err(|e| fail(address_column, e)).ok();
-        let given_district = match cell(Column::District) {
-            Some(d) => match registry.find_district(d) {
-                Some(found) => Some(found.id.clone()),
-                None => {
-                    fail(
-                        Column::District,
-                        DomainError::new("district", format!("unknown district {d:?}")),
-                    );
-                    None
-                }
-            },
-            None => None,
-        };
         let district = address.as_ref().and_then(|a| {
-            match (registry.route(a), given_district.clone()) {
-                (Route::District { district, confirmed: true }, Some(given)) if district != given => {
-                    fail(
-                        Column::District,
-                        DomainError::new(
-                            "district",
-                            format!("{} is in {} district, not {}", a.area(), name_of(registry, &district), name_of(registry, &given)),
-                        ),
-                    );
-                    None
-                }
-                (_, Some(given)) => Some(given),
-                (Route::District { district, .. }, None) => Some(district),
-                (Route::Ambiguous(ds), None) => {
-                    let names: Vec<_> = ds.iter().map(|d| name_of(registry, d)).collect();
-                    fail(
-                        address_column,
-                        DomainError::new("district", format!("{} is split between {}: fill in the 地区 column", a.area(), names.join("・"))),
-                    );
-                    None
-                }
-                (Route::Unknown, None) => {
-                    fail(
-                        address_column,
-                        DomainError::new("district", format!("{} is not a town of {}: check the address or fill in the 地区 column", a.area(), registry.city)),
-                    );
-                    None
-                }
-            }
+            registry
+                .resolve_district(a, cell(Column::District))
+                .map_err(|e| {
+                    let column = if e.field == "district" {
+                        Column::District
+                    } else {
+                        address_column
+                    };
+                    fail(column, e)
+                })
+                .ok()
         });
 
         match (id, name, birth_year, living, address, district) {
@@ -335,11 +305,15 @@ pub fn parse_residents(
     }
 }
 
-fn name_of(registry: &Registry, id: &DistrictId) -> String {
-    registry
-        .district(id)
-        .map(|d| d.name.clone())
-        .unwrap_or_else(|| id.to_string())
+/// The 1-based line of a byte offset, counting `\n` (so CRLF and LF files number alike).
+fn line_at(text: &str, byte: u64) -> u64 {
+    let bytes = text.as_bytes();
+    let mut end = (byte as usize).min(bytes.len());
+    // A record's position may sit on the line end before it (the `\n` of a CRLF).
+    while end < bytes.len() && (bytes[end] == b'\r' || bytes[end] == b'\n') {
+        end += 1;
+    }
+    bytes[..end].iter().filter(|b| **b == b'\n').count() as u64 + 1
 }
 
 fn header_error(h: &str, message: &str) -> ImportError {
@@ -404,6 +378,13 @@ mod tests {
             errors[0].to_string(),
             "line 3, column birth_year: \"19x0\" is not a year"
         );
+    }
+
+    #[test]
+    fn crlf_files_number_lines_like_a_spreadsheet() {
+        let csv = "name,birth_year,town\r\nA,1940,鵠沼海岸\r\nB,x,鵠沼海岸\r\n";
+        let errors = parse_residents(csv, &Registry::fujisawa(), now()).unwrap_err();
+        assert_eq!(errors[0].line, 3);
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! that the caller sends it to city-wide triage instead of guessing.
 
 use crate::domain::address::parse_number;
-use crate::domain::{Address, District, DistrictId, NewTeam, TeamId, TeamKind};
+use crate::domain::{Address, District, DistrictId, DomainError, NewTeam, TeamId, TeamKind};
 use serde::Deserialize;
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -271,6 +271,66 @@ impl Registry {
                 confirmed: matching.iter().all(|e| e.confirmed),
             },
             _ => Route::Ambiguous(districts.into_iter().cloned().collect()),
+        }
+    }
+
+    /// The district of a resident's address: the one given (by id or name), checked against the
+    /// address where the registry is sure; or the one the address routes to. A split or unknown
+    /// town without a given district is an error that says what to fill in.
+    pub fn resolve_district(
+        &self,
+        address: &Address,
+        given: Option<&str>,
+    ) -> Result<DistrictId, DomainError> {
+        let name_of = |id: &DistrictId| {
+            self.district(id)
+                .map(|d| d.name.clone())
+                .unwrap_or_else(|| id.to_string())
+        };
+        let given =
+            match given.map(str::trim).filter(|g| !g.is_empty()) {
+                Some(g) => Some(self.find_district(g).map(|d| d.id.clone()).ok_or_else(|| {
+                    DomainError::new("district", format!("unknown district {g:?}"))
+                })?),
+                None => None,
+            };
+        match (self.route(address), given) {
+            (
+                Route::District {
+                    district,
+                    confirmed: true,
+                },
+                Some(given),
+            ) if district != given => Err(DomainError::new(
+                "district",
+                format!(
+                    "{} is in {} district, not {}",
+                    address.area(),
+                    name_of(&district),
+                    name_of(&given)
+                ),
+            )),
+            (_, Some(given)) => Ok(given),
+            (Route::District { district, .. }, None) => Ok(district),
+            (Route::Ambiguous(ds), None) => {
+                let names: Vec<_> = ds.iter().map(name_of).collect();
+                Err(DomainError::new(
+                    "address",
+                    format!(
+                        "{} is split between {}: give the district (地区)",
+                        address.area(),
+                        names.join("・")
+                    ),
+                ))
+            }
+            (Route::Unknown, None) => Err(DomainError::new(
+                "address",
+                format!(
+                    "{} is not a town of {}: check the address or give the district (地区)",
+                    address.area(),
+                    self.city
+                ),
+            )),
         }
     }
 

@@ -24,7 +24,7 @@ impl DistrictId {
 
 impl std::fmt::Display for DistrictId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.pad(&self.0)
     }
 }
 

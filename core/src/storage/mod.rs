@@ -133,14 +133,12 @@ fn prepare_sqlite_url(url: &str) -> Result<String, StorageError> {
         Some((p, q)) => (p, Some(q)),
         None => (rest, None),
     };
-    if path != ":memory:" {
-        if let Some(parent) = std::path::Path::new(path).parent() {
-            if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent).map_err(|e| {
-                    StorageError::Url(format!("cannot create {}: {e}", parent.display()))
-                })?;
-            }
-        }
+    if path != ":memory:"
+        && let Some(parent) = std::path::Path::new(path).parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| StorageError::Url(format!("cannot create {}: {e}", parent.display())))?;
     }
     Ok(match query {
         Some(q) if q.contains("mode=") => url.to_string(),

@@ -1,0 +1,246 @@
+//! The command line.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// 見守り mimamori — watch-over platform for community care networks.
+#[derive(Debug, Parser)]
+#[command(name = "mimamori", version, about)]
+pub struct Cli {
+    /// Configuration file (TOML). Default: ./mimamori.toml when it exists, else built-in defaults.
+    #[arg(long, short, global = true, env = "MIMAMORI_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+// Parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run every component in one process (SQLite + embedded components by default).
+    Up,
+    /// Create or upgrade the database schema and load the city registry.
+    Migrate,
+    /// Administer residents, teams, responders, devices and partners.
+    #[command(subcommand)]
+    Admin(Admin),
+    /// Show or check the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print a complete, commented example configuration.
+    Example,
+    /// Load the configuration (file and environment) and print what is in effect.
+    Check,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Admin {
+    /// Residents under watch (見守り対象者).
+    #[command(subcommand)]
+    Resident(ResidentCommand),
+    /// Teams (包括, CSW, coordinator, operators).
+    #[command(subcommand)]
+    Team(TeamCommand),
+    /// Responders: people who receive alerts.
+    #[command(subcommand)]
+    Responder(ResponderCommand),
+    /// Devices in residents' homes.
+    #[command(subcommand)]
+    Device(DeviceCommand),
+    /// Partner organisations (見守り協定).
+    #[command(subcommand)]
+    Partner(PartnerCommand),
+    /// Import from files.
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// Districts of the city registry.
+    Districts(Output),
+}
+
+/// Output format.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct Output {
+    /// Print JSON (one object for `add`, an array for `list`).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ResidentCommand {
+    /// Register a resident.
+    Add(ResidentAdd),
+    /// List residents (audited).
+    List {
+        /// District id or name (e.g. kugenuma, 鵠沼).
+        #[arg(long)]
+        district: Option<String>,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Show one resident's record (audited).
+    Show {
+        id: String,
+        #[command(flatten)]
+        output: Output,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ResidentAdd {
+    /// Full name.
+    #[arg(long)]
+    pub name: String,
+    /// Name in katakana.
+    #[arg(long)]
+    pub kana: Option<String>,
+    /// Year of birth (e.g. 1942).
+    #[arg(long)]
+    pub birth_year: String,
+    /// Address in one line, e.g. 鵠沼海岸二丁目3-5.
+    #[arg(long)]
+    pub address: String,
+    /// District id or name; derived from the address when omitted.
+    #[arg(long)]
+    pub district: Option<String>,
+    /// alone (独居), elderly_couple, with_family, other.
+    #[arg(long, default_value = "alone")]
+    pub living: String,
+    #[arg(long)]
+    pub phone: Option<String>,
+    /// Care notes (shown only behind login).
+    #[arg(long)]
+    pub notes: Option<String>,
+    /// Use this id instead of a generated one.
+    #[arg(long)]
+    pub id: Option<String>,
+    #[command(flatten)]
+    pub output: Output,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TeamCommand {
+    /// Create a team.
+    Add {
+        /// houkatsu, csw, coordinator or operators.
+        #[arg(long)]
+        kind: String,
+        /// District id or name (required for houkatsu and csw).
+        #[arg(long)]
+        district: Option<String>,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        id: Option<String>,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// List teams.
+    List {
+        #[arg(long)]
+        district: Option<String>,
+        #[command(flatten)]
+        output: Output,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ResponderCommand {
+    /// Add a responder to a team.
+    Add {
+        #[arg(long)]
+        team: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        telegram_chat_id: Option<i64>,
+        /// e.g. "mon-fri 08:30-17:15".
+        #[arg(long)]
+        office_hours: Option<String>,
+        #[arg(long)]
+        id: Option<String>,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// List responders.
+    List {
+        #[arg(long)]
+        team: Option<String>,
+        #[command(flatten)]
+        output: Output,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeviceCommand {
+    /// Register a device and print its MQTT password once.
+    Add {
+        /// The resident whose home it is in.
+        #[arg(long)]
+        resident: Option<String>,
+        /// call_button, door, motion, power, light or hub.
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        label: Option<String>,
+        /// Seconds between heartbeats.
+        #[arg(long, default_value_t = 300)]
+        heartbeat_interval: i64,
+        /// Use this id (e.g. a serial number) instead of a generated one.
+        #[arg(long)]
+        id: Option<String>,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// List devices (never their secrets).
+    List {
+        #[arg(long)]
+        resident: Option<String>,
+        #[command(flatten)]
+        output: Output,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PartnerCommand {
+    /// Register a partner organisation and print its API token once.
+    Add {
+        #[arg(long)]
+        name: String,
+        /// post, delivery, newspaper, coop, utility, bank, retail or other.
+        #[arg(long)]
+        kind: String,
+        /// The agreement, e.g. "見守り協定 2019-07-05".
+        #[arg(long)]
+        agreement: Option<String>,
+        #[arg(long)]
+        id: Option<String>,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// List partners.
+    List {
+        #[command(flatten)]
+        output: Output,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Import residents from a CSV file (UTF-8 or CP932/Shift_JIS): all rows or none.
+    Residents {
+        file: PathBuf,
+        /// auto, utf-8 or cp932.
+        #[arg(long, default_value = "auto")]
+        encoding: String,
+        #[command(flatten)]
+        output: Output,
+    },
+}

@@ -1,0 +1,92 @@
+//! One module per command.
+
+mod admin;
+mod config;
+mod up;
+
+use crate::Failure;
+use crate::cli::{Cli, Command};
+use mimamori_core::config::Config;
+use mimamori_core::registry::Registry;
+use mimamori_core::storage::Store;
+use std::path::{Path, PathBuf};
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> Result<(), Failure> {
+    let file = config_file(cli.config.as_deref());
+    match cli.command {
+        Command::Config(c) => config::run(c, file.as_deref()),
+        Command::Up => up::run(load(file.as_deref())?).await,
+        Command::Migrate => {
+            let config = load(file.as_deref())?;
+            crate::telemetry::init(&config.log);
+            let (store, registry) = open(&config).await?;
+            println!(
+                "データベースを準備しました / database ready: {} districts, {} teams",
+                registry.districts.len(),
+                store.list_teams(None).await?.len()
+            );
+            store.close().await;
+            Ok(())
+        }
+        Command::Admin(a) => {
+            let config = load(file.as_deref())?;
+            let (store, registry) = open(&config).await?;
+            let result = admin::run(a, &store, &registry).await;
+            store.close().await;
+            result
+        }
+    }
+}
+
+/// The configuration file in effect: the one given, or `./mimamori.toml` when it exists.
+fn config_file(given: Option<&Path>) -> Option<PathBuf> {
+    match given {
+        Some(p) => Some(p.to_path_buf()),
+        None => Some(PathBuf::from("mimamori.toml")).filter(|p| p.exists()),
+    }
+}
+
+fn load(file: Option<&Path>) -> Result<Config, Failure> {
+    Ok(Config::load_from_env(file)?)
+}
+
+/// Connects to the database, applies migrations and loads the registry into it.
+pub(crate) async fn open(config: &Config) -> Result<(Store, Registry), Failure> {
+    let registry = Registry::load(config.city.registry.as_deref())
+        .map_err(|e| Failure::Config(e.to_string()))?;
+    let url = config.database_url();
+    let store = Store::connect(&url, config.storage.max_connections)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the database ({}): {e}", redact(&url)))?;
+    store.migrate().await?;
+    store.seed_registry(&registry, chrono::Utc::now()).await?;
+    Ok((store, registry))
+}
+
+/// A database URL without its password, for messages.
+pub(crate) fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let userinfo = &url[s + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..s + 3], user, &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            super::redact("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(super::redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(super::redact("sqlite://a.db"), "sqlite://a.db");
+    }
+}

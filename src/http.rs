@@ -1,0 +1,90 @@
+//! The web server's routes that exist so far: `/healthz` for load balancers and monitors, and a
+//! status page at `/`. It is served on an already-bound listener and stops with the shutdown token.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+use axum::{Json, Router};
+use mimamori_core::registry::Registry;
+use mimamori_core::storage::Store;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    /// The city registry (districts, towns, default teams).
+    pub registry: Arc<Registry>,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(status_page))
+        .route("/healthz", get(health))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` is cancelled, then finishes requests in flight.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}
+
+async fn health(State(state): State<AppState>) -> impl IntoResponse {
+    match state.store.ping().await {
+        Ok(()) => (
+            StatusCode::OK,
+            Json(serde_json::json!({ "status": "ok", "database": "ok" })),
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "Health check: database unreachable.");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({ "status": "unavailable", "database": "unreachable" })),
+            )
+        }
+    }
+}
+
+async fn status_page(State(state): State<AppState>) -> impl IntoResponse {
+    let districts: String = state
+        .registry
+        .districts
+        .iter()
+        .map(|d| {
+            format!(
+                "<li>{}{}</li>",
+                escape(&d.name),
+                if d.confirmed {
+                    ""
+                } else {
+                    "（未確認データを含む）"
+                }
+            )
+        })
+        .collect();
+    Html(format!(
+        "<!doctype html><html lang=\"ja\"><head><meta charset=\"utf-8\"><title>見守り mimamori</title></head>\
+         <body><h1>見守り mimamori</h1><p>稼働しています。</p>\
+         <h2>{city}の地区（{n}）</h2><ul>{districts}</ul></body></html>",
+        city = escape(&state.registry.city),
+        n = state.registry.districts.len(),
+    ))
+}
+
+/// Escapes text for HTML.
+pub fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}

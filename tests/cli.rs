@@ -1,0 +1,438 @@
+//! End-to-end tests of the `mimamori` command, run as a user runs it: a fresh folder, the real
+//! binary, its exit status and what it prints.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+fn mimamori(dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_mimamori"));
+    c.current_dir(dir);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("MIMAMORI") {
+            c.env_remove(k);
+        }
+    }
+    c.env_remove("RUST_LOG");
+    c
+}
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    mimamori(dir).args(args).output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let o = run(dir, args);
+    assert!(o.status.success(), "{args:?} failed: {}", stderr(&o));
+    stdout(&o)
+}
+
+fn json(dir: &Path, args: &[&str]) -> serde_json::Value {
+    serde_json::from_str(&ok(dir, args)).unwrap()
+}
+
+#[test]
+fn the_example_configuration_loads_as_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = ok(dir.path(), &["config", "example"]);
+    std::fs::write(dir.path().join("mimamori.toml"), &example).unwrap();
+    let check = ok(dir.path(), &["config", "check"]);
+    assert!(
+        check.contains("configuration OK (mimamori.toml)"),
+        "{check}"
+    );
+    assert!(check.contains("Asia/Tokyo"));
+}
+
+/// Each broken configuration gets exit status 2 and one line naming the file, line and key.
+#[test]
+fn broken_configurations_get_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "unknown-key.toml",
+            "[http]\nlisten = \"127.0.0.1:0\"\nlistn = \"x\"\n",
+            ":3: http.listn: unknown field",
+        ),
+        (
+            "wrong-type.toml",
+            "[storage]\nmax_connections = \"eight\"\n",
+            ":2: storage.max_connections: ",
+        ),
+        (
+            "bad-url.toml",
+            "\n[storage]\nurl = \"mysql://db/mimamori\"\n",
+            ":3: storage.url: unsupported database URL scheme \"mysql\"",
+        ),
+    ];
+    for (name, text, expected) in cases {
+        std::fs::write(dir.path().join(name), text).unwrap();
+        let o = run(dir.path(), &["--config", name, "up"]);
+        assert_eq!(o.status.code(), Some(2), "{name}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert_eq!(err.lines().count(), 1, "{name}: {err}");
+        assert!(err.contains(&format!("{name}{expected}")), "{name}: {err}");
+    }
+    let o = run(dir.path(), &["--config", "missing.toml", "up"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o).trim(),
+        "mimamori: configuration error: missing.toml: configuration file not found"
+    );
+
+    let o = mimamori(dir.path())
+        .args(["migrate"])
+        .env("MIMAMORI__STORAGE__URL", "redis://x")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("MIMAMORI__STORAGE__URL: storage.url: unsupported"),
+        "{}",
+        stderr(&o)
+    );
+    // Nothing was created by a failed start.
+    assert!(!dir.path().join("mimamori-data").exists());
+}
+
+/// A running `mimamori up`, killed if a test fails before stopping it.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// Starts `mimamori up` in `dir` and returns it with its HTTP address once it is serving.
+fn start_up(dir: &Path) -> (Running, String) {
+    let mut child = Running(
+        mimamori(dir)
+            .arg("up")
+            .env("MIMAMORI__HTTP__LISTEN", "127.0.0.1:0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let out = child.0.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("mimamori up did not report its address");
+        if let Some(addr) = line.strip_prefix("mimamori: http listening on http://") {
+            return (child, addr.to_string());
+        }
+    }
+}
+
+fn http_get(addr: &str, path: &str) -> String {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).unwrap();
+    body
+}
+
+fn stop(Running(child): &mut Running, signal: &str) -> std::process::ExitStatus {
+    let killed = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "mimamori up did not stop within 10 s of {signal}"
+        );
+        std::thread::park_timeout(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn up_starts_in_a_fresh_folder_and_stops_cleanly_on_sigterm_and_sigint() {
+    for signal in ["-TERM", "-INT"] {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut child, addr) = start_up(dir.path());
+        let health = http_get(&addr, "/healthz");
+        assert!(health.starts_with("HTTP/1.0 200"), "{health}");
+        assert!(health.contains("\"status\":\"ok\""), "{health}");
+        let page = http_get(&addr, "/");
+        assert!(page.contains("藤沢市の地区（13）"), "{page}");
+        let status = stop(&mut child, signal);
+        assert!(status.success(), "{signal}: {status:?}");
+        assert!(dir.path().join("mimamori-data/mimamori.db").exists());
+    }
+}
+
+#[test]
+fn device_and_partner_secrets_are_printed_once_and_stored_as_hashes() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = json(
+        dir.path(),
+        &[
+            "admin",
+            "resident",
+            "add",
+            "--name",
+            "藤沢 花子",
+            "--birth-year",
+            "1940",
+            "--address",
+            "鵠沼海岸二丁目3-5",
+            "--json",
+        ],
+    );
+    let rid = r["id"].as_str().unwrap().to_string();
+    assert_eq!(r["district"], "kugenuma");
+
+    let d = json(
+        dir.path(),
+        &[
+            "admin",
+            "device",
+            "add",
+            "--resident",
+            &rid,
+            "--kind",
+            "call_button",
+            "--json",
+        ],
+    );
+    let secret = d["secret"].as_str().unwrap();
+    assert!(secret.len() >= 24);
+    assert_eq!(d["username"], d["id"]);
+    let listed = ok(dir.path(), &["admin", "device", "list", "--json"]);
+    assert!(listed.contains(d["id"].as_str().unwrap()));
+    assert!(!listed.contains(secret), "a device secret was shown again");
+
+    let p = json(
+        dir.path(),
+        &[
+            "admin",
+            "partner",
+            "add",
+            "--name",
+            "藤沢郵便局",
+            "--kind",
+            "post",
+            "--json",
+        ],
+    );
+    let token = p["secret"].as_str().unwrap();
+    assert!(token.starts_with("mmp_"));
+    assert!(!ok(dir.path(), &["admin", "partner", "list", "--json"]).contains(token));
+
+    // What the database holds verifies against the secrets, and is not them.
+    let db = std::fs::read(dir.path().join("mimamori-data/mimamori.db")).unwrap();
+    let wal = std::fs::read(dir.path().join("mimamori-data/mimamori.db-wal")).unwrap_or_default();
+    for bytes in [&db, &wal] {
+        assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()));
+        assert!(!bytes.windows(token.len()).any(|w| w == token.as_bytes()));
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let url = format!(
+            "sqlite://{}/mimamori-data/mimamori.db",
+            dir.path().display()
+        );
+        let store = mimamori_core::storage::Store::connect(&url, 1)
+            .await
+            .unwrap();
+        let id = mimamori_core::domain::DeviceId::parse(d["id"].as_str().unwrap()).unwrap();
+        let device = store.get_device(&id).await.unwrap().unwrap();
+        assert!(
+            mimamori_core::secret::PasswordHasherConfig::default()
+                .verify(secret, &device.secret_hash)
+        );
+        let partner = store
+            .partner_by_token(&mimamori_core::secret::token_hash(token))
+            .await
+            .unwrap();
+        assert_eq!(partner.unwrap().name, "藤沢郵便局");
+        store.close().await;
+    });
+}
+
+#[test]
+fn teams_and_responders_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let teams = json(
+        dir.path(),
+        &["admin", "team", "list", "--district", "鵠沼", "--json"],
+    );
+    let names: Vec<_> = teams
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        names.contains(&"鵠沼いきいきサポートセンター".to_string()),
+        "{names:?}"
+    );
+    assert!(names.contains(&"バックアップふじさわ".to_string()));
+
+    let t = json(
+        dir.path(),
+        &[
+            "admin",
+            "team",
+            "add",
+            "--kind",
+            "csw",
+            "--district",
+            "kugenuma",
+            "--name",
+            "鵠沼 夜間",
+            "--json",
+        ],
+    );
+    let r = json(
+        dir.path(),
+        &[
+            "admin",
+            "responder",
+            "add",
+            "--team",
+            t["id"].as_str().unwrap(),
+            "--name",
+            "佐藤",
+            "--email",
+            "sato@example.jp",
+            "--office-hours",
+            "mon-fri 08:30-17:15",
+            "--json",
+        ],
+    );
+    assert!(r["id"].as_str().unwrap().starts_with("p-"));
+    let listed = json(dir.path(), &["admin", "responder", "list", "--json"]);
+    assert_eq!(listed[0]["email"], "sato@example.jp");
+
+    let bad = run(
+        dir.path(),
+        &[
+            "admin",
+            "responder",
+            "add",
+            "--team",
+            "no-such-team",
+            "--name",
+            "x",
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        stderr(&bad).contains("team no-such-team not found"),
+        "{}",
+        stderr(&bad)
+    );
+    let bad = run(
+        dir.path(),
+        &["admin", "team", "add", "--kind", "houkatsu", "--name", "x"],
+    );
+    assert!(
+        stderr(&bad).contains("belongs to a district"),
+        "{}",
+        stderr(&bad)
+    );
+    let bad = run(
+        dir.path(),
+        &[
+            "admin",
+            "resident",
+            "add",
+            "--name",
+            "x",
+            "--birth-year",
+            "1940",
+            "--address",
+            "石川5",
+        ],
+    );
+    assert!(stderr(&bad).contains("split between"), "{}", stderr(&bad));
+}
+
+/// A CSV file as Excel in Japan writes it: CP932, CRLF line ends, Japanese headers.
+fn cp932_csv(rows: usize, bad_line: Option<usize>) -> Vec<u8> {
+    let towns = [
+        "鵠沼海岸二丁目1-1",
+        "湘南台三丁目4-5",
+        "片瀬山一丁目2-3",
+        "御所見・用田100",
+        "辻堂元町5-5",
+    ];
+    let mut text = String::from("氏名,フリガナ,生年,住所,地区,世帯状況,電話\r\n");
+    for i in 0..rows {
+        let line = i + 2;
+        let address = towns[i % towns.len()].replace("御所見・", "");
+        let year = if Some(line) == bad_line {
+            "昭和十五".to_string()
+        } else {
+            (1930 + i % 25).to_string()
+        };
+        text.push_str(&format!(
+            "髙橋 はな{i},タカハシ ハナ,{year},{address},,独居,0466-00-{i:04}\r\n"
+        ));
+    }
+    let (bytes, _, unmappable) = encoding_rs::SHIFT_JIS.encode(&text);
+    assert!(!unmappable);
+    bytes.into_owned()
+}
+
+#[test]
+fn a_thousand_row_cp932_csv_imports_and_a_bad_row_imports_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.csv"), cp932_csv(1000, Some(500))).unwrap();
+    let o = run(dir.path(), &["admin", "import", "residents", "bad.csv"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("bad.csv: line 500, column 生年: \"昭和十五\" is not a year"),
+        "{err}"
+    );
+    assert!(err.contains("nothing imported: 1 error(s)"), "{err}");
+    assert_eq!(
+        json(dir.path(), &["admin", "resident", "list", "--json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+
+    std::fs::write(dir.path().join("good.csv"), cp932_csv(1000, None)).unwrap();
+    let out = ok(dir.path(), &["admin", "import", "residents", "good.csv"]);
+    assert!(out.contains("imported 1000 residents"), "{out}");
+    let residents = json(dir.path(), &["admin", "resident", "list", "--json"]);
+    let residents = residents.as_array().unwrap();
+    assert_eq!(residents.len(), 1000);
+    assert!(
+        residents
+            .iter()
+            .any(|r| r["name"] == "髙橋 はな0" && r["district"] == "kugenuma")
+    );
+    assert!(residents.iter().any(|r| r["district"] == "goshomi"));
+}
