@@ -193,6 +193,9 @@ pub enum DeviceCommand {
         /// Seconds between heartbeats.
         #[arg(long, default_value_t = 300)]
         heartbeat_interval: i64,
+        /// The device's friendly name in zigbee2mqtt (its topic is zigbee2mqtt/NAME).
+        #[arg(long)]
+        zigbee_name: Option<String>,
         /// Use this id (e.g. a serial number) instead of a generated one.
         #[arg(long)]
         id: Option<String>,

@@ -20,6 +20,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub storage: StorageConfig,
     pub broker: BrokerConfig,
+    pub mqtt: MqttConfig,
+    pub gateway: GatewayConfig,
     pub http: HttpConfig,
     pub city: CityConfig,
     pub log: LogConfig,
@@ -39,8 +41,53 @@ pub struct StorageConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BrokerConfig {
-    /// MQTT listener address.
+    /// Run the embedded broker in `mimamori up` (false: use the external broker of `mqtt.url`).
+    pub enabled: bool,
+    /// MQTT 3.1.1 listener address.
     pub listen: SocketAddr,
+    /// MQTT 5 listener address; unset: no MQTT 5 listener.
+    pub listen_v5: Option<SocketAddr>,
+    /// Most simultaneous connections.
+    pub max_connections: usize,
+}
+
+/// How platform components (gateways, notifiers) connect to the broker, embedded or external.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MqttConfig {
+    /// `mqtt://HOST:PORT`; empty: the embedded broker at `broker.listen`.
+    pub url: String,
+    /// The platform's service account. The embedded broker accepts it besides devices.
+    pub username: String,
+    /// Its password; empty: a random one per process (only all-in-one with the embedded broker).
+    pub password: String,
+    /// Client id of the gateway's persistent session; give each gateway process its own.
+    pub client_id: String,
+    /// Shared subscription group: several gateways with the same group split the device traffic.
+    pub shared_group: String,
+}
+
+/// Ingestion of device and partner messages.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    /// `required`: every device event carries a valid HMAC (the only protection against one device
+    /// speaking as another on the embedded broker); `optional`: checked when present — only
+    /// behind a broker whose ACLs bind topics to usernames.
+    pub message_auth: MessageAuth,
+    /// Larger payloads are refused.
+    pub max_payload_bytes: usize,
+    /// Topic prefix of a zigbee2mqtt bridge; empty: the adapter is off.
+    pub zigbee2mqtt_topic: String,
+    /// A device clock further off than this is not believed.
+    pub max_clock_skew_seconds: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageAuth {
+    Required,
+    Optional,
 }
 
 /// The HTTP server (dashboard, partner form, APIs, health).
@@ -85,6 +132,8 @@ impl Default for Config {
             data_dir: PathBuf::from("mimamori-data"),
             storage: StorageConfig::default(),
             broker: BrokerConfig::default(),
+            mqtt: MqttConfig::default(),
+            gateway: GatewayConfig::default(),
             http: HttpConfig::default(),
             city: CityConfig::default(),
             log: LogConfig::default(),
@@ -104,7 +153,33 @@ impl Default for StorageConfig {
 impl Default for BrokerConfig {
     fn default() -> Self {
         Self {
+            enabled: true,
             listen: SocketAddr::from(([127, 0, 0, 1], 1883)),
+            listen_v5: None,
+            max_connections: 20_000,
+        }
+    }
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            username: "mimamori-service".into(),
+            password: String::new(),
+            client_id: "mimamori-gateway".into(),
+            shared_group: String::new(),
+        }
+    }
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            message_auth: MessageAuth::Required,
+            max_payload_bytes: 4096,
+            zigbee2mqtt_topic: "zigbee2mqtt".into(),
+            max_clock_skew_seconds: 300,
         }
     }
 }
@@ -267,6 +342,26 @@ impl Config {
             return Err(("storage.max_connections", "must be at least 1".into()));
         }
         self.timezone().map_err(|m| ("city.timezone", m))?;
+        if !self.mqtt.url.is_empty() {
+            mqtt_host_port(&self.mqtt.url).map_err(|m| ("mqtt.url", m))?;
+        } else if !self.broker.enabled {
+            return Err((
+                "mqtt.url",
+                "the embedded broker is disabled: give the external broker's URL".into(),
+            ));
+        }
+        if self.mqtt.client_id.is_empty() || self.mqtt.username.is_empty() {
+            return Err((
+                "mqtt.client_id",
+                "client id and username must not be empty".into(),
+            ));
+        }
+        if !(64..=262_144).contains(&self.gateway.max_payload_bytes) {
+            return Err((
+                "gateway.max_payload_bytes",
+                "must be between 64 and 262144".into(),
+            ));
+        }
         if !(self.http.public_url.starts_with("http://")
             || self.http.public_url.starts_with("https://"))
         {
@@ -299,6 +394,23 @@ impl Config {
             self.storage.url.clone()
         }
     }
+}
+
+/// Host and port of an `mqtt://HOST:PORT` URL.
+pub fn mqtt_host_port(url: &str) -> Result<(String, u16), String> {
+    let rest = url
+        .strip_prefix("mqtt://")
+        .or_else(|| url.strip_prefix("tcp://"))
+        .ok_or_else(|| format!("{url:?} is not an mqtt://HOST:PORT URL"))?;
+    let rest = rest.trim_end_matches('/');
+    let (host, port) = rest.rsplit_once(':').unwrap_or((rest, "1883"));
+    let port = port
+        .parse()
+        .map_err(|_| format!("{url:?} has no valid port"))?;
+    if host.is_empty() {
+        return Err(format!("{url:?} has no host"));
+    }
+    Ok((host.trim_matches(['[', ']']).to_string(), port))
 }
 
 /// The backend of a database URL, or why it is not usable.

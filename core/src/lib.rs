@@ -10,13 +10,16 @@
 //! - [`storage`]: one API over SQLite (embedded default) and PostgreSQL, chosen by URL;
 //! - [`import`]: resident import from CSV files as Excel writes them (UTF-8 or CP932);
 //! - [`secret`]: device passwords (argon2) and partner tokens (SHA-256 of high-entropy tokens);
-//! - [`clock`]: injected time, so time rules run in tests without waiting.
+//! - [`clock`]: injected time, so time rules run in tests without waiting;
+//! - [`topic`] and [`protocol`]: the MQTT topic scheme v1 and the device payload v1 with its MAC.
 #![forbid(unsafe_code)]
 
 pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod import;
+pub mod protocol;
 pub mod registry;
 pub mod secret;
 pub mod storage;
+pub mod topic;

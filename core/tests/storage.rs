@@ -313,7 +313,9 @@ async fn devices_keep_only_a_hash(store: Store, _url: String) {
                 kind: DeviceKind::CallButton,
                 label: Some("寝室".into()),
                 heartbeat_interval_s: 300,
+                external_id: Some("z2m:bedroom_button".into()),
                 secret_hash: hasher.hash(&secret).unwrap(),
+                mac_key: mimamori_core::secret::device_mac_key(&secret),
             },
             t0(),
         )
@@ -330,7 +332,9 @@ async fn devices_keep_only_a_hash(store: Store, _url: String) {
                 kind: DeviceKind::Door,
                 label: None,
                 heartbeat_interval_s: 600,
+                external_id: None,
                 secret_hash: "x".into(),
+                mac_key: "k".into(),
             },
             t0(),
         )
@@ -362,7 +366,9 @@ async fn devices_keep_only_a_hash(store: Store, _url: String) {
         kind: DeviceKind::Door,
         label: None,
         heartbeat_interval_s: 600,
+        external_id: None,
         secret_hash: "x".into(),
+        mac_key: "k".into(),
     };
     assert!(matches!(
         store.add_device(&dup, t0()).await,

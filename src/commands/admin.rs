@@ -216,6 +216,7 @@ pub async fn run(command: Admin, store: &Store, registry: &Registry) -> Result<(
             kind,
             label,
             heartbeat_interval,
+            zigbee_name,
             id,
             output,
         }) => {
@@ -230,6 +231,24 @@ pub async fn run(command: Admin, store: &Store, registry: &Registry) -> Result<(
                 Some(id) => DeviceId::parse(id).map_err(input)?,
                 None => DeviceId::generate(),
             };
+            if id
+                .as_str()
+                .starts_with(mimamori_broker::SERVICE_CLIENT_PREFIX)
+            {
+                return Err(Failure::Input(format!(
+                    "mimamori: device ids may not start with {:?}: it is reserved for the platform",
+                    mimamori_broker::SERVICE_CLIENT_PREFIX
+                )));
+            }
+            let external_id = match zigbee_name {
+                Some(n) if n.trim().is_empty() || n.contains(['/', '+', '#']) => {
+                    return Err(Failure::Input(format!(
+                        "mimamori: {n:?} is not a zigbee2mqtt friendly name"
+                    )));
+                }
+                Some(n) => Some(format!("z2m:{n}")),
+                None => None,
+            };
             let password = secret::generate_device_password();
             let secret_hash = PasswordHasherConfig::default()
                 .hash(&password)
@@ -239,8 +258,10 @@ pub async fn run(command: Admin, store: &Store, registry: &Registry) -> Result<(
                 resident,
                 kind,
                 label,
+                external_id,
                 heartbeat_interval_s: heartbeat_interval,
                 secret_hash,
+                mac_key: secret::device_mac_key(&password),
             };
             let d = store.add_device(&new, now).await.map_err(input)?;
             audit(

@@ -67,12 +67,17 @@ CREATE TABLE devices (
     resident_id TEXT REFERENCES residents(id),
     kind TEXT NOT NULL,
     label TEXT,
+    -- The device's name in a foreign system, e.g. `z2m:hallway_door` (zigbee2mqtt friendly name).
+    external_id TEXT,
     secret_hash TEXT NOT NULL,
+    -- Key of the HMAC that devices put on every event (derived from the password at issue).
+    mac_key TEXT NOT NULL,
     heartbeat_interval_s INTEGER NOT NULL,
     enabled INTEGER NOT NULL DEFAULT 1,
     created_at INTEGER NOT NULL
 );
 CREATE INDEX devices_resident ON devices(resident_id);
+CREATE UNIQUE INDEX devices_external ON devices(external_id) WHERE external_id IS NOT NULL;
 
 CREATE TABLE partners (
     id TEXT PRIMARY KEY,

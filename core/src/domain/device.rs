@@ -31,6 +31,8 @@ pub struct Device {
     pub resident: Option<ResidentId>,
     pub kind: DeviceKind,
     pub label: Option<String>,
+    /// Name in a foreign system, e.g. `z2m:hallway_door` for a zigbee2mqtt friendly name.
+    pub external_id: Option<String>,
     /// Seconds between heartbeats the device promises.
     pub heartbeat_interval_s: i64,
     pub enabled: bool,
@@ -38,6 +40,9 @@ pub struct Device {
     /// argon2 PHC string of the device's MQTT password; never serialised.
     #[serde(skip)]
     pub secret_hash: String,
+    /// Hex key of the HMAC on the device's messages; never serialised.
+    #[serde(skip)]
+    pub mac_key: String,
 }
 
 /// A device to register.
@@ -47,6 +52,8 @@ pub struct NewDevice {
     pub resident: Option<ResidentId>,
     pub kind: DeviceKind,
     pub label: Option<String>,
+    pub external_id: Option<String>,
     pub heartbeat_interval_s: i64,
     pub secret_hash: String,
+    pub mac_key: String,
 }

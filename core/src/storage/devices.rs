@@ -19,14 +19,16 @@ impl Store {
             ));
         }
         sqlx::query(
-            "INSERT INTO devices (id, resident_id, kind, label, secret_hash, heartbeat_interval_s, enabled, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, 1, $7)",
+            "INSERT INTO devices (id, resident_id, kind, label, external_id, secret_hash, mac_key, heartbeat_interval_s, enabled, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9)",
         )
         .bind(d.id.as_str())
         .bind(d.resident.as_ref().map(ResidentId::as_str))
         .bind(d.kind.as_str())
         .bind(d.label.as_deref())
+        .bind(d.external_id.as_deref())
         .bind(&d.secret_hash)
+        .bind(&d.mac_key)
         .bind(d.heartbeat_interval_s)
         .bind(ms(now))
         .execute(&self.pool)
@@ -43,9 +45,25 @@ impl Store {
     /// A device by id, with its secret hash (for authentication).
     pub async fn get_device(&self, id: &DeviceId) -> Result<Option<Device>, StorageError> {
         sqlx::query(
-            "SELECT id, resident_id, kind, label, secret_hash, heartbeat_interval_s, enabled, created_at FROM devices WHERE id = $1",
+            "SELECT id, resident_id, kind, label, external_id, secret_hash, mac_key, heartbeat_interval_s, enabled, created_at FROM devices WHERE id = $1",
         )
         .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(device_from)
+        .transpose()
+    }
+
+    /// A device by its name in a foreign system (e.g. `z2m:hallway_door`).
+    pub async fn get_device_by_external_id(
+        &self,
+        external_id: &str,
+    ) -> Result<Option<Device>, StorageError> {
+        sqlx::query(
+            "SELECT id, resident_id, kind, label, external_id, secret_hash, mac_key, heartbeat_interval_s, enabled, created_at FROM devices WHERE external_id = $1",
+        )
+        .bind(external_id)
         .fetch_optional(&self.pool)
         .await?
         .as_ref()
@@ -59,7 +77,7 @@ impl Store {
         resident: Option<&ResidentId>,
     ) -> Result<Vec<Device>, StorageError> {
         let rows = sqlx::query(
-            "SELECT id, resident_id, kind, label, secret_hash, heartbeat_interval_s, enabled, created_at
+            "SELECT id, resident_id, kind, label, external_id, secret_hash, mac_key, heartbeat_interval_s, enabled, created_at
              FROM devices WHERE $1 = '' OR resident_id = $1 ORDER BY id",
         )
         .bind(resident.map(ResidentId::as_str).unwrap_or(""))
@@ -203,10 +221,12 @@ fn device_from(r: &AnyRow) -> Result<Device, StorageError> {
         resident: opt_parsed(r, "resident_id")?,
         kind: parsed(r, "kind")?,
         label: r.try_get("label")?,
+        external_id: r.try_get("external_id")?,
         heartbeat_interval_s: r.try_get("heartbeat_interval_s")?,
         enabled: flag(r, "enabled")?,
         created_at: time(r.try_get("created_at")?)?,
         secret_hash: r.try_get("secret_hash")?,
+        mac_key: r.try_get("mac_key")?,
     })
 }
 

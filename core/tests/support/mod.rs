@@ -89,14 +89,13 @@ impl TestStore {
             admin_url,
             database,
         } = &self.cleanup
+            && let Ok(mut admin) = sqlx::postgres::PgConnection::connect(admin_url).await
         {
-            if let Ok(mut admin) = sqlx::postgres::PgConnection::connect(admin_url).await {
-                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS {database}"
-                )))
-                .execute(&mut admin)
-                .await;
-            }
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {database}"
+            )))
+            .execute(&mut admin)
+            .await;
         }
     }
 }
