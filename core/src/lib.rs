@@ -22,4 +22,6 @@ pub mod protocol;
 pub mod registry;
 pub mod secret;
 pub mod storage;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod topic;

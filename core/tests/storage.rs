@@ -1,13 +1,12 @@
 //! Every storage operation, run on SQLite and on PostgreSQL with the same test bodies.
 
-mod support;
-
 use chrono::Duration;
 use mimamori_core::domain::*;
+use mimamori_core::on_both_backends;
 use mimamori_core::storage::{
     AckResult, AlertFilter, ResolveResult, SignalInsert, StorageError, Store,
 };
-use support::{district, new_resident, t0};
+use mimamori_core::testing::{district, new_resident, t0};
 
 on_both_backends!(
     migrations_and_registry_seed_are_idempotent,

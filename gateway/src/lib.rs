@@ -1,1 +1,26 @@
-//! placeholder
+//! # mimamori-gateway
+//!
+//! The path from a message on the broker to a stored, trusted signal.
+//!
+//! - [`mqtt`]: an MQTT client with a persistent session (fixed client id, clean session off,
+//!   QoS 1, manual acknowledgements: a message is acknowledged to the broker only after it is
+//!   stored), optionally in a shared-subscription group so several gateways split the load. It works
+//!   the same against the embedded broker and an external one.
+//! - [`adapter`]: one small module per payload format — our v1 JSON, zigbee2mqtt — each turning a
+//!   message into zero or more signals.
+//! - [`ingest`]: authentication (per-device HMAC), validation, normalisation, storage (idempotent on
+//!   device + `seq`) and the receipt to the device. [`ingest::Ingestor::handle`] is the one step
+//!   that tests call directly.
+//! - [`metrics`]: counters of what was stored and what was dropped, and why.
+//!
+//! Hand-off to the alert service: every stored signal is in the database (durable), and is also
+//! broadcast in-process to subscribers of [`ingest::Ingestor::subscribe`]. A consumer in another
+//! process reads the signals table by id (`Store::signals_after`): at-least-once, in order.
+
+pub mod adapter;
+pub mod ingest;
+pub mod metrics;
+pub mod mqtt;
+
+pub use ingest::{DropReason, IngestEvent, Ingestor};
+pub use metrics::Metrics;

@@ -1,9 +1,10 @@
-//! Fresh stores for storage tests: a SQLite file in a temporary folder, and — when
-//! `MIMAMORI_TEST_POSTGRES_URL` names a server — a new PostgreSQL database per test.
+//! Test support (feature `testing`): fresh stores — a SQLite file in a temporary folder, and,
+//! when `MIMAMORI_TEST_POSTGRES_URL` names a server, a new PostgreSQL database per test — and the
+//! [`on_both_backends!`](crate::on_both_backends) macro that runs one test body on each.
 
-use mimamori_core::domain::*;
-use mimamori_core::registry::Registry;
-use mimamori_core::storage::Store;
+use crate::domain::*;
+use crate::registry::Registry;
+use crate::storage::Store;
 use sqlx::Connection;
 
 /// The environment variable naming the PostgreSQL server for tests (an admin URL, e.g.
@@ -12,6 +13,7 @@ use sqlx::Connection;
 pub const POSTGRES_ENV: &str = "MIMAMORI_TEST_POSTGRES_URL";
 
 /// A store under test and what keeps it alive.
+#[derive(Debug)]
 pub struct TestStore {
     pub store: Store,
     /// The URL of the store's database, for tests that need a second, raw connection.
@@ -19,6 +21,7 @@ pub struct TestStore {
     cleanup: Cleanup,
 }
 
+#[derive(Debug)]
 enum Cleanup {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
     Postgres { admin_url: String, database: String },
@@ -55,7 +58,7 @@ impl TestStore {
         };
         let database = format!(
             "mimamori_test_{}",
-            mimamori_core::secret::generate(12).to_lowercase()
+            crate::secret::generate(12).to_lowercase()
         );
         let mut admin = sqlx::postgres::PgConnection::connect(&admin_url)
             .await
@@ -116,7 +119,9 @@ fn replace_database(url: &str, database: &str) -> String {
     }
 }
 
-/// Runs each named async test body `fn(Store, String)` on SQLite and on PostgreSQL.
+/// Runs each named async test body `fn(Store, String)` (the store and its URL) on SQLite and on
+/// PostgreSQL. PostgreSQL runs are skipped without `MIMAMORI_TEST_POSTGRES_URL`, and fail
+/// without it when `MIMAMORI_TEST_REQUIRE_POSTGRES=1`.
 #[macro_export]
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
@@ -124,7 +129,7 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
-                    let t = $crate::support::TestStore::sqlite().await;
+                    let t = $crate::testing::TestStore::sqlite().await;
                     super::$name(t.store.clone(), t.url.clone()).await;
                     t.finish().await;
                 }
@@ -134,7 +139,7 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
-                    let Some(t) = $crate::support::TestStore::postgres().await else { return };
+                    let Some(t) = $crate::testing::TestStore::postgres().await else { return };
                     super::$name(t.store.clone(), t.url.clone()).await;
                     t.finish().await;
                 }

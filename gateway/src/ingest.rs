@@ -1,0 +1,397 @@
+//! From a message to a stored signal: size limit, adapter, device lookup, message authentication,
+//! normalisation, idempotent storage, receipt.
+
+use crate::adapter::{self, DeviceRef, Parsed};
+use crate::metrics::Metrics;
+use chrono::{DateTime, Utc};
+use mimamori_core::clock::Clock;
+use mimamori_core::config::MessageAuth;
+use mimamori_core::domain::{
+    Actor, Device, DeviceId, DeviceKind, NewAuditEntry, NewSignal, Signal, SignalKind,
+    SignalSource, Subject,
+};
+use mimamori_core::protocol::{Event, EventType, Receipt};
+use mimamori_core::storage::{SignalInsert, StorageError, Store};
+use mimamori_core::topic;
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::broadcast;
+
+/// Why a message was not stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    Oversized,
+    UnknownTopic,
+    UnknownDevice,
+    DisabledDevice,
+    Malformed,
+    UnknownType,
+    UnsupportedVersion,
+    /// The HMAC is missing or wrong: someone speaking as a device it is not. A security event.
+    BadMac,
+    /// Understood, but says nothing we keep (e.g. a zigbee2mqtt link-quality report).
+    NothingToStore,
+    /// zigbee2mqtt's old plain-text availability.
+    LegacyAvailability,
+}
+
+impl DropReason {
+    pub const ALL: &'static [DropReason] = &[
+        Self::Oversized,
+        Self::UnknownTopic,
+        Self::UnknownDevice,
+        Self::DisabledDevice,
+        Self::Malformed,
+        Self::UnknownType,
+        Self::UnsupportedVersion,
+        Self::BadMac,
+        Self::NothingToStore,
+        Self::LegacyAvailability,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Oversized => "oversized",
+            Self::UnknownTopic => "unknown_topic",
+            Self::UnknownDevice => "unknown_device",
+            Self::DisabledDevice => "disabled_device",
+            Self::Malformed => "malformed",
+            Self::UnknownType => "unknown_type",
+            Self::UnsupportedVersion => "unsupported_version",
+            Self::BadMac => "bad_mac",
+            Self::NothingToStore => "nothing_to_store",
+            Self::LegacyAvailability => "legacy_availability",
+        }
+    }
+}
+
+/// What happened to a message, for in-process subscribers (the alert service, tests).
+#[derive(Debug, Clone)]
+pub enum IngestEvent {
+    Stored(Signal),
+    Duplicate {
+        source: SignalSource,
+        dedup_key: String,
+    },
+    Dropped {
+        reason: DropReason,
+        topic: String,
+    },
+}
+
+/// How ingestion behaves.
+#[derive(Debug, Clone)]
+pub struct IngestSettings {
+    pub message_auth: MessageAuth,
+    pub max_payload_bytes: usize,
+    /// A device clock further off than this is flagged, and the received time is believed.
+    pub max_clock_skew: chrono::Duration,
+    /// Topic prefix of zigbee2mqtt; empty: off.
+    pub zigbee2mqtt_prefix: String,
+}
+
+/// The result of one message.
+#[derive(Debug)]
+pub struct Handled {
+    /// What was stored (or found stored already), or why nothing was.
+    pub outcome: Result<Vec<SignalInsert>, DropReason>,
+    /// A receipt to publish to the device: (topic, payload).
+    pub receipt: Option<(String, Vec<u8>)>,
+}
+
+/// How long a device record is reused before it is read again (so that a new or disabled device
+/// takes effect within this time).
+const DEVICE_CACHE_TTL: Duration = Duration::from_secs(30);
+
+/// Turns messages into signals. Shared by the MQTT loop (and any other transport).
+pub struct Ingestor {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    settings: IngestSettings,
+    metrics: Arc<Metrics>,
+    /// Device records by id or external id, with the time they were read (`None`: unknown).
+    devices: Mutex<HashMap<String, (Option<Device>, Instant)>>,
+    events: broadcast::Sender<IngestEvent>,
+}
+
+impl Ingestor {
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        settings: IngestSettings,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let (events, _) = broadcast::channel(4096);
+        Self {
+            store,
+            clock,
+            settings,
+            metrics,
+            devices: Mutex::new(HashMap::new()),
+            events,
+        }
+    }
+
+    /// Receives what happens to every message from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<IngestEvent> {
+        self.events.subscribe()
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    pub fn settings(&self) -> &IngestSettings {
+        &self.settings
+    }
+
+    /// Handles one message. An `Err` means storage failed: the message must not be acknowledged,
+    /// so that the broker delivers it again.
+    pub async fn handle(&self, topic: &str, payload: &[u8]) -> Result<Handled, StorageError> {
+        Metrics::inc(&self.metrics.received);
+        let parsed = if payload.len() > self.settings.max_payload_bytes {
+            Err(DropReason::Oversized)
+        } else {
+            adapter::classify(topic, payload, &self.settings.zigbee2mqtt_prefix)
+        };
+        let result = match parsed {
+            Ok(p) => self.store_parsed(topic, p).await?,
+            Err(reason) => (Err(reason), None),
+        };
+        let (outcome, receipt) = result;
+        match &outcome {
+            Err(reason) => {
+                self.metrics.record_drop(*reason, topic);
+                let _ = self.events.send(IngestEvent::Dropped {
+                    reason: *reason,
+                    topic: topic.to_string(),
+                });
+            }
+            Ok(inserts) => {
+                for i in inserts {
+                    match i {
+                        SignalInsert::Stored(_) => Metrics::inc(&self.metrics.stored),
+                        SignalInsert::Duplicate(_) => Metrics::inc(&self.metrics.duplicates),
+                    }
+                }
+            }
+        }
+        Ok(Handled { outcome, receipt })
+    }
+
+    async fn store_parsed(
+        &self,
+        topic: &str,
+        parsed: Parsed,
+    ) -> Result<
+        (
+            Result<Vec<SignalInsert>, DropReason>,
+            Option<(String, Vec<u8>)>,
+        ),
+        StorageError,
+    > {
+        let now = self.clock.now();
+        match parsed {
+            Parsed::Event { device, event } => {
+                let dev = match self.device(&DeviceRef::Id(device.clone())).await? {
+                    Ok(d) => d,
+                    Err(reason) => return Ok((Err(reason), None)),
+                };
+                if !self.authentic(event.mac.is_some(), || {
+                    event.verify(device.as_str(), &dev.mac_key)
+                }) {
+                    self.security_event(&device, topic, now).await?;
+                    return Ok((Err(DropReason::BadMac), None));
+                }
+                let signal = self.event_signal(&dev, &event, now);
+                let inserted = self.insert(signal).await?;
+                let receipt = Receipt::new(device.as_str(), event.seq, &dev.mac_key);
+                let receipt = (
+                    topic::device_receipts(&device),
+                    serde_json::to_vec(&receipt).expect("receipt serialises"),
+                );
+                Ok((Ok(vec![inserted]), Some(receipt)))
+            }
+            Parsed::Status { device, status } => {
+                let dev = match self.device(&DeviceRef::Id(device.clone())).await? {
+                    Ok(d) => d,
+                    Err(reason) => return Ok((Err(reason), None)),
+                };
+                if !self.authentic(status.mac.is_some(), || {
+                    status.verify(device.as_str(), &dev.mac_key)
+                }) {
+                    self.security_event(&device, topic, now).await?;
+                    return Ok((Err(DropReason::BadMac), None));
+                }
+                let signal = self.new_signal(
+                    &dev,
+                    None,
+                    SignalKind::DeviceHealth,
+                    json!({ "status": status.status }),
+                    None,
+                    now,
+                );
+                Ok((Ok(vec![self.insert(signal).await?]), None))
+            }
+            Parsed::Foreign { device, signals } => {
+                let dev = match self.device(&device).await? {
+                    Ok(d) => d,
+                    Err(reason) => return Ok((Err(reason), None)),
+                };
+                let mut inserted = Vec::new();
+                for s in signals {
+                    let kind = s.kind.unwrap_or(match dev.kind {
+                        DeviceKind::CallButton => SignalKind::Emergency,
+                        _ => SignalKind::Checkin,
+                    });
+                    let signal = self.new_signal(&dev, None, kind, s.body, None, now);
+                    inserted.push(self.insert(signal).await?);
+                }
+                Ok((Ok(inserted), None))
+            }
+        }
+    }
+
+    /// Whether a message passes message authentication: required mode needs a valid MAC;
+    /// optional mode checks one when present.
+    fn authentic(&self, has_mac: bool, verify: impl FnOnce() -> bool) -> bool {
+        match (self.settings.message_auth, has_mac) {
+            (MessageAuth::Optional, false) => true,
+            _ => verify(),
+        }
+    }
+
+    fn event_signal(&self, dev: &Device, event: &Event, now: DateTime<Utc>) -> NewSignal {
+        let kind = match event.kind {
+            EventType::Emergency => SignalKind::Emergency,
+            EventType::Activity => SignalKind::Activity,
+            EventType::Checkin => SignalKind::Checkin,
+            EventType::Heartbeat | EventType::Battery => SignalKind::DeviceHealth,
+        };
+        let mut body = json!({ "type": event.kind.as_str(), "seq": event.seq });
+        if let Some(s) = event.sensor {
+            body["sensor"] = json!(s.as_str());
+        }
+        if let Some(b) = event.battery {
+            body["battery"] = json!(b);
+        }
+        let device_time = event
+            .ts
+            .as_deref()
+            .and_then(|ts| DateTime::parse_from_rfc3339(ts).ok())
+            .map(|t| t.with_timezone(&Utc));
+        self.new_signal(
+            dev,
+            Some(format!("seq:{}", event.seq)),
+            kind,
+            body,
+            device_time,
+            now,
+        )
+    }
+
+    fn new_signal(
+        &self,
+        dev: &Device,
+        dedup_key: Option<String>,
+        kind: SignalKind,
+        body: serde_json::Value,
+        device_time: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> NewSignal {
+        let clock_skewed =
+            device_time.is_some_and(|t| (t - now).abs() > self.settings.max_clock_skew);
+        NewSignal {
+            source: SignalSource::Device(dev.id.clone()),
+            dedup_key,
+            subject: Some(match &dev.resident {
+                Some(r) => Subject::Resident(r.clone()),
+                None => Subject::Device(dev.id.clone()),
+            }),
+            kind,
+            body,
+            device_time,
+            received_at: now,
+            clock_skewed,
+        }
+    }
+
+    async fn insert(&self, s: NewSignal) -> Result<SignalInsert, StorageError> {
+        let inserted = self.store.insert_signal(&s).await?;
+        let event = match inserted {
+            SignalInsert::Stored(id) => IngestEvent::Stored(Signal {
+                id,
+                source: s.source,
+                dedup_key: s.dedup_key,
+                subject: s.subject,
+                kind: s.kind,
+                body: s.body,
+                device_time: s.device_time,
+                received_at: s.received_at,
+                clock_skewed: s.clock_skewed,
+            }),
+            SignalInsert::Duplicate(_) => IngestEvent::Duplicate {
+                source: s.source,
+                dedup_key: s.dedup_key.unwrap_or_default(),
+            },
+        };
+        let _ = self.events.send(event);
+        Ok(inserted)
+    }
+
+    /// Writes a security event: a message on a device's topic that the device did not sign.
+    async fn security_event(
+        &self,
+        device: &DeviceId,
+        topic: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        tracing::warn!(device_id = %device, topic, "Security: message authentication failed; message refused.");
+        self.store
+            .record_audit(&NewAuditEntry {
+                actor: Actor("gateway".into()),
+                action: "security.bad_mac".into(),
+                object_kind: "security".into(),
+                object_id: Some(device.to_string()),
+                detail: json!({ "topic": topic, "reason": "message authentication failed: not signed by this device" }),
+                at: now,
+            })
+            .await
+    }
+
+    /// The device a message names, from the cache or the store; or why it cannot be used.
+    async fn device(&self, r: &DeviceRef) -> Result<Result<Device, DropReason>, StorageError> {
+        let key = match r {
+            DeviceRef::Id(id) => id.to_string(),
+            DeviceRef::External(e) => e.clone(),
+        };
+        let cached = {
+            let cache = self.devices.lock().unwrap_or_else(|e| e.into_inner());
+            cache
+                .get(&key)
+                .filter(|(_, at)| at.elapsed() < DEVICE_CACHE_TTL)
+                .map(|(d, _)| d.clone())
+        };
+        let device = match cached {
+            Some(d) => d,
+            None => {
+                let d = match r {
+                    DeviceRef::Id(id) => self.store.get_device(id).await?,
+                    DeviceRef::External(e) => self.store.get_device_by_external_id(e).await?,
+                };
+                self.devices
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(key, (d.clone(), Instant::now()));
+                d
+            }
+        };
+        Ok(match device {
+            None => Err(DropReason::UnknownDevice),
+            Some(d) if !d.enabled => Err(DropReason::DisabledDevice),
+            Some(d) => Ok(d),
+        })
+    }
+}

@@ -1,0 +1,146 @@
+//! The gateway's MQTT client: a persistent session that acknowledges each message only after it is
+//! stored, and publishes receipts to devices.
+
+use crate::ingest::Ingestor;
+use crate::metrics::Metrics;
+use mimamori_core::topic;
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, Publish, QoS};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Where and how the gateway connects.
+#[derive(Debug, Clone)]
+pub struct MqttSettings {
+    pub host: String,
+    pub port: u16,
+    /// Fixed, so the broker keeps the session (and queues messages) while the gateway is away.
+    pub client_id: String,
+    pub username: String,
+    pub password: String,
+    /// Shared subscription group; empty: none.
+    pub shared_group: String,
+}
+
+/// The topic filters the gateway subscribes to.
+pub fn filters(settings: &MqttSettings, zigbee2mqtt_prefix: &str) -> Vec<String> {
+    let mut f = vec![
+        topic::shared(&settings.shared_group, topic::DEVICE_EVENTS_FILTER),
+        topic::shared(&settings.shared_group, topic::DEVICE_STATUS_FILTER),
+    ];
+    if !zigbee2mqtt_prefix.is_empty() {
+        f.push(topic::shared(
+            &settings.shared_group,
+            &format!("{zigbee2mqtt_prefix}/#"),
+        ));
+    }
+    f
+}
+
+/// Runs until `shutdown`. Reconnects with backoff; a message whose storage fails is retried and
+/// not acknowledged meanwhile.
+///
+/// The network loop and the storing are two tasks: the loop must keep polling the connection
+/// (which is what sends our acknowledgements and receipts), while the worker stores messages in
+/// the order they arrived and acknowledges each once it is stored.
+pub async fn run(settings: MqttSettings, ingestor: Arc<Ingestor>, shutdown: CancellationToken) {
+    let mut options = MqttOptions::new(&settings.client_id, &settings.host, settings.port);
+    options
+        .set_credentials(&settings.username, &settings.password)
+        .set_clean_session(false)
+        .set_manual_acks(true)
+        .set_keep_alive(Duration::from_secs(30))
+        .set_max_packet_size(512 * 1024, 512 * 1024)
+        .set_inflight(100);
+    let (client, mut eventloop) = AsyncClient::new(options, 4096);
+    let subscriptions = filters(&settings, &ingestor.settings().zigbee2mqtt_prefix);
+    // Unbounded: what it holds is bounded by the broker's in-flight window for this session.
+    let (to_worker, from_loop) = mpsc::unbounded_channel::<Publish>();
+    let worker = tokio::spawn(store_in_order(
+        from_loop,
+        client.clone(),
+        ingestor.clone(),
+        shutdown.clone(),
+    ));
+    let mut failures: u32 = 0;
+    loop {
+        let event = tokio::select! {
+            () = shutdown.cancelled() => break,
+            e = eventloop.poll() => e,
+        };
+        match event {
+            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                failures = 0;
+                tracing::info!(session_present = ack.session_present, host = %settings.host, port = settings.port, "Gateway connected to the broker.");
+                for filter in &subscriptions {
+                    if let Err(e) = client.try_subscribe(filter.clone(), QoS::AtLeastOnce) {
+                        tracing::error!(error = %e, filter, "Cannot subscribe.");
+                    }
+                }
+            }
+            Ok(Event::Incoming(Packet::Publish(publish))) => {
+                if to_worker.send(publish).is_err() {
+                    break;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                if failures == 1 || failures.is_multiple_of(20) {
+                    tracing::warn!(error = %e, failures, host = %settings.host, port = settings.port, "Gateway cannot reach the broker; retrying.");
+                }
+                let backoff = Duration::from_millis(100 * 2u64.pow(failures.min(6)))
+                    .min(Duration::from_secs(5));
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(backoff) => {}
+                }
+            }
+        }
+    }
+    drop(to_worker);
+    let _ = worker.await;
+    let _ = client.try_disconnect();
+    tracing::info!("Gateway stopped.");
+}
+
+/// Stores messages one by one, publishes receipts and acknowledges each message once stored.
+async fn store_in_order(
+    mut messages: mpsc::UnboundedReceiver<Publish>,
+    client: AsyncClient,
+    ingestor: Arc<Ingestor>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let publish = tokio::select! {
+            () = shutdown.cancelled() => return,
+            p = messages.recv() => match p { Some(p) => p, None => return },
+        };
+        let handled = loop {
+            match ingestor.handle(&publish.topic, &publish.payload).await {
+                Ok(h) => break h,
+                Err(e) => {
+                    tracing::error!(error = %e, "Cannot store a signal; retrying.");
+                    // Stopped before it was stored: not acknowledged, so the broker delivers it again.
+                    tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        };
+        if let Some((topic, payload)) = handled.receipt {
+            match client
+                .publish(topic, QoS::AtLeastOnce, false, payload)
+                .await
+            {
+                Ok(()) => Metrics::inc(&ingestor.metrics().receipts),
+                Err(e) => tracing::warn!(error = %e, "Cannot publish a receipt."),
+            }
+        }
+        if let Err(e) = client.ack(&publish).await {
+            tracing::warn!(error = %e, "Cannot acknowledge a message.");
+        }
+    }
+}

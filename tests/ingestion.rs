@@ -1,0 +1,585 @@
+//! Ingestion end to end: real MQTT clients and a real broker — our embedded rumqttd, and Mosquitto
+//! with password file and ACL — through the gateway into the store.
+
+mod support;
+
+use mimamori_core::domain::*;
+use mimamori_core::protocol::{Event, EventType, Sensor};
+use mimamori_core::storage::Store;
+use mimamori_gateway::{DropReason, IngestEvent};
+use std::time::{Duration, Instant};
+use support::{BrokerKind, Platform, setup, wait_for};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+macro_rules! on_both_brokers {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let t = mimamori_core::testing::TestStore::sqlite().await;
+                    super::$name(t.store.clone(), super::BrokerKind::Embedded).await;
+                    t.finish().await;
+                }
+            )*
+        }
+        mod mosquitto {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let t = mimamori_core::testing::TestStore::sqlite().await;
+                    super::$name(t.store.clone(), super::BrokerKind::Mosquitto).await;
+                    t.finish().await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_brokers!(
+    an_emergency_is_a_stored_signal_within_a_second,
+    wrong_passwords_and_strangers_are_refused,
+    a_device_cannot_speak_as_another,
+    a_badly_signed_event_is_a_security_event,
+    an_emergency_sent_while_the_gateway_is_down_is_stored_when_it_returns,
+    bad_payloads_are_refused_with_their_reason_and_the_rest_flows,
+    the_same_seq_twice_is_stored_once,
+    a_thousand_events_sent_while_the_gateway_is_stopped_are_all_stored_once,
+    zigbee2mqtt_samples_give_the_right_signals,
+);
+
+/// The same story on PostgreSQL (and SQLite) with the embedded broker.
+mod databases {
+    use mimamori_core::on_both_backends;
+    on_both_backends!(emergency_on_this_database);
+
+    async fn emergency_on_this_database(store: mimamori_core::storage::Store, _url: String) {
+        super::an_emergency_is_a_stored_signal_within_a_second(store, super::BrokerKind::Embedded)
+            .await;
+    }
+}
+
+fn is_stored_from(e: &IngestEvent, device: &DeviceId) -> bool {
+    matches!(e, IngestEvent::Stored(s) if s.source == SignalSource::Device(device.clone()) && !is_status(s))
+}
+
+/// The `online`/`offline` status a device publishes when it connects or drops.
+fn is_status(s: &Signal) -> bool {
+    s.kind == SignalKind::DeviceHealth && s.body.get("status").is_some()
+}
+
+/// A device's stored signals other than its connection status.
+async fn events_of(p: &Platform, device: &DeviceId) -> Vec<Signal> {
+    p.signals_of(device)
+        .await
+        .into_iter()
+        .filter(|s| !is_status(s))
+        .collect()
+}
+
+async fn an_emergency_is_a_stored_signal_within_a_second(store: Store, kind: BrokerKind) {
+    let (p, creds) = setup(
+        store,
+        kind,
+        &[("button-1", DeviceKind::CallButton, true, None)],
+        true,
+    )
+    .await;
+    let button = p.device(&creds[0]);
+    assert!(button.wait_connected(WAIT).await);
+    let mut events = p.events();
+    let pressed = Instant::now();
+    let seq = button.send(EventType::Emergency, None, None).await.unwrap();
+    let stored = wait_for(&mut events, WAIT, |e| is_stored_from(e, &creds[0].id))
+        .await
+        .expect("stored");
+    let elapsed = pressed.elapsed();
+    assert!(elapsed < Duration::from_secs(1), "stored after {elapsed:?}");
+    let IngestEvent::Stored(signal) = stored else {
+        unreachable!()
+    };
+    assert_eq!(signal.kind, SignalKind::Emergency);
+    assert_eq!(
+        signal.subject,
+        Some(Subject::Resident(creds[0].resident.clone().unwrap()))
+    );
+    assert_eq!(signal.dedup_key, Some(format!("seq:{seq}")));
+    assert!(signal.device_time.is_some() && !signal.clock_skewed);
+    assert_eq!(
+        p.store.get_signal(signal.id).await.unwrap().kind,
+        SignalKind::Emergency
+    );
+    assert!(
+        button.wait_receipt(seq, WAIT).await,
+        "the receipt stops the resending"
+    );
+    assert!(button.pending().is_empty());
+    p.finish().await;
+}
+
+/// Connects a bare client and reports whether the broker accepted it.
+async fn accepted(p: &Platform, client_id: &str, user: &str, password: &str) -> bool {
+    let mut options = rumqttc::MqttOptions::new(client_id, p.addr.ip().to_string(), p.addr.port());
+    options.set_credentials(user, password);
+    let (_client, mut eventloop) = rumqttc::AsyncClient::new(options, 10);
+    let first = tokio::time::timeout(WAIT, eventloop.poll())
+        .await
+        .expect("the broker answered");
+    match first {
+        Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(ack))) => {
+            ack.code == rumqttc::ConnectReturnCode::Success
+        }
+        _ => false,
+    }
+}
+
+async fn wrong_passwords_and_strangers_are_refused(store: Store, kind: BrokerKind) {
+    let (p, creds) = setup(
+        store,
+        kind,
+        &[
+            ("door-1", DeviceKind::Door, true, None),
+            ("door-2", DeviceKind::Door, true, None),
+        ],
+        true,
+    )
+    .await;
+    let id = creds[0].id.as_str();
+    assert!(
+        accepted(&p, id, id, &creds[0].password).await,
+        "the right password is accepted"
+    );
+    assert!(!accepted(&p, id, id, "wrong-password").await);
+    assert!(
+        !accepted(&p, id, id, &creds[1].password).await,
+        "another device's password"
+    );
+    assert!(!accepted(&p, "stranger", "stranger", "whatever").await);
+    assert!(!accepted(&p, "x", "mimamori-service", "guess").await);
+    if kind == BrokerKind::Embedded {
+        // The client id is bound to the authenticated identity.
+        assert!(!accepted(&p, "door-2", id, &creds[0].password).await);
+        p.store
+            .set_device_enabled(&creds[1].id, false)
+            .await
+            .unwrap();
+        assert!(
+            !accepted(&p, "door-2", "door-2", &creds[1].password).await,
+            "a disabled device"
+        );
+    }
+    p.finish().await;
+}
+
+async fn a_device_cannot_speak_as_another(store: Store, kind: BrokerKind) {
+    let (p, creds) = setup(
+        store,
+        kind,
+        &[
+            ("device-a", DeviceKind::Door, true, None),
+            ("device-b", DeviceKind::CallButton, true, None),
+        ],
+        true,
+    )
+    .await;
+    let (a, b) = (p.device(&creds[0]), p.device(&creds[1]));
+    assert!(a.wait_connected(WAIT).await && b.wait_connected(WAIT).await);
+    let mut events = p.events();
+    // A forges an emergency of B, signed with A's own key, on B's topic.
+    let forged = Event {
+        v: 1,
+        kind: EventType::Emergency,
+        sensor: None,
+        seq: 1,
+        ts: None,
+        battery: None,
+        mac: None,
+    }
+    .sign(creds[1].id.as_str(), a.mac_key());
+    a.publish_raw(
+        &mimamori_core::topic::device_events(&creds[1].id),
+        serde_json::to_vec(&forged).unwrap(),
+    )
+    .await
+    .unwrap();
+    // Then B's real event, to know the forgery has been dealt with (messages of one broker arrive in order per topic).
+    let seq = b.send(EventType::Checkin, None, None).await.unwrap();
+    wait_for(&mut events, WAIT, |e| is_stored_from(e, &creds[1].id))
+        .await
+        .expect("B's own event");
+    let signals = events_of(&p, &creds[1].id).await;
+    assert_eq!(signals.len(), 1, "{signals:?}");
+    assert_eq!(signals[0].dedup_key, Some(format!("seq:{seq}")));
+    match kind {
+        // The embedded broker delivers it; the gateway refuses it and records it.
+        BrokerKind::Embedded => assert_eq!(p.security_events(&creds[1].id).await, 1),
+        // Mosquitto's ACL refuses it at the broker: the gateway never sees it.
+        BrokerKind::Mosquitto => assert_eq!(p.ingestor.metrics().dropped(DropReason::BadMac), 0),
+    }
+    p.finish().await;
+}
+
+async fn a_badly_signed_event_is_a_security_event(store: Store, kind: BrokerKind) {
+    let (p, creds) = setup(
+        store,
+        kind,
+        &[("device-a", DeviceKind::Door, true, None)],
+        true,
+    )
+    .await;
+    let a = p.device(&creds[0]);
+    assert!(a.wait_connected(WAIT).await);
+    let mut events = p.events();
+    let unsigned = Event {
+        v: 1,
+        kind: EventType::Emergency,
+        sensor: None,
+        seq: 5,
+        ts: None,
+        battery: None,
+        mac: None,
+    };
+    a.publish_raw(
+        &mimamori_core::topic::device_events(&creds[0].id),
+        serde_json::to_vec(&unsigned).unwrap(),
+    )
+    .await
+    .unwrap();
+    let dropped = wait_for(&mut events, WAIT, |e| {
+        matches!(e, IngestEvent::Dropped { .. })
+    })
+    .await
+    .unwrap();
+    assert!(
+        matches!(
+            dropped,
+            IngestEvent::Dropped {
+                reason: DropReason::BadMac,
+                ..
+            }
+        ),
+        "{dropped:?}"
+    );
+    assert_eq!(p.security_events(&creds[0].id).await, 1);
+    assert!(events_of(&p, &creds[0].id).await.is_empty());
+    p.finish().await;
+}
+
+async fn an_emergency_sent_while_the_gateway_is_down_is_stored_when_it_returns(
+    store: Store,
+    kind: BrokerKind,
+) {
+    // The gateway has never connected: the broker holds nothing for it, only the device's
+    // resending can bring the emergency in.
+    let (mut p, creds) = setup(
+        store,
+        kind,
+        &[("button-1", DeviceKind::CallButton, true, None)],
+        false,
+    )
+    .await;
+    let button = p.device(&creds[0]);
+    assert!(button.wait_connected(WAIT).await);
+    let seq = button.send(EventType::Emergency, None, None).await.unwrap();
+    assert_eq!(button.pending(), vec![seq]);
+    let mut events = p.events();
+    p.start_gateway();
+    wait_for(&mut events, WAIT, |e| is_stored_from(e, &creds[0].id))
+        .await
+        .expect("stored once the gateway is back");
+    assert!(button.wait_receipt(seq, WAIT).await, "the receipt arrives");
+    assert!(button.pending().is_empty(), "and stops the resending");
+    assert!(
+        button
+            .stats()
+            .resent
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 1,
+        "it came in by a resend"
+    );
+    let stored: Vec<_> = p
+        .signals_of(&creds[0].id)
+        .await
+        .into_iter()
+        .filter(|s| s.kind == SignalKind::Emergency)
+        .collect();
+    assert_eq!(stored.len(), 1, "stored once, however often it was resent");
+    p.finish().await;
+}
+
+async fn bad_payloads_are_refused_with_their_reason_and_the_rest_flows(
+    store: Store,
+    kind: BrokerKind,
+) {
+    let (p, creds) = setup(
+        store,
+        kind,
+        &[("door-1", DeviceKind::Door, true, None)],
+        true,
+    )
+    .await;
+    let door = p.device(&creds[0]);
+    assert!(door.wait_connected(WAIT).await);
+    let topic = mimamori_core::topic::device_events(&creds[0].id);
+    let mut events = p.events();
+    let cases: [(Vec<u8>, DropReason); 3] = [
+        (b"{this is not json".to_vec(), DropReason::Malformed),
+        (
+            br#"{"v":1,"type":"dance","seq":1}"#.to_vec(),
+            DropReason::UnknownType,
+        ),
+        (
+            format!(
+                r#"{{"v":1,"type":"checkin","seq":2,"pad":"{}"}}"#,
+                "x".repeat(5000)
+            )
+            .into_bytes(),
+            DropReason::Oversized,
+        ),
+    ];
+    for (payload, expected) in cases {
+        door.publish_raw(&topic, payload).await.unwrap();
+        let e = wait_for(&mut events, WAIT, |e| {
+            matches!(e, IngestEvent::Dropped { .. })
+        })
+        .await
+        .unwrap();
+        assert!(
+            matches!(e, IngestEvent::Dropped { reason, .. } if reason == expected),
+            "expected {expected:?}, got {e:?}"
+        );
+    }
+    // A valid event after them is processed.
+    door.send(EventType::Activity, Some(Sensor::Door), None)
+        .await
+        .unwrap();
+    let e = wait_for(&mut events, WAIT, |e| is_stored_from(e, &creds[0].id))
+        .await
+        .unwrap();
+    assert!(
+        matches!(e, IngestEvent::Stored(s) if s.kind == SignalKind::Activity && s.body["sensor"] == "door")
+    );
+    let m = p.ingestor.metrics();
+    for reason in [
+        DropReason::Malformed,
+        DropReason::UnknownType,
+        DropReason::Oversized,
+    ] {
+        assert_eq!(m.dropped(reason), 1, "{reason:?}");
+    }
+    assert!(
+        m.render()
+            .contains("mimamori_gateway_messages_dropped_total{reason=\"oversized\"} 1")
+    );
+    p.finish().await;
+}
+
+async fn the_same_seq_twice_is_stored_once(store: Store, kind: BrokerKind) {
+    let (p, creds) = setup(
+        store,
+        kind,
+        &[("button-1", DeviceKind::CallButton, true, None)],
+        true,
+    )
+    .await;
+    let button = p.device(&creds[0]);
+    assert!(button.wait_connected(WAIT).await);
+    let mut events = p.events();
+    let event = Event {
+        v: 1,
+        kind: EventType::Checkin,
+        sensor: None,
+        seq: 77,
+        ts: None,
+        battery: None,
+        mac: None,
+    }
+    .sign(creds[0].id.as_str(), button.mac_key());
+    button.send_event(&event).await.unwrap();
+    button.send_event(&event).await.unwrap();
+    wait_for(&mut events, WAIT, |e| is_stored_from(e, &creds[0].id))
+        .await
+        .unwrap();
+    let dup = wait_for(&mut events, WAIT, |e| {
+        matches!(e, IngestEvent::Duplicate { .. })
+    })
+    .await;
+    assert!(
+        dup.is_some(),
+        "the second copy is recognised as a duplicate"
+    );
+    assert_eq!(events_of(&p, &creds[0].id).await.len(), 1);
+    assert!(button.wait_receipt(77, WAIT).await);
+    p.finish().await;
+}
+
+async fn a_thousand_events_sent_while_the_gateway_is_stopped_are_all_stored_once(
+    store: Store,
+    kind: BrokerKind,
+) {
+    let specs: Vec<(String, DeviceKind, bool, Option<&str>)> = (0..10)
+        .map(|i| (format!("motion-{i}"), DeviceKind::Motion, false, None))
+        .collect();
+    let specs: Vec<_> = specs
+        .iter()
+        .map(|(id, k, r, z)| (id.as_str(), *k, *r, *z))
+        .collect();
+    let (mut p, creds) = setup(store, kind, &specs, true).await;
+    // The gateway has a persistent session now; stop it, and the broker keeps its messages.
+    p.stop_gateway().await;
+    let devices: Vec<_> = creds.iter().map(|c| p.device(c)).collect();
+    for d in &devices {
+        assert!(d.wait_connected(WAIT).await);
+    }
+    for round in 0..100 {
+        for d in &devices {
+            d.send(EventType::Activity, Some(Sensor::Motion), Some(round % 100))
+                .await
+                .unwrap();
+        }
+    }
+    let mut events = p.events();
+    p.start_gateway();
+    let mut stored = 0;
+    let deadline = Duration::from_secs(120);
+    while stored < 1000 {
+        let e = wait_for(
+            &mut events,
+            deadline,
+            |e| matches!(e, IngestEvent::Stored(s) if s.kind == SignalKind::Activity),
+        )
+        .await
+        .unwrap_or_else(|| panic!("only {stored} of 1000 stored"));
+        if let IngestEvent::Stored(_) = e {
+            stored += 1;
+        }
+    }
+    let mut total = 0;
+    for c in &creds {
+        let signals = p.signals_of(&c.id).await;
+        let activity: Vec<_> = signals
+            .iter()
+            .filter(|s| s.kind == SignalKind::Activity)
+            .collect();
+        assert_eq!(activity.len(), 100, "{}", c.id);
+        total += activity.len();
+    }
+    assert_eq!(total, 1000);
+    p.finish().await;
+}
+
+async fn zigbee2mqtt_samples_give_the_right_signals(store: Store, kind: BrokerKind) {
+    let (p, creds) = setup(
+        store,
+        kind,
+        &[
+            ("z2m-bridge", DeviceKind::Hub, false, None),
+            ("door-z", DeviceKind::Door, true, Some("hallway_door")),
+            (
+                "button-z",
+                DeviceKind::CallButton,
+                true,
+                Some("bedroom_button"),
+            ),
+            ("pir-z", DeviceKind::Motion, true, Some("living_pir")),
+        ],
+        true,
+    )
+    .await;
+    let bridge = p.device(&creds[0]);
+    assert!(bridge.wait_connected(WAIT).await);
+    let mut events = p.events();
+    let samples = [
+        (
+            "zigbee2mqtt/hallway_door",
+            r#"{"contact":false,"battery":91,"linkquality":120}"#,
+            &creds[1].id,
+            SignalKind::Activity,
+        ),
+        (
+            "zigbee2mqtt/hallway_door",
+            r#"{"contact":true,"linkquality":118}"#,
+            &creds[1].id,
+            SignalKind::Activity,
+        ),
+        (
+            "zigbee2mqtt/bedroom_button",
+            r#"{"action":"single","linkquality":90}"#,
+            &creds[2].id,
+            SignalKind::Emergency,
+        ),
+        (
+            "zigbee2mqtt/living_pir",
+            r#"{"occupancy":true,"illuminance":12}"#,
+            &creds[3].id,
+            SignalKind::Activity,
+        ),
+        (
+            "zigbee2mqtt/living_pir",
+            r#"{"battery":15}"#,
+            &creds[3].id,
+            SignalKind::DeviceHealth,
+        ),
+    ];
+    for (topic, payload, device, expected) in samples {
+        bridge
+            .publish_raw(topic, payload.as_bytes().to_vec())
+            .await
+            .unwrap();
+        let e = wait_for(&mut events, WAIT, |e| is_stored_from(e, device))
+            .await
+            .unwrap_or_else(|| panic!("{topic} {payload}"));
+        let IngestEvent::Stored(s) = e else {
+            unreachable!()
+        };
+        assert_eq!(s.kind, expected, "{topic} {payload}");
+        assert_eq!(
+            s.subject.as_ref().map(Subject::key),
+            creds
+                .iter()
+                .find(|c| &c.id == device)
+                .unwrap()
+                .resident
+                .as_ref()
+                .map(|r| format!("resident:{r}"))
+        );
+        if payload.contains("contact") {
+            assert_eq!(s.body["open"], payload.contains("false"));
+            // The battery in the same message is its own device-health signal.
+            if payload.contains("battery") {
+                let b = wait_for(&mut events, WAIT, |e| is_stored_from(e, device))
+                    .await
+                    .unwrap();
+                assert!(
+                    matches!(b, IngestEvent::Stored(s) if s.kind == SignalKind::DeviceHealth && s.body["battery"] == 91)
+                );
+            }
+        }
+        if payload.contains("battery\":15") {
+            assert_eq!(s.body["battery"], 15);
+        }
+    }
+    // An unknown friendly name is dropped with its reason.
+    bridge
+        .publish_raw("zigbee2mqtt/garage", br#"{"contact":false}"#.to_vec())
+        .await
+        .unwrap();
+    let e = wait_for(
+        &mut events,
+        WAIT,
+        |e| matches!(e, IngestEvent::Dropped { topic, .. } if topic == "zigbee2mqtt/garage"),
+    )
+    .await;
+    assert!(
+        matches!(
+            e,
+            Some(IngestEvent::Dropped {
+                reason: DropReason::UnknownDevice,
+                ..
+            })
+        ),
+        "{e:?}"
+    );
+    p.finish().await;
+}

@@ -1,0 +1,385 @@
+//! A platform for end-to-end tests: a store, a broker (our embedded rumqttd, or a real Mosquitto
+//! with password file and ACL, started for the test on a free port), the gateway, and provisioned
+//! devices that connect over TCP like real ones.
+
+#![allow(dead_code)]
+
+use mimamori_core::clock::SystemClock;
+use mimamori_core::config::MessageAuth;
+use mimamori_core::domain::*;
+use mimamori_core::secret::{PasswordHasherConfig, device_mac_key, generate_device_password};
+use mimamori_core::storage::Store;
+use mimamori_devices::{DeviceClient, DeviceConfig};
+use mimamori_gateway::ingest::{IngestEvent, IngestSettings, Ingestor};
+use mimamori_gateway::mqtt::MqttSettings;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub const SERVICE_USER: &str = "mimamori-service";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrokerKind {
+    Embedded,
+    Mosquitto,
+}
+
+/// A provisioned device's credentials.
+#[derive(Debug, Clone)]
+pub struct Creds {
+    pub id: DeviceId,
+    pub password: String,
+    pub resident: Option<ResidentId>,
+}
+
+pub struct Platform {
+    pub store: Store,
+    pub kind: BrokerKind,
+    pub addr: SocketAddr,
+    pub ingestor: Arc<Ingestor>,
+    pub service_password: String,
+    gateway: Option<(CancellationToken, JoinHandle<()>)>,
+    /// Stops devices and everything else at the end of the test.
+    pub shutdown: CancellationToken,
+    mosquitto: Option<Mosquitto>,
+}
+
+/// Adds a resident (when `with_resident`) and a device with a cheap password hash.
+pub async fn provision(
+    store: &Store,
+    id: &str,
+    kind: DeviceKind,
+    with_resident: bool,
+    zigbee_name: Option<&str>,
+) -> Creds {
+    let now = chrono::Utc::now();
+    let resident = if with_resident {
+        let mut r = mimamori_core::testing::new_resident(&format!("r-{id}"));
+        r.notes = None;
+        store.add_resident(&r, &Actor::system(), now).await.unwrap();
+        Some(r.id)
+    } else {
+        None
+    };
+    let password = generate_device_password();
+    store
+        .add_device(
+            &NewDevice {
+                id: DeviceId::parse(id).unwrap(),
+                resident: resident.clone(),
+                kind,
+                label: None,
+                external_id: zigbee_name.map(|n| format!("z2m:{n}")),
+                heartbeat_interval_s: 300,
+                secret_hash: PasswordHasherConfig::insecure_for_tests()
+                    .hash(&password)
+                    .unwrap(),
+                mac_key: device_mac_key(&password),
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    Creds {
+        id: DeviceId::parse(id).unwrap(),
+        password,
+        resident,
+    }
+}
+
+impl Platform {
+    /// Starts the broker of `kind` knowing `devices`, and the gateway.
+    pub async fn start(store: Store, kind: BrokerKind, devices: &[Creds]) -> Self {
+        let service_password = generate_device_password();
+        let shutdown = CancellationToken::new();
+        let (addr, mosquitto) = match kind {
+            BrokerKind::Embedded => {
+                let auth = mimamori_broker::Authenticator::spawn(
+                    store.clone(),
+                    SERVICE_USER.into(),
+                    service_password.clone(),
+                    PasswordHasherConfig::insecure_for_tests(),
+                );
+                let settings = mimamori_broker::BrokerSettings {
+                    listen: "127.0.0.1:0".parse().unwrap(),
+                    listen_v5: None,
+                    max_connections: 1000,
+                    service_username: SERVICE_USER.into(),
+                    service_password: service_password.clone(),
+                    max_payload_bytes: 16 * 1024,
+                };
+                (mimamori_broker::start(settings, auth).unwrap().addr, None)
+            }
+            BrokerKind::Mosquitto => {
+                let m = Mosquitto::start(&service_password, devices);
+                (m.addr, Some(m))
+            }
+        };
+        let ingestor = Arc::new(Ingestor::new(
+            store.clone(),
+            Arc::new(SystemClock),
+            IngestSettings {
+                message_auth: MessageAuth::Required,
+                max_payload_bytes: 4096,
+                max_clock_skew: chrono::Duration::minutes(5),
+                zigbee2mqtt_prefix: "zigbee2mqtt".into(),
+            },
+            Arc::new(mimamori_gateway::Metrics::default()),
+        ));
+        let mut p = Self {
+            store,
+            kind,
+            addr,
+            ingestor,
+            service_password,
+            gateway: None,
+            shutdown,
+            mosquitto,
+        };
+        p.start_gateway();
+        p
+    }
+
+    pub fn gateway_settings(&self) -> MqttSettings {
+        MqttSettings {
+            host: self.addr.ip().to_string(),
+            port: self.addr.port(),
+            client_id: "mimamori-gateway-test".into(),
+            username: SERVICE_USER.into(),
+            password: self.service_password.clone(),
+            shared_group: String::new(),
+        }
+    }
+
+    pub fn start_gateway(&mut self) {
+        assert!(self.gateway.is_none());
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(mimamori_gateway::mqtt::run(
+            self.gateway_settings(),
+            self.ingestor.clone(),
+            stop.clone(),
+        ));
+        self.gateway = Some((stop, task));
+    }
+
+    pub async fn stop_gateway(&mut self) {
+        let (stop, task) = self.gateway.take().expect("gateway running");
+        stop.cancel();
+        task.await.unwrap();
+    }
+
+    /// Waits until the gateway's subscriptions are in place (a probe event round-trips).
+    pub async fn wait_gateway_ready(&self, probe: &DeviceClient) {
+        let mut events = self.events();
+        for _ in 0..50 {
+            let seq = probe
+                .send(
+                    mimamori_core::protocol::EventType::Heartbeat,
+                    None,
+                    Some(99),
+                )
+                .await
+                .unwrap();
+            let key = format!("seq:{seq}");
+            let found = wait_for(&mut events, Duration::from_millis(300), |e| {
+                matches!(e, IngestEvent::Stored(s) if s.dedup_key.as_deref() == Some(key.as_str()))
+            })
+            .await;
+            if found.is_some() {
+                return;
+            }
+        }
+        panic!("the gateway never became ready");
+    }
+
+    pub fn device(&self, c: &Creds) -> DeviceClient {
+        DeviceClient::start(
+            DeviceConfig {
+                id: c.id.clone(),
+                password: c.password.clone(),
+                host: self.addr.ip().to_string(),
+                port: self.addr.port(),
+                resend_interval: Duration::from_millis(200),
+            },
+            self.shutdown.clone(),
+        )
+    }
+
+    pub fn events(&self) -> broadcast::Receiver<IngestEvent> {
+        self.ingestor.subscribe()
+    }
+
+    /// Security events about a device id.
+    pub async fn security_events(&self, device: &DeviceId) -> usize {
+        self.store
+            .list_audit("security", Some(device.as_str()), 100)
+            .await
+            .unwrap()
+            .len()
+    }
+
+    pub async fn signals_of(&self, device: &DeviceId) -> Vec<Signal> {
+        let source = SignalSource::Device(device.clone());
+        self.store
+            .signals_after(SignalId(0), 100_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|s| s.source == source)
+            .collect()
+    }
+
+    pub async fn finish(mut self) {
+        self.shutdown.cancel();
+        if self.gateway.is_some() {
+            self.stop_gateway().await;
+        }
+        drop(self.mosquitto.take());
+    }
+}
+
+/// Waits for the first event that matches, up to `timeout`.
+pub async fn wait_for(
+    events: &mut broadcast::Receiver<IngestEvent>,
+    timeout: Duration,
+    mut matches: impl FnMut(&IngestEvent) -> bool,
+) -> Option<IngestEvent> {
+    tokio::time::timeout(timeout, async {
+        loop {
+            match events.recv().await {
+                Ok(e) if matches(&e) => return Some(e),
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+/// A Mosquitto started for one test: password file with the devices and the service account,
+/// and an ACL that lets each device write only its own topics.
+pub struct Mosquitto {
+    pub addr: SocketAddr,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Mosquitto {
+    pub fn start(service_password: &str, devices: &[Creds]) -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let passwd = dir.path().join("passwd");
+        std::fs::write(&passwd, "").unwrap();
+        let mut users = vec![(SERVICE_USER.to_string(), service_password.to_string())];
+        users.extend(
+            devices
+                .iter()
+                .map(|d| (d.id.to_string(), d.password.clone())),
+        );
+        for (user, password) in users {
+            let ok = std::process::Command::new("mosquitto_passwd")
+                .args(["-b", passwd.to_str().unwrap(), &user, &password])
+                .status()
+                .expect("mosquitto_passwd is installed (Debian package mosquitto)");
+            assert!(ok.success());
+        }
+        let acl = dir.path().join("acl");
+        std::fs::write(
+            &acl,
+            format!(
+                "user {SERVICE_USER}\ntopic readwrite #\n\n\
+                 pattern write mimamori/v1/devices/%u/events\n\
+                 pattern write mimamori/v1/devices/%u/status\n\
+                 pattern read mimamori/v1/devices/%u/receipts\n\n\
+                 user z2m-bridge\ntopic write zigbee2mqtt/#\n"
+            ),
+        )
+        .unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let conf = dir.path().join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {}\nacl_file {}\n\
+                 persistence false\nuse_username_as_clientid true\nmax_queued_messages 100000\nmax_inflight_messages 100\n\
+                 log_dest stderr\nlog_type {}\n",
+                passwd.display(),
+                acl.display(),
+                std::env::var("MOSQUITTO_LOG_TYPE").unwrap_or_else(|_| "error".into())
+            ),
+        )
+        .unwrap();
+        for f in [&passwd, &acl, &conf] {
+            std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        let child = std::process::Command::new("mosquitto")
+            .args(["-c", conf.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("mosquitto is installed");
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(addr).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "mosquitto did not start"
+            );
+            std::thread::park_timeout(Duration::from_millis(20));
+        }
+        Self {
+            addr,
+            child,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What a test needs: devices to provision (id, kind, with a resident, zigbee2mqtt name).
+pub type Spec<'a> = (&'a str, DeviceKind, bool, Option<&'a str>);
+
+/// Provisions `specs` and a probe device, starts broker and gateway (unless `gateway` is false),
+/// and returns once the gateway is ready.
+pub async fn setup(
+    store: Store,
+    kind: BrokerKind,
+    specs: &[Spec<'_>],
+    gateway: bool,
+) -> (Platform, Vec<Creds>) {
+    let mut creds = Vec::new();
+    for (id, device_kind, with_resident, zigbee) in specs {
+        creds.push(provision(&store, id, *device_kind, *with_resident, *zigbee).await);
+    }
+    let probe = provision(&store, "probe", DeviceKind::Hub, false, None).await;
+    let mut all = creds.clone();
+    all.push(probe.clone());
+    let mut platform = Platform::start(store, kind, &all).await;
+    if gateway {
+        let probe = platform.device(&probe);
+        assert!(
+            probe.wait_connected(Duration::from_secs(10)).await,
+            "probe device could not connect"
+        );
+        platform.wait_gateway_ready(&probe).await;
+    } else {
+        platform.stop_gateway().await;
+    }
+    (platform, creds)
+}
