@@ -19,8 +19,25 @@ pub struct Cli {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run every component in one process (SQLite + embedded components by default).
-    Up,
+    /// Run every component in one process (SQLite + embedded broker by default).
+    Up {
+        /// Also run a few simulated homes, to see signals flow.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Run only the embedded MQTT broker (needs mqtt.password for the gateways).
+    Broker,
+    /// Run only the gateway, against the broker of mqtt.url (needs mqtt.password).
+    Gateway,
+    /// Simulated homes with call buttons and sensors, against a running broker.
+    Simulate {
+        /// How many devices (four per home).
+        #[arg(long, default_value_t = 40)]
+        devices: usize,
+        /// Simulated seconds per real second (60: an hour a minute).
+        #[arg(long, default_value_t = 60.0)]
+        speed: f64,
+    },
     /// Create or upgrade the database schema and load the city registry.
     Migrate,
     /// Administer residents, teams, responders, devices and partners.

@@ -1,5 +1,5 @@
-//! The web server's routes that exist so far: `/healthz` for load balancers and monitors, and a
-//! status page at `/`. It is served on an already-bound listener and stops with the shutdown token.
+//! The web server's routes that exist so far: `/healthz` for load balancers and monitors,
+//! `/metrics` (Prometheus) and a status page at `/`. It is served on an already-bound listener and stops with the shutdown token.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -18,12 +18,15 @@ pub struct AppState {
     pub store: Store,
     /// The city registry (districts, towns, default teams).
     pub registry: Arc<Registry>,
+    /// Ingestion counters, when a gateway runs in this process.
+    pub gateway_metrics: Option<Arc<mimamori_gateway::Metrics>>,
 }
 
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(status_page))
         .route("/healthz", get(health))
+        .route("/metrics", get(metrics))
         .with_state(state)
 }
 
@@ -52,6 +55,22 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
             )
         }
     }
+}
+
+/// Prometheus text exposition.
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let body = state
+        .gateway_metrics
+        .as_ref()
+        .map(|m| m.render())
+        .unwrap_or_default();
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        body,
+    )
 }
 
 async fn status_page(State(state): State<AppState>) -> impl IntoResponse {

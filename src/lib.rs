@@ -7,12 +7,16 @@
 //! - [`cli`]: the command line (clap);
 //! - [`commands`]: one module per command;
 //! - [`telemetry`]: tracing set-up, shared with tests;
-//! - [`http`]: the web server's routes that exist so far (health and status).
+//! - [`startup`]: building components (broker, gateway) from configuration;
+//! - [`simulation`]: simulated homes for `simulate` and `up --demo`;
+//! - [`http`]: the web server's routes that exist so far (health, metrics, status).
 #![forbid(unsafe_code)]
 
 pub mod cli;
 pub mod commands;
 pub mod http;
+pub mod simulation;
+pub mod startup;
 pub mod telemetry;
 
 use clap::Parser;

@@ -116,12 +116,21 @@ impl Drop for Running {
     }
 }
 
-/// Starts `mimamori up` in `dir` and returns it with its HTTP address once it is serving.
-fn start_up(dir: &Path) -> (Running, String) {
+/// A started `mimamori up`: its HTTP and MQTT addresses, and the rest of its output.
+struct Up {
+    http: String,
+    mqtt: String,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+/// Starts `mimamori up ARGS` in `dir` (free ports) and returns once it reports its addresses.
+fn start_up(dir: &Path, args: &[&str]) -> (Running, Up) {
     let mut child = Running(
         mimamori(dir)
             .arg("up")
+            .args(args)
             .env("MIMAMORI__HTTP__LISTEN", "127.0.0.1:0")
+            .env("MIMAMORI__BROKER__LISTEN", "127.0.0.1:0")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -135,14 +144,26 @@ fn start_up(dir: &Path) -> (Running, String) {
             let _ = tx.send(line);
         }
     });
-    loop {
+    let (mut http, mut mqtt) = (None, None);
+    while http.is_none() || mqtt.is_none() {
         let line = rx
             .recv_timeout(Duration::from_secs(60))
-            .expect("mimamori up did not report its address");
+            .expect("mimamori up did not report its addresses");
         if let Some(addr) = line.strip_prefix("mimamori: http listening on http://") {
-            return (child, addr.to_string());
+            http = Some(addr.to_string());
+        }
+        if let Some(addr) = line.strip_prefix("mimamori: mqtt broker listening on ") {
+            mqtt = Some(addr.to_string());
         }
     }
+    (
+        child,
+        Up {
+            http: http.unwrap(),
+            mqtt: mqtt.unwrap(),
+            lines: rx,
+        },
+    )
 }
 
 fn http_get(addr: &str, path: &str) -> String {
@@ -176,12 +197,17 @@ fn stop(Running(child): &mut Running, signal: &str) -> std::process::ExitStatus 
 fn up_starts_in_a_fresh_folder_and_stops_cleanly_on_sigterm_and_sigint() {
     for signal in ["-TERM", "-INT"] {
         let dir = tempfile::tempdir().unwrap();
-        let (mut child, addr) = start_up(dir.path());
+        let (mut child, up) = start_up(dir.path(), &[]);
+        let addr = up.http;
         let health = http_get(&addr, "/healthz");
         assert!(health.starts_with("HTTP/1.0 200"), "{health}");
         assert!(health.contains("\"status\":\"ok\""), "{health}");
         let page = http_get(&addr, "/");
         assert!(page.contains("藤沢市の地区（13）"), "{page}");
+        assert!(
+            std::net::TcpStream::connect(&up.mqtt).is_ok(),
+            "the embedded broker accepts connections"
+        );
         let status = stop(&mut child, signal);
         assert!(status.success(), "{signal}: {status:?}");
         assert!(dir.path().join("mimamori-data/mimamori.db").exists());
@@ -435,4 +461,97 @@ fn a_thousand_row_cp932_csv_imports_and_a_bad_row_imports_nothing() {
             .any(|r| r["name"] == "髙橋 はな0" && r["district"] == "kugenuma")
     );
     assert!(residents.iter().any(|r| r["district"] == "goshomi"));
+}
+
+/// A device provisioned with the command line presses its button against a running `mimamori up`:
+/// the receipt it gets back means the emergency is stored, and the metrics count it.
+#[test]
+fn a_provisioned_device_reaches_a_running_platform() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = json(
+        dir.path(),
+        &[
+            "admin",
+            "resident",
+            "add",
+            "--name",
+            "藤沢 花子",
+            "--birth-year",
+            "1940",
+            "--address",
+            "辻堂元町5-5",
+            "--json",
+        ],
+    );
+    let d = json(
+        dir.path(),
+        &[
+            "admin",
+            "device",
+            "add",
+            "--resident",
+            r["id"].as_str().unwrap(),
+            "--kind",
+            "call_button",
+            "--json",
+        ],
+    );
+    let (mut child, up) = start_up(dir.path(), &[]);
+    let mqtt: std::net::SocketAddr = up.mqtt.parse().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let button = mimamori_devices::DeviceClient::start(
+            mimamori_devices::DeviceConfig {
+                id: mimamori_core::domain::DeviceId::parse(d["id"].as_str().unwrap()).unwrap(),
+                password: d["secret"].as_str().unwrap().to_string(),
+                host: mqtt.ip().to_string(),
+                port: mqtt.port(),
+                resend_interval: Duration::from_millis(500),
+            },
+            shutdown.clone(),
+        );
+        assert!(
+            button.wait_connected(Duration::from_secs(30)).await,
+            "the device could not log in"
+        );
+        let seq = button
+            .send(mimamori_core::protocol::EventType::Emergency, None, None)
+            .await
+            .unwrap();
+        assert!(
+            button.wait_receipt(seq, Duration::from_secs(30)).await,
+            "no receipt: the emergency was not stored"
+        );
+        shutdown.cancel();
+    });
+    let metrics = http_get(&up.http, "/metrics");
+    assert!(
+        metrics.contains("mimamori_gateway_signals_stored_total "),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("mimamori_gateway_signals_stored_total 0\n"),
+        "{metrics}"
+    );
+    assert!(stop(&mut child, "-TERM").success());
+}
+
+/// `mimamori up --demo` shows signals of simulated homes as they are stored.
+#[test]
+fn the_demo_shows_signals_flowing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, up) = start_up(dir.path(), &["--demo"]);
+    let mut seen = 0;
+    while seen < 3 {
+        let line = up
+            .lines
+            .recv_timeout(Duration::from_secs(60))
+            .expect("no demo output");
+        if line.starts_with("デモ / demo: ") {
+            assert!(line.contains("device:sim-"), "{line}");
+            seen += 1;
+        }
+    }
+    assert!(stop(&mut child, "-INT").success());
 }

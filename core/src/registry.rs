@@ -248,6 +248,24 @@ impl Registry {
             .find(|d| d.id.as_str() == key || d.name == name)
     }
 
+    /// An address in a district, for demo and simulated residents: its first wholly covered town.
+    pub fn sample_address(&self, district: &DistrictId) -> Option<Address> {
+        let mut entries: Vec<&TownEntry> = self
+            .towns
+            .values()
+            .flatten()
+            .filter(|e| &e.district == district && e.coverage == Coverage::Whole && e.confirmed)
+            .collect();
+        entries.sort_by(|a, b| (&a.town, a.chome).cmp(&(&b.town, b.chome)));
+        let e = entries.first()?;
+        Some(Address {
+            town: e.town.clone(),
+            chome: e.chome,
+            banchi: Some("1-1".into()),
+            building: None,
+        })
+    }
+
     /// Every registry entry naming a town.
     pub fn town_entries(&self, town: &str) -> &[TownEntry] {
         self.towns.get(town).map(Vec::as_slice).unwrap_or(&[])

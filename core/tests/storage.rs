@@ -344,6 +344,30 @@ async fn devices_keep_only_a_hash(store: Store, _url: String) {
         vec![d.clone()]
     );
     assert_eq!(store.list_devices(None).await.unwrap().len(), 2);
+    let new_secret = mimamori_core::secret::generate_device_password();
+    store
+        .update_device_secret(
+            &d.id,
+            &hasher.hash(&new_secret).unwrap(),
+            &mimamori_core::secret::device_mac_key(&new_secret),
+        )
+        .await
+        .unwrap();
+    let rotated = store.get_device(&d.id).await.unwrap().unwrap();
+    assert!(
+        hasher.verify(&new_secret, &rotated.secret_hash)
+            && !hasher.verify(&secret, &rotated.secret_hash)
+    );
+    assert_eq!(
+        rotated.mac_key,
+        mimamori_core::secret::device_mac_key(&new_secret)
+    );
+    assert!(
+        store
+            .update_device_secret(&DeviceId::parse("nope").unwrap(), "h", "k")
+            .await
+            .is_err()
+    );
     store.set_device_enabled(&d.id, false).await.unwrap();
     assert!(!store.get_device(&d.id).await.unwrap().unwrap().enabled);
     assert!(

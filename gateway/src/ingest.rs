@@ -195,16 +195,20 @@ impl Ingestor {
         let now = self.clock.now();
         match parsed {
             Parsed::Event { device, event } => {
-                let dev = match self.device(&DeviceRef::Id(device.clone())).await? {
+                let has_mac = event.mac.is_some();
+                let dev = match self
+                    .authenticated(
+                        &device,
+                        has_mac,
+                        |d| event.verify(device.as_str(), &d.mac_key),
+                        topic,
+                        now,
+                    )
+                    .await?
+                {
                     Ok(d) => d,
                     Err(reason) => return Ok((Err(reason), None)),
                 };
-                if !self.authentic(event.mac.is_some(), || {
-                    event.verify(device.as_str(), &dev.mac_key)
-                }) {
-                    self.security_event(&device, topic, now).await?;
-                    return Ok((Err(DropReason::BadMac), None));
-                }
                 let signal = self.event_signal(&dev, &event, now);
                 let inserted = self.insert(signal).await?;
                 let receipt = Receipt::new(device.as_str(), event.seq, &dev.mac_key);
@@ -215,16 +219,20 @@ impl Ingestor {
                 Ok((Ok(vec![inserted]), Some(receipt)))
             }
             Parsed::Status { device, status } => {
-                let dev = match self.device(&DeviceRef::Id(device.clone())).await? {
+                let has_mac = status.mac.is_some();
+                let dev = match self
+                    .authenticated(
+                        &device,
+                        has_mac,
+                        |d| status.verify(device.as_str(), &d.mac_key),
+                        topic,
+                        now,
+                    )
+                    .await?
+                {
                     Ok(d) => d,
                     Err(reason) => return Ok((Err(reason), None)),
                 };
-                if !self.authentic(status.mac.is_some(), || {
-                    status.verify(device.as_str(), &dev.mac_key)
-                }) {
-                    self.security_event(&device, topic, now).await?;
-                    return Ok((Err(DropReason::BadMac), None));
-                }
                 let signal = self.new_signal(
                     &dev,
                     None,
@@ -252,6 +260,39 @@ impl Ingestor {
                 Ok((Ok(inserted), None))
             }
         }
+    }
+
+    /// The device of a v1 message, if the message passes authentication. A MAC that fails against
+    /// a cached key is checked once more against the stored key (the device may have been given a
+    /// new secret); failing that, it is a security event.
+    async fn authenticated(
+        &self,
+        device: &DeviceId,
+        has_mac: bool,
+        verify: impl Fn(&Device) -> bool,
+        topic: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Result<Device, DropReason>, StorageError> {
+        let r = DeviceRef::Id(device.clone());
+        let dev = match self.device(&r).await? {
+            Ok(d) => d,
+            Err(reason) => return Ok(Err(reason)),
+        };
+        if self.authentic(has_mac, || verify(&dev)) {
+            return Ok(Ok(dev));
+        }
+        self.devices
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(device.as_str());
+        if let Ok(fresh) = self.device(&r).await?
+            && fresh.mac_key != dev.mac_key
+            && self.authentic(has_mac, || verify(&fresh))
+        {
+            return Ok(Ok(fresh));
+        }
+        self.security_event(device, topic, now).await?;
+        Ok(Err(DropReason::BadMac))
     }
 
     /// Whether a message passes message authentication: required mode needs a valid MAC;

@@ -2,6 +2,7 @@
 
 mod admin;
 mod config;
+mod simulate;
 mod up;
 
 use crate::Failure;
@@ -16,7 +17,12 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     let file = config_file(cli.config.as_deref());
     match cli.command {
         Command::Config(c) => config::run(c, file.as_deref()),
-        Command::Up => up::run(load(file.as_deref())?).await,
+        Command::Up { demo } => up::run(load(file.as_deref())?, up::Components::all(demo)).await,
+        Command::Broker => up::run(load(file.as_deref())?, up::Components::broker_only()).await,
+        Command::Gateway => up::run(load(file.as_deref())?, up::Components::gateway_only()).await,
+        Command::Simulate { devices, speed } => {
+            simulate::run(load(file.as_deref())?, devices, speed).await
+        }
         Command::Migrate => {
             let config = load(file.as_deref())?;
             crate::telemetry::init(&config.log);

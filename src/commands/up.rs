@@ -1,9 +1,12 @@
-//! `mimamori up`: every component that exists, in one process, until SIGINT or SIGTERM.
+//! `mimamori up` (every component in one process), and `broker` / `gateway` (one component each),
+//! until SIGINT or SIGTERM.
 
 use crate::Failure;
 use crate::http::{self, AppState};
+use crate::startup;
 use anyhow::Context;
 use mimamori_core::config::Config;
+use mimamori_gateway::IngestEvent;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,26 +17,84 @@ use tokio_util::task::TaskTracker;
 /// How long shutdown may take before the process stops anyway.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
 
-pub async fn run(config: Config) -> Result<(), Failure> {
-    crate::telemetry::init(&config.log);
-    let (store, registry) = super::open(&config).await?;
-    let listener = TcpListener::bind(config.http.listen)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {} (http.listen / MIMAMORI__HTTP__LISTEN)",
-                config.http.listen
-            )
-        })?;
-    let http_addr = listener.local_addr().context("listener address")?;
+/// Which components this process runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Components {
+    broker: bool,
+    gateway: bool,
+    http: bool,
+    demo: bool,
+}
 
+impl Components {
+    pub fn all(demo: bool) -> Self {
+        Self {
+            broker: true,
+            gateway: true,
+            http: true,
+            demo,
+        }
+    }
+    pub fn broker_only() -> Self {
+        Self {
+            broker: true,
+            gateway: false,
+            http: false,
+            demo: false,
+        }
+    }
+    pub fn gateway_only() -> Self {
+        Self {
+            broker: false,
+            gateway: true,
+            http: true,
+            demo: false,
+        }
+    }
+}
+
+pub async fn run(config: Config, mut parts: Components) -> Result<(), Failure> {
+    crate::telemetry::init(&config.log);
+    parts.broker &= config.broker.enabled;
+    let all_in_one = parts.broker && parts.gateway;
+    let service_password = startup::service_password(&config, all_in_one)?;
+    let (store, registry) = super::open(&config).await?;
+    let registry = Arc::new(registry);
+
+    let broker = if parts.broker {
+        Some(startup::start_broker(&config, &store, &service_password)?)
+    } else {
+        None
+    };
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
-    let state = AppState {
-        store: store.clone(),
-        registry: Arc::new(registry),
-    };
-    {
+
+    let ingestor = startup::ingestor(&config, &store);
+    let (host, port) = startup::broker_address(&config, broker.as_ref().map(|b| b.addr))?;
+    if parts.gateway {
+        let settings =
+            startup::gateway_settings(&config, host.clone(), port, service_password.clone());
+        tasks.spawn(mimamori_gateway::mqtt::run(
+            settings,
+            ingestor.clone(),
+            shutdown.clone(),
+        ));
+    }
+    let http_addr = if parts.http {
+        let listener = TcpListener::bind(config.http.listen)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen on {} (http.listen / MIMAMORI__HTTP__LISTEN)",
+                    config.http.listen
+                )
+            })?;
+        let addr = listener.local_addr().context("listener address")?;
+        let state = AppState {
+            store: store.clone(),
+            registry: registry.clone(),
+            gateway_metrics: parts.gateway.then(|| ingestor.metrics().clone()),
+        };
         let shutdown = shutdown.clone();
         tasks.spawn(async move {
             if let Err(e) = http::serve(listener, state, shutdown.clone()).await {
@@ -41,17 +102,50 @@ pub async fn run(config: Config) -> Result<(), Failure> {
                 shutdown.cancel();
             }
         });
+        Some(addr)
+    } else {
+        None
+    };
+    if parts.demo {
+        let homes = crate::simulation::provision(&store, &registry, 3).await?;
+        tasks.spawn(demo_report(ingestor.subscribe(), shutdown.clone()));
+        let settings = mimamori_devices::simulate::Settings {
+            host: host.clone(),
+            port,
+            speed: 600.0,
+            timezone: config.timezone().map_err(Failure::Config)?,
+            routine: mimamori_devices::routine::Routine {
+                emergency_per_day: 0.5,
+                quiet_day_per_day: 0.1,
+            },
+            heartbeat: chrono::Duration::minutes(30),
+        };
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            mimamori_devices::simulate::run(homes, settings, shutdown).await;
+        });
     }
     tasks.close();
 
-    println!("mimamori: http listening on http://{http_addr}");
+    if let Some(addr) = http_addr {
+        println!("mimamori: http listening on http://{addr}");
+    }
+    if let Some(b) = &broker {
+        println!("mimamori: mqtt broker listening on {}", b.addr);
+        if let Some(v5) = b.addr_v5 {
+            println!("mimamori: mqtt 5 broker listening on {v5}");
+        }
+    }
+    if parts.gateway {
+        println!("mimamori: gateway connecting to mqtt://{host}:{port}");
+    }
     println!(
         "mimamori: database {}",
         super::redact(&config.database_url())
     );
     println!("mimamori: 起動しました / running. Ctrl+C で停止 / Ctrl+C to stop.");
     let _ = std::io::stdout().flush();
-    tracing::info!(%http_addr, "mimamori is up.");
+    tracing::info!("mimamori is up.");
 
     tokio::select! {
         signal = shutdown_signal() => {
@@ -71,8 +165,43 @@ pub async fn run(config: Config) -> Result<(), Failure> {
         );
     }
     store.close().await;
+    // The embedded broker's threads cannot be stopped (rumqttd); they end with the process.
     println!("mimamori: 停止しました / stopped.");
     Ok(())
+}
+
+/// Prints what the demo's homes send as it is stored: ids and kinds only, no personal data.
+async fn demo_report(
+    mut events: tokio::sync::broadcast::Receiver<IngestEvent>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let event = tokio::select! {
+            () = shutdown.cancelled() => return,
+            e = events.recv() => e,
+        };
+        match event {
+            Ok(IngestEvent::Stored(s)) => {
+                let source = s.source.key();
+                let what = s
+                    .body
+                    .get("sensor")
+                    .or_else(|| s.body.get("type"))
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("");
+                println!(
+                    "デモ / demo: {} {} {} {}",
+                    s.received_at.format("%H:%M:%S"),
+                    s.kind.label_ja(),
+                    what,
+                    source
+                );
+            }
+            Ok(_) => {}
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+            Err(_) => return,
+        }
+    }
 }
 
 /// Waits for SIGINT (Ctrl+C) or SIGTERM; returns which.

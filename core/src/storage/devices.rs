@@ -86,6 +86,28 @@ impl Store {
         rows.iter().map(device_from).collect()
     }
 
+    /// Gives a device a new secret (its password hash and MAC key); the old one stops working.
+    pub async fn update_device_secret(
+        &self,
+        id: &DeviceId,
+        secret_hash: &str,
+        mac_key: &str,
+    ) -> Result<(), StorageError> {
+        let done = sqlx::query("UPDATE devices SET secret_hash = $1, mac_key = $2 WHERE id = $3")
+            .bind(secret_hash)
+            .bind(mac_key)
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StorageError::NotFound {
+                what: "device",
+                id: id.to_string(),
+            });
+        }
+        Ok(())
+    }
+
     /// Enables or disables a device (a disabled device's connections are refused).
     pub async fn set_device_enabled(
         &self,

@@ -1,0 +1,88 @@
+//! Simulated households for `mimamori simulate` and the demo of `mimamori up --demo`: residents
+//! `r-sim-NNNNN` (no real person) with a call button, a door sensor, a motion sensor and a smart
+//! plug each, given fresh secrets at every run.
+
+use crate::Failure;
+use mimamori_core::domain::*;
+use mimamori_core::registry::Registry;
+use mimamori_core::secret::{PasswordHasherConfig, device_mac_key, generate_device_password};
+use mimamori_core::storage::{StorageError, Store};
+use mimamori_devices::simulate::Household;
+
+/// Devices of one simulated home.
+const KINDS: [(DeviceKind, &str); 4] = [
+    (DeviceKind::CallButton, "button"),
+    (DeviceKind::Door, "door"),
+    (DeviceKind::Motion, "motion"),
+    (DeviceKind::Power, "plug"),
+];
+
+/// Creates (or re-keys) `count` simulated households spread over the districts.
+pub async fn provision(
+    store: &Store,
+    registry: &Registry,
+    count: usize,
+) -> Result<Vec<Household>, Failure> {
+    // Simulated devices protect nothing: cheap hashes let hundreds of them connect at once.
+    let hasher = PasswordHasherConfig::insecure_for_tests();
+    let now = chrono::Utc::now();
+    let actor = Actor("simulate".into());
+    let mut households = Vec::with_capacity(count);
+    for n in 1..=count {
+        let district = &registry.districts[(n - 1) % registry.districts.len()];
+        let resident =
+            ResidentId::parse(format!("r-sim-{n:05}")).map_err(|e| Failure::Other(e.into()))?;
+        let address = registry.sample_address(&district.id).unwrap_or(Address {
+            town: district.name.clone(),
+            chome: None,
+            banchi: None,
+            building: None,
+        });
+        let new = NewResident {
+            id: resident.clone(),
+            name: format!("シミュレーション {n}"),
+            name_kana: None,
+            birth_year: BirthYear::parse(1935 + (n % 20) as i32, now)
+                .map_err(|e| Failure::Other(e.into()))?,
+            district: district.id.clone(),
+            address,
+            living: LivingSituation::Alone,
+            phone: None,
+            contacts: Vec::new(),
+            policies: Vec::new(),
+            notes: None,
+        };
+        match store.add_resident(&new, &actor, now).await {
+            Ok(_) | Err(StorageError::Conflict(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let mut devices = Vec::new();
+        for (kind, suffix) in KINDS {
+            let id = DeviceId::parse(format!("sim-{n:05}-{suffix}"))
+                .map_err(|e| Failure::Other(e.into()))?;
+            let password = generate_device_password();
+            let hash = hasher
+                .hash(&password)
+                .map_err(|e| Failure::Other(e.into()))?;
+            let mac_key = device_mac_key(&password);
+            if store.get_device(&id).await?.is_some() {
+                store.update_device_secret(&id, &hash, &mac_key).await?;
+            } else {
+                let device = NewDevice {
+                    id: id.clone(),
+                    resident: Some(resident.clone()),
+                    kind,
+                    label: Some("simulated".into()),
+                    external_id: None,
+                    heartbeat_interval_s: 300,
+                    secret_hash: hash,
+                    mac_key,
+                };
+                store.add_device(&device, now).await?;
+            }
+            devices.push((kind, id, password));
+        }
+        households.push(Household { devices });
+    }
+    Ok(households)
+}
