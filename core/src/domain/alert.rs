@@ -94,7 +94,7 @@ fn serialize_subject<S: serde::Serializer>(s: &Subject, ser: S) -> Result<S::Ok,
 }
 
 /// An alert to open (or to join, when one is open for the same subject and kind).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NewAlert {
     pub subject: Subject,
     pub kind: AlertKind,

@@ -20,9 +20,11 @@ mod outbox;
 mod residents;
 mod signals;
 mod teams;
+mod watch;
 
 pub use alerts::{AckResult, AlertFilter, OpenedAlert, ResolveResult};
 pub use signals::SignalInsert;
+pub use watch::WatchProfile;
 
 use crate::config::{Backend, backend_of};
 use chrono::{DateTime, TimeZone, Utc};

@@ -1,0 +1,16 @@
+//! # mimamori-alerts
+//!
+//! The alert service: it decides, from signals and time, that someone needs a person to look.
+//!
+//! - [`schedule`]: local times of day in the city's zone — active hours, daily windows, pauses;
+//! - [`engine`]: the rules (emergency, inactivity, daily window, check-in, pauses, device health,
+//!   unmonitored residents) over a deadline queue; pure, clock-free, restart-safe by construction;
+//! - [`service`]: the engine fed from the store — rebuilt from it on start, following new signals by
+//!   their id, sleeping until the next deadline on an injected clock, writing alerts.
+
+pub mod engine;
+pub mod schedule;
+pub mod service;
+
+pub use engine::{Decision, Engine, EngineSettings};
+pub use service::AlertService;

@@ -1,0 +1,238 @@
+//! The engine fed from the store.
+//!
+//! On start the state is derived from the store (profiles, pauses, devices, the latest signals and
+//! alerts), so after a crash or restart every deadline is rebuilt; a deadline that passed while the
+//! service was down fires once on the first tick, and one that had already fired does not fire
+//! again. New signals are followed by id from the store (the hand-off that works the same in one
+//! process and across processes); an in-process gateway only wakes the loop early.
+
+use crate::engine::{Decision, DeviceProfile, Engine, EngineSettings, History, Profile};
+use crate::schedule::Interval;
+use chrono::Duration;
+use chrono_tz::Tz;
+use mimamori_core::clock::Clock;
+use mimamori_core::domain::{
+    Alert, DeviceId, ResidentId, SignalId, SignalKind, SignalSource, Subject,
+};
+use mimamori_core::storage::{StorageError, Store};
+use std::sync::Arc;
+use tokio::sync::{Notify, broadcast};
+use tokio_util::sync::CancellationToken;
+
+/// How often the store is read for new signals when nothing wakes the loop (signals written by
+/// another process).
+const POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Signals read per batch.
+const BATCH: i64 = 1000;
+
+pub struct AlertService {
+    store: Store,
+    engine: Engine,
+    clock: Arc<dyn Clock>,
+    tz: Tz,
+    /// The last signal applied.
+    cursor: SignalId,
+    wake: Arc<Notify>,
+    reminders: broadcast::Sender<Decision>,
+}
+
+impl AlertService {
+    /// Rebuilds the engine from the store.
+    pub async fn start(
+        store: Store,
+        tz: Tz,
+        settings: EngineSettings,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StorageError> {
+        let now = clock.now();
+        let cursor = store.max_signal_id().await?;
+        let profiles = store
+            .watch_profiles()
+            .await?
+            .into_iter()
+            .map(|p| Profile {
+                resident: p.resident,
+                district: p.district,
+                registered_at: p.registered_at,
+                policies: p.policies,
+            })
+            .collect();
+        let devices = store
+            .list_devices(None)
+            .await?
+            .into_iter()
+            .filter(|d| d.enabled)
+            .map(|d| DeviceProfile {
+                id: d.id,
+                resident: d.resident,
+                kind: d.kind,
+                heartbeat_interval: Duration::seconds(d.heartbeat_interval_s),
+                registered_at: d.created_at,
+            })
+            .collect();
+        let mut history = History::default();
+        for (subject, at) in store.latest_signal_times(SignalKind::Activity).await? {
+            if let Ok(Subject::Resident(r)) = Subject::parse_key(&subject) {
+                history.last_activity.insert(r, at);
+            }
+        }
+        for (subject, at) in store.latest_signal_times(SignalKind::Checkin).await? {
+            if let Ok(Subject::Resident(r)) = Subject::parse_key(&subject) {
+                history.last_checkin.insert(r.clone(), at);
+                let a = history.last_activity.entry(r).or_insert(at);
+                *a = (*a).max(at);
+            }
+        }
+        for (source, at) in store.latest_source_times().await? {
+            if let Ok(SignalSource::Device(d)) = SignalSource::parse_key(&source) {
+                history.device_last_seen.insert(d, at);
+            }
+        }
+        for (source, status, at) in store.latest_device_status().await? {
+            if let Ok(SignalSource::Device(d)) = SignalSource::parse_key(&source)
+                && status == "offline"
+                // Offline only if nothing came from the device after its last will.
+                && history.device_last_seen.get(&d).is_none_or(|seen| *seen <= at)
+            {
+                history.device_offline.insert(d, at);
+            }
+        }
+        for p in store.all_pauses().await? {
+            history.pauses.push((
+                p.resident,
+                Interval {
+                    start: p.starts_at,
+                    end: p.ends_at,
+                },
+            ));
+        }
+        for (subject, kind, at) in store.latest_alert_times().await? {
+            history.latest_alerts.insert((subject, kind), at);
+        }
+        let engine = Engine::new(tz, settings, profiles, devices, history, now);
+        tracing::info!(
+            residents = engine.residents(),
+            armed = engine.queued(),
+            "Alert service state rebuilt from the store."
+        );
+        let (reminders, _) = broadcast::channel(1024);
+        Ok(Self {
+            store,
+            engine,
+            clock,
+            tz,
+            cursor,
+            wake: Arc::new(Notify::new()),
+            reminders,
+        })
+    }
+
+    /// Notify this when a signal is stored, to have it applied at once.
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// Check-in reminders as they are decided (delivery to the resident's devices or chat is the
+    /// notifiers' job).
+    pub fn reminders(&self) -> broadcast::Receiver<Decision> {
+        self.reminders.subscribe()
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn timezone(&self) -> Tz {
+        self.tz
+    }
+
+    /// Re-reads a resident's pauses after an admin changed them.
+    pub async fn reload_pauses(&mut self, resident: &ResidentId) -> Result<(), StorageError> {
+        let pauses = self
+            .store
+            .list_pauses(resident)
+            .await?
+            .into_iter()
+            .map(|p| Interval {
+                start: p.starts_at,
+                end: p.ends_at,
+            })
+            .collect();
+        self.engine.set_pauses(resident, pauses, self.clock.now());
+        Ok(())
+    }
+
+    /// One step: apply new signals, then every deadline that has come; returns the alerts written.
+    pub async fn tick(&mut self) -> Result<Vec<Alert>, StorageError> {
+        let mut alerts = Vec::new();
+        loop {
+            let batch = self.store.signals_after(self.cursor, BATCH).await?;
+            let Some(last) = batch.last() else { break };
+            self.cursor = last.id;
+            let now = self.clock.now();
+            for signal in &batch {
+                let decisions = self.engine.apply(signal, now);
+                alerts.extend(self.carry_out(decisions).await?);
+            }
+            if (batch.len() as i64) < BATCH {
+                break;
+            }
+        }
+        let decisions = self.engine.due(self.clock.now());
+        alerts.extend(self.carry_out(decisions).await?);
+        Ok(alerts)
+    }
+
+    async fn carry_out(&mut self, decisions: Vec<Decision>) -> Result<Vec<Alert>, StorageError> {
+        let mut alerts = Vec::new();
+        for d in decisions {
+            match d {
+                Decision::Alert(new) => {
+                    let opened = self.store.open_alert(&new, &[]).await?;
+                    tracing::info!(
+                        alert_id = %opened.alert.id,
+                        kind = %new.kind,
+                        created = opened.created,
+                        district = new.district.as_ref().map(|d| d.as_str()).unwrap_or("-"),
+                        "Alert decided."
+                    );
+                    alerts.push(opened.alert);
+                }
+                reminder @ Decision::Reminder { .. } => {
+                    let _ = self.reminders.send(reminder);
+                }
+            }
+        }
+        Ok(alerts)
+    }
+
+    /// Runs until `shutdown`: applies signals as they come and wakes for each deadline.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let wake = self.wake.clone();
+        loop {
+            if let Err(e) = self.tick().await {
+                tracing::error!(error = %e, "Alert service step failed; retrying.");
+            }
+            let until_deadline = self
+                .engine
+                .next_deadline()
+                .map(|d| (d - self.clock.now()).to_std().unwrap_or_default())
+                .unwrap_or(POLL);
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = wake.notified() => {}
+                () = tokio::time::sleep(until_deadline.min(POLL)) => {}
+            }
+        }
+        tracing::info!("Alert service stopped.");
+    }
+}
+
+/// The devices of a reminder, for callers that deliver it.
+pub fn reminder_devices(d: &Decision) -> &[DeviceId] {
+    match d {
+        Decision::Reminder { devices, .. } => devices,
+        Decision::Alert(_) => &[],
+    }
+}

@@ -1,0 +1,238 @@
+//! The alert service against a real store (SQLite and PostgreSQL), on an injected clock.
+
+use chrono::{DateTime, Duration, Utc};
+use mimamori_alerts::engine::hm;
+use mimamori_alerts::{AlertService, EngineSettings};
+use mimamori_core::clock::{Clock, ManualClock};
+use mimamori_core::domain::*;
+use mimamori_core::on_both_backends;
+use mimamori_core::storage::{AlertFilter, Store};
+use std::sync::Arc;
+
+on_both_backends!(
+    a_restart_gets_exactly_the_alerts_that_were_due,
+    emergencies_become_alerts_and_a_second_press_joins
+);
+
+fn jst(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(&format!("{s}+09:00"))
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+async fn watched_resident(store: &Store, at: DateTime<Utc>) -> ResidentId {
+    let mut r = mimamori_core::testing::new_resident("r-watched");
+    r.policies = vec![
+        CheckinPolicy::Inactivity {
+            max_silence_minutes: 12 * 60,
+            active_from: hm(7, 0),
+            active_to: hm(22, 0),
+        },
+        CheckinPolicy::DailyWindow {
+            from: hm(6, 0),
+            to: hm(10, 0),
+        },
+    ];
+    store.add_resident(&r, &Actor::system(), at).await.unwrap();
+    for (id, kind) in [
+        ("door-w", DeviceKind::Door),
+        ("button-w", DeviceKind::CallButton),
+    ] {
+        store
+            .add_device(
+                &NewDevice {
+                    id: DeviceId::parse(id).unwrap(),
+                    resident: Some(r.id.clone()),
+                    kind,
+                    label: None,
+                    external_id: None,
+                    // Long heartbeats: these tests are about the resident, not device health.
+                    heartbeat_interval_s: 7 * 24 * 3600,
+                    secret_hash: "x".into(),
+                    mac_key: "k".into(),
+                },
+                at,
+            )
+            .await
+            .unwrap();
+    }
+    r.id
+}
+
+fn signal(
+    device: &str,
+    resident: &ResidentId,
+    kind: SignalKind,
+    seq: i64,
+    at: DateTime<Utc>,
+) -> NewSignal {
+    NewSignal {
+        source: SignalSource::Device(DeviceId::parse(device).unwrap()),
+        dedup_key: Some(format!("seq:{seq}")),
+        subject: Some(Subject::Resident(resident.clone())),
+        kind,
+        body: serde_json::json!({ "type": kind.as_str() }),
+        device_time: None,
+        received_at: at,
+        clock_skewed: false,
+    }
+}
+
+async fn start(store: &Store, clock: &ManualClock) -> AlertService {
+    AlertService::start(
+        store.clone(),
+        chrono_tz::Asia::Tokyo,
+        EngineSettings::default(),
+        Arc::new(clock.clone()),
+    )
+    .await
+    .unwrap()
+}
+
+async fn alert_kinds(store: &Store) -> Vec<AlertKind> {
+    let mut kinds: Vec<_> = store
+        .list_alerts(&AlertFilter::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.kind)
+        .collect();
+    kinds.sort();
+    kinds
+}
+
+async fn a_restart_gets_exactly_the_alerts_that_were_due(store: Store, _url: String) {
+    let t0 = jst("2026-12-01T06:00:00");
+    let clock = ManualClock::new(t0);
+    let resident = watched_resident(&store, t0).await;
+    let mut service = start(&store, &clock).await;
+    clock.set(jst("2026-12-01T08:00:00"));
+    store
+        .insert_signal(&signal(
+            "door-w",
+            &resident,
+            SignalKind::Activity,
+            1,
+            clock.now(),
+        ))
+        .await
+        .unwrap();
+    assert!(service.tick().await.unwrap().is_empty());
+    clock.set(jst("2026-12-01T12:00:00"));
+    assert!(service.tick().await.unwrap().is_empty());
+    drop(service); // stopped
+
+    // While it is down, the inactivity deadline (20:00) and the window of the 2nd (06:00–10:00) pass.
+    clock.set(jst("2026-12-02T12:00:00"));
+    let mut service = start(&store, &clock).await;
+    let alerts = service.tick().await.unwrap();
+    let mut kinds: Vec<_> = alerts.iter().map(|a| a.kind).collect();
+    kinds.sort();
+    assert_eq!(kinds, [AlertKind::Inactivity, AlertKind::DailyWindow]);
+    assert!(
+        alerts
+            .iter()
+            .all(|a| a.subject == Subject::Resident(resident.clone())
+                && a.district.as_ref().map(|d| d.as_str()) == Some("kugenuma"))
+    );
+    assert!(
+        service.tick().await.unwrap().is_empty(),
+        "nothing fires twice"
+    );
+    drop(service);
+
+    // Another restart: still nothing new; the store holds exactly the two.
+    clock.set(jst("2026-12-02T12:05:00"));
+    let mut service = start(&store, &clock).await;
+    assert!(service.tick().await.unwrap().is_empty());
+    assert_eq!(
+        alert_kinds(&store).await,
+        [AlertKind::Inactivity, AlertKind::DailyWindow]
+    );
+
+    // Once resolved, a new lapse after new activity alerts again.
+    for a in store.list_alerts(&AlertFilter::default()).await.unwrap() {
+        store
+            .resolve_alert(a.id, &Actor::system(), Outcome::Safe, None, clock.now())
+            .await
+            .unwrap();
+    }
+    clock.set(jst("2026-12-02T13:00:00"));
+    store
+        .insert_signal(&signal(
+            "door-w",
+            &resident,
+            SignalKind::Activity,
+            2,
+            clock.now(),
+        ))
+        .await
+        .unwrap();
+    assert!(service.tick().await.unwrap().is_empty());
+    // 13:00 → 22:00 counts 9 h; 3 h more from 07:00: 10:00, when the day's window also ends empty.
+    clock.set(jst("2026-12-03T09:59:00"));
+    assert!(service.tick().await.unwrap().is_empty());
+    clock.set(jst("2026-12-03T10:00:00"));
+    let mut kinds: Vec<_> = service
+        .tick()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.kind)
+        .collect();
+    kinds.sort();
+    assert_eq!(kinds, [AlertKind::Inactivity, AlertKind::DailyWindow]);
+}
+
+async fn emergencies_become_alerts_and_a_second_press_joins(store: Store, _url: String) {
+    let t0 = jst("2026-12-01T06:00:00");
+    let clock = ManualClock::new(t0);
+    let resident = watched_resident(&store, t0).await;
+    let mut service = start(&store, &clock).await;
+    clock.advance(Duration::minutes(1));
+    store
+        .insert_signal(&signal(
+            "button-w",
+            &resident,
+            SignalKind::Emergency,
+            10,
+            clock.now(),
+        ))
+        .await
+        .unwrap();
+    let alerts = service.tick().await.unwrap();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(
+        (alerts[0].kind, alerts[0].severity, alerts[0].evidence_count),
+        (AlertKind::Emergency, Severity::Critical, 1)
+    );
+    clock.advance(Duration::minutes(1));
+    store
+        .insert_signal(&signal(
+            "button-w",
+            &resident,
+            SignalKind::Emergency,
+            11,
+            clock.now(),
+        ))
+        .await
+        .unwrap();
+    let alerts = service.tick().await.unwrap();
+    assert_eq!(alerts[0].evidence_count, 2, "joined, not a second alert");
+    assert_eq!(
+        store
+            .list_alerts(&AlertFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let timeline: Vec<_> = store
+        .alert_timeline(alerts[0].id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(timeline, [AlertEventKind::Created, AlertEventKind::Joined]);
+}

@@ -1,0 +1,160 @@
+//! Bulk reads that rebuild the alert service's state on start: who is watched and how, and the
+//! latest of everything that matters to the rules. No names, addresses or notes are read here.
+
+use super::{StorageError, Store, json, opt_time, parsed, time};
+use crate::domain::{
+    AlertKind, CheckinPolicy, DistrictId, Pause, ResidentId, SignalId, SignalKind,
+};
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+/// What the rules need of a resident.
+#[derive(Debug, Clone)]
+pub struct WatchProfile {
+    pub resident: ResidentId,
+    pub district: DistrictId,
+    pub birth_year: i32,
+    pub registered_at: DateTime<Utc>,
+    pub policies: Vec<CheckinPolicy>,
+}
+
+impl Store {
+    /// Every resident's district, registration time and check-in policies.
+    pub async fn watch_profiles(&self) -> Result<Vec<WatchProfile>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT id, district_id, birth_year, created_at, policies FROM residents ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(WatchProfile {
+                    resident: parsed(r, "id")?,
+                    district: parsed(r, "district_id")?,
+                    birth_year: r.try_get::<i64, _>("birth_year")? as i32,
+                    registered_at: time(r.try_get("created_at")?)?,
+                    policies: json(r, "policies")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Replaces a resident's check-in policies (admins edit them as data).
+    pub async fn set_policies(
+        &self,
+        resident: &ResidentId,
+        policies: &[CheckinPolicy],
+        now: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        let done = sqlx::query("UPDATE residents SET policies = $1, updated_at = $2 WHERE id = $3")
+            .bind(serde_json::to_string(policies).expect("policies serialise"))
+            .bind(super::ms(now))
+            .bind(resident.as_str())
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StorageError::NotFound {
+                what: "resident",
+                id: resident.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Every pause of every resident.
+    pub async fn all_pauses(&self) -> Result<Vec<Pause>, StorageError> {
+        let rows = sqlx::query("SELECT id, resident_id, reason, starts_at, ends_at, note FROM pauses ORDER BY resident_id, starts_at")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Pause {
+                    id: r.try_get("id")?,
+                    resident: parsed(r, "resident_id")?,
+                    reason: parsed(r, "reason")?,
+                    starts_at: time(r.try_get("starts_at")?)?,
+                    ends_at: opt_time(r.try_get("ends_at")?)?,
+                    note: r.try_get("note")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The latest receipt time of a kind of signal, per subject key.
+    pub async fn latest_signal_times(
+        &self,
+        kind: SignalKind,
+    ) -> Result<Vec<(String, DateTime<Utc>)>, StorageError> {
+        let rows = sqlx::query("SELECT subject, MAX(received_at) AS at FROM signals WHERE kind = $1 AND subject IS NOT NULL GROUP BY subject")
+            .bind(kind.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("subject")?, time(r.try_get("at")?)?)))
+            .collect()
+    }
+
+    /// When each source (`device:…`) was last heard from.
+    pub async fn latest_source_times(&self) -> Result<Vec<(String, DateTime<Utc>)>, StorageError> {
+        let rows =
+            sqlx::query("SELECT source, MAX(received_at) AS at FROM signals GROUP BY source")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("source")?, time(r.try_get("at")?)?)))
+            .collect()
+    }
+
+    /// Each device's latest connection status (`online`/`offline`) and when it came.
+    pub async fn latest_device_status(
+        &self,
+    ) -> Result<Vec<(String, String, DateTime<Utc>)>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT s.source, s.body, s.received_at FROM signals s
+             JOIN (SELECT source, MAX(id) AS id FROM signals WHERE kind = 'device_health' AND dedup_key IS NULL GROUP BY source) m
+             ON s.id = m.id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let body: serde_json::Value = json(r, "body")?;
+            if let Some(status) = body.get("status").and_then(|s| s.as_str()) {
+                out.push((
+                    r.try_get("source")?,
+                    status.to_string(),
+                    time(r.try_get("received_at")?)?,
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    /// When the latest alert of each kind was opened, per subject key.
+    pub async fn latest_alert_times(
+        &self,
+    ) -> Result<Vec<(String, AlertKind, DateTime<Utc>)>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT subject, kind, MAX(opened_at) AS at FROM alerts GROUP BY subject, kind",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("subject")?,
+                    parsed(r, "kind")?,
+                    time(r.try_get("at")?)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// The id of the newest signal (0 when there is none): where a consumer starts following.
+    pub async fn max_signal_id(&self) -> Result<SignalId, StorageError> {
+        let row = sqlx::query("SELECT COALESCE(MAX(id), 0) AS id FROM signals")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(SignalId(row.try_get("id")?))
+    }
+}
