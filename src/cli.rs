@@ -29,6 +29,8 @@ pub enum Command {
     Broker,
     /// Run only the gateway, against the broker of mqtt.url (needs mqtt.password).
     Gateway,
+    /// Run only the alert service (rules), following signals in the database.
+    Alerts,
     /// Simulated homes with call buttons and sensors, against a running broker.
     Simulate {
         /// How many devices (four per home).
@@ -76,6 +78,9 @@ pub enum Admin {
     /// Import from files.
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Pauses of monitoring: hospital stays, travel, short stays.
+    #[command(subcommand)]
+    Pause(PauseCommand),
     /// Districts of the city registry.
     Districts(Output),
 }
@@ -103,6 +108,72 @@ pub enum ResidentCommand {
     /// Show one resident's record (audited).
     Show {
         id: String,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Set how a resident is watched (replaces the current policies).
+    Policy(PolicyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// The resident.
+    pub id: String,
+    /// Inactivity: alert after this many hours without activity, counted inside --active hours.
+    #[arg(long)]
+    pub inactivity_hours: Option<u32>,
+    /// Active hours for --inactivity-hours, e.g. 07:00-22:00.
+    #[arg(long, default_value = "07:00-22:00")]
+    pub active: String,
+    /// Daily window: at least one activity between these times, e.g. 06:00-10:00.
+    #[arg(long)]
+    pub window: Option<String>,
+    /// Check-in (元気です) expected by this time, e.g. 09:00.
+    #[arg(long)]
+    pub checkin_by: Option<String>,
+    /// Remind the resident this many minutes before the check-in is due.
+    #[arg(long)]
+    pub remind_minutes: Option<u32>,
+    /// Minutes of grace after the check-in is due before the alert.
+    #[arg(long, default_value_t = 60)]
+    pub grace_minutes: u32,
+    #[command(flatten)]
+    pub output: Output,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PauseCommand {
+    /// Pause monitoring of a resident (no inactivity, window or check-in alerts; emergencies still alert).
+    Add {
+        #[arg(long)]
+        resident: String,
+        /// hospital (入院), travel (旅行・外泊), short_stay (ショートステイ), other.
+        #[arg(long)]
+        reason: String,
+        /// Start, local time: "2026-12-01 09:00" (default: now).
+        #[arg(long)]
+        from: Option<String>,
+        /// End, local time; omitted: until `pause end`.
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        note: Option<String>,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// End a pause now (or at --at).
+    End {
+        /// The pause id (from `pause list`).
+        id: i64,
+        #[arg(long)]
+        resident: String,
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// List a resident's pauses.
+    List {
+        #[arg(long)]
+        resident: String,
         #[command(flatten)]
         output: Output,
     },

@@ -49,7 +49,17 @@ pub async fn provision(
             living: LivingSituation::Alone,
             phone: None,
             contacts: Vec::new(),
-            policies: Vec::new(),
+            policies: vec![
+                CheckinPolicy::Inactivity {
+                    max_silence_minutes: 12 * 60,
+                    active_from: chrono::NaiveTime::from_hms_opt(7, 0, 0).expect("valid time"),
+                    active_to: chrono::NaiveTime::from_hms_opt(22, 0, 0).expect("valid time"),
+                },
+                CheckinPolicy::DailyWindow {
+                    from: chrono::NaiveTime::from_hms_opt(6, 0, 0).expect("valid time"),
+                    to: chrono::NaiveTime::from_hms_opt(10, 0, 0).expect("valid time"),
+                },
+            ],
             notes: None,
         };
         match store.add_resident(&new, &actor, now).await {

@@ -537,21 +537,134 @@ fn a_provisioned_device_reaches_a_running_platform() {
     assert!(stop(&mut child, "-TERM").success());
 }
 
-/// `mimamori up --demo` shows signals of simulated homes as they are stored.
+/// `mimamori up --demo` shows signals of simulated homes as they are stored, and the alert the
+/// first home's call button raises.
 #[test]
-fn the_demo_shows_signals_flowing() {
+fn the_demo_shows_signals_and_alerts_flowing() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, up) = start_up(dir.path(), &["--demo"]);
-    let mut seen = 0;
-    while seen < 3 {
+    let (mut signals, mut alert) = (0, false);
+    while signals < 3 || !alert {
         let line = up
             .lines
             .recv_timeout(Duration::from_secs(60))
             .expect("no demo output");
-        if line.starts_with("デモ / demo: ") {
+        if line.starts_with("デモ / demo: アラート") {
+            assert!(
+                line.contains("緊急通報") && line.contains("resident:r-sim-00001"),
+                "{line}"
+            );
+            alert = true;
+        } else if line.starts_with("デモ / demo: ") {
             assert!(line.contains("device:sim-"), "{line}");
-            seen += 1;
+            signals += 1;
         }
     }
     assert!(stop(&mut child, "-INT").success());
+}
+
+/// Policies and pauses set from the command line.
+#[test]
+fn policies_and_pauses_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = json(
+        dir.path(),
+        &[
+            "admin",
+            "resident",
+            "add",
+            "--name",
+            "藤沢 花子",
+            "--birth-year",
+            "1940",
+            "--address",
+            "辻堂元町5-5",
+            "--json",
+        ],
+    );
+    let id = r["id"].as_str().unwrap();
+    let p = json(
+        dir.path(),
+        &[
+            "admin",
+            "resident",
+            "policy",
+            id,
+            "--inactivity-hours",
+            "12",
+            "--active",
+            "07:00-22:00",
+            "--window",
+            "06:00-10:00",
+            "--checkin-by",
+            "09:00",
+            "--remind-minutes",
+            "30",
+            "--json",
+        ],
+    );
+    let kinds: Vec<_> = p["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["kind"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(kinds, ["inactivity", "daily_window", "checkin"]);
+    let pause = json(
+        dir.path(),
+        &[
+            "admin",
+            "pause",
+            "add",
+            "--resident",
+            id,
+            "--reason",
+            "入院",
+            "--from",
+            "2026-12-01 09:00",
+            "--json",
+        ],
+    );
+    let pause_id = pause["id"].as_i64().unwrap().to_string();
+    ok(
+        dir.path(),
+        &[
+            "admin",
+            "pause",
+            "end",
+            &pause_id,
+            "--resident",
+            id,
+            "--at",
+            "2026-12-05 15:00",
+        ],
+    );
+    let pauses = json(
+        dir.path(),
+        &["admin", "pause", "list", "--resident", id, "--json"],
+    );
+    assert_eq!(pauses[0]["reason"], "hospital");
+    assert_eq!(
+        pauses[0]["starts_at"], "2026-12-01T00:00:00Z",
+        "local time in Asia/Tokyo"
+    );
+    assert_eq!(pauses[0]["ends_at"], "2026-12-05T06:00:00Z");
+    let bad = run(
+        dir.path(),
+        &["admin", "resident", "policy", id, "--window", "6-10"],
+    );
+    assert!(stderr(&bad).contains("--window"), "{}", stderr(&bad));
+    let bad = run(
+        dir.path(),
+        &[
+            "admin",
+            "pause",
+            "add",
+            "--resident",
+            id,
+            "--reason",
+            "vacation",
+        ],
+    );
+    assert!(stderr(&bad).contains("unknown value"), "{}", stderr(&bad));
 }

@@ -235,6 +235,10 @@ impl Engine {
         self.queue.peek().map(|Reverse(e)| e.at)
     }
 
+    pub fn knows_device(&self, id: &DeviceId) -> bool {
+        self.by_device.contains_key(id)
+    }
+
     /// Armed entries, stale ones included (for memory accounting).
     pub fn queued(&self) -> usize {
         self.queue.len()
@@ -290,10 +294,91 @@ impl Engine {
                     }
                 }
             }
-            SignalKind::Concern => {}
+            SignalKind::Concern | SignalKind::Change => {}
         }
         self.remember(&out);
         out
+    }
+
+    /// Adds a resident, or replaces what the engine knows of one (an admin changed the policies or
+    /// pauses), and re-arms their rules.
+    pub fn update_resident(&mut self, profile: Profile, pauses: Vec<Interval>, now: DateTime<Utc>) {
+        let slots = profile.policies.len() * 2;
+        match self.by_resident.get(&profile.resident).copied() {
+            Some(r) => {
+                let state = &mut self.residents[r as usize];
+                // Continue above every generation in use, so no queued entry of the old rules matches.
+                let base = state
+                    .generations
+                    .iter()
+                    .copied()
+                    .max()
+                    .unwrap_or(0)
+                    .wrapping_add(1);
+                state.generations = vec![base; slots].into_boxed_slice();
+                state.policies = profile.policies.into_boxed_slice();
+                state.district = profile.district;
+                state.pauses = pauses;
+                self.arm_resident(r, now, false);
+            }
+            None => {
+                let r = self.residents.len() as u32;
+                self.by_resident.insert(profile.resident.clone(), r);
+                self.residents.push(ResidentState {
+                    id: profile.resident,
+                    district: profile.district,
+                    registered_at: profile.registered_at,
+                    generations: vec![0; slots].into_boxed_slice(),
+                    policies: profile.policies.into_boxed_slice(),
+                    pauses,
+                    last_activity: None,
+                    last_checkin: None,
+                    monitoring_since: None,
+                    sensors: Vec::new(),
+                    other_devices: Vec::new(),
+                });
+                self.arm_resident(r, now, false);
+            }
+        }
+    }
+
+    /// Adds a device registered after start, or updates one.
+    pub fn update_device(&mut self, d: DeviceProfile, now: DateTime<Utc>) {
+        let resident = d
+            .resident
+            .as_ref()
+            .and_then(|r| self.by_resident.get(r).copied());
+        let idx = match self.by_device.get(&d.id).copied() {
+            Some(i) => {
+                let state = &mut self.devices[i as usize];
+                state.interval = d.heartbeat_interval;
+                state.kind = d.kind;
+                i
+            }
+            None => {
+                let i = self.devices.len() as u32;
+                self.by_device.insert(d.id.clone(), i);
+                self.devices.push(DeviceState {
+                    id: d.id,
+                    resident,
+                    kind: d.kind,
+                    interval: d.heartbeat_interval,
+                    last_seen: now.max(d.registered_at),
+                    offline_since: None,
+                    generation: 0,
+                });
+                if let Some(r) = resident {
+                    let state = &mut self.residents[r as usize];
+                    if d.kind.senses_activity() {
+                        state.sensors.push(i)
+                    } else {
+                        state.other_devices.push(i)
+                    }
+                }
+                i
+            }
+        };
+        self.arm_device(idx);
     }
 
     /// Replaces a resident's pauses (an admin added or ended one) and re-arms their rules.

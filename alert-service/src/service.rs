@@ -11,9 +11,7 @@ use crate::schedule::Interval;
 use chrono::Duration;
 use chrono_tz::Tz;
 use mimamori_core::clock::Clock;
-use mimamori_core::domain::{
-    Alert, DeviceId, ResidentId, SignalId, SignalKind, SignalSource, Subject,
-};
+use mimamori_core::domain::{Alert, DeviceId, SignalId, SignalKind, SignalSource, Subject};
 use mimamori_core::storage::{StorageError, Store};
 use std::sync::Arc;
 use tokio::sync::{Notify, broadcast};
@@ -63,13 +61,7 @@ impl AlertService {
             .await?
             .into_iter()
             .filter(|d| d.enabled)
-            .map(|d| DeviceProfile {
-                id: d.id,
-                resident: d.resident,
-                kind: d.kind,
-                heartbeat_interval: Duration::seconds(d.heartbeat_interval_s),
-                registered_at: d.created_at,
-            })
+            .map(device_profile)
             .collect();
         let mut history = History::default();
         for (subject, at) in store.latest_signal_times(SignalKind::Activity).await? {
@@ -147,19 +139,43 @@ impl AlertService {
         self.tz
     }
 
-    /// Re-reads a resident's pauses after an admin changed them.
-    pub async fn reload_pauses(&mut self, resident: &ResidentId) -> Result<(), StorageError> {
-        let pauses = self
-            .store
-            .list_pauses(resident)
-            .await?
-            .into_iter()
-            .map(|p| Interval {
-                start: p.starts_at,
-                end: p.ends_at,
-            })
-            .collect();
-        self.engine.set_pauses(resident, pauses, self.clock.now());
+    /// Re-reads what a change signal names: a resident's profile and pauses, or a device.
+    async fn reload(&mut self, signal: &mimamori_core::domain::Signal) -> Result<(), StorageError> {
+        let now = self.clock.now();
+        match &signal.subject {
+            Some(Subject::Resident(resident)) => {
+                let Some(profile) = self.store.watch_profile(resident).await? else {
+                    return Ok(());
+                };
+                let pauses = self
+                    .store
+                    .list_pauses(resident)
+                    .await?
+                    .into_iter()
+                    .map(|p| Interval {
+                        start: p.starts_at,
+                        end: p.ends_at,
+                    })
+                    .collect();
+                self.engine.update_resident(
+                    Profile {
+                        resident: profile.resident,
+                        district: profile.district,
+                        registered_at: profile.registered_at,
+                        policies: profile.policies,
+                    },
+                    pauses,
+                    now,
+                );
+                tracing::info!(resident_id = %resident, "Resident's watch settings reloaded.");
+            }
+            Some(Subject::Device(device)) => {
+                if let Some(d) = self.store.get_device(device).await?.filter(|d| d.enabled) {
+                    self.engine.update_device(device_profile(d), now);
+                }
+            }
+            _ => {}
+        }
         Ok(())
     }
 
@@ -172,6 +188,18 @@ impl AlertService {
             self.cursor = last.id;
             let now = self.clock.now();
             for signal in &batch {
+                if signal.kind == SignalKind::Change {
+                    self.reload(signal).await?;
+                    continue;
+                }
+                if let SignalSource::Device(d) = &signal.source
+                    && !self.engine.knows_device(d)
+                {
+                    // Registered after start: learn it before its first signal is applied.
+                    if let Some(device) = self.store.get_device(d).await?.filter(|d| d.enabled) {
+                        self.engine.update_device(device_profile(device), now);
+                    }
+                }
                 let decisions = self.engine.apply(signal, now);
                 alerts.extend(self.carry_out(decisions).await?);
             }
@@ -226,6 +254,16 @@ impl AlertService {
             }
         }
         tracing::info!("Alert service stopped.");
+    }
+}
+
+fn device_profile(d: mimamori_core::domain::Device) -> DeviceProfile {
+    DeviceProfile {
+        id: d.id,
+        resident: d.resident,
+        kind: d.kind,
+        heartbeat_interval: Duration::seconds(d.heartbeat_interval_s),
+        registered_at: d.created_at,
     }
 }
 

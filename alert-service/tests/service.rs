@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 on_both_backends!(
     a_restart_gets_exactly_the_alerts_that_were_due,
-    emergencies_become_alerts_and_a_second_press_joins
+    emergencies_become_alerts_and_a_second_press_joins,
+    an_admins_change_reaches_the_running_service,
 );
 
 fn jst(s: &str) -> DateTime<Utc> {
@@ -235,4 +236,82 @@ async fn emergencies_become_alerts_and_a_second_press_joins(store: Store, _url: 
         .map(|e| e.kind)
         .collect();
     assert_eq!(timeline, [AlertEventKind::Created, AlertEventKind::Joined]);
+}
+
+async fn an_admins_change_reaches_the_running_service(store: Store, _url: String) {
+    let t0 = jst("2026-12-01T06:00:00");
+    let clock = ManualClock::new(t0);
+    let resident = watched_resident(&store, t0).await;
+    store.set_policies(&resident, &[], t0).await.unwrap();
+    let mut service = start(&store, &clock).await;
+    clock.set(jst("2026-12-01T08:00:00"));
+    store
+        .insert_signal(&signal(
+            "door-w",
+            &resident,
+            SignalKind::Activity,
+            1,
+            clock.now(),
+        ))
+        .await
+        .unwrap();
+    assert!(service.tick().await.unwrap().is_empty());
+    // An admin (another process) sets a 2-hour inactivity policy, then a hospital stay.
+    let policy = CheckinPolicy::Inactivity {
+        max_silence_minutes: 120,
+        active_from: hm(7, 0),
+        active_to: hm(22, 0),
+    };
+    store
+        .set_policies(&resident, &[policy], clock.now())
+        .await
+        .unwrap();
+    store
+        .record_change(
+            &Subject::Resident(resident.clone()),
+            "policies",
+            clock.now(),
+        )
+        .await
+        .unwrap();
+    assert!(service.tick().await.unwrap().is_empty());
+    clock.set(jst("2026-12-01T09:30:00"));
+    store
+        .add_pause(
+            &NewPause {
+                resident: resident.clone(),
+                reason: PauseReason::Hospital,
+                starts_at: clock.now(),
+                ends_at: None,
+                note: None,
+            },
+            clock.now(),
+        )
+        .await
+        .unwrap();
+    store
+        .record_change(&Subject::Resident(resident.clone()), "pause", clock.now())
+        .await
+        .unwrap();
+    assert!(service.tick().await.unwrap().is_empty());
+    clock.set(jst("2026-12-02T12:00:00"));
+    assert!(service.tick().await.unwrap().is_empty(), "paused");
+    // Without the pause the 2 hours are up at 10:00.
+    let pause = store.list_pauses(&resident).await.unwrap()[0].id;
+    store
+        .end_pause(pause, jst("2026-12-01T09:31:00"))
+        .await
+        .unwrap();
+    store
+        .record_change(&Subject::Resident(resident.clone()), "pause", clock.now())
+        .await
+        .unwrap();
+    let kinds: Vec<_> = service
+        .tick()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.kind)
+        .collect();
+    assert_eq!(kinds, [AlertKind::Inactivity]);
 }

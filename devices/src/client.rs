@@ -43,6 +43,7 @@ pub struct DeviceClient {
     /// Events waiting for their receipt: seq → payload.
     pending: Arc<Mutex<BTreeMap<u64, Vec<u8>>>>,
     receipt_arrived: Arc<Notify>,
+    resent: Arc<Notify>,
     connected: watch::Receiver<bool>,
     stats: Arc<DeviceStats>,
 }
@@ -75,6 +76,7 @@ impl DeviceClient {
             next_seq: Arc::new(AtomicU64::new(start_seq)),
             pending: Arc::new(Mutex::new(BTreeMap::new())),
             receipt_arrived: Arc::new(Notify::new()),
+            resent: Arc::new(Notify::new()),
             connected,
             stats: Arc::new(DeviceStats::default()),
         };
@@ -230,6 +232,21 @@ impl DeviceClient {
         .is_ok()
     }
 
+    /// Waits until the device has resent unacknowledged events at least `times` times.
+    pub async fn wait_resent(&self, times: u64, timeout: Duration) -> bool {
+        tokio::time::timeout(timeout, async {
+            loop {
+                let notified = self.resent.notified();
+                if self.stats.resent.load(Ordering::Relaxed) >= times {
+                    return;
+                }
+                notified.await;
+            }
+        })
+        .await
+        .is_ok()
+    }
+
     /// The device's MAC key (hex), derived from its password.
     pub fn mac_key(&self) -> &str {
         &self.mac_key
@@ -284,5 +301,6 @@ impl DeviceClient {
                 break;
             }
         }
+        self.resent.notify_waiters();
     }
 }

@@ -29,6 +29,8 @@ pub struct Settings {
     pub routine: Routine,
     /// Simulated time between heartbeats of each device.
     pub heartbeat: ChronoDuration,
+    /// The first home presses its call button a few seconds after start (for demos).
+    pub opening_emergency: bool,
 }
 
 /// Totals, for the report.
@@ -47,8 +49,9 @@ pub async fn run(
     let totals = Arc::new(Totals::default());
     let start = Utc::now();
     let mut tasks = Vec::new();
-    for household in households {
-        let settings = settings.clone();
+    for (n, household) in households.into_iter().enumerate() {
+        let mut settings = settings.clone();
+        settings.opening_emergency &= n == 0;
         let totals = totals.clone();
         let shutdown = shutdown.clone();
         tasks.push(tokio::spawn(async move {
@@ -86,6 +89,18 @@ async fn live(
         devices.insert(kind, DeviceClient::start(config, shutdown.clone()));
     }
     let mut next_heartbeat = sim_now(start, settings.speed);
+    if settings.opening_emergency
+        && let Some(button) = devices.get(&DeviceKind::CallButton)
+        && button.wait_connected(Duration::from_secs(30)).await
+    {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(3)) => {}
+        }
+        if button.send(EventType::Emergency, None, None).await.is_ok() {
+            totals.emergencies.fetch_add(1, Ordering::Relaxed);
+        }
+    }
     loop {
         let now = sim_now(start, settings.speed);
         let local = now.with_timezone(&settings.timezone);

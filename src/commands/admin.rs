@@ -4,8 +4,8 @@
 
 use crate::Failure;
 use crate::cli::{
-    Admin, DeviceCommand, ImportCommand, PartnerCommand, ResidentAdd, ResidentCommand,
-    ResponderCommand, TeamCommand,
+    Admin, DeviceCommand, ImportCommand, PartnerCommand, PauseCommand, PolicyArgs, ResidentAdd,
+    ResidentCommand, ResponderCommand, TeamCommand,
 };
 use chrono::Utc;
 use mimamori_core::domain::*;
@@ -15,10 +15,134 @@ use mimamori_core::secret::{self, PasswordHasherConfig};
 use mimamori_core::storage::Store;
 use serde_json::json;
 
-pub async fn run(command: Admin, store: &Store, registry: &Registry) -> Result<(), Failure> {
+pub async fn run(
+    command: Admin,
+    store: &Store,
+    registry: &Registry,
+    tz: chrono_tz::Tz,
+) -> Result<(), Failure> {
     let actor = Actor::cli();
     let now = Utc::now();
     match command {
+        Admin::Resident(ResidentCommand::Policy(args)) => {
+            let out = args.output;
+            let id = ResidentId::parse(&args.id).map_err(input)?;
+            let policies = policies_from_args(&args)?;
+            store
+                .set_policies(&id, &policies, now)
+                .await
+                .map_err(input)?;
+            store
+                .record_change(&Subject::Resident(id.clone()), "policies", now)
+                .await?;
+            audit(
+                store,
+                &actor,
+                "resident.policy",
+                "resident",
+                id.as_str(),
+                json!({ "policies": policies.len() }),
+                now,
+            )
+            .await?;
+            if out.json {
+                return print_json(&json!({ "id": id, "policies": policies }));
+            }
+            println!(
+                "見守り設定を更新しました / policies set for {id}: {}",
+                serde_json::to_string(&policies).unwrap_or_default()
+            );
+        }
+        Admin::Pause(PauseCommand::Add {
+            resident,
+            reason,
+            from,
+            to,
+            note,
+            output,
+        }) => {
+            let resident = ResidentId::parse(resident).map_err(input)?;
+            let reason: PauseReason = reason.parse().map_err(input)?;
+            let starts_at = from
+                .as_deref()
+                .map(|f| local_time(f, tz))
+                .transpose()?
+                .unwrap_or(now);
+            let ends_at = to.as_deref().map(|t| local_time(t, tz)).transpose()?;
+            let pause = NewPause {
+                resident: resident.clone(),
+                reason,
+                starts_at,
+                ends_at,
+                note,
+            };
+            pause.validate().map_err(input)?;
+            let p = store.add_pause(&pause, now).await.map_err(input)?;
+            store
+                .record_change(&Subject::Resident(resident.clone()), "pause", now)
+                .await?;
+            audit(
+                store,
+                &actor,
+                "pause.add",
+                "resident",
+                resident.as_str(),
+                json!({ "pause": p.id, "reason": p.reason }),
+                now,
+            )
+            .await?;
+            if output.json {
+                return print_json(&json!({ "id": p.id, "resident": resident }));
+            }
+            println!(
+                "一時停止を登録しました / pause {} added ({})",
+                p.id,
+                p.reason.label_ja()
+            );
+        }
+        Admin::Pause(PauseCommand::End { id, resident, at }) => {
+            let resident = ResidentId::parse(resident).map_err(input)?;
+            let at = at
+                .as_deref()
+                .map(|a| local_time(a, tz))
+                .transpose()?
+                .unwrap_or(now);
+            store.end_pause(id, at).await.map_err(input)?;
+            store
+                .record_change(&Subject::Resident(resident.clone()), "pause", now)
+                .await?;
+            audit(
+                store,
+                &actor,
+                "pause.end",
+                "resident",
+                resident.as_str(),
+                json!({ "pause": id }),
+                now,
+            )
+            .await?;
+            println!("一時停止を終了しました / pause {id} ended");
+        }
+        Admin::Pause(PauseCommand::List { resident, output }) => {
+            let resident = ResidentId::parse(resident).map_err(input)?;
+            let pauses = store.list_pauses(&resident).await?;
+            if output.json {
+                return print_json(&pauses);
+            }
+            for p in pauses {
+                let end = p
+                    .ends_at
+                    .map(|e| e.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string())
+                    .unwrap_or_else(|| "(未定 / open)".into());
+                println!(
+                    "{:<6} {:<12} {} → {}",
+                    p.id,
+                    p.reason.label_ja(),
+                    p.starts_at.with_timezone(&tz).format("%Y-%m-%d %H:%M"),
+                    end
+                );
+            }
+        }
         Admin::Districts(out) => {
             let districts = store.list_districts().await?;
             if out.json {
@@ -264,6 +388,9 @@ pub async fn run(command: Admin, store: &Store, registry: &Registry) -> Result<(
                 mac_key: secret::device_mac_key(&password),
             };
             let d = store.add_device(&new, now).await.map_err(input)?;
+            store
+                .record_change(&Subject::Device(d.id.clone()), "device", now)
+                .await?;
             audit(
                 store,
                 &actor,
@@ -419,6 +546,62 @@ fn resident_from_args(a: ResidentAdd, registry: &Registry) -> Result<NewResident
         policies: Vec::new(),
         notes: a.notes,
     })
+}
+
+fn policies_from_args(a: &PolicyArgs) -> Result<Vec<CheckinPolicy>, Failure> {
+    let mut policies = Vec::new();
+    if let Some(hours) = a.inactivity_hours {
+        if hours == 0 || hours > 24 * 7 {
+            return Err(Failure::Input(
+                "--inactivity-hours must be between 1 and 168".into(),
+            ));
+        }
+        let (active_from, active_to) = span(&a.active, "--active")?;
+        policies.push(CheckinPolicy::Inactivity {
+            max_silence_minutes: hours * 60,
+            active_from,
+            active_to,
+        });
+    }
+    if let Some(w) = &a.window {
+        let (from, to) = span(w, "--window")?;
+        policies.push(CheckinPolicy::DailyWindow { from, to });
+    }
+    if let Some(due) = &a.checkin_by {
+        let due = time_of_day(due, "--checkin-by")?;
+        policies.push(CheckinPolicy::Checkin {
+            due,
+            remind_minutes_before: a.remind_minutes,
+            grace_minutes: a.grace_minutes,
+        });
+    }
+    Ok(policies)
+}
+
+fn time_of_day(s: &str, flag: &str) -> Result<chrono::NaiveTime, Failure> {
+    chrono::NaiveTime::parse_from_str(s.trim(), "%H:%M")
+        .map_err(|_| Failure::Input(format!("{flag}: {s:?} is not a time like 09:00")))
+}
+
+fn span(s: &str, flag: &str) -> Result<(chrono::NaiveTime, chrono::NaiveTime), Failure> {
+    let (a, b) = s
+        .split_once('-')
+        .ok_or_else(|| Failure::Input(format!("{flag}: {s:?} is not like 07:00-22:00")))?;
+    Ok((time_of_day(a, flag)?, time_of_day(b, flag)?))
+}
+
+/// A local date and time in the city's zone: "2026-12-01 09:00" (or RFC 3339).
+fn local_time(s: &str, tz: chrono_tz::Tz) -> Result<chrono::DateTime<Utc>, Failure> {
+    use chrono::TimeZone;
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let naive = chrono::NaiveDateTime::parse_from_str(s.trim(), "%Y-%m-%d %H:%M")
+        .map_err(|_| Failure::Input(format!("{s:?} is not a time like \"2026-12-01 09:00\"")))?;
+    tz.from_local_datetime(&naive)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .ok_or_else(|| Failure::Input(format!("{s:?} does not exist in {tz}")))
 }
 
 fn find_district(registry: &Registry, key: &str) -> Result<DistrictId, Failure> {

@@ -20,6 +20,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Up { demo } => up::run(load(file.as_deref())?, up::Components::all(demo)).await,
         Command::Broker => up::run(load(file.as_deref())?, up::Components::broker_only()).await,
         Command::Gateway => up::run(load(file.as_deref())?, up::Components::gateway_only()).await,
+        Command::Alerts => up::run(load(file.as_deref())?, up::Components::alerts_only()).await,
         Command::Simulate { devices, speed } => {
             simulate::run(load(file.as_deref())?, devices, speed).await
         }
@@ -38,7 +39,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Admin(a) => {
             let config = load(file.as_deref())?;
             let (store, registry) = open(&config).await?;
-            let result = admin::run(a, &store, &registry).await;
+            let tz = config.timezone().map_err(Failure::Config)?;
+            let result = admin::run(a, &store, &registry, tz).await;
             store.close().await;
             result
         }

@@ -32,6 +32,7 @@ pub async fn run(config: Config, devices: usize, speed: f64) -> Result<(), Failu
         timezone: config.timezone().map_err(Failure::Config)?,
         routine: Routine::default(),
         heartbeat: chrono::Duration::minutes(5),
+        opening_emergency: false,
     };
     let sim = tokio::spawn(simulate::run(homes, settings, shutdown.clone()));
     let report = tokio::spawn({

@@ -22,6 +22,7 @@ const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
 pub struct Components {
     broker: bool,
     gateway: bool,
+    alerts: bool,
     http: bool,
     demo: bool,
 }
@@ -31,6 +32,7 @@ impl Components {
         Self {
             broker: true,
             gateway: true,
+            alerts: true,
             http: true,
             demo,
         }
@@ -39,6 +41,7 @@ impl Components {
         Self {
             broker: true,
             gateway: false,
+            alerts: false,
             http: false,
             demo: false,
         }
@@ -47,7 +50,17 @@ impl Components {
         Self {
             broker: false,
             gateway: true,
+            alerts: false,
             http: true,
+            demo: false,
+        }
+    }
+    pub fn alerts_only() -> Self {
+        Self {
+            broker: false,
+            gateway: false,
+            alerts: true,
+            http: false,
             demo: false,
         }
     }
@@ -57,7 +70,11 @@ pub async fn run(config: Config, mut parts: Components) -> Result<(), Failure> {
     crate::telemetry::init(&config.log);
     parts.broker &= config.broker.enabled;
     let all_in_one = parts.broker && parts.gateway;
-    let service_password = startup::service_password(&config, all_in_one)?;
+    let service_password = if parts.broker || parts.gateway {
+        startup::service_password(&config, all_in_one)?
+    } else {
+        String::new()
+    };
     let (store, registry) = super::open(&config).await?;
     let registry = Arc::new(registry);
 
@@ -79,6 +96,36 @@ pub async fn run(config: Config, mut parts: Components) -> Result<(), Failure> {
             ingestor.clone(),
             shutdown.clone(),
         ));
+    }
+    if parts.alerts {
+        let tz = config.timezone().map_err(Failure::Config)?;
+        let service = mimamori_alerts::AlertService::start(
+            store.clone(),
+            tz,
+            mimamori_alerts::EngineSettings::default(),
+            Arc::new(mimamori_core::clock::SystemClock),
+        )
+        .await?;
+        // Stored signals wake the rules at once; without this they are read within a second anyway.
+        let waker = service.waker();
+        let mut stored = ingestor.subscribe();
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    e = stored.recv() => match e {
+                        Ok(IngestEvent::Stored(_)) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => waker.notify_one(),
+                        Ok(_) => {}
+                        Err(_) => break,
+                    },
+                }
+            }
+        });
+        if parts.demo {
+            tasks.spawn(demo_alerts(store.clone(), shutdown.clone()));
+        }
+        tasks.spawn(service.run(shutdown.clone()));
     }
     let http_addr = if parts.http {
         let listener = TcpListener::bind(config.http.listen)
@@ -119,6 +166,7 @@ pub async fn run(config: Config, mut parts: Components) -> Result<(), Failure> {
                 quiet_day_per_day: 0.1,
             },
             heartbeat: chrono::Duration::minutes(30),
+            opening_emergency: true,
         };
         let shutdown = shutdown.clone();
         tasks.spawn(async move {
@@ -138,6 +186,9 @@ pub async fn run(config: Config, mut parts: Components) -> Result<(), Failure> {
     }
     if parts.gateway {
         println!("mimamori: gateway connecting to mqtt://{host}:{port}");
+    }
+    if parts.alerts {
+        println!("mimamori: alert service following signals");
     }
     println!(
         "mimamori: database {}",
@@ -200,6 +251,38 @@ async fn demo_report(
             Ok(_) => {}
             Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
             Err(_) => return,
+        }
+    }
+}
+
+/// Prints each alert of the demo as it is opened: kind, district, alert id.
+async fn demo_alerts(store: mimamori_core::storage::Store, shutdown: CancellationToken) {
+    let mut seen = std::collections::HashSet::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let Ok(alerts) = store
+            .list_alerts(&mimamori_core::storage::AlertFilter {
+                limit: 50,
+                ..Default::default()
+            })
+            .await
+        else {
+            continue;
+        };
+        for a in alerts.into_iter().rev() {
+            if seen.insert((a.id, a.evidence_count)) {
+                println!(
+                    "デモ / demo: アラート #{} {} ({}地区) {}",
+                    a.id,
+                    a.kind.label_ja(),
+                    a.district.as_ref().map(|d| d.as_str()).unwrap_or("-"),
+                    a.subject
+                );
+            }
         }
     }
 }

@@ -92,7 +92,7 @@ pub async fn provision(
 
 impl Platform {
     /// Starts the broker of `kind` knowing `devices`, and the gateway.
-    pub async fn start(store: Store, kind: BrokerKind, devices: &[Creds]) -> Self {
+    pub async fn start(store: Store, kind: BrokerKind, devices: &[Creds], gateway: bool) -> Self {
         let service_password = generate_device_password();
         let shutdown = CancellationToken::new();
         let (addr, mosquitto) = match kind {
@@ -139,7 +139,9 @@ impl Platform {
             shutdown,
             mosquitto,
         };
-        p.start_gateway();
+        if gateway {
+            p.start_gateway();
+        }
         p
     }
 
@@ -370,7 +372,8 @@ pub async fn setup(
     let probe = provision(&store, "probe", DeviceKind::Hub, false, None).await;
     let mut all = creds.clone();
     all.push(probe.clone());
-    let mut platform = Platform::start(store, kind, &all).await;
+    // Without a gateway the broker holds no session for it: nothing published now is queued for it.
+    let platform = Platform::start(store, kind, &all, gateway).await;
     if gateway {
         let probe = platform.device(&probe);
         assert!(
@@ -378,8 +381,6 @@ pub async fn setup(
             "probe device could not connect"
         );
         platform.wait_gateway_ready(&probe).await;
-    } else {
-        platform.stop_gateway().await;
     }
     (platform, creds)
 }

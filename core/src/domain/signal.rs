@@ -17,6 +17,10 @@ vocabulary! {
         DeviceHealth => ("device_health", "機器の状態"),
         /// A partner's report of something seen.
         Concern => ("concern", "見守り協力事業者からの連絡"),
+        /// An administrator changed how a resident is watched (policies, pauses, devices): the
+        /// alert service re-reads the resident. Keeps every process's view in step through the
+        /// same ordered log as everything else.
+        Change => ("change", "設定変更"),
     }
 }
 

@@ -39,6 +39,51 @@ impl Store {
             .collect()
     }
 
+    /// One resident's watch profile.
+    pub async fn watch_profile(
+        &self,
+        resident: &ResidentId,
+    ) -> Result<Option<WatchProfile>, StorageError> {
+        let row = sqlx::query(
+            "SELECT id, district_id, birth_year, created_at, policies FROM residents WHERE id = $1",
+        )
+        .bind(resident.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(WatchProfile {
+                resident: parsed(&r, "id")?,
+                district: parsed(&r, "district_id")?,
+                birth_year: r.try_get::<i64, _>("birth_year")? as i32,
+                registered_at: time(r.try_get("created_at")?)?,
+                policies: json(&r, "policies")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Records that how a resident or device is watched changed, in the signal log, so that every
+    /// alert service (in this process or another) re-reads it in order with the signals.
+    pub async fn record_change(
+        &self,
+        subject: &crate::domain::Subject,
+        what: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        self.insert_signal(&crate::domain::NewSignal {
+            source: crate::domain::SignalSource::System,
+            dedup_key: None,
+            subject: Some(subject.clone()),
+            kind: SignalKind::Change,
+            body: serde_json::json!({ "change": what }),
+            device_time: None,
+            received_at: now,
+            clock_skewed: false,
+        })
+        .await?;
+        Ok(())
+    }
+
     /// Replaces a resident's check-in policies (admins edit them as data).
     pub async fn set_policies(
         &self,
