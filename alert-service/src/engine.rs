@@ -105,7 +105,8 @@ struct Entry {
 #[derive(Debug)]
 struct ResidentState {
     id: ResidentId,
-    district: DistrictId,
+    /// Index into [`Engine::districts`] (a city has a handful; no string per resident).
+    district: u16,
     registered_at: DateTime<Utc>,
     policies: Box<[CheckinPolicy]>,
     pauses: Vec<Interval>,
@@ -119,6 +120,9 @@ struct ResidentState {
     other_devices: Vec<u32>,
     /// Generation per rule slot.
     generations: Box<[u32]>,
+    /// No inactivity deadline is queued (the last lapse alerted, or nothing can be judged): the
+    /// next activity arms one. Otherwise activity never touches the queue.
+    idle: bool,
 }
 
 #[derive(Debug)]
@@ -143,6 +147,7 @@ pub struct Engine {
     by_device: HashMap<DeviceId, u32>,
     queue: BinaryHeap<Reverse<Entry>>,
     latest_alerts: HashMap<(String, AlertKind), DateTime<Utc>>,
+    districts: Vec<DistrictId>,
 }
 
 fn minutes(m: u32) -> Duration {
@@ -168,15 +173,17 @@ impl Engine {
             by_device: HashMap::with_capacity(devices.len()),
             queue: BinaryHeap::with_capacity(profiles.len() * 2 + devices.len()),
             latest_alerts: history.latest_alerts,
+            districts: Vec::new(),
         };
         for p in profiles {
             let idx = engine.residents.len() as u32;
             engine.by_resident.insert(p.resident.clone(), idx);
+            let district = engine.district_index(p.district);
             engine.residents.push(ResidentState {
                 last_activity: history.last_activity.get(&p.resident).copied(),
                 last_checkin: history.last_checkin.get(&p.resident).copied(),
                 id: p.resident,
-                district: p.district,
+                district,
                 registered_at: p.registered_at,
                 generations: vec![0; p.policies.len() * 2].into_boxed_slice(),
                 policies: p.policies.into_boxed_slice(),
@@ -184,6 +191,7 @@ impl Engine {
                 monitoring_since: None,
                 sensors: Vec::new(),
                 other_devices: Vec::new(),
+                idle: false,
             });
         }
         for (resident, interval) in history.pauses {
@@ -228,6 +236,20 @@ impl Engine {
             engine.arm_resident(r, now, true);
         }
         engine
+    }
+
+    fn district_index(&mut self, d: DistrictId) -> u16 {
+        match self.districts.iter().position(|x| *x == d) {
+            Some(i) => i as u16,
+            None => {
+                self.districts.push(d);
+                (self.districts.len() - 1) as u16
+            }
+        }
+    }
+
+    fn district_of(&self, r: u32) -> DistrictId {
+        self.districts[self.residents[r as usize].district as usize].clone()
     }
 
     /// The earliest armed deadline.
@@ -281,7 +303,9 @@ impl Engine {
                     if signal.kind == SignalKind::Checkin {
                         state.last_checkin = Some(state.last_checkin.map_or(at, |t| t.max(at)));
                     }
-                    self.arm_inactivity(r, now);
+                    if std::mem::take(&mut state.idle) {
+                        self.arm_inactivity(r, now);
+                    }
                 }
             }
             SignalKind::DeviceHealth => {
@@ -304,6 +328,7 @@ impl Engine {
     /// pauses), and re-arms their rules.
     pub fn update_resident(&mut self, profile: Profile, pauses: Vec<Interval>, now: DateTime<Utc>) {
         let slots = profile.policies.len() * 2;
+        let district = self.district_index(profile.district);
         match self.by_resident.get(&profile.resident).copied() {
             Some(r) => {
                 let state = &mut self.residents[r as usize];
@@ -317,7 +342,7 @@ impl Engine {
                     .wrapping_add(1);
                 state.generations = vec![base; slots].into_boxed_slice();
                 state.policies = profile.policies.into_boxed_slice();
-                state.district = profile.district;
+                state.district = district;
                 state.pauses = pauses;
                 self.arm_resident(r, now, false);
             }
@@ -326,7 +351,7 @@ impl Engine {
                 self.by_resident.insert(profile.resident.clone(), r);
                 self.residents.push(ResidentState {
                     id: profile.resident,
-                    district: profile.district,
+                    district,
                     registered_at: profile.registered_at,
                     generations: vec![0; slots].into_boxed_slice(),
                     policies: profile.policies.into_boxed_slice(),
@@ -336,6 +361,7 @@ impl Engine {
                     monitoring_since: None,
                     sensors: Vec::new(),
                     other_devices: Vec::new(),
+                    idle: false,
                 });
                 self.arm_resident(r, now, false);
             }
@@ -571,13 +597,33 @@ impl Engine {
             ) => {
                 let state = &self.residents[r as usize];
                 let lapse = Self::inactivity_lapse(state);
+                // Activity never touches the queue: the deadline is recomputed here, and moved on
+                // when the resident was active since it was queued.
+                let hours = DailySpan { from: *active_from, to: *active_to };
+                let deadline = match after_counted_time(tz, hours, &state.pauses, lapse, minutes(*max_silence_minutes)) {
+                    // An open-ended pause: re-armed when it ends.
+                    None => {
+                        self.residents[r as usize].idle = true;
+                        return;
+                    }
+                    Some(t) if t > now => {
+                        let generation = state.generations[slot as usize];
+                        self.push(t, Owner::Resident(r, slot), generation);
+                        return;
+                    }
+                    Some(t) => t,
+                };
                 let offline = self.offline_sensors(r);
                 let unmonitored = !state.sensors.is_empty() && offline.len() == state.sensors.len();
                 if unmonitored {
                     // Silence that dead sensors cause is not the resident's: the unmonitored alert
                     // speaks for it. Monitoring resuming re-arms this rule.
+                    self.residents[r as usize].idle = true;
                     return;
                 }
+                // From here on this lapse is settled (alerted now or before): the next activity re-arms.
+                self.residents[r as usize].idle = true;
+                let state = &self.residents[r as usize];
                 if state.sensors.is_empty()
                     || self.fired_since(&subject, AlertKind::Inactivity, lapse)
                 {
@@ -725,7 +771,7 @@ impl Engine {
             subject: Subject::Resident(state.id.clone()),
             kind,
             severity,
-            district: Some(state.district.clone()),
+            district: Some(self.district_of(r)),
             summary: kind.label_ja().to_string(),
             detail,
             at,
@@ -736,7 +782,7 @@ impl Engine {
         let (subject, district) = match resident {
             Some(r) => (
                 Subject::Resident(self.residents[r as usize].id.clone()),
-                Some(self.residents[r as usize].district.clone()),
+                Some(self.district_of(r)),
             ),
             None => (
                 signal
@@ -801,7 +847,9 @@ impl Engine {
     ) {
         let state = &mut self.devices[d as usize];
         state.last_seen = state.last_seen.max(at);
-        if state.offline_since.take().is_some() {
+        // While online, the queued heartbeat deadline is moved lazily when it comes up.
+        let came_back = state.offline_since.take().is_some();
+        if came_back {
             // Back online: if every sensor of the resident had been offline, monitoring resumes now
             // and silence is counted from here.
             if let Some(r) = state.resident
@@ -817,8 +865,8 @@ impl Engine {
                     self.arm_inactivity(r, now);
                 }
             }
+            self.arm_device(d);
         }
-        self.arm_device(d);
     }
 
     fn heartbeat_deadline(
@@ -828,8 +876,17 @@ impl Engine {
         now: DateTime<Utc>,
         out: &mut Vec<Decision>,
     ) {
-        let _ = now;
-        self.device_offline(d, deadline, "heartbeat_missed", out);
+        let _ = deadline;
+        let state = &self.devices[d as usize];
+        let misses = i32::try_from(self.settings.heartbeat_misses).unwrap_or(3);
+        let due_at = state.last_seen + state.interval * misses;
+        if due_at > now {
+            // Heard from since this entry was queued: move it (signals never touch the queue).
+            let generation = state.generation;
+            self.push(due_at, Owner::Device(d), generation);
+            return;
+        }
+        self.device_offline(d, due_at, "heartbeat_missed", out);
     }
 
     fn device_offline(&mut self, d: u32, since: DateTime<Utc>, why: &str, out: &mut Vec<Decision>) {
@@ -846,7 +903,7 @@ impl Engine {
         let lapse = state.last_seen;
         let district = state
             .resident
-            .map(|r| self.residents[r as usize].district.clone());
+            .map(|r| self.district_of(r));
         if !self.fired_since(&subject, AlertKind::DeviceOffline, lapse) {
             out.push(Decision::Alert(NewAlert {
                 subject,
@@ -926,7 +983,7 @@ impl Engine {
             subject,
             kind: AlertKind::BatteryLow,
             severity: Severity::Low,
-            district: state.resident.map(|r| self.residents[r as usize].district.clone()),
+            district: state.resident.map(|r| self.district_of(r)),
             summary: AlertKind::BatteryLow.label_ja().to_string(),
             detail: json!({ "rule": "device_health", "reason": "battery_low", "battery": level, "threshold": self.settings.battery_low_percent, "device_kind": state.kind }),
             at,
