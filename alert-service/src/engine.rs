@@ -599,8 +599,17 @@ impl Engine {
                 let lapse = Self::inactivity_lapse(state);
                 // Activity never touches the queue: the deadline is recomputed here, and moved on
                 // when the resident was active since it was queued.
-                let hours = DailySpan { from: *active_from, to: *active_to };
-                let deadline = match after_counted_time(tz, hours, &state.pauses, lapse, minutes(*max_silence_minutes)) {
+                let hours = DailySpan {
+                    from: *active_from,
+                    to: *active_to,
+                };
+                let deadline = match after_counted_time(
+                    tz,
+                    hours,
+                    &state.pauses,
+                    lapse,
+                    minutes(*max_silence_minutes),
+                ) {
                     // An open-ended pause: re-armed when it ends.
                     None => {
                         self.residents[r as usize].idle = true;
@@ -901,9 +910,7 @@ impl Engine {
         let state = &self.devices[d as usize];
         let subject = Subject::Device(state.id.clone());
         let lapse = state.last_seen;
-        let district = state
-            .resident
-            .map(|r| self.district_of(r));
+        let district = state.resident.map(|r| self.district_of(r));
         if !self.fired_since(&subject, AlertKind::DeviceOffline, lapse) {
             out.push(Decision::Alert(NewAlert {
                 subject,

@@ -9,7 +9,9 @@
 //! Options: `--sizes 10000,100000,1000000`, `--signals 200000`, `--timed 10000`.
 
 use chrono::{DateTime, Duration, Utc};
-use mimamori_alerts::engine::{Decision, DeviceProfile, Engine, EngineSettings, History, Profile, hm};
+use mimamori_alerts::engine::{
+    Decision, DeviceProfile, Engine, EngineSettings, History, Profile, hm,
+};
 use mimamori_core::domain::*;
 use rand::Rng;
 use std::collections::HashMap;
@@ -18,14 +20,21 @@ use std::time::Instant;
 fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
-        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<u64>().ok())
+        })
         .map(|pages| pages * 4096)
         .unwrap_or(0)
 }
 
 fn arg(name: &str, default: &str) -> String {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned()).unwrap_or_else(|| default.to_string())
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+        .unwrap_or_else(|| default.to_string())
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -45,10 +54,24 @@ fn did(i: usize) -> DeviceId {
 
 fn inputs(n: usize, now: DateTime<Utc>) -> (Vec<Profile>, Vec<DeviceProfile>, History) {
     let mut rng = rand::rng();
-    let districts: Vec<DistrictId> = ["katase", "kugenuma", "tsujido", "muraoka", "fujisawa", "meiji", "zengyo", "shonan_oba", "mutsuai", "shonandai", "endo", "chogo", "goshomi"]
-        .iter()
-        .map(|d| DistrictId::parse(*d).expect("valid"))
-        .collect();
+    let districts: Vec<DistrictId> = [
+        "katase",
+        "kugenuma",
+        "tsujido",
+        "muraoka",
+        "fujisawa",
+        "meiji",
+        "zengyo",
+        "shonan_oba",
+        "mutsuai",
+        "shonandai",
+        "endo",
+        "chogo",
+        "goshomi",
+    ]
+    .iter()
+    .map(|d| DistrictId::parse(*d).expect("valid"))
+    .collect();
     let mut profiles = Vec::with_capacity(n);
     let mut devices = Vec::with_capacity(n);
     let mut history = History::default();
@@ -58,12 +81,27 @@ fn inputs(n: usize, now: DateTime<Utc>) -> (Vec<Profile>, Vec<DeviceProfile>, Hi
             district: districts[i % districts.len()].clone(),
             registered_at: now,
             policies: vec![
-                CheckinPolicy::Inactivity { max_silence_minutes: 12 * 60, active_from: hm(7, 0), active_to: hm(22, 0) },
-                CheckinPolicy::DailyWindow { from: hm(6, 0), to: hm(10, 0) },
+                CheckinPolicy::Inactivity {
+                    max_silence_minutes: 12 * 60,
+                    active_from: hm(7, 0),
+                    active_to: hm(22, 0),
+                },
+                CheckinPolicy::DailyWindow {
+                    from: hm(6, 0),
+                    to: hm(10, 0),
+                },
             ],
         });
-        devices.push(DeviceProfile { id: did(i), resident: Some(rid(i)), kind: DeviceKind::Motion, heartbeat_interval: Duration::hours(1), registered_at: now });
-        history.last_activity.insert(rid(i), now - Duration::minutes(rng.random_range(0..360)));
+        devices.push(DeviceProfile {
+            id: did(i),
+            resident: Some(rid(i)),
+            kind: DeviceKind::Motion,
+            heartbeat_interval: Duration::hours(1),
+            registered_at: now,
+        });
+        history
+            .last_activity
+            .insert(rid(i), now - Duration::minutes(rng.random_range(0..360)));
         history.device_last_seen.insert(did(i), now);
     }
     (profiles, devices, history)
@@ -101,7 +139,14 @@ fn measure(n: usize, signals: usize, timed: usize) -> Row {
     let rss0 = rss_bytes();
     let (profiles, devices, history) = inputs(n, now);
     let t = Instant::now();
-    let mut engine = Engine::new(tz, EngineSettings::default(), profiles, devices, history, now);
+    let mut engine = Engine::new(
+        tz,
+        EngineSettings::default(),
+        profiles,
+        devices,
+        history,
+        now,
+    );
     let rebuild_ms = t.elapsed().as_secs_f64() * 1e3;
     let bytes_per_resident = rss_bytes().saturating_sub(rss0) as f64 / n as f64;
 
@@ -110,7 +155,12 @@ fn measure(n: usize, signals: usize, timed: usize) -> Row {
     let batch: Vec<Signal> = (0..signals)
         .map(|i| {
             let r = rng.random_range(0..n);
-            activity(rid(r), did(r), now + Duration::milliseconds(i as i64), i as i64)
+            activity(
+                rid(r),
+                did(r),
+                now + Duration::milliseconds(i as i64),
+                i as i64,
+            )
         })
         .collect();
     let t = Instant::now();
@@ -144,41 +194,72 @@ fn measure(n: usize, signals: usize, timed: usize) -> Row {
                 resident: rid(id),
                 district: DistrictId::parse("kugenuma").expect("valid"),
                 registered_at: start - Duration::hours(1),
-                policies: vec![CheckinPolicy::Inactivity { max_silence_minutes: 1, active_from: hm(0, 0), active_to: hm(0, 0) }],
+                policies: vec![CheckinPolicy::Inactivity {
+                    max_silence_minutes: 1,
+                    active_from: hm(0, 0),
+                    active_to: hm(0, 0),
+                }],
             },
             Vec::new(),
             start,
         );
-        engine.update_device(DeviceProfile { id: did(id), resident: Some(rid(id)), kind: DeviceKind::Motion, heartbeat_interval: Duration::hours(1), registered_at: start }, start);
+        engine.update_device(
+            DeviceProfile {
+                id: did(id),
+                resident: Some(rid(id)),
+                kind: DeviceKind::Motion,
+                heartbeat_interval: Duration::hours(1),
+                registered_at: start,
+            },
+            start,
+        );
         let deadline = start + Duration::milliseconds(200 + rng.random_range(0..spread_ms));
-        engine.apply(&activity(rid(id), did(id), deadline - Duration::minutes(1), id as i64), start);
+        engine.apply(
+            &activity(rid(id), did(id), deadline - Duration::minutes(1), id as i64),
+            start,
+        );
         deadlines.push(deadline);
     }
     let mut delays = Vec::with_capacity(timed);
     let give_up = Instant::now() + std::time::Duration::from_secs(30);
     while delays.len() < timed && Instant::now() < give_up {
-        let Some(next) = engine.next_deadline() else { break };
+        let Some(next) = engine.next_deadline() else {
+            break;
+        };
         if let Ok(wait) = (next - Utc::now()).to_std() {
             std::thread::sleep(wait);
         }
         let now = Utc::now();
         for d in engine.due(now) {
             if let Decision::Alert(a) = d
-                && let Some(deadline) = a.detail.get("deadline").and_then(|d| d.as_str()).and_then(|d| DateTime::parse_from_rfc3339(d).ok())
+                && let Some(deadline) = a
+                    .detail
+                    .get("deadline")
+                    .and_then(|d| d.as_str())
+                    .and_then(|d| DateTime::parse_from_rfc3339(d).ok())
             {
-                delays.push((Utc::now() - deadline.with_timezone(&Utc)).num_microseconds().unwrap_or(0) as f64 / 1e3);
+                delays.push(
+                    (Utc::now() - deadline.with_timezone(&Utc))
+                        .num_microseconds()
+                        .unwrap_or(0) as f64
+                        / 1e3,
+                );
             }
         }
     }
     delays.sort_by(f64::total_cmp);
 
     // Baseline: one tokio timer per deadline, on a runtime of its own.
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime");
     let mut timer_delays: Vec<f64> = runtime.block_on(async {
         let start = Utc::now();
         let mut tasks = Vec::with_capacity(timed);
         for _ in 0..timed {
-            let deadline = start + Duration::milliseconds(200 + rand::rng().random_range(0..spread_ms));
+            let deadline =
+                start + Duration::milliseconds(200 + rand::rng().random_range(0..spread_ms));
             tasks.push(tokio::spawn(async move {
                 let wait = (deadline - Utc::now()).to_std().unwrap_or_default();
                 tokio::time::sleep(wait).await;
@@ -208,20 +289,41 @@ fn measure(n: usize, signals: usize, timed: usize) -> Row {
 }
 
 fn main() {
-    let sizes: Vec<usize> = arg("--sizes", "10000,100000,1000000").split(',').filter_map(|s| s.trim().parse().ok()).collect();
+    let sizes: Vec<usize> = arg("--sizes", "10000,100000,1000000")
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
     let signals: usize = arg("--signals", "200000").parse().unwrap_or(200_000);
     let timed: usize = arg("--timed", "10000").parse().unwrap_or(10_000);
-    println!("rules engine benchmark: {signals} activity signals per size, {timed} timed deadlines over 2 s");
+    println!(
+        "rules engine benchmark: {signals} activity signals per size, {timed} timed deadlines over 2 s"
+    );
     println!(
         "{:>9} | {:>10} | {:>9} | {:>12} | {:>14} | {:>10} | {:>10} | {:>11} | {:>11}",
-        "residents", "rebuild ms", "B/resident", "ns/signal", "baseline ns/sig", "delay p50", "delay p99", "timer p50", "timer p99"
+        "residents",
+        "rebuild ms",
+        "B/resident",
+        "ns/signal",
+        "baseline ns/sig",
+        "delay p50",
+        "delay p99",
+        "timer p50",
+        "timer p99"
     );
     let mut rows = Vec::new();
     for n in sizes {
         let r = measure(n, signals, timed);
         println!(
             "{:>9} | {:>10.0} | {:>9.0} | {:>12.0} | {:>14.0} | {:>8.3}ms | {:>8.3}ms | {:>9.3}ms | {:>9.3}ms",
-            r.n, r.rebuild_ms, r.bytes_per_resident, r.ns_per_signal, r.baseline_ns_per_signal, r.delay_p50_ms, r.delay_p99_ms, r.timer_p50_ms, r.timer_p99_ms
+            r.n,
+            r.rebuild_ms,
+            r.bytes_per_resident,
+            r.ns_per_signal,
+            r.baseline_ns_per_signal,
+            r.delay_p50_ms,
+            r.delay_p99_ms,
+            r.timer_p50_ms,
+            r.timer_p99_ms
         );
         rows.push(r);
     }

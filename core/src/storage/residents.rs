@@ -182,19 +182,19 @@ impl Store {
         .bind(resident.as_str())
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Pause {
-                    id: r.try_get("id")?,
-                    resident: parsed(r, "resident_id")?,
-                    reason: parsed(r, "reason")?,
-                    starts_at: time(r.try_get("starts_at")?)?,
-                    ends_at: opt_time(r.try_get("ends_at")?)?,
-                    note: r.try_get("note")?,
-                })
-            })
-            .collect()
+        rows.iter().map(pause_from).collect()
     }
+}
+
+pub(super) fn pause_from(r: &AnyRow) -> Result<Pause, StorageError> {
+    Ok(Pause {
+        id: r.try_get("id")?,
+        resident: parsed(r, "resident_id")?,
+        reason: parsed(r, "reason")?,
+        starts_at: time(r.try_get("starts_at")?)?,
+        ends_at: opt_time(r.try_get("ends_at")?)?,
+        note: r.try_get("note")?,
+    })
 }
 
 fn audit(

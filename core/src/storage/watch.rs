@@ -1,7 +1,7 @@
 //! Bulk reads that rebuild the alert service's state on start: who is watched and how, and the
 //! latest of everything that matters to the rules. No names, addresses or notes are read here.
 
-use super::{StorageError, Store, json, opt_time, parsed, time};
+use super::{StorageError, Store, json, parsed, time};
 use crate::domain::{
     AlertKind, CheckinPolicy, DistrictId, Pause, ResidentId, SignalId, SignalKind,
 };
@@ -26,17 +26,7 @@ impl Store {
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(WatchProfile {
-                    resident: parsed(r, "id")?,
-                    district: parsed(r, "district_id")?,
-                    birth_year: r.try_get::<i64, _>("birth_year")? as i32,
-                    registered_at: time(r.try_get("created_at")?)?,
-                    policies: json(r, "policies")?,
-                })
-            })
-            .collect()
+        rows.iter().map(profile_from).collect()
     }
 
     /// One resident's watch profile.
@@ -50,16 +40,7 @@ impl Store {
         .bind(resident.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| {
-            Ok(WatchProfile {
-                resident: parsed(&r, "id")?,
-                district: parsed(&r, "district_id")?,
-                birth_year: r.try_get::<i64, _>("birth_year")? as i32,
-                registered_at: time(r.try_get("created_at")?)?,
-                policies: json(&r, "policies")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(profile_from).transpose()
     }
 
     /// Records that how a resident or device is watched changed, in the signal log, so that every
@@ -111,18 +92,7 @@ impl Store {
         let rows = sqlx::query("SELECT id, resident_id, reason, starts_at, ends_at, note FROM pauses ORDER BY resident_id, starts_at")
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Pause {
-                    id: r.try_get("id")?,
-                    resident: parsed(r, "resident_id")?,
-                    reason: parsed(r, "reason")?,
-                    starts_at: time(r.try_get("starts_at")?)?,
-                    ends_at: opt_time(r.try_get("ends_at")?)?,
-                    note: r.try_get("note")?,
-                })
-            })
-            .collect()
+        rows.iter().map(super::residents::pause_from).collect()
     }
 
     /// The latest receipt time of a kind of signal, per subject key.
@@ -202,4 +172,14 @@ impl Store {
             .await?;
         Ok(SignalId(row.try_get("id")?))
     }
+}
+
+fn profile_from(r: &sqlx::any::AnyRow) -> Result<WatchProfile, StorageError> {
+    Ok(WatchProfile {
+        resident: parsed(r, "id")?,
+        district: parsed(r, "district_id")?,
+        birth_year: r.try_get::<i64, _>("birth_year")? as i32,
+        registered_at: time(r.try_get("created_at")?)?,
+        policies: json(r, "policies")?,
+    })
 }
