@@ -384,3 +384,22 @@ pub async fn setup(
     }
     (platform, creds)
 }
+
+/// Whether a Mosquitto binary is installed. Without one the Mosquitto suite is skipped — unless
+/// `MIMAMORI_TEST_REQUIRE_MOSQUITTO=1` (CI), which makes it fail instead.
+pub fn mosquitto_available() -> bool {
+    let found = std::process::Command::new("mosquitto")
+        .arg("-h")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok();
+    if !found {
+        assert!(
+            std::env::var("MIMAMORI_TEST_REQUIRE_MOSQUITTO").as_deref() != Ok("1"),
+            "mosquitto is not installed but MIMAMORI_TEST_REQUIRE_MOSQUITTO=1"
+        );
+        eprintln!("skipped: mosquitto is not installed");
+    }
+    found
+}
