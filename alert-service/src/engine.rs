@@ -287,8 +287,10 @@ impl Engine {
             SignalSource::Device(id) => self.by_device.get(id).copied(),
             _ => None,
         };
-        let resident = match &signal.subject {
-            Some(Subject::Resident(r)) => self.by_resident.get(r).copied(),
+        // A device's signal is about its resident: one hash lookup instead of two.
+        let resident = match (device.and_then(|d| self.devices[d as usize].resident), &signal.subject) {
+            (Some(r), Some(Subject::Resident(_))) => Some(r),
+            (_, Some(Subject::Resident(r))) => self.by_resident.get(r).copied(),
             _ => None,
         };
         if let Some(d) = device {
