@@ -288,7 +288,10 @@ impl Engine {
             _ => None,
         };
         // A device's signal is about its resident: one hash lookup instead of two.
-        let resident = match (device.and_then(|d| self.devices[d as usize].resident), &signal.subject) {
+        let resident = match (
+            device.and_then(|d| self.devices[d as usize].resident),
+            &signal.subject,
+        ) {
             (Some(r), Some(Subject::Resident(_))) => Some(r),
             (_, Some(Subject::Resident(r))) => self.by_resident.get(r).copied(),
             _ => None,
