@@ -668,3 +668,125 @@ fn policies_and_pauses_from_the_command_line() {
     );
     assert!(stderr(&bad).contains("unknown value"), "{}", stderr(&bad));
 }
+
+/// Issue 5's story end to end: a device's emergency press reaches the MQTT alerts topic and a
+/// webhook, routed to the 包括 of the resident's district, with no personal data.
+#[test]
+fn an_emergency_press_reaches_the_alerts_topic_and_a_webhook_routed_to_the_district() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (received, webhook_calls) = std::sync::mpsc::channel::<serde_json::Value>();
+    let hook_url = rt.block_on(async {
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |body: String| {
+                let received = received.clone();
+                async move {
+                    let _ = received.send(serde_json::from_str(&body).unwrap());
+                    "ok"
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        url
+    });
+    std::fs::write(
+        dir.path().join("mimamori.toml"),
+        format!("[mqtt]\npassword = \"e2e-service-password\"\n\n[notify]\nmqtt_alerts = true\n\n[[notify.webhooks]]\nurl = \"{hook_url}\"\nsecret = \"e2e-webhook-secret-123\"\n"),
+    )
+    .unwrap();
+    let r = json(
+        dir.path(),
+        &[
+            "admin",
+            "resident",
+            "add",
+            "--name",
+            "藤沢 花子",
+            "--birth-year",
+            "1940",
+            "--address",
+            "辻堂元町5-5",
+            "--json",
+        ],
+    );
+    let d = json(
+        dir.path(),
+        &[
+            "admin",
+            "device",
+            "add",
+            "--resident",
+            r["id"].as_str().unwrap(),
+            "--kind",
+            "call_button",
+            "--json",
+        ],
+    );
+    let (mut child, up) = start_up(dir.path(), &[]);
+    let mqtt: std::net::SocketAddr = up.mqtt.parse().unwrap();
+    rt.block_on(async {
+        // An integration listening on the alerts topics.
+        let mut options =
+            rumqttc::MqttOptions::new("mimamori-e2e-listener", mqtt.ip().to_string(), mqtt.port());
+        options.set_credentials("mimamori-service", "e2e-service-password");
+        let (listener, mut events) = rumqttc::AsyncClient::new(options, 16);
+        listener
+            .subscribe("mimamori/v1/alerts/#", rumqttc::QoS::AtLeastOnce)
+            .await
+            .unwrap();
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let button = mimamori_devices::DeviceClient::start(
+            mimamori_devices::DeviceConfig {
+                id: mimamori_core::domain::DeviceId::parse(d["id"].as_str().unwrap()).unwrap(),
+                password: d["secret"].as_str().unwrap().to_string(),
+                host: mqtt.ip().to_string(),
+                port: mqtt.port(),
+                resend_interval: Duration::from_millis(500),
+            },
+            shutdown.clone(),
+        );
+        let mut pressed = false;
+        let published = tokio::time::timeout(Duration::from_secs(30), async {
+            loop {
+                match events.poll().await {
+                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_))) if !pressed => {
+                        assert!(button.wait_connected(Duration::from_secs(30)).await);
+                        button
+                            .send(mimamori_core::protocol::EventType::Emergency, None, None)
+                            .await
+                            .unwrap();
+                        pressed = true;
+                    }
+                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => return p,
+                    Ok(_) => {}
+                    Err(e) => panic!("listener: {e}"),
+                }
+            }
+        })
+        .await
+        .expect("an alert on the MQTT alerts topic");
+        assert!(
+            published.topic.starts_with("mimamori/v1/alerts/tsujido/"),
+            "{}",
+            published.topic
+        );
+        let body: serde_json::Value = serde_json::from_slice(&published.payload).unwrap();
+        assert_eq!(body["event"], "created");
+        assert_eq!(body["alert"]["kind"], "emergency");
+        assert_eq!(body["alert"]["team"], "houkatsu-tsujido");
+        assert!(!String::from_utf8_lossy(&published.payload).contains("花子"));
+        shutdown.cancel();
+    });
+    // And at the webhook.
+    let hook = webhook_calls
+        .recv_timeout(Duration::from_secs(30))
+        .expect("a webhook call");
+    assert_eq!(
+        (hook["event"].as_str(), hook["alert"]["district"].as_str()),
+        (Some("created"), Some("tsujido"))
+    );
+    assert!(stop(&mut child, "-TERM").success());
+}

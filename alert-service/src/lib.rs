@@ -6,9 +6,14 @@
 //! - [`engine`]: the rules (emergency, inactivity, daily window, check-in, pauses, device health,
 //!   unmonitored residents) over a deadline queue; pure, clock-free, restart-safe by construction;
 //! - [`service`]: the engine fed from the store — rebuilt from it on start, following new signals by
-//!   their id, sleeping until the next deadline on an injected clock, writing alerts.
+//!   their id, sleeping until the next deadline on an injected clock, writing alerts routed to their
+//!   team with their notifications, and carrying out escalation steps;
+//! - [`route`]: routing (which team of the district) and escalation chains, as data;
+//! - [`notify`]: the delivery outbox worker and its channels (MQTT, webhook).
 
 pub mod engine;
+pub mod notify;
+pub mod route;
 pub mod schedule;
 pub mod service;
 

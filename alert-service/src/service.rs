@@ -7,11 +7,15 @@
 //! process and across processes); an in-process gateway only wakes the loop early.
 
 use crate::engine::{Decision, DeviceProfile, Engine, EngineSettings, History, Profile};
+use crate::notify::Targets;
+use crate::route::{Escalation, Routing};
 use crate::schedule::Interval;
+use chrono::Datelike;
 use chrono::Duration;
 use chrono_tz::Tz;
 use mimamori_core::clock::Clock;
 use mimamori_core::domain::{Alert, DeviceId, SignalId, SignalKind, SignalSource, Subject};
+use mimamori_core::storage::Routed;
 use mimamori_core::storage::{StorageError, Store};
 use std::sync::Arc;
 use tokio::sync::{Notify, broadcast};
@@ -33,9 +37,26 @@ pub struct AlertService {
     cursor: SignalId,
     wake: Arc<Notify>,
     reminders: broadcast::Sender<Decision>,
+    routing: Routing,
+    escalation: Escalation,
+    targets: Targets,
 }
 
 impl AlertService {
+    /// Sets routing, escalation chains and the integration channels (defaults: the built-in
+    /// routing and chains, no channels).
+    pub fn with_delivery(
+        mut self,
+        routing: Routing,
+        escalation: Escalation,
+        targets: Targets,
+    ) -> Self {
+        self.routing = routing;
+        self.escalation = escalation;
+        self.targets = targets;
+        self
+    }
+
     /// Rebuilds the engine from the store.
     pub async fn start(
         store: Store,
@@ -117,6 +138,9 @@ impl AlertService {
             cursor,
             wake: Arc::new(Notify::new()),
             reminders,
+            routing: Routing::default(),
+            escalation: Escalation::default(),
+            targets: Targets::default(),
         })
     }
 
@@ -209,7 +233,65 @@ impl AlertService {
         }
         let decisions = self.engine.due(self.clock.now());
         alerts.extend(self.carry_out(decisions).await?);
+        self.escalate().await?;
         Ok(alerts)
+    }
+
+    /// Carries out every escalation step that is due: the chain's team is told, with the alert's
+    /// own team again, and the next reminder is scheduled — until someone acknowledges.
+    pub async fn escalate(&mut self) -> Result<usize, StorageError> {
+        let now = self.clock.now();
+        let mut done = 0;
+        for alert in self.store.due_escalations(now, 100).await? {
+            let step = alert.escalation_step + 1;
+            let Some(chain) = self.escalation.chain(alert.kind).cloned() else {
+                // No chain (any more) for this kind: stop.
+                self.store
+                    .advance_escalation(
+                        alert.id,
+                        alert.escalation_step,
+                        None,
+                        &[],
+                        &serde_json::json!({ "step": step, "stopped": "no chain" }),
+                        now,
+                    )
+                    .await?;
+                continue;
+            };
+            let to = mimamori_core::registry::Registry::default_team_id(chain.to, None);
+            let mut teams = vec![to.as_str()];
+            if let Some(own) = &alert.team
+                && own != &to
+            {
+                teams.push(own.as_str());
+            }
+            let notify = self
+                .targets
+                .notifications("escalated", &teams, Some(step), now);
+            let detail = serde_json::json!({
+                "step": step,
+                "to": to,
+                "teams": teams,
+                "unacknowledged_since": alert.opened_at,
+                "next_in_minutes": chain.repeat_every.num_minutes(),
+            });
+            if self
+                .store
+                .advance_escalation(
+                    alert.id,
+                    alert.escalation_step,
+                    Some(now + chain.repeat_every),
+                    &notify,
+                    &detail,
+                    now,
+                )
+                .await?
+            {
+                tracing::warn!(alert_id = %alert.id, kind = %alert.kind, step, to = %to, "Alert escalated: not acknowledged.");
+                done += 1;
+            }
+        }
+        Ok(done)
     }
 
     async fn carry_out(&mut self, decisions: Vec<Decision>) -> Result<Vec<Alert>, StorageError> {
@@ -217,7 +299,27 @@ impl AlertService {
         for d in decisions {
             match d {
                 Decision::Alert(new) => {
-                    let opened = self.store.open_alert(&new, &[]).await?;
+                    let age = match &new.subject {
+                        Subject::Resident(r) => self
+                            .store
+                            .watch_profile(r)
+                            .await?
+                            .map(|p| new.at.with_timezone(&self.tz).year() - p.birth_year),
+                        _ => None,
+                    };
+                    let team = self.routing.team(new.kind, age, new.district.as_ref());
+                    let escalate_at = self
+                        .escalation
+                        .chain(new.kind)
+                        .map(|c| new.at + c.first_after);
+                    let notify =
+                        self.targets
+                            .notifications("raised", &[team.as_str()], None, new.at);
+                    let routed = Routed {
+                        team: Some(team),
+                        escalate_at,
+                    };
+                    let opened = self.store.open_routed_alert(&new, &routed, &notify).await?;
                     tracing::info!(
                         alert_id = %opened.alert.id,
                         kind = %new.kind,

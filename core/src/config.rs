@@ -22,6 +22,7 @@ pub struct Config {
     pub broker: BrokerConfig,
     pub mqtt: MqttConfig,
     pub gateway: GatewayConfig,
+    pub notify: NotifyConfig,
     pub http: HttpConfig,
     pub city: CityConfig,
     pub log: LogConfig,
@@ -83,6 +84,38 @@ pub struct GatewayConfig {
     pub max_clock_skew_seconds: i64,
 }
 
+/// Where alerts are sent besides the people of the teams.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifyConfig {
+    /// Publish every alert change on `mimamori/v1/alerts/{district}/{alert_id}` (QoS 1).
+    pub mqtt_alerts: bool,
+    /// Generic JSON webhooks (LINE WORKS, Slack-style receivers).
+    pub webhooks: Vec<WebhookConfig>,
+}
+
+/// One webhook receiver.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// `https://…` (or `http://` on a private network).
+    pub url: String,
+    /// Key of the `X-Mimamori-Signature: sha256=…` HMAC over the body.
+    pub secret: String,
+    /// Only alerts routed to these teams (ids, e.g. `houkatsu-kugenuma`); empty: every alert.
+    #[serde(default)]
+    pub teams: Vec<String>,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        Self {
+            mqtt_alerts: true,
+            webhooks: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MessageAuth {
@@ -134,6 +167,7 @@ impl Default for Config {
             broker: BrokerConfig::default(),
             mqtt: MqttConfig::default(),
             gateway: GatewayConfig::default(),
+            notify: NotifyConfig::default(),
             http: HttpConfig::default(),
             city: CityConfig::default(),
             log: LogConfig::default(),
@@ -355,6 +389,20 @@ impl Config {
                 "mqtt.client_id",
                 "client id and username must not be empty".into(),
             ));
+        }
+        for w in &self.notify.webhooks {
+            if !(w.url.starts_with("https://") || w.url.starts_with("http://")) {
+                return Err((
+                    "notify.webhooks.url",
+                    format!("{:?} must start with https:// or http://", w.url),
+                ));
+            }
+            if w.secret.len() < 16 {
+                return Err((
+                    "notify.webhooks.secret",
+                    "must be at least 16 characters".into(),
+                ));
+            }
         }
         if !(64..=262_144).contains(&self.gateway.max_payload_bytes) {
             return Err((

@@ -24,6 +24,7 @@ on_both_backends!(
     alert_lists_filter_by_district_state_kind_and_triage,
     outbox_claims_retries_and_leases,
     racing_workers_send_each_notification_once,
+    escalation_steps_are_claimed_once_and_stop_at_acknowledgement,
     audit_log,
 );
 
@@ -1039,4 +1040,91 @@ async fn audit_log(store: Store, _url: String) {
     let one = store.list_audit("device", Some("d-1"), 10).await.unwrap();
     assert_eq!(one.len(), 1);
     assert_eq!(one[0].detail["kind"], "door");
+}
+
+async fn escalation_steps_are_claimed_once_and_stop_at_acknowledgement(store: Store, _url: String) {
+    use mimamori_core::storage::Routed;
+    let team = TeamId::parse("houkatsu-kugenuma").unwrap();
+    let routed = Routed {
+        team: Some(team.clone()),
+        escalate_at: Some(t0() + Duration::minutes(5)),
+    };
+    let alert = store
+        .open_routed_alert(
+            &new_alert("resident:r-1", AlertKind::Emergency, t0()),
+            &routed,
+            &[webhook(t0())],
+        )
+        .await
+        .unwrap()
+        .alert;
+    assert_eq!(
+        (
+            alert.team.as_ref(),
+            alert.escalation_step,
+            alert.next_escalation_at
+        ),
+        (Some(&team), 0, routed.escalate_at)
+    );
+    assert!(
+        store
+            .due_escalations(t0() + Duration::minutes(4), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let due = store
+        .due_escalations(t0() + Duration::minutes(5), 10)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1);
+    let at = t0() + Duration::minutes(5);
+    let detail = serde_json::json!({ "step": 1, "to": "coordinator" });
+    // Two workers race for the same step: one wins.
+    let notify = [webhook(at)];
+    let next = Some(at + Duration::minutes(5));
+    let (a, b) = tokio::join!(
+        store.advance_escalation(alert.id, 0, next, &notify, &detail, at),
+        store.advance_escalation(alert.id, 0, next, &notify, &detail, at),
+    );
+    assert!(a.unwrap() ^ b.unwrap(), "exactly one worker escalates");
+    let after = store.get_alert(alert.id).await.unwrap();
+    assert_eq!(
+        (after.escalation_step, after.next_escalation_at),
+        (1, Some(at + Duration::minutes(5)))
+    );
+    assert_eq!(store.list_notifications(alert.id).await.unwrap().len(), 2);
+    assert_eq!(
+        store
+            .alert_timeline(alert.id)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|e| e.kind == AlertEventKind::Escalated)
+            .count(),
+        1
+    );
+    // Acknowledgement stops the chain at once.
+    store
+        .acknowledge_alert(alert.id, &cli(), "web", at + Duration::minutes(1))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .due_escalations(at + Duration::hours(1), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        !store
+            .advance_escalation(alert.id, 1, None, &[], &detail, at)
+            .await
+            .unwrap(),
+        "no escalation after acknowledgement"
+    );
+    assert_eq!(
+        store.get_alert(alert.id).await.unwrap().next_escalation_at,
+        None
+    );
 }

@@ -105,7 +105,27 @@ pub async fn run(config: Config, mut parts: Components) -> Result<(), Failure> {
             mimamori_alerts::EngineSettings::default(),
             Arc::new(mimamori_core::clock::SystemClock),
         )
-        .await?;
+        .await?
+        .with_delivery(
+            mimamori_alerts::route::Routing::default(),
+            mimamori_alerts::route::Escalation::default(),
+            mimamori_alerts::notify::Targets {
+                mqtt_alerts: config.notify.mqtt_alerts,
+                webhooks: config.notify.webhooks.clone(),
+            },
+        );
+        tasks.spawn(
+            outbox(
+                &config,
+                &store,
+                &host,
+                port,
+                &service_password,
+                parts,
+                shutdown.clone(),
+            )?
+            .run(shutdown.clone()),
+        );
         // Stored signals wake the rules at once; without this they are read within a second anyway.
         let waker = service.waker();
         let mut stored = ingestor.subscribe();
@@ -253,6 +273,47 @@ async fn demo_report(
             Err(_) => return,
         }
     }
+}
+
+/// The delivery worker with the channels configured.
+fn outbox(
+    config: &Config,
+    store: &mimamori_core::storage::Store,
+    host: &str,
+    port: u16,
+    service_password: &str,
+    parts: Components,
+    shutdown: CancellationToken,
+) -> Result<mimamori_alerts::notify::Outbox, Failure> {
+    use mimamori_core::domain::Channel;
+    let mut outbox = mimamori_alerts::notify::Outbox::new(
+        store.clone(),
+        Arc::new(mimamori_core::clock::SystemClock),
+        format!("outbox-{}", std::process::id()),
+    );
+    if !config.notify.webhooks.is_empty() {
+        let sender = mimamori_alerts::notify::webhook::WebhookSender::new(&config.notify.webhooks)
+            .map_err(|e| Failure::Other(e.into()))?;
+        outbox = outbox.with_sender(Channel::Webhook, Arc::new(sender));
+    }
+    if config.notify.mqtt_alerts {
+        let password = if service_password.is_empty() {
+            startup::service_password(config, parts.broker && parts.gateway)?
+        } else {
+            service_password.to_string()
+        };
+        let client_id = format!("{}-alerts", config.mqtt.client_id);
+        let sender = mimamori_alerts::notify::mqtt::MqttSender::start(
+            host,
+            port,
+            &client_id,
+            &config.mqtt.username,
+            &password,
+            shutdown,
+        );
+        outbox = outbox.with_sender(Channel::Mqtt, Arc::new(sender));
+    }
+    Ok(outbox)
 }
 
 /// Prints each alert of the demo as it is opened: kind, district, alert id.

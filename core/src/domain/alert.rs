@@ -1,7 +1,7 @@
 //! Alerts: a decision that a person should look, with its lifecycle and timeline.
 
 use super::kinds::vocabulary;
-use super::{AlertId, DistrictId, Subject};
+use super::{AlertId, DistrictId, Subject, TeamId};
 use chrono::{DateTime, Utc};
 
 vocabulary! {
@@ -16,6 +16,8 @@ vocabulary! {
         BatteryLow => ("battery_low", "機器の異常: 電池残量低下"),
         Concern => ("concern", "見守り協力事業者からの連絡"),
         Compound => ("compound", "複合的な課題"),
+        /// A notification channel failed for good (bad address, blocked bot): for the operators.
+        DeliveryFailed => ("delivery_failed", "通知の配信エラー"),
     }
 }
 
@@ -87,6 +89,12 @@ pub struct Alert {
     pub resolved_at: Option<DateTime<Utc>>,
     pub resolved_by: Option<String>,
     pub outcome: Option<Outcome>,
+    /// The team it was routed to (`None`: not routed, e.g. opened outside the alert service).
+    pub team: Option<TeamId>,
+    /// Escalation steps carried out so far.
+    pub escalation_step: i64,
+    /// When the next escalation step is due; `None` once acknowledged or resolved.
+    pub next_escalation_at: Option<DateTime<Utc>>,
 }
 
 fn serialize_subject<S: serde::Serializer>(s: &Subject, ser: S) -> Result<S::Ok, S::Error> {

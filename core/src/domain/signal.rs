@@ -31,6 +31,8 @@ pub enum Subject {
     /// An address with no known resident (a partner's concern), as `town` + 丁目 area.
     Address(String),
     Device(DeviceId),
+    /// A notification channel (`webhook:https://…`), for delivery failures.
+    Channel(String),
 }
 
 impl Subject {
@@ -40,6 +42,7 @@ impl Subject {
             Subject::Resident(id) => format!("resident:{id}"),
             Subject::Address(a) => format!("address:{a}"),
             Subject::Device(id) => format!("device:{id}"),
+            Subject::Channel(c) => format!("channel:{c}"),
         }
     }
 
@@ -48,6 +51,7 @@ impl Subject {
             Some(("resident", id)) => Ok(Subject::Resident(ResidentId::parse(id)?)),
             Some(("device", id)) => Ok(Subject::Device(DeviceId::parse(id)?)),
             Some(("address", a)) if !a.is_empty() => Ok(Subject::Address(a.to_string())),
+            Some(("channel", c)) if !c.is_empty() => Ok(Subject::Channel(c.to_string())),
             _ => Err(DomainError::new(
                 "subject",
                 format!("{s:?} is not a subject key"),

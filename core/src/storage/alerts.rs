@@ -5,7 +5,7 @@
 use super::{StorageError, Store, json, ms, opt_parsed, opt_time, parsed, time};
 use crate::domain::{
     Actor, Alert, AlertEvent, AlertEventKind, AlertId, AlertKind, AlertState, DistrictId, NewAlert,
-    NewNotification, Outcome, Subject,
+    NewNotification, Outcome, Subject, TeamId,
 };
 use chrono::{DateTime, Utc};
 use sqlx::any::AnyRow;
@@ -35,6 +35,13 @@ pub enum ResolveResult {
     AlreadyResolved(Alert),
 }
 
+/// Where a new alert goes: its team and when its escalation chain's first step is due.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Routed {
+    pub team: Option<TeamId>,
+    pub escalate_at: Option<DateTime<Utc>>,
+}
+
 /// Which alerts to list.
 #[derive(Debug, Clone, Default)]
 pub struct AlertFilter {
@@ -47,7 +54,7 @@ pub struct AlertFilter {
     pub limit: i64,
 }
 
-const ALERT_COLUMNS: &str = "id, subject, kind, state, severity, district_id, summary, detail, opened_at, last_evidence_at, evidence_count, acknowledged_at, acknowledged_by, resolved_at, resolved_by, outcome";
+const ALERT_COLUMNS: &str = "id, subject, kind, state, severity, district_id, summary, detail, opened_at, last_evidence_at, evidence_count, acknowledged_at, acknowledged_by, resolved_at, resolved_by, outcome, team_id, escalation_step, next_escalation_at";
 
 impl Store {
     /// Opens an alert, or joins the open alert of the same subject and kind. The notifications
@@ -57,12 +64,24 @@ impl Store {
         new: &NewAlert,
         notify: &[NewNotification],
     ) -> Result<OpenedAlert, StorageError> {
+        self.open_routed_alert(new, &Routed::default(), notify)
+            .await
+    }
+
+    /// [`Store::open_alert`] for an alert routed to a team, with the first escalation step due at
+    /// `routed.escalate_at` (a new alert only: joining changes neither).
+    pub async fn open_routed_alert(
+        &self,
+        new: &NewAlert,
+        routed: &Routed,
+        notify: &[NewNotification],
+    ) -> Result<OpenedAlert, StorageError> {
         // A retry is needed only if the open alert is resolved between our two statements.
         for _ in 0..5 {
             let mut tx = self.pool.begin().await?;
             let inserted = sqlx::query(
-                "INSERT INTO alerts (subject, kind, state, severity, district_id, summary, detail, opened_at, last_evidence_at, evidence_count)
-                 VALUES ($1, $2, 'open', $3, $4, $5, $6, $7, $7, 1) ON CONFLICT DO NOTHING RETURNING id",
+                "INSERT INTO alerts (subject, kind, state, severity, district_id, summary, detail, opened_at, last_evidence_at, evidence_count, team_id, escalation_step, next_escalation_at)
+                 VALUES ($1, $2, 'open', $3, $4, $5, $6, $7, $7, 1, $8, 0, $9) ON CONFLICT DO NOTHING RETURNING id",
             )
             .bind(new.subject.key())
             .bind(new.kind.as_str())
@@ -71,6 +90,8 @@ impl Store {
             .bind(&new.summary)
             .bind(new.detail.to_string())
             .bind(ms(new.at))
+            .bind(routed.team.as_ref().map(TeamId::as_str))
+            .bind(routed.escalate_at.map(ms))
             .fetch_optional(&mut *tx)
             .await?;
             let (id, created) = match inserted {
@@ -173,7 +194,7 @@ impl Store {
     ) -> Result<AckResult, StorageError> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
-            "UPDATE alerts SET state = 'acknowledged', acknowledged_at = $1, acknowledged_by = $2 WHERE id = $3 AND state = 'open'",
+            "UPDATE alerts SET state = 'acknowledged', acknowledged_at = $1, acknowledged_by = $2, next_escalation_at = NULL WHERE id = $3 AND state = 'open'",
         )
         .bind(ms(at))
         .bind(&by.0)
@@ -212,7 +233,7 @@ impl Store {
     ) -> Result<ResolveResult, StorageError> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
-            "UPDATE alerts SET state = 'resolved', resolved_at = $1, resolved_by = $2, outcome = $3 WHERE id = $4 AND state <> 'resolved'",
+            "UPDATE alerts SET state = 'resolved', resolved_at = $1, resolved_by = $2, outcome = $3, next_escalation_at = NULL WHERE id = $4 AND state <> 'resolved'",
         )
         .bind(ms(at))
         .bind(&by.0)
@@ -236,6 +257,55 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(ResolveResult::Resolved(self.get_alert(id).await?))
+    }
+
+    /// Open alerts whose next escalation step is due, oldest due first.
+    pub async fn due_escalations(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<Alert>, StorageError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE state = 'open' AND next_escalation_at <= $1 ORDER BY next_escalation_at, id LIMIT $2"
+        )))
+        .bind(ms(now))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(alert_from).collect()
+    }
+
+    /// Carries out escalation step `from_step + 1` of an alert: claims it (only if the alert is
+    /// still open at `from_step`, so two workers never both escalate), schedules the next step,
+    /// and writes its notifications and timeline event in the same transaction. False if
+    /// someone acknowledged, resolved or escalated it first.
+    pub async fn advance_escalation(
+        &self,
+        id: AlertId,
+        from_step: i64,
+        next_at: Option<DateTime<Utc>>,
+        notify: &[NewNotification],
+        detail: &serde_json::Value,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StorageError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE alerts SET escalation_step = escalation_step + 1, next_escalation_at = $1
+             WHERE id = $2 AND state = 'open' AND escalation_step = $3",
+        )
+        .bind(next_at.map(ms))
+        .bind(id.0)
+        .bind(from_step)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        insert_event(&mut tx, id, AlertEventKind::Escalated, None, detail, at).await?;
+        super::outbox::insert_notifications(&mut tx, id, notify, at).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Adds a note to an alert's timeline.
@@ -333,5 +403,8 @@ fn alert_from(r: &AnyRow) -> Result<Alert, StorageError> {
         resolved_at: opt_time(r.try_get("resolved_at")?)?,
         resolved_by: r.try_get("resolved_by")?,
         outcome: opt_parsed(r, "outcome")?,
+        team: opt_parsed(r, "team_id")?,
+        escalation_step: r.try_get("escalation_step")?,
+        next_escalation_at: opt_time(r.try_get("next_escalation_at")?)?,
     })
 }

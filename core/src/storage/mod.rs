@@ -22,7 +22,7 @@ mod signals;
 mod teams;
 mod watch;
 
-pub use alerts::{AckResult, AlertFilter, OpenedAlert, ResolveResult};
+pub use alerts::{AckResult, AlertFilter, OpenedAlert, ResolveResult, Routed};
 pub use signals::SignalInsert;
 pub use watch::WatchProfile;
 

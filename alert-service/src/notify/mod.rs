@@ -1,0 +1,291 @@
+//! Delivery: the outbox worker and one module per channel.
+//!
+//! Notification rows are written in the same transaction as the decision to notify (an alert
+//! opened, an escalation step). [`Outbox::send_next`] claims one due row atomically, hands it to the
+//! channel's [`Sender`], and records the result: sent; a retry with exponential backoff and
+//! jitter (a channel's `retry_after` honoured); or a permanent failure, which is flagged to the
+//! operators as an alert of its own — while the escalation of the original alert goes on regardless.
+//!
+//! What goes out on MQTT and webhooks carries ids, district, kind, time and a short label: never
+//! names, addresses or health notes ([`payload`]).
+
+pub mod mqtt;
+pub mod webhook;
+
+use chrono::{DateTime, Utc};
+use mimamori_core::clock::Clock;
+use mimamori_core::domain::{
+    Alert, AlertKind, Channel, NewAlert, NewNotification, Notification, Severity, Subject,
+};
+use mimamori_core::storage::{StorageError, Store};
+use rand::Rng;
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Why a delivery did not succeed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SendError {
+    /// Try again later (server error, timeout, rate limit); `after`: what the receiver asked for.
+    Retry {
+        reason: String,
+        after: Option<Duration>,
+    },
+    /// This will never work (bad address, gone, blocked): stop and flag it.
+    Permanent(String),
+}
+
+/// A channel's delivery. The notification row says what happened (`body.event`) and to whom; the
+/// message is rendered at send time from the alert's current state.
+pub trait Sender: Send + Sync {
+    fn send<'a>(
+        &'a self,
+        notification: &'a Notification,
+        alert: &'a Alert,
+    ) -> Pin<Box<dyn Future<Output = Result<(), SendError>> + Send + 'a>>;
+}
+
+/// The JSON that integrations receive about an alert: no personal data.
+pub fn payload(notification: &Notification, alert: &Alert) -> serde_json::Value {
+    let event = match notification
+        .body
+        .get("event")
+        .and_then(|e| e.as_str())
+        .unwrap_or("changed")
+    {
+        "raised" if alert.evidence_count > 1 => "evidence_added",
+        "raised" => "created",
+        other => other,
+    };
+    serde_json::json!({
+        "v": 1,
+        "event": event,
+        "notification": notification.id,
+        "teams": notification.body.get("teams"),
+        "step": notification.body.get("step"),
+        "alert": {
+            "id": alert.id,
+            "kind": alert.kind,
+            "label": alert.kind.label_ja(),
+            "state": alert.state,
+            "severity": alert.severity,
+            "district": alert.district,
+            "team": alert.team,
+            "subject": alert.subject.key(),
+            "opened_at": alert.opened_at,
+            "evidence_count": alert.evidence_count,
+            "escalation_step": alert.escalation_step,
+            "acknowledged_by": alert.acknowledged_by,
+            "outcome": alert.outcome,
+        }
+    })
+}
+
+/// The MQTT topic of an alert: `mimamori/v1/alerts/{district}/{alert_id}` (`triage` without a district).
+pub fn alert_topic(alert: &Alert) -> String {
+    format!(
+        "{}/alerts/{}/{}",
+        mimamori_core::topic::PREFIX,
+        alert
+            .district
+            .as_ref()
+            .map(|d| d.as_str())
+            .unwrap_or("triage"),
+        alert.id
+    )
+}
+
+/// Which channels receive what: built from `[notify]`.
+#[derive(Debug, Clone, Default)]
+pub struct Targets {
+    pub mqtt_alerts: bool,
+    pub webhooks: Vec<mimamori_core::config::WebhookConfig>,
+}
+
+/// The target of MQTT notifications: the topic is the alert's own, known once it has an id.
+pub const MQTT_ALERT_TOPIC: &str = "alert-topic";
+
+impl Targets {
+    /// The notifications of one alert event (`raised`, `escalated`…) for `teams`.
+    pub fn notifications(
+        &self,
+        event: &str,
+        teams: &[&str],
+        step: Option<i64>,
+        at: DateTime<Utc>,
+    ) -> Vec<NewNotification> {
+        let body = serde_json::json!({ "event": event, "teams": teams, "step": step });
+        let mut out = Vec::new();
+        if self.mqtt_alerts {
+            out.push(NewNotification {
+                channel: Channel::Mqtt,
+                target: MQTT_ALERT_TOPIC.into(),
+                body: body.clone(),
+                not_before: at,
+            });
+        }
+        for w in &self.webhooks {
+            if w.teams.is_empty() || w.teams.iter().any(|t| teams.contains(&t.as_str())) {
+                out.push(NewNotification {
+                    channel: Channel::Webhook,
+                    target: w.url.clone(),
+                    body: body.clone(),
+                    not_before: at,
+                });
+            }
+        }
+        out
+    }
+}
+
+/// Claims and sends notifications.
+pub struct Outbox {
+    store: Store,
+    senders: HashMap<Channel, Arc<dyn Sender>>,
+    clock: Arc<dyn Clock>,
+    worker: String,
+    /// First retry delay; doubled per attempt up to `max_backoff`.
+    pub base_backoff: chrono::Duration,
+    pub max_backoff: chrono::Duration,
+    /// How long a claimed row is ours before another worker may take it over.
+    pub lease: chrono::Duration,
+}
+
+/// What one step did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    Sent(i64),
+    Retry(i64, DateTime<Utc>),
+    Failed(i64),
+}
+
+impl Outbox {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, worker: impl Into<String>) -> Self {
+        Self {
+            store,
+            senders: HashMap::new(),
+            clock,
+            worker: worker.into(),
+            base_backoff: chrono::Duration::seconds(2),
+            max_backoff: chrono::Duration::minutes(5),
+            lease: chrono::Duration::minutes(2),
+        }
+    }
+
+    pub fn with_sender(mut self, channel: Channel, sender: Arc<dyn Sender>) -> Self {
+        self.senders.insert(channel, sender);
+        self
+    }
+
+    /// Sends the next due notification, if any.
+    pub async fn send_next(&self) -> Result<Option<Step>, StorageError> {
+        let now = self.clock.now();
+        let Some(n) = self
+            .store
+            .claim_notification(&self.worker, now, self.lease)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let alert = self.store.get_alert(n.alert).await?;
+        let result = match self.senders.get(&n.channel) {
+            Some(sender) => sender.send(&n, &alert).await,
+            // A channel this deployment does not run (yet): keep the row, try again later.
+            None => Err(SendError::Retry {
+                reason: format!("no sender for channel {}", n.channel),
+                after: Some(Duration::from_secs(60)),
+            }),
+        };
+        let done = self.clock.now();
+        match result {
+            Ok(()) => {
+                self.store
+                    .mark_notification_sent(n.id, &self.worker, done)
+                    .await?;
+                tracing::info!(notification_id = n.id, alert_id = %n.alert, channel = %n.channel, attempt = n.attempts, "Notification sent.");
+                Ok(Some(Step::Sent(n.id)))
+            }
+            Err(SendError::Retry { reason, after }) => {
+                let retry_at = done + self.backoff(n.attempts, after);
+                self.store
+                    .mark_notification_retry(n.id, &self.worker, &reason, retry_at, done)
+                    .await?;
+                tracing::warn!(notification_id = n.id, alert_id = %n.alert, channel = %n.channel, attempt = n.attempts, %retry_at, reason, "Notification failed; will retry.");
+                Ok(Some(Step::Retry(n.id, retry_at)))
+            }
+            Err(SendError::Permanent(reason)) => {
+                self.store
+                    .mark_notification_failed(n.id, &self.worker, &reason, done)
+                    .await?;
+                tracing::error!(notification_id = n.id, alert_id = %n.alert, channel = %n.channel, reason, "Notification failed permanently; flagged to operators.");
+                self.flag(&n, &reason, done).await?;
+                Ok(Some(Step::Failed(n.id)))
+            }
+        }
+    }
+
+    /// Exponential backoff with ±20 % jitter, or what the receiver asked for if longer.
+    fn backoff(&self, attempts: i64, asked: Option<Duration>) -> chrono::Duration {
+        let exp = self.base_backoff * 2i32.pow(attempts.clamp(1, 16) as u32 - 1);
+        let capped = exp.min(self.max_backoff);
+        let jitter = rand::rng().random_range(0.8..1.2);
+        let with_jitter =
+            chrono::Duration::milliseconds((capped.num_milliseconds() as f64 * jitter) as i64);
+        match asked.and_then(|a| chrono::Duration::from_std(a).ok()) {
+            Some(a) if a > with_jitter => a,
+            _ => with_jitter,
+        }
+    }
+
+    /// Opens (or joins) a delivery-failure alert for the operators about the channel.
+    async fn flag(
+        &self,
+        n: &Notification,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        let new = NewAlert {
+            subject: Subject::Channel(format!("{}:{}", n.channel, n.target)),
+            kind: AlertKind::DeliveryFailed,
+            severity: Severity::High,
+            district: None,
+            summary: AlertKind::DeliveryFailed.label_ja().to_string(),
+            detail: serde_json::json!({ "channel": n.channel, "notification": n.id, "alert": n.alert, "reason": reason }),
+            at,
+        };
+        let routed = mimamori_core::storage::Routed {
+            team: Some(mimamori_core::registry::Registry::default_team_id(
+                mimamori_core::domain::TeamKind::Operators,
+                None,
+            )),
+            escalate_at: None,
+        };
+        self.store.open_routed_alert(&new, &routed, &[]).await?;
+        Ok(())
+    }
+
+    /// Sends until `shutdown`; idles a second when nothing is due.
+    pub async fn run(self, shutdown: CancellationToken) {
+        loop {
+            let idle = match self.send_next().await {
+                Ok(Some(_)) => false,
+                Ok(None) => true,
+                Err(e) => {
+                    tracing::error!(error = %e, "Outbox step failed; retrying.");
+                    true
+                }
+            };
+            if idle {
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(Duration::from_millis(250)) => {}
+                }
+            } else if shutdown.is_cancelled() {
+                break;
+            }
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! Routing and escalation as data: which team of the district receives an alert, and who is told
+//! when nobody acknowledges it.
+
+use chrono::Duration;
+use mimamori_core::domain::{AlertKind, DistrictId, TeamId, TeamKind};
+use mimamori_core::registry::Registry;
+
+/// One routing rule: alerts of these kinds (for residents of at least `min_age`, when given) go to
+/// the district's team of this kind.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteRule {
+    pub kinds: Vec<AlertKind>,
+    pub min_age: Option<i32>,
+    pub team: TeamKind,
+}
+
+/// The routing table; the first matching rule wins.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Routing {
+    pub rules: Vec<RouteRule>,
+}
+
+/// Alerts about a person's wellbeing.
+const WELLBEING: [AlertKind; 5] = [
+    AlertKind::Emergency,
+    AlertKind::Inactivity,
+    AlertKind::DailyWindow,
+    AlertKind::CheckinMissed,
+    AlertKind::Unmonitored,
+];
+
+impl Default for Routing {
+    /// 65+ → the district's 包括; other residents and partner concerns → the district's CSW;
+    /// devices and delivery failures → operators; complex cases → the coordinator.
+    fn default() -> Self {
+        Self {
+            rules: vec![
+                RouteRule {
+                    kinds: WELLBEING.to_vec(),
+                    min_age: Some(65),
+                    team: TeamKind::Houkatsu,
+                },
+                RouteRule {
+                    kinds: WELLBEING.to_vec(),
+                    min_age: None,
+                    team: TeamKind::Csw,
+                },
+                RouteRule {
+                    kinds: vec![AlertKind::Concern],
+                    min_age: None,
+                    team: TeamKind::Csw,
+                },
+                RouteRule {
+                    kinds: vec![
+                        AlertKind::DeviceOffline,
+                        AlertKind::BatteryLow,
+                        AlertKind::DeliveryFailed,
+                    ],
+                    min_age: None,
+                    team: TeamKind::Operators,
+                },
+                RouteRule {
+                    kinds: vec![AlertKind::Compound],
+                    min_age: None,
+                    team: TeamKind::Coordinator,
+                },
+            ],
+        }
+    }
+}
+
+impl Routing {
+    /// The team of an alert. Without a district (an unroutable address) it is the city-wide
+    /// coordinator's triage queue — never nobody.
+    pub fn team(&self, kind: AlertKind, age: Option<i32>, district: Option<&DistrictId>) -> TeamId {
+        let team_kind = self
+            .rules
+            .iter()
+            .find(|r| {
+                r.kinds.contains(&kind) && r.min_age.is_none_or(|min| age.is_some_and(|a| a >= min))
+            })
+            .map(|r| r.team)
+            .unwrap_or(TeamKind::Coordinator);
+        match (team_kind, district) {
+            (TeamKind::Houkatsu | TeamKind::Csw, Some(d)) => {
+                Registry::default_team_id(team_kind, Some(d))
+            }
+            (TeamKind::Houkatsu | TeamKind::Csw, None) => {
+                Registry::default_team_id(TeamKind::Coordinator, None)
+            }
+            (city_wide, _) => Registry::default_team_id(city_wide, None),
+        }
+    }
+}
+
+/// An escalation chain: without acknowledgement, after `first_after` the `to` team is told, and
+/// then everyone again every `repeat_every`, with no cap (an emergency never goes quiet).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chain {
+    pub first_after: Duration,
+    pub to: TeamKind,
+    pub repeat_every: Duration,
+}
+
+/// Chains per alert kind; kinds without one are not escalated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Escalation {
+    pub chains: Vec<(AlertKind, Chain)>,
+}
+
+impl Default for Escalation {
+    /// Emergencies go to the coordinator after 5 minutes; inactivity-type alerts after 30;
+    /// partner concerns after 60.
+    fn default() -> Self {
+        let chain = |m: i64, to| Chain {
+            first_after: Duration::minutes(m),
+            to,
+            repeat_every: Duration::minutes(m),
+        };
+        let mut chains = vec![(AlertKind::Emergency, chain(5, TeamKind::Coordinator))];
+        for k in [
+            AlertKind::Inactivity,
+            AlertKind::DailyWindow,
+            AlertKind::CheckinMissed,
+            AlertKind::Unmonitored,
+        ] {
+            chains.push((k, chain(30, TeamKind::Coordinator)));
+        }
+        chains.push((AlertKind::Concern, chain(60, TeamKind::Coordinator)));
+        Self { chains }
+    }
+}
+
+impl Escalation {
+    pub fn chain(&self, kind: AlertKind) -> Option<&Chain> {
+        self.chains.iter().find(|(k, _)| *k == kind).map(|(_, c)| c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(id: &str) -> DistrictId {
+        DistrictId::parse(id).unwrap()
+    }
+
+    #[test]
+    fn every_default_rule() {
+        let r = Routing::default();
+        let k = Some(&d("kugenuma"));
+        for kind in WELLBEING {
+            assert_eq!(
+                r.team(kind, Some(80), k).as_str(),
+                "houkatsu-kugenuma",
+                "{kind}"
+            );
+            assert_eq!(
+                r.team(kind, Some(65), k).as_str(),
+                "houkatsu-kugenuma",
+                "{kind}"
+            );
+            assert_eq!(r.team(kind, Some(64), k).as_str(), "csw-kugenuma", "{kind}");
+            assert_eq!(
+                r.team(kind, None, k).as_str(),
+                "csw-kugenuma",
+                "{kind}: age unknown"
+            );
+        }
+        assert_eq!(
+            r.team(AlertKind::Concern, None, Some(&d("chogo"))).as_str(),
+            "csw-chogo"
+        );
+        for kind in [
+            AlertKind::DeviceOffline,
+            AlertKind::BatteryLow,
+            AlertKind::DeliveryFailed,
+        ] {
+            assert_eq!(r.team(kind, Some(80), k).as_str(), "operators");
+        }
+        assert_eq!(
+            r.team(AlertKind::Compound, Some(80), k).as_str(),
+            "coordinator"
+        );
+    }
+
+    #[test]
+    fn the_unroutable_reach_triage() {
+        let r = Routing::default();
+        assert_eq!(
+            r.team(AlertKind::Concern, None, None).as_str(),
+            "coordinator"
+        );
+        assert_eq!(
+            r.team(AlertKind::Emergency, Some(80), None).as_str(),
+            "coordinator"
+        );
+    }
+
+    #[test]
+    fn default_chains() {
+        let e = Escalation::default();
+        assert_eq!(
+            e.chain(AlertKind::Emergency).unwrap().first_after,
+            Duration::minutes(5)
+        );
+        assert_eq!(
+            e.chain(AlertKind::Inactivity).unwrap().first_after,
+            Duration::minutes(30)
+        );
+        assert!(e.chain(AlertKind::BatteryLow).is_none());
+    }
+}

@@ -1,0 +1,298 @@
+//! Routing, escalation and the outbox against a real store and a real HTTP receiver, on an
+//! injected clock.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use chrono::{DateTime, Duration, Utc};
+use mimamori_alerts::notify::webhook::WebhookSender;
+use mimamori_alerts::notify::{Outbox, Step, Targets};
+use mimamori_alerts::route::{Escalation, Routing};
+use mimamori_alerts::{AlertService, EngineSettings};
+use mimamori_core::clock::{Clock, ManualClock};
+use mimamori_core::config::WebhookConfig;
+use mimamori_core::domain::*;
+use mimamori_core::on_both_backends;
+use mimamori_core::storage::{AlertFilter, Store};
+use std::sync::{Arc, Mutex};
+
+on_both_backends!(
+    an_emergency_reaches_the_districts_team_and_escalates_until_acknowledged,
+    a_receiver_failing_three_times_gets_the_notification_once,
+    a_permanently_failing_receiver_is_flagged_and_escalation_goes_on,
+);
+
+const SECRET: &str = "webhook-secret-0123456789";
+
+/// A webhook receiver that answers the scripted statuses in turn (then 200), and keeps what it got.
+#[derive(Clone, Default)]
+struct Receiver {
+    script: Arc<Mutex<Vec<u16>>>,
+    got: Arc<Mutex<Vec<(u16, HeaderMap, serde_json::Value)>>>,
+}
+
+async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: String) -> StatusCode {
+    let status = {
+        let mut s = r.script.lock().unwrap();
+        if s.is_empty() { 200 } else { s.remove(0) }
+    };
+    r.got
+        .lock()
+        .unwrap()
+        .push((status, headers, serde_json::from_str(&body).unwrap()));
+    StatusCode::from_u16(status).unwrap()
+}
+
+async fn receiver(script: Vec<u16>) -> (Receiver, String) {
+    let r = Receiver {
+        script: Arc::new(Mutex::new(script)),
+        ..Default::default()
+    };
+    let app = axum::Router::new()
+        .route("/hook", post(receive))
+        .with_state(r.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (r, url)
+}
+
+fn jst(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(&format!("{s}+09:00"))
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+async fn setup(
+    store: &Store,
+    url: &str,
+    clock: &ManualClock,
+) -> (AlertService, Outbox, ResidentId) {
+    let r = mimamori_core::testing::new_resident("r-elder"); // born 1940, 鵠沼
+    store
+        .add_resident(&r, &Actor::system(), clock.now())
+        .await
+        .unwrap();
+    store
+        .add_device(
+            &NewDevice {
+                id: DeviceId::parse("button-e").unwrap(),
+                resident: Some(r.id.clone()),
+                kind: DeviceKind::CallButton,
+                label: None,
+                external_id: None,
+                heartbeat_interval_s: 7 * 24 * 3600,
+                secret_hash: "x".into(),
+                mac_key: "k".into(),
+            },
+            clock.now(),
+        )
+        .await
+        .unwrap();
+    let hooks = vec![WebhookConfig {
+        url: url.to_string(),
+        secret: SECRET.into(),
+        teams: vec![],
+    }];
+    let targets = Targets {
+        mqtt_alerts: false,
+        webhooks: hooks.clone(),
+    };
+    let service = AlertService::start(
+        store.clone(),
+        chrono_tz::Asia::Tokyo,
+        EngineSettings::default(),
+        Arc::new(clock.clone()),
+    )
+    .await
+    .unwrap()
+    .with_delivery(Routing::default(), Escalation::default(), targets);
+    let outbox = Outbox::new(store.clone(), Arc::new(clock.clone()), "worker-1").with_sender(
+        Channel::Webhook,
+        Arc::new(WebhookSender::new(&hooks).unwrap()),
+    );
+    (service, outbox, r.id)
+}
+
+async fn press(store: &Store, resident: &ResidentId, seq: i64, at: DateTime<Utc>) {
+    store
+        .insert_signal(&NewSignal {
+            source: SignalSource::Device(DeviceId::parse("button-e").unwrap()),
+            dedup_key: Some(format!("seq:{seq}")),
+            subject: Some(Subject::Resident(resident.clone())),
+            kind: SignalKind::Emergency,
+            body: serde_json::json!({ "type": "emergency" }),
+            device_time: None,
+            received_at: at,
+            clock_skewed: false,
+        })
+        .await
+        .unwrap();
+}
+
+/// Sends everything due now.
+async fn drain(outbox: &Outbox) -> Vec<Step> {
+    let mut steps = Vec::new();
+    while let Some(s) = outbox.send_next().await.unwrap() {
+        steps.push(s);
+    }
+    steps
+}
+
+async fn an_emergency_reaches_the_districts_team_and_escalates_until_acknowledged(
+    store: Store,
+    _url: String,
+) {
+    let (hook, url) = receiver(vec![]).await;
+    let clock = ManualClock::new(jst("2026-12-01T09:00:00"));
+    let (mut service, outbox, resident) = setup(&store, &url, &clock).await;
+    press(&store, &resident, 1, clock.now()).await;
+    let alerts = service.tick().await.unwrap();
+    assert_eq!(
+        alerts[0].team.as_ref().map(|t| t.as_str()),
+        Some("houkatsu-kugenuma"),
+        "86 years old in 鵠沼 → 鵠沼's 包括"
+    );
+    assert_eq!(drain(&outbox).await.len(), 1);
+    {
+        let got = hook.got.lock().unwrap();
+        let (_, headers, body) = &got[0];
+        assert_eq!(body["event"], "created");
+        assert_eq!(body["alert"]["kind"], "emergency");
+        assert_eq!(body["alert"]["district"], "kugenuma");
+        assert_eq!(body["teams"], serde_json::json!(["houkatsu-kugenuma"]));
+        let text = body.to_string();
+        assert!(
+            !text.contains("花子") && !text.contains("鵠沼海岸") && !text.contains("糖尿病"),
+            "no personal data: {text}"
+        );
+        let signature = headers["x-mimamori-signature"].to_str().unwrap();
+        let expected = format!(
+            "sha256={}",
+            mimamori_core::secret::hex(&mimamori_core::secret::hmac_sha256(
+                SECRET.as_bytes(),
+                body.to_string().as_bytes()
+            ))
+        );
+        assert_eq!(signature, expected);
+    }
+    // Nobody acknowledges: after 5 minutes the coordinator is told, then every 5 minutes again.
+    clock.advance(Duration::minutes(4));
+    service.tick().await.unwrap();
+    assert!(drain(&outbox).await.is_empty());
+    clock.advance(Duration::minutes(1));
+    service.tick().await.unwrap();
+    assert_eq!(drain(&outbox).await.len(), 1);
+    let escalated = hook.got.lock().unwrap().last().unwrap().2.clone();
+    assert_eq!(
+        (escalated["event"].as_str(), escalated["step"].as_i64()),
+        (Some("escalated"), Some(1))
+    );
+    assert_eq!(
+        escalated["teams"],
+        serde_json::json!(["coordinator", "houkatsu-kugenuma"])
+    );
+    clock.advance(Duration::minutes(5));
+    service.tick().await.unwrap();
+    assert_eq!(drain(&outbox).await.len(), 1, "a reminder, no cap");
+    // Acknowledged: the chain stops at once.
+    let alert = store.list_alerts(&AlertFilter::default()).await.unwrap()[0].clone();
+    store
+        .acknowledge_alert(
+            alert.id,
+            &Actor("responder:p-sato".into()),
+            "web",
+            clock.now(),
+        )
+        .await
+        .unwrap();
+    clock.advance(Duration::hours(2));
+    service.tick().await.unwrap();
+    assert!(drain(&outbox).await.is_empty());
+    let steps: Vec<_> = store
+        .alert_timeline(alert.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        steps
+            .iter()
+            .filter(|k| **k == AlertEventKind::Escalated)
+            .count(),
+        2
+    );
+    assert_eq!(
+        steps
+            .iter()
+            .filter(|k| **k == AlertEventKind::Delivery)
+            .count(),
+        3
+    );
+}
+
+async fn a_receiver_failing_three_times_gets_the_notification_once(store: Store, _url: String) {
+    let (hook, url) = receiver(vec![503, 503, 500]).await;
+    let clock = ManualClock::new(jst("2026-12-01T09:00:00"));
+    let (mut service, outbox, resident) = setup(&store, &url, &clock).await;
+    press(&store, &resident, 1, clock.now()).await;
+    service.tick().await.unwrap();
+    let mut sent = 0;
+    for _ in 0..10 {
+        for step in drain(&outbox).await {
+            match step {
+                Step::Sent(_) => sent += 1,
+                Step::Retry(_, at) => assert!(at > clock.now(), "a retry waits"),
+                Step::Failed(_) => panic!("not permanent"),
+            }
+        }
+        clock.advance(Duration::seconds(30));
+    }
+    assert_eq!(sent, 1);
+    let got = hook.got.lock().unwrap();
+    assert_eq!(
+        got.iter().map(|g| g.0).collect::<Vec<_>>(),
+        [503, 503, 500, 200]
+    );
+    let ids: std::collections::HashSet<_> = got
+        .iter()
+        .map(|g| g.1["x-mimamori-notification"].to_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 1, "the same notification id on every attempt");
+}
+
+async fn a_permanently_failing_receiver_is_flagged_and_escalation_goes_on(
+    store: Store,
+    _url: String,
+) {
+    let (_hook, url) = receiver(vec![410, 410, 410, 410]).await;
+    let clock = ManualClock::new(jst("2026-12-01T09:00:00"));
+    let (mut service, outbox, resident) = setup(&store, &url, &clock).await;
+    press(&store, &resident, 1, clock.now()).await;
+    service.tick().await.unwrap();
+    assert!(matches!(drain(&outbox).await[..], [Step::Failed(_)]));
+    let flagged = store
+        .list_alerts(&AlertFilter {
+            kind: Some(AlertKind::DeliveryFailed),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(flagged.len(), 1);
+    assert_eq!(
+        flagged[0].team.as_ref().map(|t| t.as_str()),
+        Some("operators")
+    );
+    // The escalation of the emergency itself carries on.
+    clock.advance(Duration::minutes(5));
+    assert_eq!(service.escalate().await.unwrap(), 1);
+    let emergency = store
+        .list_alerts(&AlertFilter {
+            kind: Some(AlertKind::Emergency),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(emergency[0].escalation_step, 1);
+}
