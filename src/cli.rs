@@ -264,6 +264,12 @@ pub enum ResponderCommand {
         #[command(flatten)]
         output: Output,
     },
+    /// Issue an API token for a responder (printed once).
+    Token {
+        id: String,
+        #[command(flatten)]
+        output: Output,
+    },
 }
 
 #[derive(Debug, Subcommand)]

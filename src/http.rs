@@ -1,5 +1,6 @@
 //! The web server's routes that exist so far: `/healthz` for load balancers and monitors,
-//! `/metrics` (Prometheus) and a status page at `/`. It is served on an already-bound listener and stops with the shutdown token.
+//! `/metrics` (Prometheus), a status page at `/`, and the alerts API (`/api/v1/…`, see
+//! `mimamori_alerts::api`). It is served on an already-bound listener and stops with the shutdown token.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -20,14 +21,22 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     /// Ingestion counters, when a gateway runs in this process.
     pub gateway_metrics: Option<Arc<mimamori_gateway::Metrics>>,
+    /// Integration channels told about acknowledgements and resolutions made through the API.
+    pub targets: mimamori_alerts::notify::Targets,
 }
 
 pub fn router(state: AppState) -> Router {
+    let api = mimamori_alerts::api::router(mimamori_alerts::api::ApiState {
+        store: state.store.clone(),
+        clock: Arc::new(mimamori_core::clock::SystemClock),
+        targets: state.targets.clone(),
+    });
     Router::new()
         .route("/", get(status_page))
         .route("/healthz", get(health))
         .route("/metrics", get(metrics))
         .with_state(state)
+        .merge(api)
 }
 
 /// Serves until `shutdown` is cancelled, then finishes requests in flight.

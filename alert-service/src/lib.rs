@@ -11,6 +11,7 @@
 //! - [`route`]: routing (which team of the district) and escalation chains, as data;
 //! - [`notify`]: the delivery outbox worker and its channels (MQTT, webhook).
 
+pub mod api;
 pub mod engine;
 pub mod notify;
 pub mod route;

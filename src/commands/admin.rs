@@ -53,6 +53,30 @@ pub async fn run(
                 serde_json::to_string(&policies).unwrap_or_default()
             );
         }
+        Admin::Responder(ResponderCommand::Token { id, output }) => {
+            let id = ResponderId::parse(id).map_err(input)?;
+            store.get_responder(&id).await.map_err(input)?;
+            let token = format!("mmr_{}", secret::generate(33));
+            store
+                .add_responder_token(&id, &secret::token_hash(&token), now)
+                .await
+                .map_err(input)?;
+            audit(
+                store,
+                &actor,
+                "responder.token",
+                "responder",
+                id.as_str(),
+                json!({}),
+                now,
+            )
+            .await?;
+            if output.json {
+                return print_json(&json!({ "id": id, "secret": token }));
+            }
+            println!("API token: {token}");
+            println!("このトークンは再表示できません / shown once.");
+        }
         Admin::Pause(PauseCommand::Add {
             resident,
             reason,

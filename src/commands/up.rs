@@ -161,6 +161,10 @@ pub async fn run(config: Config, mut parts: Components) -> Result<(), Failure> {
             store: store.clone(),
             registry: registry.clone(),
             gateway_metrics: parts.gateway.then(|| ingestor.metrics().clone()),
+            targets: mimamori_alerts::notify::Targets {
+                mqtt_alerts: config.notify.mqtt_alerts,
+                webhooks: config.notify.webhooks.clone(),
+            },
         };
         let shutdown = shutdown.clone();
         tasks.spawn(async move {

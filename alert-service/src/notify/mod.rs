@@ -26,6 +26,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+/// Installs the process's TLS crypto provider (ring) for HTTPS clients; later calls are no-ops.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Why a delivery did not succeed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SendError {

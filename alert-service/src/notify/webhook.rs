@@ -19,8 +19,7 @@ pub struct WebhookSender {
 
 impl WebhookSender {
     pub fn new(webhooks: &[mimamori_core::config::WebhookConfig]) -> Result<Self, reqwest::Error> {
-        // One TLS crypto provider for the process (ring); a second install is a no-op.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        super::install_crypto_provider();
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .connect_timeout(Duration::from_secs(5))

@@ -153,6 +153,42 @@ impl Store {
         responder_from(&row)
     }
 
+    /// Adds an API token (its hash) for a responder.
+    pub async fn add_responder_token(
+        &self,
+        responder: &ResponderId,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        sqlx::query("INSERT INTO responder_tokens (token_hash, responder_id, created_at) VALUES ($1, $2, $3)")
+            .bind(token_hash)
+            .bind(responder.as_str())
+            .bind(ms(now))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| constraint(e, &format!("token of responder {responder}")))?;
+        Ok(())
+    }
+
+    /// The active responder a token (given as its hash) belongs to, with their team.
+    pub async fn responder_by_token(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<(Responder, Team)>, StorageError> {
+        let row = sqlx::query(
+            "SELECT r.id FROM responders r JOIN responder_tokens t ON t.responder_id = r.id
+             WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND r.active = 1",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let id: ResponderId = parsed(&row, "id")?;
+        let responder = self.get_responder(&id).await?;
+        let team = self.get_team(&responder.team).await?;
+        Ok(Some((responder, team)))
+    }
+
     /// Responders, optionally of one team.
     pub async fn list_responders(
         &self,

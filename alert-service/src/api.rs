@@ -1,0 +1,296 @@
+//! The HTTP API for alerts: list, get with timeline, acknowledge, resolve, add a note.
+//!
+//! Authentication: `Authorization: Bearer <token>` with a responder's token
+//! (`mimamori admin responder token RESPONDER`). Scope: a responder of a district team sees and
+//! handles that district's alerts; a responder of a city-wide team (coordinator, operators) sees
+//! every district and the triage queue. Out of scope is answered like missing: 404.
+//! Described by `GET /api/v1/openapi.json`.
+
+use crate::notify::Targets;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use mimamori_core::clock::Clock;
+use mimamori_core::domain::{
+    Actor, Alert, AlertId, AlertKind, AlertState, DistrictId, Outcome, Responder, Team,
+};
+use mimamori_core::secret::token_hash;
+use mimamori_core::storage::{AckResult, AlertFilter, ResolveResult, StorageError, Store};
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// What the API handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    /// Integration channels told about acknowledgements and resolutions.
+    pub targets: Targets,
+}
+
+/// The API routes, to merge into the application's router.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/alerts", get(list))
+        .route("/api/v1/alerts/{id}", get(show))
+        .route("/api/v1/alerts/{id}/ack", post(ack))
+        .route("/api/v1/alerts/{id}/resolve", post(resolve))
+        .route("/api/v1/alerts/{id}/notes", post(note))
+        .with_state(state)
+}
+
+/// An API error: a status and a message in Japanese and English, never internals.
+#[derive(Debug)]
+pub enum ApiError {
+    Unauthorized,
+    NotFound,
+    Invalid(String),
+    Internal,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, message) = match self {
+            ApiError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "認証が必要です / authentication required".to_string(),
+            ),
+            ApiError::NotFound => (
+                StatusCode::NOT_FOUND,
+                "見つかりません / not found".to_string(),
+            ),
+            ApiError::Invalid(m) => (StatusCode::UNPROCESSABLE_ENTITY, m),
+            ApiError::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "内部エラー / internal error".to_string(),
+            ),
+        };
+        (status, Json(serde_json::json!({ "error": message }))).into_response()
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::NotFound { .. } => ApiError::NotFound,
+            other => {
+                tracing::error!(error = %other, "API storage error.");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+/// The authenticated responder and what they may see.
+struct Caller {
+    responder: Responder,
+    /// `None`: every district (city-wide team).
+    district: Option<DistrictId>,
+}
+
+impl Caller {
+    fn actor(&self) -> Actor {
+        Actor(format!("responder:{}", self.responder.id))
+    }
+
+    fn sees(&self, alert: &Alert) -> bool {
+        self.district.is_none() || alert.district == self.district
+    }
+}
+
+async fn caller(state: &ApiState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or(ApiError::Unauthorized)?;
+    let (responder, team): (Responder, Team) = state
+        .store
+        .responder_by_token(&token_hash(token.trim()))
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    Ok(Caller {
+        responder,
+        district: team.district,
+    })
+}
+
+async fn visible(state: &ApiState, caller: &Caller, id: i64) -> Result<Alert, ApiError> {
+    let alert = state.store.get_alert(AlertId(id)).await?;
+    if caller.sees(&alert) {
+        Ok(alert)
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    state: Option<String>,
+    kind: Option<String>,
+    district: Option<String>,
+    triage: Option<bool>,
+    limit: Option<i64>,
+}
+
+async fn list(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Vec<Alert>>, ApiError> {
+    let caller = caller(&state, &headers).await?;
+    let parse_err = |e: mimamori_core::domain::DomainError| ApiError::Invalid(e.to_string());
+    let asked = q
+        .district
+        .map(DistrictId::parse)
+        .transpose()
+        .map_err(parse_err)?;
+    let district = match (&caller.district, asked) {
+        (Some(own), Some(asked)) if *own != asked => return Ok(Json(Vec::new())),
+        (Some(own), _) => Some(own.clone()),
+        (None, asked) => asked,
+    };
+    let filter = AlertFilter {
+        district,
+        triage_only: q.triage.unwrap_or(false) && caller.district.is_none(),
+        state: q
+            .state
+            .map(|s| s.parse::<AlertState>())
+            .transpose()
+            .map_err(parse_err)?,
+        kind: q
+            .kind
+            .map(|k| k.parse::<AlertKind>())
+            .transpose()
+            .map_err(parse_err)?,
+        limit: q.limit.unwrap_or(100).clamp(1, 500),
+    };
+    Ok(Json(state.store.list_alerts(&filter).await?))
+}
+
+async fn show(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let caller = caller(&state, &headers).await?;
+    let alert = visible(&state, &caller, id).await?;
+    let timeline = state.store.alert_timeline(alert.id).await?;
+    Ok(Json(
+        serde_json::json!({ "alert": alert, "timeline": timeline }),
+    ))
+}
+
+/// Tells the integration channels about a state change.
+async fn announce(state: &ApiState, alert: &Alert, event: &str) -> Result<(), ApiError> {
+    let teams: Vec<&str> = alert.team.iter().map(|t| t.as_str()).collect();
+    let notify = state
+        .targets
+        .notifications(event, &teams, None, state.clock.now());
+    state
+        .store
+        .enqueue_notifications(alert.id, &notify, state.clock.now())
+        .await?;
+    Ok(())
+}
+
+async fn ack(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let caller = caller(&state, &headers).await?;
+    let alert = visible(&state, &caller, id).await?;
+    match state.store.acknowledge_alert(alert.id, &caller.actor(), "api", state.clock.now()).await? {
+        AckResult::Acknowledged(a) => {
+            tracing::info!(alert_id = %a.id, responder_id = %caller.responder.id, "Alert acknowledged.");
+            announce(&state, &a, "acknowledged").await?;
+            Ok(Json(a).into_response())
+        }
+        AckResult::AlreadyAcknowledged(a) | AckResult::AlreadyResolved(a) => Ok((StatusCode::CONFLICT, Json(serde_json::json!({
+            "error": format!("既に対応済みです（{}） / already {}", a.acknowledged_by.clone().unwrap_or_default(), a.state),
+            "alert": a,
+        })))
+        .into_response()),
+    }
+}
+
+#[derive(Deserialize)]
+struct ResolveBody {
+    outcome: String,
+    note: Option<String>,
+}
+
+async fn resolve(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Json(body): Json<ResolveBody>,
+) -> Result<Response, ApiError> {
+    let caller = caller(&state, &headers).await?;
+    let alert = visible(&state, &caller, id).await?;
+    let outcome: Outcome = body
+        .outcome
+        .parse()
+        .map_err(|e: mimamori_core::domain::DomainError| ApiError::Invalid(e.to_string()))?;
+    match state
+        .store
+        .resolve_alert(
+            alert.id,
+            &caller.actor(),
+            outcome,
+            body.note.as_deref(),
+            state.clock.now(),
+        )
+        .await?
+    {
+        ResolveResult::Resolved(a) => {
+            announce(&state, &a, "resolved").await?;
+            Ok(Json(a).into_response())
+        }
+        ResolveResult::AlreadyResolved(a) => Ok((
+            StatusCode::CONFLICT,
+            Json(serde_json::json!({ "error": "既に解決済みです / already resolved", "alert": a })),
+        )
+            .into_response()),
+    }
+}
+
+#[derive(Deserialize)]
+struct NoteBody {
+    text: String,
+}
+
+async fn note(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Json(body): Json<NoteBody>,
+) -> Result<StatusCode, ApiError> {
+    let caller = caller(&state, &headers).await?;
+    let alert = visible(&state, &caller, id).await?;
+    let text = body.text.trim();
+    if text.is_empty() || text.chars().count() > 4000 {
+        return Err(ApiError::Invalid(
+            "メモは1〜4000文字です / a note has 1–4000 characters".into(),
+        ));
+    }
+    state
+        .store
+        .add_alert_note(alert.id, &caller.actor(), text, state.clock.now())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn openapi() -> impl IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
+}
+
+/// The OpenAPI document of this API.
+pub const OPENAPI: &str = include_str!("openapi.json");
