@@ -40,6 +40,8 @@ pub struct AlertService {
     routing: Routing,
     escalation: Escalation,
     targets: Targets,
+    /// Woken when notifications are written (the outbox worker's waker).
+    outbox: Option<Arc<Notify>>,
 }
 
 impl AlertService {
@@ -141,7 +143,14 @@ impl AlertService {
             routing: Routing::default(),
             escalation: Escalation::default(),
             targets: Targets::default(),
+            outbox: None,
         })
+    }
+
+    /// Wakes this outbox worker whenever notifications are written.
+    pub fn with_outbox_waker(mut self, waker: Arc<Notify>) -> Self {
+        self.outbox = Some(waker);
+        self
     }
 
     /// Notify this when a signal is stored, to have it applied at once.
@@ -233,7 +242,12 @@ impl AlertService {
         }
         let decisions = self.engine.due(self.clock.now());
         alerts.extend(self.carry_out(decisions).await?);
-        self.escalate().await?;
+        let escalated = self.escalate().await?;
+        if (!alerts.is_empty() || escalated > 0)
+            && let Some(outbox) = &self.outbox
+        {
+            outbox.notify_one();
+        }
         Ok(alerts)
     }
 

@@ -114,18 +114,17 @@ pub async fn run(config: Config, mut parts: Components) -> Result<(), Failure> {
                 webhooks: config.notify.webhooks.clone(),
             },
         );
-        tasks.spawn(
-            outbox(
-                &config,
-                &store,
-                &host,
-                port,
-                &service_password,
-                parts,
-                shutdown.clone(),
-            )?
-            .run(shutdown.clone()),
-        );
+        let outbox = outbox(
+            &config,
+            &store,
+            &host,
+            port,
+            &service_password,
+            parts,
+            shutdown.clone(),
+        )?;
+        let service = service.with_outbox_waker(outbox.waker());
+        tasks.spawn(outbox.run(shutdown.clone()));
         // Stored signals wake the rules at once; without this they are read within a second anyway.
         let waker = service.waker();
         let mut stored = ingestor.subscribe();

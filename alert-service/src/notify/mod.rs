@@ -157,6 +157,8 @@ pub struct Outbox {
     pub max_backoff: chrono::Duration,
     /// How long a claimed row is ours before another worker may take it over.
     pub lease: chrono::Duration,
+    /// Notified when rows are written, so that they go out at once rather than at the next poll.
+    wake: Arc<tokio::sync::Notify>,
 }
 
 /// What one step did.
@@ -177,7 +179,13 @@ impl Outbox {
             base_backoff: chrono::Duration::seconds(2),
             max_backoff: chrono::Duration::minutes(5),
             lease: chrono::Duration::minutes(2),
+            wake: Arc::new(tokio::sync::Notify::new()),
         }
+    }
+
+    /// Notify this after writing notifications: the worker sends them at once.
+    pub fn waker(&self) -> Arc<tokio::sync::Notify> {
+        self.wake.clone()
     }
 
     pub fn with_sender(mut self, channel: Channel, sender: Arc<dyn Sender>) -> Self {
@@ -286,6 +294,7 @@ impl Outbox {
             if idle {
                 tokio::select! {
                     () = shutdown.cancelled() => break,
+                    () = self.wake.notified() => {}
                     () = tokio::time::sleep(Duration::from_millis(250)) => {}
                 }
             } else if shutdown.is_cancelled() {

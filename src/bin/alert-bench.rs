@@ -1,0 +1,357 @@
+//! Benchmark of the whole path: `cargo run --release --bin alert-bench`.
+//!
+//! In one process, as `mimamori up` runs it: a SQLite store, the embedded broker, the gateway, the
+//! alert service and the outbox publishing on `mimamori/v1/alerts/…`. 200 call buttons press 1,000
+//! times in all (one press every 10 ms; later presses of a button join its open alert) while 50
+//! motion sensors send 1,000 activity events a second. Measured: press published → alert change
+//! received on the alerts topic, p50/p99; baseline in the same run and under the same load: the bare
+//! broker's publish → receive latency for 1,000 messages.
+//!
+//! Options: `--presses 1000`, `--load 1000` (activity events per second).
+
+use chrono::Utc;
+use mimamori_alerts::notify::{Outbox, Targets};
+use mimamori_core::clock::SystemClock;
+use mimamori_core::config::MessageAuth;
+use mimamori_core::domain::*;
+use mimamori_core::protocol::{EventType, Sensor};
+use mimamori_core::registry::Registry;
+use mimamori_core::secret::{PasswordHasherConfig, device_mac_key, generate_device_password};
+use mimamori_core::storage::Store;
+use mimamori_devices::{DeviceClient, DeviceConfig};
+use mimamori_gateway::ingest::{IngestSettings, Ingestor};
+use mimamori_gateway::{IngestEvent, Metrics};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+const BUTTONS: usize = 200;
+const SENSORS: usize = 50;
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn percentile(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        f64::NAN
+    } else {
+        v[((v.len() - 1) as f64 * p).round() as usize]
+    }
+}
+
+async fn provision(
+    store: &Store,
+    n: usize,
+    kind: DeviceKind,
+    prefix: &str,
+) -> Vec<(DeviceId, String)> {
+    let hasher = PasswordHasherConfig::insecure_for_tests();
+    let now = Utc::now();
+    let mut out = Vec::new();
+    for i in 0..n {
+        let rid = ResidentId::parse(format!("r-{prefix}-{i:04}")).expect("valid");
+        let resident = NewResident {
+            id: rid.clone(),
+            name: format!("ベンチ {i}"),
+            name_kana: None,
+            birth_year: BirthYear::parse(1940, now).expect("valid"),
+            district: DistrictId::parse("kugenuma").expect("valid"),
+            address: Address::parse("鵠沼海岸二丁目1-1").expect("valid"),
+            living: LivingSituation::Alone,
+            phone: None,
+            contacts: vec![],
+            policies: vec![],
+            notes: None,
+        };
+        store
+            .add_resident(&resident, &Actor::system(), now)
+            .await
+            .expect("resident");
+        let id = DeviceId::parse(format!("{prefix}-{i:04}")).expect("valid");
+        let password = generate_device_password();
+        let device = NewDevice {
+            id: id.clone(),
+            resident: Some(rid),
+            kind,
+            label: None,
+            external_id: None,
+            heartbeat_interval_s: 3600,
+            secret_hash: hasher.hash(&password).expect("hash"),
+            mac_key: device_mac_key(&password),
+        };
+        store.add_device(&device, now).await.expect("device");
+        out.push((id, password));
+    }
+    out
+}
+
+#[tokio::main]
+async fn main() {
+    let presses = arg("--presses", 1000);
+    let load = arg("--load", 1000);
+    let dir = std::env::temp_dir().join(format!("mimamori-alert-bench-{}", std::process::id()));
+    let store = Store::connect(&format!("sqlite://{}/bench.db", dir.display()), 8)
+        .await
+        .expect("store");
+    store.migrate().await.expect("migrate");
+    store
+        .seed_registry(&Registry::fujisawa(), Utc::now())
+        .await
+        .expect("seed");
+    let buttons = provision(&store, BUTTONS, DeviceKind::CallButton, "btn").await;
+    let sensors = provision(&store, SENSORS, DeviceKind::Motion, "pir").await;
+
+    let shutdown = CancellationToken::new();
+    let service_password = mimamori_core::secret::generate(32);
+    let auth = mimamori_broker::Authenticator::spawn(
+        store.clone(),
+        "mimamori-service".into(),
+        service_password.clone(),
+        PasswordHasherConfig::insecure_for_tests(),
+    );
+    let broker = mimamori_broker::start(
+        mimamori_broker::BrokerSettings {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            listen_v5: None,
+            max_connections: 2000,
+            service_username: "mimamori-service".into(),
+            service_password: service_password.clone(),
+            max_payload_bytes: 16 * 1024,
+        },
+        auth,
+    )
+    .expect("broker");
+    let (host, port) = (broker.addr.ip().to_string(), broker.addr.port());
+
+    let ingestor = Arc::new(Ingestor::new(
+        store.clone(),
+        Arc::new(SystemClock),
+        IngestSettings {
+            message_auth: MessageAuth::Required,
+            max_payload_bytes: 4096,
+            max_clock_skew: chrono::Duration::minutes(5),
+            zigbee2mqtt_prefix: String::new(),
+        },
+        Arc::new(Metrics::default()),
+    ));
+    let gateway = mimamori_gateway::mqtt::MqttSettings {
+        host: host.clone(),
+        port,
+        client_id: "mimamori-bench-gateway".into(),
+        username: "mimamori-service".into(),
+        password: service_password.clone(),
+        shared_group: String::new(),
+    };
+    tokio::spawn(mimamori_gateway::mqtt::run(
+        gateway,
+        ingestor.clone(),
+        shutdown.clone(),
+    ));
+    let mqtt = mimamori_alerts::notify::mqtt::MqttSender::start(
+        &host,
+        port,
+        "mimamori-bench-alerts",
+        "mimamori-service",
+        &service_password,
+        shutdown.clone(),
+    );
+    let outbox = Outbox::new(store.clone(), Arc::new(SystemClock), "bench")
+        .with_sender(Channel::Mqtt, Arc::new(mqtt));
+    let service = mimamori_alerts::AlertService::start(
+        store.clone(),
+        chrono_tz::Asia::Tokyo,
+        Default::default(),
+        Arc::new(SystemClock),
+    )
+    .await
+    .expect("service")
+    .with_delivery(
+        Default::default(),
+        Default::default(),
+        Targets {
+            mqtt_alerts: true,
+            webhooks: vec![],
+        },
+    )
+    .with_outbox_waker(outbox.waker());
+    let waker = service.waker();
+    let mut stored = ingestor.subscribe();
+    tokio::spawn(async move {
+        while let Ok(e) = stored.recv().await {
+            if matches!(e, IngestEvent::Stored(_)) {
+                waker.notify_one();
+            }
+        }
+    });
+    tokio::spawn(outbox.run(shutdown.clone()));
+    tokio::spawn(service.run(shutdown.clone()));
+
+    // The listener: alert changes, and the baseline topic.
+    let alert_latency: Arc<Mutex<Vec<f64>>> = Arc::default();
+    let base_latency: Arc<Mutex<Vec<f64>>> = Arc::default();
+    let pressed: Arc<Mutex<HashMap<(String, i64), Instant>>> = Arc::default();
+    let mut options = MqttOptions::new("mimamori-bench-listener", host.clone(), port);
+    options
+        .set_credentials("mimamori-service", &service_password)
+        .set_max_packet_size(1 << 20, 1 << 20);
+    let (listener, mut events) = AsyncClient::new(options, 10_000);
+    listener
+        .subscribe("mimamori/v1/alerts/#", QoS::AtLeastOnce)
+        .await
+        .expect("subscribe");
+    listener
+        .subscribe("bench/baseline", QoS::AtLeastOnce)
+        .await
+        .expect("subscribe");
+    let epoch = Instant::now();
+    {
+        let (alert_latency, base_latency, pressed) =
+            (alert_latency.clone(), base_latency.clone(), pressed.clone());
+        tokio::spawn(async move {
+            loop {
+                match events.poll().await {
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        let now = epoch.elapsed().as_secs_f64() * 1e3;
+                        if p.topic == "bench/baseline" {
+                            let sent: f64 =
+                                String::from_utf8_lossy(&p.payload).parse().unwrap_or(now);
+                            base_latency.lock().expect("lock").push(now - sent);
+                        } else if let Ok(body) =
+                            serde_json::from_slice::<serde_json::Value>(&p.payload)
+                        {
+                            let subject = body["alert"]["subject"]
+                                .as_str()
+                                .unwrap_or_default()
+                                .to_string();
+                            let count = body["alert"]["evidence_count"].as_i64().unwrap_or(0);
+                            if let Some(at) =
+                                pressed.lock().expect("lock").remove(&(subject, count))
+                            {
+                                alert_latency
+                                    .lock()
+                                    .expect("lock")
+                                    .push(at.elapsed().as_secs_f64() * 1e3);
+                            }
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        });
+    }
+
+    let device = |(id, password): &(DeviceId, String)| {
+        DeviceClient::start(
+            DeviceConfig {
+                id: id.clone(),
+                password: password.clone(),
+                host: host.clone(),
+                port,
+                resend_interval: Duration::from_secs(2),
+            },
+            shutdown.clone(),
+        )
+    };
+    let button_clients: Vec<DeviceClient> = buttons.iter().map(device).collect();
+    let sensor_clients: Vec<DeviceClient> = sensors.iter().map(device).collect();
+    for d in button_clients.iter().chain(&sensor_clients) {
+        assert!(
+            d.wait_connected(Duration::from_secs(60)).await,
+            "device could not connect"
+        );
+    }
+
+    // Background load: `load` activity events a second, spread over the sensors.
+    let stop_load = CancellationToken::new();
+    let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    for s in sensor_clients.clone() {
+        let (stop, sent) = (stop_load.clone(), sent.clone());
+        let every = Duration::from_secs_f64(SENSORS as f64 / load.max(1) as f64);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    _ = tick.tick() => {
+                        if s.send(EventType::Activity, Some(Sensor::Motion), None).await.is_ok() {
+                            sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                }
+            }
+        });
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // Baseline: the bare broker, same load.
+    let mut options = MqttOptions::new("mimamori-bench-publisher", host.clone(), port);
+    options.set_credentials("mimamori-service", &service_password);
+    let (publisher, mut pub_loop) = AsyncClient::new(options, 10_000);
+    tokio::spawn(async move { while pub_loop.poll().await.is_ok() {} });
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    for _ in 0..presses {
+        tick.tick().await;
+        let now = epoch.elapsed().as_secs_f64() * 1e3;
+        let _ = publisher
+            .publish("bench/baseline", QoS::AtLeastOnce, false, format!("{now}"))
+            .await;
+    }
+
+    // Presses: one every 10 ms, round robin over the buttons.
+    let load_start = Instant::now();
+    let sent_before = sent.load(std::sync::atomic::Ordering::Relaxed);
+    for k in 0..presses {
+        tick.tick().await;
+        let b = k % BUTTONS;
+        let subject = format!("resident:r-btn-{b:04}");
+        pressed
+            .lock()
+            .expect("lock")
+            .insert((subject, (k / BUTTONS + 1) as i64), Instant::now());
+        button_clients[b]
+            .send(EventType::Emergency, None, None)
+            .await
+            .expect("press");
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while alert_latency.lock().expect("lock").len() < presses && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let load_rate = (sent.load(std::sync::atomic::Ordering::Relaxed) - sent_before) as f64
+        / load_start.elapsed().as_secs_f64();
+    stop_load.cancel();
+    let mut a = alert_latency.lock().expect("lock").clone();
+    let mut b = base_latency.lock().expect("lock").clone();
+    println!(
+        "alert path benchmark: {presses} presses over {BUTTONS} call buttons, background {load_rate:.0} activity events/s"
+    );
+    println!("{:<44} | {:>6} | {:>9} | {:>9}", "", "n", "p50", "p99");
+    println!(
+        "{:<44} | {:>6} | {:>7.2}ms | {:>7.2}ms",
+        "press → alert on mimamori/v1/alerts/…",
+        a.len(),
+        percentile(&mut a, 0.5),
+        percentile(&mut a, 0.99)
+    );
+    println!(
+        "{:<44} | {:>6} | {:>7.2}ms | {:>7.2}ms",
+        "baseline: bare broker publish → receive",
+        b.len(),
+        percentile(&mut b, 0.5),
+        percentile(&mut b, 0.99)
+    );
+    shutdown.cancel();
+    store.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    std::process::exit(0);
+}
