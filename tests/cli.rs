@@ -357,6 +357,19 @@ fn teams_and_responders_from_the_command_line() {
     assert!(r["id"].as_str().unwrap().starts_with("p-"));
     let listed = json(dir.path(), &["admin", "responder", "list", "--json"]);
     assert_eq!(listed[0]["email"], "sato@example.jp");
+    let token = json(
+        dir.path(),
+        &[
+            "admin",
+            "responder",
+            "token",
+            r["id"].as_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert!(token["secret"].as_str().unwrap().starts_with("mmr_"));
+    let bad = run(dir.path(), &["admin", "responder", "token", "p-nobody"]);
+    assert!(stderr(&bad).contains("not found"), "{}", stderr(&bad));
 
     let bad = run(
         dir.path(),

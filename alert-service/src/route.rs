@@ -1,8 +1,9 @@
 //! Routing and escalation as data: which team of the district receives an alert, and who is told
 //! when nobody acknowledges it.
 
+use chrono::Datelike;
 use chrono::Duration;
-use mimamori_core::domain::{AlertKind, DistrictId, TeamId, TeamKind};
+use mimamori_core::domain::{AlertKind, DistrictId, OfficeHours, TeamId, TeamKind};
 use mimamori_core::registry::Registry;
 
 /// One routing rule: alerts of these kinds (for residents of at least `min_age`, when given) go to
@@ -18,6 +19,10 @@ pub struct RouteRule {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Routing {
     pub rules: Vec<RouteRule>,
+    /// When district offices are staffed (city time). Outside them, alerts about people also go to
+    /// `after_hours` (e.g. the 24-hour line).
+    pub office_hours: Option<OfficeHours>,
+    pub after_hours: TeamKind,
 }
 
 /// Alerts about a person's wellbeing.
@@ -31,7 +36,8 @@ const WELLBEING: [AlertKind; 5] = [
 
 impl Default for Routing {
     /// 65+ → the district's 包括; other residents and partner concerns → the district's CSW;
-    /// devices and delivery failures → operators; complex cases → the coordinator.
+    /// devices and delivery failures → operators; complex cases → the coordinator. Offices are
+    /// staffed Monday to Friday 08:30–17:15; outside those hours the coordinator is told too.
     fn default() -> Self {
         Self {
             rules: vec![
@@ -65,11 +71,38 @@ impl Default for Routing {
                     team: TeamKind::Coordinator,
                 },
             ],
+            office_hours: Some(
+                OfficeHours::parse("mon-fri 08:30-17:15").expect("valid office hours"),
+            ),
+            after_hours: TeamKind::Coordinator,
         }
     }
 }
 
 impl Routing {
+    /// The teams to tell about a new alert: its team, and out of office hours also the after-hours
+    /// team for alerts about people (device alerts wait for the operators).
+    pub fn teams<Tz: chrono::TimeZone>(
+        &self,
+        kind: AlertKind,
+        age: Option<i32>,
+        district: Option<&DistrictId>,
+        at: &chrono::DateTime<Tz>,
+    ) -> Vec<TeamId> {
+        let team = self.team(kind, age, district);
+        let mut teams = vec![team];
+        let about_people = WELLBEING.contains(&kind) || kind == AlertKind::Concern;
+        let staffed = self
+            .office_hours
+            .as_ref()
+            .is_none_or(|h| h.contains(at.weekday(), at.time()));
+        let night = Registry::default_team_id(self.after_hours, None);
+        if about_people && !staffed && teams[0] != night {
+            teams.push(night);
+        }
+        teams
+    }
+
     /// The team of an alert. Without a district (an unroutable address) it is the city-wide
     /// coordinator's triage queue — never nobody.
     pub fn team(&self, kind: AlertKind, age: Option<i32>, district: Option<&DistrictId>) -> TeamId {
@@ -194,6 +227,66 @@ mod tests {
         assert_eq!(
             r.team(AlertKind::Emergency, Some(80), None).as_str(),
             "coordinator"
+        );
+    }
+
+    #[test]
+    fn out_of_office_hours_the_24_hour_line_is_told_too() {
+        let r = Routing::default();
+        let tokyo = chrono_tz::Asia::Tokyo;
+        let at = |s: &str| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .unwrap()
+                .with_timezone(&tokyo)
+        };
+        let k = Some(&d("kugenuma"));
+        let names = |v: Vec<TeamId>| v.into_iter().map(|t| t.to_string()).collect::<Vec<_>>();
+        // Tuesday 10:00, Tuesday 22:00, Saturday 10:00.
+        assert_eq!(
+            names(r.teams(
+                AlertKind::Emergency,
+                Some(80),
+                k,
+                &at("2026-12-01T10:00:00+09:00")
+            )),
+            ["houkatsu-kugenuma"]
+        );
+        assert_eq!(
+            names(r.teams(
+                AlertKind::Emergency,
+                Some(80),
+                k,
+                &at("2026-12-01T22:00:00+09:00")
+            )),
+            ["houkatsu-kugenuma", "coordinator"]
+        );
+        assert_eq!(
+            names(r.teams(
+                AlertKind::Inactivity,
+                Some(70),
+                k,
+                &at("2026-12-05T10:00:00+09:00")
+            )),
+            ["houkatsu-kugenuma", "coordinator"]
+        );
+        assert_eq!(
+            names(r.teams(
+                AlertKind::DeviceOffline,
+                None,
+                k,
+                &at("2026-12-01T22:00:00+09:00")
+            )),
+            ["operators"]
+        );
+        assert_eq!(
+            names(r.teams(
+                AlertKind::Concern,
+                None,
+                None,
+                &at("2026-12-01T22:00:00+09:00")
+            )),
+            ["coordinator"],
+            "triage once"
         );
     }
 

@@ -321,16 +321,20 @@ impl AlertService {
                             .map(|p| new.at.with_timezone(&self.tz).year() - p.birth_year),
                         _ => None,
                     };
-                    let team = self.routing.team(new.kind, age, new.district.as_ref());
+                    let teams = self.routing.teams(
+                        new.kind,
+                        age,
+                        new.district.as_ref(),
+                        &new.at.with_timezone(&self.tz),
+                    );
                     let escalate_at = self
                         .escalation
                         .chain(new.kind)
                         .map(|c| new.at + c.first_after);
-                    let notify =
-                        self.targets
-                            .notifications("raised", &[team.as_str()], None, new.at);
+                    let names: Vec<&str> = teams.iter().map(|t| t.as_str()).collect();
+                    let notify = self.targets.notifications("raised", &names, None, new.at);
                     let routed = Routed {
-                        team: Some(team),
+                        team: teams.first().cloned(),
                         escalate_at,
                     };
                     let opened = self.store.open_routed_alert(&new, &routed, &notify).await?;
