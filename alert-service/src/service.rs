@@ -42,6 +42,8 @@ pub struct AlertService {
     targets: Targets,
     /// Woken when notifications are written (the outbox worker's waker).
     outbox: Option<Arc<Notify>>,
+    /// When due escalations were last looked for.
+    escalation_checked: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl AlertService {
@@ -144,6 +146,7 @@ impl AlertService {
             escalation: Escalation::default(),
             targets: Targets::default(),
             outbox: None,
+            escalation_checked: None,
         })
     }
 
@@ -242,7 +245,17 @@ impl AlertService {
         }
         let decisions = self.engine.due(self.clock.now());
         alerts.extend(self.carry_out(decisions).await?);
-        let escalated = self.escalate().await?;
+        // Escalation waits are minutes: the store is asked at most once a second, not per signal.
+        let now = self.clock.now();
+        let escalated = if self
+            .escalation_checked
+            .is_none_or(|t| now - t >= chrono::Duration::seconds(1))
+        {
+            self.escalation_checked = Some(now);
+            self.escalate().await?
+        } else {
+            0
+        };
         if (!alerts.is_empty() || escalated > 0)
             && let Some(outbox) = &self.outbox
         {

@@ -99,9 +99,12 @@ async fn main() {
     let presses = arg("--presses", 1000);
     let load = arg("--load", 1000);
     let dir = std::env::temp_dir().join(format!("mimamori-alert-bench-{}", std::process::id()));
-    let store = Store::connect(&format!("sqlite://{}/bench.db", dir.display()), 8)
-        .await
-        .expect("store");
+    let store = Store::connect(
+        &format!("sqlite://{}/bench.db", dir.display()),
+        arg("--connections", 8) as u32,
+    )
+    .await
+    .expect("store");
     store.migrate().await.expect("migrate");
     store
         .seed_registry(&Registry::fujisawa(), Utc::now())
@@ -185,13 +188,29 @@ async fn main() {
     .with_outbox_waker(outbox.waker());
     let waker = service.waker();
     let mut stored = ingestor.subscribe();
-    tokio::spawn(async move {
-        while let Ok(e) = stored.recv().await {
-            if matches!(e, IngestEvent::Stored(_)) {
-                waker.notify_one();
+    // Press → stored, to tell the gateway's share from the rest.
+    let press_seq: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let store_latency: Arc<Mutex<Vec<f64>>> = Arc::default();
+    {
+        let (press_seq, store_latency) = (press_seq.clone(), store_latency.clone());
+        tokio::spawn(async move {
+            while let Ok(e) = stored.recv().await {
+                if let IngestEvent::Stored(s) = e {
+                    waker.notify_one();
+                    if let Some(at) = s
+                        .dedup_key
+                        .as_ref()
+                        .and_then(|k| press_seq.lock().expect("lock").remove(k))
+                    {
+                        store_latency
+                            .lock()
+                            .expect("lock")
+                            .push(at.elapsed().as_secs_f64() * 1e3);
+                    }
+                }
             }
-        }
-    });
+        });
+    }
     tokio::spawn(outbox.run(shutdown.clone()));
     tokio::spawn(service.run(shutdown.clone()));
 
@@ -314,14 +333,19 @@ async fn main() {
         tick.tick().await;
         let b = k % BUTTONS;
         let subject = format!("resident:r-btn-{b:04}");
+        let now = Instant::now();
         pressed
             .lock()
             .expect("lock")
-            .insert((subject, (k / BUTTONS + 1) as i64), Instant::now());
-        button_clients[b]
+            .insert((subject, (k / BUTTONS + 1) as i64), now);
+        let seq = button_clients[b]
             .send(EventType::Emergency, None, None)
             .await
             .expect("press");
+        press_seq
+            .lock()
+            .expect("lock")
+            .insert(format!("seq:{seq}"), now);
     }
     let deadline = Instant::now() + Duration::from_secs(60);
     while alert_latency.lock().expect("lock").len() < presses && Instant::now() < deadline {
@@ -349,6 +373,14 @@ async fn main() {
         b.len(),
         percentile(&mut b, 0.5),
         percentile(&mut b, 0.99)
+    );
+    let mut s = store_latency.lock().expect("lock").clone();
+    println!(
+        "{:<44} | {:>6} | {:>7.2}ms | {:>7.2}ms",
+        "  of which: press → signal stored",
+        s.len(),
+        percentile(&mut s, 0.5),
+        percentile(&mut s, 0.99)
     );
     shutdown.cancel();
     store.close().await;
