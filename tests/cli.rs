@@ -481,49 +481,13 @@ fn a_thousand_row_cp932_csv_imports_and_a_bad_row_imports_nothing() {
 #[test]
 fn a_provisioned_device_reaches_a_running_platform() {
     let dir = tempfile::tempdir().unwrap();
-    let r = json(
-        dir.path(),
-        &[
-            "admin",
-            "resident",
-            "add",
-            "--name",
-            "藤沢 花子",
-            "--birth-year",
-            "1940",
-            "--address",
-            "辻堂元町5-5",
-            "--json",
-        ],
-    );
-    let d = json(
-        dir.path(),
-        &[
-            "admin",
-            "device",
-            "add",
-            "--resident",
-            r["id"].as_str().unwrap(),
-            "--kind",
-            "call_button",
-            "--json",
-        ],
-    );
+    let d = provision_button(dir.path());
     let (mut child, up) = start_up(dir.path(), &[]);
     let mqtt: std::net::SocketAddr = up.mqtt.parse().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let shutdown = tokio_util::sync::CancellationToken::new();
-        let button = mimamori_devices::DeviceClient::start(
-            mimamori_devices::DeviceConfig {
-                id: mimamori_core::domain::DeviceId::parse(d["id"].as_str().unwrap()).unwrap(),
-                password: d["secret"].as_str().unwrap().to_string(),
-                host: mqtt.ip().to_string(),
-                port: mqtt.port(),
-                resend_interval: Duration::from_millis(500),
-            },
-            shutdown.clone(),
-        );
+        let button = device_client(&d, mqtt, &shutdown);
         assert!(
             button.wait_connected(Duration::from_secs(30)).await,
             "the device could not log in"
@@ -710,34 +674,7 @@ fn an_emergency_press_reaches_the_alerts_topic_and_a_webhook_routed_to_the_distr
         format!("[mqtt]\npassword = \"e2e-service-password\"\n\n[notify]\nmqtt_alerts = true\n\n[[notify.webhooks]]\nurl = \"{hook_url}\"\nsecret = \"e2e-webhook-secret-123\"\n"),
     )
     .unwrap();
-    let r = json(
-        dir.path(),
-        &[
-            "admin",
-            "resident",
-            "add",
-            "--name",
-            "藤沢 花子",
-            "--birth-year",
-            "1940",
-            "--address",
-            "辻堂元町5-5",
-            "--json",
-        ],
-    );
-    let d = json(
-        dir.path(),
-        &[
-            "admin",
-            "device",
-            "add",
-            "--resident",
-            r["id"].as_str().unwrap(),
-            "--kind",
-            "call_button",
-            "--json",
-        ],
-    );
+    let d = provision_button(dir.path());
     let (mut child, up) = start_up(dir.path(), &[]);
     let mqtt: std::net::SocketAddr = up.mqtt.parse().unwrap();
     rt.block_on(async {
@@ -751,16 +688,7 @@ fn an_emergency_press_reaches_the_alerts_topic_and_a_webhook_routed_to_the_distr
             .await
             .unwrap();
         let shutdown = tokio_util::sync::CancellationToken::new();
-        let button = mimamori_devices::DeviceClient::start(
-            mimamori_devices::DeviceConfig {
-                id: mimamori_core::domain::DeviceId::parse(d["id"].as_str().unwrap()).unwrap(),
-                password: d["secret"].as_str().unwrap().to_string(),
-                host: mqtt.ip().to_string(),
-                port: mqtt.port(),
-                resend_interval: Duration::from_millis(500),
-            },
-            shutdown.clone(),
-        );
+        let button = device_client(&d, mqtt, &shutdown);
         let mut pressed = false;
         let published = tokio::time::timeout(Duration::from_secs(30), async {
             loop {
@@ -802,4 +730,55 @@ fn an_emergency_press_reaches_the_alerts_topic_and_a_webhook_routed_to_the_distr
         (Some("created"), Some("tsujido"))
     );
     assert!(stop(&mut child, "-TERM").success());
+}
+
+/// A resident in 辻堂元町 (born 1940) with a call button, registered with the command line;
+/// returns the device's `--json` output (id and secret).
+fn provision_button(dir: &Path) -> serde_json::Value {
+    let r = json(
+        dir,
+        &[
+            "admin",
+            "resident",
+            "add",
+            "--name",
+            "藤沢 花子",
+            "--birth-year",
+            "1940",
+            "--address",
+            "辻堂元町5-5",
+            "--json",
+        ],
+    );
+    json(
+        dir,
+        &[
+            "admin",
+            "device",
+            "add",
+            "--resident",
+            r["id"].as_str().unwrap(),
+            "--kind",
+            "call_button",
+            "--json",
+        ],
+    )
+}
+
+/// The provisioned button, connected to the broker at `mqtt`.
+fn device_client(
+    d: &serde_json::Value,
+    mqtt: std::net::SocketAddr,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> mimamori_devices::DeviceClient {
+    mimamori_devices::DeviceClient::start(
+        mimamori_devices::DeviceConfig {
+            id: mimamori_core::domain::DeviceId::parse(d["id"].as_str().unwrap()).unwrap(),
+            password: d["secret"].as_str().unwrap().to_string(),
+            host: mqtt.ip().to_string(),
+            port: mqtt.port(),
+            resend_interval: Duration::from_millis(500),
+        },
+        shutdown.clone(),
+    )
 }

@@ -539,10 +539,7 @@ impl Engine {
                 },
                 0,
             ) => {
-                let span = DailySpan {
-                    from: due,
-                    to: due + minutes(grace_minutes),
-                };
+                let span = checkin_span(due, grace_minutes);
                 let (_, last_end) = span.last_ended_by(tz, now);
                 Some(if starting && last_end > state.registered_at {
                     last_end
@@ -655,7 +652,7 @@ impl Engine {
                         "last_activity": state.last_activity,
                         "silence_counted_from": lapse,
                         "deadline": deadline,
-                        "pauses_considered": state.pauses.iter().map(|p| json!([p.start, p.end])).collect::<Vec<_>>(),
+                        "pauses_considered": pauses_json(&state.pauses),
                         "sensors": state.sensors.len(),
                         "sensors_offline": offline,
                     }),
@@ -688,7 +685,7 @@ impl Engine {
                             "window": [start, end],
                             "window_local": [from.format("%H:%M").to_string(), to.format("%H:%M").to_string()],
                             "last_activity": state.last_activity,
-                            "pauses_considered": state.pauses.iter().map(|p| json!([p.start, p.end])).collect::<Vec<_>>(),
+                            "pauses_considered": pauses_json(&state.pauses),
                         }),
                     ));
                 }
@@ -700,10 +697,7 @@ impl Engine {
                 },
                 0,
             ) => {
-                let span = DailySpan {
-                    from: *due,
-                    to: *due + minutes(*grace_minutes),
-                };
+                let span = checkin_span(*due, *grace_minutes);
                 let (_, end) = span.last_ended_by(tz, now);
                 let (_, previous_end) = span.last_ended_by(tz, end - Duration::seconds(1));
                 let state = &self.residents[r as usize];
@@ -726,7 +720,7 @@ impl Engine {
                             "deadline": end,
                             "counted_since": previous_end,
                             "last_checkin": state.last_checkin,
-                            "pauses_considered": state.pauses.iter().map(|p| json!([p.start, p.end])).collect::<Vec<_>>(),
+                            "pauses_considered": pauses_json(&state.pauses),
                         }),
                     ));
                 }
@@ -738,10 +732,7 @@ impl Engine {
                 },
                 1,
             ) => {
-                let span = DailySpan {
-                    from: *due,
-                    to: *due + minutes(*grace_minutes),
-                };
+                let span = checkin_span(*due, *grace_minutes);
                 let (_, previous_end) = span.last_ended_by(tz, deadline);
                 let state = &self.residents[r as usize];
                 let checked_in = state.last_checkin.is_some_and(|t| t > previous_end);
@@ -1000,6 +991,19 @@ impl Engine {
             detail: json!({ "rule": "device_health", "reason": "battery_low", "battery": level, "threshold": self.settings.battery_low_percent, "device_kind": state.kind }),
             at,
         }));
+    }
+}
+
+/// Pauses as they are recorded in an alert's explanation.
+fn pauses_json(pauses: &[Interval]) -> Vec<serde_json::Value> {
+    pauses.iter().map(|p| json!([p.start, p.end])).collect()
+}
+
+/// A check-in's daily stretch: from the time it is due to the end of its grace.
+fn checkin_span(due: NaiveTime, grace_minutes: u32) -> DailySpan {
+    DailySpan {
+        from: due,
+        to: due + minutes(grace_minutes),
     }
 }
 
