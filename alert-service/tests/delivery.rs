@@ -20,6 +20,7 @@ on_both_backends!(
     an_emergency_reaches_the_districts_team_and_escalates_until_acknowledged,
     a_receiver_failing_three_times_gets_the_notification_once,
     a_permanently_failing_receiver_is_flagged_and_escalation_goes_on,
+    a_checkin_reminder_goes_to_the_residents_own_button_signed,
 );
 
 const SECRET: &str = "webhook-secret-0123456789";
@@ -295,4 +296,64 @@ async fn a_permanently_failing_receiver_is_flagged_and_escalation_goes_on(
         .await
         .unwrap();
     assert_eq!(emergency[0].escalation_step, 1);
+}
+
+async fn a_checkin_reminder_goes_to_the_residents_own_button_signed(store: Store, _url: String) {
+    let clock = ManualClock::new(jst("2026-12-01T06:00:00"));
+    let mut r = mimamori_core::testing::new_resident("r-remind");
+    r.policies = vec![CheckinPolicy::Checkin {
+        due: mimamori_alerts::engine::hm(9, 0),
+        remind_minutes_before: Some(30),
+        grace_minutes: 60,
+    }];
+    store
+        .add_resident(&r, &Actor::system(), clock.now())
+        .await
+        .unwrap();
+    let password = mimamori_core::secret::generate_device_password();
+    let key = mimamori_core::secret::device_mac_key(&password);
+    store
+        .add_device(
+            &NewDevice {
+                id: DeviceId::parse("button-r").unwrap(),
+                resident: Some(r.id.clone()),
+                kind: DeviceKind::CallButton,
+                label: None,
+                external_id: None,
+                heartbeat_interval_s: 7 * 24 * 3600,
+                secret_hash: "x".into(),
+                mac_key: key.clone(),
+            },
+            clock.now(),
+        )
+        .await
+        .unwrap();
+    let mut service = AlertService::start(
+        store.clone(),
+        chrono_tz::Asia::Tokyo,
+        EngineSettings::default(),
+        Arc::new(clock.clone()),
+    )
+    .await
+    .unwrap();
+    let mut reminders = service.reminders();
+    clock.set(jst("2026-12-01T08:29:00"));
+    service.tick().await.unwrap();
+    assert!(reminders.try_recv().is_err(), "not yet");
+    clock.set(jst("2026-12-01T08:30:00"));
+    service.tick().await.unwrap();
+    let decision = reminders.try_recv().expect("a reminder at 08:30");
+    let messages = mimamori_alerts::notify::reminder::messages(&store, &decision)
+        .await
+        .unwrap();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].0, "mimamori/v1/devices/button-r/reminders");
+    let reminder: mimamori_core::protocol::Reminder =
+        serde_json::from_slice(&messages[0].1).unwrap();
+    assert_eq!(reminder.kind, "checkin");
+    assert!(
+        reminder.verify("button-r", &key),
+        "signed with the button's own key"
+    );
+    assert!(!reminder.verify("button-x", &key));
 }

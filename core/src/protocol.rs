@@ -176,6 +176,40 @@ impl Receipt {
     }
 }
 
+/// Payload of `…/reminders`: a check-in is due at `due` (RFC 3339).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reminder {
+    pub v: u8,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub due: String,
+    pub mac: String,
+}
+
+impl Reminder {
+    pub fn canonical(device_id: &str, due: &str) -> String {
+        format!("mimamori-v1-reminder|{device_id}|{due}")
+    }
+
+    pub fn checkin(device_id: &str, due: &str, mac_key_hex: &str) -> Self {
+        Self {
+            v: 1,
+            kind: "checkin".into(),
+            due: due.into(),
+            mac: sign(mac_key_hex, &Self::canonical(device_id, due)),
+        }
+    }
+
+    /// Devices check this before they prompt the resident.
+    pub fn verify(&self, device_id: &str, mac_key_hex: &str) -> bool {
+        verify(
+            mac_key_hex,
+            &Self::canonical(device_id, &self.due),
+            &self.mac,
+        )
+    }
+}
+
 fn key_bytes(mac_key_hex: &str) -> Vec<u8> {
     (0..mac_key_hex.len() / 2)
         .filter_map(|i| u8::from_str_radix(mac_key_hex.get(2 * i..2 * i + 2)?, 16).ok())

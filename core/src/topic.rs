@@ -5,6 +5,7 @@
 //! | `mimamori/v1/devices/{device_id}/events` | the device | events (payload v1, see [`crate::protocol`]) |
 //! | `mimamori/v1/devices/{device_id}/status` | the device's last will, or the device | `online` / `offline` |
 //! | `mimamori/v1/devices/{device_id}/receipts` | the platform | the `seq` of each stored event |
+//! | `mimamori/v1/devices/{device_id}/reminders` | the platform | a check-in (元気です) is due |
 //! | `mimamori/v1/alerts/{district}/{alert_id}` | the platform | alert state changes |
 
 use crate::domain::DeviceId;
@@ -25,6 +26,11 @@ pub fn device_status(id: &DeviceId) -> String {
 
 pub fn device_receipts(id: &DeviceId) -> String {
     format!("{PREFIX}/devices/{id}/receipts")
+}
+
+/// Check-in reminders for the resident, on their own device.
+pub fn device_reminders(id: &DeviceId) -> String {
+    format!("{PREFIX}/devices/{id}/reminders")
 }
 
 /// Which of a device's topics.

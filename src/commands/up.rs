@@ -114,7 +114,7 @@ pub async fn run(config: Config, mut parts: Components) -> Result<(), Failure> {
                 webhooks: config.notify.webhooks.clone(),
             },
         );
-        let outbox = outbox(
+        let (outbox, mqtt) = outbox(
             &config,
             &store,
             &host,
@@ -125,6 +125,12 @@ pub async fn run(config: Config, mut parts: Components) -> Result<(), Failure> {
         )?;
         let service = service.with_outbox_waker(outbox.waker());
         tasks.spawn(outbox.run(shutdown.clone()));
+        tasks.spawn(mimamori_alerts::notify::reminder::deliver(
+            service.reminders(),
+            store.clone(),
+            mqtt,
+            shutdown.clone(),
+        ));
         // Stored signals wake the rules at once; without this they are read within a second anyway.
         let waker = service.waker();
         let mut stored = ingestor.subscribe();
@@ -278,7 +284,7 @@ async fn demo_report(
     }
 }
 
-/// The delivery worker with the channels configured.
+/// The delivery worker with the channels configured, and the MQTT client it publishes with.
 fn outbox(
     config: &Config,
     store: &mimamori_core::storage::Store,
@@ -287,7 +293,7 @@ fn outbox(
     service_password: &str,
     parts: Components,
     shutdown: CancellationToken,
-) -> Result<mimamori_alerts::notify::Outbox, Failure> {
+) -> Result<(mimamori_alerts::notify::Outbox, rumqttc::AsyncClient), Failure> {
     use mimamori_core::domain::Channel;
     let mut outbox = mimamori_alerts::notify::Outbox::new(
         store.clone(),
@@ -299,24 +305,25 @@ fn outbox(
             .map_err(|e| Failure::Other(e.into()))?;
         outbox = outbox.with_sender(Channel::Webhook, Arc::new(sender));
     }
+    // The platform's MQTT connection: alert changes (when enabled) and check-in reminders.
+    let password = if service_password.is_empty() {
+        startup::service_password(config, parts.broker && parts.gateway)?
+    } else {
+        service_password.to_string()
+    };
+    let client_id = format!("{}-alerts", config.mqtt.client_id);
+    let mqtt = Arc::new(mimamori_alerts::notify::mqtt::MqttSender::start(
+        host,
+        port,
+        &client_id,
+        &config.mqtt.username,
+        &password,
+        shutdown,
+    ));
     if config.notify.mqtt_alerts {
-        let password = if service_password.is_empty() {
-            startup::service_password(config, parts.broker && parts.gateway)?
-        } else {
-            service_password.to_string()
-        };
-        let client_id = format!("{}-alerts", config.mqtt.client_id);
-        let sender = mimamori_alerts::notify::mqtt::MqttSender::start(
-            host,
-            port,
-            &client_id,
-            &config.mqtt.username,
-            &password,
-            shutdown,
-        );
-        outbox = outbox.with_sender(Channel::Mqtt, Arc::new(sender));
+        outbox = outbox.with_sender(Channel::Mqtt, mqtt.clone());
     }
-    Ok(outbox)
+    Ok((outbox, mqtt.client()))
 }
 
 /// Prints each alert of the demo as it is opened: kind, district, alert id.

@@ -10,6 +10,7 @@
 //! names, addresses or health notes ([`payload`]).
 
 pub mod mqtt;
+pub mod reminder;
 pub mod webhook;
 
 use chrono::{DateTime, Utc};

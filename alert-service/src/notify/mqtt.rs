@@ -55,6 +55,11 @@ impl MqttSender {
         });
         Self { client, connected }
     }
+
+    /// The underlying client, for other messages of the platform (check-in reminders).
+    pub fn client(&self) -> AsyncClient {
+        self.client.clone()
+    }
 }
 
 impl Sender for MqttSender {
