@@ -683,6 +683,20 @@ mod tests {
     }
 
     #[test]
+    fn webhooks_are_checked() {
+        let ok = load("[[notify.webhooks]]\nurl = \"https://hooks.example.jp/x\"\nsecret = \"0123456789abcdef\"\nteams = [\"coordinator\"]\n").unwrap();
+        assert_eq!(ok.notify.webhooks[0].teams, ["coordinator"]);
+        let e = load("[[notify.webhooks]]\nurl = \"ftp://x\"\nsecret = \"0123456789abcdef\"\n")
+            .unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("notify.webhooks.url"), "{e}");
+        let e =
+            load("[[notify.webhooks]]\nurl = \"https://x.jp\"\nsecret = \"short\"\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("notify.webhooks.secret"), "{e}");
+        let e = load("[[notify.webhooks]]\nurl = \"https://x.jp\"\n").unwrap_err();
+        assert!(e.message.contains("secret"), "{e}");
+    }
+
+    #[test]
     fn the_default_database_is_a_file_in_the_data_dir() {
         let c = Config::default();
         assert_eq!(c.database_url(), "sqlite://mimamori-data/mimamori.db");
