@@ -26,6 +26,14 @@ pub fn start_broker(
     let settings = mimamori_broker::BrokerSettings {
         listen: config.broker.listen,
         listen_v5: config.broker.listen_v5,
+        tls: match (
+            config.broker.tls_listen,
+            &config.broker.tls_cert,
+            &config.broker.tls_key,
+        ) {
+            (Some(a), Some(c), Some(k)) => Some((a, c.clone(), k.clone())),
+            _ => None,
+        },
         max_connections: config.broker.max_connections,
         service_username: config.mqtt.username.clone(),
         service_password: service_password.to_string(),

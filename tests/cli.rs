@@ -778,6 +778,7 @@ fn device_client(
             host: mqtt.ip().to_string(),
             port: mqtt.port(),
             resend_interval: Duration::from_millis(500),
+            tls_ca: None,
         },
         shutdown.clone(),
     )

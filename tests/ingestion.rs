@@ -677,3 +677,63 @@ async fn a_device_clock_far_off_is_flagged_and_both_times_kept(store: Store, kin
     );
     p.finish().await;
 }
+
+/// Devices reach the embedded broker over TLS; a plain-text client on the TLS port gets nowhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn devices_connect_over_tls() {
+    let Some((ca_pem, cert, key, _dir)) = support::test_certificates() else {
+        return;
+    };
+    let t = mimamori_core::testing::TestStore::sqlite().await;
+    let creds =
+        support::provision(&t.store, "button-tls", DeviceKind::CallButton, true, None).await;
+    let probe = support::provision(&t.store, "probe", DeviceKind::Hub, false, None).await;
+    let p = Platform::start_with_tls(
+        t.store.clone(),
+        BrokerKind::Embedded,
+        &[],
+        true,
+        Some((cert.clone(), key)),
+    )
+    .await;
+    p.wait_gateway_ready(&p.device(&probe)).await;
+    let tls = p.addr_tls.expect("a TLS listener");
+    let ca = std::fs::read(&ca_pem).unwrap();
+    let button = mimamori_devices::DeviceClient::start(
+        mimamori_devices::DeviceConfig {
+            id: creds.id.clone(),
+            password: creds.password.clone(),
+            host: "127.0.0.1".into(),
+            port: tls.port(),
+            resend_interval: Duration::from_millis(200),
+            tls_ca: Some(ca),
+        },
+        p.shutdown.clone(),
+    );
+    assert!(
+        button.wait_connected(WAIT).await,
+        "the device could not connect over TLS"
+    );
+    let mut events = p.events();
+    let seq = button.send(EventType::Emergency, None, None).await.unwrap();
+    wait_for(&mut events, WAIT, |e| is_stored_from(e, &creds.id))
+        .await
+        .expect("stored");
+    assert!(button.wait_receipt(seq, WAIT).await);
+    // Plain MQTT on the TLS port: no CONNACK.
+    let mut options = rumqttc::MqttOptions::new(creds.id.as_str(), "127.0.0.1", tls.port());
+    options.set_credentials(creds.id.as_str(), &creds.password);
+    let (_c, mut plain) = rumqttc::AsyncClient::new(options, 10);
+    let first = tokio::time::timeout(WAIT, plain.poll())
+        .await
+        .expect("an answer");
+    assert!(
+        !matches!(
+            first,
+            Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(_)))
+        ),
+        "{first:?}"
+    );
+    p.finish().await;
+    t.finish().await;
+}

@@ -53,6 +53,8 @@ pub struct BrokerSettings {
     pub listen: SocketAddr,
     /// MQTT 5 listener.
     pub listen_v5: Option<SocketAddr>,
+    /// MQTT over TLS listener: address, PEM certificate chain, PEM key.
+    pub tls: Option<(SocketAddr, std::path::PathBuf, std::path::PathBuf)>,
     pub max_connections: usize,
     /// The platform's service account.
     pub service_username: String,
@@ -69,6 +71,8 @@ pub struct EmbeddedBroker {
     pub addr: SocketAddr,
     /// Where MQTT 5 clients connect.
     pub addr_v5: Option<SocketAddr>,
+    /// Where MQTT over TLS clients connect.
+    pub addr_tls: Option<SocketAddr>,
 }
 
 /// Starts rumqttd on its own threads with authentication by `auth`, and returns once it accepts
@@ -76,6 +80,11 @@ pub struct EmbeddedBroker {
 pub fn start(settings: BrokerSettings, auth: Authenticator) -> Result<EmbeddedBroker, BrokerError> {
     let addr = resolve_port(settings.listen)?;
     let addr_v5 = settings.listen_v5.map(resolve_port).transpose()?;
+    let addr_tls = settings
+        .tls
+        .as_ref()
+        .map(|(a, _, _)| resolve_port(*a))
+        .transpose()?;
 
     let mut connections = rumqttd::ConnectionSettings {
         connection_timeout_ms: 10_000,
@@ -107,7 +116,19 @@ pub fn start(settings: BrokerSettings, auth: Authenticator) -> Result<EmbeddedBr
             max_segment_count: 10,
             ..Default::default()
         },
-        v4: Some(HashMap::from([("v4".to_string(), server("mqtt-v4", addr))])),
+        v4: Some({
+            let mut v4 = HashMap::from([("v4".to_string(), server("mqtt-v4", addr))]);
+            if let (Some(tls_addr), Some((_, cert, key))) = (addr_tls, &settings.tls) {
+                let mut tls = server("mqtt-tls", tls_addr);
+                tls.tls = Some(rumqttd::TlsConfig::Rustls {
+                    capath: None,
+                    certpath: cert.display().to_string(),
+                    keypath: key.display().to_string(),
+                });
+                v4.insert("tls".to_string(), tls);
+            }
+            v4
+        }),
         v5: addr_v5.map(|a| HashMap::from([("v5".to_string(), server("mqtt-v5", a))])),
         ..Default::default()
     };
@@ -120,11 +141,15 @@ pub fn start(settings: BrokerSettings, auth: Authenticator) -> Result<EmbeddedBr
             }
         })
         .map_err(BrokerError::Thread)?;
-    for a in std::iter::once(addr).chain(addr_v5) {
+    for a in std::iter::once(addr).chain(addr_v5).chain(addr_tls) {
         wait_listening(a)?;
     }
-    tracing::info!(%addr, ?addr_v5, "Embedded MQTT broker listening.");
-    Ok(EmbeddedBroker { addr, addr_v5 })
+    tracing::info!(%addr, ?addr_v5, ?addr_tls, "Embedded MQTT broker listening.");
+    Ok(EmbeddedBroker {
+        addr,
+        addr_v5,
+        addr_tls,
+    })
 }
 
 /// rumqttd binds its listeners itself and does not report the port of `:0`: check the address is

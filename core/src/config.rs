@@ -48,6 +48,12 @@ pub struct BrokerConfig {
     pub listen: SocketAddr,
     /// MQTT 5 listener address; unset: no MQTT 5 listener.
     pub listen_v5: Option<SocketAddr>,
+    /// MQTT over TLS (3.1.1) listener address; needs `tls_cert` and `tls_key`.
+    pub tls_listen: Option<SocketAddr>,
+    /// PEM certificate chain of the TLS listener.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8 or RSA) of the TLS listener.
+    pub tls_key: Option<PathBuf>,
     /// Most simultaneous connections.
     pub max_connections: usize,
 }
@@ -190,6 +196,9 @@ impl Default for BrokerConfig {
             enabled: true,
             listen: SocketAddr::from(([127, 0, 0, 1], 1883)),
             listen_v5: None,
+            tls_listen: None,
+            tls_cert: None,
+            tls_key: None,
             max_connections: 20_000,
         }
     }
@@ -389,6 +398,20 @@ impl Config {
                 "mqtt.client_id",
                 "client id and username must not be empty".into(),
             ));
+        }
+        if self.broker.tls_listen.is_some() {
+            for (key, path) in [
+                ("broker.tls_cert", &self.broker.tls_cert),
+                ("broker.tls_key", &self.broker.tls_key),
+            ] {
+                match path {
+                    None => return Err((key, "required with broker.tls_listen".into())),
+                    Some(p) if !p.is_file() => {
+                        return Err((key, format!("{} is not a readable file", p.display())));
+                    }
+                    Some(_) => {}
+                }
+            }
         }
         for w in &self.notify.webhooks {
             if !(w.url.starts_with("https://") || w.url.starts_with("http://")) {
@@ -680,6 +703,19 @@ mod tests {
     fn a_bad_timezone_is_refused() {
         let e = load("[city]\ntimezone = \"Mars/Olympus\"\n").unwrap_err();
         assert_eq!((e.line, e.key.as_deref()), (Some(2), Some("city.timezone")));
+    }
+
+    #[test]
+    fn a_tls_listener_needs_its_files() {
+        let e = load("[broker]\ntls_listen = \"127.0.0.1:8883\"\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("broker.tls_cert"), "{e}");
+        let e = load("[broker]\ntls_listen = \"127.0.0.1:8883\"\ntls_cert = \"/nonexistent/cert.pem\"\ntls_key = \"/nonexistent/key.pem\"\n").unwrap_err();
+        assert_eq!(
+            (e.line, e.key.as_deref()),
+            (Some(3), Some("broker.tls_cert")),
+            "{e}"
+        );
+        assert!(e.message.contains("not a readable file"), "{e}");
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub struct DeviceConfig {
     pub port: u16,
     /// How often unacknowledged emergencies and check-ins are sent again.
     pub resend_interval: Duration,
+    /// Connect over TLS, trusting this PEM CA (or self-signed certificate) for the broker.
+    pub tls_ca: Option<Vec<u8>>,
 }
 
 /// What a device has done, for tests and the simulator's report.
@@ -65,6 +67,16 @@ impl DeviceClient {
                 QoS::AtLeastOnce,
                 false,
             ));
+        if let Some(ca) = config.tls_ca.clone() {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            options.set_transport(rumqttc::Transport::tls_with_config(
+                rumqttc::TlsConfiguration::Simple {
+                    ca,
+                    alpn: None,
+                    client_auth: None,
+                },
+            ));
+        }
         let (client, mut eventloop) = AsyncClient::new(options, 1024);
         let (connected_tx, connected) = watch::channel(false);
         // Sequence numbers must grow across restarts: start from the clock (a real device stores it).

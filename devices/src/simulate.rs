@@ -85,6 +85,7 @@ async fn live(
             host: settings.host.clone(),
             port: settings.port,
             resend_interval: Duration::from_secs(5),
+            tls_ca: None,
         };
         devices.insert(kind, DeviceClient::start(config, shutdown.clone()));
     }

@@ -125,6 +125,7 @@ async fn main() {
         mimamori_broker::BrokerSettings {
             listen: "127.0.0.1:0".parse().expect("addr"),
             listen_v5: None,
+            tls: None,
             max_connections: 2000,
             service_username: "mimamori-service".into(),
             service_password: service_password.clone(),
@@ -277,6 +278,7 @@ async fn main() {
                 host: host.clone(),
                 port,
                 resend_interval: Duration::from_secs(2),
+                tls_ca: None,
             },
             shutdown.clone(),
         )

@@ -39,6 +39,8 @@ pub struct Platform {
     pub store: Store,
     pub kind: BrokerKind,
     pub addr: SocketAddr,
+    /// The embedded broker's TLS listener, when started with one.
+    pub addr_tls: Option<SocketAddr>,
     pub ingestor: Arc<Ingestor>,
     pub service_password: String,
     gateway: Option<(CancellationToken, JoinHandle<()>)>,
@@ -93,8 +95,20 @@ pub async fn provision(
 impl Platform {
     /// Starts the broker of `kind` knowing `devices`, and the gateway.
     pub async fn start(store: Store, kind: BrokerKind, devices: &[Creds], gateway: bool) -> Self {
+        Self::start_with_tls(store, kind, devices, gateway, None).await
+    }
+
+    /// As [`Platform::start`], the embedded broker also listening on TLS with (cert, key).
+    pub async fn start_with_tls(
+        store: Store,
+        kind: BrokerKind,
+        devices: &[Creds],
+        gateway: bool,
+        tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    ) -> Self {
         let service_password = generate_device_password();
         let shutdown = CancellationToken::new();
+        let mut addr_tls = None;
         let (addr, mosquitto) = match kind {
             BrokerKind::Embedded => {
                 let auth = mimamori_broker::Authenticator::spawn(
@@ -106,12 +120,15 @@ impl Platform {
                 let settings = mimamori_broker::BrokerSettings {
                     listen: "127.0.0.1:0".parse().unwrap(),
                     listen_v5: None,
+                    tls: tls.map(|(cert, key)| ("127.0.0.1:0".parse().unwrap(), cert, key)),
                     max_connections: 1000,
                     service_username: SERVICE_USER.into(),
                     service_password: service_password.clone(),
                     max_payload_bytes: 16 * 1024,
                 };
-                (mimamori_broker::start(settings, auth).unwrap().addr, None)
+                let broker = mimamori_broker::start(settings, auth).unwrap();
+                addr_tls = broker.addr_tls;
+                (broker.addr, None)
             }
             BrokerKind::Mosquitto => {
                 let m = Mosquitto::start(&service_password, devices);
@@ -133,6 +150,7 @@ impl Platform {
             store,
             kind,
             addr,
+            addr_tls,
             ingestor,
             service_password,
             gateway: None,
@@ -205,6 +223,7 @@ impl Platform {
                 host: self.addr.ip().to_string(),
                 port: self.addr.port(),
                 resend_interval: Duration::from_millis(200),
+                tls_ca: None,
             },
             self.shutdown.clone(),
         )
@@ -402,4 +421,85 @@ pub fn mosquitto_available() -> bool {
         eprintln!("skipped: mosquitto is not installed");
     }
     found
+}
+
+/// A CA and a server certificate for 127.0.0.1 signed by it, made by the `openssl` command:
+/// (CA certificate, server certificate chain, server key, folder). `None` (the test is skipped)
+/// where openssl is not installed.
+pub fn test_certificates() -> Option<(
+    std::path::PathBuf,
+    std::path::PathBuf,
+    std::path::PathBuf,
+    tempfile::TempDir,
+)> {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    std::fs::write(
+        p("server.ext"),
+        "basicConstraints=critical,CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    )
+    .unwrap();
+    let steps: [Vec<std::ffi::OsString>; 3] = [
+        [
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=mimamori test CA",
+            "-keyout",
+        ]
+        .iter()
+        .map(Into::into)
+        .chain([p("ca.key").into(), "-out".into(), p("ca.pem").into()])
+        .collect(),
+        [
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+        ]
+        .iter()
+        .map(Into::into)
+        .chain([
+            p("server.key").into(),
+            "-out".into(),
+            p("server.csr").into(),
+        ])
+        .collect(),
+        ["x509", "-req", "-days", "1", "-CAcreateserial", "-in"]
+            .iter()
+            .map(Into::into)
+            .chain([
+                p("server.csr").into(),
+                "-CA".into(),
+                p("ca.pem").into(),
+                "-CAkey".into(),
+                p("ca.key").into(),
+                "-extfile".into(),
+                p("server.ext").into(),
+                "-out".into(),
+                p("server.pem").into(),
+            ])
+            .collect(),
+    ];
+    for args in steps {
+        let ok = std::process::Command::new("openssl")
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("skipped: openssl is not installed or failed");
+            return None;
+        }
+    }
+    Some((p("ca.pem"), p("server.pem"), p("server.key"), dir))
 }
