@@ -297,7 +297,7 @@ impl Engine {
             _ => None,
         };
         if let Some(d) = device {
-            self.device_seen(d, at, now, &mut out);
+            self.device_seen(d, at, now);
         }
         match signal.kind {
             SignalKind::Emergency => out.push(self.emergency(signal, resident)),
@@ -431,7 +431,7 @@ impl Engine {
             match entry.owner {
                 Owner::Device(d) => {
                     if self.devices[d as usize].generation == entry.generation {
-                        self.heartbeat_deadline(d, entry.at, now, &mut out);
+                        self.heartbeat_deadline(d, now, &mut out);
                     }
                 }
                 Owner::Resident(r, slot) => {
@@ -843,13 +843,7 @@ impl Engine {
         }
     }
 
-    fn device_seen(
-        &mut self,
-        d: u32,
-        at: DateTime<Utc>,
-        now: DateTime<Utc>,
-        _out: &mut [Decision],
-    ) {
+    fn device_seen(&mut self, d: u32, at: DateTime<Utc>, now: DateTime<Utc>) {
         let state = &mut self.devices[d as usize];
         state.last_seen = state.last_seen.max(at);
         // While online, the queued heartbeat deadline is moved lazily when it comes up.
@@ -874,14 +868,7 @@ impl Engine {
         }
     }
 
-    fn heartbeat_deadline(
-        &mut self,
-        d: u32,
-        deadline: DateTime<Utc>,
-        now: DateTime<Utc>,
-        out: &mut Vec<Decision>,
-    ) {
-        let _ = deadline;
+    fn heartbeat_deadline(&mut self, d: u32, now: DateTime<Utc>, out: &mut Vec<Decision>) {
         let state = &self.devices[d as usize];
         let misses = i32::try_from(self.settings.heartbeat_misses).unwrap_or(3);
         let due_at = state.last_seen + state.interval * misses;

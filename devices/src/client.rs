@@ -231,32 +231,18 @@ impl DeviceClient {
 
     /// Waits until `seq` has its receipt.
     pub async fn wait_receipt(&self, seq: u64, timeout: Duration) -> bool {
-        tokio::time::timeout(timeout, async {
-            loop {
-                let notified = self.receipt_arrived.notified();
-                if !self.pending().contains(&seq) {
-                    return;
-                }
-                notified.await;
-            }
+        wait_until(&self.receipt_arrived, timeout, || {
+            !self.pending().contains(&seq)
         })
         .await
-        .is_ok()
     }
 
     /// Waits until the device has resent unacknowledged events at least `times` times.
     pub async fn wait_resent(&self, times: u64, timeout: Duration) -> bool {
-        tokio::time::timeout(timeout, async {
-            loop {
-                let notified = self.resent.notified();
-                if self.stats.resent.load(Ordering::Relaxed) >= times {
-                    return;
-                }
-                notified.await;
-            }
+        wait_until(&self.resent, timeout, || {
+            self.stats.resent.load(Ordering::Relaxed) >= times
         })
         .await
-        .is_ok()
     }
 
     /// The device's MAC key (hex), derived from its password.
@@ -315,4 +301,20 @@ impl DeviceClient {
         }
         self.resent.notify_waiters();
     }
+}
+
+/// Waits (up to `timeout`) until `done()` holds, re-checking each time `notify` fires. The
+/// notification is armed before the check, so a change between the two is not missed.
+async fn wait_until(notify: &Notify, timeout: Duration, done: impl Fn() -> bool) -> bool {
+    tokio::time::timeout(timeout, async {
+        loop {
+            let notified = notify.notified();
+            if done() {
+                return;
+            }
+            notified.await;
+        }
+    })
+    .await
+    .is_ok()
 }

@@ -70,11 +70,8 @@ pub async fn run(config: Config, mut parts: Components) -> Result<(), Failure> {
     crate::telemetry::init(&config.log);
     parts.broker &= config.broker.enabled;
     let all_in_one = parts.broker && parts.gateway;
-    let service_password = if parts.broker || parts.gateway {
-        startup::service_password(&config, all_in_one)?
-    } else {
-        String::new()
-    };
+    // Every component logs in to the broker (the alert service publishes alerts and reminders).
+    let service_password = startup::service_password(&config, all_in_one)?;
     let (store, registry) = super::open(&config).await?;
     let registry = Arc::new(registry);
 
@@ -120,7 +117,6 @@ pub async fn run(config: Config, mut parts: Components) -> Result<(), Failure> {
             &host,
             port,
             &service_password,
-            parts,
             shutdown.clone(),
         )?;
         let service = service.with_outbox_waker(outbox.waker());
@@ -291,7 +287,6 @@ fn outbox(
     host: &str,
     port: u16,
     service_password: &str,
-    parts: Components,
     shutdown: CancellationToken,
 ) -> Result<(mimamori_alerts::notify::Outbox, rumqttc::AsyncClient), Failure> {
     use mimamori_core::domain::Channel;
@@ -306,18 +301,13 @@ fn outbox(
         outbox = outbox.with_sender(Channel::Webhook, Arc::new(sender));
     }
     // The platform's MQTT connection: alert changes (when enabled) and check-in reminders.
-    let password = if service_password.is_empty() {
-        startup::service_password(config, parts.broker && parts.gateway)?
-    } else {
-        service_password.to_string()
-    };
     let client_id = format!("{}-alerts", config.mqtt.client_id);
     let mqtt = Arc::new(mimamori_alerts::notify::mqtt::MqttSender::start(
         host,
         port,
         &client_id,
         &config.mqtt.username,
-        &password,
+        service_password,
         shutdown,
     ));
     if config.notify.mqtt_alerts {
