@@ -184,16 +184,16 @@ async fn show(
     ))
 }
 
-/// Tells the integration channels about a state change.
+/// Tells the channels about a state change.
 async fn announce(state: &ApiState, alert: &Alert, event: &str) -> Result<(), ApiError> {
-    let teams: Vec<&str> = alert.team.iter().map(|t| t.as_str()).collect();
-    let notify = state
-        .targets
-        .notifications(event, &teams, None, state.clock.now());
-    state
-        .store
-        .enqueue_notifications(alert.id, &notify, state.clock.now())
-        .await?;
+    crate::notify::announce(
+        &state.store,
+        &state.targets,
+        alert,
+        event,
+        state.clock.now(),
+    )
+    .await?;
     Ok(())
 }
 

@@ -294,7 +294,18 @@ impl AlertService {
             }
             let notify = self
                 .targets
-                .notifications("escalated", &teams, Some(step), now);
+                .plan(
+                    &self.store,
+                    &crate::notify::Tell {
+                        event: crate::notify::event::ESCALATED,
+                        teams: &teams,
+                        step: Some(step),
+                        subject: &alert.subject,
+                        kind: alert.kind,
+                    },
+                    now,
+                )
+                .await?;
             let detail = serde_json::json!({
                 "step": step,
                 "to": to,
@@ -345,7 +356,20 @@ impl AlertService {
                         .chain(new.kind)
                         .map(|c| new.at + c.first_after);
                     let names: Vec<&str> = teams.iter().map(|t| t.as_str()).collect();
-                    let notify = self.targets.notifications("raised", &names, None, new.at);
+                    let notify = self
+                        .targets
+                        .plan(
+                            &self.store,
+                            &crate::notify::Tell {
+                                event: crate::notify::event::RAISED,
+                                teams: &names,
+                                step: None,
+                                subject: &new.subject,
+                                kind: new.kind,
+                            },
+                            new.at,
+                        )
+                        .await?;
                     let routed = Routed {
                         team: teams.first().cloned(),
                         escalate_at,

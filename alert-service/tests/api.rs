@@ -76,6 +76,7 @@ async fn responders_handle_their_districts_alerts_through_the_api(store: Store, 
         targets: Targets {
             mqtt_alerts: true,
             webhooks: vec![],
+            ..Default::default()
         },
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -98,6 +98,7 @@ async fn setup(
     let targets = Targets {
         mqtt_alerts: false,
         webhooks: hooks.clone(),
+        ..Default::default()
     };
     let service = AlertService::start(
         store.clone(),

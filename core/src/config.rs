@@ -98,6 +98,114 @@ pub struct NotifyConfig {
     pub mqtt_alerts: bool,
     /// Generic JSON webhooks (LINE WORKS, Slack-style receivers).
     pub webhooks: Vec<WebhookConfig>,
+    /// Responders' Telegram chats, with acknowledge / resolve buttons.
+    pub telegram: TelegramConfig,
+    /// Responders' (and consenting contacts') email, with an acknowledgement link.
+    pub email: EmailConfig,
+}
+
+/// The Telegram bot that tells responders and takes their acknowledgements.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelegramConfig {
+    /// Send alerts to responders' linked chats (`mimamori admin responder telegram-code`).
+    pub enabled: bool,
+    /// The bot token from @BotFather. Keep it out of files: `MIMAMORI__NOTIFY__TELEGRAM__TOKEN`.
+    pub token: String,
+    /// The Bot API server (a self-hosted Bot API server may stand in for Telegram's).
+    pub api_url: String,
+    /// `polling`: the bot asks for updates (no inbound port needed); `webhook`: Telegram posts
+    /// them to `http.public_url` + `/telegram/webhook`.
+    pub mode: TelegramMode,
+    /// Secret Telegram sends with each webhook call (`X-Telegram-Bot-Api-Secret-Token`);
+    /// required in webhook mode. Letters, digits, `_` and `-`, 16 to 256 of them.
+    pub webhook_secret: String,
+    /// Least time between two messages to one chat (Telegram allows about one a second).
+    pub per_chat_interval_ms: u64,
+    /// Most messages a second over all chats (Telegram allows about 30).
+    pub max_per_second: u32,
+}
+
+/// How the bot receives updates (button presses, `/start`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TelegramMode {
+    Polling,
+    Webhook,
+}
+
+impl Default for TelegramConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            token: String::new(),
+            api_url: "https://api.telegram.org".into(),
+            mode: TelegramMode::Polling,
+            webhook_secret: String::new(),
+            per_chat_interval_ms: 1000,
+            max_per_second: 25,
+        }
+    }
+}
+
+/// Email through an SMTP server, or into files for the demo.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailConfig {
+    /// Send alerts to responders' (and consenting contacts') email addresses.
+    pub enabled: bool,
+    /// `smtp`, or `file`: one `.eml` file per message in `file_dir` (demo, trials).
+    pub transport: EmailTransport,
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    /// `starttls` (port 587), `tls` (implicit TLS, port 465), or `plain` (no encryption: only
+    /// to a relay on the same host or a private network).
+    pub security: SmtpSecurity,
+    /// SMTP login; empty: none.
+    pub username: String,
+    /// SMTP password. Keep it out of files: `MIMAMORI__NOTIFY__EMAIL__PASSWORD`.
+    pub password: String,
+    /// The sender, e.g. `見守り mimamori <mimamori@city.example.jp>`.
+    pub from: String,
+    /// Folder of the file transport; unset: `data_dir/mail`.
+    pub file_dir: Option<PathBuf>,
+    /// A PEM CA certificate to trust besides the public roots (an internal mail server).
+    pub ca_cert: Option<PathBuf>,
+    /// How long an acknowledgement link in an email works.
+    pub link_valid_hours: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmailTransport {
+    Smtp,
+    File,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    Starttls,
+    Tls,
+    Plain,
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            transport: EmailTransport::Smtp,
+            smtp_host: String::new(),
+            smtp_port: 587,
+            security: SmtpSecurity::Starttls,
+            username: String::new(),
+            password: String::new(),
+            from: "見守り mimamori <mimamori@localhost>".into(),
+            file_dir: None,
+            ca_cert: None,
+            link_valid_hours: 24,
+        }
+    }
 }
 
 /// One webhook receiver.
@@ -118,6 +226,8 @@ impl Default for NotifyConfig {
         Self {
             mqtt_alerts: true,
             webhooks: Vec::new(),
+            telegram: TelegramConfig::default(),
+            email: EmailConfig::default(),
         }
     }
 }
@@ -426,6 +536,69 @@ impl Config {
                     "must be at least 16 characters".into(),
                 ));
             }
+        }
+        let telegram = &self.notify.telegram;
+        if telegram.enabled {
+            if telegram.token.trim().is_empty() {
+                return Err((
+                    "notify.telegram.token",
+                    "required when notify.telegram.enabled (the token from @BotFather)".into(),
+                ));
+            }
+            if !(telegram.api_url.starts_with("https://")
+                || telegram.api_url.starts_with("http://"))
+            {
+                return Err((
+                    "notify.telegram.api_url",
+                    format!("{:?} must start with https:// or http://", telegram.api_url),
+                ));
+            }
+            let secret_ok = (16..=256).contains(&telegram.webhook_secret.len())
+                && telegram
+                    .webhook_secret
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if telegram.mode == TelegramMode::Webhook && !secret_ok {
+                return Err((
+                    "notify.telegram.webhook_secret",
+                    "webhook mode needs 16 to 256 letters, digits, _ or -".into(),
+                ));
+            }
+            if telegram.max_per_second == 0 {
+                return Err((
+                    "notify.telegram.max_per_second",
+                    "must be at least 1".into(),
+                ));
+            }
+        }
+        let email = &self.notify.email;
+        if email.enabled {
+            if email.transport == EmailTransport::Smtp && email.smtp_host.trim().is_empty() {
+                return Err((
+                    "notify.email.smtp_host",
+                    "required when notify.email.enabled with the smtp transport".into(),
+                ));
+            }
+            if !email.from.contains('@') {
+                return Err((
+                    "notify.email.from",
+                    format!("{:?} is not a sender address", email.from),
+                ));
+            }
+            if let Some(ca) = &email.ca_cert
+                && !ca.is_file()
+            {
+                return Err((
+                    "notify.email.ca_cert",
+                    format!("{} is not a readable file", ca.display()),
+                ));
+            }
+        }
+        if email.link_valid_hours == 0 || email.link_valid_hours > 24 * 14 {
+            return Err((
+                "notify.email.link_valid_hours",
+                "must be between 1 and 336 (two weeks)".into(),
+            ));
         }
         if !(64..=262_144).contains(&self.gateway.max_payload_bytes) {
             return Err((

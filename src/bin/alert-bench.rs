@@ -184,6 +184,7 @@ async fn main() {
         Targets {
             mqtt_alerts: true,
             webhooks: vec![],
+            ..Default::default()
         },
     )
     .with_outbox_waker(outbox.waker());

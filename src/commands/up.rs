@@ -84,6 +84,8 @@ pub async fn run(config: Config, mut parts: Components) -> Result<(), Failure> {
     let tasks = TaskTracker::new();
 
     let ingestor = startup::ingestor(&config, &store);
+    let tz = config.timezone().map_err(Failure::Config)?;
+    let targets = mimamori_alerts::notify::Targets::from_config(&config.notify, tz);
     let (host, port) = startup::broker_address(&config, broker.as_ref().map(|b| b.addr))?;
     if parts.gateway {
         let settings =
@@ -95,7 +97,6 @@ pub async fn run(config: Config, mut parts: Components) -> Result<(), Failure> {
         ));
     }
     if parts.alerts {
-        let tz = config.timezone().map_err(Failure::Config)?;
         let service = mimamori_alerts::AlertService::start(
             store.clone(),
             tz,
@@ -106,10 +107,7 @@ pub async fn run(config: Config, mut parts: Components) -> Result<(), Failure> {
         .with_delivery(
             mimamori_alerts::route::Routing::default(),
             mimamori_alerts::route::Escalation::default(),
-            mimamori_alerts::notify::Targets {
-                mqtt_alerts: config.notify.mqtt_alerts,
-                webhooks: config.notify.webhooks.clone(),
-            },
+            targets.clone(),
         );
         let (outbox, mqtt) = outbox(
             &config,
@@ -162,10 +160,7 @@ pub async fn run(config: Config, mut parts: Components) -> Result<(), Failure> {
             store: store.clone(),
             registry: registry.clone(),
             gateway_metrics: parts.gateway.then(|| ingestor.metrics().clone()),
-            targets: mimamori_alerts::notify::Targets {
-                mqtt_alerts: config.notify.mqtt_alerts,
-                webhooks: config.notify.webhooks.clone(),
-            },
+            targets: targets.clone(),
         };
         let shutdown = shutdown.clone();
         tasks.spawn(async move {

@@ -9,15 +9,17 @@
 //! What goes out on MQTT and webhooks carries ids, district, kind, time and a short label: never
 //! names, addresses or health notes ([`payload`]).
 
+pub mod message;
 pub mod mqtt;
 pub mod reminder;
+mod targets;
 pub mod webhook;
+
+pub use targets::{MQTT_ALERT_TOPIC, Targets, Tell, announce, event};
 
 use chrono::{DateTime, Utc};
 use mimamori_core::clock::Clock;
-use mimamori_core::domain::{
-    Alert, AlertKind, Channel, NewAlert, NewNotification, Notification, Severity, Subject,
-};
+use mimamori_core::domain::{Alert, AlertKind, Channel, NewAlert, Notification, Severity, Subject};
 use mimamori_core::storage::{StorageError, Store};
 use rand::Rng;
 use std::collections::HashMap;
@@ -104,49 +106,6 @@ pub fn alert_topic(alert: &Alert) -> String {
     )
 }
 
-/// Which channels receive what: built from `[notify]`.
-#[derive(Debug, Clone, Default)]
-pub struct Targets {
-    pub mqtt_alerts: bool,
-    pub webhooks: Vec<mimamori_core::config::WebhookConfig>,
-}
-
-/// The target of MQTT notifications: the topic is the alert's own, known once it has an id.
-pub const MQTT_ALERT_TOPIC: &str = "alert-topic";
-
-impl Targets {
-    /// The notifications of one alert event (`raised`, `escalated`…) for `teams`.
-    pub fn notifications(
-        &self,
-        event: &str,
-        teams: &[&str],
-        step: Option<i64>,
-        at: DateTime<Utc>,
-    ) -> Vec<NewNotification> {
-        let body = serde_json::json!({ "event": event, "teams": teams, "step": step });
-        let mut out = Vec::new();
-        if self.mqtt_alerts {
-            out.push(NewNotification {
-                channel: Channel::Mqtt,
-                target: MQTT_ALERT_TOPIC.into(),
-                body: body.clone(),
-                not_before: at,
-            });
-        }
-        for w in &self.webhooks {
-            if w.teams.is_empty() || w.teams.iter().any(|t| teams.contains(&t.as_str())) {
-                out.push(NewNotification {
-                    channel: Channel::Webhook,
-                    target: w.url.clone(),
-                    body: body.clone(),
-                    not_before: at,
-                });
-            }
-        }
-        out
-    }
-}
-
 /// Claims and sends notifications.
 pub struct Outbox {
     store: Store,
@@ -194,12 +153,20 @@ impl Outbox {
         self
     }
 
-    /// Sends the next due notification, if any.
+    /// Sends the next due notification of any channel, if any.
     pub async fn send_next(&self) -> Result<Option<Step>, StorageError> {
+        self.send_next_on(None).await
+    }
+
+    /// Sends the next due notification of `channel` (any channel: `None`), if any.
+    pub async fn send_next_on(
+        &self,
+        channel: Option<Channel>,
+    ) -> Result<Option<Step>, StorageError> {
         let now = self.clock.now();
         let Some(n) = self
             .store
-            .claim_notification(&self.worker, now, self.lease)
+            .claim_notification_on(&self.worker, channel, now, self.lease)
             .await?
         else {
             return Ok(None);
@@ -281,21 +248,50 @@ impl Outbox {
         Ok(())
     }
 
-    /// Sends until `shutdown`; idles a second when nothing is due.
+    /// Sends until `shutdown`: one loop per channel, so that a slow or failing channel (a
+    /// Telegram outage, an SMTP server timing out) never holds back the others. Each loop idles
+    /// up to 250 ms when nothing is due, and wakes at once when rows are written.
     pub async fn run(self, shutdown: CancellationToken) {
+        let channels: Vec<Channel> = self.senders.keys().copied().collect();
+        let wake = self.wake.clone();
+        let this = Arc::new(self);
+        let tasks = tokio_util::task::TaskTracker::new();
+        let mut wakers = Vec::new();
+        for channel in channels {
+            let waker = Arc::new(tokio::sync::Notify::new());
+            wakers.push(waker.clone());
+            tasks.spawn(this.clone().run_channel(channel, waker, shutdown.clone()));
+        }
+        tasks.close();
+        // One waker for writers, passed on to every channel's loop.
         loop {
-            let idle = match self.send_next().await {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = wake.notified() => wakers.iter().for_each(|w| w.notify_one()),
+            }
+        }
+        tasks.wait().await;
+    }
+
+    async fn run_channel(
+        self: Arc<Self>,
+        channel: Channel,
+        wake: Arc<tokio::sync::Notify>,
+        shutdown: CancellationToken,
+    ) {
+        loop {
+            let idle = match self.send_next_on(Some(channel)).await {
                 Ok(Some(_)) => false,
                 Ok(None) => true,
                 Err(e) => {
-                    tracing::error!(error = %e, "Outbox step failed; retrying.");
+                    tracing::error!(error = %e, %channel, "Outbox step failed; retrying.");
                     true
                 }
             };
             if idle {
                 tokio::select! {
                     () = shutdown.cancelled() => break,
-                    () = self.wake.notified() => {}
+                    () = wake.notified() => {}
                     () = tokio::time::sleep(Duration::from_millis(250)) => {}
                 }
             } else if shutdown.is_cancelled() {

@@ -182,8 +182,10 @@ pub struct Responder {
     pub team: TeamId,
     pub name: String,
     pub email: Option<Email>,
-    /// Telegram chat id, set once the responder links their chat.
+    /// Telegram chat id, set once the responder links their chat (`/start CODE`).
     pub telegram_chat_id: Option<i64>,
+    /// The Telegram user whose button presses act for this responder (set with the chat).
+    pub telegram_user_id: Option<i64>,
     /// Hours on duty; `None` means whenever the team is notified.
     pub office_hours: Option<OfficeHours>,
     pub active: bool,

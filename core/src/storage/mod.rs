@@ -15,6 +15,7 @@
 
 mod alerts;
 mod audit;
+mod channels;
 mod devices;
 mod outbox;
 mod residents;
@@ -23,6 +24,7 @@ mod teams;
 mod watch;
 
 pub use alerts::{AckResult, AlertFilter, OpenedAlert, ResolveResult, Routed};
+pub use channels::{LinkCodeResult, TelegramMessage};
 pub use signals::SignalInsert;
 pub use watch::WatchProfile;
 

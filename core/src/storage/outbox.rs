@@ -4,7 +4,7 @@
 
 use super::alerts::insert_event;
 use super::{StorageError, Store, json, ms, opt_time, parsed, time};
-use crate::domain::{AlertEventKind, AlertId, NewNotification, Notification};
+use crate::domain::{AlertEventKind, AlertId, Channel, NewNotification, Notification};
 use chrono::{DateTime, Utc};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
@@ -35,11 +35,23 @@ impl Store {
         now: DateTime<Utc>,
         lease: chrono::Duration,
     ) -> Result<Option<Notification>, StorageError> {
+        self.claim_notification_on(worker, None, now, lease).await
+    }
+
+    /// Claims the next due notification of one channel (`None`: any) for `worker`.
+    pub async fn claim_notification_on(
+        &self,
+        worker: &str,
+        channel: Option<Channel>,
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+    ) -> Result<Option<Notification>, StorageError> {
         loop {
             let candidate = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT id FROM notifications WHERE {DUE} ORDER BY next_attempt_at, id LIMIT 1"
+                "SELECT id FROM notifications WHERE {DUE} AND ($2 = '' OR channel = $2) ORDER BY next_attempt_at, id LIMIT 1"
             )))
             .bind(ms(now))
+            .bind(channel.map(Channel::as_str).unwrap_or(""))
             .fetch_optional(&self.pool)
             .await?;
             let Some(candidate) = candidate else {

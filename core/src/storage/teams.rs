@@ -10,6 +10,8 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+pub(super) const RESPONDER_COLUMNS: &str = "id, team_id, name, email, telegram_chat_id, telegram_user_id, office_hours, active, created_at";
+
 impl Store {
     /// Writes the registry's districts (updating names) and creates its default teams where
     /// missing (teams renamed by an admin keep their names).
@@ -122,8 +124,9 @@ impl Store {
             .as_ref()
             .map(|h| serde_json::to_string(h).expect("office hours serialise"));
         sqlx::query(
-            "INSERT INTO responders (id, team_id, name, email, telegram_chat_id, office_hours, active, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, 1, $7)",
+            // A chat id given by an admin is a private chat, whose user has the same number.
+            "INSERT INTO responders (id, team_id, name, email, telegram_chat_id, telegram_user_id, office_hours, active, created_at)
+             VALUES ($1, $2, $3, $4, $5, $5, $6, 1, $7)",
         )
         .bind(r.id.as_str())
         .bind(r.team.as_str())
@@ -139,10 +142,9 @@ impl Store {
     }
 
     pub async fn get_responder(&self, id: &ResponderId) -> Result<Responder, StorageError> {
-        let row = sqlx::query(
-            "SELECT id, team_id, name, email, telegram_chat_id, office_hours, active, created_at
-             FROM responders WHERE id = $1",
-        )
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {RESPONDER_COLUMNS} FROM responders WHERE id = $1"
+        )))
         .bind(id.as_str())
         .fetch_optional(&self.pool)
         .await?
@@ -195,10 +197,9 @@ impl Store {
         team: Option<&TeamId>,
     ) -> Result<Vec<Responder>, StorageError> {
         let t = team.map(TeamId::as_str).unwrap_or("");
-        let rows = sqlx::query(
-            "SELECT id, team_id, name, email, telegram_chat_id, office_hours, active, created_at
-             FROM responders WHERE $1 = '' OR team_id = $1 ORDER BY team_id, name, id",
-        )
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {RESPONDER_COLUMNS} FROM responders WHERE $1 = '' OR team_id = $1 ORDER BY team_id, name, id"
+        )))
         .bind(t)
         .fetch_all(&self.pool)
         .await?;
@@ -215,7 +216,7 @@ fn team_from(r: &AnyRow) -> Result<Team, StorageError> {
     })
 }
 
-fn responder_from(r: &AnyRow) -> Result<Responder, StorageError> {
+pub(super) fn responder_from(r: &AnyRow) -> Result<Responder, StorageError> {
     let hours: Option<String> = r.try_get("office_hours")?;
     let email: Option<String> = r.try_get("email")?;
     Ok(Responder {
@@ -226,6 +227,7 @@ fn responder_from(r: &AnyRow) -> Result<Responder, StorageError> {
             .map(|e| Email::parse(e).map_err(|e| StorageError::Corrupt(e.to_string())))
             .transpose()?,
         telegram_chat_id: r.try_get("telegram_chat_id")?,
+        telegram_user_id: r.try_get("telegram_user_id")?,
         office_hours: hours
             .map(|h| {
                 serde_json::from_str::<OfficeHours>(&h)

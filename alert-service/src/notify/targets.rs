@@ -1,0 +1,235 @@
+//! Who is told about an alert event, on which channel: the integration channels (MQTT, webhooks)
+//! and the people of the teams it is routed to (Telegram, email), plus residents' contacts who
+//! consented. The result is notification rows, written by the caller in the same transaction as
+//! the decision.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use mimamori_core::config::{NotifyConfig, WebhookConfig};
+use mimamori_core::domain::{
+    Alert, AlertKind, Channel, NewNotification, Responder, Subject, TeamId,
+};
+use mimamori_core::storage::{StorageError, Store};
+
+/// The target of MQTT notifications: the topic is the alert's own, known once it has an id.
+pub const MQTT_ALERT_TOPIC: &str = "alert-topic";
+
+/// What happened to an alert, as the notification rows and the messages say it.
+pub mod event {
+    /// A new alert, or new evidence joining an open one.
+    pub const RAISED: &str = "raised";
+    /// An escalation step (and every reminder after it).
+    pub const ESCALATED: &str = "escalated";
+    pub const ACKNOWLEDGED: &str = "acknowledged";
+    pub const RESOLVED: &str = "resolved";
+}
+
+/// One alert event to tell people about.
+#[derive(Debug, Clone, Copy)]
+pub struct Tell<'a> {
+    /// One of [`event`]'s names.
+    pub event: &'a str,
+    /// The teams to tell, the alert's own among them.
+    pub teams: &'a [&'a str],
+    /// The escalation step, for escalations.
+    pub step: Option<i64>,
+    pub subject: &'a Subject,
+    pub kind: AlertKind,
+}
+
+/// Which channels receive what: built from `[notify]`.
+#[derive(Debug, Clone)]
+pub struct Targets {
+    pub mqtt_alerts: bool,
+    pub webhooks: Vec<WebhookConfig>,
+    /// Tell responders in their linked Telegram chats.
+    pub telegram: bool,
+    /// Tell responders, and consenting contacts of residents, by email.
+    pub email: bool,
+    /// The city's zone, for responders' office hours.
+    pub timezone: Tz,
+}
+
+impl Default for Targets {
+    fn default() -> Self {
+        Self {
+            mqtt_alerts: false,
+            webhooks: Vec::new(),
+            telegram: false,
+            email: false,
+            timezone: chrono_tz::Asia::Tokyo,
+        }
+    }
+}
+
+/// Alert kinds a resident's contacts may be told about (with consent): the person's wellbeing.
+const FOR_CONTACTS: [AlertKind; 4] = [
+    AlertKind::Emergency,
+    AlertKind::Inactivity,
+    AlertKind::DailyWindow,
+    AlertKind::CheckinMissed,
+];
+
+impl Targets {
+    pub fn from_config(notify: &NotifyConfig, timezone: Tz) -> Self {
+        Self {
+            mqtt_alerts: notify.mqtt_alerts,
+            webhooks: notify.webhooks.clone(),
+            telegram: notify.telegram.enabled,
+            email: notify.email.enabled,
+            timezone,
+        }
+    }
+
+    /// The integration notifications (MQTT, webhooks) of one alert event for `teams`.
+    pub fn notifications(
+        &self,
+        event: &str,
+        teams: &[&str],
+        step: Option<i64>,
+        at: DateTime<Utc>,
+    ) -> Vec<NewNotification> {
+        let body = serde_json::json!({ "event": event, "teams": teams, "step": step });
+        let mut out = Vec::new();
+        if self.mqtt_alerts {
+            out.push(row(
+                Channel::Mqtt,
+                MQTT_ALERT_TOPIC.into(),
+                body.clone(),
+                at,
+            ));
+        }
+        for w in &self.webhooks {
+            if w.teams.is_empty() || w.teams.iter().any(|t| teams.contains(&t.as_str())) {
+                out.push(row(Channel::Webhook, w.url.clone(), body.clone(), at));
+            }
+        }
+        out
+    }
+
+    /// Everything to send when an alert is raised or escalated: the integrations, the people of
+    /// the teams on duty (everyone of a team when nobody is), and — for a new alert about a
+    /// resident's wellbeing — the contacts who consented.
+    pub async fn plan(
+        &self,
+        store: &Store,
+        tell: &Tell<'_>,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<NewNotification>, StorageError> {
+        let Tell {
+            event,
+            teams,
+            step,
+            subject,
+            kind,
+        } = *tell;
+        let mut out = self.notifications(event, teams, step, at);
+        if self.telegram || self.email {
+            for team in teams {
+                let Ok(team) = team.parse::<TeamId>() else {
+                    continue;
+                };
+                for r in self.on_duty(store.team_responders(&team).await?, at) {
+                    let body = serde_json::json!({
+                        "event": event, "teams": teams, "step": step, "responder": r.id,
+                    });
+                    if self.telegram
+                        && let Some(chat) = r.telegram_chat_id
+                    {
+                        out.push(row(Channel::Telegram, chat.to_string(), body.clone(), at));
+                    }
+                    if self.email
+                        && let Some(email) = &r.email
+                    {
+                        out.push(row(Channel::Email, email.as_str().to_string(), body, at));
+                    }
+                }
+            }
+        }
+        if self.email
+            && event == event::RAISED
+            && FOR_CONTACTS.contains(&kind)
+            && let Subject::Resident(resident) = subject
+        {
+            for c in store
+                .consenting_contacts(resident, "alert email", at)
+                .await?
+            {
+                let Some(email) = c.email.filter(|e| e.contains('@')) else {
+                    continue;
+                };
+                let body = serde_json::json!({
+                    "event": event, "teams": teams, "step": step, "contact": true,
+                });
+                out.push(row(Channel::Email, email, body, at));
+            }
+        }
+        // One row per channel and address, even if a person is in two of the teams.
+        let mut seen = std::collections::HashSet::new();
+        out.retain(|n| seen.insert((n.channel, n.target.clone())));
+        Ok(out)
+    }
+
+    /// Everything to send when an alert is acknowledged or resolved: the integrations, and an
+    /// update of every Telegram message sent about it (everyone sees who took it).
+    pub async fn plan_update(
+        &self,
+        store: &Store,
+        alert: &Alert,
+        event: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<NewNotification>, StorageError> {
+        let teams: Vec<&str> = alert.team.iter().map(|t| t.as_str()).collect();
+        let mut out = self.notifications(event, &teams, None, at);
+        if self.telegram {
+            let mut chats = std::collections::BTreeSet::new();
+            for m in store.telegram_messages(alert.id).await? {
+                chats.insert(m.chat_id);
+            }
+            for chat in chats {
+                let body = serde_json::json!({ "event": event, "teams": teams });
+                out.push(row(Channel::Telegram, chat.to_string(), body, at));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Responders on duty now; all of them when nobody is (an alert never reaches no one).
+    fn on_duty(&self, responders: Vec<Responder>, at: DateTime<Utc>) -> Vec<Responder> {
+        use chrono::Datelike;
+        let local = at.with_timezone(&self.timezone);
+        let (on, off): (Vec<_>, Vec<_>) = responders.into_iter().partition(|r| {
+            r.office_hours
+                .as_ref()
+                .is_none_or(|h| h.contains(local.weekday(), local.time()))
+        });
+        if on.is_empty() { off } else { on }
+    }
+}
+
+/// Writes the notifications of an acknowledgement or resolution (from the API, a Telegram button
+/// or an email link).
+pub async fn announce(
+    store: &Store,
+    targets: &Targets,
+    alert: &Alert,
+    event: &str,
+    at: DateTime<Utc>,
+) -> Result<(), StorageError> {
+    let notify = targets.plan_update(store, alert, event, at).await?;
+    store.enqueue_notifications(alert.id, &notify, at).await
+}
+
+fn row(
+    channel: Channel,
+    target: String,
+    body: serde_json::Value,
+    at: DateTime<Utc>,
+) -> NewNotification {
+    NewNotification {
+        channel,
+        target,
+        body,
+        not_before: at,
+    }
+}

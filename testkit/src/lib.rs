@@ -1,0 +1,9 @@
+//! # mimamori-testkit
+//!
+//! The peers mimamori talks to, for tests, each on a free port of 127.0.0.1:
+//!
+//! - [`telegram`]: a local HTTP server that speaks the Telegram Bot API calls mimamori uses
+//!   (`getMe`, `getUpdates`, `sendMessage`, `editMessageText`, `answerCallbackQuery`,
+//!   `setWebhook`, `deleteWebhook`) with the public API's JSON shapes, including its failures
+//!   (429 with `retry_after`, 403 bot blocked, 5xx) — Telegram's own servers cannot be reached.
+pub mod telegram;
