@@ -171,6 +171,27 @@ impl AlertMessage {
     }
 }
 
+/// The name of the responder who acknowledged an alert (staff, not a resident), for the
+/// messages colleagues see; `None` when nobody has or it was not a responder.
+pub async fn acknowledger_name(
+    store: &mimamori_core::storage::Store,
+    alert: &Alert,
+) -> Result<Option<String>, mimamori_core::storage::StorageError> {
+    let Some(id) = alert
+        .acknowledged_by
+        .as_deref()
+        .and_then(|a| a.strip_prefix("responder:"))
+        .and_then(|id| mimamori_core::domain::ResponderId::parse(id).ok())
+    else {
+        return Ok(None);
+    };
+    match store.get_responder(&id).await {
+        Ok(r) => Ok(Some(r.name)),
+        Err(mimamori_core::storage::StorageError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Escapes text for HTML.
 pub fn escape(s: &str) -> String {
     s.replace('&', "&amp;")

@@ -13,6 +13,7 @@ pub mod message;
 pub mod mqtt;
 pub mod reminder;
 mod targets;
+pub mod telegram;
 pub mod webhook;
 
 pub use targets::{MQTT_ALERT_TOPIC, Targets, Tell, announce, event};
