@@ -216,6 +216,12 @@ impl BotApi {
         self.shared.inner.lock().unwrap().webhook.clone()
     }
 
+    /// Takes the waiting updates out of the queue, as Telegram does when it posts them to a
+    /// webhook.
+    pub fn take_updates(&self) -> Vec<Value> {
+        std::mem::take(&mut self.shared.inner.lock().unwrap().updates)
+    }
+
     /// Updates waiting for the bot (not yet confirmed by an offset).
     pub fn pending_updates(&self) -> usize {
         self.shared.inner.lock().unwrap().updates.len()
@@ -307,10 +313,17 @@ fn message_json(chat_id: i64, message_id: i64, text: &str, markup: &Value) -> Va
 async fn call(
     State(shared): State<Shared>,
     Path((bot, method)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
     body: String,
 ) -> Response {
     let method = method.to_ascii_lowercase();
-    let params: Value = if body.trim().is_empty() {
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let params: Value = if let Some(boundary) = content_type.split("boundary=").nth(1) {
+        multipart_fields(&body, boundary.trim_matches('"'))
+    } else if body.trim().is_empty() {
         json!({})
     } else {
         match serde_json::from_str(&body) {
@@ -473,4 +486,26 @@ fn updates_from(inner: &Inner, params: &Value) -> Vec<Value> {
         .take(limit)
         .cloned()
         .collect()
+}
+
+/// The fields of a `multipart/form-data` body (teloxide sends setWebhook that way), values that
+/// are JSON parsed as such.
+fn multipart_fields(body: &str, boundary: &str) -> Value {
+    let mut fields = serde_json::Map::new();
+    for part in body.split(&format!("--{boundary}")) {
+        let Some((head, value)) = part.split_once("\r\n\r\n") else {
+            continue;
+        };
+        let Some(name) = head
+            .split("name=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+        else {
+            continue;
+        };
+        let value = value.trim_end_matches("\r\n");
+        let parsed = serde_json::from_str(value).unwrap_or_else(|_| json!(value));
+        fields.insert(name.to_string(), parsed);
+    }
+    Value::Object(fields)
 }
