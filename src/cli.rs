@@ -270,6 +270,16 @@ pub enum ResponderCommand {
         #[command(flatten)]
         output: Output,
     },
+    /// Issue a one-time code that links the responder's Telegram chat: they send the bot
+    /// `/start CODE` (printed once).
+    TelegramCode {
+        id: String,
+        /// How long the code works.
+        #[arg(long, default_value_t = 24)]
+        hours: i64,
+        #[command(flatten)]
+        output: Output,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -23,6 +23,8 @@ pub struct AppState {
     pub gateway_metrics: Option<Arc<mimamori_gateway::Metrics>>,
     /// Integration channels told about acknowledgements and resolutions made through the API.
     pub targets: mimamori_alerts::notify::Targets,
+    /// The Telegram bot and its secret, when Telegram posts updates to us (webhook mode).
+    pub telegram_webhook: Option<(Arc<mimamori_alerts::notify::telegram::Telegram>, String)>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -31,12 +33,17 @@ pub fn router(state: AppState) -> Router {
         clock: Arc::new(mimamori_core::clock::SystemClock),
         targets: state.targets.clone(),
     });
-    Router::new()
+    let webhook = state.telegram_webhook.clone();
+    let mut app = Router::new()
         .route("/", get(status_page))
         .route("/healthz", get(health))
         .route("/metrics", get(metrics))
         .with_state(state)
-        .merge(api)
+        .merge(api);
+    if let Some((bot, secret)) = webhook {
+        app = app.merge(bot.webhook_router(secret));
+    }
+    app
 }
 
 /// Serves until `shutdown` is cancelled, then finishes requests in flight.

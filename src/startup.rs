@@ -102,3 +102,31 @@ pub fn ingestor(config: &Config, store: &Store) -> Arc<Ingestor> {
         Arc::new(mimamori_gateway::Metrics::default()),
     ))
 }
+
+/// The Telegram bot of `[notify.telegram]`.
+pub fn telegram(
+    config: &Config,
+    store: &Store,
+    registry: &mimamori_core::registry::Registry,
+    targets: &mimamori_alerts::notify::Targets,
+) -> Result<std::sync::Arc<mimamori_alerts::notify::telegram::Telegram>, Failure> {
+    let ctx = mimamori_alerts::notify::message::Context::new(
+        &config.http.public_url,
+        registry,
+        targets.timezone,
+    );
+    let bot = mimamori_alerts::notify::telegram::Telegram::new(
+        &config.notify.telegram,
+        store.clone(),
+        ctx,
+        targets.clone(),
+        std::sync::Arc::new(mimamori_core::clock::SystemClock),
+    )
+    .map_err(|e| {
+        Failure::Config(format!(
+            "notify.telegram.api_url: {e} ({:?})",
+            config.notify.telegram.api_url
+        ))
+    })?;
+    Ok(std::sync::Arc::new(bot))
+}

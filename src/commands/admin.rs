@@ -77,6 +77,39 @@ pub async fn run(
             println!("API token: {token}");
             println!("このトークンは再表示できません / shown once.");
         }
+        Admin::Responder(ResponderCommand::TelegramCode { id, hours, output }) => {
+            let id = ResponderId::parse(id).map_err(input)?;
+            store.get_responder(&id).await.map_err(input)?;
+            if !(1..=24 * 7).contains(&hours) {
+                return Err(input("--hours: between 1 and 168"));
+            }
+            let code = secret::generate(16);
+            let expires = now + chrono::Duration::hours(hours);
+            store
+                .add_link_code(&id, &secret::token_hash(&code), expires, now)
+                .await
+                .map_err(input)?;
+            audit(
+                store,
+                &actor,
+                "responder.telegram_code",
+                "responder",
+                id.as_str(),
+                json!({ "hours": hours }),
+                now,
+            )
+            .await?;
+            if output.json {
+                return print_json(
+                    &json!({ "id": id, "secret": code, "command": format!("/start {code}"), "expires_at": expires }),
+                );
+            }
+            println!("Telegram でボットに次のメッセージを送ってください / send the bot:");
+            println!("  /start {code}");
+            println!(
+                "{hours}時間有効・1回限り / valid {hours} h, once. このコードは再表示できません / shown once."
+            );
+        }
         Admin::Pause(PauseCommand::Add {
             resident,
             reason,

@@ -5,7 +5,7 @@ use crate::Failure;
 use crate::http::{self, AppState};
 use crate::startup;
 use anyhow::Context;
-use mimamori_core::config::Config;
+use mimamori_core::config::{Config, TelegramMode};
 use mimamori_gateway::IngestEvent;
 use std::io::Write;
 use std::sync::Arc;
@@ -96,6 +96,32 @@ pub async fn run(config: Config, mut parts: Components) -> Result<(), Failure> {
             shutdown.clone(),
         ));
     }
+    // The Telegram bot lives with the alert service: it sends alert messages and takes the
+    // responders' button presses.
+    let telegram = if parts.alerts && config.notify.telegram.enabled {
+        Some(startup::telegram(&config, &store, &registry, &targets)?)
+    } else {
+        None
+    };
+    if let Some(bot) = &telegram {
+        match config.notify.telegram.mode {
+            TelegramMode::Polling => {
+                tasks.spawn(bot.clone().run_polling(shutdown.clone()));
+            }
+            TelegramMode::Webhook => {
+                let bot = bot.clone();
+                let (public_url, secret) = (
+                    config.http.public_url.clone(),
+                    config.notify.telegram.webhook_secret.clone(),
+                );
+                tasks.spawn(async move {
+                    if let Err(e) = bot.set_webhook(&public_url, &secret).await {
+                        tracing::error!(error = %e, "Telegram: setting the webhook failed.");
+                    }
+                });
+            }
+        }
+    }
     if parts.alerts {
         let service = mimamori_alerts::AlertService::start(
             store.clone(),
@@ -109,7 +135,7 @@ pub async fn run(config: Config, mut parts: Components) -> Result<(), Failure> {
             mimamori_alerts::route::Escalation::default(),
             targets.clone(),
         );
-        let (outbox, mqtt) = outbox(
+        let (mut outbox, mqtt) = outbox(
             &config,
             &store,
             &host,
@@ -117,6 +143,9 @@ pub async fn run(config: Config, mut parts: Components) -> Result<(), Failure> {
             &service_password,
             shutdown.clone(),
         )?;
+        if let Some(bot) = &telegram {
+            outbox = outbox.with_sender(mimamori_core::domain::Channel::Telegram, bot.clone());
+        }
         let service = service.with_outbox_waker(outbox.waker());
         tasks.spawn(outbox.run(shutdown.clone()));
         tasks.spawn(mimamori_alerts::notify::reminder::deliver(
@@ -161,6 +190,10 @@ pub async fn run(config: Config, mut parts: Components) -> Result<(), Failure> {
             registry: registry.clone(),
             gateway_metrics: parts.gateway.then(|| ingestor.metrics().clone()),
             targets: targets.clone(),
+            telegram_webhook: telegram
+                .clone()
+                .filter(|_| config.notify.telegram.mode == TelegramMode::Webhook)
+                .map(|bot| (bot, config.notify.telegram.webhook_secret.clone())),
         };
         let shutdown = shutdown.clone();
         tasks.spawn(async move {
