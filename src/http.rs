@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use axum::{Json, Router};
+use mimamori_alerts::notify::message::escape;
 use mimamori_core::registry::Registry;
 use mimamori_core::storage::Store;
 use std::sync::Arc;
@@ -113,13 +114,4 @@ async fn status_page(State(state): State<AppState>) -> impl IntoResponse {
         city = escape(&state.registry.city),
         n = state.registry.districts.len(),
     ))
-}
-
-/// Escapes text for HTML.
-pub fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }

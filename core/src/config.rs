@@ -911,4 +911,23 @@ mod tests {
         assert_eq!(c.database_url(), "sqlite://mimamori-data/mimamori.db");
         assert_eq!(backend_of(&c.database_url()), Ok(Backend::Sqlite));
     }
+
+    #[test]
+    fn telegram_and_email_settings_are_checked() {
+        let err = load("[notify.telegram]\nenabled = true\n").unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("notify.telegram.token"));
+        let err = load("[notify.telegram]\nenabled = true\ntoken = \"1:x\"\nmode = \"webhook\"\nwebhook_secret = \"short\"\n").unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("notify.telegram.webhook_secret"));
+        let err =
+            load("[notify.telegram]\nenabled = true\ntoken = \"1:x\"\napi_url = \"ftp://x\"\n")
+                .unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("notify.telegram.api_url"));
+        let err = load("[notify.telegram]\nmode = \"carrier-pigeon\"\n").unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("notify.telegram.mode"));
+        let err = load("[notify.email]\nenabled = true\n").unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("notify.email.smtp_host"));
+        let err = load("[notify.email]\nlink_valid_hours = 0\n").unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("notify.email.link_valid_hours"));
+        assert!(load("[notify.telegram]\nenabled = true\ntoken = \"1:x\"\nmode = \"webhook\"\nwebhook_secret = \"0123456789abcdef_-\"\n").is_ok());
+    }
 }
