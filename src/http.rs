@@ -1,6 +1,7 @@
 //! The web server's routes that exist so far: `/healthz` for load balancers and monitors,
-//! `/metrics` (Prometheus), a status page at `/`, and the alerts API (`/api/v1/…`, see
-//! `mimamori_alerts::api`). It is served on an already-bound listener and stops with the shutdown token.
+//! `/metrics` (Prometheus), a status page at `/`, the alerts API (`/api/v1/…`, see
+//! `mimamori_alerts::api`), Telegram's webhook (in webhook mode) and the pages behind email
+//! acknowledgement links (`/ack/…`, see `mimamori_alerts::ack_link`). It is served on an already-bound listener and stops with the shutdown token.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -26,6 +27,8 @@ pub struct AppState {
     pub targets: mimamori_alerts::notify::Targets,
     /// The Telegram bot and its secret, when Telegram posts updates to us (webhook mode).
     pub telegram_webhook: Option<(Arc<mimamori_alerts::notify::telegram::Telegram>, String)>,
+    /// The pages behind email acknowledgement links, when email is on.
+    pub ack_pages: Option<mimamori_alerts::ack_link::AckState>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -35,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         targets: state.targets.clone(),
     });
     let webhook = state.telegram_webhook.clone();
+    let ack_pages = state.ack_pages.clone();
     let mut app = Router::new()
         .route("/", get(status_page))
         .route("/healthz", get(health))
@@ -43,6 +47,9 @@ pub fn router(state: AppState) -> Router {
         .merge(api);
     if let Some((bot, secret)) = webhook {
         app = app.merge(bot.webhook_router(secret));
+    }
+    if let Some(pages) = ack_pages {
+        app = app.merge(mimamori_alerts::ack_link::router(pages));
     }
     app
 }

@@ -103,24 +103,32 @@ pub fn ingestor(config: &Config, store: &Store) -> Arc<Ingestor> {
     ))
 }
 
+/// What alert messages are rendered with: the dashboard's address, district names, the city's zone.
+pub fn message_context(
+    config: &Config,
+    registry: &mimamori_core::registry::Registry,
+    targets: &mimamori_alerts::notify::Targets,
+) -> mimamori_alerts::notify::message::Context {
+    mimamori_alerts::notify::message::Context::new(
+        &config.http.public_url,
+        registry,
+        targets.timezone,
+    )
+}
+
 /// The Telegram bot of `[notify.telegram]`.
 pub fn telegram(
     config: &Config,
     store: &Store,
     registry: &mimamori_core::registry::Registry,
     targets: &mimamori_alerts::notify::Targets,
-) -> Result<std::sync::Arc<mimamori_alerts::notify::telegram::Telegram>, Failure> {
-    let ctx = mimamori_alerts::notify::message::Context::new(
-        &config.http.public_url,
-        registry,
-        targets.timezone,
-    );
+) -> Result<Arc<mimamori_alerts::notify::telegram::Telegram>, Failure> {
     let bot = mimamori_alerts::notify::telegram::Telegram::new(
         &config.notify.telegram,
         store.clone(),
-        ctx,
+        message_context(config, registry, targets),
         targets.clone(),
-        std::sync::Arc::new(mimamori_core::clock::SystemClock),
+        Arc::new(SystemClock),
     )
     .map_err(|e| {
         Failure::Config(format!(
@@ -128,5 +136,47 @@ pub fn telegram(
             config.notify.telegram.api_url
         ))
     })?;
-    Ok(std::sync::Arc::new(bot))
+    Ok(Arc::new(bot))
+}
+
+/// The email channel of `[notify.email]`.
+pub async fn email(
+    config: &Config,
+    store: &Store,
+    registry: &mimamori_core::registry::Registry,
+    targets: &mimamori_alerts::notify::Targets,
+) -> Result<Arc<mimamori_alerts::notify::email::EmailSender>, Failure> {
+    use mimamori_alerts::notify::email::{EmailError, EmailSender};
+    let sender = EmailSender::new(
+        &config.notify.email,
+        &config.data_dir,
+        store.clone(),
+        message_context(config, registry, targets),
+        Arc::new(SystemClock),
+    )
+    .await
+    .map_err(|e| match e {
+        EmailError::Storage(e) => Failure::Other(e.into()),
+        other => Failure::Config(other.to_string()),
+    })?;
+    Ok(Arc::new(sender))
+}
+
+/// The pages behind email acknowledgement links, served wherever the web server runs.
+pub async fn ack_pages(
+    config: &Config,
+    store: &Store,
+    registry: &mimamori_core::registry::Registry,
+    targets: &mimamori_alerts::notify::Targets,
+) -> Result<mimamori_alerts::ack_link::AckState, Failure> {
+    let signer = mimamori_alerts::notify::link::LinkSigner::from_store(store, chrono::Utc::now())
+        .await
+        .map_err(|e| Failure::Other(e.into()))?;
+    Ok(mimamori_alerts::ack_link::AckState {
+        store: store.clone(),
+        signer,
+        ctx: message_context(config, registry, targets),
+        targets: targets.clone(),
+        clock: Arc::new(SystemClock),
+    })
 }

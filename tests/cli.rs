@@ -783,3 +783,193 @@ fn device_client(
         shutdown.clone(),
     )
 }
+
+/// Issue 6's story end to end: real devices' emergency presses reach a responder's Telegram chat
+/// (at a local Bot API server) and the team's mailboxes (a real SMTP server); 対応します on
+/// Telegram acknowledges one alert, the email link the other — once.
+#[test]
+fn emergency_presses_reach_telegram_and_email_and_either_acknowledges() {
+    if !mimamori_testkit::smtp::available() {
+        assert!(
+            !mimamori_testkit::smtp::required(),
+            "MIMAMORI_TEST_REQUIRE_SMTP=1 but aiosmtpd is missing: pip install aiosmtpd"
+        );
+        eprintln!("skipped: aiosmtpd is not installed (pip install aiosmtpd)");
+        return;
+    }
+    const SUZUKI: i64 = 7001;
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (api, smtp) = rt.block_on(async {
+        (
+            mimamori_testkit::telegram::BotApi::start("123:E2E").await,
+            mimamori_testkit::smtp::SmtpServer::start().await,
+        )
+    });
+    std::fs::write(
+        dir.path().join("mimamori.toml"),
+        format!(
+            "[notify.telegram]\nenabled = true\ntoken = \"123:E2E\"\napi_url = \"{}\"\nper_chat_interval_ms = 0\n\n\
+             [notify.email]\nenabled = true\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {}\nsecurity = \"plain\"\n\
+             from = \"見守り mimamori <mimamori@city.example.jp>\"\n\n\
+             [http]\npublic_url = \"https://mimamori.example.jp\"\n",
+            api.url,
+            smtp.port()
+        ),
+    )
+    .unwrap();
+    let buttons = [provision_button(dir.path()), provision_button(dir.path())];
+    let add = |name: &str, email: &str| {
+        json(
+            dir.path(),
+            &[
+                "admin",
+                "responder",
+                "add",
+                "--team",
+                "houkatsu-tsujido",
+                "--name",
+                name,
+                "--email",
+                email,
+                "--json",
+            ],
+        )["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let suzuki = add("鈴木", "suzuki@houkatsu.example.jp");
+    add("田中", "tanaka@houkatsu.example.jp");
+    let code = json(
+        dir.path(),
+        &["admin", "responder", "telegram-code", &suzuki, "--json"],
+    )["command"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (mut child, up) = start_up(dir.path(), &[]);
+    let mqtt: std::net::SocketAddr = up.mqtt.parse().unwrap();
+    rt.block_on(async {
+        // 鈴木 links their chat with the one-time code.
+        api.user_says(SUZUKI, "鈴木", &code);
+        api.wait_until("the linking reply", |a| {
+            a.sent()
+                .into_iter()
+                .find(|s| s.chat_id == SUZUKI && s.text.starts_with("連携しました"))
+        })
+        .await;
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let mut alerts = Vec::new();
+        for (i, d) in buttons.iter().enumerate() {
+            let button = device_client(d, mqtt, &shutdown);
+            assert!(button.wait_connected(Duration::from_secs(30)).await);
+            button
+                .send(mimamori_core::protocol::EventType::Emergency, None, None)
+                .await
+                .unwrap();
+            let message = api
+                .wait_until("the alert message on Telegram", |a| {
+                    a.sent()
+                        .into_iter()
+                        .filter(|s| s.chat_id == SUZUKI && s.text.starts_with("【緊急通報】"))
+                        .nth(i)
+                })
+                .await;
+            assert!(message.text.contains("辻堂地区"), "{}", message.text);
+            assert!(!message.text.contains("花子") && !message.text.contains("辻堂元町"));
+            let ack = message.buttons[0].1.clone();
+            let mails = smtp.wait_for(2 * (i + 1)).await;
+            let mails = &mails[2 * i..];
+            let mut rcpts: Vec<&str> = mails.iter().map(|m| m.rcpt_to[0].as_str()).collect();
+            rcpts.sort();
+            assert_eq!(
+                rcpts,
+                ["suzuki@houkatsu.example.jp", "tanaka@houkatsu.example.jp"]
+            );
+            for m in mails {
+                assert!(
+                    m.subject.starts_with("【緊急通報】 辻堂地区"),
+                    "{}",
+                    m.subject
+                );
+                assert!(!m.raw.contains("花子") && !m.raw.contains("辻堂元町"));
+            }
+            let tanaka_link = mails
+                .iter()
+                .find(|m| m.rcpt_to[0].starts_with("tanaka"))
+                .and_then(|m| {
+                    let text = m.text.as_deref()?;
+                    let start = text.find("https://mimamori.example.jp/ack/")?;
+                    text[start..].split_whitespace().next().map(str::to_string)
+                })
+                .expect("an acknowledgement link in 田中's email");
+            // Served by this platform, not at the public address of the example.
+            let path = tanaka_link
+                .strip_prefix("https://mimamori.example.jp")
+                .unwrap()
+                .to_string();
+            alerts.push((message, ack, path));
+        }
+
+        // Alert 1: 鈴木 presses 対応します on Telegram.
+        let (message, ack, tanaka_path) = &alerts[0];
+        api.press(SUZUKI, SUZUKI, message.message_id, ack);
+        api.wait_until("the button's answer", |a| {
+            a.answers()
+                .into_iter()
+                .find(|x| x["text"] == "対応開始を記録しました。")
+        })
+        .await;
+        api.wait_until("the message edited to show who took it", |a| {
+            a.edits()
+                .into_iter()
+                .find(|e| e.message_id == message.message_id && e.text.contains("対応中（鈴木"))
+        })
+        .await;
+        let page = http_get(&up.http, tanaka_path);
+        assert!(page.contains("既に鈴木さんが対応中です"), "{page}");
+
+        // Alert 2: 田中 acknowledges with the email link, once.
+        let (message, _, tanaka_path) = &alerts[1];
+        let page = http_get(&up.http, tanaka_path);
+        assert_eq!(status(&page), 200, "{page}");
+        assert!(page.contains("対応します</button>"), "{page}");
+        let page = http_post(&up.http, tanaka_path);
+        assert_eq!(status(&page), 200, "{page}");
+        assert!(page.contains("対応開始を記録しました"), "{page}");
+        let page = http_post(&up.http, tanaka_path);
+        assert_eq!(status(&page), 410, "{page}");
+        assert!(page.contains("このリンクは使用済みです"), "{page}");
+        // 鈴木's Telegram message now shows that 田中 has it.
+        api.wait_until("鈴木's message edited to show 田中", |a| {
+            a.edits()
+                .into_iter()
+                .find(|e| e.message_id == message.message_id && e.text.contains("対応中（田中"))
+        })
+        .await;
+        shutdown.cancel();
+    });
+    assert!(stop(&mut child, "-TERM").success());
+}
+
+/// The status code of a raw HTTP response.
+fn status(response: &str) -> u16 {
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+fn http_post(addr: &str, path: &str) -> String {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).unwrap();
+    body
+}

@@ -87,8 +87,7 @@ impl From<StorageError> for ApiError {
 /// The authenticated responder and what they may see.
 struct Caller {
     responder: Responder,
-    /// `None`: every district (city-wide team).
-    district: Option<DistrictId>,
+    team: Team,
 }
 
 impl Caller {
@@ -97,7 +96,7 @@ impl Caller {
     }
 
     fn sees(&self, alert: &Alert) -> bool {
-        self.district.is_none() || alert.district == self.district
+        self.team.covers(alert.district.as_ref())
     }
 }
 
@@ -112,10 +111,7 @@ async fn caller(state: &ApiState, headers: &HeaderMap) -> Result<Caller, ApiErro
         .responder_by_token(&token_hash(token.trim()))
         .await?
         .ok_or(ApiError::Unauthorized)?;
-    Ok(Caller {
-        responder,
-        district: team.district,
-    })
+    Ok(Caller { responder, team })
 }
 
 async fn visible(state: &ApiState, caller: &Caller, id: i64) -> Result<Alert, ApiError> {
@@ -148,14 +144,14 @@ async fn list(
         .map(DistrictId::parse)
         .transpose()
         .map_err(parse_err)?;
-    let district = match (&caller.district, asked) {
+    let district = match (&caller.team.district, asked) {
         (Some(own), Some(asked)) if *own != asked => return Ok(Json(Vec::new())),
         (Some(own), _) => Some(own.clone()),
         (None, asked) => asked,
     };
     let filter = AlertFilter {
         district,
-        triage_only: q.triage.unwrap_or(false) && caller.district.is_none(),
+        triage_only: q.triage.unwrap_or(false) && caller.team.district.is_none(),
         state: q
             .state
             .map(|s| s.parse::<AlertState>())

@@ -9,8 +9,10 @@
 //!   their id, sleeping until the next deadline on an injected clock, writing alerts routed to their
 //!   team with their notifications, and carrying out escalation steps;
 //! - [`route`]: routing (which team of the district) and escalation chains, as data;
-//! - [`notify`]: the delivery outbox worker and its channels (MQTT, webhook).
+//! - [`notify`]: the delivery outbox worker and its channels (MQTT, webhook, Telegram, email);
+//! - [`api`]: the alerts HTTP API; [`ack_link`]: the pages behind email acknowledgement links.
 
+pub mod ack_link;
 pub mod api;
 pub mod engine;
 pub mod notify;

@@ -146,6 +146,10 @@ pub async fn run(config: Config, mut parts: Components) -> Result<(), Failure> {
         if let Some(bot) = &telegram {
             outbox = outbox.with_sender(mimamori_core::domain::Channel::Telegram, bot.clone());
         }
+        if config.notify.email.enabled {
+            let email = startup::email(&config, &store, &registry, &targets).await?;
+            outbox = outbox.with_sender(mimamori_core::domain::Channel::Email, email);
+        }
         let service = service.with_outbox_waker(outbox.waker());
         tasks.spawn(outbox.run(shutdown.clone()));
         tasks.spawn(mimamori_alerts::notify::reminder::deliver(
@@ -194,6 +198,11 @@ pub async fn run(config: Config, mut parts: Components) -> Result<(), Failure> {
                 .clone()
                 .filter(|_| config.notify.telegram.mode == TelegramMode::Webhook)
                 .map(|bot| (bot, config.notify.telegram.webhook_secret.clone())),
+            ack_pages: if config.notify.email.enabled {
+                Some(startup::ack_pages(&config, &store, &registry, &targets).await?)
+            } else {
+                None
+            },
         };
         let shutdown = shutdown.clone();
         tasks.spawn(async move {

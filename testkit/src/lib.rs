@@ -6,4 +6,8 @@
 //!   (`getMe`, `getUpdates`, `sendMessage`, `editMessageText`, `answerCallbackQuery`,
 //!   `setWebhook`, `deleteWebhook`) with the public API's JSON shapes, including its failures
 //!   (429 with `retry_after`, 403 bot blocked, 5xx) — Telegram's own servers cannot be reached.
+//! - [`smtp`]: a real SMTP server (Python's aiosmtpd as a child process) in plain, STARTTLS or
+//!   implicit-TLS mode with a throw-away CA, optional AUTH and refused recipients; received
+//!   messages come back decoded (RFC 2047 headers, charsets). Needs `pip install aiosmtpd`.
+pub mod smtp;
 pub mod telegram;

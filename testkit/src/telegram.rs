@@ -73,6 +73,8 @@ struct Inner {
 struct Shared {
     inner: Arc<Mutex<Inner>>,
     new_update: Arc<Notify>,
+    /// Notified after every call the bot makes.
+    called: Arc<Notify>,
 }
 
 /// A running Bot API server on 127.0.0.1.
@@ -97,6 +99,7 @@ impl BotApi {
                 ..Default::default()
             })),
             new_update: Arc::new(Notify::new()),
+            called: Arc::new(Notify::new()),
         };
         let mut api = Self {
             url: format!("http://{addr}"),
@@ -189,6 +192,26 @@ impl BotApi {
         push_update(&mut inner, "callback_query", query);
         self.shared.new_update.notify_waiters();
         id
+    }
+
+    /// Waits (up to 30 s, then panics naming `what`) until `check` finds what it looks for in
+    /// the server's state; `check` runs now and after every call the bot makes.
+    pub async fn wait_until<T>(&self, what: &str, mut check: impl FnMut(&Self) -> Option<T>) -> T {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let called = self.shared.called.notified();
+            tokio::pin!(called);
+            called.as_mut().enable();
+            if let Some(found) = check(self) {
+                return found;
+            }
+            if tokio::time::timeout_at(deadline, called).await.is_err() {
+                panic!(
+                    "Bot API server: waited 30 s for {what}; calls: {:?}",
+                    self.calls()
+                );
+            }
+        }
     }
 
     /// Every message sent, in order.
@@ -312,6 +335,18 @@ fn message_json(chat_id: i64, message_id: i64, text: &str, markup: &Value) -> Va
 
 async fn call(
     State(shared): State<Shared>,
+    path: Path<(String, String)>,
+    headers: axum::http::HeaderMap,
+    body: String,
+) -> Response {
+    let called = shared.called.clone();
+    let response = answer(shared, path, headers, body).await;
+    called.notify_waiters();
+    response
+}
+
+async fn answer(
+    shared: Shared,
     Path((bot, method)): Path<(String, String)>,
     headers: axum::http::HeaderMap,
     body: String,

@@ -9,6 +9,8 @@
 //! What goes out on MQTT and webhooks carries ids, district, kind, time and a short label: never
 //! names, addresses or health notes ([`payload`]).
 
+pub mod email;
+pub mod link;
 pub mod message;
 pub mod mqtt;
 pub mod reminder;
@@ -45,6 +47,14 @@ pub enum SendError {
     },
     /// This will never work (bad address, gone, blocked): stop and flag it.
     Permanent(String),
+}
+
+/// The store failing while a message is prepared: try again later.
+fn retry_storage(e: StorageError) -> SendError {
+    SendError::Retry {
+        reason: format!("store: {e}"),
+        after: None,
+    }
 }
 
 /// A channel's delivery. The notification row says what happened (`body.event`) and to whom; the

@@ -13,7 +13,7 @@
 //!   logged; a responder acts only on alerts of their own district (city-wide teams on all).
 
 use super::message::{self, Context};
-use super::{SendError, Sender, Targets, announce, event};
+use super::{SendError, Sender, Targets, announce, event, retry_storage};
 use mimamori_core::clock::Clock;
 use mimamori_core::config::TelegramConfig;
 use mimamori_core::domain::{
@@ -348,7 +348,7 @@ impl Telegram {
     /// A responder of a district team acts on that district's alerts; city-wide teams on all.
     async fn may_handle(&self, responder: &Responder, alert: &Alert) -> Result<bool, StorageError> {
         let team = self.store.get_team(&responder.team).await?;
-        Ok(team.district.is_none() || team.district == alert.district)
+        Ok(team.covers(alert.district.as_ref()))
     }
 
     async fn audit_refusal(
@@ -602,13 +602,6 @@ fn without_token(s: &str) -> String {
             format!("{}/bot***{}", &s[..i], &rest[end..])
         }
         None => s.to_string(),
-    }
-}
-
-fn retry_storage(e: StorageError) -> SendError {
-    SendError::Retry {
-        reason: format!("store: {e}"),
-        after: None,
     }
 }
 

@@ -27,6 +27,15 @@ pub struct Team {
     pub name: String,
 }
 
+impl Team {
+    /// Whether the team's people see and act on an alert of `district`: a district team on its
+    /// own district's, a city-wide team (coordinator, operators) on every district's and the
+    /// triage queue's. The one scope rule of the API, the Telegram buttons and email links.
+    pub fn covers(&self, district: Option<&DistrictId>) -> bool {
+        self.district.is_none() || self.district.as_ref() == district
+    }
+}
+
 /// A team to create.
 #[derive(Debug, Clone)]
 pub struct NewTeam {

@@ -1,0 +1,233 @@
+//! The pages behind the acknowledgement links in alert emails (`/ack/{token}`).
+//!
+//! `GET` only shows a confirmation page — what the alert is (kind, district, time, state; no
+//! personal data) and a 「対応します」 button — so that a link preview or a mail scanner that
+//! fetches the link acknowledges nothing. The button `POST`s back to the same address, which
+//! checks the token (signature, expiry), that the responder is still active and covers the
+//! alert's district, and uses the link up (once, in the store) before it acknowledges as that
+//! responder through the `email` channel. A second use, an expired or altered link: a clear page
+//! in Japanese, nothing changed.
+
+use crate::notify::link::{Claims, LinkError, LinkSigner};
+use crate::notify::message::{self, Context, escape};
+use crate::notify::{Targets, announce, event};
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use mimamori_core::clock::Clock;
+use mimamori_core::domain::{Actor, Alert, AlertState, Responder};
+use mimamori_core::storage::{AckResult, StorageError, Store};
+use std::sync::Arc;
+
+/// What the pages need.
+#[derive(Clone)]
+pub struct AckState {
+    pub store: Store,
+    pub signer: LinkSigner,
+    pub ctx: Context,
+    /// The channels told when a link acknowledges an alert.
+    pub targets: Targets,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// `GET` and `POST /ack/{token}`.
+pub fn router(state: AckState) -> Router {
+    Router::new()
+        .route(
+            &format!("{}/{{token}}", crate::notify::email::ACK_PATH),
+            get(confirm_page).post(acknowledge),
+        )
+        .with_state(state)
+}
+
+/// A page of ours: no caching (the token is in the address), no referrer, no indexing.
+fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    let html = format!(
+        "<!doctype html><html lang=\"ja\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <meta name=\"robots\" content=\"noindex\"><title>{t} - 見守り mimamori</title></head>\
+         <body style=\"font-family:sans-serif;line-height:1.6;max-width:40em;margin:2em auto;padding:0 1em\">\
+         <h1 style=\"font-size:1.4em\">{t}</h1>{body}</body></html>",
+        t = escape(title),
+    );
+    (
+        status,
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::REFERRER_POLICY, "no-referrer"),
+            (header::HeaderName::from_static("x-robots-tag"), "noindex"),
+        ],
+        Html(html),
+    )
+        .into_response()
+}
+
+fn refused(e: LinkError) -> Response {
+    match e {
+        LinkError::Invalid => page(
+            StatusCode::NOT_FOUND,
+            "このリンクは無効です",
+            "<p>リンクが正しくないか、途中で切れています。メールのリンクをそのまま開くか、ダッシュボードから対応してください。</p>",
+        ),
+        LinkError::Expired => page(
+            StatusCode::GONE,
+            "このリンクは有効期限が切れています",
+            "<p>対応の記録はされていません。ダッシュボードから対応してください。</p>",
+        ),
+    }
+}
+
+fn used() -> Response {
+    page(
+        StatusCode::GONE,
+        "このリンクは使用済みです",
+        "<p>このリンクでの操作は既に記録されています。リンクは1回だけ使えます。状況はダッシュボードで確認してください。</p>",
+    )
+}
+
+fn not_yours() -> Response {
+    page(
+        StatusCode::FORBIDDEN,
+        "このリンクでは操作できません",
+        "<p>担当者の登録が無効になっているか、担当範囲外のアラートです。対応の記録はされていません。</p>",
+    )
+}
+
+fn server_error(e: StorageError) -> Response {
+    tracing::error!(error = %e, "Acknowledgement link: storage failed.");
+    page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "ただいま処理できません",
+        "<p>しばらくしてからもう一度お試しいただくか、ダッシュボードから対応してください。</p>",
+    )
+}
+
+/// The alert as in the email (no personal data), with its dashboard link.
+fn summary(ctx: &Context, alert: &Alert, who: Option<&str>) -> String {
+    message::render(ctx, alert, event::RAISED, None, who).html()
+}
+
+/// Checks a token and finds the responder it was issued to, still active and covering the alert.
+async fn check(state: &AckState, token: &str) -> Result<(Claims, Responder, Alert), Response> {
+    let claims = state
+        .signer
+        .verify(token, state.clock.now())
+        .map_err(refused)?;
+    let responder = match state.store.get_responder(&claims.responder).await {
+        Ok(r) if r.active => r,
+        Ok(_) | Err(StorageError::NotFound { .. }) => return Err(not_yours()),
+        Err(e) => return Err(server_error(e)),
+    };
+    let alert = match state.store.get_alert(claims.alert).await {
+        Ok(a) => a,
+        Err(StorageError::NotFound { .. }) => return Err(refused(LinkError::Invalid)),
+        Err(e) => return Err(server_error(e)),
+    };
+    match state.store.get_team(&responder.team).await {
+        Ok(team) if team.covers(alert.district.as_ref()) => Ok((claims, responder, alert)),
+        Ok(_) | Err(StorageError::NotFound { .. }) => Err(not_yours()),
+        Err(e) => Err(server_error(e)),
+    }
+}
+
+async fn confirm_page(State(state): State<AckState>, Path(token): Path<String>) -> Response {
+    let (claims, _, alert) = match check(&state, &token).await {
+        Ok(c) => c,
+        Err(page) => return page,
+    };
+    match state.store.link_used(&claims.nonce).await {
+        Ok(true) => return used(),
+        Ok(false) => {}
+        Err(e) => return server_error(e),
+    }
+    let who = match message::acknowledger_name(&state.store, &alert).await {
+        Ok(w) => w,
+        Err(e) => return server_error(e),
+    };
+    let summary = summary(&state.ctx, &alert, who.as_deref());
+    match alert.state {
+        AlertState::Open => page(
+            StatusCode::OK,
+            "対応の確認",
+            &format!(
+                "{summary}<p>このアラートの対応を引き受ける場合は、下のボタンを押してください。ほかの担当者に、あなたが対応中であることが伝わります。</p>\
+                 <form method=\"post\"><button type=\"submit\" style=\"font-size:1.2em;padding:.6em 1.6em\">対応します</button></form>"
+            ),
+        ),
+        AlertState::Acknowledged => page(
+            StatusCode::OK,
+            &format!(
+                "既に{}さんが対応中です",
+                who.as_deref().unwrap_or("他の担当者")
+            ),
+            &summary,
+        ),
+        AlertState::Resolved => page(StatusCode::OK, "このアラートは解決済みです", &summary),
+    }
+}
+
+async fn acknowledge(State(state): State<AckState>, Path(token): Path<String>) -> Response {
+    let (claims, responder, alert) = match check(&state, &token).await {
+        Ok(c) => c,
+        Err(page) => return page,
+    };
+    let now = state.clock.now();
+    match state
+        .store
+        .use_link(&claims.nonce, alert.id, &responder.id, now)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => return used(),
+        Err(e) => return server_error(e),
+    }
+    let actor = Actor(format!("responder:{}", responder.id));
+    let result = match state
+        .store
+        .acknowledge_alert(alert.id, &actor, "email", now)
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => return server_error(e),
+    };
+    match result {
+        AckResult::Acknowledged(a) => {
+            tracing::info!(alert_id = %a.id, responder_id = %responder.id, "Alert acknowledged by email link.");
+            if let Err(e) =
+                announce(&state.store, &state.targets, &a, event::ACKNOWLEDGED, now).await
+            {
+                return server_error(e);
+            }
+            page(
+                StatusCode::OK,
+                "対応開始を記録しました",
+                &format!(
+                    "{}<p>ほかの担当者には、{}さんが対応中であることが伝わります。解決したら、ダッシュボードで結果を記録してください。</p>",
+                    summary(&state.ctx, &a, Some(&responder.name)),
+                    escape(&responder.name),
+                ),
+            )
+        }
+        AckResult::AlreadyAcknowledged(a) => {
+            let who = message::acknowledger_name(&state.store, &a)
+                .await
+                .ok()
+                .flatten();
+            page(
+                StatusCode::OK,
+                &format!(
+                    "既に{}さんが対応中です",
+                    who.as_deref().unwrap_or("他の担当者")
+                ),
+                &summary(&state.ctx, &a, who.as_deref()),
+            )
+        }
+        AckResult::AlreadyResolved(a) => page(
+            StatusCode::OK,
+            "このアラートは解決済みです",
+            &summary(&state.ctx, &a, None),
+        ),
+    }
+}

@@ -1,0 +1,731 @@
+//! Responders and contacts by email, against a real SMTP server (aiosmtpd, started per test), the
+//! acknowledgement pages served over HTTP, and a real store, on an injected clock.
+
+use chrono::{DateTime, Duration, Utc};
+use mimamori_alerts::ack_link::{self, AckState};
+use mimamori_alerts::notify::email::EmailSender;
+use mimamori_alerts::notify::link::LinkSigner;
+use mimamori_alerts::notify::message::Context;
+use mimamori_alerts::notify::telegram::Telegram;
+use mimamori_alerts::notify::{Outbox, Step, Targets, Tell};
+use mimamori_alerts::route::{Escalation, Routing};
+use mimamori_alerts::{AlertService, EngineSettings};
+use mimamori_core::clock::{Clock, ManualClock};
+use mimamori_core::config::{EmailConfig, EmailTransport, SmtpSecurity, TelegramConfig};
+use mimamori_core::domain::*;
+use mimamori_core::on_both_backends;
+use mimamori_core::storage::{AlertFilter, Routed, Store};
+use mimamori_testkit::smtp::{Received, Security, SmtpOptions, SmtpServer};
+use std::sync::Arc;
+
+on_both_backends!(
+    a_press_emails_the_team_and_the_link_acknowledges_exactly_once,
+    expired_altered_and_out_of_district_links_change_nothing,
+    the_smtp_server_down_then_back_delivers_each_email_once,
+    a_refused_mailbox_is_flagged_and_the_coordinator_is_still_told,
+    consenting_contacts_get_a_notice_without_links,
+    every_kind_reads_without_personal_data_on_telegram_and_email,
+);
+
+const SUZUKI: &str = "suzuki@houkatsu.example.jp";
+const TANAKA: &str = "tanaka@houkatsu.example.jp";
+const COORDINATOR: &str = "sato@backup.example.jp";
+const OTHER: &str = "tsujido@houkatsu.example.jp";
+const CONTACT: &str = "ichiro@example.jp";
+
+fn jst(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(&format!("{s}+09:00"))
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+/// The SMTP server, or `None` (with a note) where aiosmtpd is missing and not required.
+async fn smtp_server(options: SmtpOptions) -> Option<SmtpServer> {
+    if !mimamori_testkit::smtp::available() {
+        assert!(
+            !mimamori_testkit::smtp::required(),
+            "MIMAMORI_TEST_REQUIRE_SMTP=1 but aiosmtpd is missing: pip install aiosmtpd"
+        );
+        eprintln!("skipped: aiosmtpd is not installed (pip install aiosmtpd)");
+        return None;
+    }
+    Some(SmtpServer::start_with(options).await)
+}
+
+fn email_config(smtp: &SmtpServer) -> EmailConfig {
+    EmailConfig {
+        enabled: true,
+        transport: EmailTransport::Smtp,
+        smtp_host: "127.0.0.1".into(),
+        smtp_port: smtp.port(),
+        security: SmtpSecurity::Plain,
+        from: "見守り mimamori <mimamori@city.example.jp>".into(),
+        ..Default::default()
+    }
+}
+
+struct World {
+    store: Store,
+    clock: ManualClock,
+    smtp: SmtpServer,
+    service: AlertService,
+    outbox: Outbox,
+    resident: ResidentId,
+    http: reqwest::Client,
+    targets: Targets,
+    ctx: Context,
+    /// Where the acknowledgement pages are served.
+    base: String,
+}
+
+async fn responder(store: &Store, id: &str, team: &str, name: &str, email: &str) {
+    store
+        .add_responder(
+            &NewResponder {
+                id: ResponderId::parse(id).unwrap(),
+                team: TeamId::parse(team).unwrap(),
+                name: name.into(),
+                email: Some(Email::parse(email).unwrap()),
+                telegram_chat_id: None,
+                office_hours: None,
+            },
+            mimamori_core::testing::t0(),
+        )
+        .await
+        .unwrap();
+}
+
+async fn world(store: Store, options: SmtpOptions) -> Option<World> {
+    let smtp = smtp_server(options).await?;
+    let config = email_config(&smtp);
+    Some(world_with(store, smtp, config).await)
+}
+
+async fn world_with(store: Store, smtp: SmtpServer, config: EmailConfig) -> World {
+    let clock = ManualClock::new(jst("2026-12-01T10:00:00"));
+    let r = mimamori_core::testing::new_resident("r-elder"); // 藤沢 花子, 鵠沼; contact 一郎 consents
+    store
+        .add_resident(&r, &Actor::system(), clock.now())
+        .await
+        .unwrap();
+    store
+        .add_device(
+            &NewDevice {
+                id: DeviceId::parse("button-e").unwrap(),
+                resident: Some(r.id.clone()),
+                kind: DeviceKind::CallButton,
+                label: None,
+                external_id: None,
+                heartbeat_interval_s: 7 * 24 * 3600,
+                secret_hash: "x".into(),
+                mac_key: "k".into(),
+            },
+            clock.now(),
+        )
+        .await
+        .unwrap();
+    responder(&store, "p-suzuki", "houkatsu-kugenuma", "鈴木", SUZUKI).await;
+    responder(&store, "p-tanaka", "houkatsu-kugenuma", "田中", TANAKA).await;
+    responder(&store, "p-coord", "coordinator", "基幹 佐藤", COORDINATOR).await;
+    responder(&store, "p-tsujido", "houkatsu-tsujido", "辻堂 山本", OTHER).await;
+    // The acknowledgement pages, on a free port; the emails link to them.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let ctx = Context::new(
+        &base,
+        &mimamori_core::registry::Registry::fujisawa(),
+        chrono_tz::Asia::Tokyo,
+    );
+    let targets = Targets {
+        email: true,
+        ..Default::default()
+    };
+    let pages = AckState {
+        store: store.clone(),
+        signer: LinkSigner::from_store(&store, clock.now()).await.unwrap(),
+        ctx: ctx.clone(),
+        targets: targets.clone(),
+        clock: Arc::new(clock.clone()),
+    };
+    tokio::spawn(async move {
+        axum::serve(listener, ack_link::router(pages))
+            .await
+            .unwrap();
+    });
+    let sender = EmailSender::new(
+        &config,
+        std::path::Path::new("unused"),
+        store.clone(),
+        ctx.clone(),
+        Arc::new(clock.clone()),
+    )
+    .await
+    .unwrap();
+    let service = AlertService::start(
+        store.clone(),
+        chrono_tz::Asia::Tokyo,
+        EngineSettings::default(),
+        Arc::new(clock.clone()),
+    )
+    .await
+    .unwrap()
+    .with_delivery(Routing::default(), Escalation::default(), targets.clone());
+    let outbox = Outbox::new(store.clone(), Arc::new(clock.clone()), "worker-1")
+        .with_sender(Channel::Email, Arc::new(sender));
+    World {
+        store,
+        clock,
+        smtp,
+        service,
+        outbox,
+        resident: r.id,
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        targets,
+        ctx,
+        base,
+    }
+}
+
+impl World {
+    async fn press_button(&mut self, seq: i64) -> Alert {
+        self.store
+            .insert_signal(&NewSignal {
+                source: SignalSource::Device(DeviceId::parse("button-e").unwrap()),
+                dedup_key: Some(format!("seq:{seq}")),
+                subject: Some(Subject::Resident(self.resident.clone())),
+                kind: SignalKind::Emergency,
+                body: serde_json::json!({ "type": "emergency" }),
+                device_time: None,
+                received_at: self.clock.now(),
+                clock_skewed: false,
+            })
+            .await
+            .unwrap();
+        self.service.tick().await.unwrap().remove(0)
+    }
+
+    async fn drain(&self) -> Vec<Step> {
+        let mut steps = Vec::new();
+        while let Some(s) = self.outbox.send_next().await.unwrap() {
+            steps.push(s);
+        }
+        steps
+    }
+
+    async fn alert(&self, id: AlertId) -> Alert {
+        self.store.get_alert(id).await.unwrap()
+    }
+
+    async fn get(&self, url: &str) -> (u16, String) {
+        let r = self.http.get(url).send().await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
+    async fn post(&self, url: &str) -> (u16, String) {
+        let r = self.http.post(url).send().await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+}
+
+/// The email to `to` among `mails`.
+fn to<'a>(mails: &'a [Received], to: &str) -> &'a Received {
+    mails
+        .iter()
+        .find(|m| m.rcpt_to.iter().any(|r| r == to))
+        .unwrap_or_else(|| panic!("no email to {to} among {mails:#?}"))
+}
+
+/// The acknowledgement link in an email's text.
+fn ack_link(mail: &Received, base: &str) -> String {
+    let text = mail.text.as_deref().unwrap();
+    let start = text
+        .find(&format!("{base}/ack/"))
+        .unwrap_or_else(|| panic!("no link in {text}"));
+    text[start..].split_whitespace().next().unwrap().to_string()
+}
+
+fn no_personal_data(text: &str) {
+    for private in [
+        "藤沢 花子",
+        "フジサワ",
+        "鵠沼海岸",
+        "二丁目",
+        "糖尿病",
+        "0466",
+        "一郎",
+        "長男",
+    ] {
+        assert!(!text.contains(private), "{private:?} in {text}");
+    }
+}
+
+async fn a_press_emails_the_team_and_the_link_acknowledges_exactly_once(store: Store, _: String) {
+    let Some(mut w) = world(store, SmtpOptions::default()).await else {
+        return;
+    };
+    let alert = w.press_button(1).await;
+    let steps = w.drain().await;
+    assert_eq!(
+        steps.len(),
+        3,
+        "鈴木, 田中 and the consenting contact: {steps:?}"
+    );
+    let mails = w.smtp.wait_for(3).await;
+    for address in [SUZUKI, TANAKA] {
+        let m = to(&mails, address);
+        assert!(
+            m.subject.starts_with("【緊急通報】 鵠沼地区"),
+            "{}",
+            m.subject
+        );
+        assert!(m.from.contains("mimamori@city.example.jp"), "{}", m.from);
+        let text = m.text.as_deref().unwrap();
+        assert!(text.contains("見守り対象者 r-elder"), "{text}");
+        assert!(text.contains("状態: 未対応"), "{text}");
+        assert!(text.contains(&format!("{}/alerts/{}", w.base, alert.id)));
+        let html = m.html.as_deref().unwrap();
+        assert!(html.contains("対応します（確認画面へ）"), "{html}");
+        no_personal_data(&m.raw);
+        no_personal_data(text);
+        no_personal_data(html);
+    }
+    let suzuki = ack_link(to(&mails, SUZUKI), &w.base);
+    let tanaka = ack_link(to(&mails, TANAKA), &w.base);
+    assert_ne!(suzuki, tanaka, "each responder has their own link");
+    assert!(
+        to(&mails, SUZUKI)
+            .html
+            .as_deref()
+            .unwrap()
+            .contains(&suzuki),
+        "the HTML part has the same link"
+    );
+
+    // A mail scanner or link preview fetching the link changes nothing.
+    w.clock.advance(Duration::minutes(2));
+    let (status, page) = w.get(&suzuki).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("対応の確認"), "{page}");
+    assert!(page.contains("<form method=\"post\">"), "{page}");
+    no_personal_data(&page);
+    let (status, _) = w.get(&suzuki).await;
+    assert_eq!(status, 200);
+    assert_eq!(w.alert(alert.id).await.state, AlertState::Open);
+
+    // 鈴木 presses 対応します on the page.
+    let (status, page) = w.post(&suzuki).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("対応開始を記録しました"), "{page}");
+    let acked = w.alert(alert.id).await;
+    assert_eq!(acked.state, AlertState::Acknowledged);
+    assert_eq!(acked.acknowledged_by.as_deref(), Some("responder:p-suzuki"));
+    let timeline = w.store.alert_timeline(alert.id).await.unwrap();
+    let acks: Vec<_> = timeline
+        .iter()
+        .filter(|e| e.kind == AlertEventKind::Acknowledged)
+        .collect();
+    assert_eq!(acks.len(), 1);
+    assert_eq!(acks[0].detail["via"], "email");
+
+    // A second use of the link is refused with a clear page, and changes nothing.
+    let (status, page) = w.post(&suzuki).await;
+    assert_eq!(status, 410);
+    assert!(page.contains("このリンクは使用済みです"), "{page}");
+    let (status, page) = w.get(&suzuki).await;
+    assert_eq!(status, 410);
+    assert!(page.contains("使用済み"), "{page}");
+    // 田中's link now says who has it, and does not take it over.
+    let (status, page) = w.get(&tanaka).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("既に鈴木さんが対応中です"), "{page}");
+    assert!(!page.contains("<form"), "no button on a taken alert");
+    let (_, page) = w.post(&tanaka).await;
+    assert!(page.contains("既に鈴木さんが対応中です"), "{page}");
+    assert_eq!(
+        w.alert(alert.id).await.acknowledged_by.as_deref(),
+        Some("responder:p-suzuki")
+    );
+
+    // The escalation stopped: the coordinator is not emailed, however long it stays taken.
+    w.clock.advance(Duration::hours(1));
+    w.service.tick().await.unwrap();
+    w.drain().await;
+    assert_eq!(w.smtp.messages().len(), 3);
+}
+
+async fn expired_altered_and_out_of_district_links_change_nothing(store: Store, _: String) {
+    let Some(mut w) = world(store, SmtpOptions::default()).await else {
+        return;
+    };
+    let alert = w.press_button(1).await;
+    w.drain().await;
+    let mails = w.smtp.wait_for(2).await;
+    let link = ack_link(to(&mails, SUZUKI), &w.base);
+
+    // Altered: another alert id in the same token.
+    let altered = link.replacen(
+        &format!("/ack/{}.", alert.id),
+        &format!("/ack/{}.", alert.id.0 + 1),
+        1,
+    );
+    assert_ne!(altered, link);
+    let (status, page) = w.post(&altered).await;
+    assert_eq!(status, 404);
+    assert!(page.contains("このリンクは無効です"), "{page}");
+    let (status, _) = w.post(&format!("{}/ack/not-a-token", w.base)).await;
+    assert_eq!(status, 404);
+
+    // A responder of 辻堂 holding a valid token for a 鵠沼 alert (a forwarded email, say).
+    let signer = LinkSigner::from_store(&w.store, w.clock.now())
+        .await
+        .unwrap();
+    let foreign = signer.issue(
+        alert.id,
+        &ResponderId::parse("p-tsujido").unwrap(),
+        w.clock.now() + Duration::hours(1),
+    );
+    let (status, page) = w.post(&format!("{}/ack/{foreign}", w.base)).await;
+    assert_eq!(status, 403);
+    assert!(page.contains("担当範囲外"), "{page}");
+
+    // Expired: the link works for 24 hours.
+    w.clock.advance(Duration::hours(24) + Duration::minutes(1));
+    let (status, page) = w.get(&link).await;
+    assert_eq!(status, 410);
+    assert!(page.contains("有効期限が切れています"), "{page}");
+    let (status, _) = w.post(&link).await;
+    assert_eq!(status, 410);
+    assert_eq!(w.alert(alert.id).await.state, AlertState::Open);
+}
+
+async fn the_smtp_server_down_then_back_delivers_each_email_once(store: Store, _: String) {
+    let Some(mut w) = world(store, SmtpOptions::default()).await else {
+        return;
+    };
+    w.smtp.stop().await;
+    w.press_button(1).await;
+    let steps = w.drain().await;
+    assert_eq!(steps.len(), 3);
+    assert!(
+        steps.iter().all(|s| matches!(s, Step::Retry(..))),
+        "{steps:?}"
+    );
+    // Still down at the retries: they wait again, nothing is dropped.
+    for _ in 0..3 {
+        w.clock.advance(Duration::minutes(6));
+        let steps = w.drain().await;
+        assert!(steps.iter().all(|s| matches!(s, Step::Retry(..))));
+    }
+    w.smtp.start_again().await;
+    w.clock.advance(Duration::minutes(6));
+    let steps = w.drain().await;
+    assert_eq!(
+        steps.iter().filter(|s| matches!(s, Step::Sent(_))).count(),
+        3,
+        "{steps:?}"
+    );
+    let mails = w.smtp.wait_for(3).await;
+    for address in [SUZUKI, TANAKA, CONTACT] {
+        assert_eq!(
+            mails
+                .iter()
+                .filter(|m| m.rcpt_to.iter().any(|r| r == address))
+                .count(),
+            1
+        );
+    }
+    w.clock.advance(Duration::minutes(10));
+    w.drain().await;
+    assert_eq!(w.smtp.messages().len(), 3, "each once");
+    // No operators' alert: an outage is not a bad address.
+    let failures = w
+        .store
+        .list_alerts(&AlertFilter {
+            kind: Some(AlertKind::DeliveryFailed),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(failures.is_empty(), "{failures:?}");
+}
+
+async fn a_refused_mailbox_is_flagged_and_the_coordinator_is_still_told(store: Store, _: String) {
+    let Some(mut w) = world(
+        store,
+        SmtpOptions {
+            refuse: vec![TANAKA.into()],
+            ..Default::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let alert = w.press_button(1).await;
+    let steps = w.drain().await;
+    assert_eq!(
+        steps
+            .iter()
+            .filter(|s| matches!(s, Step::Failed(_)))
+            .count(),
+        1,
+        "{steps:?}"
+    );
+    let failures = w
+        .store
+        .list_alerts(&AlertFilter {
+            kind: Some(AlertKind::DeliveryFailed),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0].team.as_ref().unwrap().as_str(), "operators");
+    // The reason says what SMTP said without quoting the address.
+    assert!(!failures[0].detail.to_string().contains(TANAKA));
+    assert!(
+        failures[0].detail["reason"]
+            .as_str()
+            .unwrap()
+            .contains("550")
+    );
+    // Nobody acknowledges: after 5 minutes the coordinator is emailed all the same.
+    w.clock.advance(Duration::minutes(5));
+    w.service.tick().await.unwrap();
+    w.drain().await;
+    let mails = w.smtp.wait_for(3).await;
+    let coordinator = to(&mails, COORDINATOR);
+    assert!(
+        coordinator
+            .subject
+            .starts_with("【エスカレーション・未対応】緊急通報"),
+        "{}",
+        coordinator.subject
+    );
+    assert!(coordinator.subject.contains(&format!("#{}", alert.id)));
+}
+
+async fn consenting_contacts_get_a_notice_without_links(store: Store, _: String) {
+    let Some(mut w) = world(store, SmtpOptions::default()).await else {
+        return;
+    };
+    w.press_button(1).await;
+    w.drain().await;
+    let mails = w.smtp.wait_for(3).await;
+    let notice = to(&mails, CONTACT);
+    assert_eq!(notice.subject, "【見守り】緊急通報のお知らせ");
+    let text = notice.text.as_deref().unwrap();
+    assert!(text.contains("鵠沼いきいきサポートセンター"), "{text}");
+    assert!(text.contains("2026年12月01日 10:00"), "{text}");
+    assert!(
+        !text.contains("http"),
+        "no dashboard or acknowledgement link: {text}"
+    );
+    assert!(!notice.html.as_deref().unwrap().contains("href"));
+    no_personal_data(&notice.raw);
+    // Telling the contact read their record: audited.
+    let audit = w
+        .store
+        .list_audit("resident", Some("r-elder"), 50)
+        .await
+        .unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "resident.contacts_read" && e.detail["purpose"] == "alert email"),
+        "{audit:?}"
+    );
+}
+
+/// Every alert kind, about the kind of subject it has, with personal data in its summary and
+/// detail (as rules and partners write them): neither channel shows any of it.
+async fn every_kind_reads_without_personal_data_on_telegram_and_email(store: Store, _: String) {
+    let Some(w) = world(store, SmtpOptions::default()).await else {
+        return;
+    };
+    // Telegram beside email: 木村 of the same team reads alerts on Telegram.
+    let api = mimamori_testkit::telegram::BotApi::start("1:T").await;
+    let bot = Telegram::new(
+        &TelegramConfig {
+            enabled: true,
+            token: "1:T".into(),
+            api_url: api.url.clone(),
+            per_chat_interval_ms: 0,
+            ..Default::default()
+        },
+        w.store.clone(),
+        w.ctx.clone(),
+        w.targets.clone(),
+        Arc::new(w.clock.clone()),
+    )
+    .unwrap();
+    let outbox = Outbox::new(w.store.clone(), Arc::new(w.clock.clone()), "worker-2")
+        .with_sender(Channel::Telegram, Arc::new(bot))
+        .with_sender(
+            Channel::Email,
+            Arc::new(
+                EmailSender::new(
+                    &email_config(&w.smtp),
+                    std::path::Path::new("unused"),
+                    w.store.clone(),
+                    w.ctx.clone(),
+                    Arc::new(w.clock.clone()),
+                )
+                .await
+                .unwrap(),
+            ),
+        );
+    let targets = Targets {
+        telegram: true,
+        email: true,
+        ..Default::default()
+    };
+    let chat = 1001;
+    w.store
+        .add_responder(
+            &NewResponder {
+                id: ResponderId::parse("p-kimura").unwrap(),
+                team: TeamId::parse("houkatsu-kugenuma").unwrap(),
+                name: "木村".into(),
+                email: None,
+                telegram_chat_id: Some(chat),
+                office_hours: None,
+            },
+            w.clock.now(),
+        )
+        .await
+        .unwrap();
+    let private = serde_json::json!({
+        "name": "藤沢 花子", "address": "鵠沼海岸二丁目3-5", "notes": "糖尿病", "phone": "0466-00-0000",
+    });
+    for kind in AlertKind::ALL {
+        let subject = match kind {
+            AlertKind::DeviceOffline | AlertKind::BatteryLow => {
+                Subject::Device(DeviceId::parse("button-e").unwrap())
+            }
+            AlertKind::Concern => Subject::Address("鵠沼海岸二丁目3-5".into()),
+            AlertKind::DeliveryFailed => Subject::Channel(format!("email:{CONTACT}")),
+            _ => Subject::Resident(w.resident.clone()),
+        };
+        let teams = ["houkatsu-kugenuma"];
+        let at = w.clock.now();
+        let notify = targets
+            .plan(
+                &w.store,
+                &Tell {
+                    event: "raised",
+                    teams: &teams,
+                    step: None,
+                    subject: &subject,
+                    kind: *kind,
+                },
+                at,
+            )
+            .await
+            .unwrap();
+        w.store
+            .open_routed_alert(
+                &NewAlert {
+                    subject,
+                    kind: *kind,
+                    severity: Severity::High,
+                    district: Some(mimamori_core::testing::district("kugenuma")),
+                    summary: "藤沢 花子さん 鵠沼海岸二丁目3-5 糖尿病".into(),
+                    detail: private.clone(),
+                    at,
+                },
+                &Routed {
+                    team: Some(TeamId::parse("houkatsu-kugenuma").unwrap()),
+                    escalate_at: None,
+                },
+                &notify,
+            )
+            .await
+            .unwrap();
+        while outbox.send_next().await.unwrap().is_some() {}
+        let label = kind.label_ja();
+        let telegram = api.sent().pop().unwrap();
+        assert_eq!(telegram.chat_id, chat);
+        assert!(telegram.text.contains(label), "{kind}: {}", telegram.text);
+        no_personal_data(&telegram.text);
+    }
+    let mails = w.smtp.wait_for(2 * AlertKind::ALL.len()).await;
+    for kind in AlertKind::ALL {
+        let label = kind.label_ja();
+        let of_kind: Vec<_> = mails
+            .iter()
+            .filter(|m| {
+                m.text
+                    .as_deref()
+                    .unwrap()
+                    .contains(&format!("種別: {label}"))
+            })
+            .collect();
+        assert!(
+            of_kind.len() >= 2,
+            "{kind}: an email each for 鈴木 and 田中"
+        );
+        for m in of_kind {
+            no_personal_data(&m.subject);
+            no_personal_data(&m.raw);
+            no_personal_data(m.text.as_deref().unwrap());
+            no_personal_data(m.html.as_deref().unwrap());
+        }
+    }
+}
+
+/// An internal mail server with the city's own CA and a login: STARTTLS on 587 and implicit
+/// TLS on 465 both deliver; without the CA the certificate is not trusted, and the emails wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tls_with_the_citys_own_ca_and_a_login() {
+    for security in [Security::Starttls, Security::Tls] {
+        for trusted in [true, false] {
+            let Some(smtp) = smtp_server(SmtpOptions {
+                security,
+                auth: Some(("mimamori".into(), "mail-password".into())),
+                ..Default::default()
+            })
+            .await
+            else {
+                return;
+            };
+            let config = EmailConfig {
+                smtp_host: "localhost".into(),
+                security: match security {
+                    Security::Tls => SmtpSecurity::Tls,
+                    _ => SmtpSecurity::Starttls,
+                },
+                username: "mimamori".into(),
+                password: "mail-password".into(),
+                ca_cert: trusted.then(|| smtp.ca_pem_path().unwrap().to_path_buf()),
+                ..email_config(&smtp)
+            };
+            let t = mimamori_core::testing::TestStore::sqlite().await;
+            let mut w = world_with(t.store.clone(), smtp, config).await;
+            w.press_button(1).await;
+            let steps = w.drain().await;
+            assert_eq!(steps.len(), 3, "{steps:?}");
+            if trusted {
+                assert!(
+                    steps.iter().all(|s| matches!(s, Step::Sent(_))),
+                    "{security:?}: {steps:?}"
+                );
+                let mails = w.smtp.wait_for(3).await;
+                for m in &mails {
+                    assert!(m.tls, "{security:?}: sent under TLS");
+                    assert_eq!(m.auth_user.as_deref(), Some("mimamori"));
+                }
+            } else {
+                assert!(
+                    steps.iter().all(|s| matches!(s, Step::Retry(..))),
+                    "{security:?}: {steps:?}"
+                );
+                assert!(w.smtp.messages().is_empty());
+            }
+            t.finish().await;
+        }
+    }
+}
