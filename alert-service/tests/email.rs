@@ -506,6 +506,20 @@ async fn a_refused_mailbox_is_flagged_and_the_coordinator_is_still_told(store: S
         coordinator.subject
     );
     assert!(coordinator.subject.contains(&format!("#{}", alert.id)));
+    // Still nobody: reminders go on every 5 minutes, to the team and the coordinator, each with a
+    // fresh link.
+    w.clock.advance(Duration::minutes(5));
+    w.service.tick().await.unwrap();
+    w.drain().await;
+    let mails = w.smtp.wait_for(5).await;
+    let reminders: Vec<&Received> = mails
+        .iter()
+        .filter(|m| m.subject.starts_with("【再通知・未対応 2回目】緊急通報"))
+        .collect();
+    let mut told: Vec<&str> = reminders.iter().map(|m| m.rcpt_to[0].as_str()).collect();
+    told.sort();
+    assert_eq!(told, [COORDINATOR, SUZUKI], "{mails:#?}");
+    assert!(reminders[0].text.as_deref().unwrap().contains("/ack/"));
 }
 
 async fn consenting_contacts_get_a_notice_without_links(store: Store, _: String) {
@@ -728,4 +742,100 @@ async fn tls_with_the_citys_own_ca_and_a_login() {
             t.finish().await;
         }
     }
+}
+
+/// The demo's transport: one `.eml` file per message, nothing sent anywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_file_transport_writes_one_eml_file_per_message() {
+    let Some(smtp) = smtp_server(SmtpOptions::default()).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = EmailConfig {
+        transport: EmailTransport::File,
+        file_dir: Some(dir.path().join("mail")),
+        ..email_config(&smtp)
+    };
+    let t = mimamori_core::testing::TestStore::sqlite().await;
+    let mut w = world_with(t.store.clone(), smtp, config).await;
+    w.press_button(1).await;
+    let steps = w.drain().await;
+    assert!(
+        steps.iter().all(|s| matches!(s, Step::Sent(_))),
+        "{steps:?}"
+    );
+    let files: Vec<_> = std::fs::read_dir(dir.path().join("mail"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 3, "{files:?}");
+    let all: String = files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "eml"))
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect();
+    for address in [SUZUKI, TANAKA, CONTACT] {
+        assert!(all.contains(&format!("To: {address}")), "{all}");
+    }
+    assert!(all.contains("multipart/alternative"));
+    assert!(
+        w.smtp.messages().is_empty(),
+        "nothing went to the SMTP server"
+    );
+    t.finish().await;
+}
+
+/// Settings that cannot work stop the start with the key and the reason.
+#[tokio::test]
+async fn broken_email_settings_are_clear_errors() {
+    let t = mimamori_core::testing::TestStore::sqlite().await;
+    let ctx = Context::new(
+        "https://mimamori.example.jp",
+        &mimamori_core::registry::Registry::fujisawa(),
+        chrono_tz::Asia::Tokyo,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("not-a-cert.pem");
+    std::fs::write(&garbage, "not a certificate").unwrap();
+    let base = EmailConfig {
+        enabled: true,
+        smtp_host: "mail.example.jp".into(),
+        ..Default::default()
+    };
+    for (config, expected) in [
+        (
+            EmailConfig {
+                from: "nobody".into(),
+                ..base.clone()
+            },
+            "notify.email.from: \"nobody\" is not a sender address",
+        ),
+        (
+            EmailConfig {
+                ca_cert: Some(dir.path().join("missing.pem")),
+                ..base.clone()
+            },
+            "notify.email.ca_cert: cannot read",
+        ),
+        (
+            EmailConfig {
+                ca_cert: Some(garbage.clone()),
+                ..base.clone()
+            },
+            "notify.email.ca_cert: ",
+        ),
+    ] {
+        let err = EmailSender::new(
+            &config,
+            dir.path(),
+            t.store.clone(),
+            ctx.clone(),
+            Arc::new(ManualClock::new(jst("2026-12-01T10:00:00"))),
+        )
+        .await
+        .err()
+        .expect("refused");
+        assert!(err.to_string().starts_with(expected), "{err}");
+    }
+    t.finish().await;
 }

@@ -41,6 +41,8 @@ pub enum EmailError {
         path: PathBuf,
         error: std::io::Error,
     },
+    #[error("notify.email.ca_cert: {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)", .0.display())]
+    CaPem(PathBuf),
     #[error("notify.email: TLS set-up failed: {0}")]
     Tls(lettre::transport::smtp::Error),
     #[error("notify.email.file_dir: cannot create {path}: {error}")]
@@ -250,6 +252,10 @@ fn smtp(config: &EmailConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, Emai
                 path: path.clone(),
                 error,
             })?;
+            // lettre takes a file without certificates as none at all: refuse it here.
+            if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+                return Err(EmailError::CaPem(path.clone()));
+            }
             params =
                 params.add_root_certificate(Certificate::from_pem(&pem).map_err(EmailError::Tls)?);
         }
