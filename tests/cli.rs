@@ -73,6 +73,11 @@ fn broken_configurations_get_one_clear_line() {
             "\n[storage]\nurl = \"mysql://db/mimamori\"\n",
             ":3: storage.url: unsupported database URL scheme \"mysql\"",
         ),
+        (
+            "bad-escalation.toml",
+            "[[alerts.escalations]]\nkind = \"emergency\"\nfirst_after_minutes = 5\nto = \"houkatsu\"\n",
+            ": alerts.escalations: emergency: to must be a city-wide team",
+        ),
     ];
     for (name, text, expected) in cases {
         std::fs::write(dir.path().join(name), text).unwrap();

@@ -164,7 +164,55 @@ impl Default for Escalation {
     }
 }
 
+impl Routing {
+    /// The routing of `[alerts]`: what it sets, the defaults for the rest.
+    pub fn from_config(config: &mimamori_core::config::AlertsConfig) -> Self {
+        let default = Self::default();
+        Self {
+            rules: match &config.routes {
+                Some(routes) => routes
+                    .iter()
+                    .map(|r| RouteRule {
+                        kinds: r.kinds.clone(),
+                        min_age: r.min_age,
+                        team: r.team,
+                    })
+                    .collect(),
+                None => default.rules,
+            },
+            office_hours: match config.office_hours.as_deref().map(str::trim) {
+                None => default.office_hours,
+                Some("") => None,
+                // Checked when the configuration was loaded.
+                Some(h) => OfficeHours::parse(h).ok(),
+            },
+            after_hours: config.after_hours.unwrap_or(default.after_hours),
+        }
+    }
+}
+
 impl Escalation {
+    /// The chains of `[alerts]`: each configured one replaces the default of its kind.
+    pub fn from_config(config: &mimamori_core::config::AlertsConfig) -> Self {
+        let mut chains = Self::default().chains;
+        for e in &config.escalations {
+            let chain = Chain {
+                first_after: Duration::minutes(e.first_after_minutes.into()),
+                to: e.to,
+                repeat_every: Duration::minutes(
+                    e.repeat_every_minutes
+                        .unwrap_or(e.first_after_minutes)
+                        .into(),
+                ),
+            };
+            match chains.iter_mut().find(|(k, _)| *k == e.kind) {
+                Some((_, c)) => *c = chain,
+                None => chains.push((e.kind, chain)),
+            }
+        }
+        Self { chains }
+    }
+
     pub fn chain(&self, kind: AlertKind) -> Option<&Chain> {
         self.chains.iter().find(|(k, _)| *k == kind).map(|(_, c)| c)
     }
@@ -176,6 +224,69 @@ mod tests {
 
     fn d(id: &str) -> DistrictId {
         DistrictId::parse(id).unwrap()
+    }
+
+    #[test]
+    fn configured_routing_and_chains_replace_the_defaults() {
+        let config: mimamori_core::config::Config = toml_config(
+            r#"
+            [alerts]
+            office_hours = ""
+            after_hours = "operators"
+            [[alerts.routes]]
+            kinds = ["emergency", "inactivity"]
+            team = "csw"
+            [[alerts.escalations]]
+            kind = "inactivity"
+            first_after_minutes = 60
+            to = "coordinator"
+            repeat_every_minutes = 120
+            [[alerts.escalations]]
+            kind = "battery_low"
+            first_after_minutes = 1440
+            to = "operators"
+            "#,
+        );
+        let routing = Routing::from_config(&config.alerts);
+        let k = Some(&d("kugenuma"));
+        assert_eq!(
+            routing.team(AlertKind::Emergency, Some(90), k).as_str(),
+            "csw-kugenuma",
+            "the configured table replaces the built-in one"
+        );
+        assert_eq!(
+            routing.team(AlertKind::Concern, None, k).as_str(),
+            "coordinator",
+            "a kind no rule names goes to the coordinator"
+        );
+        assert_eq!(routing.office_hours, None, "always staffed");
+        assert_eq!(routing.after_hours, TeamKind::Operators);
+        let chains = Escalation::from_config(&config.alerts);
+        let inactivity = chains.chain(AlertKind::Inactivity).unwrap();
+        assert_eq!(
+            (inactivity.first_after, inactivity.repeat_every),
+            (Duration::minutes(60), Duration::minutes(120))
+        );
+        assert_eq!(
+            chains.chain(AlertKind::Emergency),
+            Escalation::default().chain(AlertKind::Emergency),
+            "kinds not configured keep their default chain"
+        );
+        let battery = chains.chain(AlertKind::BatteryLow).unwrap();
+        assert_eq!(
+            (battery.to, battery.repeat_every),
+            (TeamKind::Operators, Duration::minutes(1440))
+        );
+        // Nothing configured: the defaults.
+        let none = mimamori_core::config::AlertsConfig::default();
+        assert_eq!(Routing::from_config(&none), Routing::default());
+        assert_eq!(Escalation::from_config(&none), Escalation::default());
+    }
+
+    fn toml_config(text: &str) -> mimamori_core::config::Config {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), text).unwrap();
+        mimamori_core::config::Config::load(Some(file.path()), []).unwrap()
     }
 
     #[test]

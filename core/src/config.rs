@@ -23,6 +23,8 @@ pub struct Config {
     pub mqtt: MqttConfig,
     pub gateway: GatewayConfig,
     pub notify: NotifyConfig,
+    /// Who receives which alerts, and who is told when nobody acknowledges.
+    pub alerts: AlertsConfig,
     pub http: HttpConfig,
     pub city: CityConfig,
     pub log: LogConfig,
@@ -248,6 +250,98 @@ pub struct HttpConfig {
     pub public_url: String,
 }
 
+/// Routing and escalation, as data. Unset parts keep the built-in defaults (see docs/ALERTS.md).
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// When district offices are staffed (city time), e.g. `mon-fri 08:30-17:15`; `""`: always.
+    /// Unset: `mon-fri 08:30-17:15`.
+    pub office_hours: Option<String>,
+    /// The team also told about people's alerts outside office hours. Unset: `coordinator`.
+    pub after_hours: Option<crate::domain::TeamKind>,
+    /// The routing table, first match wins; given, it replaces the built-in table as a whole.
+    pub routes: Option<Vec<RouteConfig>>,
+    /// Escalation chains; each replaces the built-in chain of its kind, other kinds keep theirs.
+    pub escalations: Vec<EscalationConfig>,
+}
+
+/// One routing rule: alerts of `kinds` (about residents of at least `min_age`, when given) go to
+/// the district's team of kind `team` (or the city-wide team of that kind).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    pub kinds: Vec<crate::domain::AlertKind>,
+    #[serde(default)]
+    pub min_age: Option<i32>,
+    pub team: crate::domain::TeamKind,
+}
+
+/// One escalation chain: without acknowledgement, after `first_after_minutes` the city-wide team
+/// `to` is told, then everyone again every `repeat_every_minutes` (no cap).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EscalationConfig {
+    pub kind: crate::domain::AlertKind,
+    pub first_after_minutes: u32,
+    pub to: crate::domain::TeamKind,
+    /// Unset: the same as `first_after_minutes`.
+    #[serde(default)]
+    pub repeat_every_minutes: Option<u32>,
+}
+
+impl AlertsConfig {
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        use crate::domain::TeamKind;
+        if let Some(h) = self
+            .office_hours
+            .as_deref()
+            .filter(|h| !h.trim().is_empty())
+        {
+            crate::domain::OfficeHours::parse(h)
+                .map_err(|e| ("alerts.office_hours", e.to_string()))?;
+        }
+        for (i, r) in self.routes.iter().flatten().enumerate() {
+            if r.kinds.is_empty() {
+                return Err((
+                    "alerts.routes",
+                    format!("rule {}: kinds must not be empty", i + 1),
+                ));
+            }
+            if let Some(age) = r.min_age
+                && !(0..=130).contains(&age)
+            {
+                return Err((
+                    "alerts.routes",
+                    format!("rule {}: min_age {age} is not an age", i + 1),
+                ));
+            }
+        }
+        let mut seen = Vec::new();
+        for e in &self.escalations {
+            if seen.contains(&e.kind) {
+                return Err(("alerts.escalations", format!("{} has two chains", e.kind)));
+            }
+            seen.push(e.kind);
+            if e.first_after_minutes == 0 || e.repeat_every_minutes == Some(0) {
+                return Err((
+                    "alerts.escalations",
+                    format!("{}: waits are at least 1 minute", e.kind),
+                ));
+            }
+            if !matches!(e.to, TeamKind::Coordinator | TeamKind::Operators) {
+                return Err((
+                    "alerts.escalations",
+                    format!(
+                        "{}: to must be a city-wide team (coordinator or operators), not {}",
+                        e.kind, e.to
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The city.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -284,6 +378,7 @@ impl Default for Config {
             mqtt: MqttConfig::default(),
             gateway: GatewayConfig::default(),
             notify: NotifyConfig::default(),
+            alerts: AlertsConfig::default(),
             http: HttpConfig::default(),
             city: CityConfig::default(),
             log: LogConfig::default(),
@@ -495,6 +590,7 @@ impl Config {
             return Err(("storage.max_connections", "must be at least 1".into()));
         }
         self.timezone().map_err(|m| ("city.timezone", m))?;
+        self.alerts.validate()?;
         if !self.mqtt.url.is_empty() {
             mqtt_host_port(&self.mqtt.url).map_err(|m| ("mqtt.url", m))?;
         } else if !self.broker.enabled {
@@ -910,6 +1006,54 @@ mod tests {
         let c = Config::default();
         assert_eq!(c.database_url(), "sqlite://mimamori-data/mimamori.db");
         assert_eq!(backend_of(&c.database_url()), Ok(Backend::Sqlite));
+    }
+
+    #[test]
+    fn routing_and_escalation_settings_are_checked() {
+        let cases = [
+            (
+                "[alerts]\noffice_hours = \"weekdays\"\n",
+                "alerts.office_hours",
+                "is not like",
+            ),
+            (
+                "[[alerts.routes]]\nkinds = []\nteam = \"csw\"\n",
+                "alerts.routes",
+                "rule 1: kinds must not be empty",
+            ),
+            (
+                "[[alerts.routes]]\nkinds = [\"emergency\"]\nteam = \"csw\"\nmin_age = 200\n",
+                "alerts.routes",
+                "min_age 200",
+            ),
+            (
+                "[[alerts.escalations]]\nkind = \"emergency\"\nfirst_after_minutes = 0\nto = \"coordinator\"\n",
+                "alerts.escalations",
+                "at least 1 minute",
+            ),
+            (
+                "[[alerts.escalations]]\nkind = \"emergency\"\nfirst_after_minutes = 5\nto = \"houkatsu\"\n",
+                "alerts.escalations",
+                "city-wide team",
+            ),
+            (
+                "[[alerts.escalations]]\nkind = \"emergency\"\nfirst_after_minutes = 5\nto = \"coordinator\"\n[[alerts.escalations]]\nkind = \"emergency\"\nfirst_after_minutes = 9\nto = \"coordinator\"\n",
+                "alerts.escalations",
+                "two chains",
+            ),
+        ];
+        for (text, key, message) in cases {
+            let err = load(text).unwrap_err();
+            assert_eq!(err.key.as_deref(), Some(key), "{text}: {err}");
+            assert!(err.message.contains(message), "{text}: {err}");
+        }
+        // Unknown kinds and teams are named by the parser, with the line.
+        let err =
+            load("[[alerts.routes]]\nkinds = [\"earthquake\"]\nteam = \"csw\"\n").unwrap_err();
+        assert_eq!(err.line, Some(2), "{err}");
+        assert!(err.to_string().contains("earthquake"), "{err}");
+        let ok = load("[alerts]\noffice_hours = \"\"\n[[alerts.escalations]]\nkind = \"inactivity\"\nfirst_after_minutes = 60\nto = \"coordinator\"\n").unwrap();
+        assert_eq!(ok.alerts.escalations[0].repeat_every_minutes, None);
     }
 
     #[test]

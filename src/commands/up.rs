@@ -131,8 +131,8 @@ pub async fn run(config: Config, mut parts: Components) -> Result<(), Failure> {
         )
         .await?
         .with_delivery(
-            mimamori_alerts::route::Routing::default(),
-            mimamori_alerts::route::Escalation::default(),
+            mimamori_alerts::route::Routing::from_config(&config.alerts),
+            mimamori_alerts::route::Escalation::from_config(&config.alerts),
             targets.clone(),
         );
         let (mut outbox, mqtt) = outbox(
