@@ -17,6 +17,7 @@ on_both_backends!(
     devices_keep_only_a_hash,
     partners_and_tokens,
     signals_are_stored_once_and_never_changed,
+    a_batch_of_signals_is_stored_in_order_each_once,
     signal_queries,
     alerts_dedup_lifecycle_and_timeline,
     racing_tasks_open_exactly_one_alert,
@@ -480,6 +481,54 @@ fn emergency(device: &str, seq: i64, at: chrono::DateTime<chrono::Utc>) -> NewSi
         received_at: at,
         clock_skewed: false,
     }
+}
+
+/// What the gateway writes in one statement: new rows, rows without a key, a key stored before
+/// and the same key twice in the batch — each answered as if inserted one by one.
+async fn a_batch_of_signals_is_stored_in_order_each_once(store: Store, _url: String) {
+    let earlier = store
+        .insert_signal(&emergency("button-1", 1, t0()))
+        .await
+        .unwrap();
+    let unkeyed = NewSignal {
+        source: SignalSource::System,
+        dedup_key: None,
+        ..emergency("button-1", 0, t0())
+    };
+    let batch = vec![
+        emergency("button-1", 2, t0()),
+        unkeyed.clone(),
+        emergency("button-1", 1, t0()), // stored before
+        emergency("button-2", 2, t0()),
+        emergency("button-1", 2, t0()), // earlier in this batch
+        unkeyed.clone(),
+    ];
+    let done = store.insert_signals(&batch).await.unwrap();
+    assert_eq!(done.len(), 6);
+    let stored: Vec<i64> = done
+        .iter()
+        .filter_map(|d| match d {
+            SignalInsert::Stored(id) => Some(id.0),
+            SignalInsert::Duplicate(_) => None,
+        })
+        .collect();
+    assert_eq!(stored.len(), 4);
+    assert!(
+        stored.windows(2).all(|w| w[0] < w[1]),
+        "ids in batch order: {stored:?}"
+    );
+    assert_eq!(done[2], SignalInsert::Duplicate(earlier.id()));
+    assert_eq!(done[4], SignalInsert::Duplicate(done[0].id()));
+    for (d, s) in done.iter().zip(&batch) {
+        let got = store.get_signal(d.id()).await.unwrap();
+        assert_eq!(
+            (got.source, got.dedup_key.clone()),
+            (s.source.clone(), s.dedup_key.clone())
+        );
+    }
+    let all = store.signals_after(SignalId(0), 100).await.unwrap();
+    assert_eq!(all.len(), 5, "one earlier and four new");
+    assert!(store.insert_signals(&[]).await.unwrap().is_empty());
 }
 
 async fn signals_are_stored_once_and_never_changed(store: Store, url: String) {

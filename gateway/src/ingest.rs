@@ -150,35 +150,59 @@ impl Ingestor {
     /// Handles one message. An `Err` means storage failed: the message must not be acknowledged,
     /// so that the broker delivers it again.
     pub async fn handle(&self, topic: &str, payload: &[u8]) -> Result<Handled, StorageError> {
-        Metrics::inc(&self.metrics.received);
-        let parsed = if payload.len() > self.settings.max_payload_bytes {
-            Err(DropReason::Oversized)
-        } else {
-            adapter::classify(topic, payload, &self.settings.zigbee2mqtt_prefix)
-        };
-        let result = match parsed {
-            Ok(p) => self.store_parsed(topic, p).await?,
-            Err(reason) => (Err(reason), None),
-        };
-        let (outcome, receipt) = result;
-        match &outcome {
-            Err(reason) => {
-                self.metrics.record_drop(*reason, topic);
-                let _ = self.events.send(IngestEvent::Dropped {
-                    reason: *reason,
-                    topic: topic.to_string(),
-                });
-            }
-            Ok(inserts) => {
-                for i in inserts {
-                    match i {
-                        SignalInsert::Stored(_) => Metrics::inc(&self.metrics.stored),
-                        SignalInsert::Duplicate(_) => Metrics::inc(&self.metrics.duplicates),
-                    }
-                }
-            }
+        Ok(self.handle_batch(&[(topic, payload)]).await?.remove(0))
+    }
+
+    /// Handles messages in order, storing all their signals in one transaction: at a thousand
+    /// messages a second, one commit per message would queue them up. An `Err` means nothing of
+    /// the batch was stored: none of it may be acknowledged.
+    pub async fn handle_batch(
+        &self,
+        messages: &[(&str, &[u8])],
+    ) -> Result<Vec<Handled>, StorageError> {
+        let mut prepared = Vec::with_capacity(messages.len());
+        for (topic, payload) in messages {
+            Metrics::inc(&self.metrics.received);
+            let parsed = if payload.len() > self.settings.max_payload_bytes {
+                Err(DropReason::Oversized)
+            } else {
+                adapter::classify(topic, payload, &self.settings.zigbee2mqtt_prefix)
+            };
+            prepared.push(match parsed {
+                Ok(p) => self.store_parsed(topic, p).await?,
+                Err(reason) => (Err(reason), None),
+            });
         }
-        Ok(Handled { outcome, receipt })
+        let all: Vec<NewSignal> = prepared
+            .iter()
+            .filter_map(|(o, _)| o.as_ref().ok())
+            .flatten()
+            .cloned()
+            .collect();
+        let mut inserted = self.store.insert_signals(&all).await?.into_iter();
+        let mut out = Vec::with_capacity(prepared.len());
+        for ((topic, _), (signals, receipt)) in messages.iter().zip(prepared) {
+            let outcome = match signals {
+                Err(reason) => {
+                    self.metrics.record_drop(reason, topic);
+                    let _ = self.events.send(IngestEvent::Dropped {
+                        reason,
+                        topic: topic.to_string(),
+                    });
+                    Err(reason)
+                }
+                Ok(signals) => Ok(signals
+                    .into_iter()
+                    .map(|s| {
+                        let i = inserted.next().expect("one result per signal");
+                        self.stored(s, i);
+                        i
+                    })
+                    .collect()),
+            };
+            out.push(Handled { outcome, receipt });
+        }
+        Ok(out)
     }
 
     async fn store_parsed(
@@ -187,7 +211,7 @@ impl Ingestor {
         parsed: Parsed,
     ) -> Result<
         (
-            Result<Vec<SignalInsert>, DropReason>,
+            Result<Vec<NewSignal>, DropReason>,
             Option<(String, Vec<u8>)>,
         ),
         StorageError,
@@ -210,13 +234,12 @@ impl Ingestor {
                     Err(reason) => return Ok((Err(reason), None)),
                 };
                 let signal = self.event_signal(&dev, &event, now);
-                let inserted = self.insert(signal).await?;
                 let receipt = Receipt::new(device.as_str(), event.seq, &dev.mac_key);
                 let receipt = (
                     topic::device_receipts(&device),
                     serde_json::to_vec(&receipt).expect("receipt serialises"),
                 );
-                Ok((Ok(vec![inserted]), Some(receipt)))
+                Ok((Ok(vec![signal]), Some(receipt)))
             }
             Parsed::Status { device, status } => {
                 let has_mac = status.mac.is_some();
@@ -241,23 +264,24 @@ impl Ingestor {
                     None,
                     now,
                 );
-                Ok((Ok(vec![self.insert(signal).await?]), None))
+                Ok((Ok(vec![signal]), None))
             }
             Parsed::Foreign { device, signals } => {
                 let dev = match self.device(&device).await? {
                     Ok(d) => d,
                     Err(reason) => return Ok((Err(reason), None)),
                 };
-                let mut inserted = Vec::new();
-                for s in signals {
-                    let kind = s.kind.unwrap_or(match dev.kind {
-                        DeviceKind::CallButton => SignalKind::Emergency,
-                        _ => SignalKind::Checkin,
-                    });
-                    let signal = self.new_signal(&dev, None, kind, s.body, None, now);
-                    inserted.push(self.insert(signal).await?);
-                }
-                Ok((Ok(inserted), None))
+                let signals = signals
+                    .into_iter()
+                    .map(|s| {
+                        let kind = s.kind.unwrap_or(match dev.kind {
+                            DeviceKind::CallButton => SignalKind::Emergency,
+                            _ => SignalKind::Checkin,
+                        });
+                        self.new_signal(&dev, None, kind, s.body, None, now)
+                    })
+                    .collect();
+                Ok((Ok(signals), None))
             }
         }
     }
@@ -359,8 +383,8 @@ impl Ingestor {
         }
     }
 
-    async fn insert(&self, s: NewSignal) -> Result<SignalInsert, StorageError> {
-        let inserted = self.store.insert_signal(&s).await?;
+    /// Counts and announces a stored (or duplicate) signal.
+    fn stored(&self, s: NewSignal, inserted: SignalInsert) {
         let event = match inserted {
             SignalInsert::Stored(id) => IngestEvent::Stored(Signal {
                 id,
@@ -378,8 +402,11 @@ impl Ingestor {
                 dedup_key: s.dedup_key.unwrap_or_default(),
             },
         };
+        match inserted {
+            SignalInsert::Stored(_) => Metrics::inc(&self.metrics.stored),
+            SignalInsert::Duplicate(_) => Metrics::inc(&self.metrics.duplicates),
+        }
         let _ = self.events.send(event);
-        Ok(inserted)
     }
 
     /// Writes a security event: a message on a device's topic that the device did not sign.

@@ -43,7 +43,7 @@ pub fn filters(settings: &MqttSettings, zigbee2mqtt_prefix: &str) -> Vec<String>
 ///
 /// The network loop and the storing are two tasks: the loop must keep polling the connection
 /// (which is what sends our acknowledgements and receipts), while the worker stores messages in
-/// the order they arrived and acknowledges each once it is stored.
+/// the order they arrived, in batches of what has queued up, and acknowledges each once stored.
 pub async fn run(settings: MqttSettings, ingestor: Arc<Ingestor>, shutdown: CancellationToken) {
     let mut options = MqttOptions::new(&settings.client_id, &settings.host, settings.port);
     options
@@ -105,24 +105,42 @@ pub async fn run(settings: MqttSettings, ingestor: Arc<Ingestor>, shutdown: Canc
     tracing::info!("Gateway stopped.");
 }
 
-/// Stores messages one by one, publishes receipts and acknowledges each message once stored.
+/// Most messages stored in one transaction.
+const BATCH: usize = 256;
+
+/// Stores messages in the order they arrived — whatever has queued up while the last batch was
+/// written goes in the next transaction — then publishes receipts and acknowledges each message.
 async fn store_in_order(
     mut messages: mpsc::UnboundedReceiver<Publish>,
     client: AsyncClient,
     ingestor: Arc<Ingestor>,
     shutdown: CancellationToken,
 ) {
+    let mut batch = Vec::with_capacity(BATCH);
     loop {
-        let publish = tokio::select! {
+        let first = tokio::select! {
             () = shutdown.cancelled() => return,
             p = messages.recv() => match p { Some(p) => p, None => return },
         };
+        batch.clear();
+        batch.push(first);
+        while batch.len() < BATCH {
+            match messages.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        let items: Vec<(&str, &[u8])> = batch
+            .iter()
+            .map(|p| (p.topic.as_str(), p.payload.as_ref()))
+            .collect();
         let handled = loop {
-            match ingestor.handle(&publish.topic, &publish.payload).await {
+            match ingestor.handle_batch(&items).await {
                 Ok(h) => break h,
                 Err(e) => {
-                    tracing::error!(error = %e, "Cannot store a signal; retrying.");
-                    // Stopped before it was stored: not acknowledged, so the broker delivers it again.
+                    tracing::error!(error = %e, messages = items.len(), "Cannot store signals; retrying.");
+                    // Stopped before they were stored: not acknowledged, so the broker delivers
+                    // them again.
                     tokio::select! {
                         () = shutdown.cancelled() => return,
                         () = tokio::time::sleep(Duration::from_secs(1)) => {}
@@ -130,17 +148,19 @@ async fn store_in_order(
                 }
             }
         };
-        if let Some((topic, payload)) = handled.receipt {
-            match client
-                .publish(topic, QoS::AtLeastOnce, false, payload)
-                .await
-            {
-                Ok(()) => Metrics::inc(&ingestor.metrics().receipts),
-                Err(e) => tracing::warn!(error = %e, "Cannot publish a receipt."),
+        for (publish, handled) in batch.iter().zip(handled) {
+            if let Some((topic, payload)) = handled.receipt {
+                match client
+                    .publish(topic, QoS::AtLeastOnce, false, payload)
+                    .await
+                {
+                    Ok(()) => Metrics::inc(&ingestor.metrics().receipts),
+                    Err(e) => tracing::warn!(error = %e, "Cannot publish a receipt."),
+                }
             }
-        }
-        if let Err(e) = client.ack(&publish).await {
-            tracing::warn!(error = %e, "Cannot acknowledge a message.");
+            if let Err(e) = client.ack(publish).await {
+                tracing::warn!(error = %e, "Cannot acknowledge a message.");
+            }
         }
     }
 }

@@ -4,10 +4,12 @@
 //! alert service and the outbox publishing on `mimamori/v1/alerts/…`. 200 call buttons press 1,000
 //! times in all (one press every 10 ms; later presses of a button join its open alert) while 50
 //! motion sensors send 1,000 activity events a second. Measured: press published → alert change
-//! received on the alerts topic, p50/p99; baseline in the same run and under the same load: the bare
-//! broker's publish → receive latency for 1,000 messages.
+//! received on the alerts topic, p50/p99, split at the stored signal; baselines in the same run and
+//! under the same load: the bare broker's publish → receive latency for 1,000 messages, to a quiet
+//! subscriber and to one that also takes every device event (as the gateway does).
 //!
-//! Options: `--presses 1000`, `--load 1000` (activity events per second).
+//! Options: `--presses 1000`, `--load 1000` (activity events per second), `--connections 8`,
+//! `--database postgres://…` (an empty database) instead of a temporary SQLite file.
 
 use chrono::Utc;
 use mimamori_alerts::notify::{Outbox, Targets};
@@ -37,6 +39,14 @@ fn arg(name: &str, default: usize) -> usize {
         .and_then(|i| args.get(i + 1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+fn text_arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
 }
 
 fn percentile(v: &mut [f64], p: f64) -> f64 {
@@ -99,12 +109,12 @@ async fn main() {
     let presses = arg("--presses", 1000);
     let load = arg("--load", 1000);
     let dir = std::env::temp_dir().join(format!("mimamori-alert-bench-{}", std::process::id()));
-    let store = Store::connect(
-        &format!("sqlite://{}/bench.db", dir.display()),
-        arg("--connections", 8) as u32,
-    )
-    .await
-    .expect("store");
+    // `--database postgres://…` (an empty database: the run fills it) instead of a SQLite file.
+    let url =
+        text_arg("--database").unwrap_or_else(|| format!("sqlite://{}/bench.db", dir.display()));
+    let store = Store::connect(&url, arg("--connections", 8) as u32)
+        .await
+        .expect("store");
     store.migrate().await.expect("migrate");
     store
         .seed_registry(&Registry::fujisawa(), Utc::now())
@@ -190,25 +200,32 @@ async fn main() {
     .with_outbox_waker(outbox.waker());
     let waker = service.waker();
     let mut stored = ingestor.subscribe();
-    // Press → stored, to tell the gateway's share from the rest.
-    let press_seq: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    // Press → stored (the gateway's share), and stored → alert received (the rest), by subject:
+    // a button's presses are 2 s apart, so one is in flight at a time.
+    let press_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let stored_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let store_latency: Arc<Mutex<Vec<f64>>> = Arc::default();
     {
-        let (press_seq, store_latency) = (press_seq.clone(), store_latency.clone());
+        let (press_at, stored_at, store_latency) =
+            (press_at.clone(), stored_at.clone(), store_latency.clone());
         tokio::spawn(async move {
             while let Ok(e) = stored.recv().await {
                 if let IngestEvent::Stored(s) = e {
                     waker.notify_one();
-                    if let Some(at) = s
-                        .dedup_key
-                        .as_ref()
-                        .and_then(|k| press_seq.lock().expect("lock").remove(k))
-                    {
+                    if s.kind != SignalKind::Emergency {
+                        continue;
+                    }
+                    let Some(subject) = s.subject.as_ref().map(|s| s.key()) else {
+                        continue;
+                    };
+                    let now = Instant::now();
+                    if let Some(at) = press_at.lock().expect("lock").remove(&subject) {
                         store_latency
                             .lock()
                             .expect("lock")
-                            .push(at.elapsed().as_secs_f64() * 1e3);
+                            .push((now - at).as_secs_f64() * 1e3);
                     }
+                    stored_at.lock().expect("lock").insert(subject, now);
                 }
             }
         });
@@ -218,6 +235,7 @@ async fn main() {
 
     // The listener: alert changes, and the baseline topic.
     let alert_latency: Arc<Mutex<Vec<f64>>> = Arc::default();
+    let rest_latency: Arc<Mutex<Vec<f64>>> = Arc::default();
     let base_latency: Arc<Mutex<Vec<f64>>> = Arc::default();
     let pressed: Arc<Mutex<HashMap<(String, i64), Instant>>> = Arc::default();
     let mut options = MqttOptions::new("mimamori-bench-listener", host.clone(), port);
@@ -225,6 +243,9 @@ async fn main() {
         .set_credentials("mimamori-service", &service_password)
         .set_max_packet_size(1 << 20, 1 << 20);
     let (listener, mut events) = AsyncClient::new(options, 10_000);
+    let mut network = events.network_options();
+    network.set_tcp_nodelay(true);
+    events.set_network_options(network);
     listener
         .subscribe("mimamori/v1/alerts/#", QoS::AtLeastOnce)
         .await
@@ -233,10 +254,31 @@ async fn main() {
         .subscribe("bench/baseline", QoS::AtLeastOnce)
         .await
         .expect("subscribe");
+    // A second baseline: the broker's delivery to a subscriber that, like the gateway, also
+    // takes every device event (the background load) at QoS 1.
+    let mut options = MqttOptions::new("mimamori-bench-firehose", host.clone(), port);
+    options
+        .set_credentials("mimamori-service", &service_password)
+        .set_max_packet_size(1 << 20, 1 << 20);
+    let (firehose, mut firehose_events) = AsyncClient::new(options, 10_000);
+    firehose
+        .subscribe("mimamori/v1/devices/+/events", QoS::AtLeastOnce)
+        .await
+        .expect("subscribe");
+    firehose
+        .subscribe("bench/baseline", QoS::AtLeastOnce)
+        .await
+        .expect("subscribe");
+    let firehose_latency: Arc<Mutex<Vec<f64>>> = Arc::default();
     let epoch = Instant::now();
     {
-        let (alert_latency, base_latency, pressed) =
-            (alert_latency.clone(), base_latency.clone(), pressed.clone());
+        let (alert_latency, base_latency, pressed, stored_at, rest_latency) = (
+            alert_latency.clone(),
+            base_latency.clone(),
+            pressed.clone(),
+            stored_at.clone(),
+            rest_latency.clone(),
+        );
         tokio::spawn(async move {
             loop {
                 match events.poll().await {
@@ -254,6 +296,12 @@ async fn main() {
                                 .unwrap_or_default()
                                 .to_string();
                             let count = body["alert"]["evidence_count"].as_i64().unwrap_or(0);
+                            if let Some(at) = stored_at.lock().expect("lock").remove(&subject) {
+                                rest_latency
+                                    .lock()
+                                    .expect("lock")
+                                    .push(at.elapsed().as_secs_f64() * 1e3);
+                            }
                             if let Some(at) =
                                 pressed.lock().expect("lock").remove(&(subject, count))
                             {
@@ -271,6 +319,23 @@ async fn main() {
         });
     }
 
+    {
+        let firehose_latency = firehose_latency.clone();
+        tokio::spawn(async move {
+            let _keep = firehose;
+            loop {
+                match firehose_events.poll().await {
+                    Ok(Event::Incoming(Packet::Publish(p))) if p.topic == "bench/baseline" => {
+                        let now = epoch.elapsed().as_secs_f64() * 1e3;
+                        let sent: f64 = String::from_utf8_lossy(&p.payload).parse().unwrap_or(now);
+                        firehose_latency.lock().expect("lock").push(now - sent);
+                    }
+                    Ok(_) => {}
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        });
+    }
     let device = |(id, password): &(DeviceId, String)| {
         DeviceClient::start(
             DeviceConfig {
@@ -319,6 +384,9 @@ async fn main() {
     let mut options = MqttOptions::new("mimamori-bench-publisher", host.clone(), port);
     options.set_credentials("mimamori-service", &service_password);
     let (publisher, mut pub_loop) = AsyncClient::new(options, 10_000);
+    let mut network = pub_loop.network_options();
+    network.set_tcp_nodelay(true);
+    pub_loop.set_network_options(network);
     tokio::spawn(async move { while pub_loop.poll().await.is_ok() {} });
     let mut tick = tokio::time::interval(Duration::from_millis(10));
     for _ in 0..presses {
@@ -337,18 +405,15 @@ async fn main() {
         let b = k % BUTTONS;
         let subject = format!("resident:r-btn-{b:04}");
         let now = Instant::now();
+        press_at.lock().expect("lock").insert(subject.clone(), now);
         pressed
             .lock()
             .expect("lock")
             .insert((subject, (k / BUTTONS + 1) as i64), now);
-        let seq = button_clients[b]
+        button_clients[b]
             .send(EventType::Emergency, None, None)
             .await
             .expect("press");
-        press_seq
-            .lock()
-            .expect("lock")
-            .insert(format!("seq:{seq}"), now);
     }
     let deadline = Instant::now() + Duration::from_secs(60);
     while alert_latency.lock().expect("lock").len() < presses && Instant::now() < deadline {
@@ -377,6 +442,14 @@ async fn main() {
         percentile(&mut b, 0.5),
         percentile(&mut b, 0.99)
     );
+    let mut f = firehose_latency.lock().expect("lock").clone();
+    println!(
+        "{:<44} | {:>6} | {:>7.2}ms | {:>7.2}ms",
+        "baseline: the same, to a firehose subscriber",
+        f.len(),
+        percentile(&mut f, 0.5),
+        percentile(&mut f, 0.99)
+    );
     let mut s = store_latency.lock().expect("lock").clone();
     println!(
         "{:<44} | {:>6} | {:>7.2}ms | {:>7.2}ms",
@@ -384,6 +457,14 @@ async fn main() {
         s.len(),
         percentile(&mut s, 0.5),
         percentile(&mut s, 0.99)
+    );
+    let mut r = rest_latency.lock().expect("lock").clone();
+    println!(
+        "{:<44} | {:>6} | {:>7.2}ms | {:>7.2}ms",
+        "  of which: stored → alert received",
+        r.len(),
+        percentile(&mut r, 0.5),
+        percentile(&mut r, 0.99)
     );
     shutdown.cancel();
     store.close().await;

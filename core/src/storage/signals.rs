@@ -23,36 +23,109 @@ impl SignalInsert {
     }
 }
 
+/// Rows per INSERT statement (8 parameters each: well under both backends' limits).
+const INSERT_CHUNK: usize = 500;
+
+/// One multi-row INSERT; ids matched back to the rows: by (source, dedup key) where there is a
+/// key, in order of insertion for rows without one (they never conflict). A row whose key was
+/// stored before (or earlier in the same batch) is a duplicate of that id.
+async fn insert_chunk(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    signals: &[NewSignal],
+) -> Result<Vec<SignalInsert>, StorageError> {
+    let values: Vec<String> = (0..signals.len())
+        .map(|i| {
+            let p: Vec<String> = (1..=8).map(|k| format!("${}", i * 8 + k)).collect();
+            format!("({})", p.join(", "))
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO signals (source, dedup_key, subject, kind, body, device_time, received_at, clock_skewed)
+         VALUES {} ON CONFLICT DO NOTHING RETURNING id, source, dedup_key",
+        values.join(", ")
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for s in signals {
+        query = query
+            .bind(s.source.key())
+            .bind(s.dedup_key.clone())
+            .bind(s.subject.as_ref().map(Subject::key))
+            .bind(s.kind.as_str())
+            .bind(s.body.to_string())
+            .bind(s.device_time.map(ms))
+            .bind(ms(s.received_at))
+            .bind(s.clock_skewed as i64);
+    }
+    let rows = query.fetch_all(&mut **tx).await?;
+    let mut keyed = std::collections::HashMap::new();
+    let mut unkeyed = Vec::new();
+    for row in &rows {
+        let id: i64 = row.try_get("id")?;
+        match row.try_get::<Option<String>, _>("dedup_key")? {
+            Some(key) => {
+                keyed.insert((row.try_get::<String, _>("source")?, key), id);
+            }
+            None => unkeyed.push(id),
+        }
+    }
+    unkeyed.sort_unstable();
+    let mut unkeyed = unkeyed.into_iter();
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::with_capacity(signals.len());
+    for s in signals {
+        let Some(key) = &s.dedup_key else {
+            let id = unkeyed.next().ok_or_else(|| {
+                StorageError::Corrupt("a signal without a dedup key was not stored".into())
+            })?;
+            out.push(SignalInsert::Stored(SignalId(id)));
+            continue;
+        };
+        let source = s.source.key();
+        let first = seen.insert((source.clone(), key.clone()));
+        match keyed.get(&(source.clone(), key.clone())) {
+            Some(id) if first => out.push(SignalInsert::Stored(SignalId(*id))),
+            Some(id) => out.push(SignalInsert::Duplicate(SignalId(*id))),
+            None => {
+                let row =
+                    sqlx::query("SELECT id FROM signals WHERE source = $1 AND dedup_key = $2")
+                        .bind(&source)
+                        .bind(key)
+                        .fetch_one(&mut **tx)
+                        .await?;
+                out.push(SignalInsert::Duplicate(SignalId(row.try_get("id")?)));
+            }
+        }
+    }
+    Ok(out)
+}
+
 const SIGNAL_COLUMNS: &str =
     "id, source, dedup_key, subject, kind, body, device_time, received_at, clock_skewed";
 
 impl Store {
     /// Stores a signal once: a second insert with the same source and dedup key is a no-op.
     pub async fn insert_signal(&self, s: &NewSignal) -> Result<SignalInsert, StorageError> {
-        let source = s.source.key();
-        let inserted = sqlx::query(
-            "INSERT INTO signals (source, dedup_key, subject, kind, body, device_time, received_at, clock_skewed)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING id",
-        )
-        .bind(&source)
-        .bind(s.dedup_key.as_deref())
-        .bind(s.subject.as_ref().map(Subject::key))
-        .bind(s.kind.as_str())
-        .bind(s.body.to_string())
-        .bind(s.device_time.map(ms))
-        .bind(ms(s.received_at))
-        .bind(s.clock_skewed as i64)
-        .fetch_optional(&self.pool)
-        .await?;
-        if let Some(row) = inserted {
-            return Ok(SignalInsert::Stored(SignalId(row.try_get("id")?)));
+        let mut done = self.insert_signals(std::slice::from_ref(s)).await?;
+        Ok(done.remove(0))
+    }
+
+    /// Stores signals, each once, in order, all or none — with one INSERT for the whole batch:
+    /// a statement's round trip costs about as much as the row, and a gateway at a thousand
+    /// messages a second must not spend them one by one.
+    pub async fn insert_signals(
+        &self,
+        signals: &[NewSignal],
+    ) -> Result<Vec<SignalInsert>, StorageError> {
+        if signals.is_empty() {
+            return Ok(Vec::new());
         }
-        let row = sqlx::query("SELECT id FROM signals WHERE source = $1 AND dedup_key = $2")
-            .bind(&source)
-            .bind(s.dedup_key.as_deref().unwrap_or(""))
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(SignalInsert::Duplicate(SignalId(row.try_get("id")?)))
+        let mut done = Vec::with_capacity(signals.len());
+        let mut tx = self.pool.begin().await?;
+        for chunk in signals.chunks(INSERT_CHUNK) {
+            done.extend(insert_chunk(&mut tx, chunk).await?);
+        }
+        tx.commit().await?;
+        Ok(done)
     }
 
     pub async fn get_signal(&self, id: SignalId) -> Result<Signal, StorageError> {
