@@ -4,10 +4,9 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use mimamori_alerts::notify::webhook::WebhookSender;
 use mimamori_alerts::notify::{Outbox, Step, Targets};
-use mimamori_alerts::route::{Escalation, Routing};
 use mimamori_alerts::{AlertService, EngineSettings};
 use mimamori_core::clock::{Clock, ManualClock};
 use mimamori_core::config::WebhookConfig;
@@ -15,6 +14,9 @@ use mimamori_core::domain::*;
 use mimamori_core::on_both_backends;
 use mimamori_core::storage::{AlertFilter, Store};
 use std::sync::{Arc, Mutex};
+use support::{drain, jst, press};
+
+mod support;
 
 on_both_backends!(
     an_emergency_reaches_the_districts_team_and_escalates_until_acknowledged,
@@ -58,38 +60,12 @@ async fn receiver(script: Vec<u16>) -> (Receiver, String) {
     (r, url)
 }
 
-fn jst(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(&format!("{s}+09:00"))
-        .unwrap()
-        .with_timezone(&Utc)
-}
-
 async fn setup(
     store: &Store,
     url: &str,
     clock: &ManualClock,
 ) -> (AlertService, Outbox, ResidentId) {
-    let r = mimamori_core::testing::new_resident("r-elder"); // born 1940, 鵠沼
-    store
-        .add_resident(&r, &Actor::system(), clock.now())
-        .await
-        .unwrap();
-    store
-        .add_device(
-            &NewDevice {
-                id: DeviceId::parse("button-e").unwrap(),
-                resident: Some(r.id.clone()),
-                kind: DeviceKind::CallButton,
-                label: None,
-                external_id: None,
-                heartbeat_interval_s: 7 * 24 * 3600,
-                secret_hash: "x".into(),
-                mac_key: "k".into(),
-            },
-            clock.now(),
-        )
-        .await
-        .unwrap();
+    let resident = support::resident_with_button(store, clock.now()).await; // born 1940, 鵠沼
     let hooks = vec![WebhookConfig {
         url: url.to_string(),
         secret: SECRET.into(),
@@ -100,45 +76,12 @@ async fn setup(
         webhooks: hooks.clone(),
         ..Default::default()
     };
-    let service = AlertService::start(
-        store.clone(),
-        chrono_tz::Asia::Tokyo,
-        EngineSettings::default(),
-        Arc::new(clock.clone()),
-    )
-    .await
-    .unwrap()
-    .with_delivery(Routing::default(), Escalation::default(), targets);
+    let service = support::service(store, clock, targets).await;
     let outbox = Outbox::new(store.clone(), Arc::new(clock.clone()), "worker-1").with_sender(
         Channel::Webhook,
         Arc::new(WebhookSender::new(&hooks).unwrap()),
     );
-    (service, outbox, r.id)
-}
-
-async fn press(store: &Store, resident: &ResidentId, seq: i64, at: DateTime<Utc>) {
-    store
-        .insert_signal(&NewSignal {
-            source: SignalSource::Device(DeviceId::parse("button-e").unwrap()),
-            dedup_key: Some(format!("seq:{seq}")),
-            subject: Some(Subject::Resident(resident.clone())),
-            kind: SignalKind::Emergency,
-            body: serde_json::json!({ "type": "emergency" }),
-            device_time: None,
-            received_at: at,
-            clock_skewed: false,
-        })
-        .await
-        .unwrap();
-}
-
-/// Sends everything due now.
-async fn drain(outbox: &Outbox) -> Vec<Step> {
-    let mut steps = Vec::new();
-    while let Some(s) = outbox.send_next().await.unwrap() {
-        steps.push(s);
-    }
-    steps
+    (service, outbox, resident)
 }
 
 async fn an_emergency_reaches_the_districts_team_and_escalates_until_acknowledged(

@@ -1,15 +1,14 @@
 //! Responders and contacts by email, against a real SMTP server (aiosmtpd, started per test), the
 //! acknowledgement pages served over HTTP, and a real store, on an injected clock.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
+use mimamori_alerts::AlertService;
 use mimamori_alerts::ack_link::{self, AckState};
 use mimamori_alerts::notify::email::EmailSender;
 use mimamori_alerts::notify::link::LinkSigner;
 use mimamori_alerts::notify::message::Context;
 use mimamori_alerts::notify::telegram::Telegram;
 use mimamori_alerts::notify::{Outbox, Step, Targets, Tell};
-use mimamori_alerts::route::{Escalation, Routing};
-use mimamori_alerts::{AlertService, EngineSettings};
 use mimamori_core::clock::{Clock, ManualClock};
 use mimamori_core::config::{EmailConfig, EmailTransport, SmtpSecurity, TelegramConfig};
 use mimamori_core::domain::*;
@@ -17,6 +16,9 @@ use mimamori_core::on_both_backends;
 use mimamori_core::storage::{AlertFilter, Routed, Store};
 use mimamori_testkit::smtp::{Received, Security, SmtpOptions, SmtpServer};
 use std::sync::Arc;
+use support::{jst, no_personal_data};
+
+mod support;
 
 on_both_backends!(
     a_press_emails_the_team_and_the_link_acknowledges_exactly_once,
@@ -32,12 +34,6 @@ const TANAKA: &str = "tanaka@houkatsu.example.jp";
 const COORDINATOR: &str = "sato@backup.example.jp";
 const OTHER: &str = "tsujido@houkatsu.example.jp";
 const CONTACT: &str = "ichiro@example.jp";
-
-fn jst(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(&format!("{s}+09:00"))
-        .unwrap()
-        .with_timezone(&Utc)
-}
 
 /// The SMTP server, or `None` (with a note) where aiosmtpd is missing and not required.
 async fn smtp_server(options: SmtpOptions) -> Option<SmtpServer> {
@@ -103,27 +99,7 @@ async fn world(store: Store, options: SmtpOptions) -> Option<World> {
 
 async fn world_with(store: Store, smtp: SmtpServer, config: EmailConfig) -> World {
     let clock = ManualClock::new(jst("2026-12-01T10:00:00"));
-    let r = mimamori_core::testing::new_resident("r-elder"); // 藤沢 花子, 鵠沼; contact 一郎 consents
-    store
-        .add_resident(&r, &Actor::system(), clock.now())
-        .await
-        .unwrap();
-    store
-        .add_device(
-            &NewDevice {
-                id: DeviceId::parse("button-e").unwrap(),
-                resident: Some(r.id.clone()),
-                kind: DeviceKind::CallButton,
-                label: None,
-                external_id: None,
-                heartbeat_interval_s: 7 * 24 * 3600,
-                secret_hash: "x".into(),
-                mac_key: "k".into(),
-            },
-            clock.now(),
-        )
-        .await
-        .unwrap();
+    let resident = support::resident_with_button(&store, clock.now()).await;
     responder(&store, "p-suzuki", "houkatsu-kugenuma", "鈴木", SUZUKI).await;
     responder(&store, "p-tanaka", "houkatsu-kugenuma", "田中", TANAKA).await;
     responder(&store, "p-coord", "coordinator", "基幹 佐藤", COORDINATOR).await;
@@ -161,15 +137,7 @@ async fn world_with(store: Store, smtp: SmtpServer, config: EmailConfig) -> Worl
     )
     .await
     .unwrap();
-    let service = AlertService::start(
-        store.clone(),
-        chrono_tz::Asia::Tokyo,
-        EngineSettings::default(),
-        Arc::new(clock.clone()),
-    )
-    .await
-    .unwrap()
-    .with_delivery(Routing::default(), Escalation::default(), targets.clone());
+    let service = support::service(&store, &clock, targets.clone()).await;
     let outbox = Outbox::new(store.clone(), Arc::new(clock.clone()), "worker-1")
         .with_sender(Channel::Email, Arc::new(sender));
     World {
@@ -178,7 +146,7 @@ async fn world_with(store: Store, smtp: SmtpServer, config: EmailConfig) -> Worl
         smtp,
         service,
         outbox,
-        resident: r.id,
+        resident,
         http: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -191,28 +159,12 @@ async fn world_with(store: Store, smtp: SmtpServer, config: EmailConfig) -> Worl
 
 impl World {
     async fn press_button(&mut self, seq: i64) -> Alert {
-        self.store
-            .insert_signal(&NewSignal {
-                source: SignalSource::Device(DeviceId::parse("button-e").unwrap()),
-                dedup_key: Some(format!("seq:{seq}")),
-                subject: Some(Subject::Resident(self.resident.clone())),
-                kind: SignalKind::Emergency,
-                body: serde_json::json!({ "type": "emergency" }),
-                device_time: None,
-                received_at: self.clock.now(),
-                clock_skewed: false,
-            })
-            .await
-            .unwrap();
+        support::press(&self.store, &self.resident, seq, self.clock.now()).await;
         self.service.tick().await.unwrap().remove(0)
     }
 
     async fn drain(&self) -> Vec<Step> {
-        let mut steps = Vec::new();
-        while let Some(s) = self.outbox.send_next().await.unwrap() {
-            steps.push(s);
-        }
-        steps
+        support::drain(&self.outbox).await
     }
 
     async fn alert(&self, id: AlertId) -> Alert {
@@ -245,21 +197,6 @@ fn ack_link(mail: &Received, base: &str) -> String {
         .find(&format!("{base}/ack/"))
         .unwrap_or_else(|| panic!("no link in {text}"));
     text[start..].split_whitespace().next().unwrap().to_string()
-}
-
-fn no_personal_data(text: &str) {
-    for private in [
-        "藤沢 花子",
-        "フジサワ",
-        "鵠沼海岸",
-        "二丁目",
-        "糖尿病",
-        "0466",
-        "一郎",
-        "長男",
-    ] {
-        assert!(!text.contains(private), "{private:?} in {text}");
-    }
 }
 
 async fn a_press_emails_the_team_and_the_link_acknowledges_exactly_once(store: Store, _: String) {

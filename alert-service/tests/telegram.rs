@@ -1,12 +1,11 @@
 //! Responders on Telegram, against a local Bot API server (Telegram's own cannot be reached from
 //! tests) and a real store, on an injected clock.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
+use mimamori_alerts::AlertService;
 use mimamori_alerts::notify::message::Context;
 use mimamori_alerts::notify::telegram::Telegram;
 use mimamori_alerts::notify::{Outbox, Step, Targets};
-use mimamori_alerts::route::{Escalation, Routing};
-use mimamori_alerts::{AlertService, EngineSettings};
 use mimamori_core::clock::{Clock, ManualClock};
 use mimamori_core::config::TelegramConfig;
 use mimamori_core::domain::*;
@@ -15,6 +14,9 @@ use mimamori_core::secret::token_hash;
 use mimamori_core::storage::{AlertFilter, Store};
 use mimamori_testkit::telegram::{BotApi, Failure};
 use std::sync::Arc;
+use support::{jst, no_personal_data};
+
+mod support;
 
 on_both_backends!(
     a_press_reaches_the_teams_chats_and_the_button_acknowledges_it,
@@ -31,12 +33,6 @@ const TOKEN: &str = "123456:TEST-token";
 const SUZUKI: i64 = 1001;
 const TANAKA: i64 = 1002;
 const COORDINATOR: i64 = 2001;
-
-fn jst(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(&format!("{s}+09:00"))
-        .unwrap()
-        .with_timezone(&Utc)
-}
 
 struct World {
     store: Store,
@@ -67,27 +63,7 @@ async fn responder(store: &Store, id: &str, team: &str, name: &str, chat: Option
 
 async fn world(store: Store) -> World {
     let clock = ManualClock::new(jst("2026-12-01T10:00:00"));
-    let r = mimamori_core::testing::new_resident("r-elder"); // born 1940, 鵠沼, 藤沢 花子
-    store
-        .add_resident(&r, &Actor::system(), clock.now())
-        .await
-        .unwrap();
-    store
-        .add_device(
-            &NewDevice {
-                id: DeviceId::parse("button-e").unwrap(),
-                resident: Some(r.id.clone()),
-                kind: DeviceKind::CallButton,
-                label: None,
-                external_id: None,
-                heartbeat_interval_s: 7 * 24 * 3600,
-                secret_hash: "x".into(),
-                mac_key: "k".into(),
-            },
-            clock.now(),
-        )
-        .await
-        .unwrap();
+    let resident = support::resident_with_button(&store, clock.now()).await;
     responder(
         &store,
         "p-suzuki",
@@ -139,15 +115,7 @@ async fn world(store: Store) -> World {
         )
         .unwrap(),
     );
-    let service = AlertService::start(
-        store.clone(),
-        chrono_tz::Asia::Tokyo,
-        EngineSettings::default(),
-        Arc::new(clock.clone()),
-    )
-    .await
-    .unwrap()
-    .with_delivery(Routing::default(), Escalation::default(), targets);
+    let service = support::service(&store, &clock, targets).await;
     let outbox = Outbox::new(store.clone(), Arc::new(clock.clone()), "worker-1")
         .with_sender(Channel::Telegram, bot.clone());
     World {
@@ -157,34 +125,18 @@ async fn world(store: Store) -> World {
         service,
         outbox,
         bot,
-        resident: r.id,
+        resident,
     }
 }
 
 impl World {
     async fn press_button(&mut self, seq: i64) -> Alert {
-        self.store
-            .insert_signal(&NewSignal {
-                source: SignalSource::Device(DeviceId::parse("button-e").unwrap()),
-                dedup_key: Some(format!("seq:{seq}")),
-                subject: Some(Subject::Resident(self.resident.clone())),
-                kind: SignalKind::Emergency,
-                body: serde_json::json!({ "type": "emergency" }),
-                device_time: None,
-                received_at: self.clock.now(),
-                clock_skewed: false,
-            })
-            .await
-            .unwrap();
+        support::press(&self.store, &self.resident, seq, self.clock.now()).await;
         self.service.tick().await.unwrap().remove(0)
     }
 
     async fn drain(&self) -> Vec<Step> {
-        let mut steps = Vec::new();
-        while let Some(s) = self.outbox.send_next().await.unwrap() {
-            steps.push(s);
-        }
-        steps
+        support::drain(&self.outbox).await
     }
 
     /// Handles what the Bot API server has for the bot.
@@ -194,19 +146,6 @@ impl World {
 
     async fn alert(&self, id: AlertId) -> Alert {
         self.store.get_alert(id).await.unwrap()
-    }
-}
-
-fn no_personal_data(text: &str) {
-    for private in [
-        "藤沢 花子",
-        "フジサワ",
-        "鵠沼海岸",
-        "糖尿病",
-        "0466",
-        "一郎",
-    ] {
-        assert!(!text.contains(private), "{private:?} in {text}");
     }
 }
 
