@@ -13,14 +13,14 @@
 
 use super::link::LinkSigner;
 use super::message::{self, Context};
-use super::{SendError, Sender, event, retry_storage};
+use super::{SendError, Sender, Told, retry_storage};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use mimamori_core::clock::Clock;
 use mimamori_core::config::{EmailConfig, EmailTransport, SmtpSecurity};
-use mimamori_core::domain::{Alert, AlertState, Notification, ResponderId};
+use mimamori_core::domain::{Alert, AlertState, Notification};
 use mimamori_core::storage::{StorageError, Store};
 use std::future::Future;
 use std::path::PathBuf;
@@ -116,8 +116,7 @@ impl EmailSender {
             .target
             .parse()
             .map_err(|_| SendError::Permanent("not an email address".into()))?;
-        let (subject, text, html) = if n.body.get("contact").and_then(|c| c.as_bool()) == Some(true)
-        {
+        let (subject, text, html) = if Told::of(n).contact {
             self.contact_notice(alert).await.map_err(retry_storage)?
         } else {
             self.responder_message(n, alert)
@@ -137,22 +136,12 @@ impl EmailSender {
         n: &Notification,
         alert: &Alert,
     ) -> Result<(String, String, String), StorageError> {
-        let event = n
-            .body
-            .get("event")
-            .and_then(|e| e.as_str())
-            .unwrap_or(event::RAISED);
-        let step = n.body.get("step").and_then(|s| s.as_i64());
+        let told = Told::of(n);
         let who = message::acknowledger_name(&self.store, alert).await?;
-        let m = message::render(&self.ctx, alert, event, step, who.as_deref());
+        let m = message::render(&self.ctx, alert, told.event, told.step, who.as_deref());
         let mut text = m.text();
         let mut html = m.html();
-        let responder = n
-            .body
-            .get("responder")
-            .and_then(|r| r.as_str())
-            .and_then(|r| ResponderId::parse(r).ok());
-        if let Some(responder) = responder
+        if let Some(responder) = told.responder
             && alert.state == AlertState::Open
         {
             let expires = self.clock.now() + self.link_valid;

@@ -18,7 +18,7 @@ mod targets;
 pub mod telegram;
 pub mod webhook;
 
-pub use targets::{MQTT_ALERT_TOPIC, Targets, Tell, announce, event};
+pub use targets::{MQTT_ALERT_TOPIC, Targets, Tell, Told, announce, event};
 
 use chrono::{DateTime, Utc};
 use mimamori_core::clock::Clock;

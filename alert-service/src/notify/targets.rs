@@ -207,6 +207,38 @@ impl Targets {
     }
 }
 
+/// What a notification row for a person says: the body [`Targets::plan`] and
+/// [`Targets::plan_update`] write, read back by the Telegram and email channels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Told<'a> {
+    /// One of [`event`]'s names.
+    pub event: &'a str,
+    pub step: Option<i64>,
+    /// The responder the row is for; `None` for a contact or an update of a chat.
+    pub responder: Option<mimamori_core::domain::ResponderId>,
+    /// A resident's contact, not a responder.
+    pub contact: bool,
+}
+
+impl<'a> Told<'a> {
+    pub fn of(n: &'a mimamori_core::domain::Notification) -> Self {
+        Self {
+            event: n
+                .body
+                .get("event")
+                .and_then(|e| e.as_str())
+                .unwrap_or(event::RAISED),
+            step: n.body.get("step").and_then(|s| s.as_i64()),
+            responder: n
+                .body
+                .get("responder")
+                .and_then(|r| r.as_str())
+                .and_then(|r| mimamori_core::domain::ResponderId::parse(r).ok()),
+            contact: n.body.get("contact").and_then(|c| c.as_bool()) == Some(true),
+        }
+    }
+}
+
 /// Writes the notifications of an acknowledgement or resolution (from the API, a Telegram button
 /// or an email link).
 pub async fn announce(

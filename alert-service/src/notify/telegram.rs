@@ -13,11 +13,11 @@
 //!   logged; a responder acts only on alerts of their own district (city-wide teams on all).
 
 use super::message::{self, Context};
-use super::{SendError, Sender, Targets, announce, event, retry_storage};
+use super::{SendError, Sender, Targets, Told, announce, event, retry_storage};
 use mimamori_core::clock::Clock;
 use mimamori_core::config::TelegramConfig;
 use mimamori_core::domain::{
-    Actor, Alert, AlertId, AlertState, NewAuditEntry, Notification, Outcome, Responder, ResponderId,
+    Actor, Alert, AlertId, AlertState, NewAuditEntry, Notification, Outcome, Responder,
 };
 use mimamori_core::secret::{constant_time_eq, token_hash};
 use mimamori_core::storage::{
@@ -406,15 +406,10 @@ impl Telegram {
             .target
             .parse()
             .map_err(|_| SendError::Permanent("not a Telegram chat id".into()))?;
-        let event = n
-            .body
-            .get("event")
-            .and_then(|e| e.as_str())
-            .unwrap_or(event::RAISED);
-        let step = n.body.get("step").and_then(|s| s.as_i64());
+        let told = Told::of(n);
         let who = self.acknowledger(alert).await.map_err(retry_storage)?;
-        let text = message::render(&self.ctx, alert, event, step, who.as_deref()).text();
-        match event {
+        let text = message::render(&self.ctx, alert, told.event, told.step, who.as_deref()).text();
+        match told.event {
             event::ACKNOWLEDGED | event::RESOLVED => {
                 // Everyone's message about the alert shows who took it, or how it ended.
                 for m in self
@@ -449,17 +444,12 @@ impl Telegram {
                 let mut request = self.bot.send_message(ChatId(chat), text);
                 request.reply_markup = Some(keyboard(alert).into());
                 let sent = request.await.map_err(send_error)?;
-                let responder = n
-                    .body
-                    .get("responder")
-                    .and_then(|r| r.as_str())
-                    .and_then(|r| ResponderId::parse(r).ok());
                 self.store
                     .record_telegram_message(&TelegramMessage {
                         chat_id: chat,
                         message_id: sent.id.0 as i64,
                         alert: alert.id,
-                        responder,
+                        responder: told.responder,
                         sent_at: self.clock.now(),
                     })
                     .await
