@@ -29,7 +29,7 @@ pub async fn provision(
     let actor = Actor("simulate".into());
     let mut households = Vec::with_capacity(count);
     for n in 1..=count {
-        let district = &registry.districts[(n - 1) % registry.districts.len()];
+        let district = district_of(registry, n);
         let resident =
             ResidentId::parse(format!("r-sim-{n:05}")).map_err(|e| Failure::Other(e.into()))?;
         let address = registry.sample_address(&district.id).unwrap_or(Address {
@@ -95,4 +95,43 @@ pub async fn provision(
         households.push(Household { devices });
     }
     Ok(households)
+}
+
+/// The district of the demo's `n`th home (from 1): one after another through the city.
+fn district_of(registry: &Registry, n: usize) -> &mimamori_core::domain::District {
+    &registry.districts[(n - 1) % registry.districts.len()]
+}
+
+/// A responder with an email address in each team the first `count` simulated homes are routed
+/// to (their district's 包括 and CSW), so that the demo's alerts are emailed; kept when run again.
+pub async fn demo_responders(
+    store: &Store,
+    registry: &Registry,
+    count: usize,
+) -> Result<(), Failure> {
+    use mimamori_core::domain::{Email, NewResponder, ResponderId, TeamKind};
+    let now = chrono::Utc::now();
+    for n in 1..=count {
+        let district = &district_of(registry, n).id;
+        for kind in [TeamKind::Houkatsu, TeamKind::Csw] {
+            let team = Registry::default_team_id(kind, Some(district));
+            let responder = NewResponder {
+                id: ResponderId::parse(format!("p-demo-{team}"))
+                    .map_err(|e| Failure::Other(e.into()))?,
+                team: team.clone(),
+                name: "デモ担当".into(),
+                email: Some(
+                    Email::parse(format!("demo-{team}@example.invalid"))
+                        .map_err(|e| Failure::Other(e.into()))?,
+                ),
+                telegram_chat_id: None,
+                office_hours: None,
+            };
+            match store.add_responder(&responder, now).await {
+                Ok(_) | Err(mimamori_core::storage::StorageError::Conflict(_)) => {}
+                Err(e) => return Err(Failure::Other(e.into())),
+            }
+        }
+    }
+    Ok(())
 }

@@ -525,23 +525,35 @@ fn a_provisioned_device_reaches_a_running_platform() {
 fn the_demo_shows_signals_and_alerts_flowing() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, up) = start_up(dir.path(), &["--demo"]);
-    let (mut signals, mut alert) = (0, false);
-    while signals < 3 || !alert {
+    let (mut signals, mut alert, mut mail) = (0, false, None);
+    while signals < 3 || !alert || mail.is_none() {
         let line = up
             .lines
             .recv_timeout(Duration::from_secs(60))
             .expect("no demo output");
-        if line.starts_with("デモ / demo: アラート") {
-            assert!(
-                line.contains("緊急通報") && line.contains("resident:r-sim-00001"),
-                "{line}"
-            );
+        if let Some(path) = line.strip_prefix("デモ / demo: メール / email ") {
+            mail = Some(dir.path().join(path));
+        } else if line.starts_with("デモ / demo: アラート") {
+            // The first home's opening press, routed to its district (not the triage queue).
+            if !alert {
+                assert!(
+                    line.contains("緊急通報")
+                        && line.contains("resident:r-sim-00001")
+                        && !line.contains("(-地区)"),
+                    "{line}"
+                );
+            }
             alert = true;
         } else if line.starts_with("デモ / demo: ") {
             assert!(line.contains("device:sim-"), "{line}");
             signals += 1;
         }
     }
+    // The alert was emailed to the district's demo responder, as a file, with its link.
+    let eml = std::fs::read_to_string(mail.unwrap()).unwrap();
+    assert!(eml.contains("To: demo-"), "{eml}");
+    assert!(eml.contains("example.invalid"), "{eml}");
+    assert!(eml.contains("multipart/alternative"), "{eml}");
     assert!(stop(&mut child, "-INT").success());
 }
 

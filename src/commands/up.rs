@@ -66,8 +66,13 @@ impl Components {
     }
 }
 
-pub async fn run(config: Config, mut parts: Components) -> Result<(), Failure> {
+pub async fn run(mut config: Config, mut parts: Components) -> Result<(), Failure> {
     crate::telemetry::init(&config.log);
+    if parts.demo && !config.notify.email.enabled {
+        // The demo's emails go to files (data_dir/mail), so that nothing leaves the machine.
+        config.notify.email.enabled = true;
+        config.notify.email.transport = mimamori_core::config::EmailTransport::File;
+    }
     parts.broker &= config.broker.enabled;
     let all_in_one = parts.broker && parts.gateway;
     // Every component logs in to the broker (the alert service publishes alerts and reminders).
@@ -83,6 +88,15 @@ pub async fn run(config: Config, mut parts: Components) -> Result<(), Failure> {
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
 
+    // The demo's homes and responders exist before the alert service reads its state, so that
+    // their alerts are routed to their district from the first press.
+    let demo_homes = if parts.demo {
+        let homes = crate::simulation::provision(&store, &registry, 3).await?;
+        crate::simulation::demo_responders(&store, &registry, homes.len()).await?;
+        Some(homes)
+    } else {
+        None
+    };
     let ingestor = startup::ingestor(&config, &store);
     let tz = config.timezone().map_err(Failure::Config)?;
     let targets = mimamori_alerts::notify::Targets::from_config(&config.notify, tz);
@@ -175,7 +189,17 @@ pub async fn run(config: Config, mut parts: Components) -> Result<(), Failure> {
             }
         });
         if parts.demo {
-            tasks.spawn(demo_alerts(store.clone(), shutdown.clone()));
+            let mail = (config.notify.email.transport
+                == mimamori_core::config::EmailTransport::File)
+                .then(|| {
+                    config
+                        .notify
+                        .email
+                        .file_dir
+                        .clone()
+                        .unwrap_or_else(|| config.data_dir.join("mail"))
+                });
+            tasks.spawn(demo_alerts(store.clone(), mail, shutdown.clone()));
         }
         tasks.spawn(service.run(shutdown.clone()));
     }
@@ -215,8 +239,7 @@ pub async fn run(config: Config, mut parts: Components) -> Result<(), Failure> {
     } else {
         None
     };
-    if parts.demo {
-        let homes = crate::simulation::provision(&store, &registry, 3).await?;
+    if let Some(homes) = demo_homes {
         tasks.spawn(demo_report(ingestor.subscribe(), shutdown.clone()));
         let settings = mimamori_devices::simulate::Settings {
             host: host.clone(),
@@ -353,9 +376,15 @@ fn outbox(
     Ok((outbox, mqtt.client()))
 }
 
-/// Prints each alert of the demo as it is opened: kind, district, alert id.
-async fn demo_alerts(store: mimamori_core::storage::Store, shutdown: CancellationToken) {
+/// Prints each alert of the demo as it is opened (kind, district, alert id) and each email the
+/// file transport writes to `mail` (its file: open it to read the message and its link).
+async fn demo_alerts(
+    store: mimamori_core::storage::Store,
+    mail: Option<std::path::PathBuf>,
+    shutdown: CancellationToken,
+) {
     let mut seen = std::collections::HashSet::new();
+    let mut mails = std::collections::HashSet::new();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
         tokio::select! {
@@ -381,6 +410,19 @@ async fn demo_alerts(store: mimamori_core::storage::Store, shutdown: Cancellatio
                     a.subject
                 );
             }
+        }
+        let Some(dir) = &mail else { continue };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        let mut new: Vec<_> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "eml") && !mails.contains(p))
+            .collect();
+        new.sort();
+        for path in new {
+            println!("デモ / demo: メール / email {}", path.display());
+            mails.insert(path);
         }
     }
 }
