@@ -910,7 +910,17 @@ fn emergency_presses_reach_telegram_and_email_and_either_acknowledges() {
                     "{}",
                     m.subject
                 );
-                assert!(!m.raw.contains("花子") && !m.raw.contains("辻堂元町"));
+                for part in [
+                    m.text.as_deref(),
+                    m.html.as_deref(),
+                    Some(m.subject.as_str()),
+                ] {
+                    let part = part.unwrap_or_default();
+                    assert!(
+                        !part.contains("花子") && !part.contains("辻堂元町"),
+                        "{part}"
+                    );
+                }
             }
             let tanaka_link = mails
                 .iter()

@@ -190,6 +190,15 @@ fn to<'a>(mails: &'a [Received], to: &str) -> &'a Received {
         .unwrap_or_else(|| panic!("no email to {to} among {mails:#?}"))
 }
 
+/// An email's decoded headers, one a line (the raw message is base64 with a random boundary,
+/// where digits such as a phone number's area code can turn up by chance).
+fn headers(mail: &Received) -> String {
+    mail.headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\n"))
+        .collect()
+}
+
 /// The acknowledgement link in an email's text.
 fn ack_link(mail: &Received, base: &str) -> String {
     let text = mail.text.as_deref().unwrap();
@@ -225,7 +234,7 @@ async fn a_press_emails_the_team_and_the_link_acknowledges_exactly_once(store: S
         assert!(text.contains(&format!("{}/alerts/{}", w.base, alert.id)));
         let html = m.html.as_deref().unwrap();
         assert!(html.contains("対応します（確認画面へ）"), "{html}");
-        no_personal_data(&m.raw);
+        no_personal_data(&headers(m));
         no_personal_data(text);
         no_personal_data(html);
     }
@@ -476,7 +485,7 @@ async fn consenting_contacts_get_a_notice_without_links(store: Store, _: String)
         "no dashboard or acknowledgement link: {text}"
     );
     assert!(!notice.html.as_deref().unwrap().contains("href"));
-    no_personal_data(&notice.raw);
+    no_personal_data(&headers(notice));
     // Telling the contact read their record: audited.
     let audit = w
         .store
@@ -621,7 +630,7 @@ async fn every_kind_reads_without_personal_data_on_telegram_and_email(store: Sto
         );
         for m in of_kind {
             no_personal_data(&m.subject);
-            no_personal_data(&m.raw);
+            no_personal_data(&headers(m));
             no_personal_data(m.text.as_deref().unwrap());
             no_personal_data(m.html.as_deref().unwrap());
         }
