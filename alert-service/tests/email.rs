@@ -430,8 +430,15 @@ async fn a_refused_mailbox_is_flagged_and_the_coordinator_is_still_told(store: S
         .unwrap();
     assert_eq!(failures.len(), 1);
     assert_eq!(failures[0].team.as_ref().unwrap().as_str(), "operators");
-    // The reason says what SMTP said without quoting the address.
+    // The reason says what SMTP said without quoting the address, and the alert (whose subject
+    // goes out on MQTT and webhooks) does not name it either.
     assert!(!failures[0].detail.to_string().contains(TANAKA));
+    assert!(
+        !failures[0].subject.key().contains("tanaka"),
+        "{}",
+        failures[0].subject.key()
+    );
+    assert!(failures[0].subject.key().starts_with("channel:email:"));
     assert!(
         failures[0].detail["reason"]
             .as_str()

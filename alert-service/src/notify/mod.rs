@@ -239,8 +239,12 @@ impl Outbox {
         reason: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StorageError> {
+        // One alert per failing address, named by a digest of it: the subject travels in MQTT
+        // and webhook payloads, and an address (a family member's email) is personal data. The
+        // address itself is on the notification row, behind login.
+        let address = mimamori_core::secret::token_hash(&n.target);
         let new = NewAlert {
-            subject: Subject::Channel(format!("{}:{}", n.channel, n.target)),
+            subject: Subject::Channel(format!("{}:{}", n.channel, &address[..16])),
             kind: AlertKind::DeliveryFailed,
             severity: Severity::High,
             district: None,
