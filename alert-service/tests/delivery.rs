@@ -217,13 +217,7 @@ async fn a_permanently_failing_receiver_is_flagged_and_escalation_goes_on(
     press(&store, &resident, 1, clock.now()).await;
     service.tick().await.unwrap();
     assert!(matches!(drain(&outbox).await[..], [Step::Failed(_)]));
-    let flagged = store
-        .list_alerts(&AlertFilter {
-            kind: Some(AlertKind::DeliveryFailed),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let flagged = support::delivery_failures(&store).await;
     assert_eq!(flagged.len(), 1);
     assert_eq!(
         flagged[0].team.as_ref().map(|t| t.as_str()),
@@ -256,22 +250,15 @@ async fn a_checkin_reminder_goes_to_the_residents_own_button_signed(store: Store
         .unwrap();
     let password = mimamori_core::secret::generate_device_password();
     let key = mimamori_core::secret::device_mac_key(&password);
-    store
-        .add_device(
-            &NewDevice {
-                id: DeviceId::parse("button-r").unwrap(),
-                resident: Some(r.id.clone()),
-                kind: DeviceKind::CallButton,
-                label: None,
-                external_id: None,
-                heartbeat_interval_s: 7 * 24 * 3600,
-                secret_hash: "x".into(),
-                mac_key: key.clone(),
-            },
-            clock.now(),
-        )
-        .await
-        .unwrap();
+    support::device(
+        &store,
+        "button-r",
+        &r.id,
+        DeviceKind::CallButton,
+        &key,
+        clock.now(),
+    )
+    .await;
     let mut service = AlertService::start(
         store.clone(),
         chrono_tz::Asia::Tokyo,

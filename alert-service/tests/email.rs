@@ -13,7 +13,7 @@ use mimamori_core::clock::{Clock, ManualClock};
 use mimamori_core::config::{EmailConfig, EmailTransport, SmtpSecurity, TelegramConfig};
 use mimamori_core::domain::*;
 use mimamori_core::on_both_backends;
-use mimamori_core::storage::{AlertFilter, Routed, Store};
+use mimamori_core::storage::{Routed, Store};
 use mimamori_testkit::smtp::{Received, Security, SmtpOptions, SmtpServer};
 use std::sync::Arc;
 use support::{jst, no_personal_data};
@@ -74,23 +74,6 @@ struct World {
     base: String,
 }
 
-async fn responder(store: &Store, id: &str, team: &str, name: &str, email: &str) {
-    store
-        .add_responder(
-            &NewResponder {
-                id: ResponderId::parse(id).unwrap(),
-                team: TeamId::parse(team).unwrap(),
-                name: name.into(),
-                email: Some(Email::parse(email).unwrap()),
-                telegram_chat_id: None,
-                office_hours: None,
-            },
-            mimamori_core::testing::t0(),
-        )
-        .await
-        .unwrap();
-}
-
 async fn world(store: Store, options: SmtpOptions) -> Option<World> {
     let smtp = smtp_server(options).await?;
     let config = email_config(&smtp);
@@ -100,18 +83,46 @@ async fn world(store: Store, options: SmtpOptions) -> Option<World> {
 async fn world_with(store: Store, smtp: SmtpServer, config: EmailConfig) -> World {
     let clock = ManualClock::new(jst("2026-12-01T10:00:00"));
     let resident = support::resident_with_button(&store, clock.now()).await;
-    responder(&store, "p-suzuki", "houkatsu-kugenuma", "鈴木", SUZUKI).await;
-    responder(&store, "p-tanaka", "houkatsu-kugenuma", "田中", TANAKA).await;
-    responder(&store, "p-coord", "coordinator", "基幹 佐藤", COORDINATOR).await;
-    responder(&store, "p-tsujido", "houkatsu-tsujido", "辻堂 山本", OTHER).await;
+    support::responder(
+        &store,
+        "p-suzuki",
+        "houkatsu-kugenuma",
+        "鈴木",
+        Some(SUZUKI),
+        None,
+    )
+    .await;
+    support::responder(
+        &store,
+        "p-tanaka",
+        "houkatsu-kugenuma",
+        "田中",
+        Some(TANAKA),
+        None,
+    )
+    .await;
+    support::responder(
+        &store,
+        "p-coord",
+        "coordinator",
+        "基幹 佐藤",
+        Some(COORDINATOR),
+        None,
+    )
+    .await;
+    support::responder(
+        &store,
+        "p-tsujido",
+        "houkatsu-tsujido",
+        "辻堂 山本",
+        Some(OTHER),
+        None,
+    )
+    .await;
     // The acknowledgement pages, on a free port; the emails link to them.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let ctx = Context::new(
-        &base,
-        &mimamori_core::registry::Registry::fujisawa(),
-        chrono_tz::Asia::Tokyo,
-    );
+    let ctx = support::context(&base);
     let targets = Targets {
         email: true,
         ..Default::default()
@@ -387,14 +398,7 @@ async fn the_smtp_server_down_then_back_delivers_each_email_once(store: Store, _
     w.drain().await;
     assert_eq!(w.smtp.messages().len(), 3, "each once");
     // No operators' alert: an outage is not a bad address.
-    let failures = w
-        .store
-        .list_alerts(&AlertFilter {
-            kind: Some(AlertKind::DeliveryFailed),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let failures = support::delivery_failures(&w.store).await;
     assert!(failures.is_empty(), "{failures:?}");
 }
 
@@ -420,14 +424,7 @@ async fn a_refused_mailbox_is_flagged_and_the_coordinator_is_still_told(store: S
         1,
         "{steps:?}"
     );
-    let failures = w
-        .store
-        .list_alerts(&AlertFilter {
-            kind: Some(AlertKind::DeliveryFailed),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let failures = support::delivery_failures(&w.store).await;
     assert_eq!(failures.len(), 1);
     assert_eq!(failures[0].team.as_ref().unwrap().as_str(), "operators");
     // The reason says what SMTP said without quoting the address, and the alert (whose subject
@@ -551,20 +548,15 @@ async fn every_kind_reads_without_personal_data_on_telegram_and_email(store: Sto
         ..Default::default()
     };
     let chat = 1001;
-    w.store
-        .add_responder(
-            &NewResponder {
-                id: ResponderId::parse("p-kimura").unwrap(),
-                team: TeamId::parse("houkatsu-kugenuma").unwrap(),
-                name: "木村".into(),
-                email: None,
-                telegram_chat_id: Some(chat),
-                office_hours: None,
-            },
-            w.clock.now(),
-        )
-        .await
-        .unwrap();
+    support::responder(
+        &w.store,
+        "p-kimura",
+        "houkatsu-kugenuma",
+        "木村",
+        None,
+        Some(chat),
+    )
+    .await;
     let private = serde_json::json!({
         "name": "藤沢 花子", "address": "鵠沼海岸二丁目3-5", "notes": "糖尿病", "phone": "0466-00-0000",
     });
@@ -742,11 +734,7 @@ async fn the_file_transport_writes_one_eml_file_per_message() {
 #[tokio::test]
 async fn broken_email_settings_are_clear_errors() {
     let t = mimamori_core::testing::TestStore::sqlite().await;
-    let ctx = Context::new(
-        "https://mimamori.example.jp",
-        &mimamori_core::registry::Registry::fujisawa(),
-        chrono_tz::Asia::Tokyo,
-    );
+    let ctx = support::context("https://mimamori.example.jp");
     let dir = tempfile::tempdir().unwrap();
     let garbage = dir.path().join("not-a-cert.pem");
     std::fs::write(&garbage, "not a certificate").unwrap();

@@ -8,18 +8,15 @@ use mimamori_core::domain::*;
 use mimamori_core::on_both_backends;
 use mimamori_core::storage::{AlertFilter, Store};
 use std::sync::Arc;
+use support::jst;
+
+mod support;
 
 on_both_backends!(
     a_restart_gets_exactly_the_alerts_that_were_due,
     emergencies_become_alerts_and_a_second_press_joins,
     an_admins_change_reaches_the_running_service,
 );
-
-fn jst(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(&format!("{s}+09:00"))
-        .unwrap()
-        .with_timezone(&Utc)
-}
 
 async fn watched_resident(store: &Store, at: DateTime<Utc>) -> ResidentId {
     let mut r = mimamori_core::testing::new_resident("r-watched");
@@ -39,23 +36,7 @@ async fn watched_resident(store: &Store, at: DateTime<Utc>) -> ResidentId {
         ("door-w", DeviceKind::Door),
         ("button-w", DeviceKind::CallButton),
     ] {
-        store
-            .add_device(
-                &NewDevice {
-                    id: DeviceId::parse(id).unwrap(),
-                    resident: Some(r.id.clone()),
-                    kind,
-                    label: None,
-                    external_id: None,
-                    // Long heartbeats: these tests are about the resident, not device health.
-                    heartbeat_interval_s: 7 * 24 * 3600,
-                    secret_hash: "x".into(),
-                    mac_key: "k".into(),
-                },
-                at,
-            )
-            .await
-            .unwrap();
+        support::device(store, id, &r.id, kind, "k", at).await;
     }
     r.id
 }

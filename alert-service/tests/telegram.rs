@@ -3,7 +3,6 @@
 
 use chrono::Duration;
 use mimamori_alerts::AlertService;
-use mimamori_alerts::notify::message::Context;
 use mimamori_alerts::notify::telegram::Telegram;
 use mimamori_alerts::notify::{Outbox, Step, Targets};
 use mimamori_core::clock::{Clock, ManualClock};
@@ -11,7 +10,7 @@ use mimamori_core::config::TelegramConfig;
 use mimamori_core::domain::*;
 use mimamori_core::on_both_backends;
 use mimamori_core::secret::token_hash;
-use mimamori_core::storage::{AlertFilter, Store};
+use mimamori_core::storage::Store;
 use mimamori_testkit::telegram::{BotApi, Failure};
 use std::sync::Arc;
 use support::{jst, no_personal_data};
@@ -44,47 +43,33 @@ struct World {
     resident: ResidentId,
 }
 
-async fn responder(store: &Store, id: &str, team: &str, name: &str, chat: Option<i64>) {
-    store
-        .add_responder(
-            &NewResponder {
-                id: ResponderId::parse(id).unwrap(),
-                team: TeamId::parse(team).unwrap(),
-                name: name.into(),
-                email: None,
-                telegram_chat_id: chat,
-                office_hours: None,
-            },
-            mimamori_core::testing::t0(),
-        )
-        .await
-        .unwrap();
-}
-
 async fn world(store: Store) -> World {
     let clock = ManualClock::new(jst("2026-12-01T10:00:00"));
     let resident = support::resident_with_button(&store, clock.now()).await;
-    responder(
+    support::responder(
         &store,
         "p-suzuki",
         "houkatsu-kugenuma",
         "鈴木",
+        None,
         Some(SUZUKI),
     )
     .await;
-    responder(
+    support::responder(
         &store,
         "p-tanaka",
         "houkatsu-kugenuma",
         "田中",
+        None,
         Some(TANAKA),
     )
     .await;
-    responder(
+    support::responder(
         &store,
         "p-coord",
         "coordinator",
         "基幹 佐藤",
+        None,
         Some(COORDINATOR),
     )
     .await;
@@ -100,11 +85,7 @@ async fn world(store: Store) -> World {
         per_chat_interval_ms: 0,
         ..Default::default()
     };
-    let ctx = Context::new(
-        "https://mimamori.example.jp",
-        &mimamori_core::registry::Registry::fujisawa(),
-        chrono_tz::Asia::Tokyo,
-    );
+    let ctx = support::context("https://mimamori.example.jp");
     let bot = Arc::new(
         Telegram::new(
             &config,
@@ -290,11 +271,12 @@ async fn a_stranger_pressing_a_button_is_refused_and_audited(store: Store, _: St
     assert_eq!(audit[0].action, "telegram.refused");
     assert_eq!(audit[0].actor, "telegram:4242");
     // A responder of another district cannot take 鵠沼's alert either.
-    responder(
+    support::responder(
         &w.store,
         "p-tsujido",
         "houkatsu-tsujido",
         "辻堂の人",
+        None,
         Some(3001),
     )
     .await;
@@ -310,7 +292,7 @@ async fn a_stranger_pressing_a_button_is_refused_and_audited(store: Store, _: St
 
 async fn linking_a_chat_takes_a_valid_unused_code(store: Store, _: String) {
     let w = world(store).await;
-    responder(&w.store, "p-new", "csw-kugenuma", "新人", None).await;
+    support::responder(&w.store, "p-new", "csw-kugenuma", "新人", None, None).await;
     let id = ResponderId::parse("p-new").unwrap();
     let now = w.clock.now();
     w.store
@@ -398,14 +380,7 @@ async fn too_many_requests_is_waited_out_and_a_blocked_bot_is_flagged(store: Sto
     w.clock.advance(Duration::seconds(2));
     assert!(matches!(w.drain().await[..], [Step::Sent(_)]));
     assert_eq!(w.api.sent().len(), 1, "one of the two chats got it, once");
-    let flagged = w
-        .store
-        .list_alerts(&AlertFilter {
-            kind: Some(AlertKind::DeliveryFailed),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let flagged = support::delivery_failures(&w.store).await;
     assert_eq!(flagged.len(), 1);
     assert_eq!(
         flagged[0].team.as_ref().map(|t| t.as_str()),

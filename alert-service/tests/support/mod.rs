@@ -9,7 +9,7 @@ use mimamori_alerts::route::{Escalation, Routing};
 use mimamori_alerts::{AlertService, EngineSettings};
 use mimamori_core::clock::ManualClock;
 use mimamori_core::domain::*;
-use mimamori_core::storage::Store;
+use mimamori_core::storage::{AlertFilter, Store};
 use std::sync::Arc;
 
 /// A time in the city (JST), e.g. `2026-12-01T10:00:00`.
@@ -19,27 +19,85 @@ pub fn jst(s: &str) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-/// 藤沢 花子 (born 1940, 鵠沼; a consenting contact 一郎; a health note) with call button
-/// `button-e`.
-pub async fn resident_with_button(store: &Store, at: DateTime<Utc>) -> ResidentId {
-    let r = mimamori_core::testing::new_resident("r-elder");
-    store.add_resident(&r, &Actor::system(), at).await.unwrap();
+/// A device of `resident` with a week-long heartbeat (these tests are about the person, not
+/// device health) and message key `mac_key`.
+pub async fn device(
+    store: &Store,
+    id: &str,
+    resident: &ResidentId,
+    kind: DeviceKind,
+    mac_key: &str,
+    at: DateTime<Utc>,
+) {
     store
         .add_device(
             &NewDevice {
-                id: DeviceId::parse("button-e").unwrap(),
-                resident: Some(r.id.clone()),
-                kind: DeviceKind::CallButton,
+                id: DeviceId::parse(id).unwrap(),
+                resident: Some(resident.clone()),
+                kind,
                 label: None,
                 external_id: None,
                 heartbeat_interval_s: 7 * 24 * 3600,
                 secret_hash: "x".into(),
-                mac_key: "k".into(),
+                mac_key: mac_key.into(),
             },
             at,
         )
         .await
         .unwrap();
+}
+
+/// A responder of `team`, with an email address and a linked Telegram chat when given.
+pub async fn responder(
+    store: &Store,
+    id: &str,
+    team: &str,
+    name: &str,
+    email: Option<&str>,
+    chat: Option<i64>,
+) {
+    store
+        .add_responder(
+            &NewResponder {
+                id: ResponderId::parse(id).unwrap(),
+                team: TeamId::parse(team).unwrap(),
+                name: name.into(),
+                email: email.map(|e| Email::parse(e).unwrap()),
+                telegram_chat_id: chat,
+                office_hours: None,
+            },
+            mimamori_core::testing::t0(),
+        )
+        .await
+        .unwrap();
+}
+
+/// How messages are rendered: links under `public_url`, Fujisawa's districts, city time.
+pub fn context(public_url: &str) -> mimamori_alerts::notify::message::Context {
+    mimamori_alerts::notify::message::Context::new(
+        public_url,
+        &mimamori_core::registry::Registry::fujisawa(),
+        chrono_tz::Asia::Tokyo,
+    )
+}
+
+/// The operators' delivery-failure alerts.
+pub async fn delivery_failures(store: &Store) -> Vec<Alert> {
+    store
+        .list_alerts(&AlertFilter {
+            kind: Some(AlertKind::DeliveryFailed),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+}
+
+/// 藤沢 花子 (born 1940, 鵠沼; a consenting contact 一郎; a health note) with call button
+/// `button-e`.
+pub async fn resident_with_button(store: &Store, at: DateTime<Utc>) -> ResidentId {
+    let r = mimamori_core::testing::new_resident("r-elder");
+    store.add_resident(&r, &Actor::system(), at).await.unwrap();
+    device(store, "button-e", &r.id, DeviceKind::CallButton, "k", at).await;
     r.id
 }
 
