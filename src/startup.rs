@@ -139,44 +139,48 @@ pub fn telegram(
     Ok(Arc::new(bot))
 }
 
+/// The key of email acknowledgement links, shared by the email channel and the pages.
+pub async fn link_signer(
+    store: &Store,
+) -> Result<mimamori_alerts::notify::link::LinkSigner, Failure> {
+    mimamori_alerts::notify::link::LinkSigner::from_store(store, chrono::Utc::now())
+        .await
+        .map_err(|e| Failure::Other(e.into()))
+}
+
 /// The email channel of `[notify.email]`.
-pub async fn email(
+pub fn email(
     config: &Config,
     store: &Store,
     registry: &mimamori_core::registry::Registry,
     targets: &mimamori_alerts::notify::Targets,
+    signer: mimamori_alerts::notify::link::LinkSigner,
 ) -> Result<Arc<mimamori_alerts::notify::email::EmailSender>, Failure> {
-    use mimamori_alerts::notify::email::{EmailError, EmailSender};
-    let sender = EmailSender::new(
+    let sender = mimamori_alerts::notify::email::EmailSender::new(
         &config.notify.email,
         &config.data_dir,
         store.clone(),
         message_context(config, registry, targets),
+        signer,
         Arc::new(SystemClock),
     )
-    .await
-    .map_err(|e| match e {
-        EmailError::Storage(e) => Failure::Other(e.into()),
-        other => Failure::Config(other.to_string()),
-    })?;
+    .map_err(|e| Failure::Config(e.to_string()))?;
     Ok(Arc::new(sender))
 }
 
 /// The pages behind email acknowledgement links, served wherever the web server runs.
-pub async fn ack_pages(
+pub fn ack_pages(
     config: &Config,
     store: &Store,
     registry: &mimamori_core::registry::Registry,
     targets: &mimamori_alerts::notify::Targets,
-) -> Result<mimamori_alerts::ack_link::AckState, Failure> {
-    let signer = mimamori_alerts::notify::link::LinkSigner::from_store(store, chrono::Utc::now())
-        .await
-        .map_err(|e| Failure::Other(e.into()))?;
-    Ok(mimamori_alerts::ack_link::AckState {
+    signer: mimamori_alerts::notify::link::LinkSigner,
+) -> mimamori_alerts::ack_link::AckState {
+    mimamori_alerts::ack_link::AckState {
         store: store.clone(),
         signer,
         ctx: message_context(config, registry, targets),
         targets: targets.clone(),
         clock: Arc::new(SystemClock),
-    })
+    }
 }

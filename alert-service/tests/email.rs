@@ -127,9 +127,10 @@ async fn world_with(store: Store, smtp: SmtpServer, config: EmailConfig) -> Worl
         email: true,
         ..Default::default()
     };
+    let signer = LinkSigner::from_store(&store, clock.now()).await.unwrap();
     let pages = AckState {
         store: store.clone(),
-        signer: LinkSigner::from_store(&store, clock.now()).await.unwrap(),
+        signer: signer.clone(),
         ctx: ctx.clone(),
         targets: targets.clone(),
         clock: Arc::new(clock.clone()),
@@ -144,9 +145,9 @@ async fn world_with(store: Store, smtp: SmtpServer, config: EmailConfig) -> Worl
         std::path::Path::new("unused"),
         store.clone(),
         ctx.clone(),
+        signer,
         Arc::new(clock.clone()),
     )
-    .await
     .unwrap();
     let service = support::service(&store, &clock, targets.clone()).await;
     let outbox = Outbox::new(store.clone(), Arc::new(clock.clone()), "worker-1")
@@ -536,9 +537,11 @@ async fn every_kind_reads_without_personal_data_on_telegram_and_email(store: Sto
                     std::path::Path::new("unused"),
                     w.store.clone(),
                     w.ctx.clone(),
+                    LinkSigner::from_store(&w.store, w.clock.now())
+                        .await
+                        .unwrap(),
                     Arc::new(w.clock.clone()),
                 )
-                .await
                 .unwrap(),
             ),
         );
@@ -771,9 +774,9 @@ async fn broken_email_settings_are_clear_errors() {
             dir.path(),
             t.store.clone(),
             ctx.clone(),
+            LinkSigner::new(b"key".to_vec()),
             Arc::new(ManualClock::new(jst("2026-12-01T10:00:00"))),
         )
-        .await
         .err()
         .expect("refused");
         assert!(err.to_string().starts_with(expected), "{err}");

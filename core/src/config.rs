@@ -177,6 +177,15 @@ pub struct EmailConfig {
     pub link_valid_hours: u32,
 }
 
+impl EmailConfig {
+    /// The folder of the file transport: `file_dir`, or `data_dir/mail`.
+    pub fn mail_dir(&self, data_dir: &Path) -> PathBuf {
+        self.file_dir
+            .clone()
+            .unwrap_or_else(|| data_dir.join("mail"))
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EmailTransport {

@@ -97,6 +97,12 @@ pub async fn run(mut config: Config, mut parts: Components) -> Result<(), Failur
     } else {
         None
     };
+    // Email links: one key for the links the channel writes and the pages that check them.
+    let link_signer = if config.notify.email.enabled {
+        Some(startup::link_signer(&store).await?)
+    } else {
+        None
+    };
     let ingestor = startup::ingestor(&config, &store);
     let tz = config.timezone().map_err(Failure::Config)?;
     let targets = mimamori_alerts::notify::Targets::from_config(&config.notify, tz);
@@ -160,8 +166,8 @@ pub async fn run(mut config: Config, mut parts: Components) -> Result<(), Failur
         if let Some(bot) = &telegram {
             outbox = outbox.with_sender(mimamori_core::domain::Channel::Telegram, bot.clone());
         }
-        if config.notify.email.enabled {
-            let email = startup::email(&config, &store, &registry, &targets).await?;
+        if let Some(signer) = link_signer.clone() {
+            let email = startup::email(&config, &store, &registry, &targets, signer)?;
             outbox = outbox.with_sender(mimamori_core::domain::Channel::Email, email);
         }
         let service = service.with_outbox_waker(outbox.waker());
@@ -191,14 +197,7 @@ pub async fn run(mut config: Config, mut parts: Components) -> Result<(), Failur
         if parts.demo {
             let mail = (config.notify.email.transport
                 == mimamori_core::config::EmailTransport::File)
-                .then(|| {
-                    config
-                        .notify
-                        .email
-                        .file_dir
-                        .clone()
-                        .unwrap_or_else(|| config.data_dir.join("mail"))
-                });
+                .then(|| config.notify.email.mail_dir(&config.data_dir));
             tasks.spawn(demo_alerts(store.clone(), mail, shutdown.clone()));
         }
         tasks.spawn(service.run(shutdown.clone()));
@@ -222,11 +221,9 @@ pub async fn run(mut config: Config, mut parts: Components) -> Result<(), Failur
                 .clone()
                 .filter(|_| config.notify.telegram.mode == TelegramMode::Webhook)
                 .map(|bot| (bot, config.notify.telegram.webhook_secret.clone())),
-            ack_pages: if config.notify.email.enabled {
-                Some(startup::ack_pages(&config, &store, &registry, &targets).await?)
-            } else {
-                None
-            },
+            ack_pages: link_signer
+                .clone()
+                .map(|signer| startup::ack_pages(&config, &store, &registry, &targets, signer)),
         };
         let shutdown = shutdown.clone();
         tasks.spawn(async move {

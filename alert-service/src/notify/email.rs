@@ -50,8 +50,6 @@ pub enum EmailError {
         path: PathBuf,
         error: std::io::Error,
     },
-    #[error(transparent)]
-    Storage(#[from] StorageError),
 }
 
 enum Transport {
@@ -71,12 +69,14 @@ pub struct EmailSender {
 }
 
 impl EmailSender {
-    /// The channel of `[notify.email]`; `data_dir` holds the file transport's folder by default.
-    pub async fn new(
+    /// The channel of `[notify.email]`; `data_dir` holds the file transport's folder by default;
+    /// `signer` makes the acknowledgement links (the same key as the pages that check them).
+    pub fn new(
         config: &EmailConfig,
         data_dir: &std::path::Path,
         store: Store,
         ctx: Context,
+        signer: LinkSigner,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, EmailError> {
         super::install_crypto_provider();
@@ -86,10 +86,7 @@ impl EmailSender {
             .map_err(|_| EmailError::From(config.from.clone()))?;
         let transport = match config.transport {
             EmailTransport::File => {
-                let dir = config
-                    .file_dir
-                    .clone()
-                    .unwrap_or_else(|| data_dir.join("mail"));
+                let dir = config.mail_dir(data_dir);
                 std::fs::create_dir_all(&dir).map_err(|error| EmailError::Dir {
                     path: dir.clone(),
                     error,
@@ -98,7 +95,6 @@ impl EmailSender {
             }
             EmailTransport::Smtp => Transport::Smtp(smtp(config)?),
         };
-        let signer = LinkSigner::from_store(&store, clock.now()).await?;
         Ok(Self {
             transport,
             from,
@@ -116,10 +112,11 @@ impl EmailSender {
             .target
             .parse()
             .map_err(|_| SendError::Permanent("not an email address".into()))?;
-        let (subject, text, html) = if Told::of(n).contact {
+        let told = Told::of(n);
+        let (subject, text, html) = if told.contact {
             self.contact_notice(alert).await.map_err(retry_storage)?
         } else {
-            self.responder_message(n, alert)
+            self.responder_message(&told, alert)
                 .await
                 .map_err(retry_storage)?
         };
@@ -133,19 +130,18 @@ impl EmailSender {
 
     async fn responder_message(
         &self,
-        n: &Notification,
+        told: &Told<'_>,
         alert: &Alert,
     ) -> Result<(String, String, String), StorageError> {
-        let told = Told::of(n);
         let who = message::acknowledger_name(&self.store, alert).await?;
         let m = message::render(&self.ctx, alert, told.event, told.step, who.as_deref());
         let mut text = m.text();
         let mut html = m.html();
-        if let Some(responder) = told.responder
+        if let Some(responder) = &told.responder
             && alert.state == AlertState::Open
         {
             let expires = self.clock.now() + self.link_valid;
-            let token = self.signer.issue(alert.id, &responder, expires);
+            let token = self.signer.issue(alert.id, responder, expires);
             let url = format!("{}{ACK_PATH}/{token}", self.ctx.public_url);
             let until = expires
                 .with_timezone(&self.ctx.timezone)

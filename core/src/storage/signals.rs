@@ -80,15 +80,15 @@ async fn insert_chunk(
             out.push(SignalInsert::Stored(SignalId(id)));
             continue;
         };
-        let source = s.source.key();
-        let first = seen.insert((source.clone(), key.clone()));
-        match keyed.get(&(source.clone(), key.clone())) {
+        let k = (s.source.key(), key.clone());
+        let first = seen.insert(k.clone());
+        match keyed.get(&k) {
             Some(id) if first => out.push(SignalInsert::Stored(SignalId(*id))),
             Some(id) => out.push(SignalInsert::Duplicate(SignalId(*id))),
             None => {
                 let row =
                     sqlx::query("SELECT id FROM signals WHERE source = $1 AND dedup_key = $2")
-                        .bind(&source)
+                        .bind(&k.0)
                         .bind(key)
                         .fetch_one(&mut **tx)
                         .await?;
