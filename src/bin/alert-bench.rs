@@ -422,50 +422,29 @@ async fn main() {
     let load_rate = (sent.load(std::sync::atomic::Ordering::Relaxed) - sent_before) as f64
         / load_start.elapsed().as_secs_f64();
     stop_load.cancel();
-    let mut a = alert_latency.lock().expect("lock").clone();
-    let mut b = base_latency.lock().expect("lock").clone();
     println!(
         "alert path benchmark: {presses} presses over {BUTTONS} call buttons, background {load_rate:.0} activity events/s"
     );
     println!("{:<44} | {:>6} | {:>9} | {:>9}", "", "n", "p50", "p99");
-    println!(
-        "{:<44} | {:>6} | {:>7.2}ms | {:>7.2}ms",
-        "press → alert on mimamori/v1/alerts/…",
-        a.len(),
-        percentile(&mut a, 0.5),
-        percentile(&mut a, 0.99)
-    );
-    println!(
-        "{:<44} | {:>6} | {:>7.2}ms | {:>7.2}ms",
-        "baseline: bare broker publish → receive",
-        b.len(),
-        percentile(&mut b, 0.5),
-        percentile(&mut b, 0.99)
-    );
-    let mut f = firehose_latency.lock().expect("lock").clone();
-    println!(
-        "{:<44} | {:>6} | {:>7.2}ms | {:>7.2}ms",
-        "baseline: the same, to a firehose subscriber",
-        f.len(),
-        percentile(&mut f, 0.5),
-        percentile(&mut f, 0.99)
-    );
-    let mut s = store_latency.lock().expect("lock").clone();
-    println!(
-        "{:<44} | {:>6} | {:>7.2}ms | {:>7.2}ms",
-        "  of which: press → signal stored",
-        s.len(),
-        percentile(&mut s, 0.5),
-        percentile(&mut s, 0.99)
-    );
-    let mut r = rest_latency.lock().expect("lock").clone();
-    println!(
-        "{:<44} | {:>6} | {:>7.2}ms | {:>7.2}ms",
-        "  of which: stored → alert received",
-        r.len(),
-        percentile(&mut r, 0.5),
-        percentile(&mut r, 0.99)
-    );
+    for (label, samples) in [
+        ("press → alert on mimamori/v1/alerts/…", &alert_latency),
+        ("baseline: bare broker publish → receive", &base_latency),
+        (
+            "baseline: the same, to a firehose subscriber",
+            &firehose_latency,
+        ),
+        ("  of which: press → signal stored", &store_latency),
+        ("  of which: stored → alert received", &rest_latency),
+    ] {
+        let mut v = samples.lock().expect("lock").clone();
+        println!(
+            "{:<44} | {:>6} | {:>7.2}ms | {:>7.2}ms",
+            label,
+            v.len(),
+            percentile(&mut v, 0.5),
+            percentile(&mut v, 0.99)
+        );
+    }
     shutdown.cancel();
     store.close().await;
     let _ = std::fs::remove_dir_all(&dir);
