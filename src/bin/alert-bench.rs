@@ -58,6 +58,44 @@ fn percentile(v: &mut [f64], p: f64) -> f64 {
     }
 }
 
+/// The machine's CPU time counters (`/proc/stat`, Linux): total, idle (with I/O wait), stolen.
+struct CpuTimes {
+    total: u64,
+    idle: u64,
+    steal: u64,
+}
+
+impl CpuTimes {
+    /// Busy and stolen time since `before`, in % of all CPU time (stolen: taken by the hypervisor
+    /// for other guests, the usual cause of a virtual machine's latency spikes).
+    fn since(&self, before: &CpuTimes) -> (f64, f64) {
+        let total = (self.total - before.total).max(1) as f64;
+        let idle = (self.idle - before.idle) as f64;
+        let steal = (self.steal - before.steal) as f64;
+        (
+            100.0 * (total - idle - steal) / total,
+            100.0 * steal / total,
+        )
+    }
+}
+
+fn cpu_times() -> Option<CpuTimes> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let f: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal …
+    Some(CpuTimes {
+        total: f.iter().take(8).sum(),
+        idle: f.get(3)? + f.get(4)?,
+        steal: *f.get(7)?,
+    })
+}
+
 async fn provision(
     store: &Store,
     n: usize,
@@ -388,20 +426,18 @@ async fn main() {
     network.set_tcp_nodelay(true);
     pub_loop.set_network_options(network);
     tokio::spawn(async move { while pub_loop.poll().await.is_ok() {} });
+    // Presses: one every 10 ms, round robin over the buttons; each tick also publishes one
+    // baseline message, so that both meet the machine's hiccups at the same moments.
     let mut tick = tokio::time::interval(Duration::from_millis(10));
-    for _ in 0..presses {
+    let load_start = Instant::now();
+    let cpu_before = cpu_times();
+    let sent_before = sent.load(std::sync::atomic::Ordering::Relaxed);
+    for k in 0..presses {
         tick.tick().await;
         let now = epoch.elapsed().as_secs_f64() * 1e3;
         let _ = publisher
             .publish("bench/baseline", QoS::AtLeastOnce, false, format!("{now}"))
             .await;
-    }
-
-    // Presses: one every 10 ms, round robin over the buttons.
-    let load_start = Instant::now();
-    let sent_before = sent.load(std::sync::atomic::Ordering::Relaxed);
-    for k in 0..presses {
-        tick.tick().await;
         let b = k % BUTTONS;
         let subject = format!("resident:r-btn-{b:04}");
         let now = Instant::now();
@@ -421,10 +457,17 @@ async fn main() {
     }
     let load_rate = (sent.load(std::sync::atomic::Ordering::Relaxed) - sent_before) as f64
         / load_start.elapsed().as_secs_f64();
+    let cpu = cpu_times().zip(cpu_before).map(|(a, b)| a.since(&b));
     stop_load.cancel();
     println!(
         "alert path benchmark: {presses} presses over {BUTTONS} call buttons, background {load_rate:.0} activity events/s"
     );
+    match cpu {
+        Some((busy, stolen)) => println!(
+            "machine during the presses: {busy:.0} % of the CPUs busy, {stolen:.1} % stolen by the hypervisor"
+        ),
+        None => println!("machine during the presses: /proc/stat not readable"),
+    }
     println!("{:<44} | {:>6} | {:>9} | {:>9}", "", "n", "p50", "p99");
     for (label, samples) in [
         ("press → alert on mimamori/v1/alerts/…", &alert_latency),
