@@ -46,37 +46,32 @@ impl Store {
         now: DateTime<Utc>,
         lease: chrono::Duration,
     ) -> Result<Option<Notification>, StorageError> {
-        // One statement when a row is due (the hot path). The inner SELECT names the row and the
-        // outer condition checks it again as it is updated, so of two workers racing for one row
-        // only one gets it; the other sees no row and looks again if any is still due.
         loop {
+            let candidate = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT id FROM notifications WHERE {DUE} AND ($2 = '' OR channel = $2) ORDER BY next_attempt_at, id LIMIT 1"
+            )))
+            .bind(ms(now))
+            .bind(channel.map(Channel::as_str).unwrap_or(""))
+            .fetch_optional(&self.pool)
+            .await?;
+            let Some(candidate) = candidate else {
+                return Ok(None);
+            };
+            let id: i64 = candidate.try_get("id")?;
             let claimed = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "UPDATE notifications SET status = 'sending', claimed_by = $2, claimed_until = $3, attempts = attempts + 1
-                 WHERE id = (SELECT id FROM notifications WHERE {DUE} AND ($4 = '' OR channel = $4)
-                             ORDER BY next_attempt_at, id LIMIT 1)
-                   AND {DUE}
-                 RETURNING {NOTIFICATION_COLUMNS}"
+                 WHERE id = $4 AND {DUE} RETURNING {NOTIFICATION_COLUMNS}"
             )))
             .bind(ms(now))
             .bind(worker)
             .bind(ms(now + lease))
-            .bind(channel.map(Channel::as_str).unwrap_or(""))
+            .bind(id)
             .fetch_optional(&self.pool)
             .await?;
             if let Some(row) = claimed {
                 return notification_from(&row).map(Some);
             }
-            let still_due = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT id FROM notifications WHERE {DUE} AND ($2 = '' OR channel = $2) LIMIT 1"
-            )))
-            .bind(ms(now))
-            .bind(channel.map(Channel::as_str).unwrap_or(""))
-            .fetch_optional(&self.pool)
-            .await?;
-            if still_due.is_none() {
-                return Ok(None);
-            }
-            // Another worker took the row first: look for the next one.
+            // Another worker took it first: look for the next one.
         }
     }
 
