@@ -434,9 +434,14 @@ async fn main() {
     let sent_before = sent.load(std::sync::atomic::Ordering::Relaxed);
     for k in 0..presses {
         tick.tick().await;
-        let now = epoch.elapsed().as_secs_f64() * 1e3;
+        let sent_ms = epoch.elapsed().as_secs_f64() * 1e3;
         let _ = publisher
-            .publish("bench/baseline", QoS::AtLeastOnce, false, format!("{now}"))
+            .publish(
+                "bench/baseline",
+                QoS::AtLeastOnce,
+                false,
+                format!("{sent_ms}"),
+            )
             .await;
         let b = k % BUTTONS;
         let subject = format!("resident:r-btn-{b:04}");
