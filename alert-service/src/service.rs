@@ -14,9 +14,12 @@ use chrono::Datelike;
 use chrono::Duration;
 use chrono_tz::Tz;
 use mimamori_core::clock::Clock;
-use mimamori_core::domain::{Alert, DeviceId, SignalId, SignalKind, SignalSource, Subject};
+use mimamori_core::domain::{
+    Alert, DeviceId, ResidentId, SignalId, SignalKind, SignalSource, Subject,
+};
 use mimamori_core::storage::Routed;
 use mimamori_core::storage::{StorageError, Store};
+use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::{Notify, broadcast};
 use tokio_util::sync::CancellationToken;
@@ -40,8 +43,11 @@ pub struct AlertService {
     routing: Routing,
     escalation: Escalation,
     targets: Targets,
-    /// Woken when notifications are written (the outbox worker's waker).
-    outbox: Option<Arc<Notify>>,
+    /// This process's outbox: rows of its channels are written claimed and handed to it.
+    outbox: Option<crate::notify::Handoff>,
+    /// Residents' birth years (routing by age), kept with the engine's profiles so that deciding
+    /// an alert needs no read.
+    birth_years: HashMap<ResidentId, i32>,
     /// When due escalations were last looked for.
     escalation_checked: Option<chrono::DateTime<chrono::Utc>>,
 }
@@ -70,9 +76,12 @@ impl AlertService {
     ) -> Result<Self, StorageError> {
         let now = clock.now();
         let cursor = store.max_signal_id().await?;
-        let profiles = store
-            .watch_profiles()
-            .await?
+        let profiles = store.watch_profiles().await?;
+        let birth_years = profiles
+            .iter()
+            .map(|p| (p.resident.clone(), p.birth_year))
+            .collect();
+        let profiles = profiles
             .into_iter()
             .map(|p| Profile {
                 resident: p.resident,
@@ -146,13 +155,15 @@ impl AlertService {
             escalation: Escalation::default(),
             targets: Targets::default(),
             outbox: None,
+            birth_years,
             escalation_checked: None,
         })
     }
 
-    /// Wakes this outbox worker whenever notifications are written.
-    pub fn with_outbox_waker(mut self, waker: Arc<Notify>) -> Self {
-        self.outbox = Some(waker);
+    /// Hands the notifications of this process's outbox to it as they are written (and wakes it
+    /// for the rest), rather than leaving them to its poll.
+    pub fn with_outbox(mut self, outbox: crate::notify::Handoff) -> Self {
+        self.outbox = Some(outbox);
         self
     }
 
@@ -183,6 +194,8 @@ impl AlertService {
                 let Some(profile) = self.store.watch_profile(resident).await? else {
                     return Ok(());
                 };
+                self.birth_years
+                    .insert(profile.resident.clone(), profile.birth_year);
                 let pauses = self
                     .store
                     .list_pauses(resident)
@@ -259,7 +272,7 @@ impl AlertService {
         if (!alerts.is_empty() || escalated > 0)
             && let Some(outbox) = &self.outbox
         {
-            outbox.notify_one();
+            outbox.wake();
         }
         Ok(alerts)
     }
@@ -337,14 +350,14 @@ impl AlertService {
         for d in decisions {
             match d {
                 Decision::Alert(new) => {
-                    let age = match &new.subject {
-                        Subject::Resident(r) => self
-                            .store
-                            .watch_profile(r)
-                            .await?
-                            .map(|p| new.at.with_timezone(&self.tz).year() - p.birth_year),
+                    let birth_year = match &new.subject {
+                        Subject::Resident(r) => match self.birth_years.get(r) {
+                            Some(year) => Some(*year),
+                            None => self.store.watch_profile(r).await?.map(|p| p.birth_year),
+                        },
                         _ => None,
                     };
+                    let age = birth_year.map(|y| new.at.with_timezone(&self.tz).year() - y);
                     let teams = self.routing.teams(
                         new.kind,
                         age,
@@ -374,7 +387,14 @@ impl AlertService {
                         team: teams.first().cloned(),
                         escalate_at,
                     };
-                    let opened = self.store.open_routed_alert(&new, &routed, &notify).await?;
+                    let claim = self.outbox.as_ref().map(|o| o.claim(self.clock.now()));
+                    let opened = self
+                        .store
+                        .open_routed_alert(&new, &routed, &notify, claim.as_ref())
+                        .await?;
+                    if let Some(outbox) = &self.outbox {
+                        outbox.hand(opened.claimed, &opened.alert);
+                    }
                     tracing::info!(
                         alert_id = %opened.alert.id,
                         kind = %new.kind,

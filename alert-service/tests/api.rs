@@ -55,7 +55,7 @@ async fn alert(store: &Store, subject: &str, district: &str) -> AlertId {
         escalate_at: Some(t0() + chrono::Duration::minutes(5)),
     };
     store
-        .open_routed_alert(&new, &routed, &[])
+        .open_routed_alert(&new, &routed, &[], None)
         .await
         .unwrap()
         .alert

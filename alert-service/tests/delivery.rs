@@ -23,6 +23,8 @@ on_both_backends!(
     a_receiver_failing_three_times_gets_the_notification_once,
     a_permanently_failing_receiver_is_flagged_and_escalation_goes_on,
     a_checkin_reminder_goes_to_the_residents_own_button_signed,
+    an_emergency_is_handed_to_the_running_outbox_and_sent_once,
+    a_handed_over_notification_is_sent_once_when_its_worker_dies,
 );
 
 const SECRET: &str = "webhook-secret-0123456789";
@@ -32,6 +34,7 @@ const SECRET: &str = "webhook-secret-0123456789";
 struct Receiver {
     script: Arc<Mutex<Vec<u16>>>,
     got: Arc<Mutex<Vec<(u16, HeaderMap, serde_json::Value)>>>,
+    arrived: Arc<tokio::sync::Notify>,
 }
 
 async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: String) -> StatusCode {
@@ -43,6 +46,7 @@ async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: String) ->
         .lock()
         .unwrap()
         .push((status, headers, serde_json::from_str(&body).unwrap()));
+    r.arrived.notify_one();
     StatusCode::from_u16(status).unwrap()
 }
 
@@ -287,4 +291,70 @@ async fn a_checkin_reminder_goes_to_the_residents_own_button_signed(store: Store
         "signed with the button's own key"
     );
     assert!(!reminder.verify("button-x", &key));
+}
+
+fn webhook_outbox(store: &Store, clock: &ManualClock, url: &str, worker: &str) -> Outbox {
+    let hooks = [WebhookConfig {
+        url: url.to_string(),
+        secret: SECRET.into(),
+        teams: vec![],
+    }];
+    Outbox::new(store.clone(), Arc::new(clock.clone()), worker).with_sender(
+        Channel::Webhook,
+        Arc::new(WebhookSender::new(&hooks).unwrap()),
+    )
+}
+
+async fn an_emergency_is_handed_to_the_running_outbox_and_sent_once(store: Store, _url: String) {
+    let (hook, url) = receiver(vec![]).await;
+    let clock = ManualClock::new(jst("2026-12-01T09:00:00"));
+    let (service, outbox, resident) = setup(&store, &url, &clock).await;
+    let mut service = service.with_outbox(outbox.handoff());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(outbox.run(shutdown.clone()));
+    press(&store, &resident, 1, clock.now()).await;
+    let alert = service.tick().await.unwrap().remove(0);
+    tokio::time::timeout(std::time::Duration::from_secs(10), hook.arrived.notified())
+        .await
+        .expect("the webhook is called");
+    shutdown.cancel();
+    running.await.unwrap();
+    // The clock never moved, so no poll could have claimed the row: it went out as it was
+    // handed over, in its first and only attempt.
+    let rows = store.list_notifications(alert.id).await.unwrap();
+    assert_eq!(
+        rows.iter()
+            .map(|n| (n.status, n.attempts))
+            .collect::<Vec<_>>(),
+        [(NotificationStatus::Sent, 1)]
+    );
+    assert_eq!(hook.got.lock().unwrap().len(), 1);
+    assert_eq!(hook.got.lock().unwrap()[0].2["event"], "created");
+}
+
+async fn a_handed_over_notification_is_sent_once_when_its_worker_dies(store: Store, _url: String) {
+    let (hook, url) = receiver(vec![]).await;
+    let clock = ManualClock::new(jst("2026-12-01T09:00:00"));
+    let (service, outbox, resident) = setup(&store, &url, &clock).await;
+    let mut service = service.with_outbox(outbox.handoff());
+    press(&store, &resident, 1, clock.now()).await;
+    let alert = service.tick().await.unwrap().remove(0);
+    // Written claimed by worker-1 in the alert's own transaction: no other worker takes it…
+    let rows = store.list_notifications(alert.id).await.unwrap();
+    assert_eq!(
+        (rows[0].status, rows[0].claimed_by.as_deref()),
+        (NotificationStatus::Sending, Some("worker-1"))
+    );
+    let other = webhook_outbox(&store, &clock, &url, "worker-2");
+    assert!(drain(&other).await.is_empty());
+    // …until worker-1's lease runs out without it having sent (it hung or died).
+    clock.advance(outbox.lease + Duration::seconds(1));
+    assert!(matches!(drain(&other).await[..], [Step::Sent(_)]));
+    // Worker-1 coming back to its queue finds the lease gone and leaves the row alone.
+    let stopped = tokio_util::sync::CancellationToken::new();
+    stopped.cancel();
+    outbox.run(stopped).await;
+    assert_eq!(hook.got.lock().unwrap().len(), 1, "sent once");
+    let rows = store.list_notifications(alert.id).await.unwrap();
+    assert_eq!(rows[0].status, NotificationStatus::Sent);
 }

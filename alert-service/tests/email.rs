@@ -604,6 +604,7 @@ async fn every_kind_reads_without_personal_data_on_telegram_and_email(store: Sto
                     escalate_at: None,
                 },
                 &notify,
+                None,
             )
             .await
             .unwrap();

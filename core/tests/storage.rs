@@ -1103,6 +1103,7 @@ async fn escalation_steps_are_claimed_once_and_stop_at_acknowledgement(store: St
             &new_alert("resident:r-1", AlertKind::Emergency, t0()),
             &routed,
             &[webhook(t0())],
+            None,
         )
         .await
         .unwrap()

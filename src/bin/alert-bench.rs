@@ -235,7 +235,7 @@ async fn main() {
             ..Default::default()
         },
     )
-    .with_outbox_waker(outbox.waker());
+    .with_outbox(outbox.handoff());
     let waker = service.waker();
     let mut stored = ingestor.subscribe();
     // Press → stored (the gateway's share), and stored → alert received (the rest), by subject:

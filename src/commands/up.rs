@@ -170,7 +170,7 @@ pub async fn run(mut config: Config, mut parts: Components) -> Result<(), Failur
             let email = startup::email(&config, &store, &registry, &targets, signer)?;
             outbox = outbox.with_sender(mimamori_core::domain::Channel::Email, email);
         }
-        let service = service.with_outbox_waker(outbox.waker());
+        let service = service.with_outbox(outbox.handoff());
         tasks.spawn(outbox.run(shutdown.clone()));
         tasks.spawn(mimamori_alerts::notify::reminder::deliver(
             service.reminders(),

@@ -6,6 +6,12 @@
 //! jitter (a channel's `retry_after` honoured); or a permanent failure, which is flagged to the
 //! operators as an alert of its own — while the escalation of the original alert goes on regardless.
 //!
+//! In one process, the alert service inserts the rows of the channels this outbox sends already
+//! claimed by it and hands them over with the alert as written ([`Handoff`]): a new emergency goes
+//! out without a poll, a claim or a read. The row stays the record; a handed-over row whose lease
+//! ran out before its turn is left to the poll, and one whose process died is sent by any worker
+//! once its lease ends.
+//!
 //! What goes out on MQTT and webhooks carries ids, district, kind, time and a short label: never
 //! names, addresses or health notes ([`payload`]).
 
@@ -23,7 +29,7 @@ pub use targets::{MQTT_ALERT_TOPIC, Targets, Tell, Told, announce, event};
 use chrono::{DateTime, Utc};
 use mimamori_core::clock::Clock;
 use mimamori_core::domain::{Alert, AlertKind, Channel, NewAlert, Notification, Severity, Subject};
-use mimamori_core::storage::{StorageError, Store};
+use mimamori_core::storage::{Claim, StorageError, Store};
 use rand::Rng;
 use std::collections::HashMap;
 use std::future::Future;
@@ -117,6 +123,45 @@ pub fn alert_topic(alert: &Alert) -> String {
     )
 }
 
+/// A row claimed as it was written, with its alert as the same transaction left it.
+type Handed = (Notification, Alert);
+
+/// The way to hand notifications to this process's outbox as they are written (from
+/// [`Outbox::handoff`]).
+#[derive(Clone)]
+pub struct Handoff {
+    worker: String,
+    lease: chrono::Duration,
+    queues: HashMap<Channel, tokio::sync::mpsc::UnboundedSender<Handed>>,
+    wake: Arc<tokio::sync::Notify>,
+}
+
+impl Handoff {
+    /// The claim to write rows with at `now`: this outbox's channels, for one lease.
+    pub fn claim(&self, now: DateTime<Utc>) -> Claim {
+        Claim {
+            worker: self.worker.clone(),
+            channels: self.queues.keys().copied().collect(),
+            until: now + self.lease,
+        }
+    }
+
+    /// Hands over rows written with [`Handoff::claim`] (after their transaction committed).
+    pub fn hand(&self, claimed: Vec<Notification>, alert: &Alert) {
+        for n in claimed {
+            if let Some(queue) = self.queues.get(&n.channel) {
+                // A worker that is gone leaves the row to the lease, like a crash.
+                let _ = queue.send((n, alert.clone()));
+            }
+        }
+    }
+
+    /// Tells the worker that rows were written unclaimed: it looks at once, not at its next poll.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+}
+
 /// Claims and sends notifications.
 pub struct Outbox {
     store: Store,
@@ -130,6 +175,9 @@ pub struct Outbox {
     pub lease: chrono::Duration,
     /// Notified when rows are written, so that they go out at once rather than at the next poll.
     wake: Arc<tokio::sync::Notify>,
+    /// Per channel: rows handed over as they were written ([`Handoff`]).
+    queues: HashMap<Channel, tokio::sync::mpsc::UnboundedSender<Handed>>,
+    handed: std::sync::Mutex<HashMap<Channel, tokio::sync::mpsc::UnboundedReceiver<Handed>>>,
 }
 
 /// What one step did.
@@ -151,6 +199,8 @@ impl Outbox {
             max_backoff: chrono::Duration::minutes(5),
             lease: chrono::Duration::minutes(2),
             wake: Arc::new(tokio::sync::Notify::new()),
+            queues: HashMap::new(),
+            handed: Default::default(),
         }
     }
 
@@ -159,8 +209,24 @@ impl Outbox {
         self.wake.clone()
     }
 
+    /// For writers in this process: claim rows as they are written and hand them over.
+    pub fn handoff(&self) -> Handoff {
+        Handoff {
+            worker: self.worker.clone(),
+            lease: self.lease,
+            queues: self.queues.clone(),
+            wake: self.wake.clone(),
+        }
+    }
+
     pub fn with_sender(mut self, channel: Channel, sender: Arc<dyn Sender>) -> Self {
         self.senders.insert(channel, sender);
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        self.queues.insert(channel, tx);
+        self.handed
+            .get_mut()
+            .expect("handed-over queues")
+            .insert(channel, rx);
         self
     }
 
@@ -183,6 +249,22 @@ impl Outbox {
             return Ok(None);
         };
         let alert = self.store.get_alert(n.alert).await?;
+        self.deliver(n, alert).await.map(Some)
+    }
+
+    /// Sends a row handed over as it was written, unless its lease ran out while it waited (then
+    /// it is due again, and the poll sends it).
+    async fn send_handed(&self, (n, alert): Handed) -> Result<Option<Step>, StorageError> {
+        if n.claimed_until
+            .is_none_or(|until| self.clock.now() >= until)
+        {
+            return Ok(None);
+        }
+        self.deliver(n, alert).await.map(Some)
+    }
+
+    /// Sends a claimed row and records the result.
+    async fn deliver(&self, n: Notification, alert: Alert) -> Result<Step, StorageError> {
         let result = match self.senders.get(&n.channel) {
             Some(sender) => sender.send(&n, &alert).await,
             // A channel this deployment does not run (yet): keep the row, try again later.
@@ -198,7 +280,7 @@ impl Outbox {
                     .mark_notification_sent(n.id, &self.worker, done)
                     .await?;
                 tracing::info!(notification_id = n.id, alert_id = %n.alert, channel = %n.channel, attempt = n.attempts, "Notification sent.");
-                Ok(Some(Step::Sent(n.id)))
+                Ok(Step::Sent(n.id))
             }
             Err(SendError::Retry { reason, after }) => {
                 let retry_at = done + self.backoff(n.attempts, after);
@@ -206,7 +288,7 @@ impl Outbox {
                     .mark_notification_retry(n.id, &self.worker, &reason, retry_at, done)
                     .await?;
                 tracing::warn!(notification_id = n.id, alert_id = %n.alert, channel = %n.channel, attempt = n.attempts, %retry_at, reason, "Notification failed; will retry.");
-                Ok(Some(Step::Retry(n.id, retry_at)))
+                Ok(Step::Retry(n.id, retry_at))
             }
             Err(SendError::Permanent(reason)) => {
                 self.store
@@ -214,7 +296,7 @@ impl Outbox {
                     .await?;
                 tracing::error!(notification_id = n.id, alert_id = %n.alert, channel = %n.channel, reason, "Notification failed permanently; flagged to operators.");
                 self.flag(&n, &reason, done).await?;
-                Ok(Some(Step::Failed(n.id)))
+                Ok(Step::Failed(n.id))
             }
         }
     }
@@ -259,23 +341,29 @@ impl Outbox {
             )),
             escalate_at: None,
         };
-        self.store.open_routed_alert(&new, &routed, &[]).await?;
+        self.store
+            .open_routed_alert(&new, &routed, &[], None)
+            .await?;
         Ok(())
     }
 
     /// Sends until `shutdown`: one loop per channel, so that a slow or failing channel (a
-    /// Telegram outage, an SMTP server timing out) never holds back the others. Each loop idles
-    /// up to 250 ms when nothing is due, and wakes at once when rows are written.
+    /// Telegram outage, an SMTP server timing out) never holds back the others. Each loop sends
+    /// what is handed over first, idles up to 250 ms when nothing is due, and wakes at once when
+    /// rows are written or handed over.
     pub async fn run(self, shutdown: CancellationToken) {
-        let channels: Vec<Channel> = self.senders.keys().copied().collect();
+        let mut handed = std::mem::take(&mut *self.handed.lock().expect("handed-over queues"));
         let wake = self.wake.clone();
         let this = Arc::new(self);
         let tasks = tokio_util::task::TaskTracker::new();
         let mut wakers = Vec::new();
-        for channel in channels {
+        for (channel, queue) in handed.drain() {
             let waker = Arc::new(tokio::sync::Notify::new());
             wakers.push(waker.clone());
-            tasks.spawn(this.clone().run_channel(channel, waker, shutdown.clone()));
+            tasks.spawn(
+                this.clone()
+                    .run_channel(channel, queue, waker, shutdown.clone()),
+            );
         }
         tasks.close();
         // One waker for writers, passed on to every channel's loop.
@@ -291,12 +379,20 @@ impl Outbox {
     async fn run_channel(
         self: Arc<Self>,
         channel: Channel,
+        mut handed: tokio::sync::mpsc::UnboundedReceiver<Handed>,
         wake: Arc<tokio::sync::Notify>,
         shutdown: CancellationToken,
     ) {
         loop {
-            let idle = match self.send_next_on(Some(channel)).await {
-                Ok(Some(_)) => false,
+            let step = match handed.try_recv() {
+                Ok(h) => self.send_handed(h).await.map(|_| Some(())),
+                Err(_) => self
+                    .send_next_on(Some(channel))
+                    .await
+                    .map(|s| s.map(|_| ())),
+            };
+            let idle = match step {
+                Ok(Some(())) => false,
                 Ok(None) => true,
                 Err(e) => {
                     tracing::error!(error = %e, %channel, "Outbox step failed; retrying.");
@@ -306,6 +402,11 @@ impl Outbox {
             if idle {
                 tokio::select! {
                     () = shutdown.cancelled() => break,
+                    Some(h) = handed.recv() => {
+                        if let Err(e) = self.send_handed(h).await {
+                            tracing::error!(error = %e, %channel, "Outbox step failed; retrying.");
+                        }
+                    }
                     () = wake.notified() => {}
                     () = tokio::time::sleep(Duration::from_millis(250)) => {}
                 }

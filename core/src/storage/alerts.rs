@@ -17,6 +17,8 @@ pub struct OpenedAlert {
     pub alert: Alert,
     /// True when a new alert was opened; false when the signal joined the open one.
     pub created: bool,
+    /// Its notifications inserted claimed by the caller's worker ([`super::Claim`]).
+    pub claimed: Vec<crate::domain::Notification>,
 }
 
 /// What [`Store::acknowledge_alert`] did.
@@ -64,25 +66,27 @@ impl Store {
         new: &NewAlert,
         notify: &[NewNotification],
     ) -> Result<OpenedAlert, StorageError> {
-        self.open_routed_alert(new, &Routed::default(), notify)
+        self.open_routed_alert(new, &Routed::default(), notify, None)
             .await
     }
 
     /// [`Store::open_alert`] for an alert routed to a team, with the first escalation step due at
-    /// `routed.escalate_at` (a new alert only: joining changes neither).
+    /// `routed.escalate_at` (a new alert only: joining changes neither). With a `claim`, the
+    /// notifications of its channels are inserted claimed and returned.
     pub async fn open_routed_alert(
         &self,
         new: &NewAlert,
         routed: &Routed,
         notify: &[NewNotification],
+        claim: Option<&super::Claim>,
     ) -> Result<OpenedAlert, StorageError> {
         // A retry is needed only if the open alert is resolved between our two statements.
         for _ in 0..5 {
             let mut tx = self.pool.begin().await?;
-            let inserted = sqlx::query(
+            let inserted = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO alerts (subject, kind, state, severity, district_id, summary, detail, opened_at, last_evidence_at, evidence_count, team_id, escalation_step, next_escalation_at)
-                 VALUES ($1, $2, 'open', $3, $4, $5, $6, $7, $7, 1, $8, 0, $9) ON CONFLICT DO NOTHING RETURNING id",
-            )
+                 VALUES ($1, $2, 'open', $3, $4, $5, $6, $7, $7, 1, $8, 0, $9) ON CONFLICT DO NOTHING RETURNING {ALERT_COLUMNS}"
+            )))
             .bind(new.subject.key())
             .bind(new.kind.as_str())
             .bind(new.severity.as_str())
@@ -94,20 +98,21 @@ impl Store {
             .bind(routed.escalate_at.map(ms))
             .fetch_optional(&mut *tx)
             .await?;
-            let (id, created) = match inserted {
-                Some(row) => (AlertId(row.try_get("id")?), true),
+            // The row as this transaction leaves it: no read after the commit.
+            let (row, created) = match inserted {
+                Some(row) => (row, true),
                 None => {
-                    let joined = sqlx::query(
+                    let joined = sqlx::query(sqlx::AssertSqlSafe(format!(
                         "UPDATE alerts SET evidence_count = evidence_count + 1, last_evidence_at = $1
-                         WHERE subject = $2 AND kind = $3 AND state <> 'resolved' RETURNING id",
-                    )
+                         WHERE subject = $2 AND kind = $3 AND state <> 'resolved' RETURNING {ALERT_COLUMNS}"
+                    )))
                     .bind(ms(new.at))
                     .bind(new.subject.key())
                     .bind(new.kind.as_str())
                     .fetch_optional(&mut *tx)
                     .await?;
                     match joined {
-                        Some(row) => (AlertId(row.try_get("id")?), false),
+                        Some(row) => (row, false),
                         None => {
                             tx.rollback().await?;
                             continue;
@@ -115,17 +120,21 @@ impl Store {
                     }
                 }
             };
+            let alert = alert_from(&row)?;
             let kind = if created {
                 AlertEventKind::Created
             } else {
                 AlertEventKind::Joined
             };
-            insert_event(&mut tx, id, kind, None, &new.detail, new.at).await?;
-            super::outbox::insert_notifications(&mut tx, id, notify, new.at).await?;
+            insert_event(&mut tx, alert.id, kind, None, &new.detail, new.at).await?;
+            let claimed =
+                super::outbox::insert_notifications(&mut tx, alert.id, notify, new.at, claim)
+                    .await?;
             tx.commit().await?;
             return Ok(OpenedAlert {
-                alert: self.get_alert(id).await?,
+                alert,
                 created,
+                claimed,
             });
         }
         Err(StorageError::Conflict(format!(
@@ -303,7 +312,7 @@ impl Store {
             return Ok(false);
         }
         insert_event(&mut tx, id, AlertEventKind::Escalated, None, detail, at).await?;
-        super::outbox::insert_notifications(&mut tx, id, notify, at).await?;
+        super::outbox::insert_notifications(&mut tx, id, notify, at, None).await?;
         tx.commit().await?;
         Ok(true)
     }

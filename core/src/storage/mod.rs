@@ -25,6 +25,7 @@ mod watch;
 
 pub use alerts::{AckResult, AlertFilter, OpenedAlert, ResolveResult, Routed};
 pub use channels::{LinkCodeResult, TelegramMessage};
+pub use outbox::Claim;
 pub use signals::SignalInsert;
 pub use watch::WatchProfile;
 

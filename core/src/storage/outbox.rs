@@ -1,6 +1,11 @@
 //! The delivery outbox. Workers claim a due row atomically (`UPDATE … WHERE id = ? AND status =
 //! 'pending'`), with a lease: a worker that dies leaves a row that becomes due again when its
 //! lease ends. Every result is also written to the alert's timeline.
+//!
+//! A writer whose own process sends a channel can insert that channel's rows already claimed
+//! ([`Claim`]) and hand them straight to its worker: the row is still written in the decision's
+//! transaction, but nobody has to find and claim it before it goes out. If the process dies first,
+//! the lease runs out and any worker sends it, as with every claim.
 
 use super::alerts::insert_event;
 use super::{StorageError, Store, json, ms, opt_time, parsed, time};
@@ -14,6 +19,15 @@ const NOTIFICATION_COLUMNS: &str = "id, alert_id, channel, target, body, status,
 /// Due: pending and its time has come, or claimed by a worker whose lease ran out.
 const DUE: &str = "((status = 'pending' AND next_attempt_at <= $1) OR (status = 'sending' AND claimed_until <= $1))";
 
+/// Notifications claimed as they are written: those of `channels` (the ones the writing process
+/// sends itself) go in as `sending`, held by `worker` until `until`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claim {
+    pub worker: String,
+    pub channels: Vec<Channel>,
+    pub until: DateTime<Utc>,
+}
+
 impl Store {
     /// Enqueues notifications for an alert (escalation steps, reminders).
     pub async fn enqueue_notifications(
@@ -23,7 +37,7 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<(), StorageError> {
         let mut tx = self.pool.begin().await?;
-        insert_notifications(&mut tx, alert, notify, at).await?;
+        insert_notifications(&mut tx, alert, notify, at, None).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -168,27 +182,39 @@ impl Store {
     }
 }
 
+/// Inserts notification rows; returns those inserted claimed by `claim` (rows of its channels
+/// that are due at once), for the caller to hand to its worker.
 pub(super) async fn insert_notifications(
     tx: &mut Transaction<'_, Any>,
     alert: AlertId,
     notify: &[NewNotification],
     at: DateTime<Utc>,
-) -> Result<(), StorageError> {
+    claim: Option<&Claim>,
+) -> Result<Vec<Notification>, StorageError> {
+    let mut claimed = Vec::new();
     for n in notify {
-        sqlx::query(
-            "INSERT INTO notifications (alert_id, channel, target, body, status, attempts, next_attempt_at, created_at)
-             VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6)",
-        )
+        let ours = claim.filter(|c| c.channels.contains(&n.channel) && n.not_before <= at);
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO notifications (alert_id, channel, target, body, status, attempts, next_attempt_at, created_at, claimed_by, claimed_until)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {NOTIFICATION_COLUMNS}"
+        )))
         .bind(alert.0)
         .bind(n.channel.as_str())
         .bind(&n.target)
         .bind(n.body.to_string())
+        .bind(if ours.is_some() { "sending" } else { "pending" })
+        .bind(i64::from(ours.is_some()))
         .bind(ms(n.not_before))
         .bind(ms(at))
-        .execute(&mut **tx)
+        .bind(ours.map(|c| c.worker.as_str()))
+        .bind(ours.map(|c| ms(c.until)))
+        .fetch_one(&mut **tx)
         .await?;
+        if ours.is_some() {
+            claimed.push(notification_from(&row)?);
+        }
     }
-    Ok(())
+    Ok(claimed)
 }
 
 /// Cancels what has not gone out yet; returns how many.
