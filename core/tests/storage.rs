@@ -4,7 +4,7 @@ use chrono::Duration;
 use mimamori_core::domain::*;
 use mimamori_core::on_both_backends;
 use mimamori_core::storage::{
-    AckResult, AlertFilter, ResolveResult, SignalInsert, StorageError, Store,
+    AckResult, AlertFilter, Claim, ResolveResult, Routed, SignalInsert, StorageError, Store,
 };
 use mimamori_core::testing::{district, new_resident, t0};
 
@@ -25,6 +25,7 @@ on_both_backends!(
     alert_lists_filter_by_district_state_kind_and_triage,
     outbox_claims_retries_and_leases,
     racing_workers_send_each_notification_once,
+    notifications_written_claimed_are_held_until_their_lease_ends,
     escalation_steps_are_claimed_once_and_stop_at_acknowledgement,
     audit_log,
 );
@@ -1025,6 +1026,86 @@ async fn outbox_claims_retries_and_leases(store: Store, _url: String) {
     assert_eq!(deliveries, ["pending", "sent", "failed"]);
 }
 
+async fn notifications_written_claimed_are_held_until_their_lease_ends(store: Store, _url: String) {
+    let mqtt = NewNotification {
+        channel: Channel::Mqtt,
+        target: "alert-topic".into(),
+        ..webhook(t0())
+    };
+    let later = NewNotification {
+        not_before: t0() + Duration::minutes(10),
+        ..webhook(t0())
+    };
+    let claim = Claim {
+        worker: "w1".into(),
+        channels: vec![Channel::Webhook],
+        until: t0() + Duration::minutes(2),
+    };
+    let opened = store
+        .open_routed_alert(
+            &new_alert("resident:r-1", AlertKind::Emergency, t0()),
+            &Routed::default(),
+            &[webhook(t0()), mqtt, later],
+            Some(&claim),
+        )
+        .await
+        .unwrap();
+    // Only the row of the claimed channel that is due now comes back claimed.
+    assert_eq!(
+        opened
+            .claimed
+            .iter()
+            .map(|n| (n.channel, n.status, n.attempts, n.claimed_by.as_deref()))
+            .collect::<Vec<_>>(),
+        [(Channel::Webhook, NotificationStatus::Sending, 1, Some("w1"))]
+    );
+    assert_eq!(opened.alert.evidence_count, 1);
+    // Another worker gets the unclaimed row, not the claimed one…
+    let other = store
+        .claim_notification("w2", t0(), Duration::minutes(2))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(other.channel, Channel::Mqtt);
+    assert!(
+        store
+            .claim_notification("w2", t0() + Duration::seconds(119), Duration::minutes(2))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // …until the lease has run out; the holder can still finish while it holds the claim.
+    let taken = store
+        .claim_notification("w2", t0() + Duration::minutes(2), Duration::minutes(2))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(taken.id, opened.claimed[0].id);
+    assert!(
+        !store
+            .mark_notification_sent(taken.id, "w1", t0() + Duration::minutes(2))
+            .await
+            .unwrap(),
+        "w1 lost its claim"
+    );
+    // Joining the open alert returns it as the transaction left it.
+    let joined = store
+        .open_routed_alert(
+            &new_alert(
+                "resident:r-1",
+                AlertKind::Emergency,
+                t0() + Duration::minutes(3),
+            ),
+            &Routed::default(),
+            &[],
+            Some(&claim),
+        )
+        .await
+        .unwrap();
+    assert_eq!((joined.created, joined.alert.evidence_count), (false, 2));
+    assert_eq!(joined.alert.last_evidence_at, t0() + Duration::minutes(3));
+}
+
 async fn racing_workers_send_each_notification_once(store: Store, _url: String) {
     let drafts: Vec<_> = (0..40).map(|_| webhook(t0())).collect();
     let alert = store
@@ -1092,7 +1173,6 @@ async fn audit_log(store: Store, _url: String) {
 }
 
 async fn escalation_steps_are_claimed_once_and_stop_at_acknowledgement(store: Store, _url: String) {
-    use mimamori_core::storage::Routed;
     let team = TeamId::parse("houkatsu-kugenuma").unwrap();
     let routed = Routed {
         team: Some(team.clone()),

@@ -249,21 +249,21 @@ async fn main() {
         tokio::spawn(async move {
             while let Ok(e) = stored.recv().await {
                 if let IngestEvent::Stored(s) = e {
+                    if s.kind == SignalKind::Emergency
+                        && let Some(subject) = s.subject.as_ref().map(|s| s.key())
+                    {
+                        let now = Instant::now();
+                        if let Some(at) = press_at.lock().expect("lock").remove(&subject) {
+                            store_latency
+                                .lock()
+                                .expect("lock")
+                                .push((now - at).as_secs_f64() * 1e3);
+                        }
+                        stored_at.lock().expect("lock").insert(subject, now);
+                    }
+                    // Woken after the stored time is noted: the alert can come back faster
+                    // than this task would otherwise get to it.
                     waker.notify_one();
-                    if s.kind != SignalKind::Emergency {
-                        continue;
-                    }
-                    let Some(subject) = s.subject.as_ref().map(|s| s.key()) else {
-                        continue;
-                    };
-                    let now = Instant::now();
-                    if let Some(at) = press_at.lock().expect("lock").remove(&subject) {
-                        store_latency
-                            .lock()
-                            .expect("lock")
-                            .push((now - at).as_secs_f64() * 1e3);
-                    }
-                    stored_at.lock().expect("lock").insert(subject, now);
                 }
             }
         });
