@@ -1,4 +1,12 @@
 //! Signals: append-only, idempotent on (source, dedup key).
+//!
+//! Followers read signals in id order from a cursor ([`Store::signals_after`]), so a signal must
+//! never become visible after one with a higher id. SQLite gives that by itself (one writer at a
+//! time, ids taken under its lock). On PostgreSQL ids come from a sequence outside any lock, and two
+//! writers (several gateways, the HTTP intake beside the gateway) can commit in the other order: a
+//! follower that had read the later id would step over the earlier one for good. There every
+//! signal write takes one transaction-scoped advisory lock before its ids, so signal transactions
+//! commit one at a time, in id order; other tables are not held up.
 
 use super::{StorageError, Store, flag, json, ms, opt_time, parsed, time};
 use crate::domain::{NewSignal, Signal, SignalId, SignalKind, SignalSource, Subject};
@@ -22,6 +30,9 @@ impl SignalInsert {
         }
     }
 }
+
+/// The PostgreSQL advisory lock key that orders signal writes ("mimamori signals").
+const SIGNAL_WRITE_LOCK: i64 = 0x6d69_6d61_7369_676e;
 
 /// Rows per INSERT statement (8 parameters each: well under both backends' limits).
 const INSERT_CHUNK: usize = 500;
@@ -121,6 +132,13 @@ impl Store {
         }
         let mut done = Vec::with_capacity(signals.len());
         let mut tx = self.pool.begin().await?;
+        if self.backend == crate::config::Backend::Postgres {
+            // Held until commit: ids are taken and made visible in the same order.
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(SIGNAL_WRITE_LOCK)
+                .execute(&mut *tx)
+                .await?;
+        }
         for chunk in signals.chunks(INSERT_CHUNK) {
             done.extend(insert_chunk(&mut tx, chunk).await?);
         }
