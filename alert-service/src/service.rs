@@ -4,7 +4,11 @@
 //! alerts), so after a crash or restart every deadline is rebuilt; a deadline that passed while the
 //! service was down fires once on the first tick, and one that had already fired does not fire
 //! again. New signals are followed by id from the store (the hand-off that works the same in one
-//! process and across processes); an in-process gateway only wakes the loop early.
+//! process and across processes); an in-process gateway only wakes the loop early. The cursor is
+//! saved in the store (with each alert it led to, in the alert's transaction, and otherwise about
+//! once a second), so a signal stored while the service was down — an emergency press during a
+//! restart — is applied when it comes back, and one that already led to an alert is not applied
+//! again.
 
 use crate::engine::{Decision, DeviceProfile, Engine, EngineSettings, History, Profile};
 use crate::notify::Targets;
@@ -17,7 +21,7 @@ use mimamori_core::clock::Clock;
 use mimamori_core::domain::{
     Alert, DeviceId, ResidentId, SignalId, SignalKind, SignalSource, Subject,
 };
-use mimamori_core::storage::Routed;
+use mimamori_core::storage::{Routed, SignalCursor};
 use mimamori_core::storage::{StorageError, Store};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,6 +35,9 @@ const POLL: std::time::Duration = std::time::Duration::from_secs(1);
 /// Signals read per batch.
 const BATCH: i64 = 1000;
 
+/// This consumer's name in the store's cursors.
+const CONSUMER: &str = "alert-service";
+
 pub struct AlertService {
     store: Store,
     engine: Engine,
@@ -38,6 +45,8 @@ pub struct AlertService {
     tz: Tz,
     /// The last signal applied.
     cursor: SignalId,
+    /// The cursor as last saved in the store, and when.
+    saved: (SignalId, chrono::DateTime<chrono::Utc>),
     wake: Arc<Notify>,
     reminders: broadcast::Sender<Decision>,
     routing: Routing,
@@ -75,7 +84,17 @@ impl AlertService {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StorageError> {
         let now = clock.now();
-        let cursor = store.max_signal_id().await?;
+        let cursor = match store.signal_cursor(CONSUMER).await? {
+            Some(cursor) => cursor,
+            None => {
+                // The first start on this store: follow from here on.
+                let cursor = store.max_signal_id().await?;
+                store
+                    .save_signal_cursor(&signal_cursor(cursor), now)
+                    .await?;
+                cursor
+            }
+        };
         let profiles = store.watch_profiles().await?;
         let birth_years = profiles
             .iter()
@@ -140,7 +159,8 @@ impl AlertService {
         tracing::info!(
             residents = engine.residents(),
             armed = engine.queued(),
-            "Alert service state rebuilt from the store."
+            after_signal = cursor.0,
+            "Alert service state rebuilt from the store; applying signals from where it stopped."
         );
         let (reminders, _) = broadcast::channel(1024);
         Ok(Self {
@@ -149,6 +169,7 @@ impl AlertService {
             clock,
             tz,
             cursor,
+            saved: (cursor, now),
             wake: Arc::new(Notify::new()),
             reminders,
             routing: Routing::default(),
@@ -250,14 +271,15 @@ impl AlertService {
                     }
                 }
                 let decisions = self.engine.apply(signal, now);
-                alerts.extend(self.carry_out(decisions).await?);
+                alerts.extend(self.carry_out(decisions, Some(signal.id)).await?);
             }
             if (batch.len() as i64) < BATCH {
                 break;
             }
         }
         let decisions = self.engine.due(self.clock.now());
-        alerts.extend(self.carry_out(decisions).await?);
+        alerts.extend(self.carry_out(decisions, None).await?);
+        self.save_cursor().await?;
         // Escalation waits are minutes: the store is asked at most once a second, not per signal.
         let now = self.clock.now();
         let escalated = if self
@@ -275,6 +297,19 @@ impl AlertService {
             outbox.wake();
         }
         Ok(alerts)
+    }
+
+    /// Saves the cursor if it moved, at most about once a second (each alert saves its own).
+    async fn save_cursor(&mut self) -> Result<(), StorageError> {
+        let now = self.clock.now();
+        let (saved, at) = self.saved;
+        if self.cursor > saved && now - at >= chrono::Duration::seconds(1) {
+            self.store
+                .save_signal_cursor(&signal_cursor(self.cursor), now)
+                .await?;
+            self.saved = (self.cursor, now);
+        }
+        Ok(())
     }
 
     /// Carries out every escalation step that is due: the chain's team is told, with the alert's
@@ -345,7 +380,12 @@ impl AlertService {
         Ok(done)
     }
 
-    async fn carry_out(&mut self, decisions: Vec<Decision>) -> Result<Vec<Alert>, StorageError> {
+    /// Carries out what the engine decided, on `signal` (`None`: a deadline).
+    async fn carry_out(
+        &mut self,
+        decisions: Vec<Decision>,
+        signal: Option<SignalId>,
+    ) -> Result<Vec<Alert>, StorageError> {
         let mut alerts = Vec::new();
         for d in decisions {
             match d {
@@ -386,6 +426,7 @@ impl AlertService {
                     let routed = Routed {
                         team: teams.first().cloned(),
                         escalate_at,
+                        cursor: signal.map(signal_cursor),
                     };
                     let claim = self.outbox.as_ref().map(|o| o.claim(self.clock.now()));
                     let opened = self
@@ -449,5 +490,12 @@ pub fn reminder_devices(d: &Decision) -> &[DeviceId] {
     match d {
         Decision::Reminder { devices, .. } => devices,
         Decision::Alert(_) => &[],
+    }
+}
+
+fn signal_cursor(signal: SignalId) -> SignalCursor {
+    SignalCursor {
+        consumer: CONSUMER.into(),
+        signal,
     }
 }

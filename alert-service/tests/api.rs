@@ -53,6 +53,7 @@ async fn alert(store: &Store, subject: &str, district: &str) -> AlertId {
     let routed = Routed {
         team: Some(TeamId::parse(format!("houkatsu-{district}")).unwrap()),
         escalate_at: Some(t0() + chrono::Duration::minutes(5)),
+        cursor: None,
     };
     store
         .open_routed_alert(&new, &routed, &[], None)

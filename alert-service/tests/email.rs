@@ -602,6 +602,7 @@ async fn every_kind_reads_without_personal_data_on_telegram_and_email(store: Sto
                 &Routed {
                     team: Some(TeamId::parse("houkatsu-kugenuma").unwrap()),
                     escalate_at: None,
+                    cursor: None,
                 },
                 &notify,
                 None,

@@ -16,6 +16,7 @@ on_both_backends!(
     a_restart_gets_exactly_the_alerts_that_were_due,
     emergencies_become_alerts_and_a_second_press_joins,
     an_admins_change_reaches_the_running_service,
+    a_press_stored_while_the_service_is_down_becomes_an_alert_once,
 );
 
 async fn watched_resident(store: &Store, at: DateTime<Utc>) -> ResidentId {
@@ -295,4 +296,76 @@ async fn an_admins_change_reaches_the_running_service(store: Store, _url: String
         .map(|a| a.kind)
         .collect();
     assert_eq!(kinds, [AlertKind::Inactivity]);
+}
+
+async fn emergencies(store: &Store) -> Vec<Alert> {
+    store
+        .list_alerts(&AlertFilter {
+            kind: Some(AlertKind::Emergency),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+}
+
+async fn a_press_stored_while_the_service_is_down_becomes_an_alert_once(
+    store: Store,
+    _url: String,
+) {
+    let t0 = jst("2026-12-01T09:00:00");
+    let clock = ManualClock::new(t0);
+    let resident = watched_resident(&store, t0).await;
+    let service = start(&store, &clock).await;
+    drop(service); // stopped (a restart, an upgrade, a crash)
+
+    // The gateway keeps storing: a press arrives while nothing follows the signals.
+    clock.advance(Duration::minutes(1));
+    let press = clock.now();
+    store
+        .insert_signal(&signal(
+            "button-w",
+            &resident,
+            SignalKind::Emergency,
+            1,
+            press,
+        ))
+        .await
+        .unwrap();
+    clock.advance(Duration::minutes(1));
+    let mut service = start(&store, &clock).await;
+    let alerts = service.tick().await.unwrap();
+    assert_eq!(
+        alerts
+            .iter()
+            .map(|a| (a.kind, a.opened_at))
+            .collect::<Vec<_>>(),
+        [(AlertKind::Emergency, press)],
+        "the press is not lost, and the alert says when it came"
+    );
+    drop(service); // stopped again right after the alert, before any periodic save
+
+    // The press led to an alert: it is not applied a second time.
+    let mut service = start(&store, &clock).await;
+    assert!(service.tick().await.unwrap().is_empty());
+    let open = emergencies(&store).await;
+    assert_eq!(
+        open.iter().map(|a| a.evidence_count).collect::<Vec<_>>(),
+        [1]
+    );
+    // A second press joins the same alert, once.
+    store
+        .insert_signal(&signal(
+            "button-w",
+            &resident,
+            SignalKind::Emergency,
+            2,
+            clock.now(),
+        ))
+        .await
+        .unwrap();
+    service.tick().await.unwrap();
+    drop(service);
+    let mut service = start(&store, &clock).await;
+    service.tick().await.unwrap();
+    assert_eq!(emergencies(&store).await[0].evidence_count, 2);
 }

@@ -1221,6 +1221,7 @@ async fn escalation_steps_are_claimed_once_and_stop_at_acknowledgement(store: St
     let routed = Routed {
         team: Some(team.clone()),
         escalate_at: Some(t0() + Duration::minutes(5)),
+        cursor: None,
     };
     let alert = store
         .open_routed_alert(

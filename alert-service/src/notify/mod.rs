@@ -340,6 +340,7 @@ impl Outbox {
                 None,
             )),
             escalate_at: None,
+            cursor: None,
         };
         self.store
             .open_routed_alert(&new, &routed, &[], None)

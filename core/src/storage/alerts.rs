@@ -42,6 +42,9 @@ pub enum ResolveResult {
 pub struct Routed {
     pub team: Option<TeamId>,
     pub escalate_at: Option<DateTime<Utc>>,
+    /// The deciding consumer's cursor at the signal that led to the alert, saved in the same
+    /// transaction: after a crash the signal is neither applied twice nor skipped.
+    pub cursor: Option<super::SignalCursor>,
 }
 
 /// Which alerts to list.
@@ -127,6 +130,9 @@ impl Store {
                 AlertEventKind::Joined
             };
             insert_event(&mut tx, alert.id, kind, None, &new.detail, new.at).await?;
+            if let Some(cursor) = &routed.cursor {
+                super::watch::save_cursor(&mut tx, cursor, new.at).await?;
+            }
             let claimed =
                 super::outbox::insert_notifications(&mut tx, alert.id, notify, new.at, claim)
                     .await?;

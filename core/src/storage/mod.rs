@@ -27,7 +27,7 @@ pub use alerts::{AckResult, AlertFilter, OpenedAlert, ResolveResult, Routed};
 pub use channels::{LinkCodeResult, TelegramMessage};
 pub use outbox::Claim;
 pub use signals::SignalInsert;
-pub use watch::WatchProfile;
+pub use watch::{SignalCursor, WatchProfile};
 
 use crate::config::{Backend, backend_of};
 use chrono::{DateTime, TimeZone, Utc};

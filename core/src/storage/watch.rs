@@ -1,7 +1,7 @@
 //! Bulk reads that rebuild the alert service's state on start: who is watched and how, and the
 //! latest of everything that matters to the rules. No names, addresses or notes are read here.
 
-use super::{StorageError, Store, json, parsed, time};
+use super::{StorageError, Store, json, ms, parsed, time};
 use crate::domain::{
     AlertKind, CheckinPolicy, DistrictId, Pause, ResidentId, SignalId, SignalKind,
 };
@@ -165,13 +165,60 @@ impl Store {
             .collect()
     }
 
-    /// The id of the newest signal (0 when there is none): where a consumer starts following.
+    /// The id of the newest signal (0 when there is none): where a new consumer starts following.
     pub async fn max_signal_id(&self) -> Result<SignalId, StorageError> {
         let row = sqlx::query("SELECT COALESCE(MAX(id), 0) AS id FROM signals")
             .fetch_one(&self.pool)
             .await?;
         Ok(SignalId(row.try_get("id")?))
     }
+
+    /// The last signal `consumer` has applied, if it saved one.
+    pub async fn signal_cursor(&self, consumer: &str) -> Result<Option<SignalId>, StorageError> {
+        let row = sqlx::query("SELECT signal_id FROM signal_cursors WHERE consumer = $1")
+            .bind(consumer)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row
+            .map(|r| r.try_get("signal_id"))
+            .transpose()?
+            .map(SignalId))
+    }
+
+    /// Saves how far `cursor.consumer` has got (never backwards).
+    pub async fn save_signal_cursor(
+        &self,
+        cursor: &SignalCursor,
+        at: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        let mut conn = self.pool.acquire().await?;
+        save_cursor(&mut conn, cursor, at).await
+    }
+}
+
+/// How far a consumer of the signal log has got.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignalCursor {
+    pub consumer: String,
+    pub signal: SignalId,
+}
+
+pub(super) async fn save_cursor(
+    conn: &mut sqlx::AnyConnection,
+    cursor: &SignalCursor,
+    at: DateTime<Utc>,
+) -> Result<(), StorageError> {
+    sqlx::query(
+        "INSERT INTO signal_cursors (consumer, signal_id, updated_at) VALUES ($1, $2, $3)
+         ON CONFLICT (consumer) DO UPDATE SET signal_id = excluded.signal_id, updated_at = excluded.updated_at
+         WHERE signal_cursors.signal_id < excluded.signal_id",
+    )
+    .bind(&cursor.consumer)
+    .bind(cursor.signal.0)
+    .bind(ms(at))
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 fn profile_from(r: &sqlx::any::AnyRow) -> Result<WatchProfile, StorageError> {
