@@ -154,6 +154,12 @@ async fn main() {
         .await
         .expect("store");
     store.migrate().await.expect("migrate");
+    if store.max_signal_id().await.expect("read signals").0 != 0 {
+        eprintln!(
+            "alert-bench: the --database already holds signals; give it an empty database of its own (createdb mimamori_bench)"
+        );
+        std::process::exit(2);
+    }
     store
         .seed_registry(&Registry::fujisawa(), Utc::now())
         .await
