@@ -221,7 +221,7 @@ async fn a_permanently_failing_receiver_is_flagged_and_escalation_goes_on(
     press(&store, &resident, 1, clock.now()).await;
     service.tick().await.unwrap();
     assert!(matches!(drain(&outbox).await[..], [Step::Failed(_)]));
-    let flagged = support::delivery_failures(&store).await;
+    let flagged = support::alerts_of(&store, AlertKind::DeliveryFailed).await;
     assert_eq!(flagged.len(), 1);
     assert_eq!(
         flagged[0].team.as_ref().map(|t| t.as_str()),

@@ -399,7 +399,7 @@ async fn the_smtp_server_down_then_back_delivers_each_email_once(store: Store, _
     w.drain().await;
     assert_eq!(w.smtp.messages().len(), 3, "each once");
     // No operators' alert: an outage is not a bad address.
-    let failures = support::delivery_failures(&w.store).await;
+    let failures = support::alerts_of(&w.store, AlertKind::DeliveryFailed).await;
     assert!(failures.is_empty(), "{failures:?}");
 }
 
@@ -425,7 +425,7 @@ async fn a_refused_mailbox_is_flagged_and_the_coordinator_is_still_told(store: S
         1,
         "{steps:?}"
     );
-    let failures = support::delivery_failures(&w.store).await;
+    let failures = support::alerts_of(&w.store, AlertKind::DeliveryFailed).await;
     assert_eq!(failures.len(), 1);
     assert_eq!(failures[0].team.as_ref().unwrap().as_str(), "operators");
     // The reason says what SMTP said without quoting the address, and the alert (whose subject

@@ -298,16 +298,6 @@ async fn an_admins_change_reaches_the_running_service(store: Store, _url: String
     assert_eq!(kinds, [AlertKind::Inactivity]);
 }
 
-async fn emergencies(store: &Store) -> Vec<Alert> {
-    store
-        .list_alerts(&AlertFilter {
-            kind: Some(AlertKind::Emergency),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-}
-
 async fn a_press_stored_while_the_service_is_down_becomes_an_alert_once(
     store: Store,
     _url: String,
@@ -347,7 +337,7 @@ async fn a_press_stored_while_the_service_is_down_becomes_an_alert_once(
     // The press led to an alert: it is not applied a second time.
     let mut service = start(&store, &clock).await;
     assert!(service.tick().await.unwrap().is_empty());
-    let open = emergencies(&store).await;
+    let open = support::alerts_of(&store, AlertKind::Emergency).await;
     assert_eq!(
         open.iter().map(|a| a.evidence_count).collect::<Vec<_>>(),
         [1]
@@ -367,5 +357,8 @@ async fn a_press_stored_while_the_service_is_down_becomes_an_alert_once(
     drop(service);
     let mut service = start(&store, &clock).await;
     service.tick().await.unwrap();
-    assert_eq!(emergencies(&store).await[0].evidence_count, 2);
+    assert_eq!(
+        support::alerts_of(&store, AlertKind::Emergency).await[0].evidence_count,
+        2
+    );
 }

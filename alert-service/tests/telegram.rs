@@ -380,7 +380,7 @@ async fn too_many_requests_is_waited_out_and_a_blocked_bot_is_flagged(store: Sto
     w.clock.advance(Duration::seconds(2));
     assert!(matches!(w.drain().await[..], [Step::Sent(_)]));
     assert_eq!(w.api.sent().len(), 1, "one of the two chats got it, once");
-    let flagged = support::delivery_failures(&w.store).await;
+    let flagged = support::alerts_of(&w.store, AlertKind::DeliveryFailed).await;
     assert_eq!(flagged.len(), 1);
     assert_eq!(
         flagged[0].team.as_ref().map(|t| t.as_str()),

@@ -81,11 +81,11 @@ pub fn context(public_url: &str) -> mimamori_alerts::notify::message::Context {
     )
 }
 
-/// The operators' delivery-failure alerts.
-pub async fn delivery_failures(store: &Store) -> Vec<Alert> {
+/// The alerts of one kind (the operators' delivery failures: `AlertKind::DeliveryFailed`).
+pub async fn alerts_of(store: &Store, kind: AlertKind) -> Vec<Alert> {
     store
         .list_alerts(&AlertFilter {
-            kind: Some(AlertKind::DeliveryFailed),
+            kind: Some(kind),
             ..Default::default()
         })
         .await
