@@ -45,6 +45,8 @@ pub struct AlertService {
     tz: Tz,
     /// The last signal applied.
     cursor: SignalId,
+    /// Decisions the store failed to take, with the signal they came from: carried out first.
+    pending: Option<(Option<SignalId>, Vec<Decision>)>,
     /// The cursor as last saved in the store, and when.
     saved: (SignalId, chrono::DateTime<chrono::Utc>),
     wake: Arc<Notify>,
@@ -170,6 +172,7 @@ impl AlertService {
             tz,
             cursor,
             saved: (cursor, now),
+            pending: None,
             wake: Arc::new(Notify::new()),
             reminders,
             routing: Routing::default(),
@@ -252,26 +255,23 @@ impl AlertService {
     /// One step: apply new signals, then every deadline that has come; returns the alerts written.
     pub async fn tick(&mut self) -> Result<Vec<Alert>, StorageError> {
         let mut alerts = Vec::new();
+        if let Some((signal, decisions)) = self.pending.take() {
+            alerts.extend(self.carry_out(decisions, signal).await?);
+            if let Some(id) = signal {
+                self.cursor = id;
+            }
+        }
         loop {
             let batch = self.store.signals_after(self.cursor, BATCH).await?;
-            let Some(last) = batch.last() else { break };
-            self.cursor = last.id;
+            if batch.is_empty() {
+                break;
+            }
             let now = self.clock.now();
             for signal in &batch {
-                if signal.kind == SignalKind::Change {
-                    self.reload(signal).await?;
-                    continue;
-                }
-                if let SignalSource::Device(d) = &signal.source
-                    && !self.engine.knows_device(d)
-                {
-                    // Registered after start: learn it before its first signal is applied.
-                    if let Some(device) = self.store.get_device(d).await?.filter(|d| d.enabled) {
-                        self.engine.update_device(device_profile(device), now);
-                    }
-                }
-                let decisions = self.engine.apply(signal, now);
-                alerts.extend(self.carry_out(decisions, Some(signal.id)).await?);
+                alerts.extend(self.apply_signal(signal, now).await?);
+                // Only past a signal once it is carried out: after a failure (the store busy or
+                // down) the next tick starts again at the signal that failed.
+                self.cursor = signal.id;
             }
             if (batch.len() as i64) < BATCH {
                 break;
@@ -297,6 +297,28 @@ impl AlertService {
             outbox.wake();
         }
         Ok(alerts)
+    }
+
+    /// Applies one signal and carries out what it decides.
+    async fn apply_signal(
+        &mut self,
+        signal: &mimamori_core::domain::Signal,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<Alert>, StorageError> {
+        if signal.kind == SignalKind::Change {
+            self.reload(signal).await?;
+            return Ok(Vec::new());
+        }
+        if let SignalSource::Device(d) = &signal.source
+            && !self.engine.knows_device(d)
+        {
+            // Registered after start: learn it before its first signal is applied.
+            if let Some(device) = self.store.get_device(d).await?.filter(|d| d.enabled) {
+                self.engine.update_device(device_profile(device), now);
+            }
+        }
+        let decisions = self.engine.apply(signal, now);
+        self.carry_out(decisions, Some(signal.id)).await
     }
 
     /// Saves the cursor if it moved, at most about once a second (each alert saves its own).
@@ -380,77 +402,95 @@ impl AlertService {
         Ok(done)
     }
 
-    /// Carries out what the engine decided, on `signal` (`None`: a deadline).
+    /// Carries out what the engine decided, on `signal` (`None`: a deadline). If the store fails,
+    /// what is left is kept and carried out first on the next tick: a decision the engine made once
+    /// (a deadline that fired, a device that went offline) is not made again.
     async fn carry_out(
         &mut self,
         decisions: Vec<Decision>,
         signal: Option<SignalId>,
     ) -> Result<Vec<Alert>, StorageError> {
         let mut alerts = Vec::new();
-        for d in decisions {
-            match d {
-                Decision::Alert(new) => {
-                    let birth_year = match &new.subject {
-                        Subject::Resident(r) => match self.birth_years.get(r) {
-                            Some(year) => Some(*year),
-                            None => self.store.watch_profile(r).await?.map(|p| p.birth_year),
-                        },
-                        _ => None,
-                    };
-                    let age = birth_year.map(|y| new.at.with_timezone(&self.tz).year() - y);
-                    let teams = self.routing.teams(
-                        new.kind,
-                        age,
-                        new.district.as_ref(),
-                        &new.at.with_timezone(&self.tz),
-                    );
-                    let escalate_at = self
-                        .escalation
-                        .chain(new.kind)
-                        .map(|c| new.at + c.first_after);
-                    let names: Vec<&str> = teams.iter().map(|t| t.as_str()).collect();
-                    let notify = self
-                        .targets
-                        .plan(
-                            &self.store,
-                            &crate::notify::Tell {
-                                event: crate::notify::event::RAISED,
-                                teams: &names,
-                                step: None,
-                                subject: &new.subject,
-                                kind: new.kind,
-                            },
-                            new.at,
-                        )
-                        .await?;
-                    let routed = Routed {
-                        team: teams.first().cloned(),
-                        escalate_at,
-                        cursor: signal.map(signal_cursor),
-                    };
-                    let claim = self.outbox.as_ref().map(|o| o.claim(self.clock.now()));
-                    let opened = self
-                        .store
-                        .open_routed_alert(&new, &routed, &notify, claim.as_ref())
-                        .await?;
-                    if let Some(outbox) = &self.outbox {
-                        outbox.hand(opened.claimed, &opened.alert);
-                    }
-                    tracing::info!(
-                        alert_id = %opened.alert.id,
-                        kind = %new.kind,
-                        created = opened.created,
-                        district = new.district.as_ref().map(|d| d.as_str()).unwrap_or("-"),
-                        "Alert decided."
-                    );
-                    alerts.push(opened.alert);
-                }
-                reminder @ Decision::Reminder { .. } => {
-                    let _ = self.reminders.send(reminder);
+        let mut decisions = decisions.into_iter();
+        while let Some(d) = decisions.next() {
+            match self.carry_out_one(&d, signal).await {
+                Ok(alert) => alerts.extend(alert),
+                Err(e) => {
+                    self.pending = Some((signal, std::iter::once(d).chain(decisions).collect()));
+                    return Err(e);
                 }
             }
         }
         Ok(alerts)
+    }
+
+    async fn carry_out_one(
+        &mut self,
+        decision: &Decision,
+        signal: Option<SignalId>,
+    ) -> Result<Option<Alert>, StorageError> {
+        match decision {
+            Decision::Alert(new) => {
+                let birth_year = match &new.subject {
+                    Subject::Resident(r) => match self.birth_years.get(r) {
+                        Some(year) => Some(*year),
+                        None => self.store.watch_profile(r).await?.map(|p| p.birth_year),
+                    },
+                    _ => None,
+                };
+                let age = birth_year.map(|y| new.at.with_timezone(&self.tz).year() - y);
+                let teams = self.routing.teams(
+                    new.kind,
+                    age,
+                    new.district.as_ref(),
+                    &new.at.with_timezone(&self.tz),
+                );
+                let escalate_at = self
+                    .escalation
+                    .chain(new.kind)
+                    .map(|c| new.at + c.first_after);
+                let names: Vec<&str> = teams.iter().map(|t| t.as_str()).collect();
+                let notify = self
+                    .targets
+                    .plan(
+                        &self.store,
+                        &crate::notify::Tell {
+                            event: crate::notify::event::RAISED,
+                            teams: &names,
+                            step: None,
+                            subject: &new.subject,
+                            kind: new.kind,
+                        },
+                        new.at,
+                    )
+                    .await?;
+                let routed = Routed {
+                    team: teams.first().cloned(),
+                    escalate_at,
+                    cursor: signal.map(signal_cursor),
+                };
+                let claim = self.outbox.as_ref().map(|o| o.claim(self.clock.now()));
+                let opened = self
+                    .store
+                    .open_routed_alert(new, &routed, &notify, claim.as_ref())
+                    .await?;
+                if let Some(outbox) = &self.outbox {
+                    outbox.hand(opened.claimed, &opened.alert);
+                }
+                tracing::info!(
+                    alert_id = %opened.alert.id,
+                    kind = %new.kind,
+                    created = opened.created,
+                    district = new.district.as_ref().map(|d| d.as_str()).unwrap_or("-"),
+                    "Alert decided."
+                );
+                Ok(Some(opened.alert))
+            }
+            reminder @ Decision::Reminder { .. } => {
+                let _ = self.reminders.send(reminder.clone());
+                Ok(None)
+            }
+        }
     }
 
     /// Runs until `shutdown`: applies signals as they come and wakes for each deadline.

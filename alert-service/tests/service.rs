@@ -17,6 +17,7 @@ on_both_backends!(
     emergencies_become_alerts_and_a_second_press_joins,
     an_admins_change_reaches_the_running_service,
     a_press_stored_while_the_service_is_down_becomes_an_alert_once,
+    an_alert_the_store_refused_is_written_once_it_accepts_again,
 );
 
 async fn watched_resident(store: &Store, at: DateTime<Utc>) -> ResidentId {
@@ -360,5 +361,63 @@ async fn a_press_stored_while_the_service_is_down_becomes_an_alert_once(
     assert_eq!(
         support::alerts_of(&store, AlertKind::Emergency).await[0].evidence_count,
         2
+    );
+}
+
+/// Makes the store refuse (or accept again) new alerts, as a full disk or a database failing over
+/// would: a trigger on the real table.
+async fn refuse_alerts(store: &Store, url: &str, refuse: bool) {
+    use sqlx::Connection;
+    let mut db = sqlx::AnyConnection::connect(url).await.unwrap();
+    let statements: &[&str] = match (store.backend(), refuse) {
+        (mimamori_core::config::Backend::Sqlite, true) => &[
+            "CREATE TRIGGER refuse_alerts BEFORE INSERT ON alerts BEGIN SELECT RAISE(ABORT, 'disk full'); END",
+        ],
+        (mimamori_core::config::Backend::Sqlite, false) => &["DROP TRIGGER refuse_alerts"],
+        (mimamori_core::config::Backend::Postgres, true) => &[
+            "CREATE FUNCTION refuse_alerts() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$ LANGUAGE plpgsql",
+            "CREATE TRIGGER refuse_alerts BEFORE INSERT ON alerts FOR EACH ROW EXECUTE FUNCTION refuse_alerts()",
+        ],
+        (mimamori_core::config::Backend::Postgres, false) => &[
+            "DROP TRIGGER refuse_alerts ON alerts",
+            "DROP FUNCTION refuse_alerts()",
+        ],
+    };
+    for sql in statements {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
+            .execute(&mut db)
+            .await
+            .unwrap();
+    }
+    db.close().await.unwrap();
+}
+
+async fn an_alert_the_store_refused_is_written_once_it_accepts_again(store: Store, url: String) {
+    let t0 = jst("2026-12-01T09:00:00");
+    let clock = ManualClock::new(t0);
+    let resident = watched_resident(&store, t0).await;
+    let mut service = start(&store, &clock).await;
+    refuse_alerts(&store, &url, true).await;
+    store
+        .insert_signal(&signal("button-w", &resident, SignalKind::Emergency, 1, t0))
+        .await
+        .unwrap();
+    store
+        .insert_signal(&signal("door-w", &resident, SignalKind::Activity, 2, t0))
+        .await
+        .unwrap();
+    assert!(service.tick().await.is_err(), "the store refuses the alert");
+    assert!(service.tick().await.is_err(), "and still refuses it");
+    refuse_alerts(&store, &url, false).await;
+    let alerts = service.tick().await.unwrap();
+    assert_eq!(
+        alerts.iter().map(|a| a.kind).collect::<Vec<_>>(),
+        [AlertKind::Emergency],
+        "the press is not stepped over"
+    );
+    assert!(service.tick().await.unwrap().is_empty(), "and written once");
+    assert_eq!(
+        support::alerts_of(&store, AlertKind::Emergency).await[0].evidence_count,
+        1
     );
 }
