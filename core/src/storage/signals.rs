@@ -41,7 +41,7 @@ const INSERT_CHUNK: usize = 500;
 /// key, in order of insertion for rows without one (they never conflict). A row whose key was
 /// stored before (or earlier in the same batch) is a duplicate of that id.
 async fn insert_chunk(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    conn: &mut sqlx::AnyConnection,
     signals: &[NewSignal],
 ) -> Result<Vec<SignalInsert>, StorageError> {
     let values: Vec<String> = (0..signals.len())
@@ -67,7 +67,7 @@ async fn insert_chunk(
             .bind(ms(s.received_at))
             .bind(s.clock_skewed as i64);
     }
-    let rows = query.fetch_all(&mut **tx).await?;
+    let rows = query.fetch_all(&mut *conn).await?;
     let mut keyed = std::collections::HashMap::new();
     let mut unkeyed = Vec::new();
     for row in &rows {
@@ -101,7 +101,7 @@ async fn insert_chunk(
                     sqlx::query("SELECT id FROM signals WHERE source = $1 AND dedup_key = $2")
                         .bind(&k.0)
                         .bind(key)
-                        .fetch_one(&mut **tx)
+                        .fetch_one(&mut *conn)
                         .await?;
                 out.push(SignalInsert::Duplicate(SignalId(row.try_get("id")?)));
             }
@@ -129,6 +129,12 @@ impl Store {
     ) -> Result<Vec<SignalInsert>, StorageError> {
         if signals.is_empty() {
             return Ok(Vec::new());
+        }
+        if signals.len() <= INSERT_CHUNK && self.backend == crate::config::Backend::Sqlite {
+            // One statement is a transaction of its own: no BEGIN and COMMIT round trips to the
+            // driver's thread on the gateway's path (SQLite: ids in order under its write lock).
+            let mut conn = self.pool.acquire().await?;
+            return insert_chunk(&mut conn, signals).await;
         }
         let mut done = Vec::with_capacity(signals.len());
         let mut tx = self.pool.begin().await?;
