@@ -493,9 +493,42 @@ impl AlertService {
         }
     }
 
+    /// Where the store can tell (PostgreSQL), wakes the loop when any process stores signals: a
+    /// gateway in another process reaches the rules at once, not at the next poll.
+    async fn follow_other_processes(&self, shutdown: CancellationToken) {
+        let mut listener = match self.store.listen_for_signals().await {
+            Ok(Some(listener)) => listener,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "Cannot listen for stored signals; polling every second.");
+                return;
+            }
+        };
+        let wake = self.wake.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    r = listener.recv() => match r {
+                        Ok(()) => wake.notify_one(),
+                        Err(e) => {
+                            // It reconnects on the next call; the poll covers the gap.
+                            tracing::warn!(error = %e, "Listening for stored signals failed; retrying.");
+                            tokio::select! {
+                                () = shutdown.cancelled() => break,
+                                () = tokio::time::sleep(POLL) => {}
+                            }
+                        }
+                    },
+                }
+            }
+        });
+    }
+
     /// Runs until `shutdown`: applies signals as they come and wakes for each deadline.
     pub async fn run(mut self, shutdown: CancellationToken) {
         let wake = self.wake.clone();
+        self.follow_other_processes(shutdown.clone()).await;
         loop {
             if let Err(e) = self.tick().await {
                 tracing::error!(error = %e, "Alert service step failed; retrying.");

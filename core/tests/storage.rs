@@ -27,6 +27,7 @@ on_both_backends!(
     racing_workers_send_each_notification_once,
     notifications_written_claimed_are_held_until_their_lease_ends,
     a_follower_by_id_sees_every_signal_written_concurrently,
+    a_follower_in_another_process_is_woken_when_signals_are_stored,
     escalation_steps_are_claimed_once_and_stop_at_acknowledgement,
     audit_log,
 );
@@ -526,6 +527,25 @@ async fn a_follower_by_id_sees_every_signal_written_concurrently(store: Store, _
         WRITERS * BATCHES * BATCH,
         "no signal stepped over"
     );
+}
+
+async fn a_follower_in_another_process_is_woken_when_signals_are_stored(store: Store, url: String) {
+    let listener = store.listen_for_signals().await.unwrap();
+    if store.backend() == mimamori_core::config::Backend::Sqlite {
+        assert!(listener.is_none(), "SQLite followers poll");
+        return;
+    }
+    let mut listener = listener.expect("PostgreSQL tells followers");
+    // Another process's gateway, with its own pool.
+    let gateway = Store::connect(&url, 2).await.unwrap();
+    gateway
+        .insert_signal(&emergency("button-1", 1, t0()))
+        .await
+        .unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(30), listener.recv())
+        .await
+        .expect("woken by the commit")
+        .unwrap();
 }
 
 /// What the gateway writes in one statement: new rows, rows without a key, a key stored before

@@ -9,7 +9,10 @@
 //! subscriber and to one that also takes every device event (as the gateway does).
 //!
 //! Options: `--presses 1000`, `--load 1000` (activity events per second), `--connections 8`,
-//! `--database postgres://…` (an empty database) instead of a temporary SQLite file.
+//! `--database postgres://…` (an empty database) instead of a temporary SQLite file,
+//! `--separate-alerts`: the gateway does not wake the alert service in memory, as when
+//! `mimamori alerts` runs in a process of its own (it then learns of new signals from the store:
+//! PostgreSQL's notifications, or its one-second poll on SQLite).
 
 use chrono::Utc;
 use mimamori_alerts::notify::{Outbox, Targets};
@@ -243,6 +246,7 @@ async fn main() {
     )
     .with_outbox(outbox.handoff());
     let waker = service.waker();
+    let in_process = !std::env::args().any(|a| a == "--separate-alerts");
     let mut stored = ingestor.subscribe();
     // Press → stored (the gateway's share), and stored → alert received (the rest), by subject:
     // a button's presses are 2 s apart, so one is in flight at a time.
@@ -269,7 +273,9 @@ async fn main() {
                     }
                     // Woken after the stored time is noted: the alert can come back faster
                     // than this task would otherwise get to it.
-                    waker.notify_one();
+                    if in_process {
+                        waker.notify_one();
+                    }
                 }
             }
         });
@@ -471,7 +477,12 @@ async fn main() {
     let cpu = cpu_times().zip(cpu_before).map(|(a, b)| a.since(&b));
     stop_load.cancel();
     println!(
-        "alert path benchmark: {presses} presses over {BUTTONS} call buttons, background {load_rate:.0} activity events/s"
+        "alert path benchmark: {presses} presses over {BUTTONS} call buttons, background {load_rate:.0} activity events/s{}",
+        if in_process {
+            ""
+        } else {
+            "; alert service woken only by the store (--separate-alerts)"
+        }
     );
     match cpu {
         Some((busy, stolen)) => println!(

@@ -17,6 +17,7 @@ mod alerts;
 mod audit;
 mod channels;
 mod devices;
+mod listen;
 mod outbox;
 mod residents;
 mod signals;
@@ -25,6 +26,7 @@ mod watch;
 
 pub use alerts::{AckResult, AlertFilter, OpenedAlert, ResolveResult, Routed};
 pub use channels::{LinkCodeResult, TelegramMessage};
+pub use listen::SignalListener;
 pub use outbox::Claim;
 pub use signals::SignalInsert;
 pub use watch::{SignalCursor, WatchProfile};

@@ -6,7 +6,8 @@
 //! writers (several gateways, the HTTP intake beside the gateway) can commit in the other order: a
 //! follower that had read the later id would step over the earlier one for good. There every
 //! signal write takes one transaction-scoped advisory lock before its ids, so signal transactions
-//! commit one at a time, in id order; other tables are not held up.
+//! commit one at a time, in id order; other tables are not held up. The same statement sends the
+//! notification that wakes followers in other processes (`listen.rs`).
 
 use super::{StorageError, Store, flag, json, ms, opt_time, parsed, time};
 use crate::domain::{NewSignal, Signal, SignalId, SignalKind, SignalSource, Subject};
@@ -139,9 +140,11 @@ impl Store {
         let mut done = Vec::with_capacity(signals.len());
         let mut tx = self.pool.begin().await?;
         if self.backend == crate::config::Backend::Postgres {
-            // Held until commit: ids are taken and made visible in the same order.
-            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            // The lock is held until commit: ids are taken and made visible in the same order.
+            // The notification goes out at commit, to followers in other processes.
+            sqlx::query("SELECT pg_advisory_xact_lock($1), pg_notify($2, '')")
                 .bind(SIGNAL_WRITE_LOCK)
+                .bind(super::listen::SIGNALS_CHANNEL)
                 .execute(&mut *tx)
                 .await?;
         }
