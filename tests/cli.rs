@@ -128,14 +128,16 @@ struct Up {
     lines: std::sync::mpsc::Receiver<String>,
 }
 
-/// Starts `mimamori up ARGS` in `dir` (free ports) and returns once it reports its addresses.
-fn start_up(dir: &Path, args: &[&str]) -> (Running, Up) {
+/// Starts `mimamori ARGS` in `dir` with `env`; returns it with the lines it prints.
+fn start(
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (Running, std::sync::mpsc::Receiver<String>) {
     let mut child = Running(
         mimamori(dir)
-            .arg("up")
             .args(args)
-            .env("MIMAMORI__HTTP__LISTEN", "127.0.0.1:0")
-            .env("MIMAMORI__BROKER__LISTEN", "127.0.0.1:0")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -149,6 +151,31 @@ fn start_up(dir: &Path, args: &[&str]) -> (Running, Up) {
             let _ = tx.send(line);
         }
     });
+    (child, rx)
+}
+
+/// Waits for the line that starts with `prefix` and returns the rest of it.
+fn line_after(lines: &std::sync::mpsc::Receiver<String>, prefix: &str) -> String {
+    loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("no line starting with {prefix:?}"));
+        if let Some(rest) = line.strip_prefix(prefix) {
+            return rest.to_string();
+        }
+    }
+}
+
+/// Starts `mimamori up ARGS` in `dir` (free ports) and returns once it reports its addresses.
+fn start_up(dir: &Path, args: &[&str]) -> (Running, Up) {
+    let (child, rx) = start(
+        dir,
+        &[&["up"], args].concat(),
+        &[
+            ("MIMAMORI__HTTP__LISTEN", "127.0.0.1:0"),
+            ("MIMAMORI__BROKER__LISTEN", "127.0.0.1:0"),
+        ],
+    );
     let (mut http, mut mqtt) = (None, None);
     while http.is_none() || mqtt.is_none() {
         let line = rx
@@ -694,50 +721,12 @@ fn an_emergency_press_reaches_the_alerts_topic_and_a_webhook_routed_to_the_distr
     let d = provision_button(dir.path());
     let (mut child, up) = start_up(dir.path(), &[]);
     let mqtt: std::net::SocketAddr = up.mqtt.parse().unwrap();
-    rt.block_on(async {
-        // An integration listening on the alerts topics.
-        let mut options =
-            rumqttc::MqttOptions::new("mimamori-e2e-listener", mqtt.ip().to_string(), mqtt.port());
-        options.set_credentials("mimamori-service", "e2e-service-password");
-        let (listener, mut events) = rumqttc::AsyncClient::new(options, 16);
-        listener
-            .subscribe("mimamori/v1/alerts/#", rumqttc::QoS::AtLeastOnce)
-            .await
-            .unwrap();
-        let shutdown = tokio_util::sync::CancellationToken::new();
-        let button = device_client(&d, mqtt, &shutdown);
-        let mut pressed = false;
-        let published = tokio::time::timeout(Duration::from_secs(30), async {
-            loop {
-                match events.poll().await {
-                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_))) if !pressed => {
-                        assert!(button.wait_connected(Duration::from_secs(30)).await);
-                        button
-                            .send(mimamori_core::protocol::EventType::Emergency, None, None)
-                            .await
-                            .unwrap();
-                        pressed = true;
-                    }
-                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => return p,
-                    Ok(_) => {}
-                    Err(e) => panic!("listener: {e}"),
-                }
-            }
-        })
-        .await
-        .expect("an alert on the MQTT alerts topic");
-        assert!(
-            published.topic.starts_with("mimamori/v1/alerts/tsujido/"),
-            "{}",
-            published.topic
-        );
-        let body: serde_json::Value = serde_json::from_slice(&published.payload).unwrap();
-        assert_eq!(body["event"], "created");
-        assert_eq!(body["alert"]["kind"], "emergency");
-        assert_eq!(body["alert"]["team"], "houkatsu-tsujido");
-        assert!(!String::from_utf8_lossy(&published.payload).contains("花子"));
-        shutdown.cancel();
-    });
+    let (topic, body) = rt.block_on(press_and_listen(&d, mqtt, "e2e-service-password"));
+    assert!(topic.starts_with("mimamori/v1/alerts/tsujido/"), "{topic}");
+    assert_eq!(body["event"], "created");
+    assert_eq!(body["alert"]["kind"], "emergency");
+    assert_eq!(body["alert"]["team"], "houkatsu-tsujido");
+    assert!(!body.to_string().contains("花子"));
     // And at the webhook.
     let hook = webhook_calls
         .recv_timeout(Duration::from_secs(30))
@@ -747,6 +736,95 @@ fn an_emergency_press_reaches_the_alerts_topic_and_a_webhook_routed_to_the_distr
         (Some("created"), Some("tsujido"))
     );
     assert!(stop(&mut child, "-TERM").success());
+}
+
+/// Presses the provisioned button `d` once an integration listens on the alerts topics of the
+/// broker at `mqtt`; returns the first alert change published there (topic and JSON).
+async fn press_and_listen(
+    d: &serde_json::Value,
+    mqtt: std::net::SocketAddr,
+    service_password: &str,
+) -> (String, serde_json::Value) {
+    let mut options =
+        rumqttc::MqttOptions::new("mimamori-e2e-listener", mqtt.ip().to_string(), mqtt.port());
+    options.set_credentials("mimamori-service", service_password);
+    let (listener, mut events) = rumqttc::AsyncClient::new(options, 16);
+    listener
+        .subscribe("mimamori/v1/alerts/#", rumqttc::QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let button = device_client(d, mqtt, &shutdown);
+    let mut pressed = false;
+    let published = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match events.poll().await {
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_))) if !pressed => {
+                    assert!(button.wait_connected(Duration::from_secs(30)).await);
+                    button
+                        .send(mimamori_core::protocol::EventType::Emergency, None, None)
+                        .await
+                        .unwrap();
+                    pressed = true;
+                }
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => return p,
+                Ok(_) => {}
+                Err(e) => panic!("listener: {e}"),
+            }
+        }
+    })
+    .await
+    .expect("an alert on the MQTT alerts topic");
+    shutdown.cancel();
+    (
+        published.topic.clone(),
+        serde_json::from_slice(&published.payload).unwrap(),
+    )
+}
+
+/// The deployment of docs/DEPLOYMENT.md "Separate processes": the broker, the gateway and the
+/// alert service as three processes on one PostgreSQL database. A press reaches the alerts topic
+/// through the database alone (the alert service hears of the stored signal from PostgreSQL's
+/// notification, tested on its own in core/tests/storage.rs, or else from its poll).
+#[test]
+fn split_into_broker_gateway_and_alerts_on_postgresql_a_press_reaches_the_alerts_topic() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let Some(db) = rt.block_on(mimamori_core::testing::TestStore::postgres()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("mimamori.toml"),
+        format!(
+            "[storage]\nurl = \"{}\"\n\n[mqtt]\npassword = \"split-service-password\"\n\n[notify]\nmqtt_alerts = true\n",
+            db.url
+        ),
+    )
+    .unwrap();
+    let d = provision_button(dir.path());
+    let (mut broker, lines) = start(
+        dir.path(),
+        &["broker"],
+        &[("MIMAMORI__BROKER__LISTEN", "127.0.0.1:0")],
+    );
+    let mqtt: std::net::SocketAddr = line_after(&lines, "mimamori: mqtt broker listening on ")
+        .parse()
+        .unwrap();
+    let url = format!("mqtt://{mqtt}");
+    let (mut gateway, lines) = start(dir.path(), &["gateway"], &[("MIMAMORI__MQTT__URL", &url)]);
+    line_after(&lines, "mimamori: 起動しました");
+    let (mut alerts, lines) = start(dir.path(), &["alerts"], &[("MIMAMORI__MQTT__URL", &url)]);
+    line_after(&lines, "mimamori: 起動しました");
+    let (topic, body) = rt.block_on(press_and_listen(&d, mqtt, "split-service-password"));
+    assert!(topic.starts_with("mimamori/v1/alerts/tsujido/"), "{topic}");
+    assert_eq!(
+        (body["event"].as_str(), body["alert"]["team"].as_str()),
+        (Some("created"), Some("houkatsu-tsujido"))
+    );
+    for part in [&mut alerts, &mut gateway, &mut broker] {
+        assert!(stop(part, "-TERM").success());
+    }
+    rt.block_on(db.finish());
 }
 
 /// A resident in 辻堂元町 (born 1940) with a call button, registered with the command line;
