@@ -594,6 +594,27 @@ async fn a_batch_of_signals_is_stored_in_order_each_once(store: Store, _url: Str
     let all = store.signals_after(SignalId(0), 100).await.unwrap();
     assert_eq!(all.len(), 5, "one earlier and four new");
     assert!(store.insert_signals(&[]).await.unwrap().is_empty());
+
+    // More than one statement holds (500 rows each), in one transaction: still in order, and a
+    // key of the first statement's rows repeated in the third's is a duplicate of it.
+    let big: Vec<_> = (0..1200)
+        .map(|i| emergency("button-3", if i == 1100 { 100 } else { i }, t0()))
+        .collect();
+    let done = store.insert_signals(&big).await.unwrap();
+    assert_eq!(done[1100], SignalInsert::Duplicate(done[100].id()));
+    assert_eq!(
+        done.iter()
+            .filter(|d| matches!(d, SignalInsert::Stored(_)))
+            .count(),
+        1199
+    );
+    let ids: Vec<i64> = done
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 1100)
+        .map(|(_, d)| d.id().0)
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids in batch order");
 }
 
 async fn signals_are_stored_once_and_never_changed(store: Store, url: String) {
