@@ -25,6 +25,7 @@ on_both_backends!(
     a_checkin_reminder_goes_to_the_residents_own_button_signed,
     an_emergency_is_handed_to_the_running_outbox_and_sent_once,
     a_handed_over_notification_is_sent_once_when_its_worker_dies,
+    a_stopping_worker_gives_back_what_it_had_not_sent,
 );
 
 const SECRET: &str = "webhook-secret-0123456789";
@@ -70,21 +71,14 @@ async fn setup(
     clock: &ManualClock,
 ) -> (AlertService, Outbox, ResidentId) {
     let resident = support::resident_with_button(store, clock.now()).await; // born 1940, 鵠沼
-    let hooks = vec![WebhookConfig {
-        url: url.to_string(),
-        secret: SECRET.into(),
-        teams: vec![],
-    }];
+    let hooks = [hook_config(url)];
     let targets = Targets {
         mqtt_alerts: false,
-        webhooks: hooks.clone(),
+        webhooks: hooks.to_vec(),
         ..Default::default()
     };
     let service = support::service(store, clock, targets).await;
-    let outbox = Outbox::new(store.clone(), Arc::new(clock.clone()), "worker-1").with_sender(
-        Channel::Webhook,
-        Arc::new(WebhookSender::new(&hooks).unwrap()),
-    );
+    let outbox = webhook_outbox(store, clock, &hooks, "worker-1");
     (service, outbox, resident)
 }
 
@@ -293,15 +287,25 @@ async fn a_checkin_reminder_goes_to_the_residents_own_button_signed(store: Store
     assert!(!reminder.verify("button-x", &key));
 }
 
-fn webhook_outbox(store: &Store, clock: &ManualClock, url: &str, worker: &str) -> Outbox {
-    let hooks = [WebhookConfig {
+/// A webhook receiver's configuration.
+fn hook_config(url: &str) -> WebhookConfig {
+    WebhookConfig {
         url: url.to_string(),
         secret: SECRET.into(),
         teams: vec![],
-    }];
+    }
+}
+
+/// An outbox worker that sends to `hooks`.
+fn webhook_outbox(
+    store: &Store,
+    clock: &ManualClock,
+    hooks: &[WebhookConfig],
+    worker: &str,
+) -> Outbox {
     Outbox::new(store.clone(), Arc::new(clock.clone()), worker).with_sender(
         Channel::Webhook,
-        Arc::new(WebhookSender::new(&hooks).unwrap()),
+        Arc::new(WebhookSender::new(hooks).unwrap()),
     )
 }
 
@@ -345,7 +349,7 @@ async fn a_handed_over_notification_is_sent_once_when_its_worker_dies(store: Sto
         (rows[0].status, rows[0].claimed_by.as_deref()),
         (NotificationStatus::Sending, Some("worker-1"))
     );
-    let other = webhook_outbox(&store, &clock, &url, "worker-2");
+    let other = webhook_outbox(&store, &clock, &[hook_config(&url)], "worker-2");
     assert!(drain(&other).await.is_empty());
     // …until worker-1's lease runs out without it having sent (it hung or died).
     clock.advance(outbox.lease + Duration::seconds(1));
@@ -357,4 +361,39 @@ async fn a_handed_over_notification_is_sent_once_when_its_worker_dies(store: Sto
     assert_eq!(hook.got.lock().unwrap().len(), 1, "sent once");
     let rows = store.list_notifications(alert.id).await.unwrap();
     assert_eq!(rows[0].status, NotificationStatus::Sent);
+}
+
+async fn a_stopping_worker_gives_back_what_it_had_not_sent(store: Store, _url: String) {
+    let (hook, url) = receiver(vec![]).await;
+    let clock = ManualClock::new(jst("2026-12-01T09:00:00"));
+    let resident = support::resident_with_button(&store, clock.now()).await;
+    // Two receivers (the same one at two addresses): two rows handed over for the one alert.
+    let hooks = [hook_config(&url), hook_config(&format!("{url}?copy=2"))];
+    let targets = Targets {
+        webhooks: hooks.to_vec(),
+        ..Default::default()
+    };
+    let outbox = webhook_outbox(&store, &clock, &hooks, "worker-1");
+    let mut service = support::service(&store, &clock, targets)
+        .await
+        .with_outbox(outbox.handoff());
+    press(&store, &resident, 1, clock.now()).await;
+    let alert = service.tick().await.unwrap().remove(0);
+    // The process is stopping: the worker finishes the send it has begun and gives the other back.
+    let stopping = tokio_util::sync::CancellationToken::new();
+    stopping.cancel();
+    outbox.run(stopping).await;
+    assert_eq!(hook.got.lock().unwrap().len(), 1);
+    // The next process sends it at once, not when worker-1's lease would have ended.
+    let next = webhook_outbox(&store, &clock, &hooks, "worker-2");
+    assert!(matches!(drain(&next).await[..], [Step::Sent(_)]));
+    assert_eq!(hook.got.lock().unwrap().len(), 2);
+    let rows = store.list_notifications(alert.id).await.unwrap();
+    assert_eq!(
+        rows.iter()
+            .map(|n| (n.status, n.attempts))
+            .collect::<Vec<_>>(),
+        [(NotificationStatus::Sent, 1), (NotificationStatus::Sent, 1)],
+        "each sent once, in one attempt"
+    );
 }

@@ -415,5 +415,12 @@ impl Outbox {
                 break;
             }
         }
+        // Rows handed over but not sent: given back, so that the next process (a restart, an
+        // upgrade) sends them at once instead of when their lease ends.
+        while let Ok((n, _)) = handed.try_recv() {
+            if let Err(e) = self.store.release_notification(n.id, &self.worker).await {
+                tracing::warn!(error = %e, notification_id = n.id, "Cannot give back a notification; it is sent when its lease ends.");
+            }
+        }
     }
 }

@@ -89,6 +89,21 @@ impl Store {
         }
     }
 
+    /// Gives back a claimed row that was not attempted (its worker is stopping): due again at
+    /// once for any worker, rather than when the lease ends. False if `worker` no longer holds it.
+    pub async fn release_notification(&self, id: i64, worker: &str) -> Result<bool, StorageError> {
+        let done = sqlx::query(
+            "UPDATE notifications SET status = 'pending', claimed_by = NULL, claimed_until = NULL,
+               attempts = attempts - 1
+             WHERE id = $1 AND status = 'sending' AND claimed_by = $2",
+        )
+        .bind(id)
+        .bind(worker)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Records a successful delivery. False if `worker` no longer holds the claim.
     pub async fn mark_notification_sent(
         &self,
