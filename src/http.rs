@@ -1,7 +1,9 @@
 //! The web server's routes that exist so far: `/healthz` for load balancers and monitors,
 //! `/metrics` (Prometheus), a status page at `/`, the alerts API (`/api/v1/…`, see
 //! `mimamori_alerts::api`), Telegram's webhook (in webhook mode) and the pages behind email
-//! acknowledgement links (`/ack/…`, see `mimamori_alerts::ack_link`). It is served on an already-bound listener and stops with the shutdown token.
+//! acknowledgement links (`/ack/…`, see `mimamori_alerts::ack_link`), and the responders' sign-in and
+//! alert pages (`/login`, `/alerts/{id}`, see `mimamori_alerts::dashboard`). It is served on an
+//! already-bound listener and stops with the shutdown token.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -29,6 +31,8 @@ pub struct AppState {
     pub telegram_webhook: Option<(Arc<mimamori_alerts::notify::telegram::Telegram>, String)>,
     /// The pages behind email acknowledgement links, when email is on.
     pub ack_pages: Option<mimamori_alerts::ack_link::AckState>,
+    /// Responders' sign-in and alert pages.
+    pub dashboard: mimamori_alerts::dashboard::DashboardState,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -39,12 +43,14 @@ pub fn router(state: AppState) -> Router {
     });
     let webhook = state.telegram_webhook.clone();
     let ack_pages = state.ack_pages.clone();
+    let dashboard = mimamori_alerts::dashboard::router(state.dashboard.clone());
     let mut app = Router::new()
         .route("/", get(status_page))
         .route("/healthz", get(health))
         .route("/metrics", get(metrics))
         .with_state(state)
-        .merge(api);
+        .merge(api)
+        .merge(dashboard);
     if let Some((bot, secret)) = webhook {
         app = app.merge(bot.webhook_router(secret));
     }

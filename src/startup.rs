@@ -169,6 +169,21 @@ pub fn email(
 }
 
 /// The pages behind email acknowledgement links, served wherever the web server runs.
+/// The responders' dashboard pages.
+pub fn dashboard(
+    config: &Config,
+    store: &Store,
+    registry: &mimamori_core::registry::Registry,
+    targets: &mimamori_alerts::notify::Targets,
+) -> mimamori_alerts::dashboard::DashboardState {
+    mimamori_alerts::dashboard::DashboardState {
+        store: store.clone(),
+        ctx: message_context(config, registry, targets),
+        targets: targets.clone(),
+        clock: Arc::new(SystemClock),
+    }
+}
+
 pub fn ack_pages(
     config: &Config,
     store: &Store,

@@ -42,8 +42,9 @@ pub fn router(state: AckState) -> Router {
         .with_state(state)
 }
 
-/// A page of ours: no caching (the token is in the address), no referrer, no indexing.
-fn page(status: StatusCode, title: &str, body: &str) -> Response {
+/// A page of ours: no caching (tokens in addresses, personal data on the dashboard), no
+/// referrer, no indexing.
+pub(crate) fn page(status: StatusCode, title: &str, body: &str) -> Response {
     let html = format!(
         "<!doctype html><html lang=\"ja\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\

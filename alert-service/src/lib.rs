@@ -10,10 +10,12 @@
 //!   team with their notifications, and carrying out escalation steps;
 //! - [`route`]: routing (which team of the district) and escalation chains, as data;
 //! - [`notify`]: the delivery outbox worker and its channels (MQTT, webhook, Telegram, email);
-//! - [`api`]: the alerts HTTP API; [`ack_link`]: the pages behind email acknowledgement links.
+//! - [`api`]: the alerts HTTP API; [`ack_link`]: the pages behind email acknowledgement links;
+//!   [`dashboard`]: responders' sign-in and the alert pages that chat and email link to.
 
 pub mod ack_link;
 pub mod api;
+pub mod dashboard;
 pub mod engine;
 pub mod notify;
 pub mod route;

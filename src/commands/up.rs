@@ -224,6 +224,7 @@ pub async fn run(mut config: Config, mut parts: Components) -> Result<(), Failur
             ack_pages: link_signer
                 .clone()
                 .map(|signer| startup::ack_pages(&config, &store, &registry, &targets, signer)),
+            dashboard: startup::dashboard(&config, &store, &registry, &targets),
         };
         let shutdown = shutdown.clone();
         tasks.spawn(async move {

@@ -20,6 +20,7 @@ mod devices;
 mod listen;
 mod outbox;
 mod residents;
+mod sessions;
 mod signals;
 mod teams;
 mod watch;

@@ -1,0 +1,467 @@
+//! The responders' dashboard: sign-in, and the page of an alert that chat and email messages link
+//! to (`/alerts/{id}`), where a responder sees who the alert is about — the resident's name,
+//! address, phone, contacts and notes, shown only here, behind sign-in, every view audited — with
+//! its timeline, and acknowledges or resolves it.
+//!
+//! Sign-in is with the responder's access token (`mimamori admin responder token`, the same as the
+//! API's), once per browser for 12 hours: a session cookie (`mimamori_session`: random, stored as
+//! its SHA-256; `HttpOnly`; `SameSite=Lax`, so that a link opened from mail or chat arrives signed
+//! in; `Secure` when `http.public_url` is `https`). Every form that changes something carries the
+//! session's form token (CSRF). Scope as in the API: a district's team sees that district, a
+//! city-wide team everything; an alert out of scope is answered as missing.
+
+use crate::ack_link::page;
+use crate::notify::message::{self, Context, escape};
+use crate::notify::{Targets, announce, event};
+use axum::Router;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use mimamori_core::clock::Clock;
+use mimamori_core::domain::{Actor, Alert, AlertId, AlertState, Outcome, Responder, Subject, Team};
+use mimamori_core::secret::{generate, token_hash};
+use mimamori_core::storage::{AckResult, ResolveResult, StorageError, Store};
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// The session cookie's name.
+pub const COOKIE: &str = "mimamori_session";
+
+/// How long a sign-in lasts.
+const SESSION_HOURS: i64 = 12;
+
+/// What the pages need.
+#[derive(Clone)]
+pub struct DashboardState {
+    pub store: Store,
+    pub ctx: Context,
+    /// The channels told when an alert is acknowledged or resolved here.
+    pub targets: Targets,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// `/login`, `/logout`, `/alerts/{id}` and its actions.
+pub fn router(state: DashboardState) -> Router {
+    Router::new()
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+        .route("/alerts/{id}", get(alert_page))
+        .route("/alerts/{id}/ack", post(acknowledge))
+        .route("/alerts/{id}/resolve", post(resolve))
+        .with_state(state)
+}
+
+/// A signed-in responder.
+struct Session {
+    responder: Responder,
+    team: Team,
+    form_token: String,
+}
+
+impl Session {
+    fn actor(&self) -> Actor {
+        Actor(format!("responder:{}", self.responder.id))
+    }
+}
+
+fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value.to_string())
+}
+
+async fn session(state: &DashboardState, headers: &HeaderMap) -> Result<Option<Session>, Response> {
+    let Some(token) = cookie_token(headers) else {
+        return Ok(None);
+    };
+    match state
+        .store
+        .web_session(&token_hash(&token), state.clock.now())
+        .await
+    {
+        Ok(found) => Ok(found.map(|(responder, team, form_token)| Session {
+            responder,
+            team,
+            form_token,
+        })),
+        Err(e) => Err(server_error(e)),
+    }
+}
+
+fn server_error(e: StorageError) -> Response {
+    tracing::error!(error = %e, "Dashboard: storage failed.");
+    page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "ただいま表示できません",
+        "<p>しばらくしてからもう一度お試しください。</p>",
+    )
+}
+
+fn not_found() -> Response {
+    page(
+        StatusCode::NOT_FOUND,
+        "見つかりません",
+        "<p>このアラートはないか、あなたの担当範囲外です。</p>",
+    )
+}
+
+fn see_other(to: &str) -> Response {
+    (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_string())]).into_response()
+}
+
+/// Only our own paths: never a redirect to another site.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.into(),
+        _ => "/login".into(),
+    }
+}
+
+#[derive(Deserialize)]
+struct NextQuery {
+    next: Option<String>,
+}
+
+fn login_form(next: &str, error: Option<&str>) -> String {
+    format!(
+        "{error}<form method=\"post\" action=\"/login\">\
+         <p><label>アクセストークン<br><input type=\"password\" name=\"token\" autocomplete=\"current-password\" required style=\"width:100%\"></label></p>\
+         <input type=\"hidden\" name=\"next\" value=\"{next}\">\
+         <p><button type=\"submit\" style=\"font-size:1.1em;padding:.4em 1.4em\">ログイン</button></p></form>\
+         <p style=\"color:#555\">トークンは管理者が発行します（mimamori admin responder token）。</p>",
+        error = error
+            .map(|e| format!("<p style=\"color:#b00\">{}</p>", escape(e)))
+            .unwrap_or_default(),
+        next = escape(next),
+    )
+}
+
+async fn login_page(Query(q): Query<NextQuery>) -> Response {
+    page(
+        StatusCode::OK,
+        "ログイン",
+        &login_form(&safe_next(q.next.as_deref()), None),
+    )
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    token: String,
+    next: Option<String>,
+}
+
+async fn login(State(state): State<DashboardState>, Form(f): Form<LoginForm>) -> Response {
+    let next = safe_next(f.next.as_deref());
+    let responder = match state
+        .store
+        .responder_by_token(&token_hash(f.token.trim()))
+        .await
+    {
+        Ok(Some((responder, _))) => responder,
+        Ok(None) => {
+            return page(
+                StatusCode::UNAUTHORIZED,
+                "ログイン",
+                &login_form(&next, Some("トークンが正しくないか、無効になっています。")),
+            );
+        }
+        Err(e) => return server_error(e),
+    };
+    let token = generate(32);
+    let now = state.clock.now();
+    if let Err(e) = state
+        .store
+        .create_web_session(
+            &token_hash(&token),
+            &responder.id,
+            &generate(24),
+            now,
+            now + chrono::Duration::hours(SESSION_HOURS),
+        )
+        .await
+    {
+        return server_error(e);
+    }
+    tracing::info!(responder_id = %responder.id, "Responder signed in to the dashboard.");
+    let secure = if state.ctx.public_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+        SESSION_HOURS * 3600
+    );
+    (
+        StatusCode::SEE_OTHER,
+        [(header::LOCATION, next), (header::SET_COOKIE, cookie)],
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct ActionForm {
+    form_token: String,
+    outcome: Option<String>,
+    note: Option<String>,
+}
+
+async fn logout(
+    State(state): State<DashboardState>,
+    headers: HeaderMap,
+    Form(f): Form<ActionForm>,
+) -> Response {
+    if let (Ok(Some(s)), Some(token)) = (session(&state, &headers).await, cookie_token(&headers))
+        && s.form_token == f.form_token
+        && let Err(e) = state.store.end_web_session(&token_hash(&token)).await
+    {
+        return server_error(e);
+    }
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (header::LOCATION, "/login".to_string()),
+            (
+                header::SET_COOKIE,
+                format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"),
+            ),
+        ],
+    )
+        .into_response()
+}
+
+/// The signed-in responder and the alert, if they may see it; else the page to answer with.
+async fn signed_in_alert(
+    state: &DashboardState,
+    headers: &HeaderMap,
+    id: i64,
+) -> Result<(Session, Alert), Response> {
+    let Some(session) = session(state, headers).await? else {
+        return Err(see_other(&format!("/login?next=/alerts/{id}")));
+    };
+    match state.store.get_alert(AlertId(id)).await {
+        Ok(alert) if session.team.covers(alert.district.as_ref()) => Ok((session, alert)),
+        Ok(_) | Err(StorageError::NotFound { .. }) => Err(not_found()),
+        Err(e) => Err(server_error(e)),
+    }
+}
+
+async fn alert_page(
+    State(state): State<DashboardState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Response {
+    let (session, alert) = match signed_in_alert(&state, &headers, id).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    match render_alert(&state, &session, &alert).await {
+        Ok(body) => page(
+            StatusCode::OK,
+            &format!("{} #{}", alert.kind.label_ja(), alert.id),
+            &body,
+        ),
+        Err(e) => server_error(e),
+    }
+}
+
+fn row(label: &str, value: &str) -> String {
+    format!(
+        "<tr><th style=\"text-align:left;padding-right:1em;vertical-align:top\">{}</th><td>{}</td></tr>",
+        escape(label),
+        escape(value)
+    )
+}
+
+async fn render_alert(
+    state: &DashboardState,
+    session: &Session,
+    alert: &Alert,
+) -> Result<String, StorageError> {
+    let now = state.clock.now();
+    let who = message::acknowledger_name(&state.store, alert).await?;
+    let mut html = format!(
+        "<p style=\"color:#555\">{}（{}）としてログイン中</p>",
+        escape(&session.responder.name),
+        escape(&session.team.name)
+    );
+    html.push_str(&message::render(&state.ctx, alert, event::RAISED, None, who.as_deref()).html());
+    // The person, behind sign-in only: reading it is audited as this responder.
+    if let Subject::Resident(id) = &alert.subject {
+        let r = state.store.get_resident(id, &session.actor(), now).await?;
+        let mut rows = row("氏名", &r.name);
+        if let Some(kana) = &r.name_kana {
+            rows.push_str(&row("ふりがな", kana));
+        }
+        rows.push_str(&row("生まれ年", &format!("{}年", r.birth_year.year())));
+        rows.push_str(&row("住所", &format!("藤沢市{}", r.address)));
+        rows.push_str(&row("世帯", r.living.label_ja()));
+        if let Some(phone) = &r.phone {
+            rows.push_str(&row("電話", phone));
+        }
+        for c in &r.contacts {
+            rows.push_str(&row(
+                &format!("連絡先（{}）", c.relation),
+                &format!(
+                    "{} {}{}",
+                    c.name,
+                    c.phone.as_deref().unwrap_or(""),
+                    if c.consent {
+                        ""
+                    } else {
+                        "（通知の同意なし）"
+                    }
+                ),
+            ));
+        }
+        if let Some(notes) = &r.notes {
+            rows.push_str(&row("備考", notes));
+        }
+        html.push_str(&format!(
+            "<h2 style=\"font-size:1.1em\">対象者</h2><table>{rows}</table>"
+        ));
+    }
+    let form_token = escape(&session.form_token);
+    if alert.state == AlertState::Open {
+        html.push_str(&format!(
+            "<form method=\"post\" action=\"/alerts/{id}/ack\"><input type=\"hidden\" name=\"form_token\" value=\"{form_token}\">\
+             <p><button type=\"submit\" style=\"font-size:1.2em;padding:.6em 1.6em\">対応します</button></p></form>",
+            id = alert.id
+        ));
+    }
+    if alert.state != AlertState::Resolved {
+        let options: String = Outcome::ALL
+            .iter()
+            .map(|o| format!("<option value=\"{}\">{}</option>", o.as_str(), o.label_ja()))
+            .collect();
+        html.push_str(&format!(
+            "<h2 style=\"font-size:1.1em\">解決として記録</h2>\
+             <form method=\"post\" action=\"/alerts/{id}/resolve\"><input type=\"hidden\" name=\"form_token\" value=\"{form_token}\">\
+             <p><label>結果 <select name=\"outcome\">{options}</select></label></p>\
+             <p><label>メモ<br><textarea name=\"note\" rows=\"3\" style=\"width:100%\"></textarea></label></p>\
+             <p><button type=\"submit\">解決として記録</button></p></form>",
+            id = alert.id
+        ));
+    }
+    let events: String = state
+        .store
+        .alert_timeline(alert.id)
+        .await?
+        .iter()
+        .map(|e| {
+            let text = e
+                .detail
+                .get("text")
+                .or_else(|| e.detail.get("note"))
+                .and_then(|t| t.as_str())
+                .unwrap_or("");
+            format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                e.at.with_timezone(&state.ctx.timezone)
+                    .format("%m/%d %H:%M:%S"),
+                escape(e.kind.label_ja()),
+                escape(e.actor.as_deref().unwrap_or("")),
+                escape(text)
+            )
+        })
+        .collect();
+    html.push_str(&format!(
+        "<h2 style=\"font-size:1.1em\">経過</h2><table>{events}</table>\
+         <form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"form_token\" value=\"{form_token}\">\
+         <p><button type=\"submit\">ログアウト</button></p></form>"
+    ));
+    Ok(html)
+}
+
+fn forged() -> Response {
+    page(
+        StatusCode::FORBIDDEN,
+        "操作を受け付けられません",
+        "<p>画面が古くなっているか、ほかのサイトからの送信です。アラートのページを開き直してください。</p>",
+    )
+}
+
+async fn acknowledge(
+    State(state): State<DashboardState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(f): Form<ActionForm>,
+) -> Response {
+    let (session, alert) = match signed_in_alert(&state, &headers, id).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    if f.form_token != session.form_token {
+        return forged();
+    }
+    let now = state.clock.now();
+    match state
+        .store
+        .acknowledge_alert(alert.id, &session.actor(), "dashboard", now)
+        .await
+    {
+        Ok(AckResult::Acknowledged(a)) => {
+            tracing::info!(alert_id = %a.id, responder_id = %session.responder.id, "Alert acknowledged on the dashboard.");
+            if let Err(e) =
+                announce(&state.store, &state.targets, &a, event::ACKNOWLEDGED, now).await
+            {
+                return server_error(e);
+            }
+        }
+        Ok(AckResult::AlreadyAcknowledged(_) | AckResult::AlreadyResolved(_)) => {}
+        Err(e) => return server_error(e),
+    }
+    see_other(&format!("/alerts/{id}"))
+}
+
+async fn resolve(
+    State(state): State<DashboardState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(f): Form<ActionForm>,
+) -> Response {
+    let (session, alert) = match signed_in_alert(&state, &headers, id).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    if f.form_token != session.form_token {
+        return forged();
+    }
+    let Some(outcome) = f.outcome.as_deref().and_then(|o| o.parse::<Outcome>().ok()) else {
+        return page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "結果を選んでください",
+            "<p>無事確認・救急搬送・誤報・不在・その他のいずれかを選んで、もう一度送信してください。</p>",
+        );
+    };
+    let note = f.note.as_deref().map(str::trim).filter(|n| !n.is_empty());
+    if note.is_some_and(|n| n.chars().count() > 4000) {
+        return page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "メモが長すぎます",
+            "<p>メモは4000文字までです。</p>",
+        );
+    }
+    let now = state.clock.now();
+    match state
+        .store
+        .resolve_alert(alert.id, &session.actor(), outcome, note, now)
+        .await
+    {
+        Ok(ResolveResult::Resolved(a)) => {
+            tracing::info!(alert_id = %a.id, responder_id = %session.responder.id, outcome = %outcome, "Alert resolved on the dashboard.");
+            if let Err(e) = announce(&state.store, &state.targets, &a, event::RESOLVED, now).await {
+                return server_error(e);
+            }
+        }
+        Ok(ResolveResult::AlreadyResolved(_)) => {}
+        Err(e) => return server_error(e),
+    }
+    see_other(&format!("/alerts/{id}"))
+}

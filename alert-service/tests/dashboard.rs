@@ -1,0 +1,242 @@
+//! The responders' dashboard over real HTTP: signing in, the alert page behind it (the resident's
+//! details, every view audited), district scope, and acting on the alert with the form token.
+
+use mimamori_alerts::dashboard::{DashboardState, router};
+use mimamori_alerts::notify::Targets;
+use mimamori_core::clock::{Clock, ManualClock};
+use mimamori_core::domain::*;
+use mimamori_core::on_both_backends;
+use mimamori_core::secret::token_hash;
+use mimamori_core::storage::{Routed, Store};
+use reqwest::StatusCode;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use std::sync::Arc;
+use support::jst;
+
+mod support;
+
+on_both_backends!(a_responder_signs_in_and_handles_the_alert_a_message_linked_to);
+
+async fn token_for(store: &Store, id: &str, team: &str) -> String {
+    support::responder(store, id, team, id, None, None).await;
+    let token = format!("mmr_{}", mimamori_core::secret::generate(33));
+    store
+        .add_responder_token(
+            &ResponderId::parse(id).unwrap(),
+            &token_hash(&token),
+            mimamori_core::testing::t0(),
+        )
+        .await
+        .unwrap();
+    token
+}
+
+/// The value of the form token field on a page.
+fn form_token(page: &str) -> String {
+    let at = page.find("name=\"form_token\" value=\"").expect("a form") + 25;
+    page[at..].split('"').next().unwrap().to_string()
+}
+
+async fn a_responder_signs_in_and_handles_the_alert_a_message_linked_to(
+    store: Store,
+    _url: String,
+) {
+    let clock = ManualClock::new(jst("2026-12-01T09:00:00"));
+    let resident = support::resident_with_button(&store, clock.now()).await; // 藤沢 花子, 鵠沼
+    let sato = token_for(&store, "p-sato", "houkatsu-kugenuma").await;
+    let chogo = token_for(&store, "p-chogo", "csw-chogo").await;
+    let alert = store
+        .open_routed_alert(
+            &NewAlert {
+                subject: Subject::Resident(resident.clone()),
+                kind: AlertKind::Emergency,
+                severity: Severity::Critical,
+                district: Some(mimamori_core::testing::district("kugenuma")),
+                summary: "緊急通報".into(),
+                detail: serde_json::json!({}),
+                at: clock.now(),
+            },
+            &Routed {
+                team: Some(TeamId::parse("houkatsu-kugenuma").unwrap()),
+                ..Default::default()
+            },
+            &[],
+            None,
+        )
+        .await
+        .unwrap()
+        .alert;
+    let state = DashboardState {
+        store: store.clone(),
+        ctx: support::context("https://mimamori.example.jp"),
+        targets: Targets {
+            mqtt_alerts: true,
+            ..Default::default()
+        },
+        clock: Arc::new(clock.clone()),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
+    mimamori_alerts::notify::install_crypto_provider();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page_path = format!("/alerts/{}", alert.id);
+    let sign_in = |token: String, next: String| {
+        http.post(format!("{base}/login"))
+            .form(&[("token", token), ("next", next)])
+            .send()
+    };
+
+    // The link from chat or mail, not signed in: to the sign-in page, and back afterwards.
+    let r = http.get(format!("{base}{page_path}")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()[LOCATION], format!("/login?next={page_path}"));
+    let r = http
+        .get(format!("{base}/login?next={page_path}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.text().await.unwrap().contains("アクセストークン"));
+
+    // A wrong token: refused, no session.
+    let r = sign_in("mmr_wrong".into(), page_path.clone())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(r.headers().get(SET_COOKIE).is_none());
+    // Never sent on to another site.
+    let r = sign_in(sato.clone(), "//evil.example/".into())
+        .await
+        .unwrap();
+    assert_eq!(r.headers()[LOCATION], "/login");
+
+    // 鵠沼's responder signs in and is sent back to the alert.
+    let r = sign_in(sato.clone(), page_path.clone()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()[LOCATION], page_path);
+    let set = r.headers()[SET_COOKIE].to_str().unwrap().to_string();
+    for attribute in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/"] {
+        assert!(set.contains(attribute), "{set}");
+    }
+    let cookie = set.split(';').next().unwrap().to_string();
+    let get = |cookie: String| {
+        http.get(format!("{base}{page_path}"))
+            .header(COOKIE, cookie)
+            .send()
+    };
+    let r = get(cookie.clone()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let page = r.text().await.unwrap();
+    // Who and where — shown here, behind sign-in, and nowhere else.
+    for detail in [
+        "藤沢 花子",
+        "鵠沼海岸2丁目3-5",
+        "糖尿病",
+        "藤沢 一郎",
+        "緊急通報",
+    ] {
+        assert!(page.contains(detail), "{detail} on the page");
+    }
+    let views = store
+        .list_audit("resident", Some(resident.as_str()), 10)
+        .await
+        .unwrap();
+    assert!(
+        views
+            .iter()
+            .any(|v| v.action == "resident.view" && v.actor == "responder:p-sato"),
+        "the view is audited as the responder: {views:?}"
+    );
+
+    // Another district's responder: as if there were no such alert, and no view of the resident.
+    let r = sign_in(chogo, page_path.clone()).await.unwrap();
+    let other = r.headers()[SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let r = get(other).await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(!r.text().await.unwrap().contains("藤沢 花子"));
+
+    // Acting needs the page's form token: a form posted from elsewhere changes nothing.
+    let post = |path: String, cookie: String, form: Vec<(&'static str, String)>| {
+        http.post(format!("{base}{path}"))
+            .header(COOKIE, cookie)
+            .form(&form)
+            .send()
+    };
+    let r = post(
+        format!("{page_path}/ack"),
+        cookie.clone(),
+        vec![("form_token", "forged".into())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        store.get_alert(alert.id).await.unwrap().state,
+        AlertState::Open
+    );
+    let token = form_token(&page);
+    let r = post(
+        format!("{page_path}/ack"),
+        cookie.clone(),
+        vec![("form_token", token.clone())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let acked = store.get_alert(alert.id).await.unwrap();
+    assert_eq!(
+        (acked.state, acked.acknowledged_by.as_deref()),
+        (AlertState::Acknowledged, Some("responder:p-sato"))
+    );
+    let r = post(
+        format!("{page_path}/resolve"),
+        cookie.clone(),
+        vec![
+            ("form_token", token.clone()),
+            ("outcome", "safe".into()),
+            ("note", "訪問して無事を確認".into()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let resolved = store.get_alert(alert.id).await.unwrap();
+    assert_eq!(
+        (resolved.state, resolved.outcome),
+        (AlertState::Resolved, Some(Outcome::Safe))
+    );
+    // The timeline shows both, and the integrations were told (the MQTT channel's rows).
+    let page = get(cookie.clone()).await.unwrap().text().await.unwrap();
+    assert!(
+        page.contains("対応開始") && page.contains("解決") && page.contains("訪問して無事を確認")
+    );
+    let told: Vec<String> = store
+        .list_notifications(alert.id)
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|n| n.body["event"].as_str().map(String::from))
+        .collect();
+    assert_eq!(told, ["acknowledged", "resolved"]);
+
+    // Signing out ends the session on the server, not only in this browser.
+    let r = post(
+        "/logout".into(),
+        cookie.clone(),
+        vec![("form_token", token)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(get(cookie).await.unwrap().status(), StatusCode::SEE_OTHER);
+}
