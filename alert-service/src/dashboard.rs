@@ -41,11 +41,12 @@ pub struct DashboardState {
     pub clock: Arc<dyn Clock>,
 }
 
-/// `/login`, `/logout`, `/alerts/{id}` and its actions.
+/// `/login`, `/logout`, `/alerts` (the team's alerts), `/alerts/{id}` and its actions.
 pub fn router(state: DashboardState) -> Router {
     Router::new()
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
+        .route("/alerts", get(alert_list))
         .route("/alerts/{id}", get(alert_page))
         .route("/alerts/{id}/ack", post(acknowledge))
         .route("/alerts/{id}/resolve", post(resolve))
@@ -119,7 +120,7 @@ fn see_other(to: &str) -> Response {
 fn safe_next(next: Option<&str>) -> String {
     match next {
         Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.into(),
-        _ => "/login".into(),
+        _ => "/alerts".into(),
     }
 }
 
@@ -236,6 +237,71 @@ async fn logout(
         .into_response()
 }
 
+/// The alerts of the responder's district (every district for a city-wide team) still to be
+/// handled, newest first: what, where, when and where it stands — the person only on its page.
+async fn alert_list(State(state): State<DashboardState>, headers: HeaderMap) -> Response {
+    let session = match session(&state, &headers).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return see_other("/login?next=/alerts"),
+        Err(page) => return page,
+    };
+    let mut alerts = Vec::new();
+    for s in [AlertState::Open, AlertState::Acknowledged] {
+        let filter = mimamori_core::storage::AlertFilter {
+            district: session.team.district.clone(),
+            state: Some(s),
+            limit: 500,
+            ..Default::default()
+        };
+        match state.store.list_alerts(&filter).await {
+            Ok(found) => alerts.extend(found),
+            Err(e) => return server_error(e),
+        }
+    }
+    alerts.sort_by(|a, b| b.opened_at.cmp(&a.opened_at).then(b.id.0.cmp(&a.id.0)));
+    let rows: String = alerts
+        .iter()
+        .map(|a| {
+            let district = a
+                .district
+                .as_ref()
+                .map(|d| {
+                    state
+                        .ctx
+                        .districts
+                        .get(d)
+                        .cloned()
+                        .unwrap_or_else(|| d.to_string())
+                })
+                .unwrap_or_else(|| "振り分け待ち".into());
+            format!(
+                "<tr><td><a href=\"/alerts/{id}\">#{id} {kind}</a></td><td>{district}</td><td>{at}</td><td>{state}</td><td>{subject}</td></tr>",
+                id = a.id,
+                kind = escape(a.kind.label_ja()),
+                district = escape(&district),
+                at = a.opened_at.with_timezone(&state.ctx.timezone).format("%m/%d %H:%M"),
+                state = escape(a.state.label_ja()),
+                subject = escape(&message::subject_label(&a.subject)),
+            )
+        })
+        .collect();
+    let body = if alerts.is_empty() {
+        "<p>対応待ちのアラートはありません。</p>".to_string()
+    } else {
+        format!(
+            "<table><tr><th>アラート</th><th>地区</th><th>発生</th><th>状況</th><th>対象</th></tr>{rows}</table>"
+        )
+    };
+    page(
+        StatusCode::OK,
+        &format!("対応待ちのアラート（{}）", session.team.name),
+        &format!(
+            "<p style=\"color:#555\">{}としてログイン中</p>{body}",
+            escape(&session.responder.name)
+        ),
+    )
+}
+
 /// The signed-in responder and the alert, if they may see it; else the page to answer with.
 async fn signed_in_alert(
     state: &DashboardState,
@@ -287,7 +353,7 @@ async fn render_alert(
     let now = state.clock.now();
     let who = message::acknowledger_name(&state.store, alert).await?;
     let mut html = format!(
-        "<p style=\"color:#555\">{}（{}）としてログイン中</p>",
+        "<p style=\"color:#555\"><a href=\"/alerts\">対応待ちの一覧</a> ・ {}（{}）としてログイン中</p>",
         escape(&session.responder.name),
         escape(&session.team.name)
     );

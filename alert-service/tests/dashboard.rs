@@ -111,7 +111,7 @@ async fn a_responder_signs_in_and_handles_the_alert_a_message_linked_to(
     let r = sign_in(sato.clone(), "//evil.example/".into())
         .await
         .unwrap();
-    assert_eq!(r.headers()[LOCATION], "/login");
+    assert_eq!(r.headers()[LOCATION], "/alerts");
 
     // 鵠沼's responder signs in and is sent back to the alert.
     let r = sign_in(sato.clone(), page_path.clone()).await.unwrap();
@@ -152,6 +152,19 @@ async fn a_responder_signs_in_and_handles_the_alert_a_message_linked_to(
         "the view is audited as the responder: {views:?}"
     );
 
+    // The team's list links to it, and names nobody.
+    let list = |cookie: String| {
+        http.get(format!("{base}/alerts"))
+            .header(COOKIE, cookie)
+            .send()
+    };
+    let listed = list(cookie.clone()).await.unwrap().text().await.unwrap();
+    assert!(
+        listed.contains(&format!("href=\"{page_path}\"")),
+        "{listed}"
+    );
+    assert!(!listed.contains("藤沢 花子"));
+
     // Another district's responder: as if there were no such alert, and no view of the resident.
     let r = sign_in(chogo, page_path.clone()).await.unwrap();
     let other = r.headers()[SET_COOKIE]
@@ -161,9 +174,11 @@ async fn a_responder_signs_in_and_handles_the_alert_a_message_linked_to(
         .next()
         .unwrap()
         .to_string();
-    let r = get(other).await.unwrap();
+    let r = get(other.clone()).await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert!(!r.text().await.unwrap().contains("藤沢 花子"));
+    let listed = list(other).await.unwrap().text().await.unwrap();
+    assert!(!listed.contains(&page_path) && listed.contains("対応待ちのアラートはありません"));
 
     // Acting needs the page's form token: a form posted from elsewhere changes nothing.
     let post = |path: String, cookie: String, form: Vec<(&'static str, String)>| {
