@@ -104,11 +104,13 @@ fn district_of(registry: &Registry, n: usize) -> &mimamori_core::domain::Distric
 
 /// A responder with an email address in each team the first `count` simulated homes are routed
 /// to (their district's 包括 and CSW), so that the demo's alerts are emailed; kept when run again.
+/// Returns a fresh dashboard token of the demo's city-wide responder (バックアップふじさわ, who
+/// sees every district), to sign in with.
 pub async fn demo_responders(
     store: &Store,
     registry: &Registry,
     count: usize,
-) -> Result<(), Failure> {
+) -> Result<String, Failure> {
     use mimamori_core::domain::{Email, NewResponder, ResponderId, TeamKind};
     let now = chrono::Utc::now();
     for n in 1..=count {
@@ -127,11 +129,38 @@ pub async fn demo_responders(
                 telegram_chat_id: None,
                 office_hours: None,
             };
-            match store.add_responder(&responder, now).await {
-                Ok(_) | Err(mimamori_core::storage::StorageError::Conflict(_)) => {}
-                Err(e) => return Err(Failure::Other(e.into())),
-            }
+            add_demo_responder(store, &responder, now).await?;
         }
     }
-    Ok(())
+    let coordinator = NewResponder {
+        id: ResponderId::parse("p-demo-coordinator").map_err(|e| Failure::Other(e.into()))?,
+        team: Registry::default_team_id(TeamKind::Coordinator, None),
+        name: "デモ担当（バックアップふじさわ）".into(),
+        email: None,
+        telegram_chat_id: None,
+        office_hours: None,
+    };
+    add_demo_responder(store, &coordinator, now).await?;
+    let token = format!("mmr_{}", mimamori_core::secret::generate(33));
+    store
+        .add_responder_token(
+            &coordinator.id,
+            &mimamori_core::secret::token_hash(&token),
+            now,
+        )
+        .await
+        .map_err(|e| Failure::Other(e.into()))?;
+    Ok(token)
+}
+
+/// Adds a demo responder unless an earlier demo run did.
+async fn add_demo_responder(
+    store: &Store,
+    responder: &mimamori_core::domain::NewResponder,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), Failure> {
+    match store.add_responder(responder, now).await {
+        Ok(_) | Err(mimamori_core::storage::StorageError::Conflict(_)) => Ok(()),
+        Err(e) => Err(Failure::Other(e.into())),
+    }
 }

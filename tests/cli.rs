@@ -199,11 +199,7 @@ fn start_up(dir: &Path, args: &[&str]) -> (Running, Up) {
 }
 
 fn http_get(addr: &str, path: &str) -> String {
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
-    let mut body = String::new();
-    s.read_to_string(&mut body).unwrap();
-    body
+    http_request(addr, "GET", path, &[], "")
 }
 
 fn stop(Running(child): &mut Running, signal: &str) -> std::process::ExitStatus {
@@ -552,25 +548,28 @@ fn a_provisioned_device_reaches_a_running_platform() {
 fn the_demo_shows_signals_and_alerts_flowing() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, up) = start_up(dir.path(), &["--demo"]);
-    let (mut signals, mut alert, mut mail) = (0, false, None);
-    while signals < 3 || !alert || mail.is_none() {
+    let (mut signals, mut alert, mut mail, mut token) = (0, None, None, None);
+    while signals < 3 || alert.is_none() || mail.is_none() || token.is_none() {
         let line = up
             .lines
             .recv_timeout(Duration::from_secs(60))
             .expect("no demo output");
         if let Some(path) = line.strip_prefix("デモ / demo: メール / email ") {
             mail = Some(dir.path().join(path));
-        } else if line.starts_with("デモ / demo: アラート") {
+        } else if let Some(rest) = line.strip_prefix("デモ / demo: ダッシュボード / dashboard ")
+        {
+            token = rest.split(' ').next_back().map(String::from);
+        } else if let Some(rest) = line.strip_prefix("デモ / demo: アラート #") {
             // The first home's opening press, routed to its district (not the triage queue).
-            if !alert {
+            if alert.is_none() {
                 assert!(
                     line.contains("緊急通報")
                         && line.contains("resident:r-sim-00001")
                         && !line.contains("(-地区)"),
                     "{line}"
                 );
+                alert = rest.split(' ').next().map(String::from);
             }
-            alert = true;
         } else if line.starts_with("デモ / demo: ") {
             assert!(line.contains("device:sim-"), "{line}");
             signals += 1;
@@ -581,7 +580,65 @@ fn the_demo_shows_signals_and_alerts_flowing() {
     assert!(eml.contains("To: demo-"), "{eml}");
     assert!(eml.contains("example.invalid"), "{eml}");
     assert!(eml.contains("multipart/alternative"), "{eml}");
+    // The printed token signs in to the dashboard, where the alert's page shows who it is about.
+    let body = format!(
+        "token={}&next=/alerts/{}",
+        token.unwrap(),
+        alert.clone().unwrap()
+    );
+    let signed_in = http_request(
+        &up.http,
+        "POST",
+        "/login",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        &body,
+    );
+    assert!(
+        signed_in.starts_with("HTTP/1.1 303") || signed_in.starts_with("HTTP/1.0 303"),
+        "{signed_in}"
+    );
+    let cookie = signed_in
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .and_then(|c| c.split(';').next())
+        .expect("a session cookie")
+        .to_string();
+    let page = http_request(
+        &up.http,
+        "GET",
+        &format!("/alerts/{}", alert.unwrap()),
+        &[("Cookie", &cookie)],
+        "",
+    );
+    assert!(
+        page.contains(" 200 ") && page.contains("緊急通報") && page.contains("対象者"),
+        "{page}"
+    );
     assert!(stop(&mut child, "-INT").success());
+}
+
+/// One HTTP/1.0 request; the whole response, headers (lower-case names) and body.
+fn http_request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> String {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let mut request = format!(
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    s.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    s.read_to_string(&mut response).unwrap();
+    response
 }
 
 /// Policies and pauses set from the command line.
@@ -1068,13 +1125,5 @@ fn status(response: &str) -> u16 {
 }
 
 fn http_post(addr: &str, path: &str) -> String {
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "POST {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n"
-    )
-    .unwrap();
-    let mut body = String::new();
-    s.read_to_string(&mut body).unwrap();
-    body
+    http_request(addr, "POST", path, &[], "")
 }

@@ -90,12 +90,12 @@ pub async fn run(mut config: Config, mut parts: Components) -> Result<(), Failur
 
     // The demo's homes and responders exist before the alert service reads its state, so that
     // their alerts are routed to their district from the first press.
-    let demo_homes = if parts.demo {
+    let (demo_homes, demo_token) = if parts.demo {
         let homes = crate::simulation::provision(&store, &registry, 3).await?;
-        crate::simulation::demo_responders(&store, &registry, homes.len()).await?;
-        Some(homes)
+        let token = crate::simulation::demo_responders(&store, &registry, homes.len()).await?;
+        (Some(homes), Some(token))
     } else {
-        None
+        (None, None)
     };
     // Email links: one key for the links the channel writes and the pages that check them.
     let link_signer = if config.notify.email.enabled {
@@ -277,6 +277,11 @@ pub async fn run(mut config: Config, mut parts: Components) -> Result<(), Failur
         "mimamori: database {}",
         super::redact(&config.database_url())
     );
+    if let (Some(addr), Some(token)) = (http_addr, &demo_token) {
+        println!(
+            "デモ / demo: ダッシュボード / dashboard http://{addr}/login トークン / token {token}"
+        );
+    }
     println!("mimamori: 起動しました / running. Ctrl+C で停止 / Ctrl+C to stop.");
     let _ = std::io::stdout().flush();
     tracing::info!("mimamori is up.");
