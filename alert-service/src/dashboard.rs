@@ -453,19 +453,31 @@ fn forged() -> Response {
     )
 }
 
+/// The signed-in responder and the alert, for a form that changes it: with the session's form
+/// token, or nothing happens.
+async fn acting(
+    state: &DashboardState,
+    headers: &HeaderMap,
+    id: i64,
+    form_token: &str,
+) -> Result<(Session, Alert), Response> {
+    let (session, alert) = signed_in_alert(state, headers, id).await?;
+    if form_token != session.form_token {
+        return Err(forged());
+    }
+    Ok((session, alert))
+}
+
 async fn acknowledge(
     State(state): State<DashboardState>,
     headers: HeaderMap,
     Path(id): Path<i64>,
     Form(f): Form<ActionForm>,
 ) -> Response {
-    let (session, alert) = match signed_in_alert(&state, &headers, id).await {
+    let (session, alert) = match acting(&state, &headers, id, &f.form_token).await {
         Ok(found) => found,
         Err(page) => return page,
     };
-    if f.form_token != session.form_token {
-        return forged();
-    }
     let now = state.clock.now();
     match state
         .store
@@ -492,13 +504,10 @@ async fn resolve(
     Path(id): Path<i64>,
     Form(f): Form<ActionForm>,
 ) -> Response {
-    let (session, alert) = match signed_in_alert(&state, &headers, id).await {
+    let (session, alert) = match acting(&state, &headers, id, &f.form_token).await {
         Ok(found) => found,
         Err(page) => return page,
     };
-    if f.form_token != session.form_token {
-        return forged();
-    }
     let Some(outcome) = f.outcome.as_deref().and_then(|o| o.parse::<Outcome>().ok()) else {
         return page(
             StatusCode::UNPROCESSABLE_ENTITY,
