@@ -50,6 +50,7 @@ pub fn router(state: DashboardState) -> Router {
         .route("/alerts/{id}", get(alert_page))
         .route("/alerts/{id}/ack", post(acknowledge))
         .route("/alerts/{id}/resolve", post(resolve))
+        .route("/alerts/{id}/notes", post(add_note))
         .with_state(state)
 }
 
@@ -415,6 +416,13 @@ async fn render_alert(
             id = alert.id
         ));
     }
+    html.push_str(&format!(
+        "<h2 style=\"font-size:1.1em\">メモを残す</h2>\
+         <form method=\"post\" action=\"/alerts/{id}/notes\"><input type=\"hidden\" name=\"form_token\" value=\"{form_token}\">\
+         <p><textarea name=\"note\" rows=\"3\" style=\"width:100%\" required></textarea></p>\
+         <p><button type=\"submit\">メモを追加</button></p></form>",
+        id = alert.id
+    ));
     let events: String = state
         .store
         .alert_timeline(alert.id)
@@ -515,14 +523,10 @@ async fn resolve(
             "<p>無事確認・救急搬送・誤報・不在・その他のいずれかを選んで、もう一度送信してください。</p>",
         );
     };
-    let note = f.note.as_deref().map(str::trim).filter(|n| !n.is_empty());
-    if note.is_some_and(|n| n.chars().count() > 4000) {
-        return page(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "メモが長すぎます",
-            "<p>メモは4000文字までです。</p>",
-        );
-    }
+    let note = match note_of(&f) {
+        Ok(note) => note,
+        Err(page) => return page,
+    };
     let now = state.clock.now();
     match state
         .store
@@ -537,6 +541,50 @@ async fn resolve(
         }
         Ok(ResolveResult::AlreadyResolved(_)) => {}
         Err(e) => return server_error(e),
+    }
+    see_other(&format!("/alerts/{id}"))
+}
+
+/// The form's note, trimmed (`None` if empty); too long is refused.
+fn note_of(f: &ActionForm) -> Result<Option<&str>, Response> {
+    let note = f.note.as_deref().map(str::trim).filter(|n| !n.is_empty());
+    if note.is_some_and(|n| n.chars().count() > 4000) {
+        return Err(page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "メモが長すぎます",
+            "<p>メモは4000文字までです。</p>",
+        ));
+    }
+    Ok(note)
+}
+
+async fn add_note(
+    State(state): State<DashboardState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(f): Form<ActionForm>,
+) -> Response {
+    let (session, alert) = match acting(&state, &headers, id, &f.form_token).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let note = match note_of(&f) {
+        Ok(Some(note)) => note,
+        Ok(None) => {
+            return page(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "メモが空です",
+                "<p>書き込んでから送信してください。</p>",
+            );
+        }
+        Err(page) => return page,
+    };
+    if let Err(e) = state
+        .store
+        .add_alert_note(alert.id, &session.actor(), note, state.clock.now())
+        .await
+    {
+        return server_error(e);
     }
     see_other(&format!("/alerts/{id}"))
 }

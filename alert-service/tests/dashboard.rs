@@ -214,6 +214,17 @@ async fn a_responder_signs_in_and_handles_the_alert_a_message_linked_to(
         (AlertState::Acknowledged, Some("responder:p-sato"))
     );
     let r = post(
+        format!("{page_path}/notes"),
+        cookie.clone(),
+        vec![
+            ("form_token", token.clone()),
+            ("note", "不在。隣の方に声かけを依頼".into()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = post(
         format!("{page_path}/resolve"),
         cookie.clone(),
         vec![
@@ -230,11 +241,16 @@ async fn a_responder_signs_in_and_handles_the_alert_a_message_linked_to(
         (resolved.state, resolved.outcome),
         (AlertState::Resolved, Some(Outcome::Safe))
     );
-    // The timeline shows both, and the integrations were told (the MQTT channel's rows).
+    // The timeline shows it all, and the integrations were told (the MQTT channel's rows).
     let page = get(cookie.clone()).await.unwrap().text().await.unwrap();
-    assert!(
-        page.contains("対応開始") && page.contains("解決") && page.contains("訪問して無事を確認")
-    );
+    for entry in [
+        "対応開始",
+        "不在。隣の方に声かけを依頼",
+        "解決",
+        "訪問して無事を確認",
+    ] {
+        assert!(page.contains(entry), "{entry} on the timeline");
+    }
     let told: Vec<String> = store
         .list_notifications(alert.id)
         .await
