@@ -523,9 +523,8 @@ async fn resolve(
             "<p>無事確認・救急搬送・誤報・不在・その他のいずれかを選んで、もう一度送信してください。</p>",
         );
     };
-    let note = match note_of(&f) {
-        Ok(note) => note,
-        Err(page) => return page,
+    let Ok(note) = note_of(&f) else {
+        return note_too_long();
     };
     let now = state.clock.now();
     match state
@@ -545,17 +544,24 @@ async fn resolve(
     see_other(&format!("/alerts/{id}"))
 }
 
-/// The form's note, trimmed (`None` if empty); too long is refused.
-fn note_of(f: &ActionForm) -> Result<Option<&str>, Response> {
+/// The longest note, in characters.
+const NOTE_MAX: usize = 4000;
+
+/// The form's note, trimmed (`None` if empty); `Err` if it is too long.
+fn note_of(f: &ActionForm) -> Result<Option<&str>, ()> {
     let note = f.note.as_deref().map(str::trim).filter(|n| !n.is_empty());
-    if note.is_some_and(|n| n.chars().count() > 4000) {
-        return Err(page(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "メモが長すぎます",
-            "<p>メモは4000文字までです。</p>",
-        ));
+    if note.is_some_and(|n| n.chars().count() > NOTE_MAX) {
+        return Err(());
     }
     Ok(note)
+}
+
+fn note_too_long() -> Response {
+    page(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "メモが長すぎます",
+        &format!("<p>メモは{NOTE_MAX}文字までです。</p>"),
+    )
 }
 
 async fn add_note(
@@ -577,7 +583,7 @@ async fn add_note(
                 "<p>書き込んでから送信してください。</p>",
             );
         }
-        Err(page) => return page,
+        Err(()) => return note_too_long(),
     };
     if let Err(e) = state
         .store
