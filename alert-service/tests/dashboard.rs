@@ -213,6 +213,16 @@ async fn a_responder_signs_in_and_handles_the_alert_a_message_linked_to(
         (acked.state, acked.acknowledged_by.as_deref()),
         (AlertState::Acknowledged, Some("responder:p-sato"))
     );
+    for (bad, why) in [("  ".to_string(), "empty"), ("あ".repeat(4001), "too long")] {
+        let r = post(
+            format!("{page_path}/notes"),
+            cookie.clone(),
+            vec![("form_token", token.clone()), ("note", bad)],
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{why}");
+    }
     let r = post(
         format!("{page_path}/notes"),
         cookie.clone(),
@@ -251,6 +261,14 @@ async fn a_responder_signs_in_and_handles_the_alert_a_message_linked_to(
     ] {
         assert!(page.contains(entry), "{entry} on the timeline");
     }
+    let notes = store
+        .alert_timeline(alert.id)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.kind == AlertEventKind::Note)
+        .count();
+    assert_eq!(notes, 1, "the refused notes were not added");
     let told: Vec<String> = store
         .list_notifications(alert.id)
         .await
