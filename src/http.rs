@@ -87,13 +87,79 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-/// Prometheus text exposition.
+/// Prometheus text exposition: the gateway's counters (when it runs here) and the alert path's
+/// figures from the store (whichever process runs which part).
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let body = state
+    let mut body = state
         .gateway_metrics
         .as_ref()
         .map(|m| m.render())
         .unwrap_or_default();
+    let now = chrono::Utc::now();
+    let health = state
+        .store
+        .path_health(mimamori_alerts::service::CONSUMER, now)
+        .await;
+    let gauge = |body: &mut String, name: &str, help: &str, lines: &[(String, f64)]| {
+        body.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n"));
+        for (labels, value) in lines {
+            body.push_str(&format!("{name}{labels} {value}\n"));
+        }
+    };
+    gauge(
+        &mut body,
+        "mimamori_store_up",
+        "1 when the store answered this scrape.",
+        &[(String::new(), f64::from(u8::from(health.is_ok())))],
+    );
+    match health {
+        Ok(h) => {
+            if let Some(behind) = h.signals_behind {
+                gauge(
+                    &mut body,
+                    "mimamori_alert_service_signals_behind",
+                    "Signals stored after the alert service's saved cursor.",
+                    &[(String::new(), behind as f64)],
+                );
+            }
+            gauge(
+                &mut body,
+                "mimamori_outbox_due",
+                "Notifications due and not yet sent.",
+                &[(String::new(), h.outbox_due as f64)],
+            );
+            let waited = h
+                .outbox_oldest_due
+                .map(|t| (now - t).num_milliseconds().max(0) as f64 / 1000.0)
+                .unwrap_or(0.0);
+            gauge(
+                &mut body,
+                "mimamori_outbox_oldest_due_seconds",
+                "How long the oldest due notification has waited.",
+                &[(String::new(), waited)],
+            );
+            gauge(
+                &mut body,
+                "mimamori_notifications_failed",
+                "Notifications that failed permanently (each flagged to the operators).",
+                &[(String::new(), h.notifications_failed as f64)],
+            );
+            let unresolved: Vec<(String, f64)> = h
+                .unresolved
+                .iter()
+                .map(|(kind, state, n)| {
+                    (format!("{{kind=\"{kind}\",state=\"{state}\"}}"), *n as f64)
+                })
+                .collect();
+            gauge(
+                &mut body,
+                "mimamori_alerts_unresolved",
+                "Alerts not resolved, by kind and state.",
+                &unresolved,
+            );
+        }
+        Err(e) => tracing::warn!(error = %e, "Metrics: the store did not answer."),
+    }
     (
         [(
             axum::http::header::CONTENT_TYPE,

@@ -792,6 +792,16 @@ fn an_emergency_press_reaches_the_alerts_topic_and_a_webhook_routed_to_the_distr
         (hook["event"].as_str(), hook["alert"]["district"].as_str()),
         (Some("created"), Some("tsujido"))
     );
+    // The operators' view of it: the store answers, the emergency is open, the alert service's lag.
+    let metrics = http_get(&up.http, "/metrics");
+    for line in [
+        "mimamori_store_up 1",
+        "mimamori_alerts_unresolved{kind=\"emergency\",state=\"open\"} 1",
+        "mimamori_alert_service_signals_behind ",
+        "mimamori_outbox_due ",
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
     assert!(stop(&mut child, "-TERM").success());
 }
 

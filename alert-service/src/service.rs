@@ -35,8 +35,8 @@ const POLL: std::time::Duration = std::time::Duration::from_secs(1);
 /// Signals read per batch.
 const BATCH: i64 = 1000;
 
-/// This consumer's name in the store's cursors.
-const CONSUMER: &str = "alert-service";
+/// This consumer's name in the store's cursors (and in the operators' lag figure).
+pub const CONSUMER: &str = "alert-service";
 
 pub struct AlertService {
     store: Store,

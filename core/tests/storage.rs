@@ -4,7 +4,8 @@ use chrono::Duration;
 use mimamori_core::domain::*;
 use mimamori_core::on_both_backends;
 use mimamori_core::storage::{
-    AckResult, AlertFilter, Claim, ResolveResult, Routed, SignalInsert, StorageError, Store,
+    AckResult, AlertFilter, Claim, ResolveResult, Routed, SignalCursor, SignalInsert, StorageError,
+    Store,
 };
 use mimamori_core::testing::{district, new_resident, t0};
 
@@ -28,6 +29,7 @@ on_both_backends!(
     notifications_written_claimed_are_held_until_their_lease_ends,
     a_follower_by_id_sees_every_signal_written_concurrently,
     a_follower_in_another_process_is_woken_when_signals_are_stored,
+    the_alert_paths_health_is_counted_from_the_store,
     escalation_steps_are_claimed_once_and_stop_at_acknowledgement,
     audit_log,
 );
@@ -546,6 +548,79 @@ async fn a_follower_in_another_process_is_woken_when_signals_are_stored(store: S
         .await
         .expect("woken by the commit")
         .unwrap();
+}
+
+async fn the_alert_paths_health_is_counted_from_the_store(store: Store, _url: String) {
+    let h = store.path_health("alert-service", t0()).await.unwrap();
+    assert_eq!(
+        (
+            h.signals_behind,
+            h.outbox_due,
+            h.outbox_oldest_due,
+            h.notifications_failed
+        ),
+        (None, 0, None, 0),
+        "nothing yet, and no alert service has started"
+    );
+    assert!(h.unresolved.is_empty());
+    store
+        .save_signal_cursor(
+            &SignalCursor {
+                consumer: "alert-service".into(),
+                signal: SignalId(0),
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    for seq in 1..=3 {
+        store
+            .insert_signal(&emergency("button-1", seq, t0()))
+            .await
+            .unwrap();
+    }
+    let later = NewNotification {
+        not_before: t0() + Duration::minutes(10),
+        target: "http://127.0.0.1/later".into(),
+        ..webhook(t0())
+    };
+    let alert = store
+        .open_alert(
+            &new_alert("resident:r-1", AlertKind::Emergency, t0()),
+            &[webhook(t0()), later],
+        )
+        .await
+        .unwrap()
+        .alert;
+    let h = store
+        .path_health("alert-service", t0() + Duration::minutes(1))
+        .await
+        .unwrap();
+    assert_eq!(h.signals_behind, Some(3));
+    assert_eq!((h.outbox_due, h.outbox_oldest_due), (1, Some(t0())));
+    assert_eq!(
+        h.unresolved,
+        [("emergency".to_string(), "open".to_string(), 1)]
+    );
+    let n = store
+        .claim_notification("w1", t0(), Duration::minutes(2))
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .mark_notification_failed(n.id, "w1", "410 Gone", t0())
+        .await
+        .unwrap();
+    store
+        .resolve_alert(alert.id, &Actor::system(), Outcome::FalseAlarm, None, t0())
+        .await
+        .unwrap();
+    let h = store
+        .path_health("alert-service", t0() + Duration::minutes(1))
+        .await
+        .unwrap();
+    assert_eq!((h.outbox_due, h.notifications_failed), (0, 1));
+    assert!(h.unresolved.is_empty(), "resolved alerts are not counted");
 }
 
 /// What the gateway writes in one statement: new rows, rows without a key, a key stored before

@@ -17,6 +17,7 @@ mod alerts;
 mod audit;
 mod channels;
 mod devices;
+mod health;
 mod listen;
 mod outbox;
 mod residents;
@@ -27,6 +28,7 @@ mod watch;
 
 pub use alerts::{AckResult, AlertFilter, OpenedAlert, ResolveResult, Routed};
 pub use channels::{LinkCodeResult, TelegramMessage};
+pub use health::PathHealth;
 pub use listen::SignalListener;
 pub use outbox::Claim;
 pub use signals::SignalInsert;
