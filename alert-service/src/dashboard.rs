@@ -359,8 +359,24 @@ async fn render_alert(
         escape(&session.team.name)
     );
     html.push_str(&message::render(&state.ctx, alert, event::RAISED, None, who.as_deref()).html());
-    // The person, behind sign-in only: reading it is audited as this responder.
-    if let Subject::Resident(id) = &alert.subject {
+    // The person — the alert's subject, or the resident whose home a device is in — behind
+    // sign-in only: reading it is audited as this responder.
+    let resident = match &alert.subject {
+        Subject::Resident(id) => Some(id.clone()),
+        Subject::Device(d) => {
+            let device = state.store.get_device(d).await?;
+            if let Some(device) = &device {
+                html.push_str(&format!(
+                    "<h2 style=\"font-size:1.1em\">機器</h2><table>{}{}</table>",
+                    row("機器", &format!("{} {}", device.id, device.kind.label_ja())),
+                    row("設置場所", device.label.as_deref().unwrap_or("")),
+                ));
+            }
+            device.and_then(|d| d.resident)
+        }
+        _ => None,
+    };
+    if let Some(id) = &resident {
         let r = state.store.get_resident(id, &session.actor(), now).await?;
         let mut rows = row("氏名", &r.name);
         if let Some(kana) = &r.name_kana {

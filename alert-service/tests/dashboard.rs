@@ -278,6 +278,37 @@ async fn a_responder_signs_in_and_handles_the_alert_a_message_linked_to(
         .collect();
     assert_eq!(told, ["acknowledged", "resolved"]);
 
+    // A device's alert leads to the home it is in.
+    let offline = store
+        .open_alert(
+            &NewAlert {
+                subject: Subject::Device(DeviceId::parse("button-e").unwrap()),
+                kind: AlertKind::DeviceOffline,
+                severity: Severity::Normal,
+                district: Some(mimamori_core::testing::district("kugenuma")),
+                summary: "機器の応答なし".into(),
+                detail: serde_json::json!({}),
+                at: clock.now(),
+            },
+            &[],
+        )
+        .await
+        .unwrap()
+        .alert;
+    let page = http
+        .get(format!("{base}/alerts/{}", offline.id))
+        .header(COOKIE, cookie.clone())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("button-e") && page.contains("藤沢 花子"),
+        "{page}"
+    );
+
     // Signing out ends the session on the server, not only in this browser.
     let r = post(
         "/logout".into(),
