@@ -239,7 +239,8 @@ async fn logout(
 }
 
 /// The alerts of the responder's district (every district for a city-wide team) still to be
-/// handled, newest first: what, where, when and where it stands — the person only on its page.
+/// handled — unacknowledged first, then by severity, then newest: what, where, when and where it
+/// stands; the person only on its page.
 async fn alert_list(State(state): State<DashboardState>, headers: HeaderMap) -> Response {
     let session = match session(&state, &headers).await {
         Ok(Some(s)) => s,
@@ -259,7 +260,17 @@ async fn alert_list(State(state): State<DashboardState>, headers: HeaderMap) -> 
             Err(e) => return server_error(e),
         }
     }
-    alerts.sort_by(|a, b| b.opened_at.cmp(&a.opened_at).then(b.id.0.cmp(&a.id.0)));
+    // Nobody on it yet first, the most severe first, then the newest.
+    let rank = |a: &Alert| {
+        (
+            a.state != AlertState::Open,
+            mimamori_core::domain::Severity::ALL
+                .iter()
+                .position(|s| *s == a.severity),
+            std::cmp::Reverse((a.opened_at, a.id.0)),
+        )
+    };
+    alerts.sort_by_key(rank);
     let rows: String = alerts
         .iter()
         .map(|a| {

@@ -164,6 +164,31 @@ async fn a_responder_signs_in_and_handles_the_alert_a_message_linked_to(
         "{listed}"
     );
     assert!(!listed.contains("藤沢 花子"));
+    // A newer, milder alert of the district comes after the open emergency.
+    let battery = store
+        .open_alert(
+            &NewAlert {
+                subject: Subject::Device(DeviceId::parse("button-e").unwrap()),
+                kind: AlertKind::BatteryLow,
+                severity: Severity::Low,
+                district: Some(mimamori_core::testing::district("kugenuma")),
+                summary: "電池残量低下".into(),
+                detail: serde_json::json!({}),
+                at: clock.now() + chrono::Duration::minutes(1),
+            },
+            &[],
+        )
+        .await
+        .unwrap()
+        .alert;
+    let listed = list(cookie.clone()).await.unwrap().text().await.unwrap();
+    let (emergency_at, battery_at) = (
+        listed.find(&format!("href=\"{page_path}\"")).unwrap(),
+        listed
+            .find(&format!("href=\"/alerts/{}\"", battery.id))
+            .unwrap(),
+    );
+    assert!(emergency_at < battery_at, "the emergency first: {listed}");
 
     // Another district's responder: as if there were no such alert, and no view of the resident.
     let r = sign_in(chogo, page_path.clone()).await.unwrap();
