@@ -184,7 +184,7 @@ async fn acknowledge(State(state): State<AckState>, Path(token): Path<String>) -
         Ok(false) => return used(),
         Err(e) => return server_error(e),
     }
-    let actor = Actor(format!("responder:{}", responder.id));
+    let actor = Actor::responder(&responder.id);
     let result = match state
         .store
         .acknowledge_alert(alert.id, &actor, "email", now)

@@ -92,7 +92,7 @@ struct Caller {
 
 impl Caller {
     fn actor(&self) -> Actor {
-        Actor(format!("responder:{}", self.responder.id))
+        Actor::responder(&self.responder.id)
     }
 
     fn sees(&self, alert: &Alert) -> bool {

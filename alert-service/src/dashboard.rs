@@ -63,7 +63,7 @@ struct Session {
 
 impl Session {
     fn actor(&self) -> Actor {
-        Actor(format!("responder:{}", self.responder.id))
+        Actor::responder(&self.responder.id)
     }
 }
 

@@ -281,7 +281,7 @@ impl Telegram {
             }
             Err(e) => return Err(e.into()),
         };
-        let actor = Actor(format!("responder:{}", responder.id));
+        let actor = Actor::responder(&responder.id);
         let now = self.clock.now();
         match action {
             Action::Ack(id) => match self

@@ -11,6 +11,11 @@ impl Actor {
         Self("system".into())
     }
 
+    /// A responder, by id: `responder:<id>` (timelines, the audit log, acknowledgements).
+    pub fn responder(id: impl std::fmt::Display) -> Self {
+        Self(format!("responder:{id}"))
+    }
+
     /// The operating-system user running the CLI.
     pub fn cli() -> Self {
         let user = std::env::var("USER")

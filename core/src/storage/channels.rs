@@ -89,7 +89,7 @@ impl Store {
         self.audit_in(
             &mut tx,
             NewAuditEntry {
-                actor: Actor(format!("responder:{responder}")),
+                actor: Actor::responder(&responder),
                 action: "responder.telegram_link".into(),
                 object_kind: "responder".into(),
                 object_id: Some(responder.clone()),
