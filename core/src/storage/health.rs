@@ -1,4 +1,4 @@
-//! What operators watch (`/metrics`, `/healthz`): whether the alert path is keeping up, read from
+//! What operators watch (`/metrics`): whether the alert path is keeping up, read from
 //! the store so that it holds whichever process runs which part — how far the alert service is
 //! behind the signal log, what the outbox has waiting or has given up on, and the alerts nobody
 //! has closed. Counts and ages only: no ids of people.
@@ -38,11 +38,11 @@ impl Store {
         .await?
         .map(|r| r.try_get::<i64, _>("behind"))
         .transpose()?;
-        let due = sqlx::query(
+        let due = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT COUNT(*) AS n, MIN(CASE WHEN status = 'pending' THEN next_attempt_at ELSE claimed_until END) AS oldest
-             FROM notifications
-             WHERE (status = 'pending' AND next_attempt_at <= $1) OR (status = 'sending' AND claimed_until <= $1)",
-        )
+             FROM notifications WHERE {}",
+            super::outbox::DUE
+        )))
         .bind(ms(now))
         .fetch_one(&self.pool)
         .await?;

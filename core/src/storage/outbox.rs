@@ -16,8 +16,8 @@ use sqlx::{Any, Row, Transaction};
 
 const NOTIFICATION_COLUMNS: &str = "id, alert_id, channel, target, body, status, attempts, next_attempt_at, claimed_by, claimed_until, last_error, created_at, sent_at";
 
-/// Due: pending and its time has come, or claimed by a worker whose lease ran out.
-const DUE: &str = "((status = 'pending' AND next_attempt_at <= $1) OR (status = 'sending' AND claimed_until <= $1))";
+/// Due: pending and its time has come, or claimed by a worker whose lease ran out (`$1`: now).
+pub(super) const DUE: &str = "((status = 'pending' AND next_attempt_at <= $1) OR (status = 'sending' AND claimed_until <= $1))";
 
 /// Notifications claimed as they are written: those of `channels` (the ones the writing process
 /// sends itself) go in as `sending`, held by `worker` until `until`.
