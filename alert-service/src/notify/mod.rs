@@ -384,10 +384,12 @@ impl Outbox {
         wake: Arc<tokio::sync::Notify>,
         shutdown: CancellationToken,
     ) {
+        // A row handed over while this loop waited, to send first on the next turn.
+        let mut arrived: Option<Handed> = None;
         loop {
-            let step = match handed.try_recv() {
-                Ok(h) => self.send_handed(h).await.map(|_| Some(())),
-                Err(_) => self
+            let step = match arrived.take().or_else(|| handed.try_recv().ok()) {
+                Some(h) => self.send_handed(h).await.map(|_| Some(())),
+                None => self
                     .send_next_on(Some(channel))
                     .await
                     .map(|s| s.map(|_| ())),
@@ -403,11 +405,7 @@ impl Outbox {
             if idle {
                 tokio::select! {
                     () = shutdown.cancelled() => break,
-                    Some(h) = handed.recv() => {
-                        if let Err(e) = self.send_handed(h).await {
-                            tracing::error!(error = %e, %channel, "Outbox step failed; retrying.");
-                        }
-                    }
+                    Some(h) = handed.recv() => arrived = Some(h),
                     () = wake.notified() => {}
                     () = tokio::time::sleep(Duration::from_millis(250)) => {}
                 }
@@ -417,7 +415,7 @@ impl Outbox {
         }
         // Rows handed over but not sent: given back, so that the next process (a restart, an
         // upgrade) sends them at once instead of when their lease ends.
-        while let Ok((n, _)) = handed.try_recv() {
+        while let Some((n, _)) = arrived.take().or_else(|| handed.try_recv().ok()) {
             if let Err(e) = self.store.release_notification(n.id, &self.worker).await {
                 tracing::warn!(error = %e, notification_id = n.id, "Cannot give back a notification; it is sent when its lease ends.");
             }
