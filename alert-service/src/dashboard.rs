@@ -191,18 +191,25 @@ async fn login(State(state): State<DashboardState>, Form(f): Form<LoginForm>) ->
         return server_error(e);
     }
     tracing::info!(responder_id = %responder.id, "Responder signed in to the dashboard.");
+    see_other_setting(&state, &next, &token, SESSION_HOURS * 3600)
+}
+
+/// A redirect to `to` that sets the session cookie to `value` for `max_age` seconds (0: removes
+/// it), with the same attributes every time.
+fn see_other_setting(state: &DashboardState, to: &str, value: &str, max_age: i64) -> Response {
     let secure = if state.ctx.public_url.starts_with("https://") {
         "; Secure"
     } else {
         ""
     };
-    let cookie = format!(
-        "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
-        SESSION_HOURS * 3600
-    );
+    let cookie =
+        format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}");
     (
         StatusCode::SEE_OTHER,
-        [(header::LOCATION, next), (header::SET_COOKIE, cookie)],
+        [
+            (header::LOCATION, to.to_string()),
+            (header::SET_COOKIE, cookie),
+        ],
     )
         .into_response()
 }
@@ -225,17 +232,7 @@ async fn logout(
     {
         return server_error(e);
     }
-    (
-        StatusCode::SEE_OTHER,
-        [
-            (header::LOCATION, "/login".to_string()),
-            (
-                header::SET_COOKIE,
-                format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"),
-            ),
-        ],
-    )
-        .into_response()
+    see_other_setting(&state, "/login", "", 0)
 }
 
 /// The alerts of the responder's district (every district for a city-wide team) still to be
