@@ -1,7 +1,7 @@
 //! The responders' dashboard over real HTTP: signing in, the alert page behind it (the resident's
 //! details, every view audited), district scope, and acting on the alert with the form token.
 
-use mimamori_alerts::dashboard::{DashboardState, router};
+use mimamori_alerts::dashboard::{COOKIE as COOKIE_NAME, DashboardState, router};
 use mimamori_alerts::notify::Targets;
 use mimamori_core::clock::{Clock, ManualClock};
 use mimamori_core::domain::*;
@@ -224,7 +224,26 @@ async fn a_responder_signs_in_and_handles_the_alert_a_message_linked_to(
         store.get_alert(alert.id).await.unwrap().state,
         AlertState::Open
     );
+    // A made-up or stale cookie is no session: back to sign-in, nothing shown.
+    let r = get(format!("{COOKIE_NAME}=not-a-session")).await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let token = form_token(&page);
+    // An outcome that is not one of the five: refused, the alert stays as it is.
+    let r = post(
+        format!("{page_path}/resolve"),
+        cookie.clone(),
+        vec![
+            ("form_token", token.clone()),
+            ("outcome", "'; DROP TABLE alerts".into()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        store.get_alert(alert.id).await.unwrap().state,
+        AlertState::Open
+    );
     let r = post(
         format!("{page_path}/ack"),
         cookie.clone(),
