@@ -13,7 +13,7 @@ use crate::notify::message::{self, Context, escape};
 use crate::notify::{Targets, announce, event};
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use mimamori_core::clock::Clock;
@@ -45,22 +45,10 @@ pub fn router(state: AckState) -> Router {
 /// A page of ours: no caching (tokens in addresses, personal data on the dashboard), no
 /// referrer, no indexing.
 pub(crate) fn page(status: StatusCode, title: &str, body: &str) -> Response {
-    let html = format!(
-        "<!doctype html><html lang=\"ja\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-         <meta name=\"robots\" content=\"noindex\"><title>{t} - 見守り mimamori</title></head>\
-         <body style=\"font-family:sans-serif;line-height:1.6;max-width:40em;margin:2em auto;padding:0 1em\">\
-         <h1 style=\"font-size:1.4em\">{t}</h1>{body}</body></html>",
-        t = escape(title),
-    );
     (
         status,
-        [
-            (header::CACHE_CONTROL, "no-store"),
-            (header::REFERRER_POLICY, "no-referrer"),
-            (header::HeaderName::from_static("x-robots-tag"), "noindex"),
-        ],
-        Html(html),
+        mimamori_core::html::PAGE_HEADERS,
+        Html(mimamori_core::html::document(title, body)),
     )
         .into_response()
 }

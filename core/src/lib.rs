@@ -17,6 +17,7 @@
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod html;
 pub mod import;
 pub mod protocol;
 pub mod registry;

@@ -192,14 +192,7 @@ pub async fn acknowledger_name(
     }
 }
 
-/// Escapes text for HTML.
-pub fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
+pub use mimamori_core::html::escape;
 
 #[cfg(test)]
 mod tests {
