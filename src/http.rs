@@ -2,7 +2,8 @@
 //! `/metrics` (Prometheus), a status page at `/`, the alerts API (`/api/v1/…`, see
 //! `mimamori_alerts::api`), Telegram's webhook (in webhook mode) and the pages behind email
 //! acknowledgement links (`/ack/…`, see `mimamori_alerts::ack_link`), and the responders' sign-in and
-//! alert pages (`/login`, `/alerts/{id}`, see `mimamori_alerts::dashboard`). It is served on an
+//! alert pages (`/login`, `/alerts/{id}`, see `mimamori_alerts::dashboard`), and partners' concerns
+//! (`POST /api/v1/concerns` and the form `/report`, see `mimamori_gateway::partners`). It is served on an
 //! already-bound listener and stops with the shutdown token.
 
 use axum::extract::State;
@@ -33,6 +34,8 @@ pub struct AppState {
     pub ack_pages: Option<mimamori_alerts::ack_link::AckState>,
     /// Responders' sign-in and alert pages.
     pub dashboard: mimamori_alerts::dashboard::DashboardState,
+    /// Partners' concerns: the API and the report form.
+    pub partners: mimamori_gateway::partners::PartnerWeb,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -44,13 +47,15 @@ pub fn router(state: AppState) -> Router {
     let webhook = state.telegram_webhook.clone();
     let ack_pages = state.ack_pages.clone();
     let dashboard = mimamori_alerts::dashboard::router(state.dashboard.clone());
+    let partners = mimamori_gateway::partners::router(state.partners.clone());
     let mut app = Router::new()
         .route("/", get(status_page))
         .route("/healthz", get(health))
         .route("/metrics", get(metrics))
         .with_state(state)
         .merge(api)
-        .merge(dashboard);
+        .merge(dashboard)
+        .merge(partners);
     if let Some((bot, secret)) = webhook {
         app = app.merge(bot.webhook_router(secret));
     }

@@ -323,7 +323,8 @@ impl Engine {
                     }
                 }
             }
-            SignalKind::Concern | SignalKind::Change => {}
+            SignalKind::Concern => out.push(self.concern(signal, resident)),
+            SignalKind::Change => {}
         }
         self.remember(&out);
         out
@@ -815,6 +816,54 @@ impl Engine {
                 "source": signal.source.key(),
                 "pressed_at": signal.effective_time(),
                 "during_pause": paused,
+            }),
+            at: signal.received_at,
+        })
+    }
+
+    /// A partner's concern: an alert at once, about the linked resident (in their district) or the
+    /// address (in the district intake routed it to; none → triage). The report's own words go in
+    /// the detail, which only signed-in responders read.
+    fn concern(&self, signal: &Signal, resident: Option<u32>) -> Decision {
+        let body = &signal.body;
+        let (subject, district) = match resident {
+            Some(r) => (
+                Subject::Resident(self.residents[r as usize].id.clone()),
+                Some(self.district_of(r)),
+            ),
+            None => (
+                signal
+                    .subject
+                    .clone()
+                    .unwrap_or_else(|| Subject::Address("unknown".into())),
+                body.get("district")
+                    .and_then(|d| d.as_str())
+                    .and_then(|d| DistrictId::parse(d).ok()),
+            ),
+        };
+        let urgent = body.get("urgent").and_then(|u| u.as_bool()) == Some(true);
+        let field = |k: &str| body.get(k).cloned().unwrap_or(serde_json::Value::Null);
+        Decision::Alert(NewAlert {
+            subject,
+            kind: AlertKind::Concern,
+            severity: if urgent {
+                Severity::Critical
+            } else {
+                Severity::Normal
+            },
+            district,
+            summary: AlertKind::Concern.label_ja().to_string(),
+            detail: json!({
+                "rule": "concern",
+                "signal": signal.id,
+                "source": signal.source.key(),
+                "observed_at": signal.effective_time(),
+                "urgent": urgent,
+                "seen": field("seen"),
+                "route": field("route"),
+                "address": field("address"),
+                "note": field("note"),
+                "reporter": field("reporter"),
             }),
             at: signal.received_at,
         })

@@ -12,15 +12,20 @@
 //!   device + `seq`) and the receipt to the device. [`ingest::Ingestor::handle`] is the one step
 //!   that tests call directly.
 //! - [`metrics`]: counters of what was stored and what was dropped, and why.
+//! - [`concern`]: partners' reports (見守り協定) from the web form, the HTTP API or MQTT: checked,
+//!   routed by address, linked to a known resident, stored as `concern` signals; [`partners`]:
+//!   their HTTP intake (`POST /api/v1/concerns` and the report form `/report`).
 //!
 //! Hand-off to the alert service: every stored signal is in the database (durable), and is also
 //! broadcast in-process to subscribers of [`ingest::Ingestor::subscribe`]. A consumer in another
 //! process reads the signals table by id (`Store::signals_after`): at-least-once, in order.
 
 pub mod adapter;
+pub mod concern;
 pub mod ingest;
 pub mod metrics;
 pub mod mqtt;
+pub mod partners;
 
 pub use ingest::{DropReason, IngestEvent, Ingestor};
 pub use metrics::Metrics;

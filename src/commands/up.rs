@@ -225,6 +225,14 @@ pub async fn run(mut config: Config, mut parts: Components) -> Result<(), Failur
                 .clone()
                 .map(|signer| startup::ack_pages(&config, &store, &registry, &targets, signer)),
             dashboard: startup::dashboard(&config, &store, &registry, &targets),
+            partners: mimamori_gateway::partners::PartnerWeb {
+                intake: mimamori_gateway::concern::ConcernIntake::new(
+                    store.clone(),
+                    registry.clone(),
+                    Arc::new(mimamori_core::clock::SystemClock),
+                ),
+                timezone: tz,
+            },
         };
         let shutdown = shutdown.clone();
         tasks.spawn(async move {

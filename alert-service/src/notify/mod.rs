@@ -99,7 +99,7 @@ pub fn payload(notification: &Notification, alert: &Alert) -> serde_json::Value 
             "severity": alert.severity,
             "district": alert.district,
             "team": alert.team,
-            "subject": alert.subject.key(),
+            "subject": alert.subject.public_key(),
             "opened_at": alert.opened_at,
             "evidence_count": alert.evidence_count,
             "escalation_step": alert.escalation_step,

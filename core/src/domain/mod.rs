@@ -26,7 +26,7 @@ pub use device::{Device, DeviceKind, NewDevice};
 pub use district::{District, DistrictId};
 pub use id::{AlertId, DeviceId, PartnerId, ResidentId, ResponderId, SignalId, TeamId};
 pub use notification::{Channel, NewNotification, Notification, NotificationStatus};
-pub use partner::{NewPartner, Partner, PartnerKind};
+pub use partner::{NewPartner, Observation, Partner, PartnerKind};
 pub use resident::{
     BirthYear, CheckinPolicy, Contact, LivingSituation, NewPause, NewResident, Pause, PauseReason,
     Resident,

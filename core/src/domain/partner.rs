@@ -38,3 +38,19 @@ pub struct NewPartner {
     pub kind: PartnerKind,
     pub agreement: Option<String>,
 }
+
+vocabulary! {
+    /// What a partner noticed at a door (the report form's checkboxes; `seen` in the API).
+    Observation, "seen" {
+        Mail => ("mail", "郵便物がたまっている"),
+        Newspapers => ("newspapers", "新聞がたまっている"),
+        Lights => ("lights", "昼も夜も電気がついたまま"),
+        Laundry => ("laundry", "洗濯物が干したまま"),
+        NotSeen => ("not_seen", "最近姿を見かけない"),
+        NoAnswer => ("no_answer", "訪問しても応答がない"),
+        Smell => ("smell", "異臭がする"),
+        Confusion => ("confusion", "話がかみ合わない・道に迷っている"),
+        Fraud => ("fraud", "不審な訪問者・詐欺の心配"),
+        Other => ("other", "その他"),
+    }
+}

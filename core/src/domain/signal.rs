@@ -46,6 +46,15 @@ impl Subject {
         }
     }
 
+    /// The key as it may leave the platform (MQTT, webhooks): ids as they are, but an address
+    /// subject says only `address`, since the address itself is personal data.
+    pub fn public_key(&self) -> String {
+        match self {
+            Subject::Address(_) => "address".to_string(),
+            other => other.key(),
+        }
+    }
+
     pub fn parse_key(s: &str) -> Result<Self, DomainError> {
         match s.split_once(':') {
             Some(("resident", id)) => Ok(Subject::Resident(ResidentId::parse(id)?)),

@@ -131,6 +131,44 @@ impl Store {
         resident_from(&row)
     }
 
+    /// The resident living at `address`, when the address names exactly one: same town, 丁目 and
+    /// 番地, and the same building when the address names one. Used to link a partner's
+    /// concern to a known resident; returns an id only, so it is not a view of the record.
+    pub async fn resident_at(&self, address: &Address) -> Result<Option<ResidentId>, StorageError> {
+        let Some(banchi) = &address.banchi else {
+            return Ok(None);
+        };
+        let rows = sqlx::query(
+            "SELECT id, building FROM residents
+             WHERE town = $1 AND COALESCE(chome, 0) = $2 AND banchi = $3 ORDER BY id",
+        )
+        .bind(&address.town)
+        .bind(i64::from(address.chome.unwrap_or(0)))
+        .bind(banchi)
+        .fetch_all(&self.pool)
+        .await?;
+        let compact = |b: Option<String>| -> String {
+            b.unwrap_or_default()
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect()
+        };
+        let found: Vec<(ResidentId, String)> = rows
+            .iter()
+            .map(|r| Ok((parsed(r, "id")?, compact(r.try_get("building")?))))
+            .collect::<Result<_, StorageError>>()?;
+        let wanted = compact(address.building.clone());
+        // A building named must be the resident's own; none named, the 番地 must name one resident.
+        let mut fits = found
+            .iter()
+            .filter(|(_, b)| wanted.is_empty() || *b == wanted)
+            .map(|(id, _)| id);
+        Ok(match (fits.next(), fits.next()) {
+            (Some(id), None) => Some(id.clone()),
+            _ => None,
+        })
+    }
+
     /// Adds a pause (hospital stay, travel…).
     pub async fn add_pause(&self, p: &NewPause, now: DateTime<Utc>) -> Result<Pause, StorageError> {
         p.validate()

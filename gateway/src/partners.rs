@@ -1,0 +1,283 @@
+//! The partners' HTTP intake: `POST /api/v1/concerns` for partners' systems, and the report form
+//! `/report` for their clerks (Japanese, on a phone as well as a desk).
+//!
+//! Both take the partner's token (`mimamori admin partner add` prints it once): the API as
+//! `Authorization: Bearer <token>`, the form as its 協定事業者コード field, typed (or filled by the
+//! browser's password manager) with each report. So the form needs no session and no sign-in,
+//! and a forged cross-site post carries no token and is refused. A partner sees nothing about
+//! residents: the answer is a reference number (受付番号), whether or not the address is known.
+
+use crate::concern::{ConcernIntake, ConcernReport, IntakeError, MAX_REPORT_BYTES, Via};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::{NaiveDateTime, TimeZone};
+use chrono_tz::Tz;
+use mimamori_core::domain::Observation;
+use mimamori_core::html::{PAGE_HEADERS, document, escape};
+use serde_json::json;
+
+/// A form post may be this large: percent-encoding makes Japanese text nine bytes a character.
+const MAX_FORM_BYTES: usize = 64 * 1024;
+
+/// What the routes need.
+#[derive(Clone)]
+pub struct PartnerWeb {
+    pub intake: ConcernIntake,
+    /// The city's time zone: the form's 気づいた日時 is local time.
+    pub timezone: Tz,
+}
+
+/// `POST /api/v1/concerns`, `GET`/`POST /report`.
+pub fn router(state: PartnerWeb) -> Router {
+    Router::new()
+        .route("/api/v1/concerns", post(api_report))
+        .route("/report", get(form_page).post(form_report))
+        .with_state(state)
+}
+
+fn api_error(status: StatusCode, field: Option<&str>, message: &str) -> Response {
+    (
+        status,
+        axum::Json(json!({ "error": message, "field": field })),
+    )
+        .into_response()
+}
+
+fn unavailable() -> Response {
+    let mut r = api_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        None,
+        "ただいま受け付けられません。少し待って再送してください / temporarily unavailable, resend later",
+    );
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("30"));
+    r
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+async fn api_report(State(web): State<PartnerWeb>, headers: HeaderMap, body: Body) -> Response {
+    let unauthorized = || {
+        api_error(
+            StatusCode::UNAUTHORIZED,
+            None,
+            "協定事業者のトークンが必要です / a partner token is required",
+        )
+    };
+    let Some(token) = bearer(&headers) else {
+        return unauthorized();
+    };
+    let partner = match web.intake.partner(token).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return unauthorized(),
+        Err(e) => {
+            tracing::error!(error = %e, "Partner API: the store did not answer.");
+            return unavailable();
+        }
+    };
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_REPORT_BYTES).await else {
+        return api_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Some("body"),
+            &format!(
+                "報告が大きすぎます（{MAX_REPORT_BYTES} バイトまで） / report over {MAX_REPORT_BYTES} bytes"
+            ),
+        );
+    };
+    let report = match ConcernReport::from_json(&bytes) {
+        Ok(r) => r,
+        Err(e) => {
+            return api_error(StatusCode::UNPROCESSABLE_ENTITY, Some(e.field), &e.message);
+        }
+    };
+    match web.intake.receive(&partner.id, &report, Via::Api).await {
+        Ok(a) => (
+            if a.duplicate {
+                StatusCode::OK
+            } else {
+                StatusCode::CREATED
+            },
+            axum::Json(json!({ "reference": a.reference(), "duplicate": a.duplicate })),
+        )
+            .into_response(),
+        Err(IntakeError::Invalid(e)) => {
+            api_error(StatusCode::UNPROCESSABLE_ENTITY, Some(e.field), &e.message)
+        }
+        Err(IntakeError::Storage(e)) => {
+            tracing::error!(error = %e, "Partner API: storing a concern failed.");
+            unavailable()
+        }
+    }
+}
+
+fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    (status, PAGE_HEADERS, Html(document(title, body))).into_response()
+}
+
+/// What the clerk typed, to show the form again after an error (never the token).
+#[derive(Default)]
+struct Filled {
+    report: ConcernReport,
+    observed_at: String,
+}
+
+fn form(filled: &Filled, error: Option<&str>) -> String {
+    let r = &filled.report;
+    let checked = |on: bool| if on { " checked" } else { "" };
+    let boxes: String = Observation::ALL
+        .iter()
+        .map(|o| {
+            format!(
+                "<label style=\"display:block\"><input type=\"checkbox\" name=\"seen\" value=\"{}\"{}> {}</label>",
+                o.as_str(),
+                checked(r.seen.iter().any(|s| s == o.as_str())),
+                escape(o.label_ja())
+            )
+        })
+        .collect();
+    let report_id = r
+        .report_id
+        .clone()
+        .unwrap_or_else(|| mimamori_core::secret::generate(16));
+    let value = |v: &Option<String>| escape(v.as_deref().unwrap_or(""));
+    format!(
+        "{error}<p>配達・訪問などで気になったことを、地区の担当（地域包括支援センター・コミュニティソーシャルワーカー）に届けます。\
+         <strong>倒れている・火事など命に関わるときは、すぐに119番へ。</strong></p>\
+         <form method=\"post\" action=\"/report\">\
+         <input type=\"hidden\" name=\"report_id\" value=\"{report_id}\">\
+         <p><label>協定事業者コード<br><input type=\"password\" name=\"token\" autocomplete=\"current-password\" required style=\"width:100%\"></label></p>\
+         <p><label>場所（住所）<br><input type=\"text\" name=\"address\" value=\"{address}\" required maxlength=\"200\" placeholder=\"例：鵠沼海岸二丁目3-5 湘南ハイツ101\" style=\"width:100%\"></label></p>\
+         <fieldset><legend>気づいたこと（あてはまるものすべて）</legend>{boxes}</fieldset>\
+         <p><label><input type=\"checkbox\" name=\"urgent\" value=\"1\"{urgent}> 至急：すぐに様子を確認してほしい</label></p>\
+         <p><label>詳しく（いつから・どんな様子か）<br><textarea name=\"note\" rows=\"4\" maxlength=\"2000\" style=\"width:100%\">{note}</textarea></label></p>\
+         <p><label>気づいた日時（空欄なら今）<br><input type=\"datetime-local\" name=\"observed_at\" value=\"{observed}\"></label></p>\
+         <p><label>報告者（お名前・連絡先）<br><input type=\"text\" name=\"reporter\" value=\"{reporter}\" maxlength=\"200\" style=\"width:100%\"></label></p>\
+         <p><button type=\"submit\" style=\"font-size:1.1em;padding:.4em 1.4em\">送信する</button></p></form>\
+         <p style=\"color:#555\">協定事業者コードは市の担当者が発行します。お住まいの方の情報はこの画面には表示されません。</p>",
+        error = error
+            .map(|e| format!(
+                "<p role=\"alert\" style=\"color:#b00020\"><strong>{}</strong></p>",
+                escape(e)
+            ))
+            .unwrap_or_default(),
+        report_id = escape(&report_id),
+        address = escape(&r.address),
+        urgent = checked(r.urgent),
+        note = value(&r.note),
+        observed = escape(&filled.observed_at),
+        reporter = value(&r.reporter),
+    )
+}
+
+const FORM_TITLE: &str = "見守り協定 気づきの連絡";
+
+async fn form_page() -> Response {
+    page(StatusCode::OK, FORM_TITLE, &form(&Filled::default(), None))
+}
+
+async fn form_report(State(web): State<PartnerWeb>, body: Body) -> Response {
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM_BYTES).await else {
+        return page(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            FORM_TITLE,
+            &form(
+                &Filled::default(),
+                Some("入力が長すぎます。詳しくの欄を短くしてください。"),
+            ),
+        );
+    };
+    let mut filled = Filled::default();
+    let mut token = String::new();
+    for (k, v) in url::form_urlencoded::parse(&bytes) {
+        let v = v.into_owned();
+        match k.as_ref() {
+            "token" => token = v,
+            "report_id" => filled.report.report_id = Some(v),
+            "address" => filled.report.address = v,
+            "seen" => filled.report.seen.push(v),
+            "urgent" => filled.report.urgent = !v.is_empty(),
+            "note" => filled.report.note = Some(v),
+            "reporter" => filled.report.reporter = Some(v),
+            "observed_at" => filled.observed_at = v,
+            _ => {}
+        }
+    }
+    let again = |status: StatusCode, filled: &Filled, error: &str| {
+        page(status, FORM_TITLE, &form(filled, Some(error)))
+    };
+    let observed = filled.observed_at.trim();
+    if !observed.is_empty() {
+        let local = NaiveDateTime::parse_from_str(observed, "%Y-%m-%dT%H:%M")
+            .ok()
+            .and_then(|t| web.timezone.from_local_datetime(&t).earliest());
+        match local {
+            Some(t) => filled.report.observed_at = Some(t.fixed_offset()),
+            None => {
+                return again(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &filled,
+                    "気づいた日時が読み取れません。",
+                );
+            }
+        }
+    }
+    let partner = match web.intake.partner(&token).await {
+        Ok(Some(p)) => p,
+        Ok(None) => {
+            return again(
+                StatusCode::UNAUTHORIZED,
+                &filled,
+                "協定事業者コードが正しくありません。市から届いたコードを確かめてください。",
+            );
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "Report form: the store did not answer.");
+            return again(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &filled,
+                "ただいま受け付けられません。少し待ってからもう一度送信してください。",
+            );
+        }
+    };
+    match web
+        .intake
+        .receive(&partner.id, &filled.report, Via::Form)
+        .await
+    {
+        Ok(a) => page(
+            StatusCode::OK,
+            "受け付けました",
+            &format!(
+                "<p>受付番号 <strong>{}</strong></p><p>{} 様、ご連絡ありがとうございます。地区の担当者が確認します。\
+                 担当者から連絡することがあります。</p><p><a href=\"/report\">続けて連絡する</a></p>",
+                escape(&a.reference()),
+                escape(&partner.name)
+            ),
+        ),
+        Err(IntakeError::Invalid(e)) => again(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &filled,
+            e.message.split(" / ").next().unwrap_or(&e.message),
+        ),
+        Err(IntakeError::Storage(e)) => {
+            tracing::error!(error = %e, "Report form: storing a concern failed.");
+            again(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &filled,
+                "ただいま受け付けられません。少し待ってからもう一度送信してください。",
+            )
+        }
+    }
+}

@@ -1,0 +1,445 @@
+//! Partners' concerns end to end, on SQLite and PostgreSQL: a report through the HTTP API or the
+//! clerk's form → a stored signal → the alert service → an alert routed by the address to the
+//! district's CSW, or to triage when the address cannot be routed. And every bad report refused
+//! with its field named, storing nothing.
+
+use chrono::{DateTime, Duration, Utc};
+use mimamori_alerts::notify::Targets;
+use mimamori_alerts::route::{Escalation, Routing};
+use mimamori_alerts::{AlertService, EngineSettings};
+use mimamori_core::clock::ManualClock;
+use mimamori_core::domain::*;
+use mimamori_core::on_both_backends;
+use mimamori_core::registry::Registry;
+use mimamori_core::secret::token_hash;
+use mimamori_core::storage::{AlertFilter, Store};
+use mimamori_gateway::concern::ConcernIntake;
+use mimamori_gateway::partners::{PartnerWeb, router};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+on_both_backends!(
+    a_report_reaches_the_districts_csw_once_however_often_it_is_sent,
+    a_report_at_a_known_residents_home_is_about_them_and_tells_the_partner_nothing,
+    what_cannot_be_routed_reaches_triage_and_urgent_is_critical,
+    bad_reports_are_refused_with_the_field_named_and_nothing_is_stored,
+    the_clerks_form_takes_a_report_and_gives_a_reference,
+    the_form_keeps_what_was_typed_when_it_refuses,
+);
+
+const TOKEN: &str = "partner-token-of-the-post-office-0123456789";
+
+/// 10:00 on 2026-12-01 in the city.
+fn now() -> DateTime<Utc> {
+    mimamori_core::testing::t0() + Duration::hours(1)
+}
+
+struct World {
+    store: Store,
+    clock: ManualClock,
+    service: AlertService,
+    base: String,
+    http: reqwest::Client,
+}
+
+async fn world(store: Store) -> World {
+    mimamori_alerts::notify::install_crypto_provider();
+    let clock = ManualClock::new(now());
+    store
+        .add_partner(
+            &NewPartner {
+                id: PartnerId::parse("pt-post").unwrap(),
+                name: "藤沢郵便局".into(),
+                kind: PartnerKind::Post,
+                agreement: None,
+            },
+            &token_hash(TOKEN),
+            now(),
+        )
+        .await
+        .unwrap();
+    let web = PartnerWeb {
+        intake: ConcernIntake::new(
+            store.clone(),
+            Arc::new(Registry::fujisawa()),
+            Arc::new(clock.clone()),
+        ),
+        timezone: chrono_tz::Asia::Tokyo,
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router(web)).await });
+    let service = AlertService::start(
+        store.clone(),
+        chrono_tz::Asia::Tokyo,
+        EngineSettings::default(),
+        Arc::new(clock.clone()),
+    )
+    .await
+    .unwrap()
+    .with_delivery(
+        Routing::default(),
+        Escalation::default(),
+        Targets::default(),
+    );
+    World {
+        store,
+        clock,
+        service,
+        base,
+        http: reqwest::Client::new(),
+    }
+}
+
+impl World {
+    async fn post(
+        &self,
+        token: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .post(format!("{}/api/v1/concerns", self.base))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn report(&self, report: Value) -> (StatusCode, Value) {
+        self.post(Some(TOKEN), report.to_string()).await
+    }
+
+    async fn form(&self, fields: &[(&str, &str)]) -> (StatusCode, String) {
+        let r = self
+            .http
+            .post(format!("{}/report", self.base))
+            .form(fields)
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.text().await.unwrap())
+    }
+
+    /// The alerts the service opens now.
+    async fn tick(&mut self) -> Vec<Alert> {
+        self.service.tick().await.unwrap()
+    }
+
+    async fn concerns(&self) -> Vec<Signal> {
+        self.store
+            .signals_after(SignalId(0), 1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|s| s.kind == SignalKind::Concern)
+            .collect()
+    }
+}
+
+fn team(alert: &Alert) -> &str {
+    alert.team.as_ref().map(|t| t.as_str()).unwrap_or("")
+}
+
+async fn a_report_reaches_the_districts_csw_once_however_often_it_is_sent(store: Store, _: String) {
+    let mut w = world(store).await;
+    let report = json!({
+        "report_id": "post-2026-12-01-001",
+        "address": "藤沢市鵠沼海岸三丁目1-1",
+        "seen": ["mail", "newspapers"],
+        "note": "郵便受けに3日分たまっています",
+        "reporter": "配達担当 山田",
+    });
+    let (status, body) = w.report(report.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let reference = body["reference"].as_str().unwrap().to_string();
+    assert!(reference.starts_with("C-"), "{body}");
+    assert_eq!(body["duplicate"], false);
+
+    let alerts = w.tick().await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let a = &alerts[0];
+    assert_eq!(a.kind, AlertKind::Concern);
+    assert_eq!(a.severity, Severity::Normal);
+    assert_eq!(
+        a.district,
+        Some(mimamori_core::testing::district("kugenuma"))
+    );
+    assert_eq!(team(a), "csw-kugenuma", "partner concerns go to the CSW");
+    assert_eq!(a.subject, Subject::Address("鵠沼海岸3丁目1-1".into()));
+    assert_eq!(a.detail["seen"], json!(["mail", "newspapers"]));
+    assert_eq!(a.detail["note"], "郵便受けに3日分たまっています");
+    assert_eq!(a.detail["source"], "partner:pt-post");
+
+    // The partner's system resends (a timeout on its side): the same reference, nothing new.
+    let (status, again) = w.report(report).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(again["reference"], reference.as_str());
+    assert_eq!(again["duplicate"], true);
+    assert!(w.tick().await.is_empty());
+    assert_eq!(w.concerns().await.len(), 1);
+
+    // Another report about the same door joins the open alert as new evidence.
+    w.clock.advance(Duration::hours(20));
+    let (status, _) = w
+        .report(json!({ "address": "鵠沼海岸3丁目1-1", "seen": ["lights"] }))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    w.tick().await;
+    let open = w
+        .store
+        .list_alerts(&AlertFilter {
+            kind: Some(AlertKind::Concern),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(open.len(), 1, "one open alert per address: {open:?}");
+    assert_eq!(open[0].evidence_count, 2);
+}
+
+async fn a_report_at_a_known_residents_home_is_about_them_and_tells_the_partner_nothing(
+    store: Store,
+    _: String,
+) {
+    let resident = mimamori_core::testing::new_resident("r-elder");
+    store
+        .add_resident(&resident, &Actor::system(), now())
+        .await
+        .unwrap();
+    let mut w = world(store).await;
+    // Typed as a clerk types it: full-width digits, 番/号, with the prefecture.
+    let (status, body) = w
+        .report(json!({ "address": "神奈川県藤沢市鵠沼海岸二丁目３番５号", "seen": ["not_seen"] }))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let keys: Vec<&String> = body.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        ["duplicate", "reference"],
+        "nothing about residents: {body}"
+    );
+    let alerts = w.tick().await;
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].subject, Subject::Resident(resident.id.clone()));
+    assert_eq!(team(&alerts[0]), "csw-kugenuma");
+
+    // Another building at the same 番地 is not this resident.
+    w.report(json!({ "address": "鵠沼海岸2丁目3-5 湘南ハイツ202", "seen": ["mail"] }))
+        .await;
+    let alerts = w.tick().await;
+    assert_eq!(
+        alerts[0].subject,
+        Subject::Address("鵠沼海岸2丁目3-5 湘南ハイツ202".into())
+    );
+}
+
+async fn what_cannot_be_routed_reaches_triage_and_urgent_is_critical(store: Store, _: String) {
+    let mut w = world(store).await;
+    for (address, route) in [
+        ("横浜市中区本町1-1", "unknown"),
+        ("駅前の青い屋根の家", "unknown"),
+        ("石川", "ambiguous"),
+    ] {
+        let (status, body) = w
+            .report(json!({ "address": address, "seen": ["no_answer", "smell"], "urgent": true }))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{address}: {body}");
+        let alerts = w.tick().await;
+        assert_eq!(alerts.len(), 1, "{address}: never dropped");
+        let a = &alerts[0];
+        assert_eq!(a.district, None, "{address}");
+        assert_eq!(team(a), "coordinator", "{address}: the triage queue");
+        assert_eq!(a.severity, Severity::Critical, "{address}: urgent");
+        assert_eq!(a.detail["route"], route, "{address}");
+    }
+}
+
+async fn bad_reports_are_refused_with_the_field_named_and_nothing_is_stored(
+    store: Store,
+    _: String,
+) {
+    let w = world(store).await;
+    let fine = json!({ "address": "鵠沼海岸3丁目1-1", "seen": ["mail"] }).to_string();
+    assert_eq!(w.post(None, fine.clone()).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        w.post(Some("guessed"), fine.clone()).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    // A revoked token no longer works.
+    w.store
+        .revoke_partner_token(&token_hash(TOKEN), now())
+        .await
+        .unwrap();
+    assert_eq!(
+        w.post(Some(TOKEN), fine.clone()).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    w.store
+        .add_partner_token(
+            &PartnerId::parse("pt-post").unwrap(),
+            &token_hash("new-token"),
+            now(),
+        )
+        .await
+        .unwrap();
+    for (body, field) in [
+        ("{not json".to_string(), "body"),
+        (
+            r#"{"address":"鵠沼","seen":["mail"],"resident_name":"藤沢 花子"}"#.into(),
+            "body",
+        ),
+        (r#"{"address":"鵠沼","seen":[]}"#.into(), "seen"),
+        (r#"{"address":"鵠沼","seen":["ufo"]}"#.into(), "seen"),
+        (r#"{"address":"","seen":["mail"]}"#.into(), "address"),
+        (
+            r#"{"address":"鵠沼","seen":["mail"],"observed_at":"2030-01-01T00:00:00+09:00"}"#
+                .into(),
+            "observed_at",
+        ),
+        (r#"{"v":2,"address":"鵠沼","seen":["mail"]}"#.into(), "v"),
+    ] {
+        let (status, answer) = w.post(Some("new-token"), body.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {answer}");
+        assert_eq!(answer["field"], field, "{body}: {answer}");
+        assert!(
+            !answer["error"].as_str().unwrap().is_ascii(),
+            "Japanese first: {answer}"
+        );
+    }
+    let huge = json!({ "address": "鵠沼", "seen": ["mail"], "note": "x".repeat(40_000) });
+    let (status, answer) = w.post(Some("new-token"), huge.to_string()).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{answer}");
+    assert!(w.concerns().await.is_empty(), "nothing stored");
+    // And the new token works.
+    assert_eq!(w.post(Some("new-token"), fine).await.0, StatusCode::CREATED);
+}
+
+async fn the_clerks_form_takes_a_report_and_gives_a_reference(store: Store, _: String) {
+    let mut w = world(store).await;
+    let page = w
+        .http
+        .get(format!("{}/report", w.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(page.headers()["cache-control"], "no-store");
+    let html = page.text().await.unwrap();
+    for part in [
+        "協定事業者コード",
+        "郵便物がたまっている",
+        "119番",
+        "name=\"report_id\"",
+    ] {
+        assert!(html.contains(part), "{part} on the form");
+    }
+    let report_id = html
+        .split("name=\"report_id\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_string();
+    let fields = [
+        ("report_id", report_id.as_str()),
+        ("token", TOKEN),
+        ("address", "鵠沼海岸三丁目1-1"),
+        ("seen", "mail"),
+        ("seen", "not_seen"),
+        ("urgent", "1"),
+        ("note", "新聞が5日分"),
+        ("observed_at", "2026-12-01T08:30"),
+        ("reporter", "配達担当 山田 0466-99-9999"),
+    ];
+    let (status, done) = w.form(&fields).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert!(done.contains("受け付けました"), "{done}");
+    assert!(done.contains("受付番号"), "{done}");
+    // A double click: the same report, the same reference.
+    let (_, again) = w.form(&fields).await;
+    let reference = |p: &str| {
+        p.split("<strong>")
+            .nth(1)
+            .unwrap()
+            .split('<')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(reference(&done), reference(&again));
+    let stored = w.concerns().await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].body["via"], "form");
+    assert_eq!(
+        stored[0].device_time,
+        Some(mimamori_core::testing::t0() - Duration::minutes(30)),
+        "08:30 in the city"
+    );
+    let alerts = w.tick().await;
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].severity, Severity::Critical);
+    assert_eq!(alerts[0].detail["seen"], json!(["mail", "not_seen"]));
+    assert_eq!(team(&alerts[0]), "csw-kugenuma");
+}
+
+async fn the_form_keeps_what_was_typed_when_it_refuses(store: Store, _: String) {
+    let w = world(store).await;
+    let (status, page) = w
+        .form(&[
+            ("token", "wrong"),
+            ("address", "<script>alert(1)</script>鵠沼"),
+            ("seen", "mail"),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        page.contains("協定事業者コードが正しくありません"),
+        "{page}"
+    );
+    assert!(
+        page.contains("&lt;script&gt;alert(1)&lt;/script&gt;鵠沼"),
+        "kept, escaped"
+    );
+    assert!(!page.contains("<script>"), "{page}");
+    assert!(
+        !page.contains("value=\"wrong\""),
+        "the code is never echoed"
+    );
+
+    let (status, page) = w
+        .form(&[("token", TOKEN), ("address", "鵠沼海岸3丁目1-1")])
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        page.contains("気づいたことを1つ以上選んでください"),
+        "{page}"
+    );
+    assert!(page.contains("鵠沼海岸3丁目1-1"), "{page}");
+
+    let (status, page) = w
+        .form(&[
+            ("token", TOKEN),
+            ("address", "鵠沼海岸3丁目1-1"),
+            ("seen", "mail"),
+            ("observed_at", "昨日の朝"),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("気づいた日時が読み取れません"), "{page}");
+    let note = "あ".repeat(30_000);
+    let (status, _) = w
+        .form(&[
+            ("token", TOKEN),
+            ("address", "鵠沼"),
+            ("seen", "mail"),
+            ("note", &note),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(w.concerns().await.is_empty(), "nothing stored");
+}
