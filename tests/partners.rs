@@ -26,6 +26,7 @@ on_both_backends!(
     bad_reports_are_refused_with_the_field_named_and_nothing_is_stored,
     the_clerks_form_takes_a_report_and_gives_a_reference,
     the_form_keeps_what_was_typed_when_it_refuses,
+    the_csw_reads_the_report_behind_sign_in_and_the_view_is_audited,
 );
 
 const TOKEN: &str = "partner-token-of-the-post-office-0123456789";
@@ -69,7 +70,19 @@ async fn world(store: Store) -> World {
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router(web)).await });
+    let dashboard =
+        mimamori_alerts::dashboard::router(mimamori_alerts::dashboard::DashboardState {
+            store: store.clone(),
+            ctx: mimamori_alerts::notify::message::Context::new(
+                &base,
+                &Registry::fujisawa(),
+                chrono_tz::Asia::Tokyo,
+            ),
+            targets: Targets::default(),
+            clock: Arc::new(clock.clone()),
+        });
+    let app = router(web).merge(dashboard);
+    tokio::spawn(async move { axum::serve(listener, app).await });
     let service = AlertService::start(
         store.clone(),
         chrono_tz::Asia::Tokyo,
@@ -81,7 +94,10 @@ async fn world(store: Store) -> World {
     .with_delivery(
         Routing::default(),
         Escalation::default(),
-        Targets::default(),
+        Targets {
+            mqtt_alerts: true,
+            ..Default::default()
+        },
     );
     World {
         store,
@@ -175,6 +191,17 @@ async fn a_report_reaches_the_districts_csw_once_however_often_it_is_sent(store:
     assert_eq!(a.detail["seen"], json!(["mail", "newspapers"]));
     assert_eq!(a.detail["note"], "郵便受けに3日分たまっています");
     assert_eq!(a.detail["source"], "partner:pt-post");
+    // On the alerts topic: the alert's ids and kind, never the address.
+    let notifications = w.store.list_notifications(a.id).await.unwrap();
+    let mqtt = notifications
+        .iter()
+        .find(|n| n.channel == Channel::Mqtt)
+        .expect("published on the alerts topic");
+    let payload = mimamori_alerts::notify::payload(mqtt, a).to_string();
+    assert!(payload.contains("\"subject\":\"address\""), "{payload}");
+    for private in ["鵠沼海岸", "郵便受け", "山田"] {
+        assert!(!payload.contains(private), "{private} in {payload}");
+    }
 
     // The partner's system resends (a timeout on its side): the same reference, nothing new.
     let (status, again) = w.report(report).await;
@@ -442,4 +469,94 @@ async fn the_form_keeps_what_was_typed_when_it_refuses(store: Store, _: String) 
         .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert!(w.concerns().await.is_empty(), "nothing stored");
+}
+
+async fn the_csw_reads_the_report_behind_sign_in_and_the_view_is_audited(store: Store, _: String) {
+    let mut w = world(store).await;
+    w.report(json!({
+        "address": "鵠沼海岸三丁目1-1 湘南ハイツ101",
+        "seen": ["mail", "not_seen"],
+        "note": "1週間ほど姿を見ません",
+        "reporter": "配達担当 山田 0466-99-9999",
+    }))
+    .await;
+    let alert = w.tick().await.remove(0);
+    let responder = ResponderId::parse("p-csw").unwrap();
+    w.store
+        .add_responder(
+            &NewResponder {
+                id: responder.clone(),
+                team: TeamId::parse("csw-kugenuma").unwrap(),
+                name: "鈴木".into(),
+                email: None,
+                telegram_chat_id: None,
+                office_hours: None,
+            },
+            now(),
+        )
+        .await
+        .unwrap();
+    w.store
+        .add_responder_token(&responder, &token_hash("mmr_csw-token"), now())
+        .await
+        .unwrap();
+    let page = format!("{}/alerts/{}", w.base, alert.id);
+    let r = w.http.get(&page).send().await.unwrap();
+    let text = r.text().await.unwrap();
+    assert!(!text.contains("湘南ハイツ"), "nothing without sign-in");
+
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let signed_in = no_redirects
+        .post(format!("{}/login", w.base))
+        .form(&[("token", "mmr_csw-token"), ("next", "/alerts")])
+        .send()
+        .await
+        .unwrap();
+    let cookie = signed_in
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .next()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let text = w
+        .http
+        .get(&page)
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for part in [
+        "協力事業者からの連絡",
+        "藤沢郵便局（郵便局）",
+        "鵠沼海岸三丁目1-1 湘南ハイツ101",
+        "郵便物がたまっている、最近姿を見かけない",
+        "1週間ほど姿を見ません",
+        "配達担当 山田 0466-99-9999",
+    ] {
+        assert!(text.contains(part), "{part} in {text}");
+    }
+    let views = w
+        .store
+        .list_audit("alert", Some(&alert.id.to_string()), 10)
+        .await
+        .unwrap();
+    assert!(
+        views
+            .iter()
+            .any(|v| v.action == "concern.view"
+                && v.actor == Actor::responder(&responder).to_string()),
+        "{views:?}"
+    );
 }

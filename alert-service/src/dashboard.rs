@@ -19,7 +19,10 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use mimamori_core::clock::Clock;
-use mimamori_core::domain::{Actor, Alert, AlertId, AlertState, Outcome, Responder, Subject, Team};
+use mimamori_core::domain::{
+    Actor, Alert, AlertEvent, AlertId, AlertState, NewAuditEntry, Observation, Outcome, PartnerId,
+    Responder, Subject, Team,
+};
 use mimamori_core::secret::{generate, token_hash};
 use mimamori_core::storage::{AckResult, ResolveResult, StorageError, Store};
 use serde::Deserialize;
@@ -418,6 +421,23 @@ async fn render_alert(
             "<h2 style=\"font-size:1.1em\">対象者</h2><table>{rows}</table>"
         ));
     }
+    let timeline = state.store.alert_timeline(alert.id).await?;
+    let reports = concern_reports(state, &timeline).await?;
+    if !reports.is_empty() {
+        // An address and a partner's words about a household: a view of personal data, audited.
+        state
+            .store
+            .record_audit(&NewAuditEntry {
+                actor: session.actor(),
+                action: "concern.view".into(),
+                object_kind: "alert".into(),
+                object_id: Some(alert.id.to_string()),
+                detail: serde_json::json!({}),
+                at: now,
+            })
+            .await?;
+        html.push_str(&reports);
+    }
     let form_token = escape(&session.form_token);
     if alert.state == AlertState::Open {
         html.push_str(&format!(
@@ -447,10 +467,7 @@ async fn render_alert(
          <p><button type=\"submit\">メモを追加</button></p></form>",
         id = alert.id
     ));
-    let events: String = state
-        .store
-        .alert_timeline(alert.id)
-        .await?
+    let events: String = timeline
         .iter()
         .map(|e| {
             let text = e
@@ -474,6 +491,69 @@ async fn render_alert(
          <form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"form_token\" value=\"{form_token}\">\
          <p><button type=\"submit\">ログアウト</button></p></form>"
     ));
+    Ok(html)
+}
+
+/// The partners' reports behind a concern alert (the first and each that joined it): where, what
+/// was seen, their words and who to call back — behind sign-in, like the resident's record.
+async fn concern_reports(
+    state: &DashboardState,
+    timeline: &[AlertEvent],
+) -> Result<String, StorageError> {
+    let mut html = String::new();
+    for e in timeline.iter().filter(|e| e.detail["rule"] == "concern") {
+        let d = &e.detail;
+        let text = |k: &str| d[k].as_str().unwrap_or("").to_string();
+        let partner = match d["source"]
+            .as_str()
+            .and_then(|s| s.strip_prefix("partner:"))
+            .and_then(|id| PartnerId::parse(id).ok())
+        {
+            Some(id) => match state.store.get_partner(&id).await {
+                Ok(p) => format!("{}（{}）", p.name, p.kind.label_ja()),
+                Err(StorageError::NotFound { .. }) => id.to_string(),
+                Err(e) => return Err(e),
+            },
+            None => String::new(),
+        };
+        let seen: Vec<&str> = d["seen"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str()?.parse::<Observation>().ok())
+            .map(Observation::label_ja)
+            .collect();
+        let observed = d["observed_at"]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| {
+                t.with_timezone(&state.ctx.timezone)
+                    .format("%Y年%m月%d日 %H:%M")
+                    .to_string()
+            })
+            .unwrap_or_default();
+        let mut rows = row("事業者", &partner);
+        rows.push_str(&row("場所", &text("address")));
+        rows.push_str(&row("気づいたこと", &seen.join("、")));
+        if d["urgent"] == true {
+            rows.push_str(&row("至急", "すぐに様子を確認してほしい"));
+        }
+        rows.push_str(&row("気づいた日時", &observed));
+        for (label, key) in [("詳しく", "note"), ("報告者", "reporter")] {
+            if !text(key).is_empty() {
+                rows.push_str(&row(label, &text(key)));
+            }
+        }
+        if d["route"] != "district" {
+            rows.push_str(&row(
+                "振り分け",
+                "住所から地区を決められませんでした（市全体の振り分け待ち）",
+            ));
+        }
+        html.push_str(&format!(
+            "<h2 style=\"font-size:1.1em\">協力事業者からの連絡</h2><table>{rows}</table>"
+        ));
+    }
     Ok(html)
 }
 
