@@ -241,5 +241,16 @@ async fn responders_handle_their_districts_alerts_through_the_api(store: Store, 
         .unwrap();
     assert_eq!(doc["openapi"], "3.0.3");
     assert!(doc["paths"]["/api/v1/alerts/{id}/ack"]["post"].is_object());
+    assert!(doc["paths"]["/api/v1/concerns"]["post"].is_object());
+    // The partners' vocabulary as documented is the one intake understands.
+    let documented: Vec<&str> = doc["components"]["schemas"]["ConcernReport"]["properties"]["seen"]
+        ["items"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let understood: Vec<&str> = Observation::ALL.iter().map(|o| o.as_str()).collect();
+    assert_eq!(documented, understood);
     let _ = chogo;
 }
