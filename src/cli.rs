@@ -337,6 +337,15 @@ pub enum PartnerCommand {
         #[command(flatten)]
         output: Output,
     },
+    /// Issue another API token for a partner (printed once). With --revoke-others every earlier
+    /// token of theirs stops working at once (a token leaked, a system replaced).
+    Token {
+        id: String,
+        #[arg(long)]
+        revoke_others: bool,
+        #[command(flatten)]
+        output: Output,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -329,6 +329,38 @@ fn device_and_partner_secrets_are_printed_once_and_stored_as_hashes() {
         assert_eq!(partner.unwrap().name, "藤沢郵便局");
         store.close().await;
     });
+
+    // A leaked token is replaced: the new one works, the old one no longer does.
+    let pid = p["id"].as_str().unwrap();
+    let t = json(
+        dir.path(),
+        &[
+            "admin",
+            "partner",
+            "token",
+            pid,
+            "--revoke-others",
+            "--json",
+        ],
+    );
+    assert_eq!(t["revoked"], 1);
+    let new_token = t["secret"].as_str().unwrap().to_string();
+    assert!(new_token.starts_with("mmp_") && new_token != token);
+    rt.block_on(async {
+        let url = format!(
+            "sqlite://{}/mimamori-data/mimamori.db",
+            dir.path().display()
+        );
+        let store = mimamori_core::storage::Store::connect(&url, 1)
+            .await
+            .unwrap();
+        let hash = mimamori_core::secret::token_hash;
+        let old = store.partner_by_token(&hash(token)).await.unwrap();
+        assert!(old.is_none(), "the old token is revoked");
+        let new = store.partner_by_token(&hash(&new_token)).await.unwrap();
+        assert_eq!(new.unwrap().name, "藤沢郵便局");
+        store.close().await;
+    });
 }
 
 #[test]

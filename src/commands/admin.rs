@@ -532,6 +532,47 @@ pub async fn run(
                 "このトークンは再表示できません。事業者に安全な方法で渡してください / shown once."
             );
         }
+        Admin::Partner(PartnerCommand::Token {
+            id,
+            revoke_others,
+            output,
+        }) => {
+            let id = PartnerId::parse(id).map_err(input)?;
+            store.get_partner(&id).await.map_err(input)?;
+            let token = secret::generate_partner_token();
+            let hash = secret::token_hash(&token);
+            store
+                .add_partner_token(&id, &hash, now)
+                .await
+                .map_err(input)?;
+            let revoked = if revoke_others {
+                store.revoke_other_partner_tokens(&id, &hash, now).await?
+            } else {
+                0
+            };
+            audit(
+                store,
+                &actor,
+                "partner.token",
+                "partner",
+                id.as_str(),
+                json!({ "revoked": revoked }),
+                now,
+            )
+            .await?;
+            if output.json {
+                return print_json(&json!({ "id": id, "secret": token, "revoked": revoked }));
+            }
+            println!("API token: {token}");
+            if revoke_others {
+                println!(
+                    "以前のトークン {revoked} 件を無効にしました / revoked {revoked} earlier token(s)."
+                );
+            }
+            println!(
+                "このトークンは再表示できません。事業者に安全な方法で渡してください / shown once."
+            );
+        }
         Admin::Partner(PartnerCommand::List { output }) => {
             let partners = store.list_partners().await?;
             if output.json {

@@ -197,6 +197,26 @@ impl Store {
         Ok(())
     }
 
+    /// Revokes every token of `partner` but `keep` (a hash): how a leaked token is replaced.
+    /// Returns how many were revoked.
+    pub async fn revoke_other_partner_tokens(
+        &self,
+        partner: &PartnerId,
+        keep: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StorageError> {
+        let done = sqlx::query(
+            "UPDATE partner_tokens SET revoked_at = $1
+             WHERE partner_id = $2 AND token_hash <> $3 AND revoked_at IS NULL",
+        )
+        .bind(ms(now))
+        .bind(partner.as_str())
+        .bind(keep)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// The partner a token (given as its hash) belongs to, unless revoked.
     pub async fn partner_by_token(
         &self,
