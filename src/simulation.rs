@@ -153,6 +153,32 @@ pub async fn demo_responders(
     Ok(token)
 }
 
+/// The demo's partner under a watch-over agreement (デモ郵便局), with a fresh token for the report
+/// form and the API each run.
+pub async fn demo_partner(store: &Store) -> Result<String, Failure> {
+    use mimamori_core::domain::{NewPartner, PartnerId, PartnerKind};
+    let now = chrono::Utc::now();
+    let token = mimamori_core::secret::generate_partner_token();
+    let hash = mimamori_core::secret::token_hash(&token);
+    let partner = NewPartner {
+        id: PartnerId::parse("pt-demo").map_err(|e| Failure::Other(e.into()))?,
+        name: "デモ郵便局".into(),
+        kind: PartnerKind::Post,
+        agreement: Some("デモ用の見守り協定".into()),
+    };
+    match store.add_partner(&partner, &hash, now).await {
+        Ok(_) => Ok(token),
+        Err(mimamori_core::storage::StorageError::Conflict(_)) => {
+            store
+                .add_partner_token(&partner.id, &hash, now)
+                .await
+                .map_err(|e| Failure::Other(e.into()))?;
+            Ok(token)
+        }
+        Err(e) => Err(Failure::Other(e.into())),
+    }
+}
+
 /// Adds a demo responder unless an earlier demo run did.
 async fn add_demo_responder(
     store: &Store,

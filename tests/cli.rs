@@ -580,8 +580,8 @@ fn a_provisioned_device_reaches_a_running_platform() {
 fn the_demo_shows_signals_and_alerts_flowing() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, up) = start_up(dir.path(), &["--demo"]);
-    let (mut signals, mut alert, mut mail, mut token) = (0, None, None, None);
-    while signals < 3 || alert.is_none() || mail.is_none() || token.is_none() {
+    let (mut signals, mut alert, mut mail, mut token, mut code) = (0, None, None, None, None);
+    while signals < 3 || alert.is_none() || mail.is_none() || token.is_none() || code.is_none() {
         let line = up
             .lines
             .recv_timeout(Duration::from_secs(60))
@@ -591,6 +591,11 @@ fn the_demo_shows_signals_and_alerts_flowing() {
         } else if let Some(rest) = line.strip_prefix("デモ / demo: ダッシュボード / dashboard ")
         {
             token = rest.split(' ').next_back().map(String::from);
+        } else if let Some(rest) =
+            line.strip_prefix("デモ / demo: 協力事業者の連絡フォーム / partner form ")
+        {
+            assert!(rest.contains("/report"), "{line}");
+            code = rest.split(' ').next_back().map(String::from);
         } else if let Some(rest) = line.strip_prefix("デモ / demo: アラート #") {
             // The first home's opening press, routed to its district (not the triage queue).
             if alert.is_none() {
@@ -646,6 +651,36 @@ fn the_demo_shows_signals_and_alerts_flowing() {
         page.contains(" 200 ") && page.contains("緊急通報") && page.contains("対象者"),
         "{page}"
     );
+    // The printed partner code files a concern through the API; it becomes an alert for 鵠沼's
+    // team, printed without the address.
+    let report = r#"{"address":"藤沢市鵠沼海岸三丁目1-1","seen":["mail","lights"]}"#;
+    let filed = http_request(
+        &up.http,
+        "POST",
+        "/api/v1/concerns",
+        &[
+            ("Content-Type", "application/json"),
+            ("Authorization", &format!("Bearer {}", code.unwrap())),
+        ],
+        report,
+    );
+    assert!(
+        filed.contains(" 201 ") && filed.contains("\"reference\":\"C-"),
+        "{filed}"
+    );
+    loop {
+        let line = up
+            .lines
+            .recv_timeout(Duration::from_secs(60))
+            .expect("no alert for the partner's concern");
+        if line.starts_with("デモ / demo: アラート #")
+            && line.contains("見守り協力事業者からの連絡")
+        {
+            assert!(line.contains("(kugenuma地区) address"), "{line}");
+            assert!(!line.contains("鵠沼海岸"), "{line}");
+            break;
+        }
+    }
     assert!(stop(&mut child, "-INT").success());
 }
 

@@ -90,12 +90,13 @@ pub async fn run(mut config: Config, mut parts: Components) -> Result<(), Failur
 
     // The demo's homes and responders exist before the alert service reads its state, so that
     // their alerts are routed to their district from the first press.
-    let (demo_homes, demo_token) = if parts.demo {
+    let (demo_homes, demo_token, demo_partner) = if parts.demo {
         let homes = crate::simulation::provision(&store, &registry, 3).await?;
         let token = crate::simulation::demo_responders(&store, &registry, homes.len()).await?;
-        (Some(homes), Some(token))
+        let partner = crate::simulation::demo_partner(&store).await?;
+        (Some(homes), Some(token), Some(partner))
     } else {
-        (None, None)
+        (None, None, None)
     };
     // Email links: one key for the links the channel writes and the pages that check them.
     let link_signer = if config.notify.email.enabled {
@@ -290,6 +291,11 @@ pub async fn run(mut config: Config, mut parts: Components) -> Result<(), Failur
             "デモ / demo: ダッシュボード / dashboard http://{addr}/login トークン / token {token}"
         );
     }
+    if let (Some(addr), Some(code)) = (http_addr, &demo_partner) {
+        println!(
+            "デモ / demo: 協力事業者の連絡フォーム / partner form http://{addr}/report コード / code {code}"
+        );
+    }
     println!("mimamori: 起動しました / running. Ctrl+C で停止 / Ctrl+C to stop.");
     let _ = std::io::stdout().flush();
     tracing::info!("mimamori is up.");
@@ -418,7 +424,7 @@ async fn demo_alerts(
                     a.id,
                     a.kind.label_ja(),
                     a.district.as_ref().map(|d| d.as_str()).unwrap_or("-"),
-                    a.subject
+                    a.subject.public_key()
                 );
             }
         }
