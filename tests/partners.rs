@@ -15,6 +15,7 @@ use mimamori_core::secret::token_hash;
 use mimamori_core::storage::{AlertFilter, Store};
 use mimamori_gateway::concern::ConcernIntake;
 use mimamori_gateway::partners::{PartnerWeb, router};
+use mimamori_testkit::browser::Browser;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -140,6 +141,30 @@ impl World {
             .await
             .unwrap();
         (r.status(), r.text().await.unwrap())
+    }
+
+    /// 鈴木 of 鵠沼's CSW team, signing in with `token`.
+    async fn csw_responder(&self, token: &str) -> ResponderId {
+        let responder = ResponderId::parse("p-csw").unwrap();
+        self.store
+            .add_responder(
+                &NewResponder {
+                    id: responder.clone(),
+                    team: TeamId::parse("csw-kugenuma").unwrap(),
+                    name: "鈴木".into(),
+                    email: None,
+                    telegram_chat_id: None,
+                    office_hours: None,
+                },
+                now(),
+            )
+            .await
+            .unwrap();
+        self.store
+            .add_responder_token(&responder, &token_hash(token), now())
+            .await
+            .unwrap();
+        responder
     }
 
     /// The alerts the service opens now.
@@ -481,25 +506,7 @@ async fn the_csw_reads_the_report_behind_sign_in_and_the_view_is_audited(store: 
     }))
     .await;
     let alert = w.tick().await.remove(0);
-    let responder = ResponderId::parse("p-csw").unwrap();
-    w.store
-        .add_responder(
-            &NewResponder {
-                id: responder.clone(),
-                team: TeamId::parse("csw-kugenuma").unwrap(),
-                name: "鈴木".into(),
-                email: None,
-                telegram_chat_id: None,
-                office_hours: None,
-            },
-            now(),
-        )
-        .await
-        .unwrap();
-    w.store
-        .add_responder_token(&responder, &token_hash("mmr_csw-token"), now())
-        .await
-        .unwrap();
+    let responder = w.csw_responder("mmr_csw-token").await;
     let page = format!("{}/alerts/{}", w.base, alert.id);
     let r = w.http.get(&page).send().await.unwrap();
     let text = r.text().await.unwrap();
@@ -559,4 +566,96 @@ async fn the_csw_reads_the_report_behind_sign_in_and_the_view_is_audited(store: 
                 && v.actor == Actor::responder(&responder).to_string()),
         "{views:?}"
     );
+}
+
+/// The clerk's form and the CSW's alert page in a real browser (headless Chromium): the checkboxes,
+/// the cookie and the form token work as a person uses them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_clerk_and_a_csw_use_their_pages_in_a_real_browser() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let t = mimamori_core::testing::TestStore::sqlite().await;
+    let mut w = world(t.store.clone()).await;
+    browser.goto(&format!("{}/report", w.base)).await;
+    browser
+        .find("input[name=token]")
+        .await
+        .type_text(TOKEN)
+        .await;
+    browser
+        .find("input[name=address]")
+        .await
+        .type_text("鵠沼海岸三丁目1-1")
+        .await;
+    browser.find("input[value=mail]").await.click().await;
+    browser.find("input[value=not_seen]").await.click().await;
+    browser.find("input[name=urgent]").await.click().await;
+    browser
+        .find("textarea[name=note]")
+        .await
+        .type_text("新聞が5日分")
+        .await;
+    browser
+        .find("input[name=reporter]")
+        .await
+        .type_text("山田")
+        .await;
+    browser
+        .find("button[type=submit]")
+        .await
+        .click_to_load()
+        .await;
+    let done = browser.text().await;
+    assert!(
+        done.contains("受け付けました") && done.contains("受付番号 C-"),
+        "{done}"
+    );
+
+    let alert = w.tick().await.remove(0);
+    assert_eq!(alert.severity, Severity::Critical);
+    w.csw_responder("mmr_csw-browser").await;
+    browser
+        .goto(&format!("{}/alerts/{}", w.base, alert.id))
+        .await;
+    assert!(browser.url().await.contains("/login"), "sign in first");
+    browser
+        .find("input[name=token]")
+        .await
+        .type_text("mmr_csw-browser")
+        .await;
+    browser
+        .find("button[type=submit]")
+        .await
+        .click_to_load()
+        .await;
+    assert!(
+        browser
+            .url()
+            .await
+            .ends_with(&format!("/alerts/{}", alert.id)),
+        "back to the alert after sign-in"
+    );
+    let page = browser.text().await;
+    for part in [
+        "協力事業者からの連絡",
+        "鵠沼海岸三丁目1-1",
+        "郵便物がたまっている、最近姿を見かけない",
+        "すぐに様子を確認してほしい",
+        "新聞が5日分",
+        "山田",
+    ] {
+        assert!(page.contains(part), "{part} in {page}");
+    }
+    browser
+        .find(&format!("form[action=\"/alerts/{}/ack\"] button", alert.id))
+        .await
+        .click_to_load()
+        .await;
+    assert!(browser.text().await.contains("対応中"), "acknowledged");
+    let acked = w.store.get_alert(alert.id).await.unwrap();
+    assert_eq!(acked.state, AlertState::Acknowledged);
+    assert_eq!(acked.acknowledged_by.as_deref(), Some("responder:p-csw"));
+    browser.quit().await;
+    t.finish().await;
 }

@@ -9,5 +9,8 @@
 //! - [`smtp`]: a real SMTP server (Python's aiosmtpd as a child process) in plain, STARTTLS or
 //!   implicit-TLS mode with a throw-away CA, optional AUTH and refused recipients; received
 //!   messages come back decoded (RFC 2047 headers, charsets). Needs `pip install aiosmtpd`.
+//! - [`browser`]: headless Chromium through ChromeDriver (W3C WebDriver), to use our pages as a
+//!   person does. Needs `apt-get install -y chromium chromium-driver`.
+pub mod browser;
 pub mod smtp;
 pub mod telegram;
