@@ -82,7 +82,12 @@ async fn world(store: Store) -> World {
             targets: Targets::default(),
             clock: Arc::new(clock.clone()),
         });
-    let app = router(web).merge(dashboard);
+    let api = mimamori_alerts::api::router(mimamori_alerts::api::ApiState {
+        store: store.clone(),
+        clock: Arc::new(clock.clone()),
+        targets: Targets::default(),
+    });
+    let app = router(web).merge(dashboard).merge(api);
     tokio::spawn(async move { axum::serve(listener, app).await });
     let service = AlertService::start(
         store.clone(),
@@ -554,6 +559,36 @@ async fn the_csw_reads_the_report_behind_sign_in_and_the_view_is_audited(store: 
     ] {
         assert!(text.contains(part), "{part} in {text}");
     }
+    // Through the API: the list leaves out the place and the words; the alert has them, audited.
+    let api = |path: String| {
+        w.http
+            .get(format!("{}{path}", w.base))
+            .bearer_auth("mmr_csw-token")
+            .send()
+    };
+    let listed = api("/api/v1/alerts".into())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(listed.contains("\"subject\":\"address\""), "{listed}");
+    for private in ["鵠沼海岸", "1週間", "山田"] {
+        assert!(!listed.contains(private), "{private} in the list: {listed}");
+    }
+    let before = w
+        .store
+        .list_audit("alert", Some(&alert.id.to_string()), 10)
+        .await
+        .unwrap()
+        .len();
+    let shown = api(format!("/api/v1/alerts/{}", alert.id))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(shown.contains("1週間ほど姿を見ません"), "{shown}");
     let views = w
         .store
         .list_audit("alert", Some(&alert.id.to_string()), 10)
@@ -566,6 +601,7 @@ async fn the_csw_reads_the_report_behind_sign_in_and_the_view_is_audited(store: 
                 && v.actor == Actor::responder(&responder).to_string()),
         "{views:?}"
     );
+    assert_eq!(views.len(), before + 1, "the API's view is audited too");
 }
 
 /// The clerk's form and the CSW's alert page in a real browser (headless Chromium): the checkboxes,

@@ -14,7 +14,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use mimamori_core::clock::Clock;
 use mimamori_core::domain::{
-    Actor, Alert, AlertId, AlertKind, AlertState, DistrictId, Outcome, Responder, Team,
+    Actor, Alert, AlertEvent, AlertId, AlertKind, AlertState, DistrictId, NewAuditEntry, Outcome,
+    Responder, Team,
 };
 use mimamori_core::secret::token_hash;
 use mimamori_core::storage::{AckResult, AlertFilter, ResolveResult, StorageError, Store};
@@ -136,7 +137,7 @@ async fn list(
     State(state): State<ApiState>,
     headers: HeaderMap,
     Query(q): Query<ListQuery>,
-) -> Result<Json<Vec<Alert>>, ApiError> {
+) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
     let caller = caller(&state, &headers).await?;
     let parse_err = |e: mimamori_core::domain::DomainError| ApiError::Invalid(e.to_string());
     let asked = q
@@ -164,7 +165,46 @@ async fn list(
             .map_err(parse_err)?,
         limit: q.limit.unwrap_or(100).clamp(1, 500),
     };
-    Ok(Json(state.store.list_alerts(&filter).await?))
+    let alerts = state.store.list_alerts(&filter).await?;
+    Ok(Json(alerts.iter().map(listed).collect()))
+}
+
+/// An alert as a list shows it: a partner's concern without its place and words (the alert itself,
+/// `GET /api/v1/alerts/{id}`, has them, audited).
+fn listed(alert: &Alert) -> serde_json::Value {
+    let mut v = serde_json::to_value(alert).unwrap_or_default();
+    v["subject"] = serde_json::json!(alert.subject.public_key());
+    if let Some(detail) = v.get_mut("detail").and_then(|d| d.as_object_mut()) {
+        for k in crate::engine::CONCERN_PERSONAL {
+            detail.remove(k);
+        }
+    }
+    v
+}
+
+/// Records that `actor` read partners' reports behind an alert (its place and their words), when
+/// its timeline holds any.
+pub(crate) async fn audit_concern_view(
+    store: &Store,
+    actor: &Actor,
+    alert: AlertId,
+    timeline: &[AlertEvent],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<bool, StorageError> {
+    if !timeline.iter().any(|e| e.detail["rule"] == "concern") {
+        return Ok(false);
+    }
+    store
+        .record_audit(&NewAuditEntry {
+            actor: actor.clone(),
+            action: "concern.view".into(),
+            object_kind: "alert".into(),
+            object_id: Some(alert.to_string()),
+            detail: serde_json::json!({}),
+            at: now,
+        })
+        .await?;
+    Ok(true)
 }
 
 async fn show(
@@ -175,6 +215,14 @@ async fn show(
     let caller = caller(&state, &headers).await?;
     let alert = visible(&state, &caller, id).await?;
     let timeline = state.store.alert_timeline(alert.id).await?;
+    audit_concern_view(
+        &state.store,
+        &caller.actor(),
+        alert.id,
+        &timeline,
+        state.clock.now(),
+    )
+    .await?;
     Ok(Json(
         serde_json::json!({ "alert": alert, "timeline": timeline }),
     ))

@@ -20,8 +20,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use mimamori_core::clock::Clock;
 use mimamori_core::domain::{
-    Actor, Alert, AlertEvent, AlertId, AlertState, NewAuditEntry, Observation, Outcome, PartnerId,
-    Responder, Subject, Team,
+    Actor, Alert, AlertEvent, AlertId, AlertState, Observation, Outcome, PartnerId, Responder,
+    Subject, Team,
 };
 use mimamori_core::secret::{generate, token_hash};
 use mimamori_core::storage::{AckResult, ResolveResult, StorageError, Store};
@@ -422,21 +422,11 @@ async fn render_alert(
         ));
     }
     let timeline = state.store.alert_timeline(alert.id).await?;
-    let reports = concern_reports(state, &timeline).await?;
-    if !reports.is_empty() {
-        // An address and a partner's words about a household: a view of personal data, audited.
-        state
-            .store
-            .record_audit(&NewAuditEntry {
-                actor: session.actor(),
-                action: "concern.view".into(),
-                object_kind: "alert".into(),
-                object_id: Some(alert.id.to_string()),
-                detail: serde_json::json!({}),
-                at: now,
-            })
-            .await?;
-        html.push_str(&reports);
+    // An address and a partner's words about a household: a view of personal data, audited.
+    if crate::api::audit_concern_view(&state.store, &session.actor(), alert.id, &timeline, now)
+        .await?
+    {
+        html.push_str(&concern_reports(state, &timeline).await?);
     }
     let form_token = escape(&session.form_token);
     if alert.state == AlertState::Open {

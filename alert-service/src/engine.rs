@@ -43,6 +43,11 @@ impl Default for EngineSettings {
     }
 }
 
+/// The fields of a concern alert's detail (and of each report joining it) that are personal data:
+/// the place, the partner's words, who to call back. Lists leave them out; the pages that show
+/// them audit the view.
+pub const CONCERN_PERSONAL: [&str; 3] = ["address", "note", "reporter"];
+
 /// What the engine knows of a resident (no names, addresses or notes).
 #[derive(Debug, Clone)]
 pub struct Profile {
@@ -864,6 +869,7 @@ impl Engine {
                 "address": field("address"),
                 "note": field("note"),
                 "reporter": field("reporter"),
+                // CONCERN_PERSONAL lists the three above.
             }),
             at: signal.received_at,
         })
