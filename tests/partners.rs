@@ -695,3 +695,34 @@ async fn a_clerk_and_a_csw_use_their_pages_in_a_real_browser() {
     browser.quit().await;
     t.finish().await;
 }
+
+/// A new report wakes the alert service at once (`notifying`); a resend stores nothing and wakes
+/// nobody.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stored_report_wakes_the_rules_and_a_resend_does_not() {
+    use mimamori_gateway::concern::{ConcernReport, Via};
+    let t = mimamori_core::testing::TestStore::sqlite().await;
+    let waker = Arc::new(tokio::sync::Notify::new());
+    let intake = ConcernIntake::new(
+        t.store.clone(),
+        Arc::new(Registry::fujisawa()),
+        Arc::new(ManualClock::new(now())),
+    )
+    .notifying(waker.clone());
+    let partner = PartnerId::parse("pt-post").unwrap();
+    let report = ConcernReport {
+        report_id: Some("r-1".into()),
+        address: "鵠沼海岸3丁目1-1".into(),
+        seen: vec!["mail".into()],
+        ..Default::default()
+    };
+    let first = intake.receive(&partner, &report, Via::Api).await.unwrap();
+    assert!(!first.duplicate);
+    // notify_one keeps the permit for the next waiter: this returns at once.
+    waker.notified().await;
+    let again = intake.receive(&partner, &report, Via::Api).await.unwrap();
+    assert!(again.duplicate && again.signal == first.signal);
+    let woken = tokio::time::timeout(std::time::Duration::from_millis(50), waker.notified()).await;
+    assert!(woken.is_err(), "a resend wakes nobody");
+    t.finish().await;
+}

@@ -146,6 +146,7 @@ pub struct ConcernIntake {
     store: Store,
     registry: Arc<Registry>,
     clock: Arc<dyn Clock>,
+    stored: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl ConcernIntake {
@@ -154,7 +155,15 @@ impl ConcernIntake {
             store,
             registry,
             clock,
+            stored: None,
         }
+    }
+
+    /// Notifies `waker` after each new report is stored: the alert service in this process applies
+    /// it at once instead of at its next read of the store.
+    pub fn notifying(mut self, waker: Arc<tokio::sync::Notify>) -> Self {
+        self.stored = Some(waker);
+        self
     }
 
     /// The partner holding `token` (an API token of `mimamori admin partner add`), unless revoked.
@@ -227,6 +236,9 @@ impl ConcernIntake {
             signal: stored.id(),
             duplicate: matches!(stored, SignalInsert::Duplicate(_)),
         };
+        if let Some(waker) = self.stored.as_ref().filter(|_| !accepted.duplicate) {
+            waker.notify_one();
+        }
         // Ids only: the address and the note stay in the store.
         tracing::info!(
             partner = %partner,

@@ -143,6 +143,7 @@ pub async fn run(mut config: Config, mut parts: Components) -> Result<(), Failur
             }
         }
     }
+    let mut rules_waker = None;
     if parts.alerts {
         let service = mimamori_alerts::AlertService::start(
             store.clone(),
@@ -181,6 +182,7 @@ pub async fn run(mut config: Config, mut parts: Components) -> Result<(), Failur
         ));
         // Stored signals wake the rules at once; without this they are read within a second anyway.
         let waker = service.waker();
+        rules_waker = Some(waker.clone());
         let mut stored = ingestor.subscribe();
         let stop = shutdown.clone();
         tasks.spawn(async move {
@@ -227,11 +229,17 @@ pub async fn run(mut config: Config, mut parts: Components) -> Result<(), Failur
                 .map(|signer| startup::ack_pages(&config, &store, &registry, &targets, signer)),
             dashboard: startup::dashboard(&config, &store, &registry, &targets),
             partners: mimamori_gateway::partners::PartnerWeb {
-                intake: mimamori_gateway::concern::ConcernIntake::new(
-                    store.clone(),
-                    registry.clone(),
-                    Arc::new(mimamori_core::clock::SystemClock),
-                ),
+                intake: {
+                    let intake = mimamori_gateway::concern::ConcernIntake::new(
+                        store.clone(),
+                        registry.clone(),
+                        Arc::new(mimamori_core::clock::SystemClock),
+                    );
+                    match rules_waker.clone() {
+                        Some(waker) => intake.notifying(waker),
+                        None => intake,
+                    }
+                },
                 timezone: tz,
             },
         };
