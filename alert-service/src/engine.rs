@@ -31,6 +31,12 @@ pub struct EngineSettings {
     pub battery_low_percent: u8,
     /// While the battery stays low, at most one alert per device in this time.
     pub battery_realert: Duration,
+    /// A person or address with alerts of this many of the three kinds of trouble — an emergency
+    /// press, silence (inactivity, daily window or check-in missed: one silent day can raise all
+    /// three, and counts once) and a partner's concern — within `compound_window` is flagged for
+    /// the coordinator as a compound case (複合). 0: never.
+    pub compound_kinds: usize,
+    pub compound_window: Duration,
 }
 
 impl Default for EngineSettings {
@@ -39,9 +45,26 @@ impl Default for EngineSettings {
             heartbeat_misses: 3,
             battery_low_percent: 20,
             battery_realert: Duration::days(1),
+            compound_kinds: 3,
+            compound_window: Duration::days(30),
         }
     }
 }
+
+/// The kinds of trouble that make a compound case, each with the alert kinds that show it. Device
+/// health (and unmonitored, which is about the sensors) does not count.
+pub const COMPOUND_TROUBLES: [(&str, &[AlertKind]); 3] = [
+    ("emergency", &[AlertKind::Emergency]),
+    (
+        "silence",
+        &[
+            AlertKind::Inactivity,
+            AlertKind::DailyWindow,
+            AlertKind::CheckinMissed,
+        ],
+    ),
+    ("concern", &[AlertKind::Concern]),
+];
 
 /// The fields of a concern alert's detail (and of each report joining it) that are personal data:
 /// the place, the partner's words, who to call back. Lists leave them out; the pages that show
@@ -331,7 +354,7 @@ impl Engine {
             SignalKind::Concern => out.push(self.concern(signal, resident)),
             SignalKind::Change => {}
         }
-        self.remember(&out);
+        self.remember(&mut out);
         out
     }
 
@@ -447,16 +470,65 @@ impl Engine {
                 }
             }
         }
-        self.remember(&out);
+        self.remember(&mut out);
         out
     }
 
-    fn remember(&mut self, decisions: &[Decision]) {
-        for d in decisions {
+    /// Notes the alerts decided (so the same lapse never alerts twice), and adds a compound
+    /// decision where one of them is a kind of trouble the subject had not had within the window
+    /// and completes enough kinds: more of a kind already counted never flags again.
+    fn remember(&mut self, decisions: &mut Vec<Decision>) {
+        let mut compound = Vec::new();
+        for d in decisions.iter() {
             if let Decision::Alert(a) = d {
+                let since = a.at - self.settings.compound_window;
+                let trouble = COMPOUND_TROUBLES
+                    .iter()
+                    .find(|(_, kinds)| kinds.contains(&a.kind));
+                let new_trouble =
+                    trouble.is_some_and(|(_, kinds)| !self.troubled_since(&a.subject, kinds, since));
                 self.opened(&a.subject, a.kind, a.at);
+                if new_trouble && let Some(c) = self.compound(a) {
+                    compound.push(c);
+                }
             }
         }
+        for a in &compound {
+            self.opened(&a.subject, a.kind, a.at);
+        }
+        decisions.extend(compound.into_iter().map(Decision::Alert));
+    }
+
+    fn troubled_since(&self, subject: &Subject, kinds: &[AlertKind], since: DateTime<Utc>) -> bool {
+        kinds.iter().any(|k| self.fired_since(subject, *k, since))
+    }
+
+    /// The compound case `a` completes, if the subject now has enough kinds of trouble within the
+    /// window.
+    fn compound(&self, a: &NewAlert) -> Option<NewAlert> {
+        let since = a.at - self.settings.compound_window;
+        let troubles: Vec<&str> = COMPOUND_TROUBLES
+            .iter()
+            .filter(|(_, kinds)| self.troubled_since(&a.subject, kinds, since))
+            .map(|(name, _)| *name)
+            .collect();
+        if self.settings.compound_kinds == 0 || troubles.len() < self.settings.compound_kinds {
+            return None;
+        }
+        Some(NewAlert {
+            subject: a.subject.clone(),
+            kind: AlertKind::Compound,
+            severity: Severity::High,
+            district: a.district.clone(),
+            summary: AlertKind::Compound.label_ja().to_string(),
+            detail: json!({
+                "rule": "compound",
+                "troubles": troubles,
+                "window_days": self.settings.compound_window.num_days(),
+                "completed_by": a.kind,
+            }),
+            at: a.at,
+        })
     }
 
     fn fired_since(&self, subject: &Subject, kind: AlertKind, lapse: DateTime<Utc>) -> bool {

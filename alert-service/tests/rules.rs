@@ -586,3 +586,75 @@ fn a_restart_fires_what_came_due_while_down_exactly_once() {
     );
     assert!(w.engine.due(restart + Duration::minutes(5)).is_empty());
 }
+
+impl World {
+    /// A partner's concern about the resident (the gateway links the address), at `at`.
+    fn concern(&mut self, at: DateTime<Utc>) -> Vec<Decision> {
+        self.next_id += 1;
+        let s = Signal {
+            id: SignalId(self.next_id),
+            source: SignalSource::Partner(PartnerId::parse("pt-post").unwrap()),
+            dedup_key: None,
+            subject: Some(Subject::Resident(resident())),
+            kind: SignalKind::Concern,
+            body: serde_json::json!({ "seen": ["mail"], "urgent": false, "route": "district", "district": "kugenuma" }),
+            device_time: None,
+            received_at: at,
+            clock_skewed: false,
+        };
+        self.engine.apply(&s, at)
+    }
+
+    fn press(&mut self, at: DateTime<Utc>) -> Vec<Decision> {
+        self.signal(
+            "button",
+            SignalKind::Emergency,
+            serde_json::json!({}),
+            at,
+        )
+    }
+}
+
+#[test]
+fn a_partners_concern_about_a_resident_is_an_alert_in_their_district_at_once() {
+    let t0 = jst("2026-12-01T06:00:00");
+    let mut w = World::new(vec![], t0, History::default(), t0);
+    let d = w.concern(jst("2026-12-01T10:00:00"));
+    let [Decision::Alert(a)] = d.as_slice() else {
+        panic!("{d:?}")
+    };
+    assert_eq!(a.kind, AlertKind::Concern);
+    assert_eq!(a.subject, Subject::Resident(resident()));
+    assert_eq!(a.district.as_ref().map(|d| d.as_str()), Some("kugenuma"));
+    assert_eq!(a.severity, Severity::Normal);
+    assert_eq!(a.detail["seen"], serde_json::json!(["mail"]));
+}
+
+#[test]
+fn three_kinds_within_a_month_flag_a_compound_case_once() {
+    let t0 = jst("2026-12-01T06:00:00");
+    let mut w = World::new(vec![inactivity(12)], t0, History::default(), t0);
+    w.activity(jst("2026-12-01T08:00:00"));
+    assert_eq!(kinds(&w.press(jst("2026-12-01T09:00:00"))), ["emergency"]);
+    assert_eq!(kinds(&w.concern(jst("2026-12-05T10:00:00"))), ["concern"]);
+    // Then silence: the inactivity alert is the third kind within 30 days.
+    let fired = w.run(jst("2026-12-05T10:00:00"), jst("2026-12-06T12:00:00"));
+    let names: Vec<&str> = fired.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(names, ["inactivity", "compound"], "{fired:?}");
+    assert_eq!(fired[0].1, fired[1].1, "flagged with the alert that completed it");
+
+    // More of kinds already counted: no new flag.
+    assert_eq!(kinds(&w.concern(jst("2026-12-08T10:00:00"))), ["concern"]);
+    assert_eq!(kinds(&w.press(jst("2026-12-09T10:00:00"))), ["emergency"]);
+}
+
+#[test]
+fn kinds_outside_the_window_do_not_make_a_compound_case() {
+    let t0 = jst("2026-11-01T06:00:00");
+    let mut w = World::new(vec![], t0, History::default(), t0);
+    w.press(jst("2026-11-01T09:00:00"));
+    w.heartbeats(jst("2026-12-05T09:00:00"));
+    assert_eq!(kinds(&w.concern(jst("2026-12-05T10:00:00"))), ["concern"]);
+    let fired = kinds(&w.press(jst("2026-12-06T10:00:00")));
+    assert_eq!(fired, ["emergency"], "two kinds in the last 30 days, not three");
+}
