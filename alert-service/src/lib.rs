@@ -4,14 +4,16 @@
 //!
 //! - [`schedule`]: local times of day in the city's zone — active hours, daily windows, pauses;
 //! - [`engine`]: the rules (emergency, inactivity, daily window, check-in, pauses, device health,
-//!   unmonitored residents) over a deadline queue; pure, clock-free, restart-safe by construction;
+//!   unmonitored residents, partners' concerns, compound cases) over a deadline queue; pure,
+//!   clock-free, restart-safe by construction;
 //! - [`service`]: the engine fed from the store — rebuilt from it on start, following new signals by
 //!   their id, sleeping until the next deadline on an injected clock, writing alerts routed to their
 //!   team with their notifications, and carrying out escalation steps;
 //! - [`route`]: routing (which team of the district) and escalation chains, as data;
 //! - [`notify`]: the delivery outbox worker and its channels (MQTT, webhook, Telegram, email);
 //! - [`api`]: the alerts HTTP API; [`ack_link`]: the pages behind email acknowledgement links;
-//!   [`dashboard`]: responders' sign-in and the alert pages that chat and email link to.
+//!   [`dashboard`]: responders' sign-in and the alert pages that chat and email link to (with the
+//!   partners' reports behind a concern alert).
 
 pub mod ack_link;
 pub mod api;
