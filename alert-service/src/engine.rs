@@ -485,8 +485,8 @@ impl Engine {
                 let trouble = COMPOUND_TROUBLES
                     .iter()
                     .find(|(_, kinds)| kinds.contains(&a.kind));
-                let new_trouble =
-                    trouble.is_some_and(|(_, kinds)| !self.troubled_since(&a.subject, kinds, since));
+                let new_trouble = trouble
+                    .is_some_and(|(_, kinds)| !self.troubled_since(&a.subject, kinds, since));
                 self.opened(&a.subject, a.kind, a.at);
                 if new_trouble && let Some(c) = self.compound(a) {
                     compound.push(c);

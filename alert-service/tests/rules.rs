@@ -606,12 +606,7 @@ impl World {
     }
 
     fn press(&mut self, at: DateTime<Utc>) -> Vec<Decision> {
-        self.signal(
-            "button",
-            SignalKind::Emergency,
-            serde_json::json!({}),
-            at,
-        )
+        self.signal("button", SignalKind::Emergency, serde_json::json!({}), at)
     }
 }
 
@@ -641,7 +636,10 @@ fn three_kinds_within_a_month_flag_a_compound_case_once() {
     let fired = w.run(jst("2026-12-05T10:00:00"), jst("2026-12-06T12:00:00"));
     let names: Vec<&str> = fired.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(names, ["inactivity", "compound"], "{fired:?}");
-    assert_eq!(fired[0].1, fired[1].1, "flagged with the alert that completed it");
+    assert_eq!(
+        fired[0].1, fired[1].1,
+        "flagged with the alert that completed it"
+    );
 
     // More of kinds already counted: no new flag.
     assert_eq!(kinds(&w.concern(jst("2026-12-08T10:00:00"))), ["concern"]);
@@ -656,5 +654,9 @@ fn kinds_outside_the_window_do_not_make_a_compound_case() {
     w.heartbeats(jst("2026-12-05T09:00:00"));
     assert_eq!(kinds(&w.concern(jst("2026-12-05T10:00:00"))), ["concern"]);
     let fired = kinds(&w.press(jst("2026-12-06T10:00:00")));
-    assert_eq!(fired, ["emergency"], "two kinds in the last 30 days, not three");
+    assert_eq!(
+        fired,
+        ["emergency"],
+        "two kinds in the last 30 days, not three"
+    );
 }
