@@ -242,6 +242,14 @@ fn up_starts_in_a_fresh_folder_and_stops_cleanly_on_sigterm_and_sigint() {
     }
 }
 
+/// The store `mimamori` made in `dir` (the default SQLite file).
+async fn data_store(dir: &Path) -> mimamori_core::storage::Store {
+    let url = format!("sqlite://{}/mimamori-data/mimamori.db", dir.display());
+    mimamori_core::storage::Store::connect(&url, 1)
+        .await
+        .unwrap()
+}
+
 #[test]
 fn device_and_partner_secrets_are_printed_once_and_stored_as_hashes() {
     let dir = tempfile::tempdir().unwrap();
@@ -309,13 +317,7 @@ fn device_and_partner_secrets_are_printed_once_and_stored_as_hashes() {
     }
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let url = format!(
-            "sqlite://{}/mimamori-data/mimamori.db",
-            dir.path().display()
-        );
-        let store = mimamori_core::storage::Store::connect(&url, 1)
-            .await
-            .unwrap();
+        let store = data_store(dir.path()).await;
         let id = mimamori_core::domain::DeviceId::parse(d["id"].as_str().unwrap()).unwrap();
         let device = store.get_device(&id).await.unwrap().unwrap();
         assert!(
@@ -347,13 +349,7 @@ fn device_and_partner_secrets_are_printed_once_and_stored_as_hashes() {
     let new_token = t["secret"].as_str().unwrap().to_string();
     assert!(new_token.starts_with("mmp_") && new_token != token);
     rt.block_on(async {
-        let url = format!(
-            "sqlite://{}/mimamori-data/mimamori.db",
-            dir.path().display()
-        );
-        let store = mimamori_core::storage::Store::connect(&url, 1)
-            .await
-            .unwrap();
+        let store = data_store(dir.path()).await;
         let hash = mimamori_core::secret::token_hash;
         let old = store.partner_by_token(&hash(token)).await.unwrap();
         assert!(old.is_none(), "the old token is revoked");

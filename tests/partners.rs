@@ -561,39 +561,24 @@ async fn the_csw_reads_the_report_behind_sign_in_and_the_view_is_audited(store: 
     }
     // Through the API: the list leaves out the place and the words; the alert has them, audited.
     let api = |path: String| {
-        w.http
+        let sent = w
+            .http
             .get(format!("{}{path}", w.base))
             .bearer_auth("mmr_csw-token")
-            .send()
+            .send();
+        async move { sent.await.unwrap().text().await.unwrap() }
     };
-    let listed = api("/api/v1/alerts".into())
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let alert_id = alert.id.to_string();
+    let audited = || w.store.list_audit("alert", Some(&alert_id), 10);
+    let listed = api("/api/v1/alerts".into()).await;
     assert!(listed.contains("\"subject\":\"address\""), "{listed}");
     for private in ["鵠沼海岸", "1週間", "山田"] {
         assert!(!listed.contains(private), "{private} in the list: {listed}");
     }
-    let before = w
-        .store
-        .list_audit("alert", Some(&alert.id.to_string()), 10)
-        .await
-        .unwrap()
-        .len();
-    let shown = api(format!("/api/v1/alerts/{}", alert.id))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let before = audited().await.unwrap().len();
+    let shown = api(format!("/api/v1/alerts/{}", alert.id)).await;
     assert!(shown.contains("1週間ほど姿を見ません"), "{shown}");
-    let views = w
-        .store
-        .list_audit("alert", Some(&alert.id.to_string()), 10)
-        .await
-        .unwrap();
+    let views = audited().await.unwrap();
     assert!(
         views
             .iter()

@@ -861,8 +861,15 @@ impl Engine {
         })
     }
 
-    fn emergency(&self, signal: &Signal, resident: Option<u32>) -> Decision {
-        let (subject, district) = match resident {
+    /// Who a signal's alert is about: the known resident, in their district; otherwise the
+    /// signal's own subject, in `district_otherwise`.
+    fn about(
+        &self,
+        signal: &Signal,
+        resident: Option<u32>,
+        district_otherwise: Option<DistrictId>,
+    ) -> (Subject, Option<DistrictId>) {
+        match resident {
             Some(r) => (
                 Subject::Resident(self.residents[r as usize].id.clone()),
                 Some(self.district_of(r)),
@@ -872,9 +879,13 @@ impl Engine {
                     .subject
                     .clone()
                     .unwrap_or_else(|| Subject::Address("unknown".into())),
-                None,
+                district_otherwise,
             ),
-        };
+        }
+    }
+
+    fn emergency(&self, signal: &Signal, resident: Option<u32>) -> Decision {
+        let (subject, district) = self.about(signal, resident, None);
         let paused = resident.is_some_and(|r| {
             self.residents[r as usize]
                 .pauses
@@ -903,21 +914,11 @@ impl Engine {
     /// the detail, which only signed-in responders read.
     fn concern(&self, signal: &Signal, resident: Option<u32>) -> Decision {
         let body = &signal.body;
-        let (subject, district) = match resident {
-            Some(r) => (
-                Subject::Resident(self.residents[r as usize].id.clone()),
-                Some(self.district_of(r)),
-            ),
-            None => (
-                signal
-                    .subject
-                    .clone()
-                    .unwrap_or_else(|| Subject::Address("unknown".into())),
-                body.get("district")
-                    .and_then(|d| d.as_str())
-                    .and_then(|d| DistrictId::parse(d).ok()),
-            ),
-        };
+        let routed = body
+            .get("district")
+            .and_then(|d| d.as_str())
+            .and_then(|d| DistrictId::parse(d).ok());
+        let (subject, district) = self.about(signal, resident, routed);
         let urgent = body.get("urgent").and_then(|u| u.as_bool()) == Some(true);
         let field = |k: &str| body.get(k).cloned().unwrap_or(serde_json::Value::Null);
         Decision::Alert(NewAlert {
