@@ -3,17 +3,21 @@
 //! `mimamori_alerts::api`), Telegram's webhook (in webhook mode) and the pages behind email
 //! acknowledgement links (`/ack/…`, see `mimamori_alerts::ack_link`), and the responders' sign-in and
 //! alert pages (`/login`, `/alerts/{id}`, see `mimamori_alerts::dashboard`), and partners' concerns
-//! (`POST /api/v1/concerns` and the form `/report`, see `mimamori_gateway::partners`). It is served on an
+//! (`POST /api/v1/concerns` and the form `/report`, see `mimamori_gateway::partners`). Clients
+//! sending too many wrong tokens are refused for a while ([`AuthGuard`]). It is served on an
 //! already-bound listener and stops with the shutdown token.
 
-use axum::extract::State;
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use mimamori_alerts::notify::message::escape;
 use mimamori_core::registry::Registry;
 use mimamori_core::storage::Store;
+use mimamori_core::throttle::AuthThrottle;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -36,6 +40,81 @@ pub struct AppState {
     pub dashboard: mimamori_alerts::dashboard::DashboardState,
     /// Partners' concerns: the API and the report form.
     pub partners: mimamori_gateway::partners::PartnerWeb,
+    /// Failed authentication counted per client (`http.max_auth_failures`).
+    pub guard: AuthGuard,
+}
+
+/// Refuses a client that has sent too many wrong tokens (429 until its window ends) on the routes
+/// that take a token: `POST /login`, `POST /report` and the APIs. Every 401 there counts.
+#[derive(Clone)]
+pub struct AuthGuard {
+    pub throttle: Arc<AuthThrottle>,
+    /// The header with the client's address behind a proxy (`http.client_ip_header`); empty:
+    /// the connection's peer address.
+    pub client_ip_header: String,
+}
+
+impl AuthGuard {
+    pub fn from_config(http: &mimamori_core::config::HttpConfig) -> Self {
+        Self {
+            throttle: Arc::new(AuthThrottle::new(
+                http.max_auth_failures,
+                chrono::Duration::seconds(http.auth_failure_window_seconds as i64),
+            )),
+            client_ip_header: http.client_ip_header.trim().to_ascii_lowercase(),
+        }
+    }
+
+    fn client(&self, req: &Request) -> String {
+        let forwarded = (!self.client_ip_header.is_empty())
+            .then(|| req.headers().get(self.client_ip_header.as_str()))
+            .flatten()
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty());
+        forwarded
+            .or_else(|| {
+                req.extensions()
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .map(|c| c.0.ip().to_string())
+            })
+            .unwrap_or_else(|| "unknown".into())
+    }
+}
+
+fn takes_a_token(req: &Request) -> bool {
+    let path = req.uri().path();
+    let post = req.method() == axum::http::Method::POST;
+    (post && (path == "/login" || path == "/report"))
+        || (path.starts_with("/api/") && path != "/api/v1/openapi.json")
+}
+
+async fn guard(State(guard): State<AuthGuard>, req: Request, next: Next) -> Response {
+    if !takes_a_token(&req) {
+        return next.run(req).await;
+    }
+    let client = guard.client(&req);
+    let now = chrono::Utc::now();
+    if let Some(after) = guard.throttle.refused(&client, now) {
+        tracing::warn!(
+            retry_after = after,
+            "Too many wrong tokens from one client: refused."
+        );
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(axum::http::header::RETRY_AFTER, after.to_string())],
+            Json(serde_json::json!({
+                "error": "誤ったトークンが続いたため、しばらく受け付けません / too many failed attempts, try later",
+            })),
+        )
+            .into_response();
+    }
+    let response = next.run(req).await;
+    if response.status() == StatusCode::UNAUTHORIZED {
+        guard.throttle.failed(&client, now);
+    }
+    response
 }
 
 pub fn router(state: AppState) -> Router {
@@ -45,6 +124,7 @@ pub fn router(state: AppState) -> Router {
         targets: state.targets.clone(),
     });
     let webhook = state.telegram_webhook.clone();
+    let guard_state = state.guard.clone();
     let ack_pages = state.ack_pages.clone();
     let dashboard = mimamori_alerts::dashboard::router(state.dashboard.clone());
     let partners = mimamori_gateway::partners::router(state.partners.clone());
@@ -62,7 +142,7 @@ pub fn router(state: AppState) -> Router {
     if let Some(pages) = ack_pages {
         app = app.merge(mimamori_alerts::ack_link::router(pages));
     }
-    app
+    app.layer(axum::middleware::from_fn_with_state(guard_state, guard))
 }
 
 /// Serves until `shutdown` is cancelled, then finishes requests in flight.
@@ -71,9 +151,12 @@ pub async fn serve(
     state: AppState,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.cancelled_owned())
+    .await
 }
 
 async fn health(State(state): State<AppState>) -> impl IntoResponse {

@@ -9,7 +9,8 @@
 //! - [`telemetry`]: tracing set-up, shared with tests;
 //! - [`startup`]: building components (broker, gateway) from configuration;
 //! - [`simulation`]: simulated homes for `simulate` and `up --demo`;
-//! - [`http`]: the web server's routes that exist so far (health, metrics, status).
+//! - [`http`]: the web server: health, metrics, the status page, and the routes of the components
+//!   (APIs, dashboard, email link pages, the partners' form), behind the wrong-token guard.
 #![forbid(unsafe_code)]
 
 pub mod cli;

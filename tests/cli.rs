@@ -704,6 +704,56 @@ fn http_request(
     response
 }
 
+/// Ten wrong tokens from one client, and the sign-in, the report form and the APIs refuse it
+/// (429 with Retry-After) — even with a right token — while the rest of the site still answers.
+#[test]
+fn a_client_sending_wrong_tokens_is_refused_for_a_while() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, up) = start_up(dir.path(), &[]);
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let status = |response: &str| response.split(' ').nth(1).unwrap_or("").to_string();
+    for i in 0..10 {
+        let r = http_request(
+            &up.http,
+            "POST",
+            "/login",
+            &form,
+            &format!("token=mmr_guess{i}"),
+        );
+        assert_eq!(status(&r), "401", "{r}");
+    }
+    let r = http_request(&up.http, "POST", "/login", &form, "token=mmr_guess");
+    assert_eq!(status(&r), "429", "{r}");
+    assert!(r.to_ascii_lowercase().contains("retry-after: "), "{r}");
+    assert!(r.contains("しばらく受け付けません"), "{r}");
+    let api = http_request(
+        &up.http,
+        "POST",
+        "/api/v1/concerns",
+        &[
+            ("Authorization", "Bearer mmp_x"),
+            ("Content-Type", "application/json"),
+        ],
+        "{}",
+    );
+    assert_eq!(status(&api), "429", "{api}");
+    let report = http_request(
+        &up.http,
+        "POST",
+        "/report",
+        &form,
+        "token=x&address=a&seen=mail",
+    );
+    assert_eq!(status(&report), "429", "{report}");
+    assert_eq!(status(&http_get(&up.http, "/healthz")), "200");
+    assert_eq!(
+        status(&http_get(&up.http, "/report")),
+        "200",
+        "the form still shows"
+    );
+    assert!(stop(&mut child, "-TERM").success());
+}
+
 /// Policies and pauses set from the command line.
 #[test]
 fn policies_and_pauses_from_the_command_line() {

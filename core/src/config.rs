@@ -257,6 +257,13 @@ pub struct HttpConfig {
     pub listen: SocketAddr,
     /// The address people use to reach the dashboard, for links in chat and mail.
     pub public_url: String,
+    /// Wrong tokens (sign-in, report form, APIs) a client may send within
+    /// `auth_failure_window_seconds` before it is refused (429) until that window ends. 0: no limit.
+    pub max_auth_failures: u32,
+    pub auth_failure_window_seconds: u64,
+    /// Behind a reverse proxy: the header that carries the client's address (`x-forwarded-for`,
+    /// `x-real-ip`; its last address counts). Empty: the connection's own address.
+    pub client_ip_header: String,
 }
 
 /// Routing and escalation, as data. Unset parts keep the built-in defaults (see docs/ALERTS.md).
@@ -446,6 +453,9 @@ impl Default for HttpConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: "http://localhost:8080".into(),
+            max_auth_failures: 10,
+            auth_failure_window_seconds: 600,
+            client_ip_header: String::new(),
         }
     }
 }
@@ -600,6 +610,23 @@ impl Config {
         }
         self.timezone().map_err(|m| ("city.timezone", m))?;
         self.alerts.validate()?;
+        if self.http.max_auth_failures > 0 && self.http.auth_failure_window_seconds == 0 {
+            return Err((
+                "http.auth_failure_window_seconds",
+                "must be at least 1 when http.max_auth_failures is set".into(),
+            ));
+        }
+        let header = self.http.client_ip_header.trim();
+        if !header.is_empty()
+            && !header
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err((
+                "http.client_ip_header",
+                format!("{header:?} is not a header name"),
+            ));
+        }
         if !self.mqtt.url.is_empty() {
             mqtt_host_port(&self.mqtt.url).map_err(|m| ("mqtt.url", m))?;
         } else if !self.broker.enabled {
@@ -942,6 +969,17 @@ mod tests {
         assert!(e.message.contains("mysql"), "{e}");
         assert!(load("[storage]\nurl = \"nonsense\"\n").is_err());
         assert!(load("[storage]\nurl = \"postgres://\"\n").is_err());
+    }
+
+    #[test]
+    fn bad_throttle_settings_name_their_key() {
+        let e = load("[http]\nauth_failure_window_seconds = 0\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("http.auth_failure_window_seconds"));
+        let e = load("[http]\nclient_ip_header = \"x forwarded\"\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("http.client_ip_header"));
+        assert!(load("[http]\nmax_auth_failures = 0\nauth_failure_window_seconds = 0\n").is_ok());
+        let c = load("[http]\nclient_ip_header = \"X-Forwarded-For\"\n").unwrap();
+        assert_eq!(c.http.client_ip_header, "X-Forwarded-For");
     }
 
     #[test]

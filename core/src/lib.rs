@@ -11,6 +11,8 @@
 //! - [`import`]: resident import from CSV files as Excel writes them (UTF-8 or CP932);
 //! - [`secret`]: device passwords (argon2) and partner tokens (SHA-256 of high-entropy tokens);
 //! - [`clock`]: injected time, so time rules run in tests without waiting;
+//! - [`html`]: escaping and the page document our web pages share; [`throttle`]: failed
+//!   authentication counted per client;
 //! - [`topic`] and [`protocol`]: the MQTT topic scheme v1 and the device payload v1 with its MAC.
 #![forbid(unsafe_code)]
 
@@ -25,4 +27,5 @@ pub mod secret;
 pub mod storage;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod throttle;
 pub mod topic;

@@ -242,6 +242,7 @@ pub async fn run(mut config: Config, mut parts: Components) -> Result<(), Failur
                 },
                 timezone: tz,
             },
+            guard: http::AuthGuard::from_config(&config.http),
         };
         let shutdown = shutdown.clone();
         tasks.spawn(async move {
