@@ -181,6 +181,7 @@ pub fn dashboard(
         ctx: message_context(config, registry, targets),
         targets: targets.clone(),
         clock: Arc::new(SystemClock),
+        routing: mimamori_alerts::route::Routing::from_config(&config.alerts),
     }
 }
 

@@ -28,6 +28,7 @@ on_both_backends!(
     the_clerks_form_takes_a_report_and_gives_a_reference,
     the_form_keeps_what_was_typed_when_it_refuses,
     the_csw_reads_the_report_behind_sign_in_and_the_view_is_audited,
+    the_coordinator_routes_a_triage_report_to_the_district_it_belongs_to,
 );
 
 const TOKEN: &str = "partner-token-of-the-post-office-0123456789";
@@ -79,8 +80,12 @@ async fn world(store: Store) -> World {
                 &Registry::fujisawa(),
                 chrono_tz::Asia::Tokyo,
             ),
-            targets: Targets::default(),
+            targets: Targets {
+                mqtt_alerts: true,
+                ..Default::default()
+            },
             clock: Arc::new(clock.clone()),
+            routing: Routing::default(),
         });
     let api = mimamori_alerts::api::router(mimamori_alerts::api::ApiState {
         store: store.clone(),
@@ -150,12 +155,17 @@ impl World {
 
     /// 鈴木 of 鵠沼's CSW team, signing in with `token`.
     async fn csw_responder(&self, token: &str) -> ResponderId {
-        let responder = ResponderId::parse("p-csw").unwrap();
+        self.responder("p-csw", "csw-kugenuma", token).await
+    }
+
+    /// A responder `id` of `team`, signing in with `token`.
+    async fn responder(&self, id: &str, team: &str, token: &str) -> ResponderId {
+        let responder = ResponderId::parse(id).unwrap();
         self.store
             .add_responder(
                 &NewResponder {
                     id: responder.clone(),
-                    team: TeamId::parse("csw-kugenuma").unwrap(),
+                    team: TeamId::parse(team).unwrap(),
                     name: "鈴木".into(),
                     email: None,
                     telegram_chat_id: None,
@@ -170,6 +180,34 @@ impl World {
             .await
             .unwrap();
         responder
+    }
+
+    /// Signs in with `token`; the session cookie.
+    async fn sign_in(&self, token: &str) -> String {
+        let no_redirects = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let signed_in = no_redirects
+            .post(format!("{}/login", self.base))
+            .form(&[("token", token), ("next", "/alerts")])
+            .send()
+            .await
+            .unwrap();
+        let cookie = signed_in.headers()["set-cookie"].to_str().unwrap();
+        cookie.split(';').next().unwrap().to_string()
+    }
+
+    /// A dashboard page, signed in with `cookie`: status and text.
+    async fn page(&self, path: &str, cookie: &str) -> (StatusCode, String) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.text().await.unwrap())
     }
 
     /// The alerts the service opens now.
@@ -517,38 +555,8 @@ async fn the_csw_reads_the_report_behind_sign_in_and_the_view_is_audited(store: 
     let text = r.text().await.unwrap();
     assert!(!text.contains("湘南ハイツ"), "nothing without sign-in");
 
-    let no_redirects = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let signed_in = no_redirects
-        .post(format!("{}/login", w.base))
-        .form(&[("token", "mmr_csw-token"), ("next", "/alerts")])
-        .send()
-        .await
-        .unwrap();
-    let cookie = signed_in
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .next()
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    let text = w
-        .http
-        .get(&page)
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let cookie = w.sign_in("mmr_csw-token").await;
+    let (_, text) = w.page(&format!("/alerts/{}", alert.id), &cookie).await;
     for part in [
         "協力事業者からの連絡",
         "藤沢郵便局（郵便局）",
@@ -710,4 +718,79 @@ async fn a_stored_report_wakes_the_rules_and_a_resend_does_not() {
     let woken = tokio::time::timeout(std::time::Duration::from_millis(50), waker.notified()).await;
     assert!(woken.is_err(), "a resend wakes nobody");
     t.finish().await;
+}
+
+async fn the_coordinator_routes_a_triage_report_to_the_district_it_belongs_to(
+    store: Store,
+    _: String,
+) {
+    let mut w = world(store).await;
+    // 石川 is split between districts: the address alone does not decide it.
+    w.report(json!({ "address": "石川1234", "seen": ["no_answer"], "note": "湘南台寄りの一軒家" }))
+        .await;
+    let alert = w.tick().await.remove(0);
+    assert_eq!(
+        (alert.district.as_ref(), team(&alert)),
+        (None, "coordinator")
+    );
+    w.responder("p-coord", "coordinator", "mmr_coord").await;
+    w.csw_responder("mmr_csw").await;
+    let coordinator = w.sign_in("mmr_coord").await;
+    let path = format!("/alerts/{}", alert.id);
+    let (_, page) = w.page(&path, &coordinator).await;
+    assert!(page.contains("地区に振り分ける"), "{page}");
+    let form_token = page
+        .split("name=\"form_token\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_string();
+    let route = |cookie: String, district: &str| {
+        w.http
+            .post(format!("{}{path}/route", w.base))
+            .header("cookie", cookie)
+            .form(&[("form_token", form_token.as_str()), ("district", district)])
+            .send()
+    };
+    // Not a district the city has; then 湘南台 (shonandai).
+    let r = route(coordinator.clone(), "atlantis").await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let r = route(coordinator.clone(), "shonandai").await.unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let routed = w.store.get_alert(alert.id).await.unwrap();
+    assert_eq!(
+        routed.district,
+        Some(mimamori_core::testing::district("shonandai"))
+    );
+    assert_eq!(
+        team(&routed),
+        "csw-shonandai",
+        "the district's CSW, as for any concern"
+    );
+    let timeline = w.store.alert_timeline(alert.id).await.unwrap();
+    let event = timeline
+        .iter()
+        .find(|e| e.kind == AlertEventKind::Routed)
+        .expect("a routed event");
+    assert_eq!(event.actor.as_deref(), Some("responder:p-coord"));
+    let told: Vec<String> = w
+        .store
+        .list_notifications(alert.id)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|n| n.body["event"] == "routed")
+        .map(|n| n.body["teams"].to_string())
+        .collect();
+    assert_eq!(told, ["[\"csw-shonandai\"]"], "the new team is told");
+    // Once routed, routing again is refused; a district team cannot route at all.
+    let r = route(coordinator, "kugenuma").await.unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let csw = w.sign_in("mmr_csw").await;
+    let (status, _) = w.page(&path, &csw).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "鵠沼's CSW does not see 湘南台's alert"
+    );
 }

@@ -20,8 +20,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use mimamori_core::clock::Clock;
 use mimamori_core::domain::{
-    Actor, Alert, AlertEvent, AlertId, AlertState, Observation, Outcome, PartnerId, Responder,
-    Subject, Team,
+    Actor, Alert, AlertEvent, AlertId, AlertState, DistrictId, Observation, Outcome, PartnerId,
+    Responder, Subject, Team,
 };
 use mimamori_core::secret::{generate, token_hash};
 use mimamori_core::storage::{AckResult, ResolveResult, StorageError, Store};
@@ -42,6 +42,8 @@ pub struct DashboardState {
     /// The channels told when an alert is acknowledged or resolved here.
     pub targets: Targets,
     pub clock: Arc<dyn Clock>,
+    /// Which team of a district gets an alert the coordinator routes out of triage.
+    pub routing: crate::route::Routing,
 }
 
 /// `/login`, `/logout`, `/alerts` (the team's alerts), `/alerts/{id}` and its actions.
@@ -54,6 +56,7 @@ pub fn router(state: DashboardState) -> Router {
         .route("/alerts/{id}/ack", post(acknowledge))
         .route("/alerts/{id}/resolve", post(resolve))
         .route("/alerts/{id}/notes", post(add_note))
+        .route("/alerts/{id}/route", post(route_to_district))
         .with_state(state)
 }
 
@@ -429,6 +432,31 @@ async fn render_alert(
         html.push_str(&concern_reports(state, &timeline).await?);
     }
     let form_token = escape(&session.form_token);
+    if alert.district.is_none()
+        && alert.state != AlertState::Resolved
+        && session.team.district.is_none()
+    {
+        let mut districts: Vec<(&DistrictId, &String)> = state.ctx.districts.iter().collect();
+        districts.sort();
+        let options: String = districts
+            .iter()
+            .map(|(id, name)| {
+                format!(
+                    "<option value=\"{}\">{}地区</option>",
+                    escape(id.as_str()),
+                    escape(name)
+                )
+            })
+            .collect();
+        html.push_str(&format!(
+            "<h2 style=\"font-size:1.1em\">地区に振り分ける</h2>\
+             <p>住所から地区を決められなかったアラートです。確認した地区の担当チームに送ります。</p>\
+             <form method=\"post\" action=\"/alerts/{id}/route\"><input type=\"hidden\" name=\"form_token\" value=\"{form_token}\">\
+             <p><label>地区 <select name=\"district\" required>{options}</select></label></p>\
+             <p><button type=\"submit\">この地区に振り分ける</button></p></form>",
+            id = alert.id
+        ));
+    }
     if alert.state == AlertState::Open {
         html.push_str(&format!(
             "<form method=\"post\" action=\"/alerts/{id}/ack\"><input type=\"hidden\" name=\"form_token\" value=\"{form_token}\">\
@@ -545,6 +573,81 @@ async fn concern_reports(
         ));
     }
     Ok(html)
+}
+
+#[derive(Deserialize)]
+struct RouteForm {
+    form_token: String,
+    district: String,
+}
+
+/// The coordinator sends an alert of the triage queue to a district's team: the team the routing
+/// table names for its kind there, told as for a new alert.
+async fn route_to_district(
+    State(state): State<DashboardState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(form): Form<RouteForm>,
+) -> Response {
+    let (session, alert) = match acting(&state, &headers, id, &form.form_token).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    if session.team.district.is_some() {
+        return page(
+            StatusCode::FORBIDDEN,
+            "振り分けできません",
+            "<p>地区への振り分けは市全体のチーム（振り分け担当）が行います。</p>",
+        );
+    }
+    let Some(district) = DistrictId::parse(form.district.trim())
+        .ok()
+        .filter(|d| state.ctx.districts.contains_key(d))
+    else {
+        return page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "振り分けできません",
+            "<p>その地区はありません。アラートのページを開き直してください。</p>",
+        );
+    };
+    let now = state.clock.now();
+    let team = state.routing.team(alert.kind, None, Some(&district));
+    let teams = [team.as_str()];
+    let routed = async {
+        let notify = state
+            .targets
+            .plan(
+                &state.store,
+                &crate::notify::Tell {
+                    event: event::ROUTED,
+                    teams: &teams,
+                    step: None,
+                    subject: &alert.subject,
+                    kind: alert.kind,
+                },
+                now,
+            )
+            .await?;
+        state
+            .store
+            .route_alert(alert.id, &district, &team, &session.actor(), &notify, now)
+            .await
+    };
+    match routed.await {
+        Ok(Some(_)) => {
+            tracing::info!(alert_id = %alert.id, district = %district, team = %team, "Alert routed out of triage.");
+            see_other(&format!("/alerts/{}", alert.id))
+        }
+        Ok(None) => page(
+            StatusCode::CONFLICT,
+            "既に振り分けられています",
+            &format!(
+                "<p>このアラートは既に地区に振り分けられたか、解決済みです。<a href=\"/alerts/{}\">アラートのページ</a>で確認してください。</p>",
+                alert.id
+            ),
+        ),
+        Err(e) => server_error(e),
+    }
 }
 
 fn forged() -> Response {

@@ -74,6 +74,7 @@ async fn a_responder_signs_in_and_handles_the_alert_a_message_linked_to(
             ..Default::default()
         },
         clock: Arc::new(clock.clone()),
+        routing: mimamori_alerts::route::Routing::default(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

@@ -63,6 +63,7 @@ fn headline(alert: &Alert, event: &str, step: Option<i64>) -> String {
             Some(n) if n > 1 => format!("【再通知・未対応 {n}回目】{kind}"),
             _ => format!("【エスカレーション・未対応】{kind}"),
         },
+        (_, event::ROUTED) => format!("【{kind}・市から振り分け】"),
         _ if alert.evidence_count > 1 => format!("【{kind}・再通報】"),
         _ => format!("【{kind}】"),
     }

@@ -20,6 +20,8 @@ pub mod event {
     pub const RAISED: &str = "raised";
     /// An escalation step (and every reminder after it).
     pub const ESCALATED: &str = "escalated";
+    /// The coordinator sent an alert from the triage queue to a district's team.
+    pub const ROUTED: &str = "routed";
     pub const ACKNOWLEDGED: &str = "acknowledged";
     pub const RESOLVED: &str = "resolved";
 }

@@ -60,6 +60,8 @@ vocabulary! {
         Delivery => ("delivery", "配信結果"),
         Acknowledged => ("acknowledged", "対応開始"),
         Escalated => ("escalated", "エスカレーション"),
+        /// The coordinator sent an alert from the triage queue to a district's team.
+        Routed => ("routed", "地区へ振り分け"),
         Note => ("note", "メモ"),
         Resolved => ("resolved", "解決"),
     }

@@ -323,6 +323,40 @@ impl Store {
         Ok(true)
     }
 
+    /// Sends an alert of the triage queue (no district) to `district`'s `team`, with the timeline
+    /// event and the notifications to that team, all in one transaction. `None` when it is no
+    /// longer in triage (someone routed it first) or is resolved.
+    pub async fn route_alert(
+        &self,
+        id: AlertId,
+        district: &DistrictId,
+        team: &TeamId,
+        by: &Actor,
+        notify: &[NewNotification],
+        at: DateTime<Utc>,
+    ) -> Result<Option<Alert>, StorageError> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE alerts SET district_id = $1, team_id = $2
+             WHERE id = $3 AND district_id IS NULL AND state <> 'resolved' RETURNING {ALERT_COLUMNS}"
+        )))
+        .bind(district.as_str())
+        .bind(team.as_str())
+        .bind(id.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        let alert = alert_from(&row)?;
+        let detail = serde_json::json!({ "district": district, "team": team });
+        insert_event(&mut tx, id, AlertEventKind::Routed, Some(by), &detail, at).await?;
+        super::outbox::insert_notifications(&mut tx, id, notify, at, None).await?;
+        tx.commit().await?;
+        Ok(Some(alert))
+    }
+
     /// Adds a note to an alert's timeline.
     pub async fn add_alert_note(
         &self,
