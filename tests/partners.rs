@@ -737,6 +737,17 @@ async fn the_coordinator_routes_a_triage_report_to_the_district_it_belongs_to(
     w.csw_responder("mmr_csw").await;
     let coordinator = w.sign_in("mmr_coord").await;
     let path = format!("/alerts/{}", alert.id);
+    // Another district's alert, opened later, does not push it down the coordinator's list.
+    w.clock.advance(Duration::minutes(5));
+    w.report(json!({ "address": "鵠沼海岸3丁目1-1", "seen": ["mail"], "urgent": true }))
+        .await;
+    w.tick().await;
+    let (_, list) = w.page("/alerts", &coordinator).await;
+    let first_row = list.split("<tr><td>").nth(1).unwrap_or("");
+    assert!(
+        first_row.contains(&format!("#{}", alert.id)) && first_row.contains("振り分け待ち"),
+        "the triage queue first: {list}"
+    );
     let (_, page) = w.page(&path, &coordinator).await;
     assert!(page.contains("地区に振り分ける"), "{page}");
     let form_token = page

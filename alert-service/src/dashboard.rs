@@ -263,9 +263,12 @@ async fn alert_list(State(state): State<DashboardState>, headers: HeaderMap) -> 
             Err(e) => return server_error(e),
         }
     }
-    // Nobody on it yet first, the most severe first, then the newest.
+    // For a city-wide team the triage queue first (only it can send those on); then nobody on
+    // it yet first, the most severe first, then the newest.
+    let city_wide = session.team.district.is_none();
     let rank = |a: &Alert| {
         (
+            !(city_wide && a.district.is_none()),
             a.state != AlertState::Open,
             mimamori_core::domain::Severity::ALL
                 .iter()
