@@ -22,8 +22,8 @@ use serde_json::json;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
-/// Tunables of the device-health rules.
-#[derive(Debug, Clone)]
+/// Tunables of the rules that are the same for everyone (`[rules]` in the configuration).
+#[derive(Debug, Clone, PartialEq)]
 pub struct EngineSettings {
     /// A device is offline after this many heartbeat intervals without a message.
     pub heartbeat_misses: u32,
@@ -47,6 +47,19 @@ impl Default for EngineSettings {
             battery_realert: Duration::days(1),
             compound_kinds: 3,
             compound_window: Duration::days(30),
+        }
+    }
+}
+
+impl EngineSettings {
+    /// The settings of `[rules]`.
+    pub fn from_config(rules: &mimamori_core::config::RulesConfig) -> Self {
+        Self {
+            heartbeat_misses: rules.heartbeat_misses,
+            battery_low_percent: rules.battery_low_percent,
+            battery_realert: Duration::hours(i64::from(rules.battery_realert_hours)),
+            compound_kinds: rules.compound_kinds as usize,
+            compound_window: Duration::days(i64::from(rules.compound_window_days)),
         }
     }
 }

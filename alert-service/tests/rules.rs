@@ -660,3 +660,11 @@ fn kinds_outside_the_window_do_not_make_a_compound_case() {
         "two kinds in the last 30 days, not three"
     );
 }
+
+#[test]
+fn the_configurations_defaults_are_the_engines() {
+    assert_eq!(
+        EngineSettings::from_config(&mimamori_core::config::RulesConfig::default()),
+        EngineSettings::default()
+    );
+}

@@ -25,6 +25,8 @@ pub struct Config {
     pub notify: NotifyConfig,
     /// Who receives which alerts, and who is told when nobody acknowledges.
     pub alerts: AlertsConfig,
+    /// Tunables of the rules that are not per resident (device health, compound cases).
+    pub rules: RulesConfig,
     pub http: HttpConfig,
     pub city: CityConfig,
     pub log: LogConfig,
@@ -250,6 +252,60 @@ pub enum MessageAuth {
     Optional,
 }
 
+/// The rules' tunables that are the same for everyone (docs/RULES.md); the per-resident ones are
+/// the residents' policies.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RulesConfig {
+    /// A device is offline after this many heartbeat intervals without a message.
+    pub heartbeat_misses: u32,
+    /// Battery at or below this percentage is low.
+    pub battery_low_percent: u8,
+    /// While a battery stays low, at most one alert per device in this many hours.
+    pub battery_realert_hours: u32,
+    /// How many of the three kinds of trouble (emergency, silence, partner concern) make a
+    /// compound case (複合) for the coordinator; 0: never.
+    pub compound_kinds: u32,
+    /// Within how many days.
+    pub compound_window_days: u32,
+}
+
+impl Default for RulesConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat_misses: 3,
+            battery_low_percent: 20,
+            battery_realert_hours: 24,
+            compound_kinds: 3,
+            compound_window_days: 30,
+        }
+    }
+}
+
+impl RulesConfig {
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.heartbeat_misses == 0 {
+            return Err(("rules.heartbeat_misses", "must be at least 1".into()));
+        }
+        if !(1..=99).contains(&self.battery_low_percent) {
+            return Err(("rules.battery_low_percent", "must be 1–99".into()));
+        }
+        if self.battery_realert_hours == 0 {
+            return Err(("rules.battery_realert_hours", "must be at least 1".into()));
+        }
+        if self.compound_kinds > 3 {
+            return Err((
+                "rules.compound_kinds",
+                "there are three kinds of trouble: 0 (off) to 3".into(),
+            ));
+        }
+        if !(1..=365).contains(&self.compound_window_days) {
+            return Err(("rules.compound_window_days", "must be 1–365".into()));
+        }
+        Ok(())
+    }
+}
+
 /// The HTTP server (dashboard, partner form, APIs, health).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -395,6 +451,7 @@ impl Default for Config {
             gateway: GatewayConfig::default(),
             notify: NotifyConfig::default(),
             alerts: AlertsConfig::default(),
+            rules: RulesConfig::default(),
             http: HttpConfig::default(),
             city: CityConfig::default(),
             log: LogConfig::default(),
@@ -610,6 +667,7 @@ impl Config {
         }
         self.timezone().map_err(|m| ("city.timezone", m))?;
         self.alerts.validate()?;
+        self.rules.validate()?;
         if self.http.max_auth_failures > 0 && self.http.auth_failure_window_seconds == 0 {
             return Err((
                 "http.auth_failure_window_seconds",
@@ -980,6 +1038,29 @@ mod tests {
         assert!(load("[http]\nmax_auth_failures = 0\nauth_failure_window_seconds = 0\n").is_ok());
         let c = load("[http]\nclient_ip_header = \"X-Forwarded-For\"\n").unwrap();
         assert_eq!(c.http.client_ip_header, "X-Forwarded-For");
+    }
+
+    #[test]
+    fn bad_rule_settings_name_their_key() {
+        for (text, key) in [
+            ("[rules]\nheartbeat_misses = 0\n", "rules.heartbeat_misses"),
+            (
+                "[rules]\nbattery_low_percent = 100\n",
+                "rules.battery_low_percent",
+            ),
+            ("[rules]\ncompound_kinds = 4\n", "rules.compound_kinds"),
+            (
+                "[rules]\ncompound_window_days = 0\n",
+                "rules.compound_window_days",
+            ),
+        ] {
+            assert_eq!(load(text).unwrap_err().key.as_deref(), Some(key), "{text}");
+        }
+        let c = load("[rules]\ncompound_kinds = 2\ncompound_window_days = 14\n").unwrap();
+        assert_eq!(
+            (c.rules.compound_kinds, c.rules.compound_window_days),
+            (2, 14)
+        );
     }
 
     #[test]

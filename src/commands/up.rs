@@ -148,7 +148,7 @@ pub async fn run(mut config: Config, mut parts: Components) -> Result<(), Failur
         let service = mimamori_alerts::AlertService::start(
             store.clone(),
             tz,
-            mimamori_alerts::EngineSettings::default(),
+            mimamori_alerts::EngineSettings::from_config(&config.rules),
             Arc::new(mimamori_core::clock::SystemClock),
         )
         .await?
