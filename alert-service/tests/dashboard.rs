@@ -15,7 +15,10 @@ use support::jst;
 
 mod support;
 
-on_both_backends!(a_responder_signs_in_and_handles_the_alert_a_message_linked_to);
+on_both_backends!(
+    a_responder_signs_in_and_handles_the_alert_a_message_linked_to,
+    a_care_worker_records_a_hospital_stay_on_the_residents_page,
+);
 
 async fn token_for(store: &Store, id: &str, team: &str) -> String {
     support::responder(store, id, team, id, None, None).await;
@@ -364,4 +367,184 @@ async fn a_responder_signs_in_and_handles_the_alert_a_message_linked_to(
     .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(get(cookie).await.unwrap().status(), StatusCode::SEE_OTHER);
+}
+
+/// A served dashboard on `clock`, and a client that does not follow redirects.
+async fn serve(store: &Store, clock: &ManualClock) -> (String, reqwest::Client) {
+    let state = DashboardState {
+        store: store.clone(),
+        ctx: support::context("https://mimamori.example.jp"),
+        targets: Targets::default(),
+        clock: Arc::new(clock.clone()),
+        routing: mimamori_alerts::route::Routing::default(),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
+    mimamori_alerts::notify::install_crypto_provider();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    (base, http)
+}
+
+/// Signs in with `token`: the session cookie.
+async fn cookie_for(http: &reqwest::Client, base: &str, token: &str) -> String {
+    let r = http
+        .post(format!("{base}/login"))
+        .form(&[("token", token), ("next", "/alerts")])
+        .send()
+        .await
+        .unwrap();
+    let set = r.headers()[SET_COOKIE].to_str().unwrap();
+    set.split(';').next().unwrap().to_string()
+}
+
+async fn a_care_worker_records_a_hospital_stay_on_the_residents_page(store: Store, _url: String) {
+    let clock = ManualClock::new(jst("2026-12-01T09:00:00"));
+    let resident = support::resident_with_button(&store, clock.now()).await; // 藤沢 花子, 鵠沼
+    let sato = token_for(&store, "p-sato", "houkatsu-kugenuma").await;
+    let chogo = token_for(&store, "p-chogo", "csw-chogo").await;
+    let (base, http) = serve(&store, &clock).await;
+    let cookie = cookie_for(&http, &base, &sato).await;
+    let get = |path: String, cookie: String| {
+        let sent = http
+            .get(format!("{base}{path}"))
+            .header(COOKIE, cookie)
+            .send();
+        async move {
+            let r = sent.await.unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+    let audited = |action: &'static str, actor: &'static str| {
+        let store = store.clone();
+        let id = resident.to_string();
+        async move {
+            let all = store.list_audit("resident", Some(&id), 50).await.unwrap();
+            let list = store.list_audit("resident", None, 50).await.unwrap();
+            all.iter()
+                .chain(list.iter().filter(|v| v.object_id.is_none()))
+                .filter(|v| v.action == action && v.actor == actor)
+                .count()
+        }
+    };
+
+    // The team's residents, and the resident's page: both audited views.
+    let (status, list) = get("/residents".into(), cookie.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        list.contains("藤沢 花子") && list.contains("鵠沼海岸2丁目"),
+        "{list}"
+    );
+    assert!(audited("resident.list", "responder:p-sato").await >= 1);
+    let path = format!("/residents/{resident}");
+    let (status, page) = get(path.clone(), cookie.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    for part in [
+        "糖尿病",
+        "反応なし 12時間で通知（07:00–22:00に数える）",
+        "一時停止を登録",
+    ] {
+        assert!(page.contains(part), "{part} in {page}");
+    }
+    assert_eq!(audited("resident.view", "responder:p-sato").await, 1);
+
+    // Another district's CSW: no such resident, no view; not in their list.
+    let other = cookie_for(&http, &base, &chogo).await;
+    assert_eq!(
+        get(path.clone(), other.clone()).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert!(
+        !get("/residents".into(), other)
+            .await
+            .1
+            .contains("藤沢 花子")
+    );
+    assert_eq!(audited("resident.view", "responder:p-chogo").await, 0);
+
+    let post_as = |cookie: String, path: String, fields: Vec<(&'static str, String)>| {
+        http.post(format!("{base}{path}"))
+            .header(COOKIE, cookie)
+            .form(&fields)
+            .send()
+    };
+    let post = |path: String, fields| post_as(cookie.clone(), path, fields);
+    let token = form_token(&page);
+    let pause = |form_token: String, to: &str| {
+        vec![
+            ("form_token", form_token),
+            ("reason", "hospital".to_string()),
+            ("from", "2026-12-01T09:00".to_string()),
+            ("to", to.to_string()),
+            ("note", "藤沢市民病院".to_string()),
+        ]
+    };
+    // A form from elsewhere, and an end before the start: refused, nothing stored.
+    let r = post(format!("{path}/pauses"), pause("forged".into(), ""))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = post(
+        format!("{path}/pauses"),
+        pause(token.clone(), "2026-11-30T09:00"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(store.list_pauses(&resident).await.unwrap().is_empty());
+
+    // The hospital stay, open-ended from 09:00: stored, audited, and told to the alert service.
+    let r = post(format!("{path}/pauses"), pause(token.clone(), ""))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let pauses = store.list_pauses(&resident).await.unwrap();
+    assert_eq!(pauses.len(), 1);
+    assert_eq!(pauses[0].reason, PauseReason::Hospital);
+    assert_eq!(pauses[0].starts_at, jst("2026-12-01T09:00:00"));
+    assert_eq!(pauses[0].ends_at, None);
+    assert_eq!(audited("pause.add", "responder:p-sato").await, 1);
+    let changes = store
+        .signals_after(SignalId(0), 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.kind == SignalKind::Change)
+        .count();
+    assert_eq!(
+        changes, 1,
+        "the running alert service re-reads the resident"
+    );
+    let (_, list) = get("/residents".into(), cookie.clone()).await;
+    assert!(list.contains("一時停止中（入院）"), "{list}");
+
+    // Home again three days later (signed in afresh: a session lasts 12 hours): ended now.
+    clock.advance(chrono::Duration::days(3));
+    let end = format!("{path}/pauses/{}/end", pauses[0].id);
+    let r = post(end.clone(), vec![("form_token", token.clone())])
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()[LOCATION],
+        format!("/login?next={path}"),
+        "the old session is over"
+    );
+    let cookie = cookie_for(&http, &base, &sato).await;
+    let token = form_token(&get(path.clone(), cookie.clone()).await.1);
+    let post = |path: String, fields| post_as(cookie.clone(), path, fields);
+    let r = post(end.clone(), vec![("form_token", token.clone())])
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()[LOCATION], path);
+    assert_eq!(
+        store.list_pauses(&resident).await.unwrap()[0].ends_at,
+        Some(clock.now())
+    );
+    assert_eq!(audited("pause.end", "responder:p-sato").await, 1);
+    let r = post(end, vec![("form_token", token)]).await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND, "already ended");
 }

@@ -31,8 +31,38 @@ pub fn document(title: &str, body: &str) -> String {
     )
 }
 
+/// A form's `datetime-local` value (`2026-12-01T08:30`) in the city's time zone; `None` when it is
+/// not one or names a time the zone skips.
+pub fn form_datetime(
+    value: &str,
+    timezone: chrono_tz::Tz,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    use chrono::TimeZone;
+    let naive = chrono::NaiveDateTime::parse_from_str(value.trim(), "%Y-%m-%dT%H:%M").ok()?;
+    timezone
+        .from_local_datetime(&naive)
+        .earliest()
+        .map(|t| t.with_timezone(&chrono::Utc))
+}
+
+/// The `datetime-local` value of a moment in the city's time zone.
+pub fn form_datetime_value(at: chrono::DateTime<chrono::Utc>, timezone: chrono_tz::Tz) -> String {
+    at.with_timezone(&timezone)
+        .format("%Y-%m-%dT%H:%M")
+        .to_string()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn form_times_are_city_times() {
+        let tz = chrono_tz::Asia::Tokyo;
+        let t = super::form_datetime("2026-12-01T08:30", tz).unwrap();
+        assert_eq!(t.to_rfc3339(), "2026-11-30T23:30:00+00:00");
+        assert_eq!(super::form_datetime_value(t, tz), "2026-12-01T08:30");
+        assert!(super::form_datetime("昨日の朝", tz).is_none());
+    }
+
     #[test]
     fn escapes_what_could_open_a_tag_or_an_attribute() {
         assert_eq!(

@@ -14,10 +14,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use chrono::{NaiveDateTime, TimeZone};
 use chrono_tz::Tz;
 use mimamori_core::domain::Observation;
-use mimamori_core::html::{PAGE_HEADERS, document, escape};
+use mimamori_core::html::{PAGE_HEADERS, document, escape, form_datetime};
 use serde_json::json;
 
 /// A form post may be this large: percent-encoding makes Japanese text nine bytes a character.
@@ -219,10 +218,7 @@ async fn form_report(State(web): State<PartnerWeb>, body: Body) -> Response {
     };
     let observed = filled.observed_at.trim();
     if !observed.is_empty() {
-        let local = NaiveDateTime::parse_from_str(observed, "%Y-%m-%dT%H:%M")
-            .ok()
-            .and_then(|t| web.timezone.from_local_datetime(&t).earliest());
-        match local {
+        match form_datetime(observed, web.timezone) {
             Some(t) => filled.report.observed_at = Some(t.fixed_offset()),
             None => {
                 return again(

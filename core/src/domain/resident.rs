@@ -109,6 +109,48 @@ pub enum CheckinPolicy {
     },
 }
 
+impl CheckinPolicy {
+    /// How people read it: `反応なし 12時間で通知（07:00–22:00に数える）`.
+    pub fn label_ja(&self) -> String {
+        let hm = |t: &NaiveTime| t.format("%H:%M").to_string();
+        match self {
+            CheckinPolicy::Inactivity {
+                max_silence_minutes,
+                active_from,
+                active_to,
+            } => format!(
+                "反応なし {}で通知（{}–{}に数える）",
+                minutes_ja(*max_silence_minutes),
+                hm(active_from),
+                hm(active_to)
+            ),
+            CheckinPolicy::DailyWindow { from, to } => {
+                format!("毎日 {}–{} に生活反応がなければ通知", hm(from), hm(to))
+            }
+            CheckinPolicy::Checkin {
+                due,
+                remind_minutes_before,
+                grace_minutes,
+            } => format!(
+                "「元気です」を {} までに（{}猶予{}分）",
+                hm(due),
+                remind_minutes_before
+                    .map(|m| format!("{m}分前にお知らせ、"))
+                    .unwrap_or_default(),
+                grace_minutes
+            ),
+        }
+    }
+}
+
+fn minutes_ja(m: u32) -> String {
+    match (m / 60, m % 60) {
+        (0, m) => format!("{m}分"),
+        (h, 0) => format!("{h}時間"),
+        (h, m) => format!("{h}時間{m}分"),
+    }
+}
+
 /// A resident record. Sensitive (要配慮個人情報): every read is audited by the store.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Resident {

@@ -131,6 +131,19 @@ impl Store {
         resident_from(&row)
     }
 
+    /// A resident's district (an id only: not a view of the record, not audited); `None` when
+    /// there is no such resident.
+    pub async fn resident_district(
+        &self,
+        id: &ResidentId,
+    ) -> Result<Option<DistrictId>, StorageError> {
+        let row = sqlx::query("SELECT district_id FROM residents WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| parsed(&r, "district_id")).transpose()
+    }
+
     /// The resident living at `address`, when the address names exactly one: same town, 丁目 and
     /// 番地, and the same building when the address names one. Used to link a partner's
     /// concern to a known resident; returns an id only, so it is not a view of the record.

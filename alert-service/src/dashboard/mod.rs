@@ -1,7 +1,8 @@
 //! The responders' dashboard: sign-in, and the page of an alert that chat and email messages link
 //! to (`/alerts/{id}`), where a responder sees who the alert is about — the resident's name,
 //! address, phone, contacts and notes, shown only here, behind sign-in, every view audited — with
-//! its timeline, and acknowledges or resolves it.
+//! its timeline, and acknowledges or resolves it; the coordinator routes triage alerts to a
+//! district. [`residents`]: the team's residents, each one's page, and pauses recorded there.
 //!
 //! Sign-in is with the responder's access token (`mimamori admin responder token`, the same as the
 //! API's), once per browser for 12 hours: a session cookie (`mimamori_session`: random, stored as
@@ -9,6 +10,8 @@
 //! in; `Secure` when `http.public_url` is `https`). Every form that changes something carries the
 //! session's form token (CSRF). Scope as in the API: a district's team sees that district, a
 //! city-wide team everything; an alert out of scope is answered as missing.
+
+mod residents;
 
 use crate::ack_link::page;
 use crate::notify::message::{self, Context, escape};
@@ -57,6 +60,13 @@ pub fn router(state: DashboardState) -> Router {
         .route("/alerts/{id}/resolve", post(resolve))
         .route("/alerts/{id}/notes", post(add_note))
         .route("/alerts/{id}/route", post(route_to_district))
+        .route("/residents", get(residents::list))
+        .route("/residents/{id}", get(residents::show))
+        .route("/residents/{id}/pauses", post(residents::add_pause))
+        .route(
+            "/residents/{id}/pauses/{pause}/end",
+            post(residents::end_pause),
+        )
         .with_state(state)
 }
 
@@ -314,7 +324,7 @@ async fn alert_list(State(state): State<DashboardState>, headers: HeaderMap) -> 
         StatusCode::OK,
         &format!("対応待ちのアラート（{}）", session.team.name),
         &format!(
-            "<p style=\"color:#555\">{}としてログイン中</p>{body}",
+            "<p style=\"color:#555\">{}としてログイン中 ・ <a href=\"/residents\">見守り対象者の一覧</a></p>{body}",
             escape(&session.responder.name)
         ),
     )
@@ -395,36 +405,11 @@ async fn render_alert(
     };
     if let Some(id) = &resident {
         let r = state.store.get_resident(id, &session.actor(), now).await?;
-        let mut rows = row("氏名", &r.name);
-        if let Some(kana) = &r.name_kana {
-            rows.push_str(&row("ふりがな", kana));
-        }
-        rows.push_str(&row("生まれ年", &format!("{}年", r.birth_year.year())));
-        rows.push_str(&row("住所", &format!("藤沢市{}", r.address)));
-        rows.push_str(&row("世帯", r.living.label_ja()));
-        if let Some(phone) = &r.phone {
-            rows.push_str(&row("電話", phone));
-        }
-        for c in &r.contacts {
-            rows.push_str(&row(
-                &format!("連絡先（{}）", c.relation),
-                &format!(
-                    "{} {}{}",
-                    c.name,
-                    c.phone.as_deref().unwrap_or(""),
-                    if c.consent {
-                        ""
-                    } else {
-                        "（通知の同意なし）"
-                    }
-                ),
-            ));
-        }
-        if let Some(notes) = &r.notes {
-            rows.push_str(&row("備考", notes));
-        }
         html.push_str(&format!(
-            "<h2 style=\"font-size:1.1em\">対象者</h2><table>{rows}</table>"
+            "<h2 style=\"font-size:1.1em\">対象者</h2><table>{}</table>\
+             <p><a href=\"/residents/{}\">対象者のページ（見守り設定・入院などの一時停止）</a></p>",
+            residents::record_rows(&r),
+            escape(r.id.as_str())
         ));
     }
     let timeline = state.store.alert_timeline(alert.id).await?;
