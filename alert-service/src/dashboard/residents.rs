@@ -88,6 +88,22 @@ async fn visible(
         .map_err(server_error)
 }
 
+/// The signed-in responder and the resident, for a form that changes something: with the
+/// session's form token, or nothing happens.
+async fn acting(
+    state: &DashboardState,
+    headers: &HeaderMap,
+    id: &str,
+    form_token: &str,
+) -> Result<(Session, Resident), Response> {
+    let session = signed_in(state, headers, &format!("/residents/{id}")).await?;
+    if form_token != session.form_token {
+        return Err(forged());
+    }
+    let r = visible(state, &session, id).await?;
+    Ok((session, r))
+}
+
 /// `/residents`: the team's residents, with whether a pause holds now.
 pub(super) async fn list(State(state): State<DashboardState>, headers: HeaderMap) -> Response {
     let session = match signed_in(&state, &headers, "/residents").await {
@@ -304,15 +320,8 @@ pub(super) async fn add_pause(
     Path(id): Path<String>,
     Form(f): Form<PauseForm>,
 ) -> Response {
-    let session = match signed_in(&state, &headers, &format!("/residents/{id}")).await {
-        Ok(s) => s,
-        Err(p) => return p,
-    };
-    if f.form_token != session.form_token {
-        return forged();
-    }
-    let r = match visible(&state, &session, &id).await {
-        Ok(r) => r,
+    let (session, r) = match acting(&state, &headers, &id, &f.form_token).await {
+        Ok(found) => found,
         Err(p) => return p,
     };
     let tz = state.ctx.timezone;
@@ -372,15 +381,8 @@ pub(super) async fn end_pause(
     Path((id, pause)): Path<(String, i64)>,
     Form(f): Form<EndForm>,
 ) -> Response {
-    let session = match signed_in(&state, &headers, &format!("/residents/{id}")).await {
-        Ok(s) => s,
-        Err(p) => return p,
-    };
-    if f.form_token != session.form_token {
-        return forged();
-    }
-    let r = match visible(&state, &session, &id).await {
-        Ok(r) => r,
+    let (session, r) = match acting(&state, &headers, &id, &f.form_token).await {
+        Ok(found) => found,
         Err(p) => return p,
     };
     let now = state.clock.now();
