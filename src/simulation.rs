@@ -179,6 +179,30 @@ pub async fn demo_partner(store: &Store) -> Result<String, Failure> {
     }
 }
 
+/// What the demo's partner reports at start: newspapers piling up at the second simulated home
+/// (linked to its resident, for that district's CSW) and a place no address names (for the
+/// coordinator's triage queue).
+pub fn demo_concerns(registry: &Registry) -> Vec<mimamori_gateway::concern::ConcernReport> {
+    use mimamori_gateway::concern::ConcernReport;
+    let mut reports = Vec::new();
+    if let Some(home) = registry.sample_address(&district_of(registry, 2).id) {
+        reports.push(ConcernReport {
+            address: home.to_string(),
+            seen: vec!["newspapers".into(), "not_seen".into()],
+            note: Some("新聞が3日分たまっています（デモ）".into()),
+            reporter: Some("デモ郵便局 配達担当".into()),
+            ..Default::default()
+        });
+    }
+    reports.push(ConcernReport {
+        address: "駅前の青い屋根の家".into(),
+        seen: vec!["lights".into()],
+        note: Some("昼も夜も電気がついています（デモ）".into()),
+        ..Default::default()
+    });
+    reports
+}
+
 /// Adds a demo responder unless an earlier demo run did.
 async fn add_demo_responder(
     store: &Store,

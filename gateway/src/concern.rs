@@ -1,5 +1,5 @@
-//! Partners' concerns (見守り協定): from a report — the web form, the HTTP API or MQTT, all three
-//! the same JSON — to a stored `concern` signal.
+//! Partners' concerns (見守り協定): from a report — the web form or the HTTP API, both the same
+//! fields — to a stored `concern` signal.
 //!
 //! A report says where (an address as a clerk types it) and what was seen (mail piling up, lights
 //! on for days, not seen lately…), with an optional note, the clerk's contact and the time it was
@@ -127,7 +127,8 @@ pub enum IntakeError {
 pub enum Via {
     Form,
     Api,
-    Mqtt,
+    /// Made up by `mimamori up --demo`.
+    Demo,
 }
 
 impl Via {
@@ -135,7 +136,7 @@ impl Via {
         match self {
             Via::Form => "form",
             Via::Api => "api",
-            Via::Mqtt => "mqtt",
+            Via::Demo => "demo",
         }
     }
 }

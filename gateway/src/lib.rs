@@ -12,7 +12,7 @@
 //!   device + `seq`) and the receipt to the device. [`ingest::Ingestor::handle`] is the one step
 //!   that tests call directly.
 //! - [`metrics`]: counters of what was stored and what was dropped, and why.
-//! - [`concern`]: partners' reports (見守り協定) from the web form, the HTTP API or MQTT: checked,
+//! - [`concern`]: partners' reports (見守り協定) from the web form or the HTTP API: checked,
 //!   routed by address, linked to a known resident, stored as `concern` signals; [`partners`]:
 //!   their HTTP intake (`POST /api/v1/concerns` and the report form `/report`).
 //!

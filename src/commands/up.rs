@@ -215,6 +215,18 @@ pub async fn run(mut config: Config, mut parts: Components) -> Result<(), Failur
                 )
             })?;
         let addr = listener.local_addr().context("listener address")?;
+        let intake = mimamori_gateway::concern::ConcernIntake::new(
+            store.clone(),
+            registry.clone(),
+            Arc::new(mimamori_core::clock::SystemClock),
+        );
+        let intake = match rules_waker.clone() {
+            Some(waker) => intake.notifying(waker),
+            None => intake,
+        };
+        if parts.demo {
+            tasks.spawn(demo_concerns(intake.clone(), registry.clone()));
+        }
         let state = AppState {
             store: store.clone(),
             registry: registry.clone(),
@@ -229,17 +241,7 @@ pub async fn run(mut config: Config, mut parts: Components) -> Result<(), Failur
                 .map(|signer| startup::ack_pages(&config, &store, &registry, &targets, signer)),
             dashboard: startup::dashboard(&config, &store, &registry, &targets),
             partners: mimamori_gateway::partners::PartnerWeb {
-                intake: {
-                    let intake = mimamori_gateway::concern::ConcernIntake::new(
-                        store.clone(),
-                        registry.clone(),
-                        Arc::new(mimamori_core::clock::SystemClock),
-                    );
-                    match rules_waker.clone() {
-                        Some(waker) => intake.notifying(waker),
-                        None => intake,
-                    }
-                },
+                intake: intake.clone(),
                 timezone: tz,
             },
             guard: http::AuthGuard::from_config(&config.http),
@@ -404,6 +406,22 @@ fn outbox(
 
 /// Prints each alert of the demo as it is opened (kind, district, alert id) and each email the
 /// file transport writes to `mail` (its file: open it to read the message and its link).
+/// The demo partner's reports at start, through the same intake as the form and the API.
+async fn demo_concerns(
+    intake: mimamori_gateway::concern::ConcernIntake,
+    registry: Arc<mimamori_core::registry::Registry>,
+) {
+    let partner = mimamori_core::domain::PartnerId::parse("pt-demo").expect("a partner id");
+    for report in crate::simulation::demo_concerns(&registry) {
+        if let Err(e) = intake
+            .receive(&partner, &report, mimamori_gateway::concern::Via::Demo)
+            .await
+        {
+            tracing::warn!(error = %e, "Demo: a partner's report was not taken.");
+        }
+    }
+}
+
 async fn demo_alerts(
     store: mimamori_core::storage::Store,
     mail: Option<std::path::PathBuf>,
