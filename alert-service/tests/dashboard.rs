@@ -545,6 +545,8 @@ async fn a_care_worker_records_a_hospital_stay_on_the_residents_page(store: Stor
         Some(clock.now())
     );
     assert_eq!(audited("pause.end", "responder:p-sato").await, 1);
+    let (_, list) = get("/residents".into(), cookie.clone()).await;
+    assert!(!list.contains("一時停止中"), "{list}");
     let r = post(end, vec![("form_token", token)]).await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND, "already ended");
 }

@@ -119,12 +119,17 @@ pub(super) async fn list(State(state): State<DashboardState>, headers: HeaderMap
         Ok(r) => r,
         Err(e) => return server_error(e),
     };
+    let holding = match state
+        .store
+        .pauses_holding(session.team.district.as_ref(), now)
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => return server_error(e),
+    };
     let mut rows = String::new();
     for r in &residents {
-        let paused = match state.store.list_pauses(&r.id).await {
-            Ok(p) => p.into_iter().find(|p| p.covers(now)),
-            Err(e) => return server_error(e),
-        };
+        let paused = holding.iter().find(|p| p.resident == r.id);
         rows.push_str(&format!(
             "<tr><td><a href=\"/residents/{id}\">{name}</a></td><td>{district}</td><td>{area}</td><td>{pause}</td></tr>",
             id = escape(r.id.as_str()),

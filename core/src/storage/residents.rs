@@ -235,6 +235,27 @@ impl Store {
         .await?;
         rows.iter().map(pause_from).collect()
     }
+
+    /// The pauses that hold at `now`, of one district's residents (every district's: `None`), in
+    /// one query — for lists of residents.
+    pub async fn pauses_holding(
+        &self,
+        district: Option<&DistrictId>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Pause>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT p.id, p.resident_id, p.reason, p.starts_at, p.ends_at, p.note
+             FROM pauses p JOIN residents r ON r.id = p.resident_id
+             WHERE ($1 = '' OR r.district_id = $1) AND p.starts_at <= $2
+               AND (p.ends_at IS NULL OR p.ends_at > $2)
+             ORDER BY p.starts_at, p.id",
+        )
+        .bind(district.map(DistrictId::as_str).unwrap_or(""))
+        .bind(ms(now))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(pause_from).collect()
+    }
 }
 
 pub(super) fn pause_from(r: &AnyRow) -> Result<Pause, StorageError> {
