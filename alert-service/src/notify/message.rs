@@ -284,6 +284,20 @@ mod tests {
     }
 
     #[test]
+    fn a_routed_alert_says_it_came_from_the_city() {
+        let mut a = alert(AlertKind::Concern, AlertState::Open);
+        a.subject = Subject::Address("石川1234".into());
+        let m = render(&ctx(), &a, super::super::event::ROUTED, None, None);
+        assert!(
+            m.title
+                .starts_with("【見守り協力事業者からの連絡・市から振り分け】"),
+            "{}",
+            m.title
+        );
+        assert!(!m.text().contains("石川"), "{}", m.text());
+    }
+
+    #[test]
     fn an_address_subject_is_not_shown() {
         let mut a = alert(AlertKind::Concern, AlertState::Open);
         a.subject = Subject::Address("鵠沼海岸2丁目".into());
