@@ -182,6 +182,7 @@ pub fn dashboard(
         targets: targets.clone(),
         clock: Arc::new(SystemClock),
         routing: mimamori_alerts::route::Routing::from_config(&config.alerts),
+        registry: Arc::new(registry.clone()),
     }
 }
 

@@ -86,6 +86,7 @@ async fn world(store: Store) -> World {
             },
             clock: Arc::new(clock.clone()),
             routing: Routing::default(),
+            registry: Arc::new(Registry::fujisawa()),
         });
     let api = mimamori_alerts::api::router(mimamori_alerts::api::ApiState {
         store: store.clone(),

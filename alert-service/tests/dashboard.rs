@@ -18,6 +18,7 @@ mod support;
 on_both_backends!(
     a_responder_signs_in_and_handles_the_alert_a_message_linked_to,
     a_care_worker_records_a_hospital_stay_on_the_residents_page,
+    a_care_worker_registers_a_resident_of_their_district,
 );
 
 async fn token_for(store: &Store, id: &str, team: &str) -> String {
@@ -78,6 +79,7 @@ async fn a_responder_signs_in_and_handles_the_alert_a_message_linked_to(
         },
         clock: Arc::new(clock.clone()),
         routing: mimamori_alerts::route::Routing::default(),
+        registry: Arc::new(mimamori_core::registry::Registry::fujisawa()),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -377,6 +379,7 @@ async fn serve(store: &Store, clock: &ManualClock) -> (String, reqwest::Client) 
         targets: Targets::default(),
         clock: Arc::new(clock.clone()),
         routing: mimamori_alerts::route::Routing::default(),
+        registry: Arc::new(mimamori_core::registry::Registry::fujisawa()),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -549,4 +552,126 @@ async fn a_care_worker_records_a_hospital_stay_on_the_residents_page(store: Stor
     assert!(!list.contains("一時停止中"), "{list}");
     let r = post(end, vec![("form_token", token)]).await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND, "already ended");
+}
+
+async fn a_care_worker_registers_a_resident_of_their_district(store: Store, _url: String) {
+    let clock = ManualClock::new(jst("2026-12-01T09:00:00"));
+    let sato = token_for(&store, "p-sato", "houkatsu-kugenuma").await;
+    let (base, http) = serve(&store, &clock).await;
+    let cookie = cookie_for(&http, &base, &sato).await;
+    let page = http
+        .get(format!("{base}/residents/new"))
+        .header(COOKIE, cookie.clone())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("見守り対象者の登録") && page.contains("反応なしで通知"),
+        "{page}"
+    );
+    let token = form_token(&page);
+    let fields = |name: &str, address: &str, birth: &str, token: &str| {
+        vec![
+            ("form_token", token.to_string()),
+            ("name", name.to_string()),
+            ("kana", "ツジドウ タロウ".to_string()),
+            ("birth_year", birth.to_string()),
+            ("address", address.to_string()),
+            ("district", String::new()),
+            ("living", "alone".to_string()),
+            ("phone", "0466-11-2222".to_string()),
+            ("notes", "心臓病".to_string()),
+            ("inactivity_hours", "12".to_string()),
+        ]
+    };
+    let post = |form: Vec<(&'static str, String)>| {
+        http.post(format!("{base}/residents/new"))
+            .header(COOKIE, cookie.clone())
+            .form(&form)
+            .send()
+    };
+    let count = || async { store.count_residents().await.unwrap() };
+    // Refused, each with what to fix, keeping what was typed; nothing stored.
+    for (form, status, says) in [
+        (
+            fields("辻堂 太郎", "鵠沼海岸二丁目3-5", "1942", "forged"),
+            StatusCode::FORBIDDEN,
+            "",
+        ),
+        (
+            fields("", "鵠沼海岸二丁目3-5", "1942", &token),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "氏名を入力してください",
+        ),
+        (
+            fields("辻堂 太郎", "鵠沼海岸二丁目3-5", "昭和十七", &token),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "生まれ年を西暦で",
+        ),
+        (
+            fields("辻堂 太郎", "横浜市中区本町1-1", "1942", &token),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "地区を選んでください",
+        ),
+        (
+            fields("辻堂 太郎", "辻堂元町一丁目1-1", "1942", &token),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "担当地区の方だけ",
+        ),
+    ] {
+        let r = post(form).await.unwrap();
+        assert_eq!(r.status(), status);
+        let text = r.text().await.unwrap();
+        assert!(text.contains(says), "{says} in {text}");
+        if status == StatusCode::UNPROCESSABLE_ENTITY {
+            assert!(text.contains("ツジドウ タロウ"), "what was typed is kept");
+        }
+    }
+    assert_eq!(count().await, 0);
+
+    let r = post(fields("鵠沼 次郎", "鵠沼海岸二丁目4-1", "1942", &token))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let location = r.headers()[LOCATION].to_str().unwrap().to_string();
+    let id = ResidentId::parse(location.strip_prefix("/residents/").unwrap()).unwrap();
+    let added = store
+        .get_resident(&id, &Actor::system(), clock.now())
+        .await
+        .unwrap();
+    assert_eq!(added.name, "鵠沼 次郎");
+    assert_eq!(added.district.as_str(), "kugenuma");
+    assert_eq!(added.notes.as_deref(), Some("心臓病"));
+    assert_eq!(
+        added.policies,
+        [CheckinPolicy::Inactivity {
+            max_silence_minutes: 12 * 60,
+            active_from: mimamori_alerts::engine::hm(7, 0),
+            active_to: mimamori_alerts::engine::hm(22, 0),
+        }]
+    );
+    let added_by = store
+        .list_audit("resident", Some(id.as_str()), 10)
+        .await
+        .unwrap();
+    assert!(
+        added_by
+            .iter()
+            .any(|a| a.action == "resident.add" && a.actor == "responder:p-sato"),
+        "{added_by:?}"
+    );
+    let changes = store
+        .signals_after(SignalId(0), 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.kind == SignalKind::Change)
+        .count();
+    assert_eq!(
+        changes, 1,
+        "the running alert service reads the new resident"
+    );
 }

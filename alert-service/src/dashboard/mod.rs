@@ -47,6 +47,8 @@ pub struct DashboardState {
     pub clock: Arc<dyn Clock>,
     /// Which team of a district gets an alert the coordinator routes out of triage.
     pub routing: crate::route::Routing,
+    /// The city's districts and towns: where a newly registered resident's address belongs.
+    pub registry: Arc<mimamori_core::registry::Registry>,
 }
 
 /// `/login`, `/logout`, `/alerts` (the team's alerts), `/alerts/{id}` and its actions.
@@ -61,6 +63,10 @@ pub fn router(state: DashboardState) -> Router {
         .route("/alerts/{id}/notes", post(add_note))
         .route("/alerts/{id}/route", post(route_to_district))
         .route("/residents", get(residents::list))
+        .route(
+            "/residents/new",
+            get(residents::new_page).post(residents::create),
+        )
         .route("/residents/{id}", get(residents::show))
         .route("/residents/{id}/pauses", post(residents::add_pause))
         .route(
