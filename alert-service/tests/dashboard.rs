@@ -70,25 +70,15 @@ async fn a_responder_signs_in_and_handles_the_alert_a_message_linked_to(
         .await
         .unwrap()
         .alert;
-    let state = DashboardState {
-        store: store.clone(),
-        ctx: support::context("https://mimamori.example.jp"),
-        targets: Targets {
+    let (base, http) = serve(
+        &store,
+        &clock,
+        Targets {
             mqtt_alerts: true,
             ..Default::default()
         },
-        clock: Arc::new(clock.clone()),
-        routing: mimamori_alerts::route::Routing::default(),
-        registry: Arc::new(mimamori_core::registry::Registry::fujisawa()),
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
-    mimamori_alerts::notify::install_crypto_provider();
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    )
+    .await;
     let page_path = format!("/alerts/{}", alert.id);
     let sign_in = |token: String, next: String| {
         http.post(format!("{base}/login"))
@@ -371,12 +361,12 @@ async fn a_responder_signs_in_and_handles_the_alert_a_message_linked_to(
     assert_eq!(get(cookie).await.unwrap().status(), StatusCode::SEE_OTHER);
 }
 
-/// A served dashboard on `clock`, and a client that does not follow redirects.
-async fn serve(store: &Store, clock: &ManualClock) -> (String, reqwest::Client) {
+/// A served dashboard on `clock` telling `targets`, and a client that does not follow redirects.
+async fn serve(store: &Store, clock: &ManualClock, targets: Targets) -> (String, reqwest::Client) {
     let state = DashboardState {
         store: store.clone(),
         ctx: support::context("https://mimamori.example.jp"),
-        targets: Targets::default(),
+        targets,
         clock: Arc::new(clock.clone()),
         routing: mimamori_alerts::route::Routing::default(),
         registry: Arc::new(mimamori_core::registry::Registry::fujisawa()),
@@ -409,7 +399,7 @@ async fn a_care_worker_records_a_hospital_stay_on_the_residents_page(store: Stor
     let resident = support::resident_with_button(&store, clock.now()).await; // 藤沢 花子, 鵠沼
     let sato = token_for(&store, "p-sato", "houkatsu-kugenuma").await;
     let chogo = token_for(&store, "p-chogo", "csw-chogo").await;
-    let (base, http) = serve(&store, &clock).await;
+    let (base, http) = serve(&store, &clock, Targets::default()).await;
     let cookie = cookie_for(&http, &base, &sato).await;
     let get = |path: String, cookie: String| {
         let sent = http
@@ -557,7 +547,7 @@ async fn a_care_worker_records_a_hospital_stay_on_the_residents_page(store: Stor
 async fn a_care_worker_registers_a_resident_of_their_district(store: Store, _url: String) {
     let clock = ManualClock::new(jst("2026-12-01T09:00:00"));
     let sato = token_for(&store, "p-sato", "houkatsu-kugenuma").await;
-    let (base, http) = serve(&store, &clock).await;
+    let (base, http) = serve(&store, &clock, Targets::default()).await;
     let cookie = cookie_for(&http, &base, &sato).await;
     let page = http
         .get(format!("{base}/residents/new"))
