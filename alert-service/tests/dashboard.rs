@@ -19,6 +19,7 @@ on_both_backends!(
     a_responder_signs_in_and_handles_the_alert_a_message_linked_to,
     a_care_worker_records_a_hospital_stay_on_the_residents_page,
     a_care_worker_registers_a_resident_of_their_district,
+    a_care_worker_changes_how_a_resident_is_watched,
 );
 
 async fn token_for(store: &Store, id: &str, team: &str) -> String {
@@ -664,4 +665,108 @@ async fn a_care_worker_registers_a_resident_of_their_district(store: Store, _url
         changes, 1,
         "the running alert service reads the new resident"
     );
+}
+
+async fn a_care_worker_changes_how_a_resident_is_watched(store: Store, _url: String) {
+    let clock = ManualClock::new(jst("2026-12-01T09:00:00"));
+    let resident = support::resident_with_button(&store, clock.now()).await; // inactivity 12 h
+    let sato = token_for(&store, "p-sato", "houkatsu-kugenuma").await;
+    let (base, http) = serve(&store, &clock, Targets::default()).await;
+    let cookie = cookie_for(&http, &base, &sato).await;
+    let path = format!("/residents/{resident}");
+    let page = http
+        .get(format!("{base}{path}"))
+        .header(COOKIE, cookie.clone())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("name=\"inactivity_hours\" value=\"12\""),
+        "filled with the current settings"
+    );
+    let token = form_token(&page);
+    let post = |fields: Vec<(&'static str, &'static str)>| {
+        let mut form = vec![("form_token", token.clone())];
+        form.extend(fields.into_iter().map(|(k, v)| (k, v.to_string())));
+        http.post(format!("{base}{path}/policies"))
+            .header(COOKIE, cookie.clone())
+            .form(&form)
+            .send()
+    };
+    let policies = || async {
+        store
+            .get_resident(&resident, &Actor::system(), clock.now())
+            .await
+            .unwrap()
+            .policies
+    };
+    // A time that is not one: refused, the settings as they were.
+    let r = post(vec![("window_from", "6時"), ("window_to", "10:00")])
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("時間帯の始めの時刻"));
+    assert_eq!(policies().await.len(), 1);
+
+    let r = post(vec![
+        ("inactivity_hours", "10"),
+        ("active_from", "06:30"),
+        ("active_to", "21:00"),
+        ("window_from", "06:00"),
+        ("window_to", "10:00"),
+        ("checkin_by", "09:00"),
+        ("remind_minutes", "30"),
+        ("grace_minutes", "60"),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    use mimamori_alerts::engine::hm;
+    assert_eq!(
+        policies().await,
+        [
+            CheckinPolicy::Inactivity {
+                max_silence_minutes: 600,
+                active_from: hm(6, 30),
+                active_to: hm(21, 0),
+            },
+            CheckinPolicy::DailyWindow {
+                from: hm(6, 0),
+                to: hm(10, 0),
+            },
+            CheckinPolicy::Checkin {
+                due: hm(9, 0),
+                remind_minutes_before: Some(30),
+                grace_minutes: 60,
+            },
+        ]
+    );
+    let audited = store
+        .list_audit("resident", Some(resident.as_str()), 20)
+        .await
+        .unwrap();
+    assert!(
+        audited
+            .iter()
+            .any(|a| a.action == "resident.policies" && a.actor == "responder:p-sato")
+    );
+    let changes = store
+        .signals_after(SignalId(0), 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.kind == SignalKind::Change)
+        .count();
+    assert_eq!(
+        changes, 1,
+        "the running alert service re-reads the resident"
+    );
+
+    // Everything empty: only the call button watches over them.
+    let r = post(vec![]).await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(policies().await.is_empty());
 }

@@ -68,6 +68,7 @@ pub fn router(state: DashboardState) -> Router {
             get(residents::new_page).post(residents::create),
         )
         .route("/residents/{id}", get(residents::show))
+        .route("/residents/{id}/policies", post(residents::set_policies))
         .route("/residents/{id}/pauses", post(residents::add_pause))
         .route(
             "/residents/{id}/pauses/{pause}/end",
