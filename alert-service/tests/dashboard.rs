@@ -20,6 +20,7 @@ on_both_backends!(
     a_care_worker_records_a_hospital_stay_on_the_residents_page,
     a_care_worker_registers_a_resident_of_their_district,
     a_care_worker_changes_how_a_resident_is_watched,
+    a_care_worker_adds_a_consenting_contact_who_is_then_told,
 );
 
 async fn token_for(store: &Store, id: &str, team: &str) -> String {
@@ -769,4 +770,112 @@ async fn a_care_worker_changes_how_a_resident_is_watched(store: Store, _url: Str
     let r = post(vec![]).await.unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert!(policies().await.is_empty());
+}
+
+async fn a_care_worker_adds_a_consenting_contact_who_is_then_told(store: Store, _url: String) {
+    let clock = ManualClock::new(jst("2026-12-01T09:00:00"));
+    let resident = support::resident_with_button(&store, clock.now()).await; // 一郎 consents
+    let sato = token_for(&store, "p-sato", "houkatsu-kugenuma").await;
+    let (base, http) = serve(&store, &clock, Targets::default()).await;
+    let cookie = cookie_for(&http, &base, &sato).await;
+    let path = format!("/residents/{resident}");
+    let page = || {
+        let sent = http
+            .get(format!("{base}{path}"))
+            .header(COOKIE, cookie.clone())
+            .send();
+        async move { sent.await.unwrap().text().await.unwrap() }
+    };
+    let token = form_token(&page().await);
+    let post = |to: String, fields: Vec<(&'static str, &'static str)>| {
+        let mut form = vec![("form_token", token.clone())];
+        form.extend(fields.into_iter().map(|(k, v)| (k, v.to_string())));
+        http.post(format!("{base}{to}"))
+            .header(COOKIE, cookie.clone())
+            .form(&form)
+            .send()
+    };
+    let told = || async {
+        store
+            .consenting_contacts(&resident, "test", clock.now())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.name)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(told().await, ["藤沢 一郎"]);
+
+    // A bad address is refused; nothing changes.
+    let r = post(
+        format!("{path}/contacts"),
+        vec![
+            ("name", "藤沢 道子"),
+            ("relation", "長女"),
+            ("email", "michiko@"),
+            ("consent", "1"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("メールアドレスを確かめてください")
+    );
+
+    // 長女 with consent and an email; a 民生委員 without consent.
+    for fields in [
+        vec![
+            ("name", "藤沢 道子"),
+            ("relation", "長女"),
+            ("email", "michiko@example.jp"),
+            ("consent", "1"),
+        ],
+        vec![
+            ("name", "湘南 正"),
+            ("relation", "民生委員"),
+            ("phone", "0466-33-4444"),
+        ],
+    ] {
+        let r = post(format!("{path}/contacts"), fields).await.unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    }
+    assert_eq!(
+        told().await,
+        ["藤沢 一郎", "藤沢 道子"],
+        "only those who consented"
+    );
+    let shown = page().await;
+    assert!(
+        shown.contains("連絡先（民生委員）") && shown.contains("（通知の同意なし）"),
+        "{shown}"
+    );
+
+    // Removing 一郎: the button names who it removes; a stale page's does not match.
+    let r = post(
+        format!("{path}/contacts/0/remove"),
+        vec![("name", "湘南 正")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let r = post(
+        format!("{path}/contacts/0/remove"),
+        vec![("name", "藤沢 一郎")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(told().await, ["藤沢 道子"]);
+    let audited = store
+        .list_audit("resident", Some(resident.as_str()), 50)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|a| a.action == "resident.contacts" && a.actor == "responder:p-sato")
+        .count();
+    assert_eq!(audited, 3);
 }

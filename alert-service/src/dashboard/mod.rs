@@ -69,6 +69,11 @@ pub fn router(state: DashboardState) -> Router {
         )
         .route("/residents/{id}", get(residents::show))
         .route("/residents/{id}/policies", post(residents::set_policies))
+        .route("/residents/{id}/contacts", post(residents::add_contact))
+        .route(
+            "/residents/{id}/contacts/{index}/remove",
+            post(residents::remove_contact),
+        )
         .route("/residents/{id}/pauses", post(residents::add_pause))
         .route(
             "/residents/{id}/pauses/{pause}/end",

@@ -131,6 +131,28 @@ impl Store {
         resident_from(&row)
     }
 
+    /// Replaces a resident's contacts (family, 民生委員, 協力員).
+    pub async fn set_contacts(
+        &self,
+        resident: &ResidentId,
+        contacts: &[crate::domain::Contact],
+        now: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        let done = sqlx::query("UPDATE residents SET contacts = $1, updated_at = $2 WHERE id = $3")
+            .bind(serde_json::to_string(contacts).expect("contacts serialise"))
+            .bind(ms(now))
+            .bind(resident.as_str())
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StorageError::NotFound {
+                what: "resident",
+                id: resident.to_string(),
+            });
+        }
+        Ok(())
+    }
+
     /// A resident's district (an id only: not a view of the record, not audited); `None` when
     /// there is no such resident.
     pub async fn resident_district(
