@@ -1,0 +1,173 @@
+//! The watch-over settings (inactivity, daily window, 元気です check-in), changed on the resident's
+//! page.
+
+use super::super::{DashboardState, see_other, server_error};
+use super::{acting, changed, refused};
+use axum::extract::{Form, Path, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use mimamori_core::domain::Resident;
+use mimamori_core::html::escape;
+use serde::Deserialize;
+
+/// The watch-over settings as a form, filled with the current ones.
+pub(super) fn policies_form(r: &Resident, form_token: &str) -> String {
+    use mimamori_core::domain::CheckinPolicy;
+    let hm = |t: &chrono::NaiveTime| t.format("%H:%M").to_string();
+    let (mut hours, mut active_from, mut active_to) =
+        (String::new(), "07:00".to_string(), "22:00".to_string());
+    let (mut window_from, mut window_to) = (String::new(), String::new());
+    let (mut checkin_by, mut remind, mut grace) = (String::new(), String::new(), "60".to_string());
+    for p in &r.policies {
+        match p {
+            CheckinPolicy::Inactivity {
+                max_silence_minutes,
+                active_from: f,
+                active_to: t,
+            } => {
+                hours = (max_silence_minutes / 60).to_string();
+                (active_from, active_to) = (hm(f), hm(t));
+            }
+            CheckinPolicy::DailyWindow { from, to } => {
+                (window_from, window_to) = (hm(from), hm(to))
+            }
+            CheckinPolicy::Checkin {
+                due,
+                remind_minutes_before,
+                grace_minutes,
+            } => {
+                checkin_by = hm(due);
+                remind = remind_minutes_before
+                    .map(|m| m.to_string())
+                    .unwrap_or_default();
+                grace = grace_minutes.to_string();
+            }
+        }
+    }
+    format!(
+        "<details><summary>見守り設定を変更する</summary>\
+         <form method=\"post\" action=\"/residents/{id}/policies\"><input type=\"hidden\" name=\"form_token\" value=\"{form_token}\">\
+         <p>空欄の項目は設定しません。</p>\
+         <fieldset><legend>反応なし</legend><label><input type=\"number\" name=\"inactivity_hours\" value=\"{hours}\" min=\"1\" max=\"168\">時間反応がなければ通知</label>\
+         （<label><input type=\"time\" name=\"active_from\" value=\"{active_from}\">から</label><label><input type=\"time\" name=\"active_to\" value=\"{active_to}\">までの間で数える</label>）</fieldset>\
+         <fieldset><legend>時間帯</legend><label><input type=\"time\" name=\"window_from\" value=\"{window_from}\">から</label>\
+         <label><input type=\"time\" name=\"window_to\" value=\"{window_to}\">までに生活反応がなければ通知</label></fieldset>\
+         <fieldset><legend>元気です</legend><label><input type=\"time\" name=\"checkin_by\" value=\"{checkin_by}\">までに押してもらう</label>、\
+         <label><input type=\"number\" name=\"remind_minutes\" value=\"{remind}\" min=\"1\" max=\"720\">分前にお知らせ</label>、\
+         <label>猶予<input type=\"number\" name=\"grace_minutes\" value=\"{grace}\" min=\"0\" max=\"720\">分</label></fieldset>\
+         <p><button type=\"submit\">見守り設定を保存</button></p></form></details>",
+        id = escape(r.id.as_str()),
+        form_token = form_token,
+    )
+}
+
+#[derive(Deserialize)]
+pub(in crate::dashboard) struct PoliciesForm {
+    form_token: String,
+    #[serde(default)]
+    inactivity_hours: String,
+    #[serde(default)]
+    active_from: String,
+    #[serde(default)]
+    active_to: String,
+    #[serde(default)]
+    window_from: String,
+    #[serde(default)]
+    window_to: String,
+    #[serde(default)]
+    checkin_by: String,
+    #[serde(default)]
+    remind_minutes: String,
+    #[serde(default)]
+    grace_minutes: String,
+}
+
+/// The settings a form describes, or what to fix (in Japanese).
+fn policies_of(f: &PoliciesForm) -> Result<Vec<mimamori_core::domain::CheckinPolicy>, String> {
+    use mimamori_core::domain::CheckinPolicy;
+    let time = |s: &str, what: &str| {
+        chrono::NaiveTime::parse_from_str(s.trim(), "%H:%M")
+            .map_err(|_| format!("{what}の時刻を 09:00 のように入力してください。"))
+    };
+    let number = |s: &str, range: std::ops::RangeInclusive<u32>, what: &str| {
+        s.trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| range.contains(n))
+            .ok_or_else(|| {
+                format!(
+                    "{what}は{}〜{}で入力してください。",
+                    range.start(),
+                    range.end()
+                )
+            })
+    };
+    let mut policies = Vec::new();
+    if !f.inactivity_hours.trim().is_empty() {
+        let hours = number(&f.inactivity_hours, 1..=168, "反応なしの時間")?;
+        policies.push(CheckinPolicy::Inactivity {
+            max_silence_minutes: hours * 60,
+            active_from: time(&f.active_from, "数え始め")?,
+            active_to: time(&f.active_to, "数え終わり")?,
+        });
+    }
+    match (f.window_from.trim(), f.window_to.trim()) {
+        ("", "") => {}
+        (from, to) => {
+            let (from, to) = (time(from, "時間帯の始め")?, time(to, "時間帯の終わり")?);
+            if from == to {
+                return Err("時間帯の始めと終わりを別の時刻にしてください。".into());
+            }
+            policies.push(CheckinPolicy::DailyWindow { from, to });
+        }
+    }
+    if !f.checkin_by.trim().is_empty() {
+        policies.push(CheckinPolicy::Checkin {
+            due: time(&f.checkin_by, "元気です")?,
+            remind_minutes_before: match f.remind_minutes.trim() {
+                "" => None,
+                m => Some(number(m, 1..=720, "お知らせ")?),
+            },
+            grace_minutes: match f.grace_minutes.trim() {
+                "" => 0,
+                g => number(g, 0..=720, "猶予")?,
+            },
+        });
+    }
+    Ok(policies)
+}
+
+/// `POST /residents/{id}/policies`: replaces the resident's watch-over settings (audited as
+/// `resident.policies`, told to the running alert service).
+pub(in crate::dashboard) async fn set_policies(
+    State(state): State<DashboardState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(f): Form<PoliciesForm>,
+) -> Response {
+    let (session, r) = match acting(&state, &headers, &id, &f.form_token).await {
+        Ok(found) => found,
+        Err(p) => return p,
+    };
+    let policies = match policies_of(&f) {
+        Ok(p) => p,
+        Err(message) => return refused(&message),
+    };
+    let now = state.clock.now();
+    let done = async {
+        state.store.set_policies(&r.id, &policies, now).await?;
+        changed(
+            &state,
+            &session,
+            "policies",
+            "resident.policies",
+            &r.id,
+            serde_json::json!({ "policies": policies.len() }),
+        )
+        .await
+    };
+    match done.await {
+        Ok(()) => see_other(&format!("/residents/{}", r.id)),
+        Err(e) => server_error(e),
+    }
+}
