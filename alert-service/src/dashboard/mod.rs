@@ -2,7 +2,7 @@
 //! to (`/alerts/{id}`), where a responder sees who the alert is about — the resident's name,
 //! address, phone, contacts and notes, shown only here, behind sign-in, every view audited — with
 //! its timeline, and acknowledges or resolves it; the coordinator routes triage alerts to a
-//! district. [`residents`]: the team's residents, each one's page, and pauses recorded there.
+//! district. `residents`: the team's residents, each one's page, and pauses recorded there.
 //!
 //! Sign-in is with the responder's access token (`mimamori admin responder token`, the same as the
 //! API's), once per browser for 12 hours: a session cookie (`mimamori_session`: random, stored as
