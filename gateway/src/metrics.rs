@@ -27,7 +27,7 @@ impl Metrics {
         self.dropped[reason as usize].load(Ordering::Relaxed)
     }
 
-    /// Counts a dropped message and logs it, at most once per reason per [`LOG_INTERVAL`].
+    /// Counts a dropped message and logs it, at most once per reason every 10 seconds.
     pub fn record_drop(&self, reason: DropReason, topic: &str) {
         self.dropped[reason as usize].fetch_add(1, Ordering::Relaxed);
         let mut gate = self.log_gate.lock().unwrap_or_else(|e| e.into_inner());
