@@ -325,6 +325,14 @@ async fn a_report_at_a_known_residents_home_is_about_them_and_tells_the_partner_
     assert_eq!(alerts[0].subject, Subject::Resident(resident.id.clone()));
     assert_eq!(team(&alerts[0]), "csw-kugenuma");
 
+    // Written the short way (丁目-番-号), as clerks often do: the same resident, joining.
+    w.report(json!({ "address": "鵠沼海岸2-3-5", "seen": ["mail"] }))
+        .await;
+    w.tick().await;
+    let open = w.store.list_alerts(&AlertFilter::default()).await.unwrap();
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!(open[0].evidence_count, 2);
+
     // Another building at the same 番地 is not this resident.
     w.report(json!({ "address": "鵠沼海岸2丁目3-5 湘南ハイツ202", "seen": ["mail"] }))
         .await;

@@ -247,7 +247,7 @@ pub fn parse_residents(
             None => Some(LivingSituation::Alone),
         };
         let (address, address_column) = if let Some(line_address) = cell(Column::Address) {
-            (Address::parse(line_address), Column::Address)
+            (registry.parse_address(line_address), Column::Address)
         } else {
             (
                 Address::from_parts(

@@ -271,6 +271,28 @@ impl Registry {
         self.towns.get(town).map(Vec::as_slice).unwrap_or(&[])
     }
 
+    /// Parses a one-line address as people in this city write it: besides what [`Address::parse`]
+    /// reads, `鵠沼海岸2-3-5` — the 丁目 written as the first number, as addresses are commonly
+    /// shortened — is read as 鵠沼海岸2丁目3-5 when the registry lists that 丁目 of the town. In a
+    /// town without 丁目 (`大庭5060-1`) the numbers stay the 番地.
+    pub fn parse_address(&self, line: &str) -> Result<Address, DomainError> {
+        let mut a = Address::parse(line)?;
+        if a.chome.is_none()
+            && let Some((first, rest)) = a.banchi.as_deref().and_then(|b| b.split_once('-'))
+            && !rest.is_empty()
+            && let Ok(n) = first.parse::<u8>()
+            && self
+                .town_entries(&a.town)
+                .iter()
+                .any(|e| e.chome == Some(n))
+        {
+            let rest = rest.to_string();
+            a.chome = Some(n);
+            a.banchi = Some(rest);
+        }
+        Ok(a)
+    }
+
     /// Routes an address to its district by town and 丁目.
     pub fn route(&self, address: &Address) -> Route {
         let matching: Vec<&TownEntry> = self
@@ -455,6 +477,26 @@ fn split_chome(s: &str) -> Option<(String, u8)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_chome_written_as_the_first_number_is_read_as_one() {
+        let r = Registry::fujisawa();
+        let a = r.parse_address("藤沢市鵠沼海岸2-10-34").unwrap();
+        assert_eq!(
+            (a.town.as_str(), a.chome, a.banchi.as_deref()),
+            ("鵠沼海岸", Some(2), Some("10-34"))
+        );
+        let b = r.parse_address("大庭5060-1").unwrap();
+        assert_eq!(
+            (b.chome, b.banchi.as_deref()),
+            (None, Some("5060-1")),
+            "no 丁目 in that town"
+        );
+        let c = r.parse_address("鵠沼海岸9-1-1").unwrap();
+        assert_eq!(c.chome, None, "鵠沼海岸 has no 9丁目");
+        let d = r.parse_address("鵠沼海岸二丁目3-5").unwrap();
+        assert_eq!((d.chome, d.banchi.as_deref()), (Some(2), Some("3-5")));
+    }
 
     fn route(r: &Registry, line: &str) -> Route {
         r.route(&Address::parse(line).unwrap())

@@ -15,8 +15,7 @@
 use chrono::{DateTime, Duration, FixedOffset, Utc};
 use mimamori_core::clock::Clock;
 use mimamori_core::domain::{
-    Address, NewSignal, Observation, Partner, PartnerId, SignalId, SignalKind, SignalSource,
-    Subject,
+    NewSignal, Observation, Partner, PartnerId, SignalId, SignalKind, SignalSource, Subject,
 };
 use mimamori_core::registry::{Registry, Route};
 use mimamori_core::storage::{SignalInsert, StorageError, Store};
@@ -183,7 +182,7 @@ impl ConcernIntake {
     ) -> Result<Accepted, IntakeError> {
         let now = self.clock.now();
         let checked = check(report, now)?;
-        let (subject, routing) = match Address::parse(&checked.address) {
+        let (subject, routing) = match self.registry.parse_address(&checked.address) {
             Ok(address) => {
                 let resident = self.store.resident_at(&address).await?;
                 let routing = match self.registry.route(&address) {

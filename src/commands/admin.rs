@@ -624,7 +624,7 @@ pub async fn run(
 
 fn resident_from_args(a: ResidentAdd, registry: &Registry) -> Result<NewResident, Failure> {
     let now = Utc::now();
-    let address = Address::parse(&a.address).map_err(input)?;
+    let address = registry.parse_address(&a.address).map_err(input)?;
     let district = registry
         .resolve_district(&address, a.district.as_deref())
         .map_err(input)?;

@@ -141,13 +141,15 @@ fn resident_of(
     session: &Session,
     f: &NewResidentForm,
 ) -> Result<mimamori_core::domain::NewResident, String> {
-    use mimamori_core::domain::{Address, BirthYear, CheckinPolicy, NewResident};
+    use mimamori_core::domain::{BirthYear, CheckinPolicy, NewResident};
     let now = state.clock.now();
     let name = NewResident::check_name(&f.name)
         .map_err(|_| "氏名を入力してください（100文字まで）。".to_string())?;
     let birth_year = BirthYear::parse_text(&f.birth_year, now)
         .map_err(|_| "生まれ年を西暦で入力してください（例：1942）。".to_string())?;
-    let address = Address::parse(&f.address)
+    let address = state
+        .registry
+        .parse_address(&f.address)
         .map_err(|_| "住所を読み取れません。町名・丁目・番地を確かめてください。".to_string())?;
     let district = state
         .registry
