@@ -5,7 +5,9 @@
 //! (as a spreadsheet numbers rows: the header is line 1) and column, and a file with any bad row
 //! imports nothing: [`parse_residents`] returns either every row or every error.
 
-use crate::domain::{Address, BirthYear, DomainError, LivingSituation, NewResident, ResidentId};
+use crate::domain::{
+    Address, BirthYear, Contact, DomainError, Email, LivingSituation, NewResident, ResidentId,
+};
 use crate::registry::Registry;
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
@@ -60,6 +62,11 @@ enum Column {
     Living,
     Phone,
     Notes,
+    ContactName,
+    ContactRelation,
+    ContactPhone,
+    ContactEmail,
+    ContactConsent,
 }
 
 const HEADERS: &[(Column, &[&str])] = &[
@@ -82,6 +89,20 @@ const HEADERS: &[(Column, &[&str])] = &[
     (Column::Living, &["living", "世帯状況", "世帯"]),
     (Column::Phone, &["phone", "電話", "電話番号"]),
     (Column::Notes, &["notes", "備考"]),
+    (
+        Column::ContactName,
+        &["contact_name", "連絡先氏名", "緊急連絡先"],
+    ),
+    (
+        Column::ContactRelation,
+        &["contact_relation", "連絡先続柄", "続柄"],
+    ),
+    (Column::ContactPhone, &["contact_phone", "連絡先電話"]),
+    (Column::ContactEmail, &["contact_email", "連絡先メール"]),
+    (
+        Column::ContactConsent,
+        &["contact_consent", "通知の同意", "連絡先同意"],
+    ),
 ];
 
 /// Decodes the file's bytes to text.
@@ -274,6 +295,52 @@ pub fn parse_residents(
                 .ok()
         });
 
+        // One contact per row (family, 民生委員), told about alerts only with 通知の同意.
+        let contact = match cell(Column::ContactName) {
+            None => None,
+            Some(contact_name) => {
+                let relation = cell(Column::ContactRelation);
+                if relation.is_none() {
+                    fail(
+                        Column::ContactName,
+                        DomainError::new("contact", "a contact needs its relation (続柄)"),
+                    );
+                }
+                let email = cell(Column::ContactEmail).and_then(|e| {
+                    Email::parse(e)
+                        .map_err(|e| fail(Column::ContactEmail, e))
+                        .ok()
+                        .map(|e| e.as_str().to_string())
+                });
+                let consent = match cell(Column::ContactConsent).map(str::trim) {
+                    None => Some(false),
+                    Some("はい" | "同意" | "あり" | "有" | "○" | "yes" | "true" | "1") => {
+                        Some(true)
+                    }
+                    Some("いいえ" | "なし" | "無" | "×" | "no" | "false" | "0") => {
+                        Some(false)
+                    }
+                    Some(other) => {
+                        fail(
+                            Column::ContactConsent,
+                            DomainError::new(
+                                "contact_consent",
+                                format!("{other:?} is not はい or いいえ"),
+                            ),
+                        );
+                        None
+                    }
+                };
+                consent.map(|consent| Contact {
+                    name: contact_name.trim().to_string(),
+                    relation: relation.unwrap_or("").trim().to_string(),
+                    phone: cell(Column::ContactPhone).map(str::to_string),
+                    email,
+                    consent,
+                })
+            }
+        };
+
         match (id, name, birth_year, living, address, district) {
             (
                 Some(id),
@@ -291,7 +358,7 @@ pub fn parse_residents(
                 address,
                 living,
                 phone: cell(Column::Phone).map(str::to_string),
-                contacts: Vec::new(),
+                contacts: contact.into_iter().collect(),
                 policies: Vec::new(),
                 notes: cell(Column::Notes).map(str::to_string),
             }),
@@ -348,6 +415,35 @@ mod tests {
         assert_eq!(rows[0].district.as_str(), "kugenuma");
         assert_eq!(rows[0].living, LivingSituation::Alone);
         assert_eq!(rows[0].address.chome, Some(2));
+    }
+
+    #[test]
+    fn a_contact_per_row_with_consent_or_not() {
+        let csv = "氏名,生年,住所,連絡先氏名,続柄,連絡先メール,通知の同意\n\
+                   藤沢 花子,1940,鵠沼海岸2-3-5,藤沢 一郎,長男,ichiro@example.jp,はい\n\
+                   辻堂 太郎,1938,辻堂元町一丁目1-1,湘南 正,民生委員,,\n";
+        let rs = parse_residents(csv, &Registry::fujisawa(), now()).unwrap();
+        assert_eq!(
+            rs[0].contacts[0].email.as_deref(),
+            Some("ichiro@example.jp")
+        );
+        assert!(rs[0].contacts[0].consent);
+        assert_eq!(
+            (rs[0].address.chome, rs[0].address.banchi.as_deref()),
+            (Some(2), Some("3-5"))
+        );
+        assert_eq!(rs[1].contacts[0].relation, "民生委員");
+        assert!(!rs[1].contacts[0].consent, "no consent unless it says so");
+
+        let bad = "氏名,生年,住所,連絡先氏名,続柄,連絡先メール,通知の同意\n\
+                   藤沢 花子,1940,鵠沼海岸2-3-5,藤沢 一郎,,ichiro@,たぶん\n";
+        let errors = parse_residents(bad, &Registry::fujisawa(), now()).unwrap_err();
+        let columns: Vec<&str> = errors.iter().filter_map(|e| e.column.as_deref()).collect();
+        assert_eq!(
+            columns,
+            ["連絡先氏名", "連絡先メール", "通知の同意"],
+            "{errors:?}"
+        );
     }
 
     #[test]
