@@ -138,12 +138,28 @@ impl Store {
         contacts: &[crate::domain::Contact],
         now: DateTime<Utc>,
     ) -> Result<(), StorageError> {
-        let done = sqlx::query("UPDATE residents SET contacts = $1, updated_at = $2 WHERE id = $3")
-            .bind(serde_json::to_string(contacts).expect("contacts serialise"))
-            .bind(ms(now))
-            .bind(resident.as_str())
-            .execute(&self.pool)
-            .await?;
+        let contacts = serde_json::to_string(contacts).expect("contacts serialise");
+        self.set_resident_json(resident, "contacts", contacts, now)
+            .await
+    }
+
+    /// Replaces one of a resident's JSON columns (`contacts`, `policies`).
+    pub(super) async fn set_resident_json(
+        &self,
+        resident: &ResidentId,
+        column: &'static str,
+        value: String,
+        now: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        debug_assert!(matches!(column, "contacts" | "policies"));
+        let done = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE residents SET {column} = $1, updated_at = $2 WHERE id = $3"
+        )))
+        .bind(value)
+        .bind(ms(now))
+        .bind(resident.as_str())
+        .execute(&self.pool)
+        .await?;
         if done.rows_affected() == 0 {
             return Err(StorageError::NotFound {
                 what: "resident",

@@ -72,19 +72,9 @@ impl Store {
         policies: &[CheckinPolicy],
         now: DateTime<Utc>,
     ) -> Result<(), StorageError> {
-        let done = sqlx::query("UPDATE residents SET policies = $1, updated_at = $2 WHERE id = $3")
-            .bind(serde_json::to_string(policies).expect("policies serialise"))
-            .bind(super::ms(now))
-            .bind(resident.as_str())
-            .execute(&self.pool)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StorageError::NotFound {
-                what: "resident",
-                id: resident.to_string(),
-            });
-        }
-        Ok(())
+        let policies = serde_json::to_string(policies).expect("policies serialise");
+        self.set_resident_json(resident, "policies", policies, now)
+            .await
     }
 
     /// Every pause of every resident.
