@@ -814,3 +814,91 @@ async fn the_coordinator_routes_a_triage_report_to_the_district_it_belongs_to(
         "鵠沼's CSW does not see 湘南台's alert"
     );
 }
+
+/// A care worker records a hospital stay on a resident's page in a real browser (the form as
+/// Chromium submits it, with the start prefilled), then ends it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_care_worker_records_and_ends_a_hospital_stay_in_a_real_browser() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let t = mimamori_core::testing::TestStore::sqlite().await;
+    let w = world(t.store.clone()).await;
+    let resident = mimamori_core::testing::new_resident("r-elder");
+    w.store
+        .add_resident(&resident, &Actor::system(), now())
+        .await
+        .unwrap();
+    w.csw_responder("mmr_csw-browser").await;
+    let page = format!("{}/residents/r-elder", w.base);
+    browser.goto(&page).await;
+    browser
+        .find("input[name=token]")
+        .await
+        .type_text("mmr_csw-browser")
+        .await;
+    browser
+        .find("button[type=submit]")
+        .await
+        .click_to_load()
+        .await;
+    assert_eq!(
+        browser.url().await,
+        page,
+        "back to the resident after sign-in"
+    );
+    assert!(browser.text().await.contains("藤沢 花子"));
+    browser
+        .find("select[name=reason] option[value=hospital]")
+        .await
+        .click()
+        .await;
+    browser
+        .find("form[action$='/pauses'] input[name=note]")
+        .await
+        .type_text("藤沢市民病院")
+        .await;
+    browser
+        .find("form[action$='/pauses'] button")
+        .await
+        .click_to_load()
+        .await;
+    let shown = browser.text().await;
+    assert!(
+        shown.contains("藤沢市民病院") && shown.contains("未定"),
+        "{shown}"
+    );
+    let pauses = w.store.list_pauses(&resident.id).await.unwrap();
+    assert_eq!(pauses.len(), 1);
+    assert_eq!(
+        (pauses[0].reason, pauses[0].starts_at, pauses[0].ends_at),
+        (PauseReason::Hospital, now(), None),
+        "from the prefilled start, open-ended"
+    );
+    // Home three days later (signed in again: a session lasts 12 hours).
+    w.clock.advance(Duration::days(3));
+    browser.goto(&page).await;
+    assert!(
+        browser.url().await.contains("/login"),
+        "the session has ended"
+    );
+    browser
+        .find("input[name=token]")
+        .await
+        .type_text("mmr_csw-browser")
+        .await;
+    browser
+        .find("button[type=submit]")
+        .await
+        .click_to_load()
+        .await;
+    browser
+        .find("form[action$='/end'] button")
+        .await
+        .click_to_load()
+        .await;
+    let pauses = w.store.list_pauses(&resident.id).await.unwrap();
+    assert_eq!(pauses[0].ends_at, Some(now() + Duration::days(3)));
+    browser.quit().await;
+    t.finish().await;
+}

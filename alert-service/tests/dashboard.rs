@@ -542,8 +542,36 @@ async fn a_care_worker_records_a_hospital_stay_on_the_residents_page(store: Stor
     assert_eq!(audited("pause.end", "responder:p-sato").await, 1);
     let (_, list) = get("/residents".into(), cookie.clone()).await;
     assert!(!list.contains("一時停止中"), "{list}");
-    let r = post(end, vec![("form_token", token)]).await.unwrap();
+    let r = post(end, vec![("form_token", token.clone())])
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND, "already ended");
+
+    // A short stay planned for next week, called off: withdrawn, not ended.
+    let planned = vec![
+        ("form_token", token.clone()),
+        ("reason", "short_stay".to_string()),
+        ("from", "2026-12-11T09:00".to_string()),
+        ("to", "2026-12-14T17:00".to_string()),
+    ];
+    let r = post(format!("{path}/pauses"), planned).await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let page = get(path.clone(), cookie.clone()).await.1;
+    assert!(page.contains("取り消す"), "{page}");
+    let planned = store.list_pauses(&resident).await.unwrap()[1].id;
+    let r = post(
+        format!("{path}/pauses/{planned}/end"),
+        vec![("form_token", token)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        store.list_pauses(&resident).await.unwrap().len(),
+        1,
+        "withdrawn"
+    );
+    assert_eq!(audited("pause.cancel", "responder:p-sato").await, 1);
 }
 
 async fn a_care_worker_registers_a_resident_of_their_district(store: Store, _url: String) {

@@ -263,6 +263,23 @@ impl Store {
         Ok(())
     }
 
+    /// Withdraws a pause that has not begun by `now` (a planned stay called off, or one entered by
+    /// mistake): it is deleted. `NotFound` when it has begun (end it instead) or does not exist.
+    pub async fn cancel_pause(&self, id: i64, now: DateTime<Utc>) -> Result<(), StorageError> {
+        let done = sqlx::query("DELETE FROM pauses WHERE id = $1 AND starts_at >= $2")
+            .bind(id)
+            .bind(ms(now))
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StorageError::NotFound {
+                what: "pause",
+                id: id.to_string(),
+            });
+        }
+        Ok(())
+    }
+
     /// A resident's pauses, oldest first.
     pub async fn list_pauses(&self, resident: &ResidentId) -> Result<Vec<Pause>, StorageError> {
         let rows = sqlx::query(

@@ -248,7 +248,12 @@ async fn render(
             format!(
                 "<form method=\"post\" action=\"/residents/{id}/pauses/{pause}/end\" style=\"margin:0\">\
                  <input type=\"hidden\" name=\"form_token\" value=\"{form_token}\">\
-                 <button type=\"submit\">今日で終了（帰宅した）</button></form>",
+                 <button type=\"submit\">{label}</button></form>",
+                label = if p.starts_at >= now {
+                    "取り消す"
+                } else {
+                    "今日で終了（帰宅した）"
+                },
                 id = escape(r.id.as_str()),
                 pause = p.id
             )

@@ -82,7 +82,8 @@ pub(in crate::dashboard) struct EndForm {
     form_token: String,
 }
 
-/// `POST /residents/{id}/pauses/{pause}/end`: the pause ends now.
+/// `POST /residents/{id}/pauses/{pause}/end`: the pause ends now; one that has not begun yet is
+/// withdrawn instead (audited as `pause.cancel`).
 pub(in crate::dashboard) async fn end_pause(
     State(state): State<DashboardState>,
     headers: HeaderMap,
@@ -96,18 +97,24 @@ pub(in crate::dashboard) async fn end_pause(
     let now = state.clock.now();
     let done = async {
         let theirs = state.store.list_pauses(&r.id).await?;
-        if !theirs
+        let Some(p) = theirs
             .iter()
-            .any(|p| p.id == pause && p.ends_at.is_none_or(|end| end > now))
-        {
+            .find(|p| p.id == pause && p.ends_at.is_none_or(|end| end > now))
+        else {
             return Ok(false);
-        }
-        state.store.end_pause(pause, now).await?;
+        };
+        let action = if p.starts_at >= now {
+            state.store.cancel_pause(pause, now).await?;
+            "pause.cancel"
+        } else {
+            state.store.end_pause(pause, now).await?;
+            "pause.end"
+        };
         changed(
             &state,
             &session,
             "pause",
-            "pause.end",
+            action,
             &r.id,
             serde_json::json!({ "pause": pause }),
         )
