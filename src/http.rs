@@ -13,7 +13,7 @@ use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use mimamori_alerts::notify::message::escape;
+use mimamori_core::html::escape;
 use mimamori_core::registry::Registry;
 use mimamori_core::storage::Store;
 use mimamori_core::throttle::AuthThrottle;
@@ -277,6 +277,8 @@ async fn status_page(State(state): State<AppState>) -> impl IntoResponse {
     Html(format!(
         "<!doctype html><html lang=\"ja\"><head><meta charset=\"utf-8\"><title>見守り mimamori</title></head>\
          <body><h1>見守り mimamori</h1><p>稼働しています。</p>\
+         <ul><li><a href=\"/login\">担当者の方（地域包括支援センター・CSW・市）のログイン</a></li>\
+         <li><a href=\"/report\">見守り協定の事業者の方：気づいたことの連絡</a></li></ul>\
          <h2>{city}の地区（{n}）</h2><ul>{districts}</ul></body></html>",
         city = escape(&state.registry.city),
         n = state.registry.districts.len(),

@@ -233,6 +233,10 @@ fn up_starts_in_a_fresh_folder_and_stops_cleanly_on_sigterm_and_sigint() {
         let page = http_get(&addr, "/");
         assert!(page.contains("藤沢市の地区（13）"), "{page}");
         assert!(
+            page.contains("href=\"/login\"") && page.contains("href=\"/report\""),
+            "the way in for responders and for partners: {page}"
+        );
+        assert!(
             std::net::TcpStream::connect(&up.mqtt).is_ok(),
             "the embedded broker accepts connections"
         );
