@@ -29,6 +29,7 @@ on_both_backends!(
     the_form_keeps_what_was_typed_when_it_refuses,
     the_csw_reads_the_report_behind_sign_in_and_the_view_is_audited,
     the_coordinator_routes_a_triage_report_to_the_district_it_belongs_to,
+    a_csw_links_a_report_about_an_address_to_the_resident_it_was_about,
 );
 
 const TOKEN: &str = "partner-token-of-the-post-office-0123456789";
@@ -901,4 +902,87 @@ async fn a_care_worker_records_and_ends_a_hospital_stay_in_a_real_browser() {
     assert_eq!(pauses[0].ends_at, Some(now() + Duration::days(3)));
     browser.quit().await;
     t.finish().await;
+}
+
+async fn a_csw_links_a_report_about_an_address_to_the_resident_it_was_about(
+    store: Store,
+    _: String,
+) {
+    let mut w = world(store).await;
+    let hanako = mimamori_core::testing::new_resident("r-elder"); // 鵠沼海岸2丁目3-5
+    let mut neighbour = mimamori_core::testing::new_resident("r-next");
+    neighbour.name = "鵠沼 三郎".into();
+    neighbour.address = Address::parse("鵠沼海岸二丁目8-1").unwrap();
+    let mut far = mimamori_core::testing::new_resident("r-far");
+    far.district = mimamori_core::testing::district("tsujido");
+    far.address = Address::parse("辻堂元町一丁目1-1").unwrap();
+    for r in [&hanako, &neighbour, &far] {
+        w.store
+            .add_resident(r, &Actor::system(), now())
+            .await
+            .unwrap();
+    }
+    // The clerk named a building the record does not have: about the address, not linked.
+    w.report(json!({ "address": "鵠沼海岸2丁目3-5 湘南ハイツ202", "seen": ["mail"] }))
+        .await;
+    let alert = w.tick().await.remove(0);
+    assert!(matches!(alert.subject, Subject::Address(_)));
+    w.csw_responder("mmr_csw").await;
+    let cookie = w.sign_in("mmr_csw").await;
+    let path = format!("/alerts/{}", alert.id);
+    let (_, page) = w.page(&path, &cookie).await;
+    assert!(page.contains("見守り対象者に結びつける"), "{page}");
+    assert!(
+        page.contains("藤沢 花子") && page.contains("鵠沼 三郎"),
+        "the area's residents"
+    );
+    assert!(
+        !page.contains("対象者</h2>"),
+        "no record shown before linking"
+    );
+    let form_token = page
+        .split("name=\"form_token\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_string();
+    let (http, base) = (w.http.clone(), w.base.clone());
+    let link = |alert: AlertId, resident: &str| {
+        http.post(format!("{base}/alerts/{alert}/link"))
+            .header("cookie", cookie.clone())
+            .form(&[("form_token", form_token.as_str()), ("resident", resident)])
+            .send()
+    };
+    // Someone of another district: refused.
+    let r = link(alert.id, "r-far").await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let r = link(alert.id, "r-elder").await.unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let linked = w.store.get_alert(alert.id).await.unwrap();
+    assert_eq!(linked.subject, Subject::Resident(hanako.id.clone()));
+    let (_, page) = w.page(&path, &cookie).await;
+    assert!(
+        page.contains("対象者に結びつけ") && page.contains("糖尿病"),
+        "{page}"
+    );
+    // The names were read: audited as the CSW's list view.
+    let lists = w.store.list_audit("resident", None, 50).await.unwrap();
+    assert!(
+        lists
+            .iter()
+            .any(|a| a.action == "resident.list" && a.actor == "responder:p-csw"),
+        "{lists:?}"
+    );
+
+    // Another report, another flat: 花子 already has an open concern, so it cannot be hers too.
+    w.clock.advance(Duration::minutes(5));
+    w.report(json!({ "address": "鵠沼海岸2丁目3-5 湘南ハイツ303", "seen": ["lights"] }))
+        .await;
+    let second = w.tick().await.remove(0);
+    let r = link(second.id, "r-elder").await.unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert!(matches!(
+        w.store.get_alert(second.id).await.unwrap().subject,
+        Subject::Address(_)
+    ));
 }

@@ -62,6 +62,7 @@ pub fn router(state: DashboardState) -> Router {
         .route("/alerts/{id}/resolve", post(resolve))
         .route("/alerts/{id}/notes", post(add_note))
         .route("/alerts/{id}/route", post(route_to_district))
+        .route("/alerts/{id}/link", post(link_to_resident))
         .route("/residents", get(residents::list))
         .route(
             "/residents/new",
@@ -432,6 +433,7 @@ async fn render_alert(
         html.push_str(&concern_reports(state, &timeline).await?);
     }
     let form_token = escape(&session.form_token);
+    html.push_str(&link_form(state, session, alert, &form_token).await?);
     if alert.district.is_none()
         && alert.state != AlertState::Resolved
         && session.team.district.is_none()
@@ -645,6 +647,131 @@ async fn route_to_district(
                 "<p>このアラートは既に地区に振り分けられたか、解決済みです。<a href=\"/alerts/{}\">アラートのページ</a>で確認してください。</p>",
                 alert.id
             ),
+        ),
+        Err(e) => server_error(e),
+    }
+}
+
+/// For a partner's concern about an address in the team's district: the residents registered in
+/// that town and 丁目, to link the alert to the one it is about (the read of their names audited).
+async fn link_form(
+    state: &DashboardState,
+    session: &Session,
+    alert: &Alert,
+    form_token: &str,
+) -> Result<String, StorageError> {
+    if alert.kind != mimamori_core::domain::AlertKind::Concern
+        || alert.state == AlertState::Resolved
+        || alert.district.is_none()
+        || !matches!(alert.subject, Subject::Address(_))
+    {
+        return Ok(String::new());
+    }
+    let Some(address) = alert.detail["address"]
+        .as_str()
+        .and_then(|a| state.registry.parse_address(a).ok())
+    else {
+        return Ok(String::new());
+    };
+    let found = state
+        .store
+        .residents_in_area(
+            &address.town,
+            address.chome,
+            &session.actor(),
+            state.clock.now(),
+        )
+        .await?;
+    let options: String = found
+        .iter()
+        .map(|(id, name, banchi, building)| {
+            format!(
+                "<option value=\"{}\">{}（{}{} {}）</option>",
+                escape(id.as_str()),
+                escape(name),
+                escape(&address.area()),
+                escape(banchi.as_deref().unwrap_or("")),
+                escape(building.as_deref().unwrap_or(""))
+            )
+        })
+        .collect();
+    Ok(if found.is_empty() {
+        format!(
+            "<h2 style=\"font-size:1.1em\">見守り対象者に結びつける</h2><p>{}に登録された見守り対象者はいません。</p>",
+            escape(&address.area())
+        )
+    } else {
+        format!(
+            "<h2 style=\"font-size:1.1em\">見守り対象者に結びつける</h2>\
+             <p>訪問などで、この連絡が登録済みの方のことだと分かったら選んでください。対象者の情報がこのページに表示されます。</p>\
+             <form method=\"post\" action=\"/alerts/{id}/link\"><input type=\"hidden\" name=\"form_token\" value=\"{form_token}\">\
+             <p><select name=\"resident\" required>{options}</select></p>\
+             <p><button type=\"submit\">この方の連絡として記録</button></p></form>",
+            id = alert.id
+        )
+    })
+}
+
+#[derive(Deserialize)]
+struct LinkForm {
+    form_token: String,
+    resident: String,
+}
+
+/// Links a concern about an address to the resident it turned out to be about.
+async fn link_to_resident(
+    State(state): State<DashboardState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(form): Form<LinkForm>,
+) -> Response {
+    let (session, alert) = match acting(&state, &headers, id, &form.form_token).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let refused = |status: StatusCode, text: &str| {
+        page(
+            status,
+            "結びつけられません",
+            &format!(
+                "<p>{}</p><p><a href=\"/alerts/{}\">アラートのページに戻る</a></p>",
+                escape(text),
+                alert.id
+            ),
+        )
+    };
+    let Ok(resident) = mimamori_core::domain::ResidentId::parse(form.resident.trim()) else {
+        return refused(StatusCode::UNPROCESSABLE_ENTITY, "対象者を選んでください。");
+    };
+    match state.store.resident_district(&resident).await {
+        Ok(Some(d)) if alert.district.as_ref() == Some(&d) => {}
+        Ok(_) => {
+            return refused(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "この地区の見守り対象者を選んでください。",
+            );
+        }
+        Err(e) => return server_error(e),
+    }
+    match state
+        .store
+        .link_alert(
+            alert.id,
+            &alert.subject,
+            &resident,
+            &session.actor(),
+            state.clock.now(),
+        )
+        .await
+    {
+        Ok(Some(_)) => see_other(&format!("/alerts/{}", alert.id)),
+        Ok(None) => refused(
+            StatusCode::CONFLICT,
+            "このアラートは既に対象者に結びつけられたか、解決済みです。",
+        ),
+        Err(StorageError::Conflict(_)) => refused(
+            StatusCode::CONFLICT,
+            "この方には対応中の協力事業者からの連絡が既にあります。そちらのアラートにメモを残してください。",
         ),
         Err(e) => server_error(e),
     }

@@ -62,6 +62,8 @@ vocabulary! {
         Escalated => ("escalated", "エスカレーション"),
         /// The coordinator sent an alert from the triage queue to a district's team.
         Routed => ("routed", "地区へ振り分け"),
+        /// A responder found who an address's alert is about and linked it to the resident.
+        Linked => ("linked", "対象者に結びつけ"),
         Note => ("note", "メモ"),
         Resolved => ("resolved", "解決"),
     }

@@ -5,7 +5,7 @@
 use super::{StorageError, Store, json, ms, opt_parsed, opt_time, parsed, time};
 use crate::domain::{
     Actor, Alert, AlertEvent, AlertEventKind, AlertId, AlertKind, AlertState, DistrictId, NewAlert,
-    NewNotification, Outcome, Subject, TeamId,
+    NewNotification, Outcome, ResidentId, Subject, TeamId,
 };
 use chrono::{DateTime, Utc};
 use sqlx::any::AnyRow;
@@ -355,6 +355,80 @@ impl Store {
         super::outbox::insert_notifications(&mut tx, id, notify, at, None).await?;
         tx.commit().await?;
         Ok(Some(alert))
+    }
+
+    /// Makes an alert about an address one about the resident a responder found living there, with
+    /// the timeline event, in one transaction. `None` when it is no longer about that address or is
+    /// resolved; `Conflict` when the resident already has an open alert of the same kind.
+    pub async fn link_alert(
+        &self,
+        id: AlertId,
+        from: &Subject,
+        to: &ResidentId,
+        by: &Actor,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Alert>, StorageError> {
+        let to = Subject::Resident(to.clone());
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE alerts SET subject = $1 WHERE id = $2 AND subject = $3 AND state <> 'resolved'
+             RETURNING {ALERT_COLUMNS}"
+        )))
+        .bind(to.key())
+        .bind(id.0)
+        .bind(from.key())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| super::constraint(e, &format!("an open alert about {to}")))?;
+        let Some(row) = row else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        let alert = alert_from(&row)?;
+        let detail = serde_json::json!({ "subject": to.key() });
+        insert_event(&mut tx, id, AlertEventKind::Linked, Some(by), &detail, at).await?;
+        tx.commit().await?;
+        Ok(Some(alert))
+    }
+
+    /// Residents at a town and 丁目 (for linking an address's alert): id, name, 番地 and building.
+    /// Names are personal data: the read is audited as `resident.list` by `actor`.
+    pub async fn residents_in_area(
+        &self,
+        town: &str,
+        chome: Option<u8>,
+        actor: &Actor,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<(ResidentId, String, Option<String>, Option<String>)>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT id, name, banchi, building FROM residents
+             WHERE town = $1 AND COALESCE(chome, 0) = $2 ORDER BY banchi, id",
+        )
+        .bind(town)
+        .bind(i64::from(chome.unwrap_or(0)))
+        .fetch_all(&self.pool)
+        .await?;
+        let found = rows
+            .iter()
+            .map(|r| {
+                Ok((
+                    parsed(r, "id")?,
+                    r.try_get("name")?,
+                    r.try_get("banchi")?,
+                    r.try_get("building")?,
+                ))
+            })
+            .collect::<Result<Vec<_>, StorageError>>()?;
+        self.record_audit(&crate::domain::NewAuditEntry {
+            actor: actor.clone(),
+            action: "resident.list".into(),
+            object_kind: "resident".into(),
+            object_id: None,
+            detail: serde_json::json!({ "area": true, "count": found.len() }),
+            at,
+        })
+        .await?;
+        Ok(found)
     }
 
     /// Adds a note to an alert's timeline.
