@@ -88,6 +88,8 @@ struct Session {
     responder: Responder,
     team: Team,
     form_token: String,
+    /// The SHA-256 of the cookie's token: the session's key in the store.
+    token_hash: String,
 }
 
 impl Session {
@@ -111,15 +113,13 @@ async fn session(state: &DashboardState, headers: &HeaderMap) -> Result<Option<S
     let Some(token) = cookie_token(headers) else {
         return Ok(None);
     };
-    match state
-        .store
-        .web_session(&token_hash(&token), state.clock.now())
-        .await
-    {
+    let hash = token_hash(&token);
+    match state.store.web_session(&hash, state.clock.now()).await {
         Ok(found) => Ok(found.map(|(responder, team, form_token)| Session {
             responder,
             team,
             form_token,
+            token_hash: hash,
         })),
         Err(e) => Err(server_error(e)),
     }
@@ -255,9 +255,9 @@ async fn logout(
     headers: HeaderMap,
     Form(f): Form<ActionForm>,
 ) -> Response {
-    if let (Ok(Some(s)), Some(token)) = (session(&state, &headers).await, cookie_token(&headers))
+    if let Ok(Some(s)) = session(&state, &headers).await
         && s.form_token == f.form_token
-        && let Err(e) = state.store.end_web_session(&token_hash(&token)).await
+        && let Err(e) = state.store.end_web_session(&s.token_hash).await
     {
         return server_error(e);
     }
