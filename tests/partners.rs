@@ -607,6 +607,20 @@ async fn the_csw_reads_the_report_behind_sign_in_and_the_view_is_audited(store: 
     assert_eq!(views.len(), before + 1, "the API's view is audited too");
 }
 
+/// Signs in on the sign-in page the browser shows.
+async fn sign_in_on(browser: &Browser, token: &str) {
+    browser
+        .find("input[name=token]")
+        .await
+        .type_text(token)
+        .await;
+    browser
+        .find("button[type=submit]")
+        .await
+        .click_to_load()
+        .await;
+}
+
 /// The clerk's form and the CSW's alert page in a real browser (headless Chromium): the checkboxes,
 /// the cookie and the form token work as a person uses them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -658,16 +672,7 @@ async fn a_clerk_and_a_csw_use_their_pages_in_a_real_browser() {
         .goto(&format!("{}/alerts/{}", w.base, alert.id))
         .await;
     assert!(browser.url().await.contains("/login"), "sign in first");
-    browser
-        .find("input[name=token]")
-        .await
-        .type_text("mmr_csw-browser")
-        .await;
-    browser
-        .find("button[type=submit]")
-        .await
-        .click_to_load()
-        .await;
+    sign_in_on(&browser, "mmr_csw-browser").await;
     assert!(
         browser
             .url()
@@ -833,16 +838,7 @@ async fn a_care_worker_records_and_ends_a_hospital_stay_in_a_real_browser() {
     w.csw_responder("mmr_csw-browser").await;
     let page = format!("{}/residents/r-elder", w.base);
     browser.goto(&page).await;
-    browser
-        .find("input[name=token]")
-        .await
-        .type_text("mmr_csw-browser")
-        .await;
-    browser
-        .find("button[type=submit]")
-        .await
-        .click_to_load()
-        .await;
+    sign_in_on(&browser, "mmr_csw-browser").await;
     assert_eq!(
         browser.url().await,
         page,
@@ -883,16 +879,7 @@ async fn a_care_worker_records_and_ends_a_hospital_stay_in_a_real_browser() {
         browser.url().await.contains("/login"),
         "the session has ended"
     );
-    browser
-        .find("input[name=token]")
-        .await
-        .type_text("mmr_csw-browser")
-        .await;
-    browser
-        .find("button[type=submit]")
-        .await
-        .click_to_load()
-        .await;
+    sign_in_on(&browser, "mmr_csw-browser").await;
     browser
         .find("form[action$='/end'] button")
         .await
