@@ -99,13 +99,7 @@ impl Store {
             .bind(id.as_str())
             .execute(&self.pool)
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(StorageError::NotFound {
-                what: "device",
-                id: id.to_string(),
-            });
-        }
-        Ok(())
+        super::changed_one(done, "device", id)
     }
 
     /// Enables or disables a device (a disabled device's connections are refused).
@@ -119,13 +113,7 @@ impl Store {
             .bind(id.as_str())
             .execute(&self.pool)
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(StorageError::NotFound {
-                what: "device",
-                id: id.to_string(),
-            });
-        }
-        Ok(())
+        super::changed_one(done, "device", id)
     }
 
     /// Registers a partner with the hash of its first API token.
@@ -188,13 +176,7 @@ impl Store {
             .bind(token_hash)
             .execute(&self.pool)
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(StorageError::NotFound {
-                what: "partner token",
-                id: "(hash)".into(),
-            });
-        }
-        Ok(())
+        super::changed_one(done, "partner token", "(hash)")
     }
 
     /// Revokes every token of `partner` but `keep` (a hash): how a leaked token is replaced.

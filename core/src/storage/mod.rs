@@ -210,6 +210,21 @@ pub(crate) fn flag(row: &AnyRow, col: &str) -> Result<bool, StorageError> {
 }
 
 /// Turns constraint violations into errors that say what was wrong.
+/// `Ok` when a statement changed a row; `NotFound` naming `what` and `id` when it changed none.
+pub(crate) fn changed_one(
+    done: sqlx::any::AnyQueryResult,
+    what: &'static str,
+    id: impl std::fmt::Display,
+) -> Result<(), StorageError> {
+    if done.rows_affected() == 0 {
+        return Err(StorageError::NotFound {
+            what,
+            id: id.to_string(),
+        });
+    }
+    Ok(())
+}
+
 pub(crate) fn constraint(e: sqlx::Error, what: &str) -> StorageError {
     if let sqlx::Error::Database(db) = &e {
         match db.kind() {

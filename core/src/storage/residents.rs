@@ -160,13 +160,7 @@ impl Store {
         .bind(resident.as_str())
         .execute(&self.pool)
         .await?;
-        if done.rows_affected() == 0 {
-            return Err(StorageError::NotFound {
-                what: "resident",
-                id: resident.to_string(),
-            });
-        }
-        Ok(())
+        super::changed_one(done, "resident", resident)
     }
 
     /// A resident's district (an id only: not a view of the record, not audited); `None` when
@@ -254,13 +248,7 @@ impl Store {
             .bind(id)
             .execute(&self.pool)
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(StorageError::NotFound {
-                what: "pause",
-                id: id.to_string(),
-            });
-        }
-        Ok(())
+        super::changed_one(done, "pause", id)
     }
 
     /// Withdraws a pause that has not begun by `now` (a planned stay called off, or one entered by
@@ -271,13 +259,7 @@ impl Store {
             .bind(ms(now))
             .execute(&self.pool)
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(StorageError::NotFound {
-                what: "pause",
-                id: id.to_string(),
-            });
-        }
-        Ok(())
+        super::changed_one(done, "pause", id)
     }
 
     /// A resident's pauses, oldest first.
