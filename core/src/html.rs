@@ -31,6 +31,38 @@ pub fn document(title: &str, body: &str) -> String {
     )
 }
 
+/// The line above a form that was sent back, saying what to fix (escaped here).
+pub fn error_banner(message: &str) -> String {
+    format!(
+        "<p role=\"alert\" style=\"color:#b00020\"><strong>{}</strong></p>",
+        escape(message)
+    )
+}
+
+/// Why a form's text field was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextProblem {
+    TooLong,
+    ControlCharacter,
+}
+
+/// A form's (or a report's) text field, trimmed; `None` when empty. Refused when longer than `max`
+/// characters or holding control characters — a `multiline` field may hold line breaks and tabs.
+pub fn form_text(value: &str, max: usize, multiline: bool) -> Result<Option<String>, TextProblem> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    if value.chars().count() > max {
+        return Err(TextProblem::TooLong);
+    }
+    let allowed = |c: char| multiline && matches!(c, '\n' | '\r' | '\t');
+    if value.chars().any(|c| c.is_control() && !allowed(c)) {
+        return Err(TextProblem::ControlCharacter);
+    }
+    Ok(Some(value.to_string()))
+}
+
 /// A form's `datetime-local` value (`2026-12-01T08:30`) in the city's time zone; `None` when it is
 /// not one or names a time the zone skips.
 pub fn form_datetime(
@@ -54,6 +86,26 @@ pub fn form_datetime_value(at: chrono::DateTime<chrono::Utc>, timezone: chrono_t
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn text_fields_are_trimmed_bounded_and_without_control_characters() {
+        use super::{TextProblem, form_text};
+        assert_eq!(form_text("  鵠沼  ", 5, false), Ok(Some("鵠沼".into())));
+        assert_eq!(form_text("   ", 5, false), Ok(None));
+        assert_eq!(
+            form_text("あいうえおか", 5, false),
+            Err(TextProblem::TooLong)
+        );
+        assert_eq!(
+            form_text("a\nb", 5, false),
+            Err(TextProblem::ControlCharacter)
+        );
+        assert_eq!(form_text("a\nb", 5, true), Ok(Some("a\nb".into())));
+        assert_eq!(
+            form_text("a\u{0}b", 5, true),
+            Err(TextProblem::ControlCharacter)
+        );
+    }
+
     #[test]
     fn form_times_are_city_times() {
         let tz = chrono_tz::Asia::Tokyo;

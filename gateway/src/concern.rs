@@ -17,6 +17,7 @@ use mimamori_core::clock::Clock;
 use mimamori_core::domain::{
     NewSignal, Observation, Partner, PartnerId, SignalId, SignalKind, SignalSource, Subject,
 };
+use mimamori_core::html::{TextProblem, form_text};
 use mimamori_core::registry::{Registry, Route};
 use mimamori_core::storage::{SignalInsert, StorageError, Store};
 use serde::Deserialize;
@@ -265,25 +266,16 @@ fn text(
     value: Option<&str>,
     max: usize,
 ) -> Result<Option<String>, ReportError> {
-    let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
-        return Ok(None);
-    };
-    if value.chars().count() > max {
-        return Err(invalid(
+    form_text(value.unwrap_or(""), max, true).map_err(|problem| match problem {
+        TextProblem::TooLong => invalid(
             field,
             format!("{max} 文字までにしてください / at most {max} characters"),
-        ));
-    }
-    if value
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
-    {
-        return Err(invalid(
+        ),
+        TextProblem::ControlCharacter => invalid(
             field,
             "制御文字は使えません / control characters are not allowed",
-        ));
-    }
-    Ok(Some(value.to_string()))
+        ),
+    })
 }
 
 fn check(report: &ConcernReport, now: DateTime<Utc>) -> Result<Checked, ReportError> {

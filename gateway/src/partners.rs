@@ -16,7 +16,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono_tz::Tz;
 use mimamori_core::domain::Observation;
-use mimamori_core::html::{PAGE_HEADERS, document, escape, form_datetime};
+use mimamori_core::html::{PAGE_HEADERS, document, error_banner, escape, form_datetime};
 use serde_json::json;
 
 /// A form post may be this large: percent-encoding makes Japanese text nine bytes a character.
@@ -165,12 +165,7 @@ fn form(filled: &Filled, error: Option<&str>) -> String {
          <p><label>報告者（お名前・連絡先）<br><input type=\"text\" name=\"reporter\" value=\"{reporter}\" maxlength=\"200\" style=\"width:100%\"></label></p>\
          <p><button type=\"submit\" style=\"font-size:1.1em;padding:.4em 1.4em\">送信する</button></p></form>\
          <p style=\"color:#555\">協定事業者コードは市の担当者が発行します。お住まいの方の情報はこの画面には表示されません。</p>",
-        error = error
-            .map(|e| format!(
-                "<p role=\"alert\" style=\"color:#b00020\"><strong>{}</strong></p>",
-                escape(e)
-            ))
-            .unwrap_or_default(),
+        error = error.map(error_banner).unwrap_or_default(),
         report_id = escape(&report_id),
         address = escape(&r.address),
         urgent = checked(r.urgent),

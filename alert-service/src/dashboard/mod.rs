@@ -167,7 +167,7 @@ fn login_form(next: &str, error: Option<&str>) -> String {
          <p><button type=\"submit\" style=\"font-size:1.1em;padding:.4em 1.4em\">ログイン</button></p></form>\
          <p style=\"color:#555\">トークンは管理者が発行します（mimamori admin responder token）。</p>",
         error = error
-            .map(|e| format!("<p style=\"color:#b00\">{}</p>", escape(e)))
+            .map(mimamori_core::html::error_banner)
             .unwrap_or_default(),
         next = escape(next),
     )

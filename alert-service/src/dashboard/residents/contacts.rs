@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use mimamori_core::domain::NewAuditEntry;
 use mimamori_core::domain::Resident;
-use mimamori_core::html::escape;
+use mimamori_core::html::{escape, form_text};
 use serde::Deserialize;
 
 /// At most this many contacts per resident.
@@ -74,15 +74,12 @@ pub(in crate::dashboard) struct ContactForm {
 }
 
 fn contact_of(f: &ContactForm) -> Result<mimamori_core::domain::Contact, String> {
-    let text = |s: &str, max: usize| {
-        let s = s.trim();
-        (s.chars().count() <= max && !s.chars().any(char::is_control)).then(|| s.to_string())
-    };
+    let text = |s: &str, max: usize| form_text(s, max, false).ok();
     let name = text(&f.name, 100)
-        .filter(|n| !n.is_empty())
+        .flatten()
         .ok_or("連絡先の氏名を入力してください（100文字まで）。")?;
     let relation = text(&f.relation, 50)
-        .filter(|r| !r.is_empty())
+        .flatten()
         .ok_or("続柄・立場を入力してください（50文字まで）。")?;
     let phone = text(&f.phone, 50).ok_or("電話は50文字までです。")?;
     let email = match f.email.trim() {
@@ -97,7 +94,7 @@ fn contact_of(f: &ContactForm) -> Result<mimamori_core::domain::Contact, String>
     Ok(mimamori_core::domain::Contact {
         name,
         relation,
-        phone: Some(phone).filter(|p| !p.is_empty()),
+        phone,
         email,
         consent: !f.consent.is_empty(),
     })

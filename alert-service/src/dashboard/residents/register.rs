@@ -7,7 +7,7 @@ use axum::extract::{Form, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use mimamori_core::domain::{ResidentId, Subject};
-use mimamori_core::html::escape;
+use mimamori_core::html::{TextProblem, error_banner, escape, form_text};
 use mimamori_core::storage::StorageError;
 use serde::Deserialize;
 
@@ -100,12 +100,7 @@ fn new_form(
          <p><label>反応なしで通知するまでの時間（07:00–22:00に数える。空欄なら設定しない）<br><input type=\"number\" name=\"inactivity_hours\" value=\"{hours}\" min=\"1\" max=\"168\">時間</label></p>\
          <p><button type=\"submit\">登録する</button></p></form>\
          <p style=\"color:#555\">機器の登録は管理者が行います（mimamori admin device add）。</p>",
-        error = error
-            .map(|e| format!(
-                "<p role=\"alert\" style=\"color:#b00020\"><strong>{}</strong></p>",
-                escape(e)
-            ))
-            .unwrap_or_default(),
+        error = error.map(error_banner).unwrap_or_default(),
         token = escape(&session.form_token),
         name = v(&f.name),
         kana = v(&f.kana),
@@ -176,12 +171,11 @@ fn resident_of(
         .living
         .parse()
         .map_err(|_| "世帯を選んでください。".to_string())?;
-    let text = |s: &str, max: usize, what: &str| -> Result<Option<String>, String> {
-        let s = s.trim();
-        if s.chars().count() > max {
-            return Err(format!("{what}は{max}文字までです。"));
-        }
-        Ok((!s.is_empty()).then(|| s.to_string()))
+    let text = |s: &str, max: usize, what: &str| {
+        form_text(s, max, what == "備考").map_err(|problem| match problem {
+            TextProblem::TooLong => format!("{what}は{max}文字までです。"),
+            TextProblem::ControlCharacter => format!("{what}に使えない文字があります。"),
+        })
     };
     let policies = match f.inactivity_hours.trim() {
         "" => Vec::new(),
