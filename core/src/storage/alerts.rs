@@ -391,46 +391,6 @@ impl Store {
         Ok(Some(alert))
     }
 
-    /// Residents at a town and 丁目 (for linking an address's alert): id, name, 番地 and building.
-    /// Names are personal data: the read is audited as `resident.list` by `actor`.
-    pub async fn residents_in_area(
-        &self,
-        town: &str,
-        chome: Option<u8>,
-        actor: &Actor,
-        at: DateTime<Utc>,
-    ) -> Result<Vec<(ResidentId, String, Option<String>, Option<String>)>, StorageError> {
-        let rows = sqlx::query(
-            "SELECT id, name, banchi, building FROM residents
-             WHERE town = $1 AND COALESCE(chome, 0) = $2 ORDER BY banchi, id",
-        )
-        .bind(town)
-        .bind(i64::from(chome.unwrap_or(0)))
-        .fetch_all(&self.pool)
-        .await?;
-        let found = rows
-            .iter()
-            .map(|r| {
-                Ok((
-                    parsed(r, "id")?,
-                    r.try_get("name")?,
-                    r.try_get("banchi")?,
-                    r.try_get("building")?,
-                ))
-            })
-            .collect::<Result<Vec<_>, StorageError>>()?;
-        self.record_audit(&crate::domain::NewAuditEntry {
-            actor: actor.clone(),
-            action: "resident.list".into(),
-            object_kind: "resident".into(),
-            object_id: None,
-            detail: serde_json::json!({ "area": true, "count": found.len() }),
-            at,
-        })
-        .await?;
-        Ok(found)
-    }
-
     /// Adds a note to an alert's timeline.
     pub async fn add_alert_note(
         &self,
