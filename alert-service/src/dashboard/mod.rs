@@ -438,18 +438,7 @@ async fn render_alert(
         && alert.state != AlertState::Resolved
         && session.team.district.is_none()
     {
-        let mut districts: Vec<(&DistrictId, &String)> = state.ctx.districts.iter().collect();
-        districts.sort();
-        let options: String = districts
-            .iter()
-            .map(|(id, name)| {
-                format!(
-                    "<option value=\"{}\">{}地区</option>",
-                    escape(id.as_str()),
-                    escape(name)
-                )
-            })
-            .collect();
+        let options = district_options(&state.ctx, &session.team, "");
         html.push_str(&format!(
             "<h2 style=\"font-size:1.1em\">地区に振り分ける</h2>\
              <p>住所から地区を決められなかったアラートです。確認した地区の担当チームに送ります。</p>\
@@ -775,6 +764,31 @@ async fn link_to_resident(
         ),
         Err(e) => server_error(e),
     }
+}
+
+/// `<option>`s of the districts `team` covers, in id order, `selected` chosen.
+fn district_options(ctx: &Context, team: &Team, selected: &str) -> String {
+    let mut districts: Vec<(&DistrictId, &String)> = ctx
+        .districts
+        .iter()
+        .filter(|(id, _)| team.covers(Some(id)))
+        .collect();
+    districts.sort();
+    districts
+        .iter()
+        .map(|(id, name)| {
+            format!(
+                "<option value=\"{}\"{}>{}地区</option>",
+                escape(id.as_str()),
+                if id.as_str() == selected {
+                    " selected"
+                } else {
+                    ""
+                },
+                escape(name)
+            )
+        })
+        .collect()
 }
 
 fn forged() -> Response {

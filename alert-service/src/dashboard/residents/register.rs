@@ -1,7 +1,7 @@
 //! Registering a new resident of the team's district (`/residents/new`).
 
-use super::super::forged;
 use super::super::{DashboardState, Session, page, see_other, server_error};
+use super::super::{district_options, forged};
 use super::signed_in;
 use axum::extract::{Form, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -44,28 +44,7 @@ fn new_form(
     error: Option<&str>,
 ) -> String {
     let v = |s: &str| escape(s);
-    let mut districts: Vec<(&mimamori_core::domain::DistrictId, &String)> = state
-        .ctx
-        .districts
-        .iter()
-        .filter(|(id, _)| session.team.covers(Some(id)))
-        .collect();
-    districts.sort();
-    let district_options: String = districts
-        .iter()
-        .map(|(id, name)| {
-            format!(
-                "<option value=\"{id}\"{sel}>{name}地区</option>",
-                id = escape(id.as_str()),
-                sel = if f.district == id.as_str() {
-                    " selected"
-                } else {
-                    ""
-                },
-                name = escape(name)
-            )
-        })
-        .collect();
+    let district_options = district_options(&state.ctx, &session.team, &f.district);
     let living_options: String = mimamori_core::domain::LivingSituation::ALL
         .iter()
         .map(|l| {
