@@ -303,9 +303,9 @@ impl Store {
 
     /// A resident's pauses, oldest first.
     pub async fn list_pauses(&self, resident: &ResidentId) -> Result<Vec<Pause>, StorageError> {
-        let rows = sqlx::query(
-            "SELECT id, resident_id, reason, starts_at, ends_at, note FROM pauses WHERE resident_id = $1 ORDER BY starts_at, id",
-        )
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {PAUSE_COLUMNS} FROM pauses WHERE resident_id = $1 ORDER BY starts_at, id"
+        )))
         .bind(resident.as_str())
         .fetch_all(&self.pool)
         .await?;
@@ -319,13 +319,12 @@ impl Store {
         district: Option<&DistrictId>,
         now: DateTime<Utc>,
     ) -> Result<Vec<Pause>, StorageError> {
-        let rows = sqlx::query(
-            "SELECT p.id, p.resident_id, p.reason, p.starts_at, p.ends_at, p.note
-             FROM pauses p JOIN residents r ON r.id = p.resident_id
-             WHERE ($1 = '' OR r.district_id = $1) AND p.starts_at <= $2
-               AND (p.ends_at IS NULL OR p.ends_at > $2)
-             ORDER BY p.starts_at, p.id",
-        )
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {PAUSE_COLUMNS} FROM pauses
+             WHERE resident_id IN (SELECT id FROM residents WHERE $1 = '' OR district_id = $1)
+               AND starts_at <= $2 AND (ends_at IS NULL OR ends_at > $2)
+             ORDER BY starts_at, id"
+        )))
         .bind(district.map(DistrictId::as_str).unwrap_or(""))
         .bind(ms(now))
         .fetch_all(&self.pool)
@@ -333,6 +332,9 @@ impl Store {
         rows.iter().map(pause_from).collect()
     }
 }
+
+/// The columns [`pause_from`] reads.
+pub(super) const PAUSE_COLUMNS: &str = "id, resident_id, reason, starts_at, ends_at, note";
 
 pub(super) fn pause_from(r: &AnyRow) -> Result<Pause, StorageError> {
     Ok(Pause {

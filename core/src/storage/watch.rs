@@ -79,9 +79,12 @@ impl Store {
 
     /// Every pause of every resident.
     pub async fn all_pauses(&self) -> Result<Vec<Pause>, StorageError> {
-        let rows = sqlx::query("SELECT id, resident_id, reason, starts_at, ends_at, note FROM pauses ORDER BY resident_id, starts_at")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM pauses ORDER BY resident_id, starts_at",
+            super::residents::PAUSE_COLUMNS
+        )))
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(super::residents::pause_from).collect()
     }
 
