@@ -2,11 +2,10 @@
 //! those with the resident's consent are ever told about alerts.
 
 use super::super::{DashboardState, Session, page, see_other, server_error};
-use super::{acting, refused};
+use super::{acting, audit, refused};
 use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use mimamori_core::domain::NewAuditEntry;
 use mimamori_core::domain::Resident;
 use mimamori_core::html::{escape, form_text};
 use serde::Deserialize;
@@ -162,17 +161,15 @@ async fn save_contacts(
     let now = state.clock.now();
     let done = async {
         state.store.set_contacts(&r.id, contacts, now).await?;
-        state
-            .store
-            .record_audit(&NewAuditEntry {
-                actor: session.actor(),
-                action: "resident.contacts".into(),
-                object_kind: "resident".into(),
-                object_id: Some(r.id.to_string()),
-                detail: serde_json::json!({ "contacts": contacts.len() }),
-                at: now,
-            })
-            .await
+        // No change log: the rules do not read contacts; the outbox reads them when it tells.
+        audit(
+            state,
+            session,
+            "resident.contacts",
+            &r.id,
+            serde_json::json!({ "contacts": contacts.len() }),
+        )
+        .await
     };
     match done.await {
         Ok(()) => see_other(&format!("/residents/{}", r.id)),

@@ -315,11 +315,26 @@ async fn changed(
     resident: &ResidentId,
     detail: serde_json::Value,
 ) -> Result<(), StorageError> {
-    let now = state.clock.now();
     state
         .store
-        .record_change(&Subject::Resident(resident.clone()), what, now)
+        .record_change(
+            &Subject::Resident(resident.clone()),
+            what,
+            state.clock.now(),
+        )
         .await?;
+    audit(state, session, action, resident, detail).await
+}
+
+/// Audits `action` on the resident's record by the responder.
+async fn audit(
+    state: &DashboardState,
+    session: &Session,
+    action: &str,
+    resident: &ResidentId,
+    detail: serde_json::Value,
+) -> Result<(), StorageError> {
+    let now = state.clock.now();
     state
         .store
         .record_audit(&NewAuditEntry {
