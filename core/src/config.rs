@@ -322,6 +322,35 @@ pub struct HttpConfig {
     pub client_ip_header: String,
 }
 
+impl HttpConfig {
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        if !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://")) {
+            return Err((
+                "http.public_url",
+                format!("{:?} must start with http:// or https://", self.public_url),
+            ));
+        }
+        if self.max_auth_failures > 0 && self.auth_failure_window_seconds == 0 {
+            return Err((
+                "http.auth_failure_window_seconds",
+                "must be at least 1 when http.max_auth_failures is set".into(),
+            ));
+        }
+        let header = self.client_ip_header.trim();
+        if !header.is_empty()
+            && !header
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err((
+                "http.client_ip_header",
+                format!("{header:?} is not a header name"),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Routing and escalation, as data. Unset parts keep the built-in defaults (see docs/ALERTS.md).
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -668,23 +697,7 @@ impl Config {
         self.timezone().map_err(|m| ("city.timezone", m))?;
         self.alerts.validate()?;
         self.rules.validate()?;
-        if self.http.max_auth_failures > 0 && self.http.auth_failure_window_seconds == 0 {
-            return Err((
-                "http.auth_failure_window_seconds",
-                "must be at least 1 when http.max_auth_failures is set".into(),
-            ));
-        }
-        let header = self.http.client_ip_header.trim();
-        if !header.is_empty()
-            && !header
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            return Err((
-                "http.client_ip_header",
-                format!("{header:?} is not a header name"),
-            ));
-        }
+        self.http.validate()?;
         if !self.mqtt.url.is_empty() {
             mqtt_host_port(&self.mqtt.url).map_err(|m| ("mqtt.url", m))?;
         } else if !self.broker.enabled {
@@ -794,17 +807,6 @@ impl Config {
             return Err((
                 "gateway.max_payload_bytes",
                 "must be between 64 and 262144".into(),
-            ));
-        }
-        if !(self.http.public_url.starts_with("http://")
-            || self.http.public_url.starts_with("https://"))
-        {
-            return Err((
-                "http.public_url",
-                format!(
-                    "{:?} must start with http:// or https://",
-                    self.http.public_url
-                ),
             ));
         }
         Ok(())
