@@ -350,6 +350,12 @@ fn device_and_partner_secrets_are_printed_once_and_stored_as_hashes() {
         ],
     );
     assert_eq!(t["revoked"], 1);
+    // No such partner, or not an id at all: refused, nothing issued.
+    for id in ["pt-nobody", "../x"] {
+        let o = run(dir.path(), &["admin", "partner", "token", id]);
+        assert_eq!(o.status.code(), Some(1), "{id}: {}", stderr(&o));
+        assert!(!stdout(&o).contains("mmp_"), "{id}: a token was printed");
+    }
     let new_token = t["secret"].as_str().unwrap().to_string();
     assert!(new_token.starts_with("mmp_") && new_token != token);
     rt.block_on(async {

@@ -781,6 +781,17 @@ async fn the_coordinator_routes_a_triage_report_to_the_district_it_belongs_to(
     // Not a district the city has; then 湘南台 (shonandai).
     let r = route(coordinator.clone(), "atlantis").await.unwrap();
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // A post from another site carries no form token: refused, nothing routed.
+    let forged = w
+        .http
+        .post(format!("{}{path}/route", w.base))
+        .header("cookie", coordinator.clone())
+        .form(&[("form_token", "forged"), ("district", "shonandai")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert_eq!(w.store.get_alert(alert.id).await.unwrap().district, None);
     let r = route(coordinator.clone(), "shonandai").await.unwrap();
     assert!(r.status().is_success(), "{}", r.status());
     let routed = w.store.get_alert(alert.id).await.unwrap();
@@ -943,6 +954,10 @@ async fn a_csw_links_a_report_about_an_address_to_the_resident_it_was_about(
     // Someone of another district: refused.
     let r = link(alert.id, "r-far").await.unwrap();
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    for junk in ["", "r-nobody", "'; DROP TABLE residents; --"] {
+        let r = link(alert.id, junk).await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{junk:?}");
+    }
     let r = link(alert.id, "r-elder").await.unwrap();
     assert!(r.status().is_success(), "{}", r.status());
     let linked = w.store.get_alert(alert.id).await.unwrap();
