@@ -30,8 +30,8 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     /// Ingestion counters, when a gateway runs in this process.
     pub gateway_metrics: Option<Arc<mimamori_gateway::Metrics>>,
-    /// Integration channels told about acknowledgements and resolutions made through the API.
-    pub targets: mimamori_alerts::notify::Targets,
+    /// What responders do to alerts through the API.
+    pub actions: mimamori_alerts::actions::Actions,
     /// The Telegram bot and its secret, when Telegram posts updates to us (webhook mode).
     pub telegram_webhook: Option<(Arc<mimamori_alerts::notify::telegram::Telegram>, String)>,
     /// The pages behind email acknowledgement links, when email is on.
@@ -121,7 +121,7 @@ pub fn router(state: AppState) -> Router {
     let api = mimamori_alerts::api::router(mimamori_alerts::api::ApiState {
         store: state.store.clone(),
         clock: Arc::new(mimamori_core::clock::SystemClock),
-        targets: state.targets.clone(),
+        actions: state.actions.clone(),
     });
     let webhook = state.telegram_webhook.clone();
     let guard_state = state.guard.clone();

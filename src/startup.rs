@@ -127,7 +127,7 @@ pub fn telegram(
         &config.notify.telegram,
         store.clone(),
         message_context(config, registry, targets),
-        targets.clone(),
+        actions(config, store, targets),
         Arc::new(SystemClock),
     )
     .map_err(|e| {
@@ -179,9 +179,8 @@ pub fn dashboard(
     mimamori_alerts::dashboard::DashboardState {
         store: store.clone(),
         ctx: message_context(config, registry, targets),
-        targets: targets.clone(),
         clock: Arc::new(SystemClock),
-        routing: mimamori_alerts::route::Routing::from_config(&config.alerts),
+        actions: actions(config, store, targets),
         registry: Arc::new(registry.clone()),
     }
 }
@@ -197,7 +196,21 @@ pub fn ack_pages(
         store: store.clone(),
         signer,
         ctx: message_context(config, registry, targets),
-        targets: targets.clone(),
+        actions: actions(config, store, targets),
         clock: Arc::new(SystemClock),
     }
+}
+
+/// What people do to alerts, from any surface.
+pub fn actions(
+    config: &Config,
+    store: &Store,
+    targets: &mimamori_alerts::notify::Targets,
+) -> mimamori_alerts::actions::Actions {
+    mimamori_alerts::actions::Actions::new(
+        store.clone(),
+        targets.clone(),
+        mimamori_alerts::route::Routing::from_config(&config.alerts),
+        Arc::new(SystemClock),
+    )
 }

@@ -4,6 +4,7 @@
 //! with its field named, storing nothing.
 
 use chrono::{DateTime, Duration, Utc};
+use mimamori_alerts::actions::Actions;
 use mimamori_alerts::notify::Targets;
 use mimamori_alerts::route::{Escalation, Routing};
 use mimamori_alerts::{AlertService, EngineSettings};
@@ -81,18 +82,27 @@ async fn world(store: Store) -> World {
                 &Registry::fujisawa(),
                 chrono_tz::Asia::Tokyo,
             ),
-            targets: Targets {
-                mqtt_alerts: true,
-                ..Default::default()
-            },
             clock: Arc::new(clock.clone()),
-            routing: Routing::default(),
+            actions: Actions::new(
+                store.clone(),
+                Targets {
+                    mqtt_alerts: true,
+                    ..Default::default()
+                },
+                Routing::default(),
+                Arc::new(clock.clone()),
+            ),
             registry: Arc::new(Registry::fujisawa()),
         });
     let api = mimamori_alerts::api::router(mimamori_alerts::api::ApiState {
         store: store.clone(),
         clock: Arc::new(clock.clone()),
-        targets: Targets::default(),
+        actions: Actions::new(
+            store.clone(),
+            Targets::default(),
+            Routing::default(),
+            Arc::new(clock.clone()),
+        ),
     });
     let app = router(web).merge(dashboard).merge(api);
     tokio::spawn(async move { axum::serve(listener, app).await });

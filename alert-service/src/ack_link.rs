@@ -8,9 +8,10 @@
 //! responder through the `email` channel. A second use, an expired or altered link: a clear page
 //! in Japanese, nothing changed.
 
+use crate::actions::{Actions, Via};
+use crate::notify::Event;
 use crate::notify::link::{Claims, LinkError, LinkSigner};
 use crate::notify::message::{self, Context, escape};
-use crate::notify::{Targets, announce, event};
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -27,8 +28,8 @@ pub struct AckState {
     pub store: Store,
     pub signer: LinkSigner,
     pub ctx: Context,
-    /// The channels told when a link acknowledges an alert.
-    pub targets: Targets,
+    /// Acknowledging, as on every surface.
+    pub actions: Actions,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -95,7 +96,7 @@ fn server_error(e: StorageError) -> Response {
 
 /// The alert as in the email (no personal data), with its dashboard link.
 fn summary(ctx: &Context, alert: &Alert, who: Option<&str>) -> String {
-    message::render(ctx, alert, event::RAISED, None, who).html()
+    message::render(ctx, alert, Event::Raised, None, who).html()
 }
 
 /// Checks a token and finds the responder it was issued to, still active and covering the alert.
@@ -173,32 +174,20 @@ async fn acknowledge(State(state): State<AckState>, Path(token): Path<String>) -
         Err(e) => return server_error(e),
     }
     let actor = Actor::responder(&responder.id);
-    let result = match state
-        .store
-        .acknowledge_alert(alert.id, &actor, "email", now)
-        .await
-    {
+    let result = match state.actions.acknowledge(&alert, &actor, Via::Email).await {
         Ok(r) => r,
         Err(e) => return server_error(e),
     };
     match result {
-        AckResult::Acknowledged(a) => {
-            tracing::info!(alert_id = %a.id, responder_id = %responder.id, "Alert acknowledged by email link.");
-            if let Err(e) =
-                announce(&state.store, &state.targets, &a, event::ACKNOWLEDGED, now).await
-            {
-                return server_error(e);
-            }
-            page(
-                StatusCode::OK,
-                "対応開始を記録しました",
-                &format!(
-                    "{}<p>ほかの担当者には、{}さんが対応中であることが伝わります。解決したら、ダッシュボードで結果を記録してください。</p>",
-                    summary(&state.ctx, &a, Some(&responder.name)),
-                    escape(&responder.name),
-                ),
-            )
-        }
+        AckResult::Acknowledged(a) => page(
+            StatusCode::OK,
+            "対応開始を記録しました",
+            &format!(
+                "{}<p>ほかの担当者には、{}さんが対応中であることが伝わります。解決したら、ダッシュボードで結果を記録してください。</p>",
+                summary(&state.ctx, &a, Some(&responder.name)),
+                escape(&responder.name),
+            ),
+        ),
         AckResult::AlreadyAcknowledged(a) => {
             let who = message::acknowledger_name(&state.store, &a)
                 .await

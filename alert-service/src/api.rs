@@ -6,7 +6,7 @@
 //! every district and the triage queue. Out of scope is answered like missing: 404.
 //! Described by `GET /api/v1/openapi.json`.
 
-use crate::notify::Targets;
+use crate::actions::{Actions, Note, Via};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -27,8 +27,8 @@ use std::sync::Arc;
 pub struct ApiState {
     pub store: Store,
     pub clock: Arc<dyn Clock>,
-    /// Integration channels told about acknowledgements and resolutions.
-    pub targets: Targets,
+    /// Acknowledge, resolve, note: the same actions as every other surface.
+    pub actions: Actions,
 }
 
 /// The API routes, to merge into the application's router.
@@ -228,19 +228,6 @@ async fn show(
     ))
 }
 
-/// Tells the channels about a state change.
-async fn announce(state: &ApiState, alert: &Alert, event: &str) -> Result<(), ApiError> {
-    crate::notify::announce(
-        &state.store,
-        &state.targets,
-        alert,
-        event,
-        state.clock.now(),
-    )
-    .await?;
-    Ok(())
-}
-
 async fn ack(
     State(state): State<ApiState>,
     headers: HeaderMap,
@@ -248,12 +235,8 @@ async fn ack(
 ) -> Result<Response, ApiError> {
     let caller = caller(&state, &headers).await?;
     let alert = visible(&state, &caller, id).await?;
-    match state.store.acknowledge_alert(alert.id, &caller.actor(), "api", state.clock.now()).await? {
-        AckResult::Acknowledged(a) => {
-            tracing::info!(alert_id = %a.id, responder_id = %caller.responder.id, "Alert acknowledged.");
-            announce(&state, &a, "acknowledged").await?;
-            Ok(Json(a).into_response())
-        }
+    match state.actions.acknowledge(&alert, &caller.actor(), Via::Api).await? {
+        AckResult::Acknowledged(a) => Ok(Json(a).into_response()),
         AckResult::AlreadyAcknowledged(a) | AckResult::AlreadyResolved(a) => Ok((StatusCode::CONFLICT, Json(serde_json::json!({
             "error": format!("既に対応済みです（{}） / already {}", a.acknowledged_by.clone().unwrap_or_default(), a.state),
             "alert": a,
@@ -280,21 +263,14 @@ async fn resolve(
         .outcome
         .parse()
         .map_err(|e: mimamori_core::domain::DomainError| ApiError::Invalid(e.to_string()))?;
+    let note = Note::parse(body.note.as_deref().unwrap_or(""))
+        .map_err(|e| ApiError::Invalid(e.to_string()))?;
     match state
-        .store
-        .resolve_alert(
-            alert.id,
-            &caller.actor(),
-            outcome,
-            body.note.as_deref(),
-            state.clock.now(),
-        )
+        .actions
+        .resolve(&alert, &caller.actor(), outcome, note, Via::Api)
         .await?
     {
-        ResolveResult::Resolved(a) => {
-            announce(&state, &a, "resolved").await?;
-            Ok(Json(a).into_response())
-        }
+        ResolveResult::Resolved(a) => Ok(Json(a).into_response()),
         ResolveResult::AlreadyResolved(a) => Ok((
             StatusCode::CONFLICT,
             Json(serde_json::json!({ "error": "既に解決済みです / already resolved", "alert": a })),
@@ -316,16 +292,12 @@ async fn note(
 ) -> Result<StatusCode, ApiError> {
     let caller = caller(&state, &headers).await?;
     let alert = visible(&state, &caller, id).await?;
-    let text = body.text.trim();
-    if text.is_empty() || text.chars().count() > 4000 {
+    let Ok(Some(note)) = Note::parse(&body.text) else {
         return Err(ApiError::Invalid(
             "メモは1〜4000文字です / a note has 1–4000 characters".into(),
         ));
-    }
-    state
-        .store
-        .add_alert_note(alert.id, &caller.actor(), text, state.clock.now())
-        .await?;
+    };
+    state.actions.note(&alert, &caller.actor(), note).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

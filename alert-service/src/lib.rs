@@ -16,6 +16,7 @@
 //!   partners' reports behind a concern alert).
 
 pub mod ack_link;
+pub mod actions;
 pub mod api;
 pub mod dashboard;
 pub mod engine;

@@ -367,7 +367,7 @@ impl AlertService {
                 .plan(
                     &self.store,
                     &crate::notify::Tell {
-                        event: crate::notify::event::ESCALATED,
+                        event: crate::notify::Event::Escalated,
                         teams: &teams,
                         step: Some(step),
                         subject: &alert.subject,
@@ -455,7 +455,7 @@ impl AlertService {
                     .plan(
                         &self.store,
                         &crate::notify::Tell {
-                            event: crate::notify::event::RAISED,
+                            event: crate::notify::Event::Raised,
                             teams: &names,
                             step: None,
                             subject: &new.subject,

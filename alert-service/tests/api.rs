@@ -74,11 +74,16 @@ async fn responders_handle_their_districts_alerts_through_the_api(store: Store, 
     let state = ApiState {
         store: store.clone(),
         clock: Arc::new(ManualClock::new(t0())),
-        targets: Targets {
-            mqtt_alerts: true,
-            webhooks: vec![],
-            ..Default::default()
-        },
+        actions: mimamori_alerts::actions::Actions::new(
+            store.clone(),
+            Targets {
+                mqtt_alerts: true,
+                webhooks: vec![],
+                ..Default::default()
+            },
+            mimamori_alerts::route::Routing::default(),
+            Arc::new(ManualClock::new(t0())),
+        ),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

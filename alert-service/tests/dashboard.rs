@@ -368,9 +368,13 @@ async fn serve(store: &Store, clock: &ManualClock, targets: Targets) -> (String,
     let state = DashboardState {
         store: store.clone(),
         ctx: support::context("https://mimamori.example.jp"),
-        targets,
         clock: Arc::new(clock.clone()),
-        routing: mimamori_alerts::route::Routing::default(),
+        actions: mimamori_alerts::actions::Actions::new(
+            store.clone(),
+            targets,
+            mimamori_alerts::route::Routing::default(),
+            Arc::new(clock.clone()),
+        ),
         registry: Arc::new(mimamori_core::registry::Registry::fujisawa()),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -145,6 +145,7 @@ async fn an_emergency_reaches_the_districts_team_and_escalates_until_acknowledge
             alert.id,
             &Actor("responder:p-sato".into()),
             "web",
+            &[],
             clock.now(),
         )
         .await

@@ -4,11 +4,13 @@
 use chrono::Duration;
 use mimamori_alerts::AlertService;
 use mimamori_alerts::ack_link::{self, AckState};
+use mimamori_alerts::actions::Actions;
 use mimamori_alerts::notify::email::EmailSender;
 use mimamori_alerts::notify::link::LinkSigner;
 use mimamori_alerts::notify::message::Context;
 use mimamori_alerts::notify::telegram::Telegram;
-use mimamori_alerts::notify::{Outbox, Step, Targets, Tell};
+use mimamori_alerts::notify::{Event, Outbox, Step, Targets, Tell};
+use mimamori_alerts::route::Routing;
 use mimamori_core::clock::{Clock, ManualClock};
 use mimamori_core::config::{EmailConfig, EmailTransport, SmtpSecurity, TelegramConfig};
 use mimamori_core::domain::*;
@@ -132,7 +134,12 @@ async fn world_with(store: Store, smtp: SmtpServer, config: EmailConfig) -> Worl
         store: store.clone(),
         signer: signer.clone(),
         ctx: ctx.clone(),
-        targets: targets.clone(),
+        actions: Actions::new(
+            store.clone(),
+            targets.clone(),
+            Routing::default(),
+            Arc::new(clock.clone()),
+        ),
         clock: Arc::new(clock.clone()),
     };
     tokio::spawn(async move {
@@ -523,7 +530,12 @@ async fn every_kind_reads_without_personal_data_on_telegram_and_email(store: Sto
         },
         w.store.clone(),
         w.ctx.clone(),
-        w.targets.clone(),
+        Actions::new(
+            w.store.clone(),
+            w.targets.clone(),
+            Routing::default(),
+            Arc::new(w.clock.clone()),
+        ),
         Arc::new(w.clock.clone()),
     )
     .unwrap();
@@ -581,7 +593,7 @@ async fn every_kind_reads_without_personal_data_on_telegram_and_email(store: Sto
             .plan(
                 &w.store,
                 &Tell {
-                    event: "raised",
+                    event: Event::Raised,
                     teams: &teams,
                     step: None,
                     subject: &subject,

@@ -137,7 +137,14 @@ async fn a_restart_gets_exactly_the_alerts_that_were_due(store: Store, _url: Str
     // Once resolved, a new lapse after new activity alerts again.
     for a in store.list_alerts(&AlertFilter::default()).await.unwrap() {
         store
-            .resolve_alert(a.id, &Actor::system(), Outcome::Safe, None, clock.now())
+            .resolve_alert(
+                a.id,
+                &Actor::system(),
+                Outcome::Safe,
+                None,
+                &[],
+                clock.now(),
+            )
             .await
             .unwrap();
     }

@@ -91,7 +91,12 @@ async fn world(store: Store) -> World {
             &config,
             store.clone(),
             ctx,
-            targets.clone(),
+            mimamori_alerts::actions::Actions::new(
+                store.clone(),
+                targets.clone(),
+                mimamori_alerts::route::Routing::default(),
+                Arc::new(clock.clone()),
+            ),
             Arc::new(clock.clone()),
         )
         .unwrap(),

@@ -612,7 +612,14 @@ async fn the_alert_paths_health_is_counted_from_the_store(store: Store, _url: St
         .await
         .unwrap();
     store
-        .resolve_alert(alert.id, &Actor::system(), Outcome::FalseAlarm, None, t0())
+        .resolve_alert(
+            alert.id,
+            &Actor::system(),
+            Outcome::FalseAlarm,
+            None,
+            &[],
+            t0(),
+        )
         .await
         .unwrap();
     let h = store
@@ -854,7 +861,7 @@ async fn alerts_dedup_lifecycle_and_timeline(store: Store, _url: String) {
     let sato = Actor("responder:p-sato".into());
     let suzuki = Actor("responder:p-suzuki".into());
     let acked = store
-        .acknowledge_alert(id, &sato, "telegram", t0() + Duration::minutes(2))
+        .acknowledge_alert(id, &sato, "telegram", &[], t0() + Duration::minutes(2))
         .await
         .unwrap();
     let AckResult::Acknowledged(a) = acked else {
@@ -863,7 +870,7 @@ async fn alerts_dedup_lifecycle_and_timeline(store: Store, _url: String) {
     assert_eq!(a.state, AlertState::Acknowledged);
     assert_eq!(a.acknowledged_by.as_deref(), Some("responder:p-sato"));
     let late = store
-        .acknowledge_alert(id, &suzuki, "email", t0() + Duration::minutes(3))
+        .acknowledge_alert(id, &suzuki, "email", &[], t0() + Duration::minutes(3))
         .await
         .unwrap();
     let AckResult::AlreadyAcknowledged(a) = late else {
@@ -881,6 +888,7 @@ async fn alerts_dedup_lifecycle_and_timeline(store: Store, _url: String) {
             &sato,
             Outcome::Safe,
             Some("無事"),
+            &[],
             t0() + Duration::minutes(30),
         )
         .await
@@ -894,14 +902,14 @@ async fn alerts_dedup_lifecycle_and_timeline(store: Store, _url: String) {
     );
     assert!(matches!(
         store
-            .resolve_alert(id, &sato, Outcome::Other, None, t0())
+            .resolve_alert(id, &sato, Outcome::Other, None, &[], t0())
             .await
             .unwrap(),
         ResolveResult::AlreadyResolved(_)
     ));
     assert!(matches!(
         store
-            .acknowledge_alert(id, &suzuki, "web", t0())
+            .acknowledge_alert(id, &suzuki, "web", &[], t0())
             .await
             .unwrap(),
         AckResult::AlreadyResolved(_)
@@ -1021,7 +1029,7 @@ async fn alert_lists_filter_by_district_state_kind_and_triage(store: Store, _url
     unrouted.district = None;
     store.open_alert(&unrouted, &[]).await.unwrap();
     store
-        .acknowledge_alert(chogo.id, &cli(), "web", t0())
+        .acknowledge_alert(chogo.id, &cli(), "web", &[], t0())
         .await
         .unwrap();
 
@@ -1397,7 +1405,7 @@ async fn escalation_steps_are_claimed_once_and_stop_at_acknowledgement(store: St
     );
     // Acknowledgement stops the chain at once.
     store
-        .acknowledge_alert(alert.id, &cli(), "web", at + Duration::minutes(1))
+        .acknowledge_alert(alert.id, &cli(), "web", &[], at + Duration::minutes(1))
         .await
         .unwrap();
     assert!(

@@ -231,7 +231,7 @@ pub async fn run(mut config: Config, mut parts: Components) -> Result<(), Failur
             store: store.clone(),
             registry: registry.clone(),
             gateway_metrics: parts.gateway.then(|| ingestor.metrics().clone()),
-            targets: targets.clone(),
+            actions: startup::actions(&config, &store, &targets),
             telegram_webhook: telegram
                 .clone()
                 .filter(|_| config.notify.telegram.mode == TelegramMode::Webhook)

@@ -14,8 +14,9 @@
 mod residents;
 
 use crate::ack_link::page;
+use crate::actions::{Actions, Note, NoteTooLong, Via};
+use crate::notify::Event;
 use crate::notify::message::{self, Context, escape};
-use crate::notify::{Targets, announce, event};
 use axum::Router;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -27,7 +28,7 @@ use mimamori_core::domain::{
     Responder, Subject, Team,
 };
 use mimamori_core::secret::{generate, token_hash};
-use mimamori_core::storage::{AckResult, ResolveResult, StorageError, Store};
+use mimamori_core::storage::{StorageError, Store};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -42,11 +43,9 @@ const SESSION_HOURS: i64 = 12;
 pub struct DashboardState {
     pub store: Store,
     pub ctx: Context,
-    /// The channels told when an alert is acknowledged or resolved here.
-    pub targets: Targets,
     pub clock: Arc<dyn Clock>,
-    /// Which team of a district gets an alert the coordinator routes out of triage.
-    pub routing: crate::route::Routing,
+    /// Acknowledge, resolve, note, route out of triage, link: the same actions as every surface.
+    pub actions: Actions,
     /// The city's districts and towns: where a newly registered resident's address belongs.
     pub registry: Arc<mimamori_core::registry::Registry>,
 }
@@ -398,7 +397,7 @@ async fn render_alert(
         escape(&session.responder.name),
         escape(&session.team.name)
     );
-    html.push_str(&message::render(&state.ctx, alert, event::RAISED, None, who.as_deref()).html());
+    html.push_str(&message::render(&state.ctx, alert, Event::Raised, None, who.as_deref()).html());
     // The person — the alert's subject, or the resident whose home a device is in — behind
     // sign-in only: reading it is audited as this responder.
     let resident = match &alert.subject {
@@ -601,34 +600,12 @@ async fn route_to_district(
             "<p>その地区はありません。アラートのページを開き直してください。</p>",
         );
     };
-    let now = state.clock.now();
-    let team = state.routing.team(alert.kind, None, Some(&district));
-    let teams = [team.as_str()];
-    let routed = async {
-        let notify = state
-            .targets
-            .plan(
-                &state.store,
-                &crate::notify::Tell {
-                    event: event::ROUTED,
-                    teams: &teams,
-                    step: None,
-                    subject: &alert.subject,
-                    kind: alert.kind,
-                },
-                now,
-            )
-            .await?;
-        state
-            .store
-            .route_alert(alert.id, &district, &team, &session.actor(), &notify, now)
-            .await
-    };
-    match routed.await {
-        Ok(Some(_)) => {
-            tracing::info!(alert_id = %alert.id, district = %district, team = %team, "Alert routed out of triage.");
-            see_other(&format!("/alerts/{}", alert.id))
-        }
+    match state
+        .actions
+        .route(&alert, &district, &session.actor())
+        .await
+    {
+        Ok(Some(_)) => see_other(&format!("/alerts/{}", alert.id)),
         Ok(None) => page(
             StatusCode::CONFLICT,
             "既に振り分けられています",
@@ -743,14 +720,8 @@ async fn link_to_resident(
         Err(e) => return server_error(e),
     }
     match state
-        .store
-        .link_alert(
-            alert.id,
-            &alert.subject,
-            &resident,
-            &session.actor(),
-            state.clock.now(),
-        )
+        .actions
+        .link(&alert, &resident, &session.actor())
         .await
     {
         Ok(Some(_)) => see_other(&format!("/alerts/{}", alert.id)),
@@ -824,22 +795,12 @@ async fn acknowledge(
         Ok(found) => found,
         Err(page) => return page,
     };
-    let now = state.clock.now();
-    match state
-        .store
-        .acknowledge_alert(alert.id, &session.actor(), "dashboard", now)
+    if let Err(e) = state
+        .actions
+        .acknowledge(&alert, &session.actor(), Via::Dashboard)
         .await
     {
-        Ok(AckResult::Acknowledged(a)) => {
-            tracing::info!(alert_id = %a.id, responder_id = %session.responder.id, "Alert acknowledged on the dashboard.");
-            if let Err(e) =
-                announce(&state.store, &state.targets, &a, event::ACKNOWLEDGED, now).await
-            {
-                return server_error(e);
-            }
-        }
-        Ok(AckResult::AlreadyAcknowledged(_) | AckResult::AlreadyResolved(_)) => {}
-        Err(e) => return server_error(e),
+        return server_error(e);
     }
     see_other(&format!("/alerts/{id}"))
 }
@@ -864,41 +825,26 @@ async fn resolve(
     let Ok(note) = note_of(&f) else {
         return note_too_long();
     };
-    let now = state.clock.now();
-    match state
-        .store
-        .resolve_alert(alert.id, &session.actor(), outcome, note, now)
+    if let Err(e) = state
+        .actions
+        .resolve(&alert, &session.actor(), outcome, note, Via::Dashboard)
         .await
     {
-        Ok(ResolveResult::Resolved(a)) => {
-            tracing::info!(alert_id = %a.id, responder_id = %session.responder.id, outcome = %outcome, "Alert resolved on the dashboard.");
-            if let Err(e) = announce(&state.store, &state.targets, &a, event::RESOLVED, now).await {
-                return server_error(e);
-            }
-        }
-        Ok(ResolveResult::AlreadyResolved(_)) => {}
-        Err(e) => return server_error(e),
+        return server_error(e);
     }
     see_other(&format!("/alerts/{id}"))
 }
 
-/// The longest note, in characters.
-const NOTE_MAX: usize = 4000;
-
-/// The form's note, trimmed (`None` if empty); `Err` if it is too long.
-fn note_of(f: &ActionForm) -> Result<Option<&str>, ()> {
-    let note = f.note.as_deref().map(str::trim).filter(|n| !n.is_empty());
-    if note.is_some_and(|n| n.chars().count() > NOTE_MAX) {
-        return Err(());
-    }
-    Ok(note)
+/// The form's note (`None` if empty); `Err` if it is too long.
+fn note_of(f: &ActionForm) -> Result<Option<Note<'_>>, NoteTooLong> {
+    Note::parse(f.note.as_deref().unwrap_or(""))
 }
 
 fn note_too_long() -> Response {
     page(
         StatusCode::UNPROCESSABLE_ENTITY,
         "メモが長すぎます",
-        &format!("<p>メモは{NOTE_MAX}文字までです。</p>"),
+        &format!("<p>メモは{}文字までです。</p>", crate::actions::NOTE_MAX),
     )
 }
 
@@ -921,13 +867,9 @@ async fn add_note(
                 "<p>書き込んでから送信してください。</p>",
             );
         }
-        Err(()) => return note_too_long(),
+        Err(NoteTooLong) => return note_too_long(),
     };
-    if let Err(e) = state
-        .store
-        .add_alert_note(alert.id, &session.actor(), note, state.clock.now())
-        .await
-    {
+    if let Err(e) = state.actions.note(&alert, &session.actor(), note).await {
         return server_error(e);
     }
     see_other(&format!("/alerts/{id}"))

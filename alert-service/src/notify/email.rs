@@ -130,7 +130,7 @@ impl EmailSender {
 
     async fn responder_message(
         &self,
-        told: &Told<'_>,
+        told: &Told,
         alert: &Alert,
     ) -> Result<(String, String, String), StorageError> {
         let who = message::acknowledger_name(&self.store, alert).await?;

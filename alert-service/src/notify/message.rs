@@ -4,6 +4,7 @@
 //! Minimum data: the kind, the district, the time, the state and a short label of the subject
 //! (an id, never a name, address or health note). Details are behind login.
 
+use super::Event;
 use chrono_tz::Tz;
 use mimamori_core::domain::{Alert, AlertState, DistrictId, Subject};
 use std::collections::HashMap;
@@ -53,17 +54,16 @@ pub struct AlertMessage {
 }
 
 /// What the message is about, for its title.
-fn headline(alert: &Alert, event: &str, step: Option<i64>) -> String {
-    use super::event;
+fn headline(alert: &Alert, event: Event, step: Option<i64>) -> String {
     let kind = alert.kind.label_ja();
     match (alert.state, event) {
         (AlertState::Resolved, _) => format!("【解決】{kind}"),
         (AlertState::Acknowledged, _) => format!("【対応中】{kind}"),
-        (_, event::ESCALATED) => match step {
+        (_, Event::Escalated) => match step {
             Some(n) if n > 1 => format!("【再通知・未対応 {n}回目】{kind}"),
             _ => format!("【エスカレーション・未対応】{kind}"),
         },
-        (_, event::ROUTED) => format!("【{kind}・市から振り分け】"),
+        (_, Event::Routed) => format!("【{kind}・市から振り分け】"),
         _ if alert.evidence_count > 1 => format!("【{kind}・再通報】"),
         _ => format!("【{kind}】"),
     }
@@ -83,7 +83,7 @@ pub fn subject_label(subject: &Subject) -> String {
 pub fn render(
     ctx: &Context,
     alert: &Alert,
-    event: &str,
+    event: Event,
     step: Option<i64>,
     acknowledged_by: Option<&str>,
 ) -> AlertMessage {
@@ -238,7 +238,7 @@ mod tests {
         let m = render(
             &ctx(),
             &alert(AlertKind::Emergency, AlertState::Open),
-            "raised",
+            Event::Raised,
             None,
             None,
         );
@@ -257,18 +257,18 @@ mod tests {
     fn escalations_reminders_and_who_took_it() {
         let open = alert(AlertKind::Inactivity, AlertState::Open);
         assert!(
-            render(&ctx(), &open, "escalated", Some(1), None)
+            render(&ctx(), &open, Event::Escalated, Some(1), None)
                 .title
                 .starts_with("【エスカレーション・未対応】")
         );
         assert!(
-            render(&ctx(), &open, "escalated", Some(3), None)
+            render(&ctx(), &open, Event::Escalated, Some(3), None)
                 .title
                 .starts_with("【再通知・未対応 3回目】")
         );
         let mut taken = alert(AlertKind::Inactivity, AlertState::Acknowledged);
         taken.acknowledged_at = Some(taken.opened_at);
-        let m = render(&ctx(), &taken, "acknowledged", None, Some("鈴木"));
+        let m = render(&ctx(), &taken, Event::Acknowledged, None, Some("鈴木"));
         assert!(m.title.starts_with("【対応中】"));
         assert!(
             m.text()
@@ -277,7 +277,7 @@ mod tests {
         let mut done = alert(AlertKind::Inactivity, AlertState::Resolved);
         done.outcome = Some(Outcome::Safe);
         assert!(
-            render(&ctx(), &done, "resolved", None, None)
+            render(&ctx(), &done, Event::Resolved, None, None)
                 .text()
                 .contains("解決（無事確認）")
         );
@@ -287,7 +287,7 @@ mod tests {
     fn a_routed_alert_says_it_came_from_the_city() {
         let mut a = alert(AlertKind::Concern, AlertState::Open);
         a.subject = Subject::Address("石川1234".into());
-        let m = render(&ctx(), &a, super::super::event::ROUTED, None, None);
+        let m = render(&ctx(), &a, Event::Routed, None, None);
         assert!(
             m.title
                 .starts_with("【見守り協力事業者からの連絡・市から振り分け】"),
@@ -302,7 +302,7 @@ mod tests {
         let mut a = alert(AlertKind::Concern, AlertState::Open);
         a.subject = Subject::Address("鵠沼海岸2丁目".into());
         a.district = None;
-        let m = render(&ctx(), &a, "raised", None, None);
+        let m = render(&ctx(), &a, Event::Raised, None, None);
         assert!(!m.text().contains("鵠沼海岸"), "{}", m.text());
         assert!(m.text().contains("地区不明"));
         assert!(!m.html().contains("鵠沼海岸"));

@@ -24,7 +24,7 @@ mod targets;
 pub mod telegram;
 pub mod webhook;
 
-pub use targets::{MQTT_ALERT_TOPIC, Targets, Tell, Told, announce, event};
+pub use targets::{Event, MQTT_ALERT_TOPIC, Targets, Tell, Told};
 
 use chrono::{DateTime, Utc};
 use mimamori_core::clock::Clock;

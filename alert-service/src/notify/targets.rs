@@ -14,23 +14,50 @@ use mimamori_core::storage::{StorageError, Store};
 /// The target of MQTT notifications: the topic is the alert's own, known once it has an id.
 pub const MQTT_ALERT_TOPIC: &str = "alert-topic";
 
-/// What happened to an alert, as the notification rows and the messages say it.
-pub mod event {
+/// What happened to an alert, as the notification rows (`body.event`), the MQTT and webhook
+/// payloads and the messages say it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
     /// A new alert, or new evidence joining an open one.
-    pub const RAISED: &str = "raised";
+    Raised,
     /// An escalation step (and every reminder after it).
-    pub const ESCALATED: &str = "escalated";
+    Escalated,
     /// The coordinator sent an alert from the triage queue to a district's team.
-    pub const ROUTED: &str = "routed";
-    pub const ACKNOWLEDGED: &str = "acknowledged";
-    pub const RESOLVED: &str = "resolved";
+    Routed,
+    Acknowledged,
+    Resolved,
+}
+
+impl Event {
+    /// The name in notification rows and payloads.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Event::Raised => "raised",
+            Event::Escalated => "escalated",
+            Event::Routed => "routed",
+            Event::Acknowledged => "acknowledged",
+            Event::Resolved => "resolved",
+        }
+    }
+
+    /// The event a stored name stands for; `None` for a name no version wrote.
+    pub fn parse(name: &str) -> Option<Self> {
+        [
+            Event::Raised,
+            Event::Escalated,
+            Event::Routed,
+            Event::Acknowledged,
+            Event::Resolved,
+        ]
+        .into_iter()
+        .find(|e| e.as_str() == name)
+    }
 }
 
 /// One alert event to tell people about.
 #[derive(Debug, Clone, Copy)]
 pub struct Tell<'a> {
-    /// One of [`event`]'s names.
-    pub event: &'a str,
+    pub event: Event,
     /// The teams to tell, the alert's own among them.
     pub teams: &'a [&'a str],
     /// The escalation step, for escalations.
@@ -86,12 +113,12 @@ impl Targets {
     /// The integration notifications (MQTT, webhooks) of one alert event for `teams`.
     pub fn notifications(
         &self,
-        event: &str,
+        event: Event,
         teams: &[&str],
         step: Option<i64>,
         at: DateTime<Utc>,
     ) -> Vec<NewNotification> {
-        let body = serde_json::json!({ "event": event, "teams": teams, "step": step });
+        let body = serde_json::json!({ "event": event.as_str(), "teams": teams, "step": step });
         let mut out = Vec::new();
         if self.mqtt_alerts {
             out.push(row(
@@ -133,7 +160,7 @@ impl Targets {
                 };
                 for r in self.on_duty(store.team_responders(&team).await?, at) {
                     let body = serde_json::json!({
-                        "event": event, "teams": teams, "step": step, "responder": r.id,
+                        "event": event.as_str(), "teams": teams, "step": step, "responder": r.id,
                     });
                     if self.telegram
                         && let Some(chat) = r.telegram_chat_id
@@ -149,7 +176,7 @@ impl Targets {
             }
         }
         if self.email
-            && event == event::RAISED
+            && event == Event::Raised
             && FOR_CONTACTS.contains(&kind)
             && let Subject::Resident(resident) = subject
         {
@@ -161,7 +188,7 @@ impl Targets {
                     continue;
                 };
                 let body = serde_json::json!({
-                    "event": event, "teams": teams, "step": step, "contact": true,
+                    "event": event.as_str(), "teams": teams, "step": step, "contact": true,
                 });
                 out.push(row(Channel::Email, email, body, at));
             }
@@ -178,7 +205,7 @@ impl Targets {
         &self,
         store: &Store,
         alert: &Alert,
-        event: &str,
+        event: Event,
         at: DateTime<Utc>,
     ) -> Result<Vec<NewNotification>, StorageError> {
         let teams: Vec<&str> = alert.team.iter().map(|t| t.as_str()).collect();
@@ -189,7 +216,7 @@ impl Targets {
                 chats.insert(m.chat_id);
             }
             for chat in chats {
-                let body = serde_json::json!({ "event": event, "teams": teams });
+                let body = serde_json::json!({ "event": event.as_str(), "teams": teams });
                 out.push(row(Channel::Telegram, chat.to_string(), body, at));
             }
         }
@@ -212,9 +239,8 @@ impl Targets {
 /// What a notification row for a person says: the body [`Targets::plan`] and
 /// [`Targets::plan_update`] write, read back by the Telegram and email channels.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Told<'a> {
-    /// One of [`event`]'s names.
-    pub event: &'a str,
+pub struct Told {
+    pub event: Event,
     pub step: Option<i64>,
     /// The responder the row is for; `None` for a contact or an update of a chat.
     pub responder: Option<mimamori_core::domain::ResponderId>,
@@ -222,14 +248,15 @@ pub struct Told<'a> {
     pub contact: bool,
 }
 
-impl<'a> Told<'a> {
-    pub fn of(n: &'a mimamori_core::domain::Notification) -> Self {
+impl Told {
+    pub fn of(n: &mimamori_core::domain::Notification) -> Self {
         Self {
             event: n
                 .body
                 .get("event")
                 .and_then(|e| e.as_str())
-                .unwrap_or(event::RAISED),
+                .and_then(Event::parse)
+                .unwrap_or(Event::Raised),
             step: n.body.get("step").and_then(|s| s.as_i64()),
             responder: n
                 .body
@@ -239,19 +266,6 @@ impl<'a> Told<'a> {
             contact: n.body.get("contact").and_then(|c| c.as_bool()) == Some(true),
         }
     }
-}
-
-/// Writes the notifications of an acknowledgement or resolution (from the API, a Telegram button
-/// or an email link).
-pub async fn announce(
-    store: &Store,
-    targets: &Targets,
-    alert: &Alert,
-    event: &str,
-    at: DateTime<Utc>,
-) -> Result<(), StorageError> {
-    let notify = targets.plan_update(store, alert, event, at).await?;
-    store.enqueue_notifications(alert.id, &notify, at).await
 }
 
 fn row(

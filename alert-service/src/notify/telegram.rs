@@ -13,7 +13,8 @@
 //!   logged; a responder acts only on alerts of their own district (city-wide teams on all).
 
 use super::message::{self, Context};
-use super::{SendError, Sender, Targets, Told, announce, event, retry_storage};
+use super::{Event, SendError, Sender, Told, retry_storage};
+use crate::actions::{Actions, Via};
 use mimamori_core::clock::Clock;
 use mimamori_core::config::TelegramConfig;
 use mimamori_core::domain::{
@@ -60,8 +61,8 @@ pub struct Telegram {
     bot: teloxide::Bot,
     store: Store,
     ctx: Context,
-    /// The channels told when a button acknowledges or resolves an alert.
-    targets: Targets,
+    /// What a button does: acknowledge or resolve, as on every surface.
+    actions: Actions,
     clock: Arc<dyn Clock>,
     pacer: Pacer,
 }
@@ -71,7 +72,7 @@ impl Telegram {
         config: &TelegramConfig,
         store: Store,
         ctx: Context,
-        targets: Targets,
+        actions: Actions,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, url::ParseError> {
         super::install_crypto_provider();
@@ -80,7 +81,7 @@ impl Telegram {
             bot: teloxide::Bot::new(config.token.clone()).set_api_url(api_url),
             store,
             ctx,
-            targets,
+            actions,
             clock,
             pacer: Pacer::new(
                 Duration::from_millis(config.per_chat_interval_ms),
@@ -282,16 +283,13 @@ impl Telegram {
             Err(e) => return Err(e.into()),
         };
         let actor = Actor::responder(&responder.id);
-        let now = self.clock.now();
         match action {
-            Action::Ack(id) => match self
-                .store
-                .acknowledge_alert(id, &actor, "telegram", now)
+            Action::Ack(_) => match self
+                .actions
+                .acknowledge(&alert, &actor, Via::Telegram)
                 .await?
             {
-                AckResult::Acknowledged(a) => {
-                    tracing::info!(alert_id = %id, responder_id = %responder.id, "Alert acknowledged on Telegram.");
-                    announce(&self.store, &self.targets, &a, event::ACKNOWLEDGED, now).await?;
+                AckResult::Acknowledged(_) => {
                     self.answer(q, "対応開始を記録しました。", false).await?;
                 }
                 AckResult::AlreadyAcknowledged(a) => {
@@ -322,14 +320,12 @@ impl Telegram {
                 self.set_keyboard(q, keyboard(&alert)).await?;
                 self.answer(q, "", false).await?;
             }
-            Action::Outcome(id, outcome) => match self
-                .store
-                .resolve_alert(id, &actor, outcome, None, now)
+            Action::Outcome(_, outcome) => match self
+                .actions
+                .resolve(&alert, &actor, outcome, None, Via::Telegram)
                 .await?
             {
-                ResolveResult::Resolved(a) => {
-                    tracing::info!(alert_id = %id, responder_id = %responder.id, outcome = %outcome, "Alert resolved on Telegram.");
-                    announce(&self.store, &self.targets, &a, event::RESOLVED, now).await?;
+                ResolveResult::Resolved(_) => {
                     self.answer(
                         q,
                         &format!("解決を記録しました（{}）。", outcome.label_ja()),
@@ -410,7 +406,7 @@ impl Telegram {
         let who = self.acknowledger(alert).await.map_err(retry_storage)?;
         let text = message::render(&self.ctx, alert, told.event, told.step, who.as_deref()).text();
         match told.event {
-            event::ACKNOWLEDGED | event::RESOLVED => {
+            Event::Acknowledged | Event::Resolved => {
                 // Everyone's message about the alert shows who took it, or how it ended.
                 for m in self
                     .store

@@ -2,14 +2,15 @@
 //! index; state changes are claimed with `UPDATE … WHERE state = …`, so two responders (or two
 //! workers) never both win.
 
+use super::timeline::insert_event;
 use super::{StorageError, Store, json, ms, opt_parsed, opt_time, parsed, time};
 use crate::domain::{
-    Actor, Alert, AlertEvent, AlertEventKind, AlertId, AlertKind, AlertState, DistrictId, NewAlert,
+    Actor, Alert, AlertEventKind, AlertId, AlertKind, AlertState, DistrictId, NewAlert,
     NewNotification, Outcome, ResidentId, Subject, TeamId,
 };
 use chrono::{DateTime, Utc};
+use sqlx::Row;
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
 
 /// What [`Store::open_alert`] did.
 #[derive(Debug, Clone, PartialEq)]
@@ -199,12 +200,15 @@ impl Store {
         rows.iter().map(alert_from).collect()
     }
 
-    /// Acknowledges an open alert. Exactly one of several racing responders wins.
+    /// Acknowledges an open alert, with its timeline event and the notifications that announce it
+    /// (`notify`), in one transaction. Exactly one of several racing responders wins; the others
+    /// write nothing.
     pub async fn acknowledge_alert(
         &self,
         id: AlertId,
         by: &Actor,
         via: &str,
+        notify: &[NewNotification],
         at: DateTime<Utc>,
     ) -> Result<AckResult, StorageError> {
         let mut tx = self.pool.begin().await?;
@@ -226,6 +230,7 @@ impl Store {
                 at,
             )
             .await?;
+            super::outbox::insert_notifications(&mut tx, id, notify, at, None).await?;
             tx.commit().await?;
             return Ok(AckResult::Acknowledged(self.get_alert(id).await?));
         }
@@ -237,13 +242,16 @@ impl Store {
         })
     }
 
-    /// Resolves an alert with an outcome; notifications still waiting are cancelled.
+    /// Resolves an alert with an outcome: notifications still waiting are cancelled, and the
+    /// timeline event and the notifications that announce it (`notify`) are written, in one
+    /// transaction.
     pub async fn resolve_alert(
         &self,
         id: AlertId,
         by: &Actor,
         outcome: Outcome,
         note: Option<&str>,
+        notify: &[NewNotification],
         at: DateTime<Utc>,
     ) -> Result<ResolveResult, StorageError> {
         let mut tx = self.pool.begin().await?;
@@ -270,6 +278,7 @@ impl Store {
             at,
         )
         .await?;
+        super::outbox::insert_notifications(&mut tx, id, notify, at, None).await?;
         tx.commit().await?;
         Ok(ResolveResult::Resolved(self.get_alert(id).await?))
     }
@@ -390,81 +399,6 @@ impl Store {
         tx.commit().await?;
         Ok(Some(alert))
     }
-
-    /// Adds a note to an alert's timeline.
-    pub async fn add_alert_note(
-        &self,
-        id: AlertId,
-        by: &Actor,
-        text: &str,
-        at: DateTime<Utc>,
-    ) -> Result<(), StorageError> {
-        self.record_alert_event(
-            id,
-            AlertEventKind::Note,
-            Some(by),
-            &serde_json::json!({ "text": text }),
-            at,
-        )
-        .await
-    }
-
-    /// Adds any event to an alert's timeline (escalations, notifications decided…).
-    pub async fn record_alert_event(
-        &self,
-        id: AlertId,
-        kind: AlertEventKind,
-        by: Option<&Actor>,
-        detail: &serde_json::Value,
-        at: DateTime<Utc>,
-    ) -> Result<(), StorageError> {
-        let mut tx = self.pool.begin().await?;
-        insert_event(&mut tx, id, kind, by, detail, at).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// An alert's timeline, oldest first.
-    pub async fn alert_timeline(&self, id: AlertId) -> Result<Vec<AlertEvent>, StorageError> {
-        let rows = sqlx::query("SELECT id, alert_id, at, kind, actor, detail FROM alert_events WHERE alert_id = $1 ORDER BY id")
-            .bind(id.0)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AlertEvent {
-                    id: r.try_get("id")?,
-                    alert: AlertId(r.try_get("alert_id")?),
-                    at: time(r.try_get("at")?)?,
-                    kind: parsed(r, "kind")?,
-                    actor: r.try_get("actor")?,
-                    detail: json(r, "detail")?,
-                })
-            })
-            .collect()
-    }
-}
-
-pub(super) async fn insert_event(
-    tx: &mut Transaction<'_, Any>,
-    alert: AlertId,
-    kind: AlertEventKind,
-    by: Option<&Actor>,
-    detail: &serde_json::Value,
-    at: DateTime<Utc>,
-) -> Result<(), StorageError> {
-    sqlx::query(
-        "INSERT INTO alert_events (alert_id, at, kind, actor, detail) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(alert.0)
-    .bind(ms(at))
-    .bind(kind.as_str())
-    .bind(by.map(|a| a.0.clone()))
-    .bind(detail.to_string())
-    .execute(&mut **tx)
-    .await
-    .map_err(|e| super::constraint(e, &format!("event of alert {alert}")))?;
-    Ok(())
 }
 
 fn alert_from(r: &AnyRow) -> Result<Alert, StorageError> {

@@ -24,6 +24,7 @@ mod residents;
 mod sessions;
 mod signals;
 mod teams;
+mod timeline;
 mod watch;
 
 pub use alerts::{AckResult, AlertFilter, OpenedAlert, ResolveResult, Routed};

@@ -7,7 +7,7 @@
 //! transaction, but nobody has to find and claim it before it goes out. If the process dies first,
 //! the lease runs out and any worker sends it, as with every claim.
 
-use super::alerts::insert_event;
+use super::timeline::insert_event;
 use super::{StorageError, Store, json, ms, opt_time, parsed, time};
 use crate::domain::{AlertEventKind, AlertId, Channel, NewNotification, Notification};
 use chrono::{DateTime, Utc};
