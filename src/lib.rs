@@ -7,17 +7,16 @@
 //! - [`cli`]: the command line (clap);
 //! - [`commands`]: one module per command;
 //! - [`telemetry`]: tracing set-up, shared with tests;
-//! - [`startup`]: building components (broker, gateway) from configuration;
-//! - [`simulation`]: simulated homes for `simulate` and `up --demo`;
-//! - [`http`]: the web server: health, metrics, the status page, and the routes of the components
-//!   (APIs, dashboard, email link pages, the partners' form), behind the wrong-token guard.
+//! - [`simulation`]: simulated homes for `simulate` and `up --demo`.
+//!
+//! Each component is started only through its face: `mimamori_broker::start_embedded`,
+//! `mimamori_gateway::build`, `mimamori_alerts::build`, `mimamori_web::build` (see
+//! docs/ARCHITECTURE.md).
 #![forbid(unsafe_code)]
 
 pub mod cli;
 pub mod commands;
-pub mod http;
 pub mod simulation;
-pub mod startup;
 pub mod telemetry;
 
 use clap::Parser;

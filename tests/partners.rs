@@ -15,8 +15,8 @@ use mimamori_core::registry::Registry;
 use mimamori_core::secret::token_hash;
 use mimamori_core::storage::{AlertFilter, Store};
 use mimamori_gateway::concern::ConcernIntake;
-use mimamori_gateway::partners::{PartnerWeb, router};
 use mimamori_testkit::browser::Browser;
+use mimamori_web::partners::{PartnerWeb, router};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -74,27 +74,26 @@ async fn world(store: Store) -> World {
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let dashboard =
-        mimamori_alerts::dashboard::router(mimamori_alerts::dashboard::DashboardState {
-            store: store.clone(),
-            ctx: mimamori_alerts::notify::message::Context::new(
-                &base,
-                &Registry::fujisawa(),
-                chrono_tz::Asia::Tokyo,
-            ),
-            clock: Arc::new(clock.clone()),
-            actions: Actions::new(
-                store.clone(),
-                Targets {
-                    mqtt_alerts: true,
-                    ..Default::default()
-                },
-                Routing::default(),
-                Arc::new(clock.clone()),
-            ),
-            registry: Arc::new(Registry::fujisawa()),
-        });
-    let api = mimamori_alerts::api::router(mimamori_alerts::api::ApiState {
+    let dashboard = mimamori_web::dashboard::router(mimamori_web::dashboard::DashboardState {
+        store: store.clone(),
+        ctx: mimamori_alerts::notify::message::Context::new(
+            &base,
+            &Registry::fujisawa(),
+            chrono_tz::Asia::Tokyo,
+        ),
+        clock: Arc::new(clock.clone()),
+        actions: Actions::new(
+            store.clone(),
+            Targets {
+                mqtt_alerts: true,
+                ..Default::default()
+            },
+            Routing::default(),
+            Arc::new(clock.clone()),
+        ),
+        registry: Arc::new(Registry::fujisawa()),
+    });
+    let api = mimamori_web::api::router(mimamori_web::api::ApiState {
         store: store.clone(),
         clock: Arc::new(clock.clone()),
         actions: Actions::new(

@@ -1,6 +1,10 @@
 //! # mimamori-alerts
 //!
-//! The alert service: it decides, from signals and time, that someone needs a person to look.
+//! The alert service: it decides, from signals and time, that someone needs a person to look, and
+//! makes sure someone does.
+//!
+//! Its face is [`build`] → [`Alerts`] → [`Alerts::run`]; every process and test starts it that
+//! way. Inside:
 //!
 //! - [`schedule`]: local times of day in the city's zone — active hours, daily windows, pauses;
 //! - [`engine`]: the rules (emergency, inactivity, daily window, check-in, pauses, device health,
@@ -10,20 +14,25 @@
 //!   their id, sleeping until the next deadline on an injected clock, writing alerts routed to their
 //!   team with their notifications, and carrying out escalation steps;
 //! - [`route`]: routing (which team of the district) and escalation chains, as data;
-//! - [`notify`]: the delivery outbox worker and its channels (MQTT, webhook, Telegram, email);
-//! - [`api`]: the alerts HTTP API; [`ack_link`]: the pages behind email acknowledgement links;
-//!   [`dashboard`]: responders' sign-in and the alert pages that chat and email link to (with the
-//!   partners' reports behind a concern alert).
+//! - [`actions`]: what a person does to an alert (acknowledge, resolve, note, route out of triage,
+//!   link to a resident), one place for every surface, each change written with its announcement
+//!   in one transaction;
+//! - [`notify`]: the delivery outbox worker and its channels (MQTT, webhook, Telegram, email), and
+//!   the messages they carry.
+//!
+//! The pages and APIs people use (dashboard, alerts API, email link pages) are `mimamori-web`'s;
+//! they call [`actions`] and render with [`notify::message`].
 
-pub mod ack_link;
 pub mod actions;
-pub mod api;
-pub mod dashboard;
+mod component;
 pub mod engine;
 pub mod notify;
 pub mod route;
 pub mod schedule;
 pub mod service;
 
-pub use engine::{Decision, Engine, EngineSettings};
+pub use component::{
+    Alerts, BuildError, actions_for, build, link_signer, message_context, targets,
+};
+pub use engine::{CONCERN_PERSONAL, Decision, Engine, EngineSettings};
 pub use service::AlertService;

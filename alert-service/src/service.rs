@@ -495,17 +495,21 @@ impl AlertService {
 
     /// Where the store can tell (PostgreSQL), wakes the loop when any process stores signals: a
     /// gateway in another process reaches the rules at once, not at the next poll.
-    async fn follow_other_processes(&self, shutdown: CancellationToken) {
+    /// Its task is joined when the loop stops.
+    async fn follow_other_processes(
+        &self,
+        shutdown: CancellationToken,
+    ) -> Option<tokio::task::JoinHandle<()>> {
         let mut listener = match self.store.listen_for_signals().await {
             Ok(Some(listener)) => listener,
-            Ok(None) => return,
+            Ok(None) => return None,
             Err(e) => {
                 tracing::warn!(error = %e, "Cannot listen for stored signals; polling every second.");
-                return;
+                return None;
             }
         };
         let wake = self.wake.clone();
-        tokio::spawn(async move {
+        Some(tokio::spawn(async move {
             loop {
                 tokio::select! {
                     () = shutdown.cancelled() => break,
@@ -522,13 +526,13 @@ impl AlertService {
                     },
                 }
             }
-        });
+        }))
     }
 
     /// Runs until `shutdown`: applies signals as they come and wakes for each deadline.
     pub async fn run(mut self, shutdown: CancellationToken) {
         let wake = self.wake.clone();
-        self.follow_other_processes(shutdown.clone()).await;
+        let follower = self.follow_other_processes(shutdown.clone()).await;
         loop {
             if let Err(e) = self.tick().await {
                 tracing::error!(error = %e, "Alert service step failed; retrying.");
@@ -543,6 +547,9 @@ impl AlertService {
                 () = wake.notified() => {}
                 () = tokio::time::sleep(until_deadline.min(POLL)) => {}
             }
+        }
+        if let Some(follower) = follower {
+            let _ = follower.await;
         }
         tracing::info!("Alert service stopped.");
     }

@@ -75,6 +75,35 @@ pub struct EmbeddedBroker {
     pub addr_tls: Option<SocketAddr>,
 }
 
+/// The embedded broker of `config` (`[broker]`, the service account of `[mqtt]` with
+/// `service_password`), authenticating devices against `store`: the one way the platform starts it.
+pub fn start_embedded(
+    config: &mimamori_core::config::Config,
+    store: &Store,
+    service_password: &str,
+) -> Result<EmbeddedBroker, BrokerError> {
+    let auth = Authenticator::spawn(
+        store.clone(),
+        config.mqtt.username.clone(),
+        service_password.to_string(),
+        PasswordHasherConfig::default(),
+    );
+    let broker = &config.broker;
+    let settings = BrokerSettings {
+        listen: broker.listen,
+        listen_v5: broker.listen_v5,
+        tls: match (broker.tls_listen, &broker.tls_cert, &broker.tls_key) {
+            (Some(a), Some(c), Some(k)) => Some((a, c.clone(), k.clone())),
+            _ => None,
+        },
+        max_connections: broker.max_connections,
+        service_username: config.mqtt.username.clone(),
+        service_password: service_password.to_string(),
+        max_payload_bytes: 4 * config.gateway.max_payload_bytes,
+    };
+    start(settings, auth)
+}
+
 /// Starts rumqttd on its own threads with authentication by `auth`, and returns once it accepts
 /// connections. Must be called inside a tokio runtime (the authenticator runs there).
 pub fn start(settings: BrokerSettings, auth: Authenticator) -> Result<EmbeddedBroker, BrokerError> {

@@ -6,6 +6,7 @@
 //!   alert, notification, audit entry) as validated types;
 //! - [`config`]: the TOML configuration with `MIMAMORI__SECTION__KEY` environment overrides and
 //!   one-line errors that name file, line and key;
+//! - [`endpoint`]: where and how the platform's own components log in to the broker;
 //! - [`registry`]: the city's districts, towns and default teams (Fujisawa ships built in);
 //! - [`storage`]: one API over SQLite (embedded default) and PostgreSQL, chosen by URL;
 //! - [`import`]: resident import from CSV files as Excel writes them (UTF-8 or CP932);
@@ -19,6 +20,7 @@
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod endpoint;
 pub mod html;
 pub mod import;
 pub mod protocol;

@@ -12,9 +12,10 @@
 //!   device + `seq`) and the receipt to the device. [`ingest::Ingestor::handle`] is the one step
 //!   that tests call directly.
 //! - [`metrics`]: counters of what was stored and what was dropped, and why.
-//! - [`concern`]: partners' reports (見守り協定) from the web form or the HTTP API: checked,
-//!   routed by address, linked to a known resident, stored as `concern` signals; [`partners`]:
-//!   their HTTP intake (`POST /api/v1/concerns` and the report form `/report`).
+//! - [`concern`]: partners' reports (見守り協定) from the web form or the HTTP API (served by
+//!   `mimamori-web`): checked, routed by address, linked to a known resident, stored as `concern`
+//!   signals.
+//! - [`service`]: the component's face — [`build`] from the configuration, [`Gateway::run`].
 //!
 //! Hand-off to the alert service: every stored signal is in the database (durable), and is also
 //! broadcast in-process to subscribers of [`ingest::Ingestor::subscribe`]. A consumer in another
@@ -25,7 +26,8 @@ pub mod concern;
 pub mod ingest;
 pub mod metrics;
 pub mod mqtt;
-pub mod partners;
+pub mod service;
 
 pub use ingest::{DropReason, IngestEvent, Ingestor};
 pub use metrics::Metrics;
+pub use service::{Gateway, build};

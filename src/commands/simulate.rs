@@ -19,7 +19,9 @@ pub async fn run(config: Config, devices: usize, speed: f64) -> Result<(), Failu
     let (store, registry) = super::open(&config).await?;
     let households = devices.div_ceil(4);
     let homes = crate::simulation::provision(&store, &registry, households).await?;
-    let (host, port) = crate::startup::broker_address(&config, None)?;
+    let broker = mimamori_core::endpoint::MqttEndpoint::resolve(&config, None, String::new())
+        .map_err(Failure::Config)?;
+    let (host, port) = (broker.host, broker.port);
     println!(
         "mimamori simulate: {households} homes, {} devices, {speed}× real time, broker {host}:{port}",
         households * 4

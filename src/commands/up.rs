@@ -2,10 +2,10 @@
 //! until SIGINT or SIGTERM.
 
 use crate::Failure;
-use crate::http::{self, AppState};
-use crate::startup;
 use anyhow::Context;
-use mimamori_core::config::{Config, TelegramMode};
+use mimamori_core::clock::{Clock, SystemClock};
+use mimamori_core::config::Config;
+use mimamori_core::endpoint::MqttEndpoint;
 use mimamori_gateway::IngestEvent;
 use std::io::Write;
 use std::sync::Arc;
@@ -76,15 +76,26 @@ pub async fn run(mut config: Config, mut parts: Components) -> Result<(), Failur
     parts.broker &= config.broker.enabled;
     let all_in_one = parts.broker && parts.gateway;
     // Every component logs in to the broker (the alert service publishes alerts and reminders).
-    let service_password = startup::service_password(&config, all_in_one)?;
+    let service_password =
+        MqttEndpoint::service_password(&config, all_in_one).map_err(Failure::Config)?;
     let (store, registry) = super::open(&config).await?;
     let registry = Arc::new(registry);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
 
     let broker = if parts.broker {
-        Some(startup::start_broker(&config, &store, &service_password)?)
+        Some(
+            mimamori_broker::start_embedded(&config, &store, &service_password)
+                .map_err(|e| Failure::Other(e.into()))?,
+        )
     } else {
         None
     };
+    let endpoint = MqttEndpoint::resolve(
+        &config,
+        broker.as_ref().map(|b| b.addr),
+        service_password.clone(),
+    )
+    .map_err(Failure::Config)?;
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
 
@@ -98,113 +109,31 @@ pub async fn run(mut config: Config, mut parts: Components) -> Result<(), Failur
     } else {
         (None, None, None)
     };
-    // Email links: one key for the links the channel writes and the pages that check them.
-    let link_signer = if config.notify.email.enabled {
-        Some(startup::link_signer(&store).await?)
-    } else {
-        None
-    };
-    let ingestor = startup::ingestor(&config, &store);
-    let tz = config.timezone().map_err(Failure::Config)?;
-    let targets = mimamori_alerts::notify::Targets::from_config(&config.notify, tz);
-    let (host, port) = startup::broker_address(&config, broker.as_ref().map(|b| b.addr))?;
-    if parts.gateway {
-        let settings =
-            startup::gateway_settings(&config, host.clone(), port, service_password.clone());
-        tasks.spawn(mimamori_gateway::mqtt::run(
-            settings,
-            ingestor.clone(),
-            shutdown.clone(),
-        ));
-    }
-    // The Telegram bot lives with the alert service: it sends alert messages and takes the
-    // responders' button presses.
-    let telegram = if parts.alerts && config.notify.telegram.enabled {
-        Some(startup::telegram(&config, &store, &registry, &targets)?)
-    } else {
-        None
-    };
-    if let Some(bot) = &telegram {
-        match config.notify.telegram.mode {
-            TelegramMode::Polling => {
-                tasks.spawn(bot.clone().run_polling(shutdown.clone()));
-            }
-            TelegramMode::Webhook => {
-                let bot = bot.clone();
-                let (public_url, secret) = (
-                    config.http.public_url.clone(),
-                    config.notify.telegram.webhook_secret.clone(),
-                );
-                tasks.spawn(async move {
-                    if let Err(e) = bot.set_webhook(&public_url, &secret).await {
-                        tracing::error!(error = %e, "Telegram: setting the webhook failed.");
-                    }
-                });
-            }
+    let mut gateway = parts
+        .gateway
+        .then(|| mimamori_gateway::build(&config, store.clone(), clock.clone(), &endpoint));
+    let alerts = if parts.alerts {
+        let alerts =
+            mimamori_alerts::build(&config, store.clone(), &registry, clock.clone(), &endpoint)
+                .await
+                .map_err(|e| match e {
+                    mimamori_alerts::BuildError::Config(m) => Failure::Config(m),
+                    e => Failure::Other(e.into()),
+                })?;
+        if let Some(gateway) = &mut gateway {
+            // Stored signals wake the rules at once; without this they are read within a second.
+            gateway.wake_on_store(alerts.waker());
         }
-    }
-    let mut rules_waker = None;
-    if parts.alerts {
-        let service = mimamori_alerts::AlertService::start(
-            store.clone(),
-            tz,
-            mimamori_alerts::EngineSettings::from_config(&config.rules),
-            Arc::new(mimamori_core::clock::SystemClock),
-        )
-        .await?
-        .with_delivery(
-            mimamori_alerts::route::Routing::from_config(&config.alerts),
-            mimamori_alerts::route::Escalation::from_config(&config.alerts),
-            targets.clone(),
-        );
-        let (mut outbox, mqtt) = outbox(
-            &config,
-            &store,
-            &host,
-            port,
-            &service_password,
-            shutdown.clone(),
-        )?;
-        if let Some(bot) = &telegram {
-            outbox = outbox.with_sender(mimamori_core::domain::Channel::Telegram, bot.clone());
-        }
-        if let Some(signer) = link_signer.clone() {
-            let email = startup::email(&config, &store, &registry, &targets, signer)?;
-            outbox = outbox.with_sender(mimamori_core::domain::Channel::Email, email);
-        }
-        let service = service.with_outbox(outbox.handoff());
-        tasks.spawn(outbox.run(shutdown.clone()));
-        tasks.spawn(mimamori_alerts::notify::reminder::deliver(
-            service.reminders(),
-            store.clone(),
-            mqtt,
-            shutdown.clone(),
-        ));
-        // Stored signals wake the rules at once; without this they are read within a second anyway.
-        let waker = service.waker();
-        rules_waker = Some(waker.clone());
-        let mut stored = ingestor.subscribe();
-        let stop = shutdown.clone();
-        tasks.spawn(async move {
-            loop {
-                tokio::select! {
-                    () = stop.cancelled() => break,
-                    e = stored.recv() => match e {
-                        Ok(IngestEvent::Stored(_)) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => waker.notify_one(),
-                        Ok(_) => {}
-                        Err(_) => break,
-                    },
-                }
-            }
-        });
         if parts.demo {
             let mail = (config.notify.email.transport
                 == mimamori_core::config::EmailTransport::File)
                 .then(|| config.notify.email.mail_dir(&config.data_dir));
             tasks.spawn(demo_alerts(store.clone(), mail, shutdown.clone()));
         }
-        tasks.spawn(service.run(shutdown.clone()));
-    }
+        Some(alerts)
+    } else {
+        None
+    };
     let http_addr = if parts.http {
         let listener = TcpListener::bind(config.http.listen)
             .await
@@ -215,40 +144,28 @@ pub async fn run(mut config: Config, mut parts: Components) -> Result<(), Failur
                 )
             })?;
         let addr = listener.local_addr().context("listener address")?;
-        let intake = mimamori_gateway::concern::ConcernIntake::new(
+        let web = mimamori_web::build(
+            &config,
             store.clone(),
             registry.clone(),
-            Arc::new(mimamori_core::clock::SystemClock),
-        );
-        let intake = match rules_waker.clone() {
-            Some(waker) => intake.notifying(waker),
-            None => intake,
-        };
-        if parts.demo {
-            tasks.spawn(demo_concerns(intake.clone(), registry.clone()));
-        }
-        let state = AppState {
-            store: store.clone(),
-            registry: registry.clone(),
-            gateway_metrics: parts.gateway.then(|| ingestor.metrics().clone()),
-            actions: startup::actions(&config, &store, &targets),
-            telegram_webhook: telegram
-                .clone()
-                .filter(|_| config.notify.telegram.mode == TelegramMode::Webhook)
-                .map(|bot| (bot, config.notify.telegram.webhook_secret.clone())),
-            ack_pages: link_signer
-                .clone()
-                .map(|signer| startup::ack_pages(&config, &store, &registry, &targets, signer)),
-            dashboard: startup::dashboard(&config, &store, &registry, &targets),
-            partners: mimamori_gateway::partners::PartnerWeb {
-                intake: intake.clone(),
-                timezone: tz,
+            clock.clone(),
+            mimamori_web::Parts {
+                gateway_metrics: gateway.as_ref().map(|g| g.metrics()),
+                telegram_webhook: alerts.as_ref().and_then(|a| a.telegram_webhook()),
+                rules_waker: alerts.as_ref().map(|a| a.waker()),
             },
-            guard: http::AuthGuard::from_config(&config.http),
-        };
+        )
+        .await
+        .map_err(|e| match e {
+            mimamori_web::BuildError::Config(m) => Failure::Config(m),
+            e => Failure::Other(e.into()),
+        })?;
+        if parts.demo {
+            tasks.spawn(demo_concerns(web.intake(), registry.clone()));
+        }
         let shutdown = shutdown.clone();
         tasks.spawn(async move {
-            if let Err(e) = http::serve(listener, state, shutdown.clone()).await {
+            if let Err(e) = web.serve(listener, shutdown.clone()).await {
                 tracing::error!(error = %e, "HTTP server failed.");
                 shutdown.cancel();
             }
@@ -258,10 +175,12 @@ pub async fn run(mut config: Config, mut parts: Components) -> Result<(), Failur
         None
     };
     if let Some(homes) = demo_homes {
-        tasks.spawn(demo_report(ingestor.subscribe(), shutdown.clone()));
+        if let Some(gateway) = &gateway {
+            tasks.spawn(demo_report(gateway.events(), shutdown.clone()));
+        }
         let settings = mimamori_devices::simulate::Settings {
-            host: host.clone(),
-            port,
+            host: endpoint.host.clone(),
+            port: endpoint.port,
             speed: 600.0,
             timezone: config.timezone().map_err(Failure::Config)?,
             routine: mimamori_devices::routine::Routine {
@@ -276,6 +195,12 @@ pub async fn run(mut config: Config, mut parts: Components) -> Result<(), Failur
             mimamori_devices::simulate::run(homes, settings, shutdown).await;
         });
     }
+    if let Some(alerts) = alerts {
+        alerts.run(&tasks, &shutdown);
+    }
+    if let Some(gateway) = gateway {
+        gateway.run(&tasks, &shutdown);
+    }
     tasks.close();
 
     if let Some(addr) = http_addr {
@@ -288,7 +213,10 @@ pub async fn run(mut config: Config, mut parts: Components) -> Result<(), Failur
         }
     }
     if parts.gateway {
-        println!("mimamori: gateway connecting to mqtt://{host}:{port}");
+        println!(
+            "mimamori: gateway connecting to mqtt://{}:{}",
+            endpoint.host, endpoint.port
+        );
     }
     if parts.alerts {
         println!("mimamori: alert service following signals");
@@ -366,42 +294,6 @@ async fn demo_report(
             Err(_) => return,
         }
     }
-}
-
-/// The delivery worker with the channels configured, and the MQTT client it publishes with.
-fn outbox(
-    config: &Config,
-    store: &mimamori_core::storage::Store,
-    host: &str,
-    port: u16,
-    service_password: &str,
-    shutdown: CancellationToken,
-) -> Result<(mimamori_alerts::notify::Outbox, rumqttc::AsyncClient), Failure> {
-    use mimamori_core::domain::Channel;
-    let mut outbox = mimamori_alerts::notify::Outbox::new(
-        store.clone(),
-        Arc::new(mimamori_core::clock::SystemClock),
-        format!("outbox-{}", std::process::id()),
-    );
-    if !config.notify.webhooks.is_empty() {
-        let sender = mimamori_alerts::notify::webhook::WebhookSender::new(&config.notify.webhooks)
-            .map_err(|e| Failure::Other(e.into()))?;
-        outbox = outbox.with_sender(Channel::Webhook, Arc::new(sender));
-    }
-    // The platform's MQTT connection: alert changes (when enabled) and check-in reminders.
-    let client_id = format!("{}-alerts", config.mqtt.client_id);
-    let mqtt = Arc::new(mimamori_alerts::notify::mqtt::MqttSender::start(
-        host,
-        port,
-        &client_id,
-        &config.mqtt.username,
-        service_password,
-        shutdown,
-    ));
-    if config.notify.mqtt_alerts {
-        outbox = outbox.with_sender(Channel::Mqtt, mqtt.clone());
-    }
-    Ok((outbox, mqtt.client()))
 }
 
 /// Prints each alert of the demo as it is opened (kind, district, alert id) and each email the

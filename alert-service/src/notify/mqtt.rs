@@ -2,6 +2,7 @@
 
 use super::{SendError, Sender};
 use mimamori_core::domain::{Alert, Notification};
+use mimamori_core::endpoint::MqttEndpoint;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use std::future::Future;
 use std::pin::Pin;
@@ -15,50 +16,60 @@ pub struct MqttSender {
     connected: watch::Receiver<bool>,
 }
 
+/// The connection behind an [`MqttSender`]: polled by [`Connection::run`] on the caller's task
+/// tracker, reconnecting until shutdown.
+pub struct Connection {
+    eventloop: rumqttc::EventLoop,
+    connected: watch::Sender<bool>,
+}
+
 impl MqttSender {
-    /// Connects (and keeps reconnecting) until `shutdown`.
-    pub fn start(
-        host: &str,
-        port: u16,
-        client_id: &str,
-        username: &str,
-        password: &str,
-        shutdown: CancellationToken,
-    ) -> Self {
-        let mut options = MqttOptions::new(client_id, host, port);
+    /// A publisher logged in as `endpoint`; it sends once its [`Connection`] runs.
+    pub fn new(endpoint: &MqttEndpoint) -> (Self, Connection) {
+        let mut options = MqttOptions::new(&endpoint.client_id, &endpoint.host, endpoint.port);
         options
-            .set_credentials(username, password)
+            .set_credentials(&endpoint.username, &endpoint.password)
             .set_keep_alive(Duration::from_secs(30));
-        let (client, mut eventloop) = AsyncClient::new(options, 1024);
+        let (client, eventloop) = AsyncClient::new(options, 1024);
         let (tx, connected) = watch::channel(false);
-        tokio::spawn(async move {
-            loop {
-                let event = tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    e = eventloop.poll() => e,
-                };
-                match event {
-                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                        let _ = tx.send(true);
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        let _ = tx.send(false);
-                        tracing::debug!(error = %e, "Alert publisher disconnected; reconnecting.");
-                        tokio::select! {
-                            () = shutdown.cancelled() => break,
-                            () = tokio::time::sleep(Duration::from_millis(500)) => {}
-                        }
-                    }
-                }
-            }
-        });
-        Self { client, connected }
+        (
+            Self { client, connected },
+            Connection {
+                eventloop,
+                connected: tx,
+            },
+        )
     }
 
     /// The underlying client, for other messages of the platform (check-in reminders).
     pub fn client(&self) -> AsyncClient {
         self.client.clone()
+    }
+}
+
+impl Connection {
+    /// Connects, and keeps reconnecting, until `shutdown`.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        loop {
+            let event = tokio::select! {
+                () = shutdown.cancelled() => break,
+                e = self.eventloop.poll() => e,
+            };
+            match event {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    let _ = self.connected.send(true);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let _ = self.connected.send(false);
+                    tracing::debug!(error = %e, "Alert publisher disconnected; reconnecting.");
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    }
+                }
+            }
+        }
     }
 }
 

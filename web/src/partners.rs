@@ -7,7 +7,6 @@
 //! and a forged cross-site post carries no token and is refused. A partner sees nothing about
 //! residents: the answer is a reference number (受付番号), whether or not the address is known.
 
-use crate::concern::{ConcernIntake, ConcernReport, IntakeError, MAX_REPORT_BYTES, Via};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
@@ -17,6 +16,7 @@ use axum::routing::{get, post};
 use chrono_tz::Tz;
 use mimamori_core::domain::Observation;
 use mimamori_core::html::{PAGE_HEADERS, document, error_banner, escape, form_datetime};
+use mimamori_gateway::concern::{ConcernIntake, ConcernReport, IntakeError, MAX_REPORT_BYTES, Via};
 use serde_json::json;
 
 /// A form post may be this large: percent-encoding makes Japanese text nine bytes a character.

@@ -1,18 +1,20 @@
 //! The responders' dashboard over real HTTP: signing in, the alert page behind it (the resident's
 //! details, every view audited), district scope, and acting on the alert with the form token.
 
-use mimamori_alerts::dashboard::{COOKIE as COOKIE_NAME, DashboardState, router};
 use mimamori_alerts::notify::Targets;
 use mimamori_core::clock::{Clock, ManualClock};
 use mimamori_core::domain::*;
 use mimamori_core::on_both_backends;
 use mimamori_core::secret::token_hash;
 use mimamori_core::storage::{Routed, Store};
+use mimamori_web::dashboard::{COOKIE as COOKIE_NAME, DashboardState, router};
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use std::sync::Arc;
 use support::jst;
 
+// The alert service's test support (stores, residents, responders, presses), shared.
+#[path = "../../alert-service/tests/support/mod.rs"]
 mod support;
 
 on_both_backends!(

@@ -14,14 +14,14 @@
 mod residents;
 
 use crate::ack_link::page;
-use crate::actions::{Actions, Note, NoteTooLong, Via};
-use crate::notify::Event;
-use crate::notify::message::{self, Context, escape};
 use axum::Router;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use mimamori_alerts::actions::{Actions, Note, NoteTooLong, Via};
+use mimamori_alerts::notify::Event;
+use mimamori_alerts::notify::message::{self, Context, escape};
 use mimamori_core::clock::Clock;
 use mimamori_core::domain::{
     Actor, Alert, AlertEvent, AlertId, AlertState, DistrictId, Observation, Outcome, PartnerId,
@@ -844,7 +844,10 @@ fn note_too_long() -> Response {
     page(
         StatusCode::UNPROCESSABLE_ENTITY,
         "メモが長すぎます",
-        &format!("<p>メモは{}文字までです。</p>", crate::actions::NOTE_MAX),
+        &format!(
+            "<p>メモは{}文字までです。</p>",
+            mimamori_alerts::actions::NOTE_MAX
+        ),
     )
 }
 

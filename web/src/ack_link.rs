@@ -8,15 +8,15 @@
 //! responder through the `email` channel. A second use, an expired or altered link: a clear page
 //! in Japanese, nothing changed.
 
-use crate::actions::{Actions, Via};
-use crate::notify::Event;
-use crate::notify::link::{Claims, LinkError, LinkSigner};
-use crate::notify::message::{self, Context, escape};
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use mimamori_alerts::actions::{Actions, Via};
+use mimamori_alerts::notify::Event;
+use mimamori_alerts::notify::link::{Claims, LinkError, LinkSigner};
+use mimamori_alerts::notify::message::{self, Context, escape};
 use mimamori_core::clock::Clock;
 use mimamori_core::domain::{Actor, Alert, AlertState, Responder};
 use mimamori_core::storage::{AckResult, StorageError, Store};
@@ -37,7 +37,7 @@ pub struct AckState {
 pub fn router(state: AckState) -> Router {
     Router::new()
         .route(
-            &format!("{}/{{token}}", crate::notify::email::ACK_PATH),
+            &format!("{}/{{token}}", mimamori_alerts::notify::email::ACK_PATH),
             get(confirm_page).post(acknowledge),
         )
         .with_state(state)

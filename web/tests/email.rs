@@ -3,7 +3,6 @@
 
 use chrono::Duration;
 use mimamori_alerts::AlertService;
-use mimamori_alerts::ack_link::{self, AckState};
 use mimamori_alerts::actions::Actions;
 use mimamori_alerts::notify::email::EmailSender;
 use mimamori_alerts::notify::link::LinkSigner;
@@ -17,9 +16,12 @@ use mimamori_core::domain::*;
 use mimamori_core::on_both_backends;
 use mimamori_core::storage::{Routed, Store};
 use mimamori_testkit::smtp::{Received, Security, SmtpOptions, SmtpServer};
+use mimamori_web::ack_link::{self, AckState};
 use std::sync::Arc;
 use support::{jst, no_personal_data};
 
+// The alert service's test support (stores, residents, responders, presses), shared.
+#[path = "../../alert-service/tests/support/mod.rs"]
 mod support;
 
 on_both_backends!(

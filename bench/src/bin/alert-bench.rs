@@ -1,4 +1,4 @@
-//! Benchmark of the whole path: `cargo run --release --bin alert-bench`.
+//! Benchmark of the whole path: `cargo run --release -p mimamori-bench --bin alert-bench`.
 //!
 //! In one process, as `mimamori up` runs it: a SQLite store, the embedded broker, the gateway, the
 //! alert service and the outbox publishing on `mimamori/v1/alerts/…`. 200 call buttons press 1,000
@@ -217,14 +217,16 @@ async fn main() {
         ingestor.clone(),
         shutdown.clone(),
     ));
-    let mqtt = mimamori_alerts::notify::mqtt::MqttSender::start(
-        &host,
-        port,
-        "mimamori-bench-alerts",
-        "mimamori-service",
-        &service_password,
-        shutdown.clone(),
-    );
+    let (mqtt, connection) =
+        mimamori_alerts::notify::mqtt::MqttSender::new(&mimamori_core::endpoint::MqttEndpoint {
+            host: host.clone(),
+            port,
+            client_id: "mimamori-bench-alerts".into(),
+            username: "mimamori-service".into(),
+            password: service_password.clone(),
+            shared_group: String::new(),
+        });
+    tokio::spawn(connection.run(shutdown.clone()));
     let outbox = Outbox::new(store.clone(), Arc::new(SystemClock), "bench")
         .with_sender(Channel::Mqtt, Arc::new(mqtt));
     let service = mimamori_alerts::AlertService::start(

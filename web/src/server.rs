@@ -1,11 +1,8 @@
-//! The web server's routes that exist so far: `/healthz` for load balancers and monitors,
-//! `/metrics` (Prometheus), a status page at `/`, the alerts API (`/api/v1/…`, see
-//! `mimamori_alerts::api`), Telegram's webhook (in webhook mode) and the pages behind email
-//! acknowledgement links (`/ack/…`, see `mimamori_alerts::ack_link`), and the responders' sign-in and
-//! alert pages (`/login`, `/alerts/{id}`, see `mimamori_alerts::dashboard`), and partners' concerns
-//! (`POST /api/v1/concerns` and the form `/report`, see `mimamori_gateway::partners`). Clients
-//! sending too many wrong tokens are refused for a while ([`AuthGuard`]). It is served on an
-//! already-bound listener and stops with the shutdown token.
+//! The web server: `/healthz` for load balancers and monitors, `/metrics` (Prometheus), a status
+//! page at `/`, and the routes of [`crate::api`], [`crate::ack_link`], [`crate::dashboard`],
+//! [`crate::partners`] and Telegram's webhook (in webhook mode), behind one guard: clients sending
+//! too many wrong tokens are refused for a while ([`AuthGuard`]). It is served on an already-bound
+//! listener and stops with the shutdown token.
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::StatusCode;
@@ -30,16 +27,17 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     /// Ingestion counters, when a gateway runs in this process.
     pub gateway_metrics: Option<Arc<mimamori_gateway::Metrics>>,
+    pub clock: Arc<dyn mimamori_core::clock::Clock>,
     /// What responders do to alerts through the API.
     pub actions: mimamori_alerts::actions::Actions,
-    /// The Telegram bot and its secret, when Telegram posts updates to us (webhook mode).
-    pub telegram_webhook: Option<(Arc<mimamori_alerts::notify::telegram::Telegram>, String)>,
+    /// The route Telegram posts updates to (webhook mode).
+    pub telegram_webhook: Option<Router>,
     /// The pages behind email acknowledgement links, when email is on.
-    pub ack_pages: Option<mimamori_alerts::ack_link::AckState>,
+    pub ack_pages: Option<crate::ack_link::AckState>,
     /// Responders' sign-in and alert pages.
-    pub dashboard: mimamori_alerts::dashboard::DashboardState,
+    pub dashboard: crate::dashboard::DashboardState,
     /// Partners' concerns: the API and the report form.
-    pub partners: mimamori_gateway::partners::PartnerWeb,
+    pub partners: crate::partners::PartnerWeb,
     /// Failed authentication counted per client (`http.max_auth_failures`).
     pub guard: AuthGuard,
 }
@@ -118,16 +116,16 @@ async fn guard(State(guard): State<AuthGuard>, req: Request, next: Next) -> Resp
 }
 
 pub fn router(state: AppState) -> Router {
-    let api = mimamori_alerts::api::router(mimamori_alerts::api::ApiState {
+    let api = crate::api::router(crate::api::ApiState {
         store: state.store.clone(),
-        clock: Arc::new(mimamori_core::clock::SystemClock),
+        clock: state.clock.clone(),
         actions: state.actions.clone(),
     });
     let webhook = state.telegram_webhook.clone();
     let guard_state = state.guard.clone();
     let ack_pages = state.ack_pages.clone();
-    let dashboard = mimamori_alerts::dashboard::router(state.dashboard.clone());
-    let partners = mimamori_gateway::partners::router(state.partners.clone());
+    let dashboard = crate::dashboard::router(state.dashboard.clone());
+    let partners = crate::partners::router(state.partners.clone());
     let mut app = Router::new()
         .route("/", get(status_page))
         .route("/healthz", get(health))
@@ -136,11 +134,11 @@ pub fn router(state: AppState) -> Router {
         .merge(api)
         .merge(dashboard)
         .merge(partners);
-    if let Some((bot, secret)) = webhook {
-        app = app.merge(bot.webhook_router(secret));
+    if let Some(webhook) = webhook {
+        app = app.merge(webhook);
     }
     if let Some(pages) = ack_pages {
-        app = app.merge(mimamori_alerts::ack_link::router(pages));
+        app = app.merge(crate::ack_link::router(pages));
     }
     app.layer(axum::middleware::from_fn_with_state(guard_state, guard))
 }

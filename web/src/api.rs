@@ -6,12 +6,12 @@
 //! every district and the triage queue. Out of scope is answered like missing: 404.
 //! Described by `GET /api/v1/openapi.json`.
 
-use crate::actions::{Actions, Note, Via};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use mimamori_alerts::actions::{Actions, Note, Via};
 use mimamori_core::clock::Clock;
 use mimamori_core::domain::{
     Actor, Alert, AlertEvent, AlertId, AlertKind, AlertState, DistrictId, NewAuditEntry, Outcome,
@@ -175,7 +175,7 @@ fn listed(alert: &Alert) -> serde_json::Value {
     let mut v = serde_json::to_value(alert).unwrap_or_default();
     v["subject"] = serde_json::json!(alert.subject.public_key());
     if let Some(detail) = v.get_mut("detail").and_then(|d| d.as_object_mut()) {
-        for k in crate::engine::CONCERN_PERSONAL {
+        for k in mimamori_alerts::CONCERN_PERSONAL {
             detail.remove(k);
         }
     }

@@ -1,13 +1,13 @@
 //! The alerts API over real HTTP, with responder tokens and district scope.
 
 use chrono::{DateTime, Utc};
-use mimamori_alerts::api::{ApiState, router};
 use mimamori_alerts::notify::Targets;
 use mimamori_core::clock::ManualClock;
 use mimamori_core::domain::*;
 use mimamori_core::on_both_backends;
 use mimamori_core::secret::token_hash;
 use mimamori_core::storage::{Routed, Store};
+use mimamori_web::api::{ApiState, router};
 use reqwest::StatusCode;
 use std::sync::Arc;
 

@@ -1,0 +1,7 @@
+//! # mimamori-bench
+//!
+//! Benchmarks of the whole path, each a command that prints its figures beside a baseline
+//! measured in the same run (see docs/BENCHMARKS.md):
+//!
+//! - `alert-bench`: press → alert on the alerts topic under device load, beside the bare broker.
+#![forbid(unsafe_code)]

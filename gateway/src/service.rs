@@ -1,0 +1,95 @@
+//! The gateway as one component: [`build`] it from the configuration, then [`Gateway::run`] it
+//! on the caller's task tracker. `mimamori up`, `mimamori gateway`, the benchmarks and the tests
+//! start it only this way.
+
+use crate::ingest::{IngestEvent, IngestSettings, Ingestor};
+use crate::metrics::Metrics;
+use crate::mqtt::MqttSettings;
+use mimamori_core::clock::Clock;
+use mimamori_core::config::Config;
+use mimamori_core::endpoint::MqttEndpoint;
+use mimamori_core::storage::Store;
+use std::sync::Arc;
+use tokio::sync::{Notify, broadcast};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// The gateway: its MQTT session and the ingestor that stores what arrives.
+pub struct Gateway {
+    ingestor: Arc<Ingestor>,
+    /// Where it connects, and with which persistent session.
+    mqtt: MqttSettings,
+    /// Woken whenever a signal is stored (the alert service in the same process).
+    wake: Vec<Arc<Notify>>,
+}
+
+/// The gateway of `config`, storing into `store` and reaching the broker at `endpoint`.
+pub fn build(
+    config: &Config,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    endpoint: &MqttEndpoint,
+) -> Gateway {
+    let ingestor = Arc::new(Ingestor::new(
+        store,
+        clock,
+        IngestSettings {
+            message_auth: config.gateway.message_auth,
+            max_payload_bytes: config.gateway.max_payload_bytes,
+            max_clock_skew: chrono::Duration::seconds(config.gateway.max_clock_skew_seconds),
+            zigbee2mqtt_prefix: config.gateway.zigbee2mqtt_topic.clone(),
+        },
+        Arc::new(Metrics::default()),
+    ));
+    Gateway {
+        ingestor,
+        mqtt: MqttSettings {
+            host: endpoint.host.clone(),
+            port: endpoint.port,
+            client_id: endpoint.client_id.clone(),
+            username: endpoint.username.clone(),
+            password: endpoint.password.clone(),
+            shared_group: endpoint.shared_group.clone(),
+        },
+        wake: Vec::new(),
+    }
+}
+
+impl Gateway {
+    /// Its counters (stored, dropped and why), for `/metrics`.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.ingestor.metrics().clone()
+    }
+
+    /// Every signal as it is stored, and every message dropped (with why).
+    pub fn events(&self) -> broadcast::Receiver<IngestEvent> {
+        self.ingestor.subscribe()
+    }
+
+    /// Wakes `waker` whenever a signal is stored (and when stored signals were missed), so a
+    /// consumer in this process reads them at once instead of at its next poll.
+    pub fn wake_on_store(&mut self, waker: Arc<Notify>) {
+        self.wake.push(waker);
+    }
+
+    /// Connects and stores until `shutdown`, every task on `tasks`.
+    pub fn run(self, tasks: &TaskTracker, shutdown: &CancellationToken) {
+        for waker in self.wake {
+            let mut stored = self.ingestor.subscribe();
+            let stop = shutdown.clone();
+            tasks.spawn(async move {
+                loop {
+                    tokio::select! {
+                        () = stop.cancelled() => break,
+                        e = stored.recv() => match e {
+                            Ok(IngestEvent::Stored(_)) | Err(broadcast::error::RecvError::Lagged(_)) => waker.notify_one(),
+                            Ok(_) => {}
+                            Err(broadcast::error::RecvError::Closed) => break,
+                        },
+                    }
+                }
+            });
+        }
+        tasks.spawn(crate::mqtt::run(self.mqtt, self.ingestor, shutdown.clone()));
+    }
+}
