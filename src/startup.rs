@@ -45,7 +45,7 @@ pub fn start_broker(
 /// The service account's password: configured, or (all in one with the embedded broker) random.
 pub fn service_password(config: &Config, all_in_one: bool) -> Result<String, Failure> {
     if !config.mqtt.password.is_empty() {
-        Ok(config.mqtt.password.clone())
+        Ok(config.mqtt.password.expose_secret().to_string())
     } else if all_in_one {
         Ok(mimamori_core::secret::generate(32))
     } else {

@@ -133,7 +133,12 @@ pub async fn run(mut config: Config, mut parts: Components) -> Result<(), Failur
                 let bot = bot.clone();
                 let (public_url, secret) = (
                     config.http.public_url.clone(),
-                    config.notify.telegram.webhook_secret.clone(),
+                    config
+                        .notify
+                        .telegram
+                        .webhook_secret
+                        .expose_secret()
+                        .to_string(),
                 );
                 tasks.spawn(async move {
                     if let Err(e) = bot.set_webhook(&public_url, &secret).await {
@@ -235,7 +240,17 @@ pub async fn run(mut config: Config, mut parts: Components) -> Result<(), Failur
             telegram_webhook: telegram
                 .clone()
                 .filter(|_| config.notify.telegram.mode == TelegramMode::Webhook)
-                .map(|bot| (bot, config.notify.telegram.webhook_secret.clone())),
+                .map(|bot| {
+                    (
+                        bot,
+                        config
+                            .notify
+                            .telegram
+                            .webhook_secret
+                            .expose_secret()
+                            .to_string(),
+                    )
+                }),
             ack_pages: link_signer
                 .clone()
                 .map(|signer| startup::ack_pages(&config, &store, &registry, &targets, signer)),

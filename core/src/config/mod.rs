@@ -32,7 +32,7 @@ pub use notify::{
     WebhookConfig,
 };
 pub use rules::RulesConfig;
-pub use storage::{Backend, StorageConfig, backend_of};
+pub use storage::{Backend, StorageConfig, backend_of, redact_url};
 
 use serde::Deserialize;
 use std::path::PathBuf;

@@ -1,6 +1,7 @@
 //! `[mqtt]`: how platform components (gateways, notifiers) reach the broker, embedded or external.
 
 use super::Invalid;
+use crate::secret::Secret;
 use serde::Deserialize;
 
 /// How platform components (gateways, notifiers) connect to the broker, embedded or external.
@@ -12,7 +13,7 @@ pub struct MqttConfig {
     /// The platform's service account. The embedded broker accepts it besides devices.
     pub username: String,
     /// Its password; empty: a random one per process (only all-in-one with the embedded broker).
-    pub password: String,
+    pub password: Secret,
     /// Client id of the gateway's persistent session; give each gateway process its own.
     pub client_id: String,
     /// Shared subscription group: several gateways with the same group split the device traffic.
@@ -24,7 +25,7 @@ impl Default for MqttConfig {
         Self {
             url: String::new(),
             username: "mimamori-service".into(),
-            password: String::new(),
+            password: Secret::default(),
             client_id: "mimamori-gateway".into(),
             shared_group: String::new(),
         }

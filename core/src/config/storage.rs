@@ -4,7 +4,7 @@ use super::Invalid;
 use serde::Deserialize;
 
 /// The database.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
     /// `sqlite://path/to/file.db` or `postgres://user@host/db`; empty: `data_dir/mimamori.db`.
@@ -19,6 +19,16 @@ impl Default for StorageConfig {
             url: String::new(),
             max_connections: 8,
         }
+    }
+}
+
+/// The URL may carry a password (`postgres://user:password@host/db`): shown without it.
+impl std::fmt::Debug for StorageConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageConfig")
+            .field("url", &redact_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .finish()
     }
 }
 
@@ -58,5 +68,19 @@ pub fn backend_of(url: &str) -> Result<Backend, String> {
         other => Err(format!(
             "unsupported database URL scheme {other:?} (expected sqlite:// or postgres://)"
         )),
+    }
+}
+
+/// A database URL without its password, for messages and `Debug`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let userinfo = &url[s + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..s + 3], user, &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
     }
 }

@@ -255,3 +255,54 @@ fn telegram_and_email_settings_are_checked() {
     assert_eq!(err.key.as_deref(), Some("notify.email.link_valid_hours"));
     assert!(load("[notify.telegram]\nenabled = true\ntoken = \"1:x\"\nmode = \"webhook\"\nwebhook_secret = \"0123456789abcdef_-\"\n").is_ok());
 }
+
+#[test]
+fn passwords_are_redacted() {
+    assert_eq!(
+        redact_url("postgres://u:secret@h/db"),
+        "postgres://u:***@h/db"
+    );
+    assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+    assert_eq!(redact_url("sqlite://a.db"), "sqlite://a.db");
+}
+
+#[test]
+fn a_logged_configuration_shows_no_secret() {
+    let secrets = [
+        "db-password-0001",
+        "mqtt-password-0002",
+        "123456:telegram-token-0003",
+        "telegram_webhook_secret_0004",
+        "smtp-password-0005",
+        "webhook-signing-key-0006",
+    ];
+    let env = [
+        (
+            "MIMAMORI__STORAGE__URL",
+            format!("postgres://mimamori:{}@db.example/mimamori", secrets[0]),
+        ),
+        ("MIMAMORI__MQTT__PASSWORD", secrets[1].into()),
+        ("MIMAMORI__NOTIFY__TELEGRAM__ENABLED", "true".into()),
+        ("MIMAMORI__NOTIFY__TELEGRAM__TOKEN", secrets[2].into()),
+        ("MIMAMORI__NOTIFY__TELEGRAM__MODE", "webhook".into()),
+        (
+            "MIMAMORI__NOTIFY__TELEGRAM__WEBHOOK_SECRET",
+            secrets[3].into(),
+        ),
+        ("MIMAMORI__NOTIFY__EMAIL__USERNAME", "mimamori".into()),
+        ("MIMAMORI__NOTIFY__EMAIL__PASSWORD", secrets[4].into()),
+    ]
+    .map(|(k, v)| (k.to_string(), v));
+    let f = write(&format!(
+        "[[notify.webhooks]]\nurl = \"https://hooks.example.jp/x\"\nsecret = \"{}\"\n",
+        secrets[5]
+    ));
+    let c = Config::load(Some(f.path()), env).unwrap();
+    assert_eq!(c.mqtt.password.expose_secret(), secrets[1]);
+    assert_eq!(c.notify.webhooks[0].secret.expose_secret(), secrets[5]);
+    let shown = format!("{c:?} {c:#?}");
+    for s in secrets {
+        assert!(!shown.contains(s), "{s} shows in {shown}");
+    }
+    assert!(shown.contains("[REDACTED]"));
+}

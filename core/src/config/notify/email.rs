@@ -1,6 +1,7 @@
 //! `[notify.email]`: email through an SMTP server, or into files for the demo.
 
 use crate::config::Invalid;
+use crate::secret::Secret;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -20,7 +21,7 @@ pub struct EmailConfig {
     /// SMTP login; empty: none.
     pub username: String,
     /// SMTP password. Keep it out of files: `MIMAMORI__NOTIFY__EMAIL__PASSWORD`.
-    pub password: String,
+    pub password: Secret,
     /// The sender, e.g. `見守り mimamori <mimamori@city.example.jp>`.
     pub from: String,
     /// Folder of the file transport; unset: `data_dir/mail`.
@@ -97,7 +98,7 @@ impl Default for EmailConfig {
             smtp_port: 587,
             security: SmtpSecurity::Starttls,
             username: String::new(),
-            password: String::new(),
+            password: Secret::default(),
             from: "見守り mimamori <mimamori@localhost>".into(),
             file_dir: None,
             ca_cert: None,

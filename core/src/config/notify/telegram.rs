@@ -1,6 +1,7 @@
 //! `[notify.telegram]`: the bot that tells responders and takes their acknowledgements.
 
 use crate::config::Invalid;
+use crate::secret::Secret;
 use serde::Deserialize;
 
 /// The Telegram bot that tells responders and takes their acknowledgements.
@@ -10,7 +11,7 @@ pub struct TelegramConfig {
     /// Send alerts to responders' linked chats (`mimamori admin responder telegram-code`).
     pub enabled: bool,
     /// The bot token from @BotFather. Keep it out of files: `MIMAMORI__NOTIFY__TELEGRAM__TOKEN`.
-    pub token: String,
+    pub token: Secret,
     /// The Bot API server (a self-hosted Bot API server may stand in for Telegram's).
     pub api_url: String,
     /// `polling`: the bot asks for updates (no inbound port needed); `webhook`: Telegram posts
@@ -18,7 +19,7 @@ pub struct TelegramConfig {
     pub mode: TelegramMode,
     /// Secret Telegram sends with each webhook call (`X-Telegram-Bot-Api-Secret-Token`);
     /// required in webhook mode. Letters, digits, `_` and `-`, 16 to 256 of them.
-    pub webhook_secret: String,
+    pub webhook_secret: Secret,
     /// Least time between two messages to one chat (Telegram allows about one a second).
     pub per_chat_interval_ms: u64,
     /// Most messages a second over all chats (Telegram allows about 30).
@@ -37,10 +38,10 @@ impl Default for TelegramConfig {
     fn default() -> Self {
         Self {
             enabled: false,
-            token: String::new(),
+            token: Secret::default(),
             api_url: "https://api.telegram.org".into(),
             mode: TelegramMode::Polling,
-            webhook_secret: String::new(),
+            webhook_secret: Secret::default(),
             per_chat_interval_ms: 1000,
             max_per_second: 25,
         }
@@ -53,7 +54,7 @@ impl TelegramConfig {
         if !self.enabled {
             return Ok(());
         }
-        if self.token.trim().is_empty() {
+        if self.token.expose_secret().trim().is_empty() {
             return Err((
                 "notify.telegram.token",
                 "required when notify.telegram.enabled (the token from @BotFather)".into(),
@@ -65,9 +66,9 @@ impl TelegramConfig {
                 format!("{:?} must start with https:// or http://", self.api_url),
             ));
         }
-        let secret_ok = (16..=256).contains(&self.webhook_secret.len())
-            && self
-                .webhook_secret
+        let webhook_secret = self.webhook_secret.expose_secret();
+        let secret_ok = (16..=256).contains(&webhook_secret.len())
+            && webhook_secret
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         if self.mode == TelegramMode::Webhook && !secret_ok {

@@ -1,6 +1,7 @@
 //! `[[notify.webhooks]]`: generic JSON webhooks, signed with a shared secret.
 
 use crate::config::Invalid;
+use crate::secret::Secret;
 use serde::Deserialize;
 
 /// One webhook receiver.
@@ -10,7 +11,7 @@ pub struct WebhookConfig {
     /// `https://…` (or `http://` on a private network).
     pub url: String,
     /// Key of the `X-Mimamori-Signature: sha256=…` HMAC over the body.
-    pub secret: String,
+    pub secret: Secret,
     /// Only alerts routed to these teams (ids, e.g. `houkatsu-kugenuma`); empty: every alert.
     #[serde(default)]
     pub teams: Vec<String>,
@@ -24,7 +25,7 @@ impl WebhookConfig {
                 format!("{:?} must start with https:// or http://", self.url),
             ));
         }
-        if self.secret.len() < 16 {
+        if self.secret.expose_secret().len() < 16 {
             return Err((
                 "notify.webhooks.secret",
                 "must be at least 16 characters".into(),
