@@ -2,6 +2,7 @@
 
 use super::kinds::vocabulary;
 use super::{DeviceId, ResidentId};
+use crate::secret::REDACTED;
 use chrono::{DateTime, Utc};
 
 vocabulary! {
@@ -24,7 +25,7 @@ impl DeviceKind {
 }
 
 /// A registered device. Its secret is stored only as a hash.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Device {
     pub id: DeviceId,
     /// The resident whose home it is in; `None` while in stock.
@@ -46,7 +47,7 @@ pub struct Device {
 }
 
 /// A device to register.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NewDevice {
     pub id: DeviceId,
     pub resident: Option<ResidentId>,
@@ -56,4 +57,38 @@ pub struct NewDevice {
     pub heartbeat_interval_s: i64,
     pub secret_hash: String,
     pub mac_key: String,
+}
+
+/// Everything but the password hash and the MAC key.
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Device")
+            .field("id", &self.id)
+            .field("resident", &self.resident)
+            .field("kind", &self.kind)
+            .field("label", &self.label)
+            .field("external_id", &self.external_id)
+            .field("heartbeat_interval_s", &self.heartbeat_interval_s)
+            .field("enabled", &self.enabled)
+            .field("created_at", &self.created_at)
+            .field("secret_hash", &format_args!("{REDACTED}"))
+            .field("mac_key", &format_args!("{REDACTED}"))
+            .finish()
+    }
+}
+
+/// Everything but the password hash and the MAC key.
+impl std::fmt::Debug for NewDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewDevice")
+            .field("id", &self.id)
+            .field("resident", &self.resident)
+            .field("kind", &self.kind)
+            .field("label", &self.label)
+            .field("external_id", &self.external_id)
+            .field("heartbeat_interval_s", &self.heartbeat_interval_s)
+            .field("secret_hash", &format_args!("{REDACTED}"))
+            .field("mac_key", &format_args!("{REDACTED}"))
+            .finish()
+    }
 }
