@@ -92,3 +92,28 @@ impl std::fmt::Debug for NewDevice {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_leaves_out_the_password_hash_and_mac_key() {
+        let d = NewDevice {
+            id: DeviceId::parse("door-1").unwrap(),
+            resident: None,
+            kind: DeviceKind::Door,
+            label: None,
+            external_id: None,
+            heartbeat_interval_s: 3600,
+            secret_hash: "$argon2id$v=19$hash-0001".into(),
+            mac_key: "mac-key-0002".into(),
+        };
+        let shown = format!("{d:?}");
+        assert!(shown.contains("door-1"), "{shown}");
+        assert!(
+            !shown.contains("hash-0001") && !shown.contains("mac-key-0002"),
+            "{shown}"
+        );
+    }
+}
