@@ -47,7 +47,7 @@ pub struct Alerts {
     /// The bot, with how Telegram reaches it.
     telegram: Option<(Arc<Telegram>, TelegramMode)>,
     /// `http.public_url` and the webhook's secret, for registering the webhook with Telegram.
-    webhook: (String, String),
+    webhook: (String, mimamori_core::secret::Secret),
 }
 
 /// Who is told what, as `[notify]` says, in the city's zone.
@@ -189,9 +189,10 @@ impl Alerts {
     /// The route Telegram posts updates to, in webhook mode: for the web server to serve.
     pub fn telegram_webhook(&self) -> Option<axum::Router> {
         match &self.telegram {
-            Some((bot, TelegramMode::Webhook)) => {
-                Some(bot.clone().webhook_router(self.webhook.1.clone()))
-            }
+            Some((bot, TelegramMode::Webhook)) => Some(
+                bot.clone()
+                    .webhook_router(self.webhook.1.expose_secret().to_string()),
+            ),
             _ => None,
         }
     }
@@ -207,7 +208,7 @@ impl Alerts {
                 TelegramMode::Webhook => {
                     let (public_url, secret) = self.webhook;
                     tasks.spawn(async move {
-                        if let Err(e) = bot.set_webhook(&public_url, &secret).await {
+                        if let Err(e) = bot.set_webhook(&public_url, secret.expose_secret()).await {
                             tracing::error!(error = %e, "Telegram: setting the webhook failed.");
                         }
                     });

@@ -47,7 +47,7 @@ pub enum BrokerError {
 }
 
 /// What the broker needs to run.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct BrokerSettings {
     /// MQTT 3.1.1 listener; port 0 picks a free port.
     pub listen: SocketAddr,
@@ -62,6 +62,24 @@ pub struct BrokerSettings {
     /// Largest payload the broker accepts; the gateway applies its own, smaller limit, so that
     /// an oversized event reaches it and is refused with a reason.
     pub max_payload_bytes: usize,
+}
+
+/// Everything but the service password.
+impl std::fmt::Debug for BrokerSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrokerSettings")
+            .field("listen", &self.listen)
+            .field("listen_v5", &self.listen_v5)
+            .field("tls", &self.tls)
+            .field("max_connections", &self.max_connections)
+            .field("service_username", &self.service_username)
+            .field(
+                "service_password",
+                &format_args!("{}", mimamori_core::secret::REDACTED),
+            )
+            .field("max_payload_bytes", &self.max_payload_bytes)
+            .finish()
+    }
 }
 
 /// A running embedded broker.

@@ -63,7 +63,7 @@ impl MqttEndpoint {
     /// broker, where nothing else needs it — random.
     pub fn service_password(config: &Config, all_in_one: bool) -> Result<String, String> {
         if !config.mqtt.password.is_empty() {
-            Ok(config.mqtt.password.clone())
+            Ok(config.mqtt.password.expose_secret().to_string())
         } else if all_in_one {
             Ok(crate::secret::generate(32))
         } else {

@@ -10,7 +10,8 @@
 //! - [`registry`]: the city's districts, towns and default teams (Fujisawa ships built in);
 //! - [`storage`]: one API over SQLite (embedded default) and PostgreSQL, chosen by URL;
 //! - [`import`]: resident import from CSV files as Excel writes them (UTF-8 or CP932);
-//! - [`secret`]: device passwords (argon2) and partner tokens (SHA-256 of high-entropy tokens);
+//! - [`secret`]: device passwords (argon2), partner tokens (SHA-256 of high-entropy tokens), and
+//!   [`secret::Secret`], the configuration's tokens and passwords, redacted in `Debug`;
 //! - [`clock`]: injected time, so time rules run in tests without waiting;
 //! - [`html`]: escaping and the page document our web pages share; [`throttle`]: failed
 //!   authentication counted per client;

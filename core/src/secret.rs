@@ -4,12 +4,69 @@
 //! - Device passwords are checked by the MQTT broker at every connect: argon2id (PHC string).
 //! - Partner API tokens carry 190 bits of randomness, so a fast hash (SHA-256) is enough and lets
 //!   the store look a token up by its hash.
+//!
+//! Secrets the platform is given (the MQTT service password, the Telegram bot token, SMTP and
+//! webhook keys) are a [`Secret`]: `Debug` prints `[REDACTED]`, so a logged configuration never
+//! shows them.
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Argon2, Params};
 use rand::Rng;
 use sha2::{Digest, Sha256};
+
+/// A password, token or key from the configuration. `Debug` prints `[REDACTED]`, the memory is
+/// wiped when it is dropped, and reading it takes a deliberate [`Secret::expose_secret`].
+///
+/// A thin wrapper over `secrecy::SecretString` that adds what the configuration needs besides:
+/// equality (constant time), so `Config` stays comparable.
+#[derive(Clone, Default, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Secret(secrecy::SecretString);
+
+impl Secret {
+    /// The secret itself, for the one place that must send or check it.
+    pub fn expose_secret(&self) -> &str {
+        secrecy::ExposeSecret::expose_secret(&self.0)
+    }
+
+    /// Whether none was given (some secrets are optional, or generated when empty).
+    pub fn is_empty(&self) -> bool {
+        self.expose_secret().is_empty()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(REDACTED)
+    }
+}
+
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        constant_time_eq(
+            self.expose_secret().as_bytes(),
+            other.expose_secret().as_bytes(),
+        )
+    }
+}
+
+impl Eq for Secret {}
+
+impl From<String> for Secret {
+    fn from(s: String) -> Self {
+        Self(s.into())
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Self {
+        Self(s.into())
+    }
+}
+
+/// What `Debug` shows in place of a secret.
+pub const REDACTED: &str = "[REDACTED]";
 
 /// Letters and digits for generated secrets.
 const SECRET_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
@@ -127,6 +184,16 @@ mod tests {
         assert!(h.verify(&pw, &phc));
         assert!(!h.verify("wrong", &phc));
         assert!(!h.verify(&pw, "not a hash"));
+    }
+
+    #[test]
+    fn a_secret_is_redacted_in_debug_and_compares_by_value() {
+        let s = Secret::from("hunter2-hunter2");
+        assert_eq!(format!("{s:?}"), "[REDACTED]");
+        assert_eq!(s.expose_secret(), "hunter2-hunter2");
+        assert_eq!(s, Secret::from("hunter2-hunter2".to_string()));
+        assert_ne!(s, Secret::default());
+        assert!(Secret::default().is_empty());
     }
 
     #[test]

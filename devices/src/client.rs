@@ -13,7 +13,7 @@ use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
 /// How a device connects and behaves.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct DeviceConfig {
     pub id: DeviceId,
     /// The secret from `mimamori admin device add`: the MQTT password and the source of the MAC key.
@@ -24,6 +24,23 @@ pub struct DeviceConfig {
     pub resend_interval: Duration,
     /// Connect over TLS, trusting this PEM CA (or self-signed certificate) for the broker.
     pub tls_ca: Option<Vec<u8>>,
+}
+
+/// Everything but the password.
+impl std::fmt::Debug for DeviceConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceConfig")
+            .field("id", &self.id)
+            .field(
+                "password",
+                &format_args!("{}", mimamori_core::secret::REDACTED),
+            )
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("resend_interval", &self.resend_interval)
+            .field("tls_ca", &self.tls_ca)
+            .finish()
+    }
 }
 
 /// What a device has done, for tests and the simulator's report.

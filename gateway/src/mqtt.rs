@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// Where and how the gateway connects.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct MqttSettings {
     pub host: String,
     pub port: u16,
@@ -21,6 +21,23 @@ pub struct MqttSettings {
     pub password: String,
     /// Shared subscription group; empty: none.
     pub shared_group: String,
+}
+
+/// Everything but the password.
+impl std::fmt::Debug for MqttSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MqttSettings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("client_id", &self.client_id)
+            .field("username", &self.username)
+            .field(
+                "password",
+                &format_args!("{}", mimamori_core::secret::REDACTED),
+            )
+            .field("shared_group", &self.shared_group)
+            .finish()
+    }
 }
 
 /// The topic filters the gateway subscribes to.

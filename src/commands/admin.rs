@@ -80,9 +80,15 @@ pub async fn run(
         Admin::Responder(ResponderCommand::TelegramCode { id, hours, output }) => {
             let id = ResponderId::parse(id).map_err(input)?;
             store.get_responder(&id).await.map_err(input)?;
-            if !(1..=24 * 7).contains(&hours) {
-                return Err(input("--hours: between 1 and 168"));
-            }
+            let hours = LinkCodeHours::parse(hours)
+                .map_err(|_| {
+                    input(format!(
+                        "--hours: between {} and {}",
+                        LinkCodeHours::MIN,
+                        LinkCodeHours::MAX
+                    ))
+                })?
+                .hours();
             let code = secret::generate(16);
             let expires = now + chrono::Duration::hours(hours);
             store
@@ -649,17 +655,15 @@ fn resident_from_args(a: ResidentAdd, registry: &Registry) -> Result<NewResident
 fn policies_from_args(a: &PolicyArgs) -> Result<Vec<CheckinPolicy>, Failure> {
     let mut policies = Vec::new();
     if let Some(hours) = a.inactivity_hours {
-        if hours == 0 || hours > 24 * 7 {
-            return Err(Failure::Input(
-                "--inactivity-hours must be between 1 and 168".into(),
-            ));
-        }
+        let silence = SilenceHours::parse(hours).map_err(|_| {
+            Failure::Input(format!(
+                "--inactivity-hours must be between {} and {}",
+                SilenceHours::MIN,
+                SilenceHours::MAX
+            ))
+        })?;
         let (active_from, active_to) = span(&a.active, "--active")?;
-        policies.push(CheckinPolicy::Inactivity {
-            max_silence_minutes: hours * 60,
-            active_from,
-            active_to,
-        });
+        policies.push(CheckinPolicy::inactivity(silence, active_from, active_to));
     }
     if let Some(w) = &a.window {
         let (from, to) = span(w, "--window")?;

@@ -253,7 +253,7 @@ fn smtp(config: &EmailConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, Emai
     if !config.username.is_empty() {
         builder = builder.credentials(Credentials::new(
             config.username.clone(),
-            config.password.clone(),
+            config.password.expose_secret().to_string(),
         ));
     }
     Ok(builder.build())

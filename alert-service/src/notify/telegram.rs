@@ -78,7 +78,7 @@ impl Telegram {
         super::install_crypto_provider();
         let api_url = url::Url::parse(config.api_url.trim_end_matches('/'))?;
         Ok(Self {
-            bot: teloxide::Bot::new(config.token.clone()).set_api_url(api_url),
+            bot: teloxide::Bot::new(config.token.expose_secret()).set_api_url(api_url),
             store,
             ctx,
             actions,

@@ -5,7 +5,7 @@
 
 use super::{SendError, Sender};
 use mimamori_core::domain::{Alert, Notification};
-use mimamori_core::secret::{hex, hmac_sha256};
+use mimamori_core::secret::{Secret, hex, hmac_sha256};
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -14,7 +14,7 @@ use std::time::Duration;
 pub struct WebhookSender {
     client: reqwest::Client,
     /// Secret per URL.
-    secrets: HashMap<String, String>,
+    secrets: HashMap<String, Secret>,
 }
 
 impl WebhookSender {
@@ -47,7 +47,10 @@ impl Sender for WebhookSender {
             let body = super::payload(n, alert).to_string();
             let signature = format!(
                 "sha256={}",
-                hex(&hmac_sha256(secret.as_bytes(), body.as_bytes()))
+                hex(&hmac_sha256(
+                    secret.expose_secret().as_bytes(),
+                    body.as_bytes()
+                ))
             );
             let response = self
                 .client

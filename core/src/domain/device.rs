@@ -2,6 +2,7 @@
 
 use super::kinds::vocabulary;
 use super::{DeviceId, ResidentId};
+use crate::secret::REDACTED;
 use chrono::{DateTime, Utc};
 
 vocabulary! {
@@ -24,7 +25,7 @@ impl DeviceKind {
 }
 
 /// A registered device. Its secret is stored only as a hash.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Device {
     pub id: DeviceId,
     /// The resident whose home it is in; `None` while in stock.
@@ -46,7 +47,7 @@ pub struct Device {
 }
 
 /// A device to register.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NewDevice {
     pub id: DeviceId,
     pub resident: Option<ResidentId>,
@@ -56,4 +57,63 @@ pub struct NewDevice {
     pub heartbeat_interval_s: i64,
     pub secret_hash: String,
     pub mac_key: String,
+}
+
+/// Everything but the password hash and the MAC key.
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Device")
+            .field("id", &self.id)
+            .field("resident", &self.resident)
+            .field("kind", &self.kind)
+            .field("label", &self.label)
+            .field("external_id", &self.external_id)
+            .field("heartbeat_interval_s", &self.heartbeat_interval_s)
+            .field("enabled", &self.enabled)
+            .field("created_at", &self.created_at)
+            .field("secret_hash", &format_args!("{REDACTED}"))
+            .field("mac_key", &format_args!("{REDACTED}"))
+            .finish()
+    }
+}
+
+/// Everything but the password hash and the MAC key.
+impl std::fmt::Debug for NewDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewDevice")
+            .field("id", &self.id)
+            .field("resident", &self.resident)
+            .field("kind", &self.kind)
+            .field("label", &self.label)
+            .field("external_id", &self.external_id)
+            .field("heartbeat_interval_s", &self.heartbeat_interval_s)
+            .field("secret_hash", &format_args!("{REDACTED}"))
+            .field("mac_key", &format_args!("{REDACTED}"))
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_leaves_out_the_password_hash_and_mac_key() {
+        let d = NewDevice {
+            id: DeviceId::parse("door-1").unwrap(),
+            resident: None,
+            kind: DeviceKind::Door,
+            label: None,
+            external_id: None,
+            heartbeat_interval_s: 3600,
+            secret_hash: "$argon2id$v=19$hash-0001".into(),
+            mac_key: "mac-key-0002".into(),
+        };
+        let shown = format!("{d:?}");
+        assert!(shown.contains("door-1"), "{shown}");
+        assert!(
+            !shown.contains("hash-0001") && !shown.contains("mac-key-0002"),
+            "{shown}"
+        );
+    }
 }

@@ -29,10 +29,12 @@ pub use notification::{Channel, NewNotification, Notification, NotificationStatu
 pub use partner::{NewPartner, Observation, Partner, PartnerKind};
 pub use resident::{
     BirthYear, CheckinPolicy, Contact, LivingSituation, NewPause, NewResident, Pause, PauseReason,
-    Resident,
+    Resident, SilenceHours,
 };
 pub use signal::{NewSignal, Signal, SignalKind, SignalSource, Subject};
-pub use team::{Email, NewResponder, NewTeam, OfficeHours, Responder, Team, TeamKind};
+pub use team::{
+    Email, LinkCodeHours, NewResponder, NewTeam, OfficeHours, Responder, Team, TeamKind,
+};
 
 /// Why a value from outside was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

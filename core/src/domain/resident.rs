@@ -89,6 +89,42 @@ pub struct Contact {
     pub consent: bool,
 }
 
+/// How long a resident may be silent before an inactivity policy alerts: whole hours, from one
+/// hour to a week. Every way in — the CLI, the dashboard's forms — goes through [`Self::parse`],
+/// and says the bound in its own words from [`Self::MIN`] and [`Self::MAX`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SilenceHours(u32);
+
+impl SilenceHours {
+    /// The shortest silence worth an alert.
+    pub const MIN: u32 = 1;
+    /// A week: longer than that, a policy no longer watches over anyone.
+    pub const MAX: u32 = 7 * 24;
+
+    pub fn parse(hours: u32) -> Result<Self, DomainError> {
+        if (Self::MIN..=Self::MAX).contains(&hours) {
+            Ok(Self(hours))
+        } else {
+            Err(DomainError::new(
+                "inactivity_hours",
+                format!(
+                    "{hours} is not between {} and {} hours",
+                    Self::MIN,
+                    Self::MAX
+                ),
+            ))
+        }
+    }
+
+    pub fn hours(self) -> u32 {
+        self.0
+    }
+
+    pub fn minutes(self) -> u32 {
+        self.0 * 60
+    }
+}
+
 /// How silence is judged for one resident (stored as data, editable by admins).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -110,6 +146,16 @@ pub enum CheckinPolicy {
 }
 
 impl CheckinPolicy {
+    /// An alert after `silence` without activity, counted only between `active_from` and
+    /// `active_to`.
+    pub fn inactivity(silence: SilenceHours, active_from: NaiveTime, active_to: NaiveTime) -> Self {
+        CheckinPolicy::Inactivity {
+            max_silence_minutes: silence.minutes(),
+            active_from,
+            active_to,
+        }
+    }
+
     /// How people read it: `反応なし 12時間で通知（07:00–22:00に数える）`.
     pub fn label_ja(&self) -> String {
         let hm = |t: &NaiveTime| t.format("%H:%M").to_string();
@@ -241,5 +287,22 @@ impl NewPause {
             )),
             _ => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn silence_is_an_hour_to_a_week() {
+        assert!(SilenceHours::parse(0).is_err());
+        assert_eq!(SilenceHours::parse(1).unwrap().minutes(), 60);
+        assert_eq!(SilenceHours::parse(168).unwrap().hours(), 168);
+        let e = SilenceHours::parse(169).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "inactivity_hours: 169 is not between 1 and 168 hours"
+        );
     }
 }

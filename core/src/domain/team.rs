@@ -201,6 +201,36 @@ pub struct Responder {
     pub created_at: DateTime<Utc>,
 }
 
+/// How long a one-time code that links a responder's Telegram chat works: whole hours, from one
+/// hour to a week.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LinkCodeHours(i64);
+
+impl LinkCodeHours {
+    pub const MIN: i64 = 1;
+    /// A week: a code that waits longer is more likely found by someone else than used.
+    pub const MAX: i64 = 7 * 24;
+
+    pub fn parse(hours: i64) -> Result<Self, DomainError> {
+        if (Self::MIN..=Self::MAX).contains(&hours) {
+            Ok(Self(hours))
+        } else {
+            Err(DomainError::new(
+                "hours",
+                format!(
+                    "{hours} is not between {} and {} hours",
+                    Self::MIN,
+                    Self::MAX
+                ),
+            ))
+        }
+    }
+
+    pub fn hours(self) -> i64 {
+        self.0
+    }
+}
+
 /// A responder to create.
 #[derive(Debug, Clone)]
 pub struct NewResponder {
@@ -226,6 +256,14 @@ mod tests {
         assert!(!h.contains(Weekday::Sat, t));
         assert!(OfficeHours::parse("mon-fri 17:00-08:00").is_err());
         assert!(OfficeHours::parse("someday 8-5").is_err());
+    }
+
+    #[test]
+    fn link_codes_work_an_hour_to_a_week() {
+        assert!(LinkCodeHours::parse(0).is_err());
+        assert_eq!(LinkCodeHours::parse(24).unwrap().hours(), 24);
+        assert!(LinkCodeHours::parse(168).is_ok());
+        assert!(LinkCodeHours::parse(169).is_err());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use super::{acting, changed, refused};
 use axum::extract::{Form, Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use mimamori_core::domain::Resident;
+use mimamori_core::domain::{Resident, SilenceHours};
 use mimamori_core::html::escape;
 use serde::Deserialize;
 
@@ -48,7 +48,7 @@ pub(super) fn policies_form(r: &Resident, form_token: &str) -> String {
         "<details><summary>見守り設定を変更する</summary>\
          <form method=\"post\" action=\"/residents/{id}/policies\"><input type=\"hidden\" name=\"form_token\" value=\"{form_token}\">\
          <p>空欄の項目は設定しません。</p>\
-         <fieldset><legend>反応なし</legend><label><input type=\"number\" name=\"inactivity_hours\" value=\"{hours}\" min=\"1\" max=\"168\">時間反応がなければ通知</label>\
+         <fieldset><legend>反応なし</legend><label><input type=\"number\" name=\"inactivity_hours\" value=\"{hours}\" min=\"{silence_min}\" max=\"{silence_max}\">時間反応がなければ通知</label>\
          （<label><input type=\"time\" name=\"active_from\" value=\"{active_from}\">から</label><label><input type=\"time\" name=\"active_to\" value=\"{active_to}\">までの間で数える</label>）</fieldset>\
          <fieldset><legend>時間帯</legend><label><input type=\"time\" name=\"window_from\" value=\"{window_from}\">から</label>\
          <label><input type=\"time\" name=\"window_to\" value=\"{window_to}\">までに生活反応がなければ通知</label></fieldset>\
@@ -58,6 +58,8 @@ pub(super) fn policies_form(r: &Resident, form_token: &str) -> String {
          <p><button type=\"submit\">見守り設定を保存</button></p></form></details>",
         id = escape(r.id.as_str()),
         form_token = form_token,
+        silence_min = SilenceHours::MIN,
+        silence_max = SilenceHours::MAX,
     )
 }
 
@@ -104,12 +106,24 @@ fn policies_of(f: &PoliciesForm) -> Result<Vec<mimamori_core::domain::CheckinPol
     };
     let mut policies = Vec::new();
     if !f.inactivity_hours.trim().is_empty() {
-        let hours = number(&f.inactivity_hours, 1..=168, "反応なしの時間")?;
-        policies.push(CheckinPolicy::Inactivity {
-            max_silence_minutes: hours * 60,
-            active_from: time(&f.active_from, "数え始め")?,
-            active_to: time(&f.active_to, "数え終わり")?,
-        });
+        let silence = f
+            .inactivity_hours
+            .trim()
+            .parse()
+            .ok()
+            .and_then(|h| SilenceHours::parse(h).ok())
+            .ok_or_else(|| {
+                format!(
+                    "反応なしの時間は{}〜{}で入力してください。",
+                    SilenceHours::MIN,
+                    SilenceHours::MAX
+                )
+            })?;
+        policies.push(CheckinPolicy::inactivity(
+            silence,
+            time(&f.active_from, "数え始め")?,
+            time(&f.active_to, "数え終わり")?,
+        ));
     }
     match (f.window_from.trim(), f.window_to.trim()) {
         ("", "") => {}

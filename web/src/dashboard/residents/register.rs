@@ -6,7 +6,7 @@ use super::signed_in;
 use axum::extract::{Form, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use mimamori_core::domain::{ResidentId, Subject};
+use mimamori_core::domain::{ResidentId, SilenceHours, Subject};
 use mimamori_core::html::{TextProblem, error_banner, escape, form_text};
 use mimamori_core::storage::StorageError;
 use serde::Deserialize;
@@ -76,7 +76,7 @@ fn new_form(
          <p><label>世帯 <select name=\"living\">{living_options}</select></label></p>\
          <p><label>電話<br><input type=\"tel\" name=\"phone\" value=\"{phone}\" maxlength=\"50\"></label></p>\
          <p><label>備考（病歴・介護の状況など。ログインした担当者だけが見られます）<br><textarea name=\"notes\" rows=\"3\" maxlength=\"2000\" style=\"width:100%\">{notes}</textarea></label></p>\
-         <p><label>反応なしで通知するまでの時間（07:00–22:00に数える。空欄なら設定しない）<br><input type=\"number\" name=\"inactivity_hours\" value=\"{hours}\" min=\"1\" max=\"168\">時間</label></p>\
+         <p><label>反応なしで通知するまでの時間（07:00–22:00に数える。空欄なら設定しない）<br><input type=\"number\" name=\"inactivity_hours\" value=\"{hours}\" min=\"{silence_min}\" max=\"{silence_max}\">時間</label></p>\
          <p><button type=\"submit\">登録する</button></p></form>\
          <p style=\"color:#555\">機器の登録は管理者が行います（mimamori admin device add）。</p>",
         error = error.map(error_banner).unwrap_or_default(),
@@ -88,6 +88,8 @@ fn new_form(
         phone = v(&f.phone),
         notes = v(&f.notes),
         hours = v(hours),
+        silence_min = SilenceHours::MIN,
+        silence_max = SilenceHours::MAX,
     )
 }
 
@@ -159,16 +161,22 @@ fn resident_of(
     let policies = match f.inactivity_hours.trim() {
         "" => Vec::new(),
         h => {
-            let hours: u32 = h
+            let silence = h
                 .parse()
                 .ok()
-                .filter(|h| (1..=168).contains(h))
-                .ok_or("反応なしの時間は1〜168時間で入力してください。")?;
-            vec![CheckinPolicy::Inactivity {
-                max_silence_minutes: hours * 60,
-                active_from: chrono::NaiveTime::from_hms_opt(7, 0, 0).expect("a time"),
-                active_to: chrono::NaiveTime::from_hms_opt(22, 0, 0).expect("a time"),
-            }]
+                .and_then(|h| SilenceHours::parse(h).ok())
+                .ok_or_else(|| {
+                    format!(
+                        "反応なしの時間は{}〜{}時間で入力してください。",
+                        SilenceHours::MIN,
+                        SilenceHours::MAX
+                    )
+                })?;
+            vec![CheckinPolicy::inactivity(
+                silence,
+                chrono::NaiveTime::from_hms_opt(7, 0, 0).expect("a time"),
+                chrono::NaiveTime::from_hms_opt(22, 0, 0).expect("a time"),
+            )]
         }
     };
     Ok(NewResident {

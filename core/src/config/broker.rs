@@ -1,0 +1,61 @@
+//! `[broker]`: the embedded MQTT broker that `mimamori up` runs.
+
+use super::Invalid;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// The embedded MQTT broker.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BrokerConfig {
+    /// Run the embedded broker in `mimamori up` (false: use the external broker of `mqtt.url`).
+    pub enabled: bool,
+    /// MQTT 3.1.1 listener address.
+    pub listen: SocketAddr,
+    /// MQTT 5 listener address; unset: no MQTT 5 listener.
+    pub listen_v5: Option<SocketAddr>,
+    /// MQTT over TLS (3.1.1) listener address; needs `tls_cert` and `tls_key`.
+    pub tls_listen: Option<SocketAddr>,
+    /// PEM certificate chain of the TLS listener.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8 or RSA) of the TLS listener.
+    pub tls_key: Option<PathBuf>,
+    /// Most simultaneous connections.
+    pub max_connections: usize,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 1883)),
+            listen_v5: None,
+            tls_listen: None,
+            tls_cert: None,
+            tls_key: None,
+            max_connections: 20_000,
+        }
+    }
+}
+
+impl BrokerConfig {
+    /// A TLS listener needs its certificate and key, and they must be there to read.
+    pub(crate) fn validate(&self) -> Result<(), Invalid> {
+        if self.tls_listen.is_some() {
+            for (key, path) in [
+                ("broker.tls_cert", &self.tls_cert),
+                ("broker.tls_key", &self.tls_key),
+            ] {
+                match path {
+                    None => return Err((key, "required with broker.tls_listen".into())),
+                    Some(p) if !p.is_file() => {
+                        return Err((key, format!("{} is not a readable file", p.display())));
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,48 @@
+//! `[notify]`: where alerts are sent besides the people of the teams — MQTT, webhooks, and the
+//! responders' Telegram chats and email.
+
+mod email;
+mod telegram;
+mod webhook;
+
+pub use email::{EmailConfig, EmailTransport, SmtpSecurity};
+pub use telegram::{TelegramConfig, TelegramMode};
+pub use webhook::WebhookConfig;
+
+use super::Invalid;
+use serde::Deserialize;
+
+/// Where alerts are sent besides the people of the teams.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifyConfig {
+    /// Publish every alert change on `mimamori/v1/alerts/{district}/{alert_id}` (QoS 1).
+    pub mqtt_alerts: bool,
+    /// Generic JSON webhooks (LINE WORKS, Slack-style receivers).
+    pub webhooks: Vec<WebhookConfig>,
+    /// Responders' Telegram chats, with acknowledge / resolve buttons.
+    pub telegram: TelegramConfig,
+    /// Responders' (and consenting contacts') email, with an acknowledgement link.
+    pub email: EmailConfig,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        Self {
+            mqtt_alerts: true,
+            webhooks: Vec::new(),
+            telegram: TelegramConfig::default(),
+            email: EmailConfig::default(),
+        }
+    }
+}
+
+impl NotifyConfig {
+    pub(crate) fn validate(&self) -> Result<(), Invalid> {
+        for w in &self.webhooks {
+            w.validate()?;
+        }
+        self.telegram.validate()?;
+        self.email.validate()
+    }
+}
