@@ -163,6 +163,22 @@ pub async fn run(mut config: Config, mut parts: Components) -> Result<(), Failur
         if parts.demo {
             tasks.spawn(demo_concerns(web.intake(), registry.clone()));
         }
+        if let Some(metrics) = config.http.metrics_listen {
+            let listener = TcpListener::bind(metrics).await.with_context(|| {
+                format!("cannot listen on {metrics} (http.metrics_listen / MIMAMORI__HTTP__METRICS_LISTEN)")
+            })?;
+            println!(
+                "mimamori: metrics listening on http://{}/metrics",
+                listener.local_addr().context("listener address")?
+            );
+            let (web, shutdown) = (web.clone(), shutdown.clone());
+            tasks.spawn(async move {
+                if let Err(e) = web.serve_metrics(listener, shutdown.clone()).await {
+                    tracing::error!(error = %e, "Metrics server failed.");
+                    shutdown.cancel();
+                }
+            });
+        }
         let shutdown = shutdown.clone();
         tasks.spawn(async move {
             if let Err(e) = web.serve(listener, shutdown.clone()).await {

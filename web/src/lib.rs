@@ -54,8 +54,11 @@ pub enum BuildError {
 }
 
 /// The assembled web server.
+#[derive(Clone)]
 pub struct Web {
     state: server::AppState,
+    /// `/metrics` is served on a listener of its own (`http.metrics_listen`).
+    metrics_apart: bool,
 }
 
 /// The web server of `config` over `store`.
@@ -103,7 +106,10 @@ pub async fn build(
         },
         guard: AuthGuard::from_config(&config.http),
     };
-    Ok(Web { state })
+    Ok(Web {
+        state,
+        metrics_apart: config.http.metrics_listen.is_some(),
+    })
 }
 
 impl Web {
@@ -112,17 +118,75 @@ impl Web {
         self.state.partners.intake.clone()
     }
 
-    /// Every route, behind the guard.
+    /// Every route, behind the guard (`/metrics` only when it has no listener of its own).
     pub fn router(self) -> Router {
-        server::router(self.state)
+        server::router(self.state, self.metrics_apart)
     }
 
-    /// Serves on `listener` until `shutdown`, then finishes the requests in flight.
+    /// Serves every route on `listener` until `shutdown`, then finishes the requests in flight.
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: CancellationToken,
     ) -> std::io::Result<()> {
-        server::serve(listener, self.state, shutdown).await
+        server::serve(listener, self.router(), shutdown).await
+    }
+
+    /// Serves `/metrics` alone on `listener` (`http.metrics_listen`) until `shutdown`.
+    pub async fn serve_metrics(
+        self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> std::io::Result<()> {
+        server::serve(listener, server::metrics_router(self.state), shutdown).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn get(router: Router, path: &str) -> reqwest::StatusCode {
+        mimamori_alerts::notify::install_crypto_provider();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        reqwest::get(format!("http://{addr}{path}"))
+            .await
+            .unwrap()
+            .status()
+    }
+
+    async fn served(metrics_listen: Option<std::net::SocketAddr>) -> (Web, impl Sized) {
+        let t = mimamori_core::testing::TestStore::sqlite().await;
+        let mut config = Config::default();
+        config.http.metrics_listen = metrics_listen;
+        let web = build(
+            &config,
+            t.store.clone(),
+            Arc::new(Registry::fujisawa()),
+            Arc::new(mimamori_core::clock::SystemClock),
+            Parts::default(),
+        )
+        .await
+        .unwrap();
+        (web, t)
+    }
+
+    #[tokio::test]
+    async fn metrics_are_served_on_their_own_listener_when_one_is_set() {
+        let (web, _store) = served(None).await;
+        assert_eq!(get(web.router(), "/metrics").await, 200);
+
+        let (web, _store) = served(Some("127.0.0.1:9999".parse().unwrap())).await;
+        assert_eq!(
+            get(web.clone().router(), "/metrics").await,
+            404,
+            "not on the public listener"
+        );
+        assert_eq!(get(web.clone().router(), "/healthz").await, 200);
+        let metrics = server::metrics_router(web.state);
+        assert_eq!(get(metrics.clone(), "/metrics").await, 200);
+        assert_eq!(get(metrics, "/alerts").await, 404, "nothing else there");
     }
 }

@@ -115,7 +115,8 @@ async fn guard(State(guard): State<AuthGuard>, req: Request, next: Next) -> Resp
     response
 }
 
-pub fn router(state: AppState) -> Router {
+/// Every route: `/metrics` too, unless it has a listener of its own (`metrics_apart`).
+pub fn router(state: AppState, metrics_apart: bool) -> Router {
     let api = crate::api::router(crate::api::ApiState {
         store: state.store.clone(),
         clock: state.clock.clone(),
@@ -128,8 +129,11 @@ pub fn router(state: AppState) -> Router {
     let partners = crate::partners::router(state.partners.clone());
     let mut app = Router::new()
         .route("/", get(status_page))
-        .route("/healthz", get(health))
-        .route("/metrics", get(metrics))
+        .route("/healthz", get(health));
+    if !metrics_apart {
+        app = app.route("/metrics", get(metrics));
+    }
+    let mut app = app
         .with_state(state)
         .merge(api)
         .merge(dashboard)
@@ -143,15 +147,22 @@ pub fn router(state: AppState) -> Router {
     app.layer(axum::middleware::from_fn_with_state(guard_state, guard))
 }
 
-/// Serves until `shutdown` is cancelled, then finishes requests in flight.
+/// `/metrics` alone, for its own listener (`http.metrics_listen`).
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+/// Serves `router` until `shutdown` is cancelled, then finishes requests in flight.
 pub async fn serve(
     listener: TcpListener,
-    state: AppState,
+    router: Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     axum::serve(
         listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+        router.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown.cancelled_owned())
     .await

@@ -18,6 +18,9 @@ pub struct HttpConfig {
     /// Behind a reverse proxy: the header that carries the client's address (`x-forwarded-for`,
     /// `x-real-ip`; its last address counts). Empty: the connection's own address.
     pub client_ip_header: String,
+    /// A listener of its own for `/metrics` (e.g. an address only the monitoring network
+    /// reaches); then `/metrics` is not served on `listen`. Unset: served on `listen`.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Default for HttpConfig {
@@ -28,6 +31,7 @@ impl Default for HttpConfig {
             max_auth_failures: 10,
             auth_failure_window_seconds: 600,
             client_ip_header: String::new(),
+            metrics_listen: None,
         }
     }
 }
@@ -44,6 +48,12 @@ impl HttpConfig {
             return Err((
                 "http.auth_failure_window_seconds",
                 "must be at least 1 when http.max_auth_failures is set".into(),
+            ));
+        }
+        if self.metrics_listen == Some(self.listen) {
+            return Err((
+                "http.metrics_listen",
+                "must differ from http.listen (leave it unset to serve /metrics there)".into(),
             ));
         }
         let header = self.client_ip_header.trim();

@@ -97,6 +97,21 @@ fn bad_throttle_settings_name_their_key() {
 }
 
 #[test]
+fn metrics_listen_is_optional_and_not_the_public_listener() {
+    assert_eq!(load("").unwrap().http.metrics_listen, None);
+    let c = load("[http]\nmetrics_listen = \"127.0.0.1:9090\"\n").unwrap();
+    assert_eq!(
+        c.http.metrics_listen,
+        Some("127.0.0.1:9090".parse().unwrap())
+    );
+    let e = load("[http]\nlisten = \"127.0.0.1:9090\"\nmetrics_listen = \"127.0.0.1:9090\"\n")
+        .unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("http.metrics_listen"));
+    let e = load("[http]\nmetrics_listen = \"nowhere\"\n").unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("http.metrics_listen"));
+}
+
+#[test]
 fn bad_rule_settings_name_their_key() {
     for (text, key) in [
         ("[rules]\nheartbeat_misses = 0\n", "rules.heartbeat_misses"),
