@@ -3,9 +3,10 @@
 //! The alert service: it decides, from signals and time, that someone needs a person to look.
 //!
 //! - [`schedule`]: local times of day in the city's zone — active hours, daily windows, pauses;
-//! - [`engine`]: the rules (emergency, inactivity, daily window, check-in, pauses, device health,
-//!   unmonitored residents, partners' concerns, compound cases) over a deadline queue; pure,
-//!   clock-free, restart-safe by construction;
+//! - [`rules`]: the [`Engine`] — a deadline queue fed with signals and time — and one module per
+//!   rule (emergency, inactivity, daily window, check-in, pauses, device health, unmonitored
+//!   residents, partners' concerns, compound cases); pure, clock-free, restart-safe by
+//!   construction;
 //! - [`service`]: the engine fed from the store — rebuilt from it on start, following new signals by
 //!   their id, sleeping until the next deadline on an injected clock, writing alerts routed to their
 //!   team with their notifications, and carrying out escalation steps;
@@ -18,11 +19,15 @@
 pub mod ack_link;
 pub mod api;
 pub mod dashboard;
-pub mod engine;
 pub mod notify;
 pub mod route;
+pub mod rules;
 pub mod schedule;
 pub mod service;
 
-pub use engine::{Decision, Engine, EngineSettings};
+pub use rules::{Decision, Engine, EngineSettings};
+
+/// The rules' earlier name, for the callers (the service, the API, reminders, tests) that still
+/// import `engine::…`; the same module.
+pub use rules as engine;
 pub use service::AlertService;
