@@ -1,7 +1,7 @@
 //! The engine core: residents' and devices' state, the deadline queue, what the engine decides,
-//! and the two ways in — signals ([`Engine::apply`]) and time ([`Engine::due`]). What each rule checks lives in its own
-//! module; here is only how rules are armed and their deadlines dispatched, and the memory of
-//! alerts opened that keeps the same lapse from alerting twice.
+//! and the two ways in — signals ([`Engine::apply`]) and time ([`Engine::due`]). What each rule
+//! checks lives in its own module; here is only how rules are armed and their deadlines
+//! dispatched, and the memory of alerts opened that keeps the same lapse from alerting twice.
 
 use super::queue::{DeadlineQueue, Owner, Slot};
 use super::settings::EngineSettings;
@@ -33,11 +33,17 @@ pub enum Decision {
 pub struct Engine {
     /// The city's zone: daily rules are in its local time.
     pub(super) tz: Tz,
+    /// The tunables of `[rules]`.
     pub(super) settings: EngineSettings,
+    /// Residents by index: the queue and devices refer to them by number, not by id.
     pub(super) residents: Vec<ResidentState>,
+    /// A resident's index from their id (signals and admin changes name residents by id).
     by_resident: HashMap<ResidentId, u32>,
+    /// Devices by index.
     pub(super) devices: Vec<DeviceState>,
+    /// A device's index from its id.
     by_device: HashMap<DeviceId, u32>,
+    /// Every armed deadline.
     pub(super) queue: DeadlineQueue,
     /// When the latest alert of each kind was opened for each subject (by subject key).
     latest_alerts: HashMap<(String, AlertKind), DateTime<Utc>>,

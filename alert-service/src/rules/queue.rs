@@ -97,6 +97,7 @@ pub(super) enum Owner {
 pub(super) struct Entry {
     /// When it comes up; first, so the queue is ordered by it.
     pub(super) at: DateTime<Utc>,
+    /// Whose deadline it is, and which.
     pub(super) owner: Owner,
     /// The owner's generation when it was armed: stale if the owner's has moved on since.
     pub(super) generation: u32,
