@@ -7,9 +7,10 @@
 //! way. Inside:
 //!
 //! - [`schedule`]: local times of day in the city's zone — active hours, daily windows, pauses;
-//! - [`engine`]: the rules (emergency, inactivity, daily window, check-in, pauses, device health,
-//!   unmonitored residents, partners' concerns, compound cases) over a deadline queue; pure,
-//!   clock-free, restart-safe by construction;
+//! - [`rules`]: the [`Engine`] — a deadline queue fed with signals and time — and one module per
+//!   rule (emergency, inactivity, daily window, check-in, pauses, device health, unmonitored
+//!   residents, partners' concerns, compound cases); pure, clock-free, restart-safe by
+//!   construction;
 //! - [`service`]: the engine fed from the store — rebuilt from it on start, following new signals by
 //!   their id, sleeping until the next deadline on an injected clock, writing alerts routed to their
 //!   team with their notifications, and carrying out escalation steps;
@@ -25,14 +26,14 @@
 
 pub mod actions;
 mod component;
-pub mod engine;
 pub mod notify;
 pub mod route;
+pub mod rules;
 pub mod schedule;
 pub mod service;
 
 pub use component::{
     Alerts, BuildError, actions_for, build, link_signer, message_context, targets,
 };
-pub use engine::{CONCERN_PERSONAL, Decision, Engine, EngineSettings};
+pub use rules::{CONCERN_PERSONAL, Decision, Engine, EngineSettings};
 pub use service::AlertService;

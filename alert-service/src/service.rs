@@ -10,9 +10,9 @@
 //! restart — is applied when it comes back, and one that already led to an alert is not applied
 //! again.
 
-use crate::engine::{Decision, DeviceProfile, Engine, EngineSettings, History, Profile};
 use crate::notify::Targets;
 use crate::route::{Escalation, Routing};
+use crate::rules::{Decision, DeviceProfile, Engine, EngineSettings, History, Profile};
 use crate::schedule::Interval;
 use chrono::Datelike;
 use chrono::Duration;

@@ -239,7 +239,7 @@ async fn a_checkin_reminder_goes_to_the_residents_own_button_signed(store: Store
     let clock = ManualClock::new(jst("2026-12-01T06:00:00"));
     let mut r = mimamori_core::testing::new_resident("r-remind");
     r.policies = vec![CheckinPolicy::Checkin {
-        due: mimamori_alerts::engine::hm(9, 0),
+        due: mimamori_alerts::rules::hm(9, 0),
         remind_minutes_before: Some(30),
         grace_minutes: 60,
     }];

@@ -2,7 +2,7 @@
 //! "now" is. Times are Asia/Tokyo.
 
 use chrono::{DateTime, Duration, Utc};
-use mimamori_alerts::engine::{
+use mimamori_alerts::rules::{
     Decision, DeviceProfile, Engine, EngineSettings, History, Profile, hm,
 };
 use mimamori_alerts::schedule::Interval;

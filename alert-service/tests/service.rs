@@ -1,7 +1,7 @@
 //! The alert service against a real store (SQLite and PostgreSQL), on an injected clock.
 
 use chrono::{DateTime, Duration, Utc};
-use mimamori_alerts::engine::hm;
+use mimamori_alerts::rules::hm;
 use mimamori_alerts::{AlertService, EngineSettings};
 use mimamori_core::clock::{Clock, ManualClock};
 use mimamori_core::domain::*;

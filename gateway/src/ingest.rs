@@ -2,6 +2,7 @@
 //! normalisation, idempotent storage, receipt.
 
 use crate::adapter::{self, DeviceRef, Parsed};
+use crate::drop_reason::DropReason;
 use crate::metrics::Metrics;
 use chrono::{DateTime, Utc};
 use mimamori_core::clock::Clock;
@@ -18,54 +19,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
-
-/// Why a message was not stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DropReason {
-    Oversized,
-    UnknownTopic,
-    UnknownDevice,
-    DisabledDevice,
-    Malformed,
-    UnknownType,
-    UnsupportedVersion,
-    /// The HMAC is missing or wrong: someone speaking as a device it is not. A security event.
-    BadMac,
-    /// Understood, but says nothing we keep (e.g. a zigbee2mqtt link-quality report).
-    NothingToStore,
-    /// zigbee2mqtt's old plain-text availability.
-    LegacyAvailability,
-}
-
-impl DropReason {
-    pub const ALL: &'static [DropReason] = &[
-        Self::Oversized,
-        Self::UnknownTopic,
-        Self::UnknownDevice,
-        Self::DisabledDevice,
-        Self::Malformed,
-        Self::UnknownType,
-        Self::UnsupportedVersion,
-        Self::BadMac,
-        Self::NothingToStore,
-        Self::LegacyAvailability,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Oversized => "oversized",
-            Self::UnknownTopic => "unknown_topic",
-            Self::UnknownDevice => "unknown_device",
-            Self::DisabledDevice => "disabled_device",
-            Self::Malformed => "malformed",
-            Self::UnknownType => "unknown_type",
-            Self::UnsupportedVersion => "unsupported_version",
-            Self::BadMac => "bad_mac",
-            Self::NothingToStore => "nothing_to_store",
-            Self::LegacyAvailability => "legacy_availability",
-        }
-    }
-}
 
 /// What happened to a message, for in-process subscribers (the alert service, tests).
 #[derive(Debug, Clone)]

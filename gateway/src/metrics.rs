@@ -1,7 +1,7 @@
 //! Counters of ingestion, rendered in the Prometheus text format, and a rate limiter for the log
 //! lines of dropped messages (a misbehaving device must not flood the log).
 
-use crate::ingest::DropReason;
+use crate::drop_reason::DropReason;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};

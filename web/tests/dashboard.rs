@@ -675,8 +675,8 @@ async fn a_care_worker_registers_a_resident_of_their_district(store: Store, _url
         added.policies,
         [CheckinPolicy::Inactivity {
             max_silence_minutes: 12 * 60,
-            active_from: mimamori_alerts::engine::hm(7, 0),
-            active_to: mimamori_alerts::engine::hm(22, 0),
+            active_from: mimamori_alerts::rules::hm(7, 0),
+            active_to: mimamori_alerts::rules::hm(22, 0),
         }]
     );
     let added_by = store
@@ -759,7 +759,7 @@ async fn a_care_worker_changes_how_a_resident_is_watched(store: Store, _url: Str
     .await
     .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    use mimamori_alerts::engine::hm;
+    use mimamori_alerts::rules::hm;
     assert_eq!(
         policies().await,
         [

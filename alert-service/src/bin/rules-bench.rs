@@ -9,7 +9,7 @@
 //! Options: `--sizes 10000,100000,1000000`, `--signals 200000`, `--timed 10000`.
 
 use chrono::{DateTime, Duration, Utc};
-use mimamori_alerts::engine::{
+use mimamori_alerts::rules::{
     Decision, DeviceProfile, Engine, EngineSettings, History, Profile, hm,
 };
 use mimamori_core::domain::*;

@@ -3,7 +3,7 @@
 //! alert: it is published once (QoS 1), and the check-in alert follows after the grace period
 //! whatever happened to it.
 
-use crate::engine::Decision;
+use crate::rules::Decision;
 use mimamori_core::protocol::Reminder;
 use mimamori_core::storage::{StorageError, Store};
 use mimamori_core::topic;

@@ -7,7 +7,7 @@
 pub mod v1;
 pub mod zigbee2mqtt;
 
-use crate::ingest::DropReason;
+use crate::drop_reason::DropReason;
 use mimamori_core::domain::{DeviceId, SignalKind};
 use mimamori_core::protocol;
 

@@ -1,7 +1,7 @@
 //! Our own format: `mimamori/v1/devices/{id}/events` and `…/status` (see `docs/PROTOCOL.md`).
 
 use super::Parsed;
-use crate::ingest::DropReason;
+use crate::drop_reason::DropReason;
 use mimamori_core::protocol::{Event, EventType, Status};
 use mimamori_core::topic::{DeviceTopic, parse_device_topic};
 

@@ -8,7 +8,7 @@
 //! broker's control of who may publish under the prefix (see `docs/SECURITY.md`).
 
 use super::{DeviceRef, ForeignSignal, Parsed};
-use crate::ingest::DropReason;
+use crate::drop_reason::DropReason;
 use mimamori_core::domain::SignalKind;
 use serde_json::{Value, json};
 

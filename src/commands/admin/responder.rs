@@ -1,0 +1,127 @@
+//! `mimamori admin responder …`: add the people who receive alerts to teams, list them, and issue
+//! their API tokens and Telegram link codes (each shown once).
+
+use super::{Context, input, nonempty, print_json};
+use crate::Failure;
+use crate::cli::ResponderCommand;
+use mimamori_core::domain::*;
+use mimamori_core::secret;
+use serde_json::json;
+
+pub(super) async fn run(command: ResponderCommand, cx: Context<'_>) -> Result<(), Failure> {
+    let Context { store, now, .. } = cx;
+    match command {
+        ResponderCommand::Add {
+            team,
+            name,
+            email,
+            telegram_chat_id,
+            office_hours,
+            id,
+            output,
+        } => {
+            let new = NewResponder {
+                id: match id {
+                    Some(id) => ResponderId::parse(id).map_err(input)?,
+                    None => ResponderId::generate(),
+                },
+                team: TeamId::parse(team).map_err(input)?,
+                name: nonempty("name", name)?,
+                email: email.map(Email::parse).transpose().map_err(input)?,
+                telegram_chat_id,
+                office_hours: office_hours
+                    .as_deref()
+                    .map(OfficeHours::parse)
+                    .transpose()
+                    .map_err(input)?,
+            };
+            store.get_team(&new.team).await.map_err(input)?;
+            let r = store.add_responder(&new, now).await.map_err(input)?;
+            cx.audit(
+                "responder.add",
+                "responder",
+                r.id.as_str(),
+                json!({ "team": r.team }),
+            )
+            .await?;
+            if output.json {
+                return print_json(&json!({ "id": r.id, "team": r.team }));
+            }
+            println!("登録しました / added: responder {} (team {})", r.id, r.team);
+        }
+        ResponderCommand::List { team, output } => {
+            let team = team.map(TeamId::parse).transpose().map_err(input)?;
+            let responders = store.list_responders(team.as_ref()).await?;
+            if output.json {
+                return print_json(&responders);
+            }
+            for r in responders {
+                let channels = [
+                    r.email.as_ref().map(|_| "email"),
+                    r.telegram_chat_id.map(|_| "telegram"),
+                ];
+                let channels: Vec<_> = channels.into_iter().flatten().collect();
+                println!(
+                    "{:<14} {:<24} {:<16} {}",
+                    r.id,
+                    r.team,
+                    r.name,
+                    channels.join(",")
+                );
+            }
+        }
+        ResponderCommand::Token { id, output } => {
+            let id = ResponderId::parse(id).map_err(input)?;
+            store.get_responder(&id).await.map_err(input)?;
+            let token = format!("mmr_{}", secret::generate(33));
+            store
+                .add_responder_token(&id, &secret::token_hash(&token), now)
+                .await
+                .map_err(input)?;
+            cx.audit("responder.token", "responder", id.as_str(), json!({}))
+                .await?;
+            if output.json {
+                return print_json(&json!({ "id": id, "secret": token }));
+            }
+            println!("API token: {token}");
+            println!("このトークンは再表示できません / shown once.");
+        }
+        ResponderCommand::TelegramCode { id, hours, output } => {
+            let id = ResponderId::parse(id).map_err(input)?;
+            store.get_responder(&id).await.map_err(input)?;
+            let hours = LinkCodeHours::parse(hours)
+                .map_err(|_| {
+                    input(format!(
+                        "--hours: between {} and {}",
+                        LinkCodeHours::MIN,
+                        LinkCodeHours::MAX
+                    ))
+                })?
+                .hours();
+            let code = secret::generate(16);
+            let expires = now + chrono::Duration::hours(hours);
+            store
+                .add_link_code(&id, &secret::token_hash(&code), expires, now)
+                .await
+                .map_err(input)?;
+            cx.audit(
+                "responder.telegram_code",
+                "responder",
+                id.as_str(),
+                json!({ "hours": hours }),
+            )
+            .await?;
+            if output.json {
+                return print_json(
+                    &json!({ "id": id, "secret": code, "command": format!("/start {code}"), "expires_at": expires }),
+                );
+            }
+            println!("Telegram でボットに次のメッセージを送ってください / send the bot:");
+            println!("  /start {code}");
+            println!(
+                "{hours}時間有効・1回限り / valid {hours} h, once. このコードは再表示できません / shown once."
+            );
+        }
+    }
+    Ok(())
+}
