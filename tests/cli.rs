@@ -1,10 +1,27 @@
 //! End-to-end tests of the `mimamori` command, run as a user runs it: a fresh folder, the real
-//! binary, its exit status and what it prints.
+//! binary, its exit status and what it prints. The split deployment needs PostgreSQL, the
+//! Telegram-and-email story aiosmtpd; where they are missing those two are listed as ignored.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
+
+mimamori_testkit::tests! {
+    sync the_example_configuration_loads_as_it_is;
+    sync broken_configurations_get_one_clear_line;
+    sync up_starts_in_a_fresh_folder_and_stops_cleanly_on_sigterm_and_sigint;
+    sync device_and_partner_secrets_are_printed_once_and_stored_as_hashes;
+    sync teams_and_responders_from_the_command_line;
+    sync a_thousand_row_cp932_csv_imports_and_a_bad_row_imports_nothing;
+    sync a_provisioned_device_reaches_a_running_platform;
+    sync the_demo_shows_signals_and_alerts_flowing;
+    sync a_client_sending_wrong_tokens_is_refused_for_a_while;
+    sync policies_and_pauses_from_the_command_line;
+    sync an_emergency_press_reaches_the_alerts_topic_and_a_webhook_routed_to_the_district;
+    sync split_into_broker_gateway_and_alerts_on_postgresql_a_press_reaches_the_alerts_topic: [Postgres];
+    sync emergency_presses_reach_telegram_and_email_and_either_acknowledges: [Smtp];
+}
 
 fn mimamori(dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_mimamori"));
@@ -40,7 +57,6 @@ fn json(dir: &Path, args: &[&str]) -> serde_json::Value {
     serde_json::from_str(&ok(dir, args)).unwrap()
 }
 
-#[test]
 fn the_example_configuration_loads_as_it_is() {
     let dir = tempfile::tempdir().unwrap();
     let example = ok(dir.path(), &["config", "example"]);
@@ -54,7 +70,6 @@ fn the_example_configuration_loads_as_it_is() {
 }
 
 /// Each broken configuration gets exit status 2 and one line naming the file, line and key.
-#[test]
 fn broken_configurations_get_one_clear_line() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
@@ -221,7 +236,6 @@ fn stop(Running(child): &mut Running, signal: &str) -> std::process::ExitStatus 
     }
 }
 
-#[test]
 fn up_starts_in_a_fresh_folder_and_stops_cleanly_on_sigterm_and_sigint() {
     for signal in ["-TERM", "-INT"] {
         let dir = tempfile::tempdir().unwrap();
@@ -254,7 +268,6 @@ async fn data_store(dir: &Path) -> mimamori_core::storage::Store {
         .unwrap()
 }
 
-#[test]
 fn device_and_partner_secrets_are_printed_once_and_stored_as_hashes() {
     let dir = tempfile::tempdir().unwrap();
     let r = json(
@@ -369,7 +382,6 @@ fn device_and_partner_secrets_are_printed_once_and_stored_as_hashes() {
     });
 }
 
-#[test]
 fn teams_and_responders_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let teams = json(
@@ -508,7 +520,6 @@ fn cp932_csv(rows: usize, bad_line: Option<usize>) -> Vec<u8> {
     bytes.into_owned()
 }
 
-#[test]
 fn a_thousand_row_cp932_csv_imports_and_a_bad_row_imports_nothing() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("bad.csv"), cp932_csv(1000, Some(500))).unwrap();
@@ -544,7 +555,6 @@ fn a_thousand_row_cp932_csv_imports_and_a_bad_row_imports_nothing() {
 
 /// A device provisioned with the command line presses its button against a running `mimamori up`:
 /// the receipt it gets back means the emergency is stored, and the metrics count it.
-#[test]
 fn a_provisioned_device_reaches_a_running_platform() {
     let dir = tempfile::tempdir().unwrap();
     let d = provision_button(dir.path());
@@ -582,7 +592,6 @@ fn a_provisioned_device_reaches_a_running_platform() {
 
 /// `mimamori up --demo` shows signals of simulated homes as they are stored, and the alert the
 /// first home's call button raises.
-#[test]
 fn the_demo_shows_signals_and_alerts_flowing() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, up) = start_up(dir.path(), &["--demo"]);
@@ -730,7 +739,6 @@ fn http_request(
 
 /// Ten wrong tokens from one client, and the sign-in, the report form and the APIs refuse it
 /// (429 with Retry-After) — even with a right token — while the rest of the site still answers.
-#[test]
 fn a_client_sending_wrong_tokens_is_refused_for_a_while() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, up) = start_up(dir.path(), &[]);
@@ -779,7 +787,6 @@ fn a_client_sending_wrong_tokens_is_refused_for_a_while() {
 }
 
 /// Policies and pauses set from the command line.
-#[test]
 fn policies_and_pauses_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let r = json(
@@ -886,7 +893,6 @@ fn policies_and_pauses_from_the_command_line() {
 
 /// Issue 5's story end to end: a device's emergency press reaches the MQTT alerts topic and a
 /// webhook, routed to the 包括 of the resident's district, with no personal data.
-#[test]
 fn an_emergency_press_reaches_the_alerts_topic_and_a_webhook_routed_to_the_district() {
     let dir = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -990,12 +996,9 @@ async fn press_and_listen(
 /// alert service as three processes on one PostgreSQL database. A press reaches the alerts topic
 /// through the database alone (the alert service hears of the stored signal from PostgreSQL's
 /// notification, tested on its own in core/tests/storage.rs, or else from its poll).
-#[test]
 fn split_into_broker_gateway_and_alerts_on_postgresql_a_press_reaches_the_alerts_topic() {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let Some(db) = rt.block_on(mimamori_core::testing::TestStore::postgres()) else {
-        return;
-    };
+    let db = rt.block_on(mimamori_core::testing::TestStore::postgres());
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("mimamori.toml"),
@@ -1086,16 +1089,7 @@ fn device_client(
 /// Issue 6's story end to end: real devices' emergency presses reach a responder's Telegram chat
 /// (at a local Bot API server) and the team's mailboxes (a real SMTP server); 対応します on
 /// Telegram acknowledges one alert, the email link the other — once.
-#[test]
 fn emergency_presses_reach_telegram_and_email_and_either_acknowledges() {
-    if !mimamori_testkit::smtp::available() {
-        assert!(
-            !mimamori_testkit::smtp::required(),
-            "MIMAMORI_TEST_REQUIRE_SMTP=1 but aiosmtpd is missing: pip install aiosmtpd"
-        );
-        eprintln!("skipped: aiosmtpd is not installed (pip install aiosmtpd)");
-        return;
-    }
     const SUZUKI: i64 = 7001;
     let dir = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -1274,3 +1268,5 @@ fn status(response: &str) -> u16 {
 fn http_post(addr: &str, path: &str) -> String {
     http_request(addr, "POST", path, &[], "")
 }
+
+mimamori_testkit::main!();

@@ -1,5 +1,6 @@
 //! Ingestion end to end: real MQTT clients and a real broker — our embedded rumqttd, and Mosquitto
-//! with password file and ACL — through the gateway into the store.
+//! with password file and ACL — through the gateway into the store. The Mosquitto cases need the
+//! `mosquitto` command, TLS the `openssl` one: where missing, they are listed as ignored.
 
 mod support;
 
@@ -12,29 +13,30 @@ use support::{BrokerKind, Platform, setup, wait_for};
 
 const WAIT: Duration = Duration::from_secs(10);
 
+/// Registers each `async fn(Store, BrokerKind)` twice: `embedded::name` and `mosquitto::name`,
+/// the latter needing Mosquitto.
 macro_rules! on_both_brokers {
     ($($name:ident),* $(,)?) => {
         mod embedded {
             $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let t = mimamori_core::testing::TestStore::sqlite().await;
-                    super::$name(t.store.clone(), super::BrokerKind::Embedded).await;
-                    t.finish().await;
-                }
+                mimamori_testkit::case!($name => || {
+                    mimamori_testkit::harness::multi_thread(async {
+                        let t = mimamori_core::testing::TestStore::sqlite().await;
+                        super::$name(t.store.clone(), super::BrokerKind::Embedded).await;
+                        t.finish().await;
+                    })
+                });
             )*
         }
         mod mosquitto {
             $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    if !crate::support::mosquitto_available() {
-                        return;
-                    }
-                    let t = mimamori_core::testing::TestStore::sqlite().await;
-                    super::$name(t.store.clone(), super::BrokerKind::Mosquitto).await;
-                    t.finish().await;
-                }
+                mimamori_testkit::case!($name: [Mosquitto] => || {
+                    mimamori_testkit::harness::multi_thread(async {
+                        let t = mimamori_core::testing::TestStore::sqlite().await;
+                        super::$name(t.store.clone(), super::BrokerKind::Mosquitto).await;
+                        t.finish().await;
+                    })
+                });
             )*
         }
     };
@@ -62,6 +64,10 @@ mod databases {
         super::an_emergency_is_a_stored_signal_within_a_second(store, super::BrokerKind::Embedded)
             .await;
     }
+}
+
+mimamori_testkit::tests! {
+    multi_thread devices_connect_over_tls: [OpenSsl];
 }
 
 fn is_stored_from(e: &IngestEvent, device: &DeviceId) -> bool {
@@ -679,11 +685,8 @@ async fn a_device_clock_far_off_is_flagged_and_both_times_kept(store: Store, kin
 }
 
 /// Devices reach the embedded broker over TLS; a plain-text client on the TLS port gets nowhere.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn devices_connect_over_tls() {
-    let Some((ca_pem, cert, key, _dir)) = support::test_certificates() else {
-        return;
-    };
+    let (ca_pem, cert, key, _dir) = support::test_certificates();
     let t = mimamori_core::testing::TestStore::sqlite().await;
     let creds =
         support::provision(&t.store, "button-tls", DeviceKind::CallButton, true, None).await;
@@ -737,3 +740,5 @@ async fn devices_connect_over_tls() {
     p.finish().await;
     t.finish().await;
 }
+
+mimamori_testkit::main!();

@@ -1,7 +1,8 @@
 //! Partners' concerns end to end, on SQLite and PostgreSQL: a report through the HTTP API or the
 //! clerk's form → a stored signal → the alert service → an alert routed by the address to the
 //! district's CSW, or to triage when the address cannot be routed. And every bad report refused
-//! with its field named, storing nothing.
+//! with its field named, storing nothing. The browser stories need Chromium and ChromeDriver;
+//! like the PostgreSQL cases, they are listed as ignored with the reason where those are missing.
 
 use chrono::{DateTime, Duration, Utc};
 use mimamori_alerts::actions::Actions;
@@ -32,6 +33,12 @@ on_both_backends!(
     the_coordinator_routes_a_triage_report_to_the_district_it_belongs_to,
     a_csw_links_a_report_about_an_address_to_the_resident_it_was_about,
 );
+
+mimamori_testkit::tests! {
+    multi_thread a_clerk_and_a_csw_use_their_pages_in_a_real_browser: [Browser];
+    multi_thread a_stored_report_wakes_the_rules_and_a_resend_does_not;
+    multi_thread a_care_worker_records_and_ends_a_hospital_stay_in_a_real_browser: [Browser];
+}
 
 const TOKEN: &str = "partner-token-of-the-post-office-0123456789";
 
@@ -632,11 +639,8 @@ async fn sign_in_on(browser: &Browser, token: &str) {
 
 /// The clerk's form and the CSW's alert page in a real browser (headless Chromium): the checkboxes,
 /// the cookie and the form token work as a person uses them.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_clerk_and_a_csw_use_their_pages_in_a_real_browser() {
-    let Some(browser) = Browser::start().await else {
-        return;
-    };
+    let browser = Browser::start().await;
     let t = mimamori_core::testing::TestStore::sqlite().await;
     let mut w = world(t.store.clone()).await;
     browser.goto(&format!("{}/report", w.base)).await;
@@ -715,7 +719,6 @@ async fn a_clerk_and_a_csw_use_their_pages_in_a_real_browser() {
 
 /// A new report wakes the alert service at once (`notifying`); a resend stores nothing and wakes
 /// nobody.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_stored_report_wakes_the_rules_and_a_resend_does_not() {
     use mimamori_gateway::concern::{ConcernReport, Via};
     let t = mimamori_core::testing::TestStore::sqlite().await;
@@ -843,11 +846,8 @@ async fn the_coordinator_routes_a_triage_report_to_the_district_it_belongs_to(
 
 /// A care worker records a hospital stay on a resident's page in a real browser (the form as
 /// Chromium submits it, with the start prefilled), then ends it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_care_worker_records_and_ends_a_hospital_stay_in_a_real_browser() {
-    let Some(browser) = Browser::start().await else {
-        return;
-    };
+    let browser = Browser::start().await;
     let t = mimamori_core::testing::TestStore::sqlite().await;
     let w = world(t.store.clone()).await;
     let resident = mimamori_core::testing::new_resident("r-elder");
@@ -997,3 +997,5 @@ async fn a_csw_links_a_report_about_an_address_to_the_resident_it_was_about(
         Subject::Address(_)
     ));
 }
+
+mimamori_testkit::main!();

@@ -398,3 +398,5 @@ async fn a_stopping_worker_gives_back_what_it_had_not_sent(store: Store, _url: S
         "each sent once, in one attempt"
     );
 }
+
+mimamori_testkit::main!();

@@ -8,6 +8,27 @@ use mimamori_alerts::rules::{
 use mimamori_alerts::schedule::Interval;
 use mimamori_core::domain::*;
 
+mimamori_testkit::tests! {
+    sync silence_inside_active_hours_alerts_at_its_deadline;
+    sync a_quiet_night_does_not_count;
+    sync activity_before_the_deadline_moves_it;
+    sync the_same_lapse_never_alerts_twice;
+    sync daily_windows_including_across_midnight;
+    sync checkin_with_a_reminder_then_an_alert;
+    sync pauses_stop_alerts_and_resume_by_themselves;
+    sync an_open_ended_pause_holds_until_it_is_ended;
+    sync an_emergency_alerts_at_once_even_during_a_pause;
+    sync a_device_offline_is_not_the_resident_inactive;
+    sync every_sensor_offline_makes_the_resident_unmonitored_not_inactive;
+    sync low_battery_alerts_once_a_day_at_most;
+    sync alerts_explain_themselves;
+    sync a_restart_fires_what_came_due_while_down_exactly_once;
+    sync a_partners_concern_about_a_resident_is_an_alert_in_their_district_at_once;
+    sync three_kinds_within_a_month_flag_a_compound_case_once;
+    sync kinds_outside_the_window_do_not_make_a_compound_case;
+    sync the_configurations_defaults_are_the_engines;
+}
+
 fn jst(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(&format!("{s}+09:00"))
         .unwrap()
@@ -163,7 +184,6 @@ fn kinds(ds: &[Decision]) -> Vec<String> {
     ds.iter().map(|d| describe(d).0).collect()
 }
 
-#[test]
 fn silence_inside_active_hours_alerts_at_its_deadline() {
     let t0 = jst("2026-12-01T06:00:00");
     let mut w = World::new(vec![inactivity(12)], t0, History::default(), t0);
@@ -177,7 +197,6 @@ fn silence_inside_active_hours_alerts_at_its_deadline() {
     );
 }
 
-#[test]
 fn a_quiet_night_does_not_count() {
     let t0 = jst("2026-12-01T06:00:00");
     let mut w = World::new(vec![inactivity(12)], t0, History::default(), t0);
@@ -192,7 +211,6 @@ fn a_quiet_night_does_not_count() {
     );
 }
 
-#[test]
 fn activity_before_the_deadline_moves_it() {
     let t0 = jst("2026-12-01T06:00:00");
     let mut w = World::new(vec![inactivity(12)], t0, History::default(), t0);
@@ -206,7 +224,6 @@ fn activity_before_the_deadline_moves_it() {
     );
 }
 
-#[test]
 fn the_same_lapse_never_alerts_twice() {
     let t0 = jst("2026-12-01T06:00:00");
     let mut w = World::new(vec![inactivity(12)], t0, History::default(), t0);
@@ -225,7 +242,6 @@ fn the_same_lapse_never_alerts_twice() {
     );
 }
 
-#[test]
 fn daily_windows_including_across_midnight() {
     let t0 = jst("2026-12-01T00:00:00");
     let mut w = World::new(vec![window((6, 0), (10, 0))], t0, History::default(), t0);
@@ -258,7 +274,6 @@ fn daily_windows_including_across_midnight() {
     );
 }
 
-#[test]
 fn checkin_with_a_reminder_then_an_alert() {
     let t0 = jst("2026-12-01T00:00:00");
     let mut w = World::new(
@@ -302,7 +317,6 @@ fn checkin_with_a_reminder_then_an_alert() {
     );
 }
 
-#[test]
 fn pauses_stop_alerts_and_resume_by_themselves() {
     let t0 = jst("2026-12-01T06:00:00");
     let hospital = Interval {
@@ -338,7 +352,6 @@ fn pauses_stop_alerts_and_resume_by_themselves() {
     );
 }
 
-#[test]
 fn an_open_ended_pause_holds_until_it_is_ended() {
     let t0 = jst("2026-12-01T06:00:00");
     let mut w = World::new(vec![inactivity(12)], t0, History::default(), t0);
@@ -368,7 +381,6 @@ fn an_open_ended_pause_holds_until_it_is_ended() {
     );
 }
 
-#[test]
 fn an_emergency_alerts_at_once_even_during_a_pause() {
     let t0 = jst("2026-12-01T06:00:00");
     let history = History {
@@ -404,7 +416,6 @@ fn an_emergency_alerts_at_once_even_during_a_pause() {
     assert_eq!(kinds(&d), ["emergency"]);
 }
 
-#[test]
 fn a_device_offline_is_not_the_resident_inactive() {
     let t0 = jst("2026-12-01T06:00:00");
     let mut w = World::new(vec![inactivity(12)], t0, History::default(), t0);
@@ -430,7 +441,6 @@ fn a_device_offline_is_not_the_resident_inactive() {
     );
 }
 
-#[test]
 fn every_sensor_offline_makes_the_resident_unmonitored_not_inactive() {
     let t0 = jst("2026-12-01T06:00:00");
     let mut w = World::new(vec![inactivity(12)], t0, History::default(), t0);
@@ -481,7 +491,6 @@ fn every_sensor_offline_makes_the_resident_unmonitored_not_inactive() {
     );
 }
 
-#[test]
 fn low_battery_alerts_once_a_day_at_most() {
     let t0 = jst("2026-12-01T06:00:00");
     let mut w = World::new(vec![], t0, History::default(), t0);
@@ -519,7 +528,6 @@ fn low_battery_alerts_once_a_day_at_most() {
     assert_eq!(kinds(&d), ["battery_low"]);
 }
 
-#[test]
 fn alerts_explain_themselves() {
     let t0 = jst("2026-12-01T06:00:00");
     let mut w = World::new(vec![inactivity(12)], t0, History::default(), t0);
@@ -544,7 +552,6 @@ fn alerts_explain_themselves() {
     assert!(!a.summary.contains("花子"), "no names in the summary");
 }
 
-#[test]
 fn a_restart_fires_what_came_due_while_down_exactly_once() {
     let t0 = jst("2026-12-01T06:00:00");
     let last = jst("2026-12-01T08:00:00");
@@ -610,7 +617,6 @@ impl World {
     }
 }
 
-#[test]
 fn a_partners_concern_about_a_resident_is_an_alert_in_their_district_at_once() {
     let t0 = jst("2026-12-01T06:00:00");
     let mut w = World::new(vec![], t0, History::default(), t0);
@@ -625,7 +631,6 @@ fn a_partners_concern_about_a_resident_is_an_alert_in_their_district_at_once() {
     assert_eq!(a.detail["seen"], serde_json::json!(["mail"]));
 }
 
-#[test]
 fn three_kinds_within_a_month_flag_a_compound_case_once() {
     let t0 = jst("2026-12-01T06:00:00");
     let mut w = World::new(vec![inactivity(12)], t0, History::default(), t0);
@@ -646,7 +651,6 @@ fn three_kinds_within_a_month_flag_a_compound_case_once() {
     assert_eq!(kinds(&w.press(jst("2026-12-09T10:00:00"))), ["emergency"]);
 }
 
-#[test]
 fn kinds_outside_the_window_do_not_make_a_compound_case() {
     let t0 = jst("2026-11-01T06:00:00");
     let mut w = World::new(vec![], t0, History::default(), t0);
@@ -661,10 +665,11 @@ fn kinds_outside_the_window_do_not_make_a_compound_case() {
     );
 }
 
-#[test]
 fn the_configurations_defaults_are_the_engines() {
     assert_eq!(
         EngineSettings::from_config(&mimamori_core::config::RulesConfig::default()),
         EngineSettings::default()
     );
 }
+
+mimamori_testkit::main!();

@@ -428,3 +428,5 @@ async fn an_alert_the_store_refused_is_written_once_it_accepts_again(store: Stor
         1
     );
 }
+
+mimamori_testkit::main!();

@@ -478,3 +478,5 @@ async fn webhook_mode_takes_updates_only_with_the_secret(store: Store, _: String
     assert_eq!(real.status(), 200);
     assert_eq!(w.alert(alert.id).await.state, AlertState::Acknowledged);
 }
+
+mimamori_testkit::main!();

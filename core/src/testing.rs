@@ -1,6 +1,9 @@
-//! Test support (feature `testing`): fresh stores — a SQLite file in a temporary folder, and,
-//! when `MIMAMORI_TEST_POSTGRES_URL` names a server, a new PostgreSQL database per test — and the
-//! [`on_both_backends!`](crate::on_both_backends) macro that runs one test body on each.
+//! Test support (feature `testing`): fresh stores — a SQLite file in a temporary folder, and a
+//! new PostgreSQL database per test on the server of [`mimamori_testkit::postgres`]
+//! (`MIMAMORI_TEST_POSTGRES_URL`, else the usual local address) — and the
+//! [`on_both_backends!`](crate::on_both_backends) macro that registers one test body on each with
+//! testkit's [harness](mimamori_testkit::harness), which runs the PostgreSQL case only where the
+//! server answers and lists it as ignored with the reason elsewhere.
 
 use crate::domain::*;
 use crate::registry::Registry;
@@ -8,9 +11,11 @@ use crate::storage::Store;
 use sqlx::Connection;
 
 /// The environment variable naming the PostgreSQL server for tests (an admin URL, e.g.
-/// `postgres://postgres@127.0.0.1:5432/postgres`). Unset: PostgreSQL tests are skipped, unless
-/// `MIMAMORI_TEST_REQUIRE_POSTGRES=1`, which makes them fail (CI sets both).
-pub const POSTGRES_ENV: &str = "MIMAMORI_TEST_POSTGRES_URL";
+/// `postgres://postgres@127.0.0.1:5432/postgres`); unset, the usual local address is used.
+pub const POSTGRES_ENV: &str = mimamori_testkit::postgres::URL_ENV;
+
+#[doc(hidden)]
+pub use mimamori_testkit as testkit;
 
 /// A store under test and what keeps it alive.
 #[derive(Debug)]
@@ -44,25 +49,20 @@ impl TestStore {
         }
     }
 
-    /// `None` when no PostgreSQL server is configured (and none is required).
-    pub async fn postgres() -> Option<Self> {
-        let admin_url = match std::env::var(POSTGRES_ENV) {
-            Ok(url) => url,
-            Err(_) if std::env::var("MIMAMORI_TEST_REQUIRE_POSTGRES").as_deref() == Ok("1") => {
-                panic!("{POSTGRES_ENV} is not set but MIMAMORI_TEST_REQUIRE_POSTGRES=1")
-            }
-            Err(_) => {
-                eprintln!("skipped: set {POSTGRES_ENV} to run the PostgreSQL storage tests");
-                return None;
-            }
-        };
+    /// A new database on the tests' PostgreSQL server. Panics when the server does not answer:
+    /// a test that calls this declares the `Postgres` need (as `on_both_backends!` does), so that
+    /// the harness runs it only where the server answers.
+    pub async fn postgres() -> Self {
+        let admin_url = mimamori_testkit::postgres::admin_url();
         let database = format!(
             "mimamori_test_{}",
             crate::secret::generate(12).to_lowercase()
         );
         let mut admin = sqlx::postgres::PgConnection::connect(&admin_url)
             .await
-            .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {admin_url}: {e}"));
+            .unwrap_or_else(|e| {
+                panic!("cannot reach PostgreSQL ({POSTGRES_ENV} or the local server): {e}")
+            });
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
             .execute(&mut admin)
             .await
@@ -75,14 +75,14 @@ impl TestStore {
             .seed_registry(&Registry::fujisawa(), t0())
             .await
             .unwrap();
-        Some(Self {
+        Self {
             store,
             url,
             cleanup: Cleanup::Postgres {
                 admin_url,
                 database,
             },
-        })
+        }
     }
 
     /// Drops the test database (PostgreSQL); the SQLite folder goes with the value.
@@ -119,30 +119,35 @@ fn replace_database(url: &str, database: &str) -> String {
     }
 }
 
-/// Runs each named async test body `fn(Store, String)` (the store and its URL) on SQLite and on
-/// PostgreSQL. PostgreSQL runs are skipped without `MIMAMORI_TEST_POSTGRES_URL`, and fail
-/// without it when `MIMAMORI_TEST_REQUIRE_POSTGRES=1`.
+/// Registers each named async test body `fn(Store, String)` (the store and its URL) as two cases
+/// of testkit's harness, `sqlite::name` and `postgres::name`, each on a multi-thread runtime
+/// with 4 workers. The PostgreSQL case needs `Postgres`: where no server answers it is listed as
+/// ignored with the reason, or fails under `MIMAMORI_TEST_REQUIRE_POSTGRES=1`. A body that needs
+/// more says so after a colon, e.g. `on_both_backends!(a, b: [Smtp])` (the variants of
+/// [`Need`](mimamori_testkit::harness::Need)). The target ends with `mimamori_testkit::main!();`.
 #[macro_export]
 macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
+    ($($name:ident $(: [$($need:ident),* $(,)?])?),* $(,)?) => {
         mod sqlite {
             $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let t = $crate::testing::TestStore::sqlite().await;
-                    super::$name(t.store.clone(), t.url.clone()).await;
-                    t.finish().await;
-                }
+                $crate::testing::testkit::case!($name $(: [$($need),*])? => || {
+                    $crate::testing::testkit::harness::multi_thread(async {
+                        let t = $crate::testing::TestStore::sqlite().await;
+                        super::$name(t.store.clone(), t.url.clone()).await;
+                        t.finish().await;
+                    })
+                });
             )*
         }
         mod postgres {
             $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let Some(t) = $crate::testing::TestStore::postgres().await else { return };
-                    super::$name(t.store.clone(), t.url.clone()).await;
-                    t.finish().await;
-                }
+                $crate::testing::testkit::case!($name: [Postgres $($(, $need)*)?] => || {
+                    $crate::testing::testkit::harness::multi_thread(async {
+                        let t = $crate::testing::TestStore::postgres().await;
+                        super::$name(t.store.clone(), t.url.clone()).await;
+                        t.finish().await;
+                    })
+                });
             )*
         }
     };

@@ -1,4 +1,6 @@
-//! Every storage operation, run on SQLite and on PostgreSQL with the same test bodies.
+//! Every storage operation, run on SQLite and on PostgreSQL with the same test bodies. The
+//! PostgreSQL cases run where a server answers (`MIMAMORI_TEST_POSTGRES_URL`, else
+//! 127.0.0.1:5432) and are listed as ignored with the reason elsewhere.
 
 use chrono::Duration;
 use mimamori_core::domain::*;
@@ -1427,3 +1429,5 @@ async fn escalation_steps_are_claimed_once_and_stop_at_acknowledgement(store: St
         None
     );
 }
+
+mimamori_testkit::main!();

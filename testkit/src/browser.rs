@@ -4,8 +4,9 @@
 //! read from what it prints), Chromium with an empty profile in a temporary folder and without
 //! background networking (this machine's network is closed).
 //!
-//! Install: `apt-get install -y chromium chromium-driver`. Without them the tests that need a
-//! browser are skipped, unless `MIMAMORI_TEST_REQUIRE_BROWSER=1` (CI) makes them fail.
+//! Install: `apt-get install -y chromium chromium-driver`. A test that uses a browser declares
+//! the [`Browser`](crate::harness::Need::Browser) need: without them the harness lists it as
+//! ignored with the reason, unless `MIMAMORI_TEST_REQUIRE_BROWSER=1` (CI) makes it fail.
 //!
 //! [`Element::click_to_load`] returns once the page a click leads to has loaded, so a test reads
 //! the next page right after it; no test sleeps.
@@ -16,13 +17,19 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-/// Set to `1` to fail, instead of skip, when Chromium or ChromeDriver is missing.
+/// Set to `1` to fail, instead of ignore, the browser tests when Chromium or ChromeDriver is
+/// missing.
 pub const REQUIRE_ENV: &str = "MIMAMORI_TEST_REQUIRE_BROWSER";
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// WebDriver's key for an element reference in JSON.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// Whether Chromium and ChromeDriver are installed where [`Browser::start`] looks for them.
+pub fn installed() -> bool {
+    std::path::Path::new(CHROMIUM).exists() && std::path::Path::new(CHROMEDRIVER).exists()
+}
 
 /// A headless Chromium session. Call [`Browser::quit`] at the end; dropping it ends the session too.
 pub struct Browser {
@@ -39,20 +46,15 @@ pub struct Element<'a> {
 }
 
 impl Browser {
-    /// Starts ChromeDriver and a session; `None` (skip) when they are not installed and not
-    /// required.
-    pub async fn start() -> Option<Browser> {
-        let installed =
-            std::path::Path::new(CHROMIUM).exists() && std::path::Path::new(CHROMEDRIVER).exists();
-        if !installed {
-            assert!(
-                std::env::var(REQUIRE_ENV).as_deref() != Ok("1"),
-                "{REQUIRE_ENV}=1 but {CHROMIUM} or {CHROMEDRIVER} is missing \
-                 (apt-get install -y chromium chromium-driver)"
-            );
-            eprintln!("skipped: no Chromium (apt-get install -y chromium chromium-driver)");
-            return None;
-        }
+    /// Starts ChromeDriver and a session. Panics when they are not installed: a test that
+    /// starts a browser declares the [`Browser`](crate::harness::Need::Browser) need, so that the
+    /// harness runs it only where they are.
+    pub async fn start() -> Browser {
+        assert!(
+            installed(),
+            "{CHROMIUM} or {CHROMEDRIVER} is missing (apt-get install -y chromium chromium-driver): \
+             declare the Browser need of this test"
+        );
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut driver = Command::new(CHROMEDRIVER)
             .arg("--port=0")
@@ -109,12 +111,12 @@ impl Browser {
             .as_str()
             .unwrap_or_else(|| panic!("no session: {created}"))
             .to_string();
-        Some(Browser {
+        Browser {
             driver,
             http,
             session: format!("{base}/session/{session}"),
             _profile: profile,
-        })
+        }
     }
 
     async fn command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {

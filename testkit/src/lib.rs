@@ -11,6 +11,15 @@
 //!   messages come back decoded (RFC 2047 headers, charsets). Needs `pip install aiosmtpd`.
 //! - [`browser`]: headless Chromium through ChromeDriver (W3C WebDriver), to use our pages as a
 //!   person does. Needs `apt-get install -y chromium chromium-driver`.
+//! - [`postgres`]: the PostgreSQL server of the tests — `MIMAMORI_TEST_POSTGRES_URL`, else the
+//!   usual local address — and whether it answers.
+//!
+//! And the [`harness`] every integration test target runs under (`harness = false`): cases
+//! registered with [`tests!`] or `mimamori_core::on_both_backends!` say what they need, and one
+//! whose need is missing is reported as `ignored, <reason>` instead of running — or fails, where
+//! `MIMAMORI_TEST_REQUIRE_<NEED>=1`.
 pub mod browser;
+pub mod harness;
+pub mod postgres;
 pub mod smtp;
 pub mod telegram;

@@ -1,6 +1,7 @@
 //! A platform for end-to-end tests: a store, a broker (our embedded rumqttd, or a real Mosquitto
 //! with password file and ACL, started for the test on a free port), the gateway, and provisioned
-//! devices that connect over TCP like real ones.
+//! devices that connect over TCP like real ones. Mosquitto and the TLS certificates panic where
+//! their command is missing: the tests that use them declare the `Mosquitto` / `OpenSsl` need.
 
 #![allow(dead_code)]
 
@@ -308,7 +309,7 @@ impl Mosquitto {
             let ok = std::process::Command::new("mosquitto_passwd")
                 .args(["-b", passwd.to_str().unwrap(), &user, &password])
                 .status()
-                .expect("mosquitto_passwd is installed (Debian package mosquitto)");
+                .expect("mosquitto_passwd is installed: declare the Mosquitto need of this test");
             assert!(ok.success());
         }
         let acl = dir.path().join("acl");
@@ -348,7 +349,7 @@ impl Mosquitto {
             .args(["-c", conf.to_str().unwrap()])
             .stdout(std::process::Stdio::null())
             .spawn()
-            .expect("mosquitto is installed");
+            .expect("mosquitto is installed: declare the Mosquitto need of this test");
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(addr).is_err() {
@@ -404,34 +405,15 @@ pub async fn setup(
     (platform, creds)
 }
 
-/// Whether a Mosquitto binary is installed. Without one the Mosquitto suite is skipped — unless
-/// `MIMAMORI_TEST_REQUIRE_MOSQUITTO=1` (CI), which makes it fail instead.
-pub fn mosquitto_available() -> bool {
-    let found = std::process::Command::new("mosquitto")
-        .arg("-h")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok();
-    if !found {
-        assert!(
-            std::env::var("MIMAMORI_TEST_REQUIRE_MOSQUITTO").as_deref() != Ok("1"),
-            "mosquitto is not installed but MIMAMORI_TEST_REQUIRE_MOSQUITTO=1"
-        );
-        eprintln!("skipped: mosquitto is not installed");
-    }
-    found
-}
-
 /// A CA and a server certificate for 127.0.0.1 signed by it, made by the `openssl` command:
-/// (CA certificate, server certificate chain, server key, folder). `None` (the test is skipped)
-/// where openssl is not installed.
-pub fn test_certificates() -> Option<(
+/// (CA certificate, server certificate chain, server key, folder). Panics where openssl is
+/// missing or fails: a test that calls this declares the `OpenSsl` need.
+pub fn test_certificates() -> (
     std::path::PathBuf,
     std::path::PathBuf,
     std::path::PathBuf,
     tempfile::TempDir,
-)> {
+) {
     let dir = tempfile::tempdir().unwrap();
     let p = |n: &str| dir.path().join(n);
     std::fs::write(
@@ -496,10 +478,10 @@ pub fn test_certificates() -> Option<(
             .stderr(std::process::Stdio::null())
             .status()
             .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!("skipped: openssl is not installed or failed");
-            return None;
-        }
+        assert!(
+            ok,
+            "openssl is missing or failed: declare the OpenSsl need of this test"
+        );
     }
-    Some((p("ca.pem"), p("server.pem"), p("server.key"), dir))
+    (p("ca.pem"), p("server.pem"), p("server.key"), dir)
 }

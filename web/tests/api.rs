@@ -259,3 +259,5 @@ async fn responders_handle_their_districts_alerts_through_the_api(store: Store, 
     assert_eq!(documented, understood);
     let _ = chogo;
 }
+
+mimamori_testkit::main!();

@@ -913,3 +913,5 @@ async fn a_care_worker_adds_a_consenting_contact_who_is_then_told(store: Store, 
         .count();
     assert_eq!(audited, 3);
 }
+
+mimamori_testkit::main!();

@@ -1,5 +1,7 @@
 //! Responders and contacts by email, against a real SMTP server (aiosmtpd, started per test), the
-//! acknowledgement pages served over HTTP, and a real store, on an injected clock.
+//! acknowledgement pages served over HTTP, and a real store, on an injected clock. Where aiosmtpd
+//! (or, for TLS, openssl) is missing, the cases that need it are listed as ignored with the
+//! reason.
 
 use chrono::Duration;
 use mimamori_alerts::AlertService;
@@ -25,32 +27,25 @@ use support::{jst, no_personal_data};
 mod support;
 
 on_both_backends!(
-    a_press_emails_the_team_and_the_link_acknowledges_exactly_once,
-    expired_altered_and_out_of_district_links_change_nothing,
-    the_smtp_server_down_then_back_delivers_each_email_once,
-    a_refused_mailbox_is_flagged_and_the_coordinator_is_still_told,
-    consenting_contacts_get_a_notice_without_links,
-    every_kind_reads_without_personal_data_on_telegram_and_email,
+    a_press_emails_the_team_and_the_link_acknowledges_exactly_once: [Smtp],
+    expired_altered_and_out_of_district_links_change_nothing: [Smtp],
+    the_smtp_server_down_then_back_delivers_each_email_once: [Smtp],
+    a_refused_mailbox_is_flagged_and_the_coordinator_is_still_told: [Smtp],
+    consenting_contacts_get_a_notice_without_links: [Smtp],
+    every_kind_reads_without_personal_data_on_telegram_and_email: [Smtp],
 );
+
+mimamori_testkit::tests! {
+    multi_thread tls_with_the_citys_own_ca_and_a_login: [Smtp, OpenSsl];
+    multi_thread the_file_transport_writes_one_eml_file_per_message: [Smtp];
+    current_thread broken_email_settings_are_clear_errors;
+}
 
 const SUZUKI: &str = "suzuki@houkatsu.example.jp";
 const TANAKA: &str = "tanaka@houkatsu.example.jp";
 const COORDINATOR: &str = "sato@backup.example.jp";
 const OTHER: &str = "tsujido@houkatsu.example.jp";
 const CONTACT: &str = "ichiro@example.jp";
-
-/// The SMTP server, or `None` (with a note) where aiosmtpd is missing and not required.
-async fn smtp_server(options: SmtpOptions) -> Option<SmtpServer> {
-    if !mimamori_testkit::smtp::available() {
-        assert!(
-            !mimamori_testkit::smtp::required(),
-            "MIMAMORI_TEST_REQUIRE_SMTP=1 but aiosmtpd is missing: pip install aiosmtpd"
-        );
-        eprintln!("skipped: aiosmtpd is not installed (pip install aiosmtpd)");
-        return None;
-    }
-    Some(SmtpServer::start_with(options).await)
-}
 
 fn email_config(smtp: &SmtpServer) -> EmailConfig {
     EmailConfig {
@@ -78,10 +73,10 @@ struct World {
     base: String,
 }
 
-async fn world(store: Store, options: SmtpOptions) -> Option<World> {
-    let smtp = smtp_server(options).await?;
+async fn world(store: Store, options: SmtpOptions) -> World {
+    let smtp = SmtpServer::start_with(options).await;
     let config = email_config(&smtp);
-    Some(world_with(store, smtp, config).await)
+    world_with(store, smtp, config).await
 }
 
 async fn world_with(store: Store, smtp: SmtpServer, config: EmailConfig) -> World {
@@ -230,9 +225,7 @@ fn ack_link(mail: &Received, base: &str) -> String {
 }
 
 async fn a_press_emails_the_team_and_the_link_acknowledges_exactly_once(store: Store, _: String) {
-    let Some(mut w) = world(store, SmtpOptions::default()).await else {
-        return;
-    };
+    let mut w = world(store, SmtpOptions::default()).await;
     let alert = w.press_button(1).await;
     let steps = w.drain().await;
     assert_eq!(
@@ -324,9 +317,7 @@ async fn a_press_emails_the_team_and_the_link_acknowledges_exactly_once(store: S
 }
 
 async fn expired_altered_and_out_of_district_links_change_nothing(store: Store, _: String) {
-    let Some(mut w) = world(store, SmtpOptions::default()).await else {
-        return;
-    };
+    let mut w = world(store, SmtpOptions::default()).await;
     let alert = w.press_button(1).await;
     w.drain().await;
     let mails = w.smtp.wait_for(2).await;
@@ -369,9 +360,7 @@ async fn expired_altered_and_out_of_district_links_change_nothing(store: Store, 
 }
 
 async fn the_smtp_server_down_then_back_delivers_each_email_once(store: Store, _: String) {
-    let Some(mut w) = world(store, SmtpOptions::default()).await else {
-        return;
-    };
+    let mut w = world(store, SmtpOptions::default()).await;
     w.smtp.stop().await;
     w.press_button(1).await;
     let steps = w.drain().await;
@@ -413,17 +402,14 @@ async fn the_smtp_server_down_then_back_delivers_each_email_once(store: Store, _
 }
 
 async fn a_refused_mailbox_is_flagged_and_the_coordinator_is_still_told(store: Store, _: String) {
-    let Some(mut w) = world(
+    let mut w = world(
         store,
         SmtpOptions {
             refuse: vec![TANAKA.into()],
             ..Default::default()
         },
     )
-    .await
-    else {
-        return;
-    };
+    .await;
     let alert = w.press_button(1).await;
     let steps = w.drain().await;
     assert_eq!(
@@ -483,9 +469,7 @@ async fn a_refused_mailbox_is_flagged_and_the_coordinator_is_still_told(store: S
 }
 
 async fn consenting_contacts_get_a_notice_without_links(store: Store, _: String) {
-    let Some(mut w) = world(store, SmtpOptions::default()).await else {
-        return;
-    };
+    let mut w = world(store, SmtpOptions::default()).await;
     w.press_button(1).await;
     w.drain().await;
     let mails = w.smtp.wait_for(3).await;
@@ -517,9 +501,7 @@ async fn consenting_contacts_get_a_notice_without_links(store: Store, _: String)
 /// Every alert kind, about the kind of subject it has, with personal data in its summary and
 /// detail (as rules and partners write them): neither channel shows any of it.
 async fn every_kind_reads_without_personal_data_on_telegram_and_email(store: Store, _: String) {
-    let Some(w) = world(store, SmtpOptions::default()).await else {
-        return;
-    };
+    let w = world(store, SmtpOptions::default()).await;
     // Telegram beside email: 木村 of the same team reads alerts on Telegram.
     let api = mimamori_testkit::telegram::BotApi::start("1:T").await;
     let bot = Telegram::new(
@@ -664,19 +646,15 @@ async fn every_kind_reads_without_personal_data_on_telegram_and_email(store: Sto
 
 /// An internal mail server with the city's own CA and a login: STARTTLS on 587 and implicit
 /// TLS on 465 both deliver; without the CA the certificate is not trusted, and the emails wait.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn tls_with_the_citys_own_ca_and_a_login() {
     for security in [Security::Starttls, Security::Tls] {
         for trusted in [true, false] {
-            let Some(smtp) = smtp_server(SmtpOptions {
+            let smtp = SmtpServer::start_with(SmtpOptions {
                 security,
                 auth: Some(("mimamori".into(), "mail-password".into())),
                 ..Default::default()
             })
-            .await
-            else {
-                return;
-            };
+            .await;
             let config = EmailConfig {
                 smtp_host: "localhost".into(),
                 security: match security {
@@ -716,11 +694,8 @@ async fn tls_with_the_citys_own_ca_and_a_login() {
 }
 
 /// The demo's transport: one `.eml` file per message, nothing sent anywhere.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_file_transport_writes_one_eml_file_per_message() {
-    let Some(smtp) = smtp_server(SmtpOptions::default()).await else {
-        return;
-    };
+    let smtp = SmtpServer::start().await;
     let dir = tempfile::tempdir().unwrap();
     let config = EmailConfig {
         transport: EmailTransport::File,
@@ -757,7 +732,6 @@ async fn the_file_transport_writes_one_eml_file_per_message() {
 }
 
 /// Settings that cannot work stop the start with the key and the reason.
-#[tokio::test]
 async fn broken_email_settings_are_clear_errors() {
     let t = mimamori_core::testing::TestStore::sqlite().await;
     let ctx = support::context("https://mimamori.example.jp");
@@ -806,3 +780,5 @@ async fn broken_email_settings_are_clear_errors() {
     }
     t.finish().await;
 }
+
+mimamori_testkit::main!();
