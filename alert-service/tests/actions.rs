@@ -165,3 +165,5 @@ async fn a_resolution_and_its_announcement_are_written_together_or_not_at_all(
     assert_eq!(sent[0].body["event"], "resolved");
     assert_eq!(sent[0].status, NotificationStatus::Pending);
 }
+
+mimamori_testkit::main!();
