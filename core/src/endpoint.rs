@@ -25,7 +25,8 @@ impl std::fmt::Debug for MqttEndpoint {
             .field("port", &self.port)
             .field("client_id", &self.client_id)
             .field("username", &self.username)
-            .field("password", &"[REDACTED]")
+            .field("password", &format_args!("{}", crate::secret::REDACTED))
+            .field("shared_group", &self.shared_group)
             .finish()
     }
 }

@@ -10,35 +10,9 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// Where and how the gateway connects.
-#[derive(Clone)]
-pub struct MqttSettings {
-    pub host: String,
-    pub port: u16,
-    /// Fixed, so the broker keeps the session (and queues messages) while the gateway is away.
-    pub client_id: String,
-    pub username: String,
-    pub password: String,
-    /// Shared subscription group; empty: none.
-    pub shared_group: String,
-}
-
-/// Everything but the password.
-impl std::fmt::Debug for MqttSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MqttSettings")
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("client_id", &self.client_id)
-            .field("username", &self.username)
-            .field(
-                "password",
-                &format_args!("{}", mimamori_core::secret::REDACTED),
-            )
-            .field("shared_group", &self.shared_group)
-            .finish()
-    }
-}
+/// Where and how the gateway connects: the platform's broker login, whose client id is fixed so
+/// the broker keeps the session (and queues messages) while the gateway is away.
+pub type MqttSettings = mimamori_core::endpoint::MqttEndpoint;
 
 /// The topic filters the gateway subscribes to.
 pub fn filters(settings: &MqttSettings, zigbee2mqtt_prefix: &str) -> Vec<String> {

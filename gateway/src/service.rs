@@ -43,14 +43,7 @@ pub fn build(
     ));
     Gateway {
         ingestor,
-        mqtt: MqttSettings {
-            host: endpoint.host.clone(),
-            port: endpoint.port,
-            client_id: endpoint.client_id.clone(),
-            username: endpoint.username.clone(),
-            password: endpoint.password.clone(),
-            shared_group: endpoint.shared_group.clone(),
-        },
+        mqtt: endpoint.clone(),
         wake: Vec::new(),
     }
 }
