@@ -1,7 +1,10 @@
 //! The pages of the web server: each is a struct of what it shows, rendered through its template
 //! in `web/templates/` (askama: checked when the crate compiles, every value HTML-escaped), inside
-//! the shared layout `base.html` — Japanese first, for phones as well as desks. Here: sending a
-//! page, and the small pieces several pages share.
+//! the shared layout `base.html` — Japanese first, for phones as well as desks. Every page's
+//! struct has a `title`: the layout's `<title>` and heading. Here: sending a page, the escaper,
+//! and the small pieces several pages share (`notice.html`, `parts.html`, `error_banner.html`).
+//!
+//! Nothing is marked `|safe`: no page takes HTML from anywhere but its templates.
 
 use askama::Template;
 use axum::http::StatusCode;
