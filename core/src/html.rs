@@ -1,6 +1,6 @@
-//! The few pieces of HTML every page of ours shares (the dashboard, the email link pages, the
-//! partners' report form): escaping and the document around a page's body. Japanese first, for
-//! phones as well as desks.
+//! What our HTML and our forms share: escaping (for the HTML of messages: email, Telegram), the
+//! headers every page is sent with, and reading form fields. The pages themselves are templates of
+//! the web crate (`web/templates/`), escaped there.
 
 /// Escapes text for HTML (element content and quoted attribute values).
 pub fn escape(s: &str) -> String {
@@ -18,26 +18,6 @@ pub const PAGE_HEADERS: [(&str, &str); 3] = [
     ("referrer-policy", "no-referrer"),
     ("x-robots-tag", "noindex"),
 ];
-
-/// A whole page: `title` (escaped here) as its heading, `body` as given (already HTML).
-pub fn document(title: &str, body: &str) -> String {
-    format!(
-        "<!doctype html><html lang=\"ja\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-         <meta name=\"robots\" content=\"noindex\"><title>{t} - 見守り mimamori</title></head>\
-         <body style=\"font-family:sans-serif;line-height:1.6;max-width:40em;margin:2em auto;padding:0 1em\">\
-         <h1 style=\"font-size:1.4em\">{t}</h1>{body}</body></html>",
-        t = escape(title),
-    )
-}
-
-/// The line above a form that was sent back, saying what to fix (escaped here).
-pub fn error_banner(message: &str) -> String {
-    format!(
-        "<p role=\"alert\" style=\"color:#b00020\"><strong>{}</strong></p>",
-        escape(message)
-    )
-}
 
 /// Why a form's text field was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

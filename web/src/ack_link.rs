@@ -8,15 +8,17 @@
 //! responder through the `email` channel. A second use, an expired or altered link: a clear page
 //! in Japanese, nothing changed.
 
+use crate::page::{notice, page};
+use askama::Template;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use mimamori_alerts::actions::{Actions, Via};
 use mimamori_alerts::notify::Event;
 use mimamori_alerts::notify::link::{Claims, LinkError, LinkSigner};
-use mimamori_alerts::notify::message::{self, Context, escape};
+use mimamori_alerts::notify::message::{self, AlertMessage, Context};
 use mimamori_core::clock::Clock;
 use mimamori_core::domain::{Actor, Alert, AlertState, Responder};
 use mimamori_core::storage::{AckResult, StorageError, Store};
@@ -43,60 +45,72 @@ pub fn router(state: AckState) -> Router {
         .with_state(state)
 }
 
-/// A page of ours: no caching (tokens in addresses, personal data on the dashboard), no
-/// referrer, no indexing.
-pub(crate) fn page(status: StatusCode, title: &str, body: &str) -> Response {
-    (
-        status,
-        mimamori_core::html::PAGE_HEADERS,
-        Html(mimamori_core::html::document(title, body)),
-    )
-        .into_response()
-}
-
 fn refused(e: LinkError) -> Response {
     match e {
-        LinkError::Invalid => page(
+        LinkError::Invalid => notice(
             StatusCode::NOT_FOUND,
             "このリンクは無効です",
-            "<p>リンクが正しくないか、途中で切れています。メールのリンクをそのまま開くか、ダッシュボードから対応してください。</p>",
+            "リンクが正しくないか、途中で切れています。メールのリンクをそのまま開くか、ダッシュボードから対応してください。",
         ),
-        LinkError::Expired => page(
+        LinkError::Expired => notice(
             StatusCode::GONE,
             "このリンクは有効期限が切れています",
-            "<p>対応の記録はされていません。ダッシュボードから対応してください。</p>",
+            "対応の記録はされていません。ダッシュボードから対応してください。",
         ),
     }
 }
 
 fn used() -> Response {
-    page(
+    notice(
         StatusCode::GONE,
         "このリンクは使用済みです",
-        "<p>このリンクでの操作は既に記録されています。リンクは1回だけ使えます。状況はダッシュボードで確認してください。</p>",
+        "このリンクでの操作は既に記録されています。リンクは1回だけ使えます。状況はダッシュボードで確認してください。",
     )
 }
 
 fn not_yours() -> Response {
-    page(
+    notice(
         StatusCode::FORBIDDEN,
         "このリンクでは操作できません",
-        "<p>担当者の登録が無効になっているか、担当範囲外のアラートです。対応の記録はされていません。</p>",
+        "担当者の登録が無効になっているか、担当範囲外のアラートです。対応の記録はされていません。",
     )
 }
 
 fn server_error(e: StorageError) -> Response {
     tracing::error!(error = %e, "Acknowledgement link: storage failed.");
-    page(
+    notice(
         StatusCode::SERVICE_UNAVAILABLE,
         "ただいま処理できません",
-        "<p>しばらくしてからもう一度お試しいただくか、ダッシュボードから対応してください。</p>",
+        "しばらくしてからもう一度お試しいただくか、ダッシュボードから対応してください。",
     )
 }
 
-/// The alert as in the email (no personal data), with its dashboard link.
-fn summary(ctx: &Context, alert: &Alert, who: Option<&str>) -> String {
-    message::render(ctx, alert, Event::Raised, None, who).html()
+/// An email link's page: the alert as in the email (no personal data), with its dashboard link.
+#[derive(Template)]
+#[template(path = "ack/alert.html")]
+struct AlertShown<'a> {
+    title: String,
+    summary: AlertMessage,
+    /// Still open: the 対応します button.
+    confirm: bool,
+    /// Just acknowledged through the link, by this responder.
+    acknowledged_by: Option<&'a str>,
+}
+
+impl AlertShown<'_> {
+    fn new(title: impl Into<String>, ctx: &Context, alert: &Alert, who: Option<&str>) -> Self {
+        AlertShown {
+            title: title.into(),
+            summary: message::render(ctx, alert, Event::Raised, None, who),
+            confirm: false,
+            acknowledged_by: None,
+        }
+    }
+}
+
+/// The title of the page of an alert someone else took.
+fn taken(who: Option<&str>) -> String {
+    format!("既に{}さんが対応中です", who.unwrap_or("他の担当者"))
 }
 
 /// Checks a token and finds the responder it was issued to, still active and covering the alert.
@@ -136,26 +150,16 @@ async fn confirm_page(State(state): State<AckState>, Path(token): Path<String>) 
         Ok(w) => w,
         Err(e) => return server_error(e),
     };
-    let summary = summary(&state.ctx, &alert, who.as_deref());
-    match alert.state {
-        AlertState::Open => page(
-            StatusCode::OK,
-            "対応の確認",
-            &format!(
-                "{summary}<p>このアラートの対応を引き受ける場合は、下のボタンを押してください。ほかの担当者に、あなたが対応中であることが伝わります。</p>\
-                 <form method=\"post\"><button type=\"submit\" style=\"font-size:1.2em;padding:.6em 1.6em\">対応します</button></form>"
-            ),
-        ),
-        AlertState::Acknowledged => page(
-            StatusCode::OK,
-            &format!(
-                "既に{}さんが対応中です",
-                who.as_deref().unwrap_or("他の担当者")
-            ),
-            &summary,
-        ),
-        AlertState::Resolved => page(StatusCode::OK, "このアラートは解決済みです", &summary),
-    }
+    let shown = |title: String| AlertShown::new(title, &state.ctx, &alert, who.as_deref());
+    let shown = match alert.state {
+        AlertState::Open => AlertShown {
+            confirm: true,
+            ..shown("対応の確認".into())
+        },
+        AlertState::Acknowledged => shown(taken(who.as_deref())),
+        AlertState::Resolved => shown("このアラートは解決済みです".into()),
+    };
+    page(StatusCode::OK, &shown)
 }
 
 async fn acknowledge(State(state): State<AckState>, Path(token): Path<String>) -> Response {
@@ -181,12 +185,15 @@ async fn acknowledge(State(state): State<AckState>, Path(token): Path<String>) -
     match result {
         AckResult::Acknowledged(a) => page(
             StatusCode::OK,
-            "対応開始を記録しました",
-            &format!(
-                "{}<p>ほかの担当者には、{}さんが対応中であることが伝わります。解決したら、ダッシュボードで結果を記録してください。</p>",
-                summary(&state.ctx, &a, Some(&responder.name)),
-                escape(&responder.name),
-            ),
+            &AlertShown {
+                acknowledged_by: Some(&responder.name),
+                ..AlertShown::new(
+                    "対応開始を記録しました",
+                    &state.ctx,
+                    &a,
+                    Some(&responder.name),
+                )
+            },
         ),
         AckResult::AlreadyAcknowledged(a) => {
             let who = message::acknowledger_name(&state.store, &a)
@@ -195,17 +202,12 @@ async fn acknowledge(State(state): State<AckState>, Path(token): Path<String>) -
                 .flatten();
             page(
                 StatusCode::OK,
-                &format!(
-                    "既に{}さんが対応中です",
-                    who.as_deref().unwrap_or("他の担当者")
-                ),
-                &summary(&state.ctx, &a, who.as_deref()),
+                &AlertShown::new(taken(who.as_deref()), &state.ctx, &a, who.as_deref()),
             )
         }
         AckResult::AlreadyResolved(a) => page(
             StatusCode::OK,
-            "このアラートは解決済みです",
-            &summary(&state.ctx, &a, None),
+            &AlertShown::new("このアラートは解決済みです", &state.ctx, &a, None),
         ),
     }
 }

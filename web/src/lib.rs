@@ -10,12 +10,17 @@
 //!   `POST /api/v1/concerns`;
 //! - the server itself: health, metrics, the status page, the wrong-token guard.
 //!
+//! Every page is a template of `web/templates/` (askama, checked at compile time, every value
+//! escaped) around the shared layout `base.html`, rendered from a struct of what it shows: see
+//! `page`.
+//!
 //! Its face is [`build`] → [`Web`] → [`Web::serve`]. What people do to alerts goes through
 //! `mimamori_alerts::actions`, the one place that writes a change with its announcement.
 
 pub mod ack_link;
 pub mod api;
 pub mod dashboard;
+mod page;
 pub mod partners;
 mod server;
 

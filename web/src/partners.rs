@@ -7,15 +7,17 @@
 //! and a forged cross-site post carries no token and is refused. A partner sees nothing about
 //! residents: the answer is a reference number (受付番号), whether or not the address is known.
 
+use crate::page::{Choice, page};
+use askama::Template;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono_tz::Tz;
 use mimamori_core::domain::Observation;
-use mimamori_core::html::{PAGE_HEADERS, document, error_banner, escape, form_datetime};
+use mimamori_core::html::form_datetime;
 use mimamori_gateway::concern::{ConcernIntake, ConcernReport, IntakeError, MAX_REPORT_BYTES, Via};
 use serde_json::json;
 
@@ -121,10 +123,6 @@ async fn api_report(State(web): State<PartnerWeb>, headers: HeaderMap, body: Bod
     }
 }
 
-fn page(status: StatusCode, title: &str, body: &str) -> Response {
-    (status, PAGE_HEADERS, Html(document(title, body))).into_response()
-}
-
 /// What the clerk typed, to show the form again after an error (never the token).
 #[derive(Default)]
 struct Filled {
@@ -132,64 +130,72 @@ struct Filled {
     observed_at: String,
 }
 
-fn form(filled: &Filled, error: Option<&str>) -> String {
+/// The report form, empty or as the clerk filled it, with what to fix.
+#[derive(Template)]
+#[template(path = "partners/report.html")]
+struct ReportForm<'a> {
+    title: &'static str,
+    error: Option<&'a str>,
+    /// The same on a resend: a double click files one report.
+    report_id: String,
+    address: &'a str,
+    /// The observations to tick, those the clerk ticked selected.
+    seen: Vec<Choice>,
+    urgent: bool,
+    note: &'a str,
+    observed_at: &'a str,
+    reporter: &'a str,
+}
+
+fn form(status: StatusCode, filled: &Filled, error: Option<&str>) -> Response {
     let r = &filled.report;
-    let checked = |on: bool| if on { " checked" } else { "" };
-    let boxes: String = Observation::ALL
+    let seen = Observation::ALL
         .iter()
-        .map(|o| {
-            format!(
-                "<label style=\"display:block\"><input type=\"checkbox\" name=\"seen\" value=\"{}\"{}> {}</label>",
-                o.as_str(),
-                checked(r.seen.iter().any(|s| s == o.as_str())),
-                escape(o.label_ja())
-            )
+        .map(|o| Choice {
+            selected: r.seen.iter().any(|s| s == o.as_str()),
+            ..Choice::new(o.as_str(), o.label_ja())
         })
         .collect();
-    let report_id = r
-        .report_id
-        .clone()
-        .unwrap_or_else(|| mimamori_core::secret::generate(16));
-    let value = |v: &Option<String>| escape(v.as_deref().unwrap_or(""));
-    format!(
-        "{error}<p>配達・訪問などで気になったことを、地区の担当（地域包括支援センター・コミュニティソーシャルワーカー）に届けます。\
-         <strong>倒れている・火事など命に関わるときは、すぐに119番へ。</strong></p>\
-         <form method=\"post\" action=\"/report\">\
-         <input type=\"hidden\" name=\"report_id\" value=\"{report_id}\">\
-         <p><label>協定事業者コード<br><input type=\"password\" name=\"token\" autocomplete=\"current-password\" required style=\"width:100%\"></label></p>\
-         <p><label>場所（住所）<br><input type=\"text\" name=\"address\" value=\"{address}\" required maxlength=\"200\" placeholder=\"例：鵠沼海岸二丁目3-5 湘南ハイツ101\" style=\"width:100%\"></label></p>\
-         <fieldset><legend>気づいたこと（あてはまるものすべて）</legend>{boxes}</fieldset>\
-         <p><label><input type=\"checkbox\" name=\"urgent\" value=\"1\"{urgent}> 至急：すぐに様子を確認してほしい</label></p>\
-         <p><label>詳しく（いつから・どんな様子か）<br><textarea name=\"note\" rows=\"4\" maxlength=\"2000\" style=\"width:100%\">{note}</textarea></label></p>\
-         <p><label>気づいた日時（空欄なら今）<br><input type=\"datetime-local\" name=\"observed_at\" value=\"{observed}\"></label></p>\
-         <p><label>報告者（お名前・連絡先）<br><input type=\"text\" name=\"reporter\" value=\"{reporter}\" maxlength=\"200\" style=\"width:100%\"></label></p>\
-         <p><button type=\"submit\" style=\"font-size:1.1em;padding:.4em 1.4em\">送信する</button></p></form>\
-         <p style=\"color:#555\">協定事業者コードは市の担当者が発行します。お住まいの方の情報はこの画面には表示されません。</p>",
-        error = error.map(error_banner).unwrap_or_default(),
-        report_id = escape(&report_id),
-        address = escape(&r.address),
-        urgent = checked(r.urgent),
-        note = value(&r.note),
-        observed = escape(&filled.observed_at),
-        reporter = value(&r.reporter),
+    page(
+        status,
+        &ReportForm {
+            title: FORM_TITLE,
+            error,
+            report_id: r
+                .report_id
+                .clone()
+                .unwrap_or_else(|| mimamori_core::secret::generate(16)),
+            address: &r.address,
+            seen,
+            urgent: r.urgent,
+            note: r.note.as_deref().unwrap_or(""),
+            observed_at: &filled.observed_at,
+            reporter: r.reporter.as_deref().unwrap_or(""),
+        },
     )
+}
+
+/// A report received: its reference number, and thanks by the partner's name.
+#[derive(Template)]
+#[template(path = "partners/received.html")]
+struct Received<'a> {
+    title: &'static str,
+    reference: &'a str,
+    partner: &'a str,
 }
 
 const FORM_TITLE: &str = "見守り協定 気づきの連絡";
 
 async fn form_page() -> Response {
-    page(StatusCode::OK, FORM_TITLE, &form(&Filled::default(), None))
+    form(StatusCode::OK, &Filled::default(), None)
 }
 
 async fn form_report(State(web): State<PartnerWeb>, body: Body) -> Response {
     let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM_BYTES).await else {
-        return page(
+        return form(
             StatusCode::PAYLOAD_TOO_LARGE,
-            FORM_TITLE,
-            &form(
-                &Filled::default(),
-                Some("入力が長すぎます。詳しくの欄を短くしてください。"),
-            ),
+            &Filled::default(),
+            Some("入力が長すぎます。詳しくの欄を短くしてください。"),
         );
     };
     let mut filled = Filled::default();
@@ -208,9 +214,8 @@ async fn form_report(State(web): State<PartnerWeb>, body: Body) -> Response {
             _ => {}
         }
     }
-    let again = |status: StatusCode, filled: &Filled, error: &str| {
-        page(status, FORM_TITLE, &form(filled, Some(error)))
-    };
+    let again =
+        |status: StatusCode, filled: &Filled, error: &str| form(status, filled, Some(error));
     let observed = filled.observed_at.trim();
     if !observed.is_empty() {
         match form_datetime(observed, web.timezone) {
@@ -249,13 +254,11 @@ async fn form_report(State(web): State<PartnerWeb>, body: Body) -> Response {
     {
         Ok(a) => page(
             StatusCode::OK,
-            "受け付けました",
-            &format!(
-                "<p>受付番号 <strong>{}</strong></p><p>{} 様、ご連絡ありがとうございます。地区の担当者が確認します。\
-                 担当者から連絡することがあります。</p><p><a href=\"/report\">続けて連絡する</a></p>",
-                escape(&a.reference()),
-                escape(&partner.name)
-            ),
+            &Received {
+                title: "受け付けました",
+                reference: &a.reference(),
+                partner: &partner.name,
+            },
         ),
         Err(IntakeError::Invalid(e)) => again(
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -4,13 +4,14 @@
 //! too many wrong tokens are refused for a while ([`AuthGuard`]). It is served on an already-bound
 //! listener and stops with the shutdown token.
 
+use askama::Template;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use mimamori_core::html::escape;
+use mimamori_core::domain::District;
 use mimamori_core::registry::Registry;
 use mimamori_core::storage::Store;
 use mimamori_core::throttle::AuthThrottle;
@@ -266,30 +267,55 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
-async fn status_page(State(state): State<AppState>) -> impl IntoResponse {
-    let districts: String = state
-        .registry
-        .districts
-        .iter()
-        .map(|d| {
-            format!(
-                "<li>{}{}</li>",
-                escape(&d.name),
-                if d.confirmed {
-                    ""
-                } else {
-                    "（未確認データを含む）"
-                }
-            )
-        })
-        .collect();
-    Html(format!(
-        "<!doctype html><html lang=\"ja\"><head><meta charset=\"utf-8\"><title>見守り mimamori</title></head>\
-         <body><h1>見守り mimamori</h1><p>稼働しています。</p>\
-         <ul><li><a href=\"/login\">担当者の方（地域包括支援センター・CSW・市）のログイン</a></li>\
-         <li><a href=\"/report\">見守り協定の事業者の方：気づいたことの連絡</a></li></ul>\
-         <h2>{city}の地区（{n}）</h2><ul>{districts}</ul></body></html>",
-        city = escape(&state.registry.city),
-        n = state.registry.districts.len(),
-    ))
+/// `/`: that the server runs, where people sign in or report, and the city's districts (no
+/// personal data, so none of the dashboard's page headers).
+#[derive(Template)]
+#[template(path = "status.html")]
+struct StatusPage<'a> {
+    city: &'a str,
+    districts: &'a [District],
+}
+
+async fn status_page(State(state): State<AppState>) -> Response {
+    let page = StatusPage {
+        city: &state.registry.city,
+        districts: &state.registry.districts,
+    };
+    match page.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "The status page could not be rendered.");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StatusPage;
+    use askama::Template;
+    use mimamori_core::domain::{District, DistrictId};
+
+    #[test]
+    fn the_status_page_names_the_districts_escaped_and_which_are_unconfirmed() {
+        let district = |id: &str, name: &str, confirmed| District {
+            id: DistrictId::parse(id).unwrap(),
+            name: name.into(),
+            reading: None,
+            confirmed,
+            position: 0,
+        };
+        let districts = [
+            district("kugenuma", "鵠沼", true),
+            district("tsujido", "辻堂<b>", false),
+        ];
+        let html = StatusPage {
+            city: "藤沢市",
+            districts: &districts,
+        }
+        .render()
+        .unwrap();
+        assert!(html.contains("<h2>藤沢市の地区（2）</h2><ul><li>鵠沼</li><li>辻堂&lt;b&gt;（未確認データを含む）</li></ul>"), "{html}");
+        assert!(html.contains("<a href=\"/report\">"));
+    }
 }

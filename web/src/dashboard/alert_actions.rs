@@ -11,10 +11,10 @@ pub(super) struct ActionForm {
 }
 
 pub(super) fn forged() -> Response {
-    page(
+    notice(
         StatusCode::FORBIDDEN,
         "操作を受け付けられません",
-        "<p>画面が古くなっているか、ほかのサイトからの送信です。アラートのページを開き直してください。</p>",
+        "画面が古くなっているか、ほかのサイトからの送信です。アラートのページを開き直してください。",
     )
 }
 
@@ -64,10 +64,10 @@ pub(super) async fn resolve(
         Err(page) => return page,
     };
     let Some(outcome) = f.outcome.as_deref().and_then(|o| o.parse::<Outcome>().ok()) else {
-        return page(
+        return notice(
             StatusCode::UNPROCESSABLE_ENTITY,
             "結果を選んでください",
-            "<p>無事確認・救急搬送・誤報・不在・その他のいずれかを選んで、もう一度送信してください。</p>",
+            "無事確認・救急搬送・誤報・不在・その他のいずれかを選んで、もう一度送信してください。",
         );
     };
     let Ok(note) = note_of(&f) else {
@@ -89,13 +89,10 @@ pub(super) fn note_of(f: &ActionForm) -> Result<Option<Note<'_>>, NoteTooLong> {
 }
 
 pub(super) fn note_too_long() -> Response {
-    page(
+    notice(
         StatusCode::UNPROCESSABLE_ENTITY,
         "メモが長すぎます",
-        &format!(
-            "<p>メモは{}文字までです。</p>",
-            mimamori_alerts::actions::NOTE_MAX
-        ),
+        &format!("メモは{}文字までです。", mimamori_alerts::actions::NOTE_MAX),
     )
 }
 
@@ -112,10 +109,10 @@ pub(super) async fn add_note(
     let note = match note_of(&f) {
         Ok(Some(note)) => note,
         Ok(None) => {
-            return page(
+            return notice(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "メモが空です",
-                "<p>書き込んでから送信してください。</p>",
+                "書き込んでから送信してください。",
             );
         }
         Err(NoteTooLong) => return note_too_long(),

@@ -22,9 +22,10 @@ mod triage;
 
 use alert_actions::{ActionForm, acknowledge, acting, add_note, forged, resolve};
 use signin::{Session, login, login_page, logout, session};
-use triage::{district_options, link_form, link_to_resident, route_to_district};
+use triage::{district_options, link_to_resident, route_to_district};
 
-use crate::ack_link::page;
+use crate::page::{Choice, Notice, Row, notice, page};
+use askama::Template;
 use axum::Router;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -32,7 +33,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use mimamori_alerts::actions::{Actions, Note, NoteTooLong, Via};
 use mimamori_alerts::notify::Event;
-use mimamori_alerts::notify::message::{self, Context, escape};
+use mimamori_alerts::notify::message::{self, AlertMessage, Context};
 use mimamori_core::clock::Clock;
 use mimamori_core::domain::{
     Actor, Alert, AlertEvent, AlertId, AlertState, DistrictId, Observation, Outcome, PartnerId,
@@ -92,18 +93,18 @@ pub fn router(state: DashboardState) -> Router {
 
 fn server_error(e: StorageError) -> Response {
     tracing::error!(error = %e, "Dashboard: storage failed.");
-    page(
+    notice(
         StatusCode::SERVICE_UNAVAILABLE,
         "ただいま表示できません",
-        "<p>しばらくしてからもう一度お試しください。</p>",
+        "しばらくしてからもう一度お試しください。",
     )
 }
 
 fn not_found() -> Response {
-    page(
+    notice(
         StatusCode::NOT_FOUND,
         "見つかりません",
-        "<p>このアラートはないか、あなたの担当範囲外です。</p>",
+        "このアラートはないか、あなたの担当範囲外です。",
     )
 }
 
@@ -147,10 +148,13 @@ async fn alert_list(State(state): State<DashboardState>, headers: HeaderMap) -> 
         )
     };
     alerts.sort_by_key(rank);
-    let rows: String = alerts
+    let tz = state.ctx.timezone;
+    let alerts = alerts
         .iter()
-        .map(|a| {
-            let district = a
+        .map(|a| ListedAlert {
+            id: a.id,
+            kind: a.kind.label_ja(),
+            district: a
                 .district
                 .as_ref()
                 .map(|d| {
@@ -161,33 +165,44 @@ async fn alert_list(State(state): State<DashboardState>, headers: HeaderMap) -> 
                         .cloned()
                         .unwrap_or_else(|| d.to_string())
                 })
-                .unwrap_or_else(|| "振り分け待ち".into());
-            format!(
-                "<tr><td><a href=\"/alerts/{id}\">#{id} {kind}</a></td><td>{district}</td><td>{at}</td><td>{state}</td><td>{subject}</td></tr>",
-                id = a.id,
-                kind = escape(a.kind.label_ja()),
-                district = escape(&district),
-                at = a.opened_at.with_timezone(&state.ctx.timezone).format("%m/%d %H:%M"),
-                state = escape(a.state.label_ja()),
-                subject = escape(&message::subject_label(&a.subject)),
-            )
+                .unwrap_or_else(|| "振り分け待ち".into()),
+            opened: a
+                .opened_at
+                .with_timezone(&tz)
+                .format("%m/%d %H:%M")
+                .to_string(),
+            state: a.state.label_ja(),
+            subject: message::subject_label(&a.subject),
         })
         .collect();
-    let body = if alerts.is_empty() {
-        "<p>対応待ちのアラートはありません。</p>".to_string()
-    } else {
-        format!(
-            "<table><tr><th>アラート</th><th>地区</th><th>発生</th><th>状況</th><th>対象</th></tr>{rows}</table>"
-        )
-    };
     page(
         StatusCode::OK,
-        &format!("対応待ちのアラート（{}）", session.team.name),
-        &format!(
-            "<p style=\"color:#555\">{}としてログイン中 ・ <a href=\"/residents\">見守り対象者の一覧</a></p>{body}",
-            escape(&session.responder.name)
-        ),
+        &AlertList {
+            title: format!("対応待ちのアラート（{}）", session.team.name),
+            responder: &session.responder.name,
+            alerts,
+        },
     )
+}
+
+/// `/alerts`: the team's alerts still to be handled.
+#[derive(Template)]
+#[template(path = "dashboard/alerts.html")]
+struct AlertList<'a> {
+    title: String,
+    /// Who is signed in.
+    responder: &'a str,
+    alerts: Vec<ListedAlert>,
+}
+
+/// A line of the alert list: no personal data.
+struct ListedAlert {
+    id: AlertId,
+    kind: &'static str,
+    district: String,
+    opened: String,
+    state: &'static str,
+    subject: String,
 }
 
 /// The signed-in responder and the alert, if they may see it; else the page to answer with.
@@ -215,139 +230,147 @@ async fn alert_page(
         Ok(found) => found,
         Err(page) => return page,
     };
-    match render_alert(&state, &session, &alert).await {
-        Ok(body) => page(
-            StatusCode::OK,
-            &format!("{} #{}", alert.kind.label_ja(), alert.id),
-            &body,
-        ),
+    match alert_view(&state, &session, &alert).await {
+        Ok(view) => page(StatusCode::OK, &view),
         Err(e) => server_error(e),
     }
 }
 
-fn row(label: &str, value: &str) -> String {
-    format!(
-        "<tr><th style=\"text-align:left;padding-right:1em;vertical-align:top\">{}</th><td>{}</td></tr>",
-        escape(label),
-        escape(value)
-    )
+/// `/alerts/{id}`: the alert, who it is about, and what the responder can do about it.
+#[derive(Template)]
+#[template(path = "dashboard/alert.html")]
+struct AlertPage<'a> {
+    title: String,
+    id: AlertId,
+    /// Who is signed in, and their team.
+    responder: &'a str,
+    team: &'a str,
+    form_token: &'a str,
+    /// The alert as its messages tell it.
+    summary: AlertMessage,
+    /// The device that raised it.
+    device: Option<Vec<Row>>,
+    /// The person it is about (a view of their record, audited).
+    resident: Option<ResidentShown>,
+    /// Partners' reports behind a concern.
+    concerns: Vec<Vec<Row>>,
+    /// Linking a concern about an address to a resident.
+    link: Option<triage::LinkChoice>,
+    /// Routing out of triage: the districts to choose from.
+    route: Option<Vec<Choice>>,
+    /// Not acknowledged yet: the 対応します button.
+    open: bool,
+    /// Not resolved yet: the outcomes to resolve with (none: no form).
+    outcomes: Vec<Choice>,
+    timeline: Vec<TimelineLine>,
 }
 
-async fn render_alert(
+/// The resident an alert is about, on its page.
+struct ResidentShown {
+    id: String,
+    record: Vec<Row>,
+}
+
+/// An event of an alert's timeline.
+struct TimelineLine {
+    at: String,
+    kind: &'static str,
+    actor: String,
+    text: String,
+}
+
+async fn alert_view<'a>(
     state: &DashboardState,
-    session: &Session,
+    session: &'a Session,
     alert: &Alert,
-) -> Result<String, StorageError> {
+) -> Result<AlertPage<'a>, StorageError> {
     let now = state.clock.now();
     let who = message::acknowledger_name(&state.store, alert).await?;
-    let mut html = format!(
-        "<p style=\"color:#555\"><a href=\"/alerts\">対応待ちの一覧</a> ・ {}（{}）としてログイン中</p>",
-        escape(&session.responder.name),
-        escape(&session.team.name)
-    );
-    html.push_str(&message::render(&state.ctx, alert, Event::Raised, None, who.as_deref()).html());
     // The person — the alert's subject, or the resident whose home a device is in — behind
     // sign-in only: reading it is audited as this responder.
+    let mut device = None;
     let resident = match &alert.subject {
         Subject::Resident(id) => Some(id.clone()),
         Subject::Device(d) => {
-            let device = state.store.get_device(d).await?;
-            if let Some(device) = &device {
-                html.push_str(&format!(
-                    "<h2 style=\"font-size:1.1em\">機器</h2><table>{}{}</table>",
-                    row("機器", &format!("{} {}", device.id, device.kind.label_ja())),
-                    row("設置場所", device.label.as_deref().unwrap_or("")),
-                ));
+            let found = state.store.get_device(d).await?;
+            if let Some(found) = &found {
+                device = Some(vec![
+                    Row::new("機器", format!("{} {}", found.id, found.kind.label_ja())),
+                    Row::new("設置場所", found.label.as_deref().unwrap_or("")),
+                ]);
             }
-            device.and_then(|d| d.resident)
+            found.and_then(|d| d.resident)
         }
         _ => None,
     };
-    if let Some(id) = &resident {
-        let r = state.store.get_resident(id, &session.actor(), now).await?;
-        html.push_str(&format!(
-            "<h2 style=\"font-size:1.1em\">対象者</h2><table>{}</table>\
-             <p><a href=\"/residents/{}\">対象者のページ（見守り設定・入院などの一時停止）</a></p>",
-            residents::record_rows(&r),
-            escape(r.id.as_str())
-        ));
-    }
+    let resident = match &resident {
+        Some(id) => {
+            let r = state.store.get_resident(id, &session.actor(), now).await?;
+            Some(ResidentShown {
+                id: r.id.to_string(),
+                record: residents::record_rows(&r),
+            })
+        }
+        None => None,
+    };
     let timeline = state.store.alert_timeline(alert.id).await?;
     // An address and a partner's words about a household: a view of personal data, audited.
-    if crate::api::audit_concern_view(&state.store, &session.actor(), alert.id, &timeline, now)
-        .await?
-    {
-        html.push_str(&concern_reports(state, &timeline).await?);
-    }
-    let form_token = escape(&session.form_token);
-    html.push_str(&link_form(state, session, alert, &form_token).await?);
-    if alert.district.is_none()
+    let concerns =
+        if crate::api::audit_concern_view(&state.store, &session.actor(), alert.id, &timeline, now)
+            .await?
+        {
+            concern_reports(state, &timeline).await?
+        } else {
+            Vec::new()
+        };
+    let link = triage::link_choice(state, session, alert).await?;
+    let route = (alert.district.is_none()
         && alert.state != AlertState::Resolved
-        && session.team.district.is_none()
-    {
-        let options = district_options(&state.ctx, &session.team, "");
-        html.push_str(&format!(
-            "<h2 style=\"font-size:1.1em\">地区に振り分ける</h2>\
-             <p>住所から地区を決められなかったアラートです。確認した地区の担当チームに送ります。</p>\
-             <form method=\"post\" action=\"/alerts/{id}/route\"><input type=\"hidden\" name=\"form_token\" value=\"{form_token}\">\
-             <p><label>地区 <select name=\"district\" required>{options}</select></label></p>\
-             <p><button type=\"submit\">この地区に振り分ける</button></p></form>",
-            id = alert.id
-        ));
-    }
-    if alert.state == AlertState::Open {
-        html.push_str(&format!(
-            "<form method=\"post\" action=\"/alerts/{id}/ack\"><input type=\"hidden\" name=\"form_token\" value=\"{form_token}\">\
-             <p><button type=\"submit\" style=\"font-size:1.2em;padding:.6em 1.6em\">対応します</button></p></form>",
-            id = alert.id
-        ));
-    }
-    if alert.state != AlertState::Resolved {
-        let options: String = Outcome::ALL
+        && session.team.district.is_none())
+    .then(|| district_options(&state.ctx, &session.team, ""));
+    let outcomes = if alert.state == AlertState::Resolved {
+        Vec::new()
+    } else {
+        Outcome::ALL
             .iter()
-            .map(|o| format!("<option value=\"{}\">{}</option>", o.as_str(), o.label_ja()))
-            .collect();
-        html.push_str(&format!(
-            "<h2 style=\"font-size:1.1em\">解決として記録</h2>\
-             <form method=\"post\" action=\"/alerts/{id}/resolve\"><input type=\"hidden\" name=\"form_token\" value=\"{form_token}\">\
-             <p><label>結果 <select name=\"outcome\">{options}</select></label></p>\
-             <p><label>メモ<br><textarea name=\"note\" rows=\"3\" style=\"width:100%\"></textarea></label></p>\
-             <p><button type=\"submit\">解決として記録</button></p></form>",
-            id = alert.id
-        ));
-    }
-    html.push_str(&format!(
-        "<h2 style=\"font-size:1.1em\">メモを残す</h2>\
-         <form method=\"post\" action=\"/alerts/{id}/notes\"><input type=\"hidden\" name=\"form_token\" value=\"{form_token}\">\
-         <p><textarea name=\"note\" rows=\"3\" style=\"width:100%\" required></textarea></p>\
-         <p><button type=\"submit\">メモを追加</button></p></form>",
-        id = alert.id
-    ));
-    let events: String = timeline
+            .map(|o| Choice::new(o.as_str(), o.label_ja()))
+            .collect()
+    };
+    let timeline = timeline
         .iter()
-        .map(|e| {
-            let text = e
+        .map(|e| TimelineLine {
+            at: e
+                .at
+                .with_timezone(&state.ctx.timezone)
+                .format("%m/%d %H:%M:%S")
+                .to_string(),
+            kind: e.kind.label_ja(),
+            actor: e.actor.clone().unwrap_or_default(),
+            text: e
                 .detail
                 .get("text")
                 .or_else(|| e.detail.get("note"))
                 .and_then(|t| t.as_str())
-                .unwrap_or("");
-            format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                e.at.with_timezone(&state.ctx.timezone)
-                    .format("%m/%d %H:%M:%S"),
-                escape(e.kind.label_ja()),
-                escape(e.actor.as_deref().unwrap_or("")),
-                escape(text)
-            )
+                .unwrap_or("")
+                .to_string(),
         })
         .collect();
-    html.push_str(&format!(
-        "<h2 style=\"font-size:1.1em\">経過</h2><table>{events}</table>\
-         <form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"form_token\" value=\"{form_token}\">\
-         <p><button type=\"submit\">ログアウト</button></p></form>"
-    ));
-    Ok(html)
+    Ok(AlertPage {
+        title: format!("{} #{}", alert.kind.label_ja(), alert.id),
+        id: alert.id,
+        responder: &session.responder.name,
+        team: &session.team.name,
+        form_token: &session.form_token,
+        summary: message::render(&state.ctx, alert, Event::Raised, None, who.as_deref()),
+        device,
+        resident,
+        concerns,
+        link,
+        route,
+        open: alert.state == AlertState::Open,
+        outcomes,
+        timeline,
+    })
 }
 
 /// The partners' reports behind a concern alert (the first and each that joined it): where, what
@@ -355,8 +378,8 @@ async fn render_alert(
 async fn concern_reports(
     state: &DashboardState,
     timeline: &[AlertEvent],
-) -> Result<String, StorageError> {
-    let mut html = String::new();
+) -> Result<Vec<Vec<Row>>, StorageError> {
+    let mut reports = Vec::new();
     for e in timeline.iter().filter(|e| e.detail["rule"] == "concern") {
         let d = &e.detail;
         let text = |k: &str| d[k].as_str().unwrap_or("").to_string();
@@ -388,27 +411,27 @@ async fn concern_reports(
                     .to_string()
             })
             .unwrap_or_default();
-        let mut rows = row("事業者", &partner);
-        rows.push_str(&row("場所", &text("address")));
-        rows.push_str(&row("気づいたこと", &seen.join("、")));
+        let mut rows = vec![
+            Row::new("事業者", partner),
+            Row::new("場所", text("address")),
+            Row::new("気づいたこと", seen.join("、")),
+        ];
         if d["urgent"] == true {
-            rows.push_str(&row("至急", "すぐに様子を確認してほしい"));
+            rows.push(Row::new("至急", "すぐに様子を確認してほしい"));
         }
-        rows.push_str(&row("気づいた日時", &observed));
+        rows.push(Row::new("気づいた日時", observed));
         for (label, key) in [("詳しく", "note"), ("報告者", "reporter")] {
             if !text(key).is_empty() {
-                rows.push_str(&row(label, &text(key)));
+                rows.push(Row::new(label, text(key)));
             }
         }
         if d["route"] != "district" {
-            rows.push_str(&row(
+            rows.push(Row::new(
                 "振り分け",
                 "住所から地区を決められませんでした（市全体の振り分け待ち）",
             ));
         }
-        html.push_str(&format!(
-            "<h2 style=\"font-size:1.1em\">協力事業者からの連絡</h2><table>{rows}</table>"
-        ));
+        reports.push(rows);
     }
-    Ok(html)
+    Ok(reports)
 }

@@ -64,25 +64,30 @@ pub(super) struct NextQuery {
     next: Option<String>,
 }
 
-pub(super) fn login_form(next: &str, error: Option<&str>) -> String {
-    format!(
-        "{error}<form method=\"post\" action=\"/login\">\
-         <p><label>アクセストークン<br><input type=\"password\" name=\"token\" autocomplete=\"current-password\" required style=\"width:100%\"></label></p>\
-         <input type=\"hidden\" name=\"next\" value=\"{next}\">\
-         <p><button type=\"submit\" style=\"font-size:1.1em;padding:.4em 1.4em\">ログイン</button></p></form>\
-         <p style=\"color:#555\">トークンは管理者が発行します（mimamori admin responder token）。</p>",
-        error = error
-            .map(mimamori_core::html::error_banner)
-            .unwrap_or_default(),
-        next = escape(next),
-    )
+/// The sign-in form, with what went wrong.
+#[derive(Template)]
+#[template(path = "dashboard/signin.html")]
+pub(super) struct SignIn<'a> {
+    title: &'static str,
+    /// Where to go once signed in (one of our paths: [`safe_next`]).
+    next: &'a str,
+    error: Option<&'a str>,
+}
+
+impl<'a> SignIn<'a> {
+    pub(super) fn new(next: &'a str, error: Option<&'a str>) -> Self {
+        SignIn {
+            title: "ログイン",
+            next,
+            error,
+        }
+    }
 }
 
 pub(super) async fn login_page(Query(q): Query<NextQuery>) -> Response {
     page(
         StatusCode::OK,
-        "ログイン",
-        &login_form(&safe_next(q.next.as_deref()), None),
+        &SignIn::new(&safe_next(q.next.as_deref()), None),
     )
 }
 
@@ -106,8 +111,7 @@ pub(super) async fn login(
         Ok(None) => {
             return page(
                 StatusCode::UNAUTHORIZED,
-                "ログイン",
-                &login_form(&next, Some("トークンが正しくないか、無効になっています。")),
+                &SignIn::new(&next, Some("トークンが正しくないか、無効になっています。")),
             );
         }
         Err(e) => return server_error(e),

@@ -22,20 +22,20 @@ pub(super) async fn route_to_district(
         Err(page) => return page,
     };
     if session.team.district.is_some() {
-        return page(
+        return notice(
             StatusCode::FORBIDDEN,
             "振り分けできません",
-            "<p>地区への振り分けは市全体のチーム（振り分け担当）が行います。</p>",
+            "地区への振り分けは市全体のチーム（振り分け担当）が行います。",
         );
     }
     let Some(district) = DistrictId::parse(form.district.trim())
         .ok()
         .filter(|d| state.ctx.districts.contains_key(d))
     else {
-        return page(
+        return notice(
             StatusCode::UNPROCESSABLE_ENTITY,
             "振り分けできません",
-            "<p>その地区はありません。アラートのページを開き直してください。</p>",
+            "その地区はありません。アラートのページを開き直してください。",
         );
     };
     match state
@@ -46,36 +46,49 @@ pub(super) async fn route_to_district(
         Ok(Some(_)) => see_other(&format!("/alerts/{}", alert.id)),
         Ok(None) => page(
             StatusCode::CONFLICT,
-            "既に振り分けられています",
-            &format!(
-                "<p>このアラートは既に地区に振り分けられたか、解決済みです。<a href=\"/alerts/{}\">アラートのページ</a>で確認してください。</p>",
-                alert.id
-            ),
+            &RouteTaken {
+                title: "既に振り分けられています",
+                id: alert.id,
+            },
         ),
         Err(e) => server_error(e),
     }
 }
 
+/// Routing an alert that was routed or resolved meanwhile: a link back to it.
+#[derive(Template)]
+#[template(path = "dashboard/route_taken.html")]
+struct RouteTaken {
+    title: &'static str,
+    id: AlertId,
+}
+
+/// The residents a concern about an address may be about, to link it to one of them.
+pub(super) struct LinkChoice {
+    /// The town and 丁目 of the address.
+    pub(super) area: String,
+    pub(super) residents: Vec<Choice>,
+}
+
 /// For a partner's concern about an address in the team's district: the residents registered in
 /// that town and 丁目, to link the alert to the one it is about (the read of their names audited).
-pub(super) async fn link_form(
+pub(super) async fn link_choice(
     state: &DashboardState,
     session: &Session,
     alert: &Alert,
-    form_token: &str,
-) -> Result<String, StorageError> {
+) -> Result<Option<LinkChoice>, StorageError> {
     if alert.kind != mimamori_core::domain::AlertKind::Concern
         || alert.state == AlertState::Resolved
         || alert.district.is_none()
         || !matches!(alert.subject, Subject::Address(_))
     {
-        return Ok(String::new());
+        return Ok(None);
     }
     let Some(address) = alert.detail["address"]
         .as_str()
         .and_then(|a| state.registry.parse_address(a).ok())
     else {
-        return Ok(String::new());
+        return Ok(None);
     };
     let found = state
         .store
@@ -86,34 +99,21 @@ pub(super) async fn link_form(
             state.clock.now(),
         )
         .await?;
-    let options: String = found
+    let area = address.area();
+    let residents = found
         .iter()
         .map(|(id, name, banchi, building)| {
-            format!(
-                "<option value=\"{}\">{}（{}{} {}）</option>",
-                escape(id.as_str()),
-                escape(name),
-                escape(&address.area()),
-                escape(banchi.as_deref().unwrap_or("")),
-                escape(building.as_deref().unwrap_or(""))
+            Choice::new(
+                id.as_str(),
+                format!(
+                    "{name}（{area}{} {}）",
+                    banchi.as_deref().unwrap_or(""),
+                    building.as_deref().unwrap_or("")
+                ),
             )
         })
         .collect();
-    Ok(if found.is_empty() {
-        format!(
-            "<h2 style=\"font-size:1.1em\">見守り対象者に結びつける</h2><p>{}に登録された見守り対象者はいません。</p>",
-            escape(&address.area())
-        )
-    } else {
-        format!(
-            "<h2 style=\"font-size:1.1em\">見守り対象者に結びつける</h2>\
-             <p>訪問などで、この連絡が登録済みの方のことだと分かったら選んでください。対象者の情報がこのページに表示されます。</p>\
-             <form method=\"post\" action=\"/alerts/{id}/link\"><input type=\"hidden\" name=\"form_token\" value=\"{form_token}\">\
-             <p><select name=\"resident\" required>{options}</select></p>\
-             <p><button type=\"submit\">この方の連絡として記録</button></p></form>",
-            id = alert.id
-        )
-    })
+    Ok(Some(LinkChoice { area, residents }))
 }
 
 #[derive(Deserialize)]
@@ -136,12 +136,8 @@ pub(super) async fn link_to_resident(
     let refused = |status: StatusCode, text: &str| {
         page(
             status,
-            "結びつけられません",
-            &format!(
-                "<p>{}</p><p><a href=\"/alerts/{}\">アラートのページに戻る</a></p>",
-                escape(text),
-                alert.id
-            ),
+            &Notice::new("結びつけられません", text)
+                .back(format!("/alerts/{}", alert.id), "アラートのページに戻る"),
         )
     };
     let Ok(resident) = mimamori_core::domain::ResidentId::parse(form.resident.trim()) else {
@@ -175,8 +171,8 @@ pub(super) async fn link_to_resident(
     }
 }
 
-/// `<option>`s of the districts `team` covers, in id order, `selected` chosen.
-pub(super) fn district_options(ctx: &Context, team: &Team, selected: &str) -> String {
+/// The districts `team` covers, in id order, `selected` chosen.
+pub(super) fn district_options(ctx: &Context, team: &Team, selected: &str) -> Vec<Choice> {
     let mut districts: Vec<(&DistrictId, &String)> = ctx
         .districts
         .iter()
@@ -185,17 +181,9 @@ pub(super) fn district_options(ctx: &Context, team: &Team, selected: &str) -> St
     districts.sort();
     districts
         .iter()
-        .map(|(id, name)| {
-            format!(
-                "<option value=\"{}\"{}>{}地区</option>",
-                escape(id.as_str()),
-                if id.as_str() == selected {
-                    " selected"
-                } else {
-                    ""
-                },
-                escape(name)
-            )
+        .map(|(id, name)| Choice {
+            selected: id.as_str() == selected,
+            ..Choice::new(id.as_str(), format!("{name}地区"))
         })
         .collect()
 }

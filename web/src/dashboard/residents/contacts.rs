@@ -1,60 +1,44 @@
 //! A resident's contacts (family, 民生委員, 協力員), added and removed on the resident's page; only
 //! those with the resident's consent are ever told about alerts.
 
-use super::super::{DashboardState, Session, page, see_other, server_error};
+use super::super::{DashboardState, Session, see_other, server_error};
 use super::{acting, audit, refused};
+use crate::page::notice;
 use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use mimamori_core::domain::Resident;
-use mimamori_core::html::{escape, form_text};
+use mimamori_core::html::form_text;
 use serde::Deserialize;
 
 /// At most this many contacts per resident.
 const MAX_CONTACTS: usize = 10;
 
-/// The contacts, each with a button to remove it, and a form to add one.
-pub(super) fn contacts_form(r: &Resident, form_token: &str) -> String {
-    let id = escape(r.id.as_str());
-    let rows: String = r
-        .contacts
+/// A contact on the resident's page (`residents/contacts.html`), with a button to remove it.
+pub(super) struct ContactLine<'a> {
+    /// Also sent back with the button: the contact must still be the one at that place.
+    pub(super) name: &'a str,
+    pub(super) relation: &'a str,
+    /// Whether and how they are told about alerts.
+    pub(super) consent: &'static str,
+}
+
+/// The resident's contacts, in order (their place is their address for removal).
+pub(super) fn lines(r: &Resident) -> Vec<ContactLine<'_>> {
+    r.contacts
         .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            format!(
-                "<tr><td>{name}（{relation}）</td><td>{consent}</td><td>\
-                 <form method=\"post\" action=\"/residents/{id}/contacts/{i}/remove\" style=\"margin:0\">\
-                 <input type=\"hidden\" name=\"form_token\" value=\"{form_token}\">\
-                 <input type=\"hidden\" name=\"name\" value=\"{name}\">\
-                 <button type=\"submit\">削除</button></form></td></tr>",
-                name = escape(&c.name),
-                relation = escape(&c.relation),
-                consent = if c.consent && c.email.is_some() {
-                    "アラートをメールで通知"
-                } else if c.consent {
-                    "通知に同意（メールなし）"
-                } else {
-                    "通知しない"
-                },
-            )
+        .map(|c| ContactLine {
+            name: &c.name,
+            relation: &c.relation,
+            consent: if c.consent && c.email.is_some() {
+                "アラートをメールで通知"
+            } else if c.consent {
+                "通知に同意（メールなし）"
+            } else {
+                "通知しない"
+            },
         })
-        .collect();
-    format!(
-        "<details><summary>連絡先を編集する（家族・民生委員・協力員）</summary>\
-         {list}\
-         <form method=\"post\" action=\"/residents/{id}/contacts\"><input type=\"hidden\" name=\"form_token\" value=\"{form_token}\">\
-         <p><label>氏名<br><input type=\"text\" name=\"name\" required maxlength=\"100\"></label></p>\
-         <p><label>続柄・立場<br><input type=\"text\" name=\"relation\" required maxlength=\"50\" placeholder=\"例：長女、民生委員\"></label></p>\
-         <p><label>電話<br><input type=\"tel\" name=\"phone\" maxlength=\"50\"></label></p>\
-         <p><label>メール<br><input type=\"email\" name=\"email\" maxlength=\"254\"></label></p>\
-         <p><label><input type=\"checkbox\" name=\"consent\" value=\"1\"> ご本人が、この方にアラートを知らせることに同意している</label></p>\
-         <p><button type=\"submit\">連絡先を追加</button></p></form></details>",
-        list = if rows.is_empty() {
-            String::new()
-        } else {
-            format!("<table>{rows}</table>")
-        },
-    )
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -141,10 +125,10 @@ pub(in crate::dashboard) async fn remove_contact(
         Err(p) => return p,
     };
     if r.contacts.get(index).is_none_or(|c| c.name != f.name) {
-        return page(
+        return notice(
             StatusCode::CONFLICT,
             "削除できません",
-            "<p>連絡先が変わっています。対象者のページを開き直してください。</p>",
+            "連絡先が変わっています。対象者のページを開き直してください。",
         );
     }
     let mut contacts = r.contacts.clone();

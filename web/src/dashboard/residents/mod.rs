@@ -17,39 +17,41 @@ mod pauses;
 mod policies;
 mod register;
 
-use contacts::contacts_form;
+use contacts::ContactLine;
 pub(super) use contacts::{add_contact, remove_contact};
 pub(super) use pauses::{add_pause, end_pause};
-use policies::policies_form;
+use policies::Settings;
 pub(super) use policies::set_policies;
 pub(super) use register::{create, new_page};
 
-use super::{
-    DashboardState, Session, forged, not_found, page, row, see_other, server_error, session,
-};
+use super::{DashboardState, Session, forged, not_found, see_other, server_error, session};
+use crate::page::{Choice, Notice, Row, page};
+use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use mimamori_core::domain::{NewAuditEntry, PauseReason, Resident, ResidentId, Subject};
-use mimamori_core::html::{escape, form_datetime_value};
+use mimamori_core::domain::{
+    NewAuditEntry, PauseReason, Resident, ResidentId, SilenceHours, Subject,
+};
+use mimamori_core::html::form_datetime_value;
 use mimamori_core::storage::StorageError;
 
 /// The record's lines, as the alert page and the resident's page show them.
-pub(super) fn record_rows(r: &Resident) -> String {
-    let mut rows = row("氏名", &r.name);
+pub(super) fn record_rows(r: &Resident) -> Vec<Row> {
+    let mut rows = vec![Row::new("氏名", &r.name)];
     if let Some(kana) = &r.name_kana {
-        rows.push_str(&row("ふりがな", kana));
+        rows.push(Row::new("ふりがな", kana));
     }
-    rows.push_str(&row("生まれ年", &format!("{}年", r.birth_year.year())));
-    rows.push_str(&row("住所", &r.address.to_string()));
-    rows.push_str(&row("世帯", r.living.label_ja()));
+    rows.push(Row::new("生まれ年", format!("{}年", r.birth_year.year())));
+    rows.push(Row::new("住所", r.address.to_string()));
+    rows.push(Row::new("世帯", r.living.label_ja()));
     if let Some(phone) = &r.phone {
-        rows.push_str(&row("電話", phone));
+        rows.push(Row::new("電話", phone));
     }
     for c in &r.contacts {
-        rows.push_str(&row(
-            &format!("連絡先（{}）", c.relation),
-            &format!(
+        rows.push(Row::new(
+            format!("連絡先（{}）", c.relation),
+            format!(
                 "{} {}{}",
                 c.name,
                 c.phone.as_deref().unwrap_or(""),
@@ -62,7 +64,7 @@ pub(super) fn record_rows(r: &Resident) -> String {
         ));
     }
     if let Some(notes) = &r.notes {
-        rows.push_str(&row("備考", notes));
+        rows.push(Row::new("備考", notes));
     }
     rows
 }
@@ -142,45 +144,55 @@ pub(super) async fn list(State(state): State<DashboardState>, headers: HeaderMap
         Ok(p) => p,
         Err(e) => return server_error(e),
     };
-    let mut rows = String::new();
-    for r in &residents {
-        let paused = holding.iter().find(|p| p.resident == r.id);
-        rows.push_str(&format!(
-            "<tr><td><a href=\"/residents/{id}\">{name}</a></td><td>{district}</td><td>{area}</td><td>{pause}</td></tr>",
-            id = escape(r.id.as_str()),
-            name = escape(&r.name),
-            district = escape(
-                state
-                    .ctx
-                    .districts
-                    .get(&r.district)
-                    .map(String::as_str)
-                    .unwrap_or(r.district.as_str())
-            ),
-            area = escape(&r.address.area()),
-            pause = paused
-                .map(|p| format!("一時停止中（{}）", escape(p.reason.label_ja())))
-                .unwrap_or_default(),
-        ));
-    }
-    let body = if residents.is_empty() {
-        "<p>見守り対象者は登録されていません。</p>".to_string()
-    } else {
-        format!(
-            "<table><tr><th>氏名</th><th>地区</th><th>住所</th><th>状態</th></tr>{rows}</table>"
-        )
-    };
+    let residents = residents
+        .iter()
+        .map(|r| ListedResident {
+            id: r.id.to_string(),
+            name: r.name.clone(),
+            district: state
+                .ctx
+                .districts
+                .get(&r.district)
+                .cloned()
+                .unwrap_or_else(|| r.district.to_string()),
+            area: r.address.area(),
+            paused: holding
+                .iter()
+                .find(|p| p.resident == r.id)
+                .map(|p| p.reason.label_ja()),
+        })
+        .collect();
     page(
         StatusCode::OK,
-        "見守り対象者",
-        &format!(
-            "<p style=\"color:#555\"><a href=\"/alerts\">対応待ちの一覧</a> ・ {}（{}）としてログイン中・{}人</p>\
-             <p><a href=\"/residents/new\">新しく登録する</a></p>{body}",
-            escape(&session.responder.name),
-            escape(&session.team.name),
-            residents.len()
-        ),
+        &ResidentList {
+            title: "見守り対象者",
+            responder: &session.responder.name,
+            team: &session.team.name,
+            residents,
+        },
     )
+}
+
+/// `/residents`: the team's residents.
+#[derive(Template)]
+#[template(path = "residents/list.html")]
+struct ResidentList<'a> {
+    title: &'static str,
+    /// Who is signed in, and their team.
+    responder: &'a str,
+    team: &'a str,
+    residents: Vec<ListedResident>,
+}
+
+/// A line of the residents' list.
+struct ListedResident {
+    id: String,
+    name: String,
+    district: String,
+    /// The town and 丁目 only.
+    area: String,
+    /// The reason of the pause holding now.
+    paused: Option<&'static str>,
 }
 
 /// `/residents/{id}`: the record, the settings, the pauses and the form to add one.
@@ -197,17 +209,51 @@ pub(super) async fn show(
         Ok(r) => r,
         Err(p) => return p,
     };
-    match render(&state, &session, &r).await {
-        Ok(body) => page(StatusCode::OK, &r.name, &body),
+    match resident_view(&state, &session, &r).await {
+        Ok(view) => page(StatusCode::OK, &view),
         Err(e) => server_error(e),
     }
 }
 
-async fn render(
+/// `/residents/{id}`: a resident's page.
+#[derive(Template)]
+#[template(path = "residents/show.html")]
+struct ResidentPage<'a> {
+    /// The resident's name.
+    title: &'a str,
+    id: &'a str,
+    form_token: &'a str,
+    record: Vec<Row>,
+    /// The watch-over settings, as sentences.
+    policies: Vec<String>,
+    contacts: Vec<ContactLine<'a>>,
+    /// The settings' form, filled with the current ones.
+    settings: Settings,
+    silence_min: u32,
+    silence_max: u32,
+    /// Newest first.
+    pauses: Vec<PauseLine>,
+    reasons: Vec<Choice>,
+    /// The new pause's start: now.
+    pause_from: String,
+}
+
+/// A pause on the resident's page.
+struct PauseLine {
+    id: i64,
+    reason: &'static str,
+    starts: String,
+    ends: String,
+    note: String,
+    /// Still to come or holding: the button ending it (or withdrawing it), labelled.
+    end_button: Option<&'static str>,
+}
+
+async fn resident_view<'a>(
     state: &DashboardState,
-    session: &Session,
-    r: &Resident,
-) -> Result<String, StorageError> {
+    session: &'a Session,
+    r: &'a Resident,
+) -> Result<ResidentPage<'a>, StorageError> {
     let now = state.clock.now();
     let tz = state.ctx.timezone;
     let at = |t: chrono::DateTime<chrono::Utc>| {
@@ -215,93 +261,55 @@ async fn render(
             .format("%Y年%m月%d日 %H:%M")
             .to_string()
     };
-    let form_token = escape(&session.form_token);
-    let mut html = format!(
-        "<p style=\"color:#555\"><a href=\"/residents\">見守り対象者の一覧</a> ・ <a href=\"/alerts\">対応待ちの一覧</a></p>\
-         <table>{}</table>",
-        record_rows(r)
-    );
-    let policies: String = r
-        .policies
-        .iter()
-        .map(|p| format!("<li>{}</li>", escape(&p.label_ja())))
-        .collect();
-    html.push_str(&format!(
-        "<h2 style=\"font-size:1.1em\">見守り設定</h2>{}",
-        if policies.is_empty() {
-            "<p>なし（緊急通報のみ）</p>".to_string()
-        } else {
-            format!("<ul>{policies}</ul>")
-        }
-    ));
-    html.push_str(&contacts_form(r, &form_token));
-    html.push_str(&policies_form(r, &form_token));
-    let pauses = state.store.list_pauses(&r.id).await?;
-    let mut rows = String::new();
-    for p in pauses.iter().rev() {
-        let end = match p.ends_at {
-            Some(end) if end <= now => at(end),
-            Some(end) => format!("{}（予定）", at(end)),
-            None => "未定".into(),
-        };
-        let action = if p.ends_at.is_none_or(|end| end > now) {
-            format!(
-                "<form method=\"post\" action=\"/residents/{id}/pauses/{pause}/end\" style=\"margin:0\">\
-                 <input type=\"hidden\" name=\"form_token\" value=\"{form_token}\">\
-                 <button type=\"submit\">{label}</button></form>",
-                label = if p.starts_at >= now {
+    let pauses = state
+        .store
+        .list_pauses(&r.id)
+        .await?
+        .into_iter()
+        .rev()
+        .map(|p| PauseLine {
+            id: p.id,
+            reason: p.reason.label_ja(),
+            starts: at(p.starts_at),
+            ends: match p.ends_at {
+                Some(end) if end <= now => at(end),
+                Some(end) => format!("{}（予定）", at(end)),
+                None => "未定".into(),
+            },
+            note: p.note.clone().unwrap_or_default(),
+            end_button: p
+                .ends_at
+                .is_none_or(|end| end > now)
+                .then_some(if p.starts_at >= now {
                     "取り消す"
                 } else {
                     "今日で終了（帰宅した）"
-                },
-                id = escape(r.id.as_str()),
-                pause = p.id
-            )
-        } else {
-            String::new()
-        };
-        rows.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{action}</td></tr>",
-            escape(p.reason.label_ja()),
-            escape(&at(p.starts_at)),
-            escape(&end),
-            escape(p.note.as_deref().unwrap_or("")),
-        ));
-    }
-    html.push_str("<h2 style=\"font-size:1.1em\">一時停止（入院・旅行・ショートステイ）</h2>");
-    html.push_str(
-        "<p>一時停止の間は、反応なし・時間帯・元気ですの通知をしません（緊急通報は届きます）。</p>",
-    );
-    if !rows.is_empty() {
-        html.push_str(&format!(
-            "<table><tr><th>理由</th><th>開始</th><th>終了</th><th>メモ</th><th></th></tr>{rows}</table>"
-        ));
-    }
-    let reasons: String = PauseReason::ALL
-        .iter()
-        .map(|p| format!("<option value=\"{}\">{}</option>", p.as_str(), p.label_ja()))
+                }),
+        })
         .collect();
-    html.push_str(&format!(
-        "<form method=\"post\" action=\"/residents/{id}/pauses\"><input type=\"hidden\" name=\"form_token\" value=\"{form_token}\">\
-         <p><label>理由 <select name=\"reason\">{reasons}</select></label></p>\
-         <p><label>開始<br><input type=\"datetime-local\" name=\"from\" value=\"{from}\" required></label></p>\
-         <p><label>終了（未定なら空欄）<br><input type=\"datetime-local\" name=\"to\"></label></p>\
-         <p><label>メモ<br><input type=\"text\" name=\"note\" maxlength=\"500\" style=\"width:100%\"></label></p>\
-         <p><button type=\"submit\">一時停止を登録</button></p></form>",
-        id = escape(r.id.as_str()),
-        from = form_datetime_value(now, tz),
-    ));
-    Ok(html)
+    Ok(ResidentPage {
+        title: &r.name,
+        id: r.id.as_str(),
+        form_token: &session.form_token,
+        record: record_rows(r),
+        policies: r.policies.iter().map(|p| p.label_ja()).collect(),
+        contacts: contacts::lines(r),
+        settings: Settings::of(r),
+        silence_min: SilenceHours::MIN,
+        silence_max: SilenceHours::MAX,
+        pauses,
+        reasons: PauseReason::ALL
+            .iter()
+            .map(|p| Choice::new(p.as_str(), p.label_ja()))
+            .collect(),
+        pause_from: form_datetime_value(now, tz),
+    })
 }
 
 fn refused(message: &str) -> Response {
     page(
         StatusCode::UNPROCESSABLE_ENTITY,
-        "登録できません",
-        &format!(
-            "<p>{}</p><p>前のページに戻って直してください。</p>",
-            escape(message)
-        ),
+        &Notice::new("登録できません", message).then("前のページに戻って直してください。"),
     )
 }
 

@@ -7,60 +7,63 @@ use axum::extract::{Form, Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use mimamori_core::domain::{Resident, SilenceHours};
-use mimamori_core::html::escape;
 use serde::Deserialize;
 
-/// The watch-over settings as a form, filled with the current ones.
-pub(super) fn policies_form(r: &Resident, form_token: &str) -> String {
-    use mimamori_core::domain::CheckinPolicy;
-    let hm = |t: &chrono::NaiveTime| t.format("%H:%M").to_string();
-    let (mut hours, mut active_from, mut active_to) =
-        (String::new(), "07:00".to_string(), "22:00".to_string());
-    let (mut window_from, mut window_to) = (String::new(), String::new());
-    let (mut checkin_by, mut remind, mut grace) = (String::new(), String::new(), "60".to_string());
-    for p in &r.policies {
-        match p {
-            CheckinPolicy::Inactivity {
-                max_silence_minutes,
-                active_from: f,
-                active_to: t,
-            } => {
-                hours = (max_silence_minutes / 60).to_string();
-                (active_from, active_to) = (hm(f), hm(t));
-            }
-            CheckinPolicy::DailyWindow { from, to } => {
-                (window_from, window_to) = (hm(from), hm(to))
-            }
-            CheckinPolicy::Checkin {
-                due,
-                remind_minutes_before,
-                grace_minutes,
-            } => {
-                checkin_by = hm(due);
-                remind = remind_minutes_before
-                    .map(|m| m.to_string())
-                    .unwrap_or_default();
-                grace = grace_minutes.to_string();
+/// The watch-over settings' form (`residents/policies.html`) as filled: the current ones, empty
+/// where none is set.
+pub(super) struct Settings {
+    pub(super) hours: String,
+    pub(super) active_from: String,
+    pub(super) active_to: String,
+    pub(super) window_from: String,
+    pub(super) window_to: String,
+    pub(super) checkin_by: String,
+    pub(super) remind: String,
+    pub(super) grace: String,
+}
+
+impl Settings {
+    pub(super) fn of(r: &Resident) -> Self {
+        use mimamori_core::domain::CheckinPolicy;
+        let hm = |t: &chrono::NaiveTime| t.format("%H:%M").to_string();
+        let mut s = Settings {
+            hours: String::new(),
+            active_from: "07:00".into(),
+            active_to: "22:00".into(),
+            window_from: String::new(),
+            window_to: String::new(),
+            checkin_by: String::new(),
+            remind: String::new(),
+            grace: "60".into(),
+        };
+        for p in &r.policies {
+            match p {
+                CheckinPolicy::Inactivity {
+                    max_silence_minutes,
+                    active_from,
+                    active_to,
+                } => {
+                    s.hours = (max_silence_minutes / 60).to_string();
+                    (s.active_from, s.active_to) = (hm(active_from), hm(active_to));
+                }
+                CheckinPolicy::DailyWindow { from, to } => {
+                    (s.window_from, s.window_to) = (hm(from), hm(to))
+                }
+                CheckinPolicy::Checkin {
+                    due,
+                    remind_minutes_before,
+                    grace_minutes,
+                } => {
+                    s.checkin_by = hm(due);
+                    s.remind = remind_minutes_before
+                        .map(|m| m.to_string())
+                        .unwrap_or_default();
+                    s.grace = grace_minutes.to_string();
+                }
             }
         }
+        s
     }
-    format!(
-        "<details><summary>見守り設定を変更する</summary>\
-         <form method=\"post\" action=\"/residents/{id}/policies\"><input type=\"hidden\" name=\"form_token\" value=\"{form_token}\">\
-         <p>空欄の項目は設定しません。</p>\
-         <fieldset><legend>反応なし</legend><label><input type=\"number\" name=\"inactivity_hours\" value=\"{hours}\" min=\"{silence_min}\" max=\"{silence_max}\">時間反応がなければ通知</label>\
-         （<label><input type=\"time\" name=\"active_from\" value=\"{active_from}\">から</label><label><input type=\"time\" name=\"active_to\" value=\"{active_to}\">までの間で数える</label>）</fieldset>\
-         <fieldset><legend>時間帯</legend><label><input type=\"time\" name=\"window_from\" value=\"{window_from}\">から</label>\
-         <label><input type=\"time\" name=\"window_to\" value=\"{window_to}\">までに生活反応がなければ通知</label></fieldset>\
-         <fieldset><legend>元気です</legend><label><input type=\"time\" name=\"checkin_by\" value=\"{checkin_by}\">までに押してもらう</label>、\
-         <label><input type=\"number\" name=\"remind_minutes\" value=\"{remind}\" min=\"1\" max=\"720\">分前にお知らせ</label>、\
-         <label>猶予<input type=\"number\" name=\"grace_minutes\" value=\"{grace}\" min=\"0\" max=\"720\">分</label></fieldset>\
-         <p><button type=\"submit\">見守り設定を保存</button></p></form></details>",
-        id = escape(r.id.as_str()),
-        form_token = form_token,
-        silence_min = SilenceHours::MIN,
-        silence_max = SilenceHours::MAX,
-    )
 }
 
 #[derive(Deserialize)]
@@ -69,15 +72,15 @@ pub(in crate::dashboard) struct PoliciesForm {
     #[serde(default)]
     inactivity_hours: String,
     #[serde(default)]
-    active_from: String,
+    pub(super) active_from: String,
     #[serde(default)]
-    active_to: String,
+    pub(super) active_to: String,
     #[serde(default)]
-    window_from: String,
+    pub(super) window_from: String,
     #[serde(default)]
-    window_to: String,
+    pub(super) window_to: String,
     #[serde(default)]
-    checkin_by: String,
+    pub(super) checkin_by: String,
     #[serde(default)]
     remind_minutes: String,
     #[serde(default)]

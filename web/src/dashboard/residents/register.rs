@@ -1,13 +1,15 @@
 //! Registering a new resident of the team's district (`/residents/new`).
 
-use super::super::{DashboardState, Session, page, see_other, server_error};
+use super::super::{DashboardState, Session, see_other, server_error};
 use super::super::{district_options, forged};
 use super::signed_in;
+use crate::page::{Choice, page};
+use askama::Template;
 use axum::extract::{Form, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use mimamori_core::domain::{ResidentId, SilenceHours, Subject};
-use mimamori_core::html::{TextProblem, error_banner, escape, form_text};
+use mimamori_core::html::{TextProblem, form_text};
 use mimamori_core::storage::StorageError;
 use serde::Deserialize;
 
@@ -37,27 +39,34 @@ pub(in crate::dashboard) struct NewResidentForm {
     inactivity_hours: String,
 }
 
+/// The registration form, empty or as filled, with what to fix.
+#[derive(Template)]
+#[template(path = "residents/new.html")]
+struct NewResidentPage<'a> {
+    title: &'static str,
+    error: Option<&'a str>,
+    form_token: &'a str,
+    f: &'a NewResidentForm,
+    districts: Vec<Choice>,
+    living: Vec<Choice>,
+    /// Hours of silence: 12 on an empty form, else as typed.
+    hours: &'a str,
+    silence_min: u32,
+    silence_max: u32,
+}
+
 fn new_form(
+    status: StatusCode,
     state: &DashboardState,
     session: &Session,
     f: &NewResidentForm,
     error: Option<&str>,
-) -> String {
-    let v = |s: &str| escape(s);
-    let district_options = district_options(&state.ctx, &session.team, &f.district);
-    let living_options: String = mimamori_core::domain::LivingSituation::ALL
+) -> Response {
+    let living = mimamori_core::domain::LivingSituation::ALL
         .iter()
-        .map(|l| {
-            format!(
-                "<option value=\"{}\"{}>{}</option>",
-                l.as_str(),
-                if f.living == l.as_str() {
-                    " selected"
-                } else {
-                    ""
-                },
-                l.label_ja()
-            )
+        .map(|l| Choice {
+            selected: f.living == l.as_str(),
+            ..Choice::new(l.as_str(), l.label_ja())
         })
         .collect();
     let hours = if f.form_token.is_empty() && f.inactivity_hours.is_empty() {
@@ -65,31 +74,19 @@ fn new_form(
     } else {
         f.inactivity_hours.as_str()
     };
-    format!(
-        "{error}<p style=\"color:#555\"><a href=\"/residents\">見守り対象者の一覧</a></p>\
-         <form method=\"post\" action=\"/residents/new\"><input type=\"hidden\" name=\"form_token\" value=\"{token}\">\
-         <p><label>氏名<br><input type=\"text\" name=\"name\" value=\"{name}\" required maxlength=\"100\" style=\"width:100%\"></label></p>\
-         <p><label>ふりがな<br><input type=\"text\" name=\"kana\" value=\"{kana}\" maxlength=\"100\" style=\"width:100%\"></label></p>\
-         <p><label>生まれ年（西暦）<br><input type=\"text\" name=\"birth_year\" value=\"{birth}\" required inputmode=\"numeric\" placeholder=\"例：1942\"></label></p>\
-         <p><label>住所<br><input type=\"text\" name=\"address\" value=\"{address}\" required maxlength=\"200\" placeholder=\"例：鵠沼海岸二丁目3-5 湘南ハイツ101\" style=\"width:100%\"></label></p>\
-         <p><label>地区 <select name=\"district\"><option value=\"\">住所から判定</option>{district_options}</select></label></p>\
-         <p><label>世帯 <select name=\"living\">{living_options}</select></label></p>\
-         <p><label>電話<br><input type=\"tel\" name=\"phone\" value=\"{phone}\" maxlength=\"50\"></label></p>\
-         <p><label>備考（病歴・介護の状況など。ログインした担当者だけが見られます）<br><textarea name=\"notes\" rows=\"3\" maxlength=\"2000\" style=\"width:100%\">{notes}</textarea></label></p>\
-         <p><label>反応なしで通知するまでの時間（07:00–22:00に数える。空欄なら設定しない）<br><input type=\"number\" name=\"inactivity_hours\" value=\"{hours}\" min=\"{silence_min}\" max=\"{silence_max}\">時間</label></p>\
-         <p><button type=\"submit\">登録する</button></p></form>\
-         <p style=\"color:#555\">機器の登録は管理者が行います（mimamori admin device add）。</p>",
-        error = error.map(error_banner).unwrap_or_default(),
-        token = escape(&session.form_token),
-        name = v(&f.name),
-        kana = v(&f.kana),
-        birth = v(&f.birth_year),
-        address = v(&f.address),
-        phone = v(&f.phone),
-        notes = v(&f.notes),
-        hours = v(hours),
-        silence_min = SilenceHours::MIN,
-        silence_max = SilenceHours::MAX,
+    page(
+        status,
+        &NewResidentPage {
+            title: NEW_TITLE,
+            error,
+            form_token: &session.form_token,
+            f,
+            districts: district_options(&state.ctx, &session.team, &f.district),
+            living,
+            hours,
+            silence_min: SilenceHours::MIN,
+            silence_max: SilenceHours::MAX,
+        },
     )
 }
 
@@ -104,10 +101,12 @@ pub(in crate::dashboard) async fn new_page(
         Ok(s) => s,
         Err(p) => return p,
     };
-    page(
+    new_form(
         StatusCode::OK,
-        NEW_TITLE,
-        &new_form(&state, &session, &NewResidentForm::default(), None),
+        &state,
+        &session,
+        &NewResidentForm::default(),
+        None,
     )
 }
 
@@ -211,10 +210,12 @@ pub(in crate::dashboard) async fn create(
     let new = match resident_of(&state, &session, &f) {
         Ok(r) => r,
         Err(message) => {
-            return page(
+            return new_form(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                NEW_TITLE,
-                &new_form(&state, &session, &f, Some(&message)),
+                &state,
+                &session,
+                &f,
+                Some(&message),
             );
         }
     };
