@@ -13,10 +13,9 @@ use mimamori_core::config::WebhookConfig;
 use mimamori_core::domain::*;
 use mimamori_core::on_both_backends;
 use mimamori_core::storage::{AlertFilter, Store};
+use mimamori_testapp::home::press;
+use mimamori_testapp::{home, jst, people};
 use std::sync::{Arc, Mutex};
-use support::{drain, jst, press};
-
-mod support;
 
 on_both_backends!(
     an_emergency_reaches_the_districts_team_and_escalates_until_acknowledged,
@@ -70,14 +69,14 @@ async fn setup(
     url: &str,
     clock: &ManualClock,
 ) -> (AlertService, Outbox, ResidentId) {
-    let resident = support::resident_with_button(store, clock.now()).await; // born 1940, 鵠沼
+    let resident = home::resident_with_button(store, clock.now()).await; // born 1940, 鵠沼
     let hooks = [hook_config(url)];
     let targets = Targets {
         mqtt_alerts: false,
         webhooks: hooks.to_vec(),
         ..Default::default()
     };
-    let service = support::service(store, clock, targets).await;
+    let service = service(store, clock, targets).await;
     let outbox = webhook_outbox(store, clock, &hooks, "worker-1");
     (service, outbox, resident)
 }
@@ -216,7 +215,7 @@ async fn a_permanently_failing_receiver_is_flagged_and_escalation_goes_on(
     press(&store, &resident, 1, clock.now()).await;
     service.tick().await.unwrap();
     assert!(matches!(drain(&outbox).await[..], [Step::Failed(_)]));
-    let flagged = support::alerts_of(&store, AlertKind::DeliveryFailed).await;
+    let flagged = people::alerts_of(&store, AlertKind::DeliveryFailed).await;
     assert_eq!(flagged.len(), 1);
     assert_eq!(
         flagged[0].team.as_ref().map(|t| t.as_str()),
@@ -249,7 +248,7 @@ async fn a_checkin_reminder_goes_to_the_residents_own_button_signed(store: Store
         .unwrap();
     let password = mimamori_core::secret::generate_device_password();
     let key = mimamori_core::secret::device_mac_key(&password);
-    support::device(
+    home::device(
         &store,
         "button-r",
         &r.id,
@@ -367,7 +366,7 @@ async fn a_handed_over_notification_is_sent_once_when_its_worker_dies(store: Sto
 async fn a_stopping_worker_gives_back_what_it_had_not_sent(store: Store, _url: String) {
     let (hook, url) = receiver(vec![]).await;
     let clock = ManualClock::new(jst("2026-12-01T09:00:00"));
-    let resident = support::resident_with_button(&store, clock.now()).await;
+    let resident = home::resident_with_button(&store, clock.now()).await;
     // Two receivers (the same one at two addresses): two rows handed over for the one alert.
     let hooks = [hook_config(&url), hook_config(&format!("{url}?copy=2"))];
     let targets = Targets {
@@ -375,7 +374,7 @@ async fn a_stopping_worker_gives_back_what_it_had_not_sent(store: Store, _url: S
         ..Default::default()
     };
     let outbox = webhook_outbox(&store, &clock, &hooks, "worker-1");
-    let mut service = support::service(&store, &clock, targets)
+    let mut service = service(&store, &clock, targets)
         .await
         .with_outbox(outbox.handoff());
     press(&store, &resident, 1, clock.now()).await;
@@ -397,6 +396,33 @@ async fn a_stopping_worker_gives_back_what_it_had_not_sent(store: Store, _url: S
         [(NotificationStatus::Sent, 1), (NotificationStatus::Sent, 1)],
         "each sent once, in one attempt"
     );
+}
+
+/// The alert service alone on `clock`, with the default routing and escalation chains: these
+/// cases test it and the outbox as units, each against a scripted receiver.
+async fn service(store: &Store, clock: &ManualClock, targets: Targets) -> AlertService {
+    AlertService::start(
+        store.clone(),
+        chrono_tz::Asia::Tokyo,
+        EngineSettings::default(),
+        Arc::new(clock.clone()),
+    )
+    .await
+    .unwrap()
+    .with_delivery(
+        mimamori_alerts::route::Routing::default(),
+        mimamori_alerts::route::Escalation::default(),
+        targets,
+    )
+}
+
+/// Sends everything due now.
+async fn drain(outbox: &Outbox) -> Vec<Step> {
+    let mut steps = Vec::new();
+    while let Some(s) = outbox.send_next().await.unwrap() {
+        steps.push(s);
+    }
+    steps
 }
 
 mimamori_testkit::main!();

@@ -7,15 +7,11 @@ use mimamori_core::domain::*;
 use mimamori_core::on_both_backends;
 use mimamori_core::secret::token_hash;
 use mimamori_core::storage::{Routed, Store};
+use mimamori_testapp::{home, jst, people};
 use mimamori_web::dashboard::{COOKIE as COOKIE_NAME, DashboardState, router};
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use std::sync::Arc;
-use support::jst;
-
-// The alert service's test support (stores, residents, responders, presses), shared.
-#[path = "../../alert-service/tests/support/mod.rs"]
-mod support;
 
 on_both_backends!(
     a_responder_signs_in_and_handles_the_alert_a_message_linked_to,
@@ -26,7 +22,7 @@ on_both_backends!(
 );
 
 async fn token_for(store: &Store, id: &str, team: &str) -> String {
-    support::responder(store, id, team, id, None, None).await;
+    people::responder(store, id, team, id, None, None).await;
     let token = format!("mmr_{}", mimamori_core::secret::generate(33));
     store
         .add_responder_token(
@@ -50,7 +46,7 @@ async fn a_responder_signs_in_and_handles_the_alert_a_message_linked_to(
     _url: String,
 ) {
     let clock = ManualClock::new(jst("2026-12-01T09:00:00"));
-    let resident = support::resident_with_button(&store, clock.now()).await; // 藤沢 花子, 鵠沼
+    let resident = home::resident_with_button(&store, clock.now()).await; // 藤沢 花子, 鵠沼
     let sato = token_for(&store, "p-sato", "houkatsu-kugenuma").await;
     let chogo = token_for(&store, "p-chogo", "csw-chogo").await;
     let alert = store
@@ -369,7 +365,11 @@ async fn a_responder_signs_in_and_handles_the_alert_a_message_linked_to(
 async fn serve(store: &Store, clock: &ManualClock, targets: Targets) -> (String, reqwest::Client) {
     let state = DashboardState {
         store: store.clone(),
-        ctx: support::context("https://mimamori.example.jp"),
+        ctx: mimamori_alerts::notify::message::Context::new(
+            "https://mimamori.example.jp",
+            &mimamori_core::registry::Registry::fujisawa(),
+            chrono_tz::Asia::Tokyo,
+        ),
         clock: Arc::new(clock.clone()),
         actions: mimamori_alerts::actions::Actions::new(
             store.clone(),
@@ -404,7 +404,7 @@ async fn cookie_for(http: &reqwest::Client, base: &str, token: &str) -> String {
 
 async fn a_care_worker_records_a_hospital_stay_on_the_residents_page(store: Store, _url: String) {
     let clock = ManualClock::new(jst("2026-12-01T09:00:00"));
-    let resident = support::resident_with_button(&store, clock.now()).await; // 藤沢 花子, 鵠沼
+    let resident = home::resident_with_button(&store, clock.now()).await; // 藤沢 花子, 鵠沼
     let sato = token_for(&store, "p-sato", "houkatsu-kugenuma").await;
     let chogo = token_for(&store, "p-chogo", "csw-chogo").await;
     let (base, http) = serve(&store, &clock, Targets::default()).await;
@@ -704,7 +704,7 @@ async fn a_care_worker_registers_a_resident_of_their_district(store: Store, _url
 
 async fn a_care_worker_changes_how_a_resident_is_watched(store: Store, _url: String) {
     let clock = ManualClock::new(jst("2026-12-01T09:00:00"));
-    let resident = support::resident_with_button(&store, clock.now()).await; // inactivity 12 h
+    let resident = home::resident_with_button(&store, clock.now()).await; // inactivity 12 h
     let sato = token_for(&store, "p-sato", "houkatsu-kugenuma").await;
     let (base, http) = serve(&store, &clock, Targets::default()).await;
     let cookie = cookie_for(&http, &base, &sato).await;
@@ -808,7 +808,7 @@ async fn a_care_worker_changes_how_a_resident_is_watched(store: Store, _url: Str
 
 async fn a_care_worker_adds_a_consenting_contact_who_is_then_told(store: Store, _url: String) {
     let clock = ManualClock::new(jst("2026-12-01T09:00:00"));
-    let resident = support::resident_with_button(&store, clock.now()).await; // 一郎 consents
+    let resident = home::resident_with_button(&store, clock.now()).await; // 一郎 consents
     let sato = token_for(&store, "p-sato", "houkatsu-kugenuma").await;
     let (base, http) = serve(&store, &clock, Targets::default()).await;
     let cookie = cookie_for(&http, &base, &sato).await;
