@@ -46,8 +46,8 @@ pub fn jst(s: &str) -> DateTime<Utc> {
 
 /// What a test's app is made of, beyond the defaults (no channel on, links to the served address).
 pub struct Options {
-    /// Where the test's clock starts.
-    at: DateTime<Utc>,
+    /// The clock every component reads.
+    clock: ManualClock,
     /// The configuration the components are built from; the stand-ins' addresses are filled in.
     config: Config,
     /// `http.public_url` as messages show it; unset: the served address, so links work.
@@ -61,10 +61,15 @@ pub struct Options {
 impl Options {
     /// The default configuration (Fujisawa, no channel on), the clock at `at`.
     pub fn at(at: DateTime<Utc>) -> Self {
+        Self::on(ManualClock::new(at))
+    }
+
+    /// As [`Options::at`], on a clock the test already holds (it arranged the store with it).
+    pub fn on(clock: ManualClock) -> Self {
         let mut config = Config::default();
         config.notify.mqtt_alerts = false;
         Self {
-            at,
+            clock,
             config,
             public_url: None,
             telegram: None,
@@ -155,13 +160,12 @@ pub struct TestApp {
 pub async fn spawn_app(store: Store, options: Options) -> TestApp {
     mimamori_alerts::notify::install_crypto_provider();
     let Options {
-        at,
+        clock,
         mut config,
         public_url,
         telegram,
         smtp,
     } = options;
-    let clock = ManualClock::new(at);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     config.http.public_url = public_url.unwrap_or_else(|| base.clone());
