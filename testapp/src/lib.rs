@@ -12,11 +12,13 @@
 //! The alert service is stepped, not run: a test decides when the rules look and when the outbox
 //! sends, so that what it asserts never races a background loop (STYLE.md rule 8).
 //!
-//! Beside it, the people and homes the stories are about ([`home`], [`people`]) and the check that
-//! nothing sent shows a resident's personal data ([`privacy`]).
+//! Beside it, the people and homes the stories are about ([`home`], [`people`]), the check that
+//! nothing sent shows a resident's personal data ([`privacy`]), and the device side end to end —
+//! a broker, the gateway and devices over TCP ([`platform`]).
 
 pub mod home;
 pub mod people;
+pub mod platform;
 pub mod privacy;
 
 use chrono::{DateTime, Utc};
