@@ -203,6 +203,12 @@ impl Alerts {
         self.service.tick().await
     }
 
+    /// The escalation steps due now, for tests on an injected clock (part of [`Alerts::tick`]):
+    /// how many were taken. Not to be called while the service runs.
+    pub async fn escalate(&mut self) -> Result<usize, StorageError> {
+        self.service.escalate().await
+    }
+
     /// One step of the delivery outbox, for tests (what [`Alerts::run`] does in a loop): sends
     /// the next notification due, if any. Not to be called while the service runs.
     pub async fn send_next(&self) -> Result<Option<crate::notify::Step>, StorageError> {

@@ -13,13 +13,15 @@
 //! sends, so that what it asserts never races a background loop (STYLE.md rule 8).
 //!
 //! Beside it, the people and homes the stories are about ([`home`], [`people`]), the check that
-//! nothing sent shows a resident's personal data ([`privacy`]), and the device side end to end —
+//! nothing sent shows a resident's personal data ([`privacy`]), a scripted webhook receiver
+//! ([`webhook`]), and the device side end to end —
 //! a broker, the gateway and devices over TCP ([`platform`]).
 
 pub mod home;
 pub mod people;
 pub mod platform;
 pub mod privacy;
+pub mod webhook;
 
 use chrono::{DateTime, Utc};
 use mimamori_alerts::Alerts;
@@ -88,6 +90,19 @@ impl Options {
     /// Alert changes are published on the MQTT alerts topic (`notify.mqtt_alerts`).
     pub fn mqtt_alerts(mut self) -> Self {
         self.config.notify.mqtt_alerts = true;
+        self
+    }
+
+    /// Alert changes are posted to the webhook at `url`, signed with `secret`.
+    pub fn webhook(mut self, url: &str, secret: &str) -> Self {
+        self.config
+            .notify
+            .webhooks
+            .push(mimamori_core::config::WebhookConfig {
+                url: url.into(),
+                secret: secret.into(),
+                teams: vec![],
+            });
         self
     }
 
@@ -233,6 +248,11 @@ impl TestApp {
     /// The alerts the rules open or escalate now (one step of the service).
     pub async fn tick(&mut self) -> Vec<Alert> {
         self.alerts.tick().await.unwrap()
+    }
+
+    /// The escalation steps due now (one step of the service's escalation): how many were taken.
+    pub async fn escalate(&mut self) -> usize {
+        self.alerts.escalate().await.unwrap()
     }
 
     /// Sends everything due now, one outbox step at a time: what each step did.
