@@ -6,16 +6,17 @@
 //! `Config` in code, and starts the components **through their faces** —
 //! `mimamori_alerts::build` and `mimamori_web::build`, the web server's router served on
 //! `127.0.0.1:0` — on a [`ManualClock`]. What a test pokes comes back on [`TestApp`]: the store,
-//! the clock, the served address, an HTTP client, the outbox and rules one step at a time
-//! ([`TestApp::tick`], [`TestApp::drain`]) and the Telegram bot ([`TestApp::poll_telegram`]).
+//! the clock, the served address, HTTP clients, the rules and the outbox one step at a time
+//! ([`TestApp::tick`], [`TestApp::escalate`], [`TestApp::drain`]) and the Telegram bot
+//! ([`TestApp::poll_telegram`]).
 //!
 //! The alert service is stepped, not run: a test decides when the rules look and when the outbox
 //! sends, so that what it asserts never races a background loop (STYLE.md rule 8).
 //!
 //! Beside it, the people and homes the stories are about ([`home`], [`people`]), the check that
 //! nothing sent shows a resident's personal data ([`privacy`]), a scripted webhook receiver
-//! ([`webhook`]), and the device side end to end —
-//! a broker, the gateway and devices over TCP ([`platform`]).
+//! ([`webhook`]), and the device side end to end — a broker, the gateway and devices over TCP
+//! ([`platform`]).
 
 pub mod home;
 pub mod people;
@@ -27,8 +28,7 @@ use chrono::{DateTime, Utc};
 use mimamori_alerts::Alerts;
 use mimamori_alerts::notify::Step;
 use mimamori_alerts::notify::telegram::Telegram;
-use mimamori_core::clock::Clock;
-use mimamori_core::clock::ManualClock;
+use mimamori_core::clock::{Clock, ManualClock};
 use mimamori_core::config::{
     Config, EmailConfig, EmailTransport, SmtpSecurity, TelegramConfig, TelegramMode,
 };
