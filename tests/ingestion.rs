@@ -2,14 +2,12 @@
 //! with password file and ACL — through the gateway into the store. The Mosquitto cases need the
 //! `mosquitto` command, TLS the `openssl` one: where missing, they are listed as ignored.
 
-mod support;
-
 use mimamori_core::domain::*;
 use mimamori_core::protocol::{Event, EventType, Sensor};
 use mimamori_core::storage::Store;
 use mimamori_gateway::{DropReason, IngestEvent};
+use mimamori_testapp::platform::{self, BrokerKind, Platform, setup, wait_for};
 use std::time::{Duration, Instant};
-use support::{BrokerKind, Platform, setup, wait_for};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -239,7 +237,7 @@ async fn a_device_cannot_speak_as_another(store: Store, kind: BrokerKind) {
         // The embedded broker delivers it; the gateway refuses it and records one security event.
         BrokerKind::Embedded => assert_eq!(p.security_events(&creds[1].id).await, 1),
         // Mosquitto's ACL refuses it at the broker: the gateway never sees it.
-        BrokerKind::Mosquitto => assert_eq!(p.ingestor.metrics().dropped(DropReason::BadMac), 0),
+        BrokerKind::Mosquitto => assert_eq!(p.metrics().dropped(DropReason::BadMac), 0),
     }
     drop(b);
     p.finish().await;
@@ -413,7 +411,7 @@ async fn bad_payloads_are_refused_with_their_reason_and_the_rest_flows(
     assert!(
         matches!(e, IngestEvent::Stored(s) if s.kind == SignalKind::Activity && s.body["sensor"] == "door")
     );
-    let m = p.ingestor.metrics();
+    let m = p.metrics();
     for reason in [
         DropReason::Malformed,
         DropReason::UnknownType,
@@ -686,11 +684,11 @@ async fn a_device_clock_far_off_is_flagged_and_both_times_kept(store: Store, kin
 
 /// Devices reach the embedded broker over TLS; a plain-text client on the TLS port gets nowhere.
 async fn devices_connect_over_tls() {
-    let (ca_pem, cert, key, _dir) = support::test_certificates();
+    let (ca_pem, cert, key, _dir) = platform::test_certificates();
     let t = mimamori_core::testing::TestStore::sqlite().await;
     let creds =
-        support::provision(&t.store, "button-tls", DeviceKind::CallButton, true, None).await;
-    let probe = support::provision(&t.store, "probe", DeviceKind::Hub, false, None).await;
+        platform::provision(&t.store, "button-tls", DeviceKind::CallButton, true, None).await;
+    let probe = platform::provision(&t.store, "probe", DeviceKind::Hub, false, None).await;
     let p = Platform::start_with_tls(
         t.store.clone(),
         BrokerKind::Embedded,

@@ -5,10 +5,6 @@
 //! like the PostgreSQL cases, they are listed as ignored with the reason where those are missing.
 
 use chrono::{DateTime, Duration, Utc};
-use mimamori_alerts::actions::Actions;
-use mimamori_alerts::notify::Targets;
-use mimamori_alerts::route::{Escalation, Routing};
-use mimamori_alerts::{AlertService, EngineSettings};
 use mimamori_core::clock::ManualClock;
 use mimamori_core::domain::*;
 use mimamori_core::on_both_backends;
@@ -16,8 +12,8 @@ use mimamori_core::registry::Registry;
 use mimamori_core::secret::token_hash;
 use mimamori_core::storage::{AlertFilter, Store};
 use mimamori_gateway::concern::ConcernIntake;
+use mimamori_testapp::{Options, TestApp, spawn_app};
 use mimamori_testkit::browser::Browser;
-use mimamori_web::partners::{PartnerWeb, router};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -47,17 +43,9 @@ fn now() -> DateTime<Utc> {
     mimamori_core::testing::t0() + Duration::hours(1)
 }
 
-struct World {
-    store: Store,
-    clock: ManualClock,
-    service: AlertService,
-    base: String,
-    http: reqwest::Client,
-}
-
-async fn world(store: Store) -> World {
-    mimamori_alerts::notify::install_crypto_provider();
-    let clock = ManualClock::new(now());
+/// The app as partners and the city's staff meet it: the post office's partner account, alert
+/// changes published on the MQTT alerts topic, the clock at [`now`].
+async fn world(store: Store) -> TestApp {
     store
         .add_partner(
             &NewPartner {
@@ -71,73 +59,24 @@ async fn world(store: Store) -> World {
         )
         .await
         .unwrap();
-    let web = PartnerWeb {
-        intake: ConcernIntake::new(
-            store.clone(),
-            Arc::new(Registry::fujisawa()),
-            Arc::new(clock.clone()),
-        ),
-        timezone: chrono_tz::Asia::Tokyo,
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let dashboard = mimamori_web::dashboard::router(mimamori_web::dashboard::DashboardState {
-        store: store.clone(),
-        ctx: mimamori_alerts::notify::message::Context::new(
-            &base,
-            &Registry::fujisawa(),
-            chrono_tz::Asia::Tokyo,
-        ),
-        clock: Arc::new(clock.clone()),
-        actions: Actions::new(
-            store.clone(),
-            Targets {
-                mqtt_alerts: true,
-                ..Default::default()
-            },
-            Routing::default(),
-            Arc::new(clock.clone()),
-        ),
-        registry: Arc::new(Registry::fujisawa()),
-    });
-    let api = mimamori_web::api::router(mimamori_web::api::ApiState {
-        store: store.clone(),
-        clock: Arc::new(clock.clone()),
-        actions: Actions::new(
-            store.clone(),
-            Targets::default(),
-            Routing::default(),
-            Arc::new(clock.clone()),
-        ),
-    });
-    let app = router(web).merge(dashboard).merge(api);
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let service = AlertService::start(
-        store.clone(),
-        chrono_tz::Asia::Tokyo,
-        EngineSettings::default(),
-        Arc::new(clock.clone()),
-    )
-    .await
-    .unwrap()
-    .with_delivery(
-        Routing::default(),
-        Escalation::default(),
-        Targets {
-            mqtt_alerts: true,
-            ..Default::default()
-        },
-    );
-    World {
-        store,
-        clock,
-        service,
-        base,
-        http: reqwest::Client::new(),
-    }
+    spawn_app(store, Options::at(now()).mqtt_alerts()).await
 }
 
-impl World {
+/// What partners and the city's staff do, on the app.
+trait Partners {
+    async fn post(
+        &self,
+        token: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> (StatusCode, Value);
+    async fn report(&self, report: Value) -> (StatusCode, Value);
+    async fn form(&self, fields: &[(&str, &str)]) -> (StatusCode, String);
+    async fn csw_responder(&self, token: &str) -> ResponderId;
+    async fn responder(&self, id: &str, team: &str, token: &str) -> ResponderId;
+    async fn concerns(&self) -> Vec<Signal>;
+}
+
+impl Partners for TestApp {
     async fn post(
         &self,
         token: Option<&str>,
@@ -198,39 +137,6 @@ impl World {
             .await
             .unwrap();
         responder
-    }
-
-    /// Signs in with `token`; the session cookie.
-    async fn sign_in(&self, token: &str) -> String {
-        let no_redirects = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let signed_in = no_redirects
-            .post(format!("{}/login", self.base))
-            .form(&[("token", token), ("next", "/alerts")])
-            .send()
-            .await
-            .unwrap();
-        let cookie = signed_in.headers()["set-cookie"].to_str().unwrap();
-        cookie.split(';').next().unwrap().to_string()
-    }
-
-    /// A dashboard page, signed in with `cookie`: status and text.
-    async fn page(&self, path: &str, cookie: &str) -> (StatusCode, String) {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .header("cookie", cookie)
-            .send()
-            .await
-            .unwrap();
-        (r.status(), r.text().await.unwrap())
-    }
-
-    /// The alerts the service opens now.
-    async fn tick(&mut self) -> Vec<Alert> {
-        self.service.tick().await.unwrap()
     }
 
     async fn concerns(&self) -> Vec<Signal> {

@@ -197,6 +197,30 @@ impl Alerts {
         }
     }
 
+    /// One step of the rules, for tests on an injected clock (what [`Alerts::run`] does in a
+    /// loop): the alerts opened or escalated now. Not to be called while the service runs.
+    pub async fn tick(&mut self) -> Result<Vec<mimamori_core::domain::Alert>, StorageError> {
+        self.service.tick().await
+    }
+
+    /// The escalation steps due now, for tests on an injected clock (part of [`Alerts::tick`]):
+    /// how many were taken. Not to be called while the service runs.
+    pub async fn escalate(&mut self) -> Result<usize, StorageError> {
+        self.service.escalate().await
+    }
+
+    /// One step of the delivery outbox, for tests (what [`Alerts::run`] does in a loop): sends
+    /// the next notification due, if any. Not to be called while the service runs.
+    pub async fn send_next(&self) -> Result<Option<crate::notify::Step>, StorageError> {
+        self.outbox.step().await
+    }
+
+    /// The Telegram bot, when `[notify.telegram]` is on: tests step it with
+    /// [`Telegram::poll_once`] instead of running its polling loop.
+    pub fn telegram(&self) -> Option<Arc<Telegram>> {
+        self.telegram.as_ref().map(|(bot, _)| bot.clone())
+    }
+
     /// Runs the rules, the outbox, the reminders, the MQTT connection and the Telegram bot until
     /// `shutdown`, every task on `tasks`.
     pub fn run(self, tasks: &TaskTracker, shutdown: &CancellationToken) {

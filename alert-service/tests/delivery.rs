@@ -1,9 +1,6 @@
 //! Routing, escalation and the outbox against a real store and a real HTTP receiver, on an
 //! injected clock.
 
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
 use chrono::Duration;
 use mimamori_alerts::notify::webhook::WebhookSender;
 use mimamori_alerts::notify::{Outbox, Step, Targets};
@@ -13,10 +10,10 @@ use mimamori_core::config::WebhookConfig;
 use mimamori_core::domain::*;
 use mimamori_core::on_both_backends;
 use mimamori_core::storage::{AlertFilter, Store};
-use std::sync::{Arc, Mutex};
-use support::{drain, jst, press};
-
-mod support;
+use mimamori_testapp::home::press;
+use mimamori_testapp::webhook::receiver;
+use mimamori_testapp::{Options, TestApp, home, jst, people, spawn_app};
+use std::sync::Arc;
 
 on_both_backends!(
     an_emergency_reaches_the_districts_team_and_escalates_until_acknowledged,
@@ -30,54 +27,28 @@ on_both_backends!(
 
 const SECRET: &str = "webhook-secret-0123456789";
 
-/// A webhook receiver that answers the scripted statuses in turn (then 200), and keeps what it got.
-#[derive(Clone, Default)]
-struct Receiver {
-    script: Arc<Mutex<Vec<u16>>>,
-    got: Arc<Mutex<Vec<(u16, HeaderMap, serde_json::Value)>>>,
-    arrived: Arc<tokio::sync::Notify>,
+/// 藤沢 花子 with her call button; the app posting alert changes to the webhook at `url`.
+async fn spawn(store: &Store, url: &str, clock: &ManualClock) -> (TestApp, ResidentId) {
+    let resident = home::resident_with_button(store, clock.now()).await; // born 1940, 鵠沼
+    let options = Options::on(clock.clone()).webhook(url, SECRET);
+    (spawn_app(store.clone(), options).await, resident)
 }
 
-async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: String) -> StatusCode {
-    let status = {
-        let mut s = r.script.lock().unwrap();
-        if s.is_empty() { 200 } else { s.remove(0) }
-    };
-    r.got
-        .lock()
-        .unwrap()
-        .push((status, headers, serde_json::from_str(&body).unwrap()));
-    r.arrived.notify_one();
-    StatusCode::from_u16(status).unwrap()
-}
-
-async fn receiver(script: Vec<u16>) -> (Receiver, String) {
-    let r = Receiver {
-        script: Arc::new(Mutex::new(script)),
-        ..Default::default()
-    };
-    let app = axum::Router::new()
-        .route("/hook", post(receive))
-        .with_state(r.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (r, url)
-}
-
+/// The alert service and an outbox sending to the webhook at `url`, as units: for the cases
+/// about how workers hand over, lease and give back rows.
 async fn setup(
     store: &Store,
     url: &str,
     clock: &ManualClock,
 ) -> (AlertService, Outbox, ResidentId) {
-    let resident = support::resident_with_button(store, clock.now()).await; // born 1940, 鵠沼
+    let resident = home::resident_with_button(store, clock.now()).await; // born 1940, 鵠沼
     let hooks = [hook_config(url)];
     let targets = Targets {
         mqtt_alerts: false,
         webhooks: hooks.to_vec(),
         ..Default::default()
     };
-    let service = support::service(store, clock, targets).await;
+    let service = service(store, clock, targets).await;
     let outbox = webhook_outbox(store, clock, &hooks, "worker-1");
     (service, outbox, resident)
 }
@@ -88,15 +59,15 @@ async fn an_emergency_reaches_the_districts_team_and_escalates_until_acknowledge
 ) {
     let (hook, url) = receiver(vec![]).await;
     let clock = ManualClock::new(jst("2026-12-01T09:00:00"));
-    let (mut service, outbox, resident) = setup(&store, &url, &clock).await;
+    let (mut app, resident) = spawn(&store, &url, &clock).await;
     press(&store, &resident, 1, clock.now()).await;
-    let alerts = service.tick().await.unwrap();
+    let alerts = app.tick().await;
     assert_eq!(
         alerts[0].team.as_ref().map(|t| t.as_str()),
         Some("houkatsu-kugenuma"),
         "86 years old in 鵠沼 → 鵠沼's 包括"
     );
-    assert_eq!(drain(&outbox).await.len(), 1);
+    assert_eq!(app.drain().await.len(), 1);
     {
         let got = hook.got.lock().unwrap();
         let (_, headers, body) = &got[0];
@@ -121,11 +92,11 @@ async fn an_emergency_reaches_the_districts_team_and_escalates_until_acknowledge
     }
     // Nobody acknowledges: after 5 minutes the coordinator is told, then every 5 minutes again.
     clock.advance(Duration::minutes(4));
-    service.tick().await.unwrap();
-    assert!(drain(&outbox).await.is_empty());
+    app.tick().await;
+    assert!(app.drain().await.is_empty());
     clock.advance(Duration::minutes(1));
-    service.tick().await.unwrap();
-    assert_eq!(drain(&outbox).await.len(), 1);
+    app.tick().await;
+    assert_eq!(app.drain().await.len(), 1);
     let escalated = hook.got.lock().unwrap().last().unwrap().2.clone();
     assert_eq!(
         (escalated["event"].as_str(), escalated["step"].as_i64()),
@@ -136,8 +107,8 @@ async fn an_emergency_reaches_the_districts_team_and_escalates_until_acknowledge
         serde_json::json!(["coordinator", "houkatsu-kugenuma"])
     );
     clock.advance(Duration::minutes(5));
-    service.tick().await.unwrap();
-    assert_eq!(drain(&outbox).await.len(), 1, "a reminder, no cap");
+    app.tick().await;
+    assert_eq!(app.drain().await.len(), 1, "a reminder, no cap");
     // Acknowledged: the chain stops at once.
     let alert = store.list_alerts(&AlertFilter::default()).await.unwrap()[0].clone();
     store
@@ -151,8 +122,8 @@ async fn an_emergency_reaches_the_districts_team_and_escalates_until_acknowledge
         .await
         .unwrap();
     clock.advance(Duration::hours(2));
-    service.tick().await.unwrap();
-    assert!(drain(&outbox).await.is_empty());
+    app.tick().await;
+    assert!(app.drain().await.is_empty());
     let steps: Vec<_> = store
         .alert_timeline(alert.id)
         .await
@@ -179,12 +150,12 @@ async fn an_emergency_reaches_the_districts_team_and_escalates_until_acknowledge
 async fn a_receiver_failing_three_times_gets_the_notification_once(store: Store, _url: String) {
     let (hook, url) = receiver(vec![503, 503, 500]).await;
     let clock = ManualClock::new(jst("2026-12-01T09:00:00"));
-    let (mut service, outbox, resident) = setup(&store, &url, &clock).await;
+    let (mut app, resident) = spawn(&store, &url, &clock).await;
     press(&store, &resident, 1, clock.now()).await;
-    service.tick().await.unwrap();
+    app.tick().await;
     let mut sent = 0;
     for _ in 0..10 {
-        for step in drain(&outbox).await {
+        for step in app.drain().await {
             match step {
                 Step::Sent(_) => sent += 1,
                 Step::Retry(_, at) => assert!(at > clock.now(), "a retry waits"),
@@ -212,11 +183,11 @@ async fn a_permanently_failing_receiver_is_flagged_and_escalation_goes_on(
 ) {
     let (_hook, url) = receiver(vec![410, 410, 410, 410]).await;
     let clock = ManualClock::new(jst("2026-12-01T09:00:00"));
-    let (mut service, outbox, resident) = setup(&store, &url, &clock).await;
+    let (mut app, resident) = spawn(&store, &url, &clock).await;
     press(&store, &resident, 1, clock.now()).await;
-    service.tick().await.unwrap();
-    assert!(matches!(drain(&outbox).await[..], [Step::Failed(_)]));
-    let flagged = support::alerts_of(&store, AlertKind::DeliveryFailed).await;
+    app.tick().await;
+    assert!(matches!(app.drain().await[..], [Step::Failed(_)]));
+    let flagged = people::alerts_of(&store, AlertKind::DeliveryFailed).await;
     assert_eq!(flagged.len(), 1);
     assert_eq!(
         flagged[0].team.as_ref().map(|t| t.as_str()),
@@ -224,7 +195,7 @@ async fn a_permanently_failing_receiver_is_flagged_and_escalation_goes_on(
     );
     // The escalation of the emergency itself carries on.
     clock.advance(Duration::minutes(5));
-    assert_eq!(service.escalate().await.unwrap(), 1);
+    assert_eq!(app.escalate().await, 1);
     let emergency = store
         .list_alerts(&AlertFilter {
             kind: Some(AlertKind::Emergency),
@@ -249,7 +220,7 @@ async fn a_checkin_reminder_goes_to_the_residents_own_button_signed(store: Store
         .unwrap();
     let password = mimamori_core::secret::generate_device_password();
     let key = mimamori_core::secret::device_mac_key(&password);
-    support::device(
+    home::device(
         &store,
         "button-r",
         &r.id,
@@ -367,7 +338,7 @@ async fn a_handed_over_notification_is_sent_once_when_its_worker_dies(store: Sto
 async fn a_stopping_worker_gives_back_what_it_had_not_sent(store: Store, _url: String) {
     let (hook, url) = receiver(vec![]).await;
     let clock = ManualClock::new(jst("2026-12-01T09:00:00"));
-    let resident = support::resident_with_button(&store, clock.now()).await;
+    let resident = home::resident_with_button(&store, clock.now()).await;
     // Two receivers (the same one at two addresses): two rows handed over for the one alert.
     let hooks = [hook_config(&url), hook_config(&format!("{url}?copy=2"))];
     let targets = Targets {
@@ -375,7 +346,7 @@ async fn a_stopping_worker_gives_back_what_it_had_not_sent(store: Store, _url: S
         ..Default::default()
     };
     let outbox = webhook_outbox(&store, &clock, &hooks, "worker-1");
-    let mut service = support::service(&store, &clock, targets)
+    let mut service = service(&store, &clock, targets)
         .await
         .with_outbox(outbox.handoff());
     press(&store, &resident, 1, clock.now()).await;
@@ -397,6 +368,33 @@ async fn a_stopping_worker_gives_back_what_it_had_not_sent(store: Store, _url: S
         [(NotificationStatus::Sent, 1), (NotificationStatus::Sent, 1)],
         "each sent once, in one attempt"
     );
+}
+
+/// The alert service alone on `clock`, with the default routing and escalation chains: these
+/// cases test it and the outbox as units, each against a scripted receiver.
+async fn service(store: &Store, clock: &ManualClock, targets: Targets) -> AlertService {
+    AlertService::start(
+        store.clone(),
+        chrono_tz::Asia::Tokyo,
+        EngineSettings::default(),
+        Arc::new(clock.clone()),
+    )
+    .await
+    .unwrap()
+    .with_delivery(
+        mimamori_alerts::route::Routing::default(),
+        mimamori_alerts::route::Escalation::default(),
+        targets,
+    )
+}
+
+/// Sends everything due now.
+async fn drain(outbox: &Outbox) -> Vec<Step> {
+    let mut steps = Vec::new();
+    while let Some(s) = outbox.send_next().await.unwrap() {
+        steps.push(s);
+    }
+    steps
 }
 
 mimamori_testkit::main!();

@@ -64,13 +64,14 @@ fn checkin(due: (u32, u32), remind: Option<u32>, grace: u32) -> CheckinPolicy {
     }
 }
 
-/// A resident with a door sensor, a motion sensor and a call button, registered at `registered`.
-struct World {
+/// A resident with a door sensor, a motion sensor and a call button, registered at `registered`,
+/// as the rules engine alone sees them: no store, no service (these cases test the engine).
+struct Home {
     engine: Engine,
     next_id: i64,
 }
 
-impl World {
+impl Home {
     fn new(
         policies: Vec<CheckinPolicy>,
         registered: DateTime<Utc>,
@@ -186,7 +187,7 @@ fn kinds(ds: &[Decision]) -> Vec<String> {
 
 fn silence_inside_active_hours_alerts_at_its_deadline() {
     let t0 = jst("2026-12-01T06:00:00");
-    let mut w = World::new(vec![inactivity(12)], t0, History::default(), t0);
+    let mut w = Home::new(vec![inactivity(12)], t0, History::default(), t0);
     w.activity(jst("2026-12-01T08:00:00"));
     let fired = w.run(t0, jst("2026-12-01T19:30:00"));
     assert!(fired.is_empty(), "{fired:?}");
@@ -199,7 +200,7 @@ fn silence_inside_active_hours_alerts_at_its_deadline() {
 
 fn a_quiet_night_does_not_count() {
     let t0 = jst("2026-12-01T06:00:00");
-    let mut w = World::new(vec![inactivity(12)], t0, History::default(), t0);
+    let mut w = Home::new(vec![inactivity(12)], t0, History::default(), t0);
     w.activity(jst("2026-12-01T20:00:00"));
     // 2 h tonight + 10 h from 07:00: the deadline is 17:00 the next day, not 08:00.
     let fired = w.run(jst("2026-12-01T20:00:00"), jst("2026-12-02T16:30:00"));
@@ -213,7 +214,7 @@ fn a_quiet_night_does_not_count() {
 
 fn activity_before_the_deadline_moves_it() {
     let t0 = jst("2026-12-01T06:00:00");
-    let mut w = World::new(vec![inactivity(12)], t0, History::default(), t0);
+    let mut w = Home::new(vec![inactivity(12)], t0, History::default(), t0);
     w.activity(jst("2026-12-01T08:00:00"));
     w.activity(jst("2026-12-01T19:00:00"));
     assert!(w.run(t0, jst("2026-12-02T09:30:00")).is_empty());
@@ -226,7 +227,7 @@ fn activity_before_the_deadline_moves_it() {
 
 fn the_same_lapse_never_alerts_twice() {
     let t0 = jst("2026-12-01T06:00:00");
-    let mut w = World::new(vec![inactivity(12)], t0, History::default(), t0);
+    let mut w = Home::new(vec![inactivity(12)], t0, History::default(), t0);
     w.activity(jst("2026-12-01T08:00:00"));
     assert_eq!(
         w.run(t0, jst("2026-12-03T12:00:00")).len(),
@@ -244,7 +245,7 @@ fn the_same_lapse_never_alerts_twice() {
 
 fn daily_windows_including_across_midnight() {
     let t0 = jst("2026-12-01T00:00:00");
-    let mut w = World::new(vec![window((6, 0), (10, 0))], t0, History::default(), t0);
+    let mut w = Home::new(vec![window((6, 0), (10, 0))], t0, History::default(), t0);
     w.activity(jst("2026-12-01T07:15:00"));
     assert!(
         w.run(t0, jst("2026-12-01T23:00:00")).is_empty(),
@@ -262,7 +263,7 @@ fn daily_windows_including_across_midnight() {
         1
     );
 
-    let mut w = World::new(vec![window((22, 0), (2, 0))], t0, History::default(), t0);
+    let mut w = Home::new(vec![window((22, 0), (2, 0))], t0, History::default(), t0);
     w.activity(jst("2026-12-01T23:30:00"));
     assert!(
         w.run(t0, jst("2026-12-02T21:00:00")).is_empty(),
@@ -276,7 +277,7 @@ fn daily_windows_including_across_midnight() {
 
 fn checkin_with_a_reminder_then_an_alert() {
     let t0 = jst("2026-12-01T00:00:00");
-    let mut w = World::new(
+    let mut w = Home::new(
         vec![checkin((9, 0), Some(30), 60)],
         t0,
         History::default(),
@@ -327,7 +328,7 @@ fn pauses_stop_alerts_and_resume_by_themselves() {
         pauses: vec![(resident(), hospital)],
         ..Default::default()
     };
-    let mut w = World::new(
+    let mut w = Home::new(
         vec![
             inactivity(12),
             window((6, 0), (10, 0)),
@@ -354,7 +355,7 @@ fn pauses_stop_alerts_and_resume_by_themselves() {
 
 fn an_open_ended_pause_holds_until_it_is_ended() {
     let t0 = jst("2026-12-01T06:00:00");
-    let mut w = World::new(vec![inactivity(12)], t0, History::default(), t0);
+    let mut w = Home::new(vec![inactivity(12)], t0, History::default(), t0);
     w.activity(jst("2026-12-01T08:00:00"));
     w.engine.set_pauses(
         &resident(),
@@ -393,7 +394,7 @@ fn an_emergency_alerts_at_once_even_during_a_pause() {
         )],
         ..Default::default()
     };
-    let mut w = World::new(vec![inactivity(12)], t0, history, t0);
+    let mut w = Home::new(vec![inactivity(12)], t0, history, t0);
     let d = w.signal(
         "button",
         SignalKind::Emergency,
@@ -418,7 +419,7 @@ fn an_emergency_alerts_at_once_even_during_a_pause() {
 
 fn a_device_offline_is_not_the_resident_inactive() {
     let t0 = jst("2026-12-01T06:00:00");
-    let mut w = World::new(vec![inactivity(12)], t0, History::default(), t0);
+    let mut w = Home::new(vec![inactivity(12)], t0, History::default(), t0);
     w.activity(jst("2026-12-01T08:00:00"));
     // Only the door sensor goes quiet: an alert about the device, not the resident.
     let mut fired = Vec::new();
@@ -443,7 +444,7 @@ fn a_device_offline_is_not_the_resident_inactive() {
 
 fn every_sensor_offline_makes_the_resident_unmonitored_not_inactive() {
     let t0 = jst("2026-12-01T06:00:00");
-    let mut w = World::new(vec![inactivity(12)], t0, History::default(), t0);
+    let mut w = Home::new(vec![inactivity(12)], t0, History::default(), t0);
     w.activity(jst("2026-12-01T08:00:00"));
     // The door sensor's last will, then the motion sensor's heartbeats stop.
     let d = w.signal(
@@ -493,7 +494,7 @@ fn every_sensor_offline_makes_the_resident_unmonitored_not_inactive() {
 
 fn low_battery_alerts_once_a_day_at_most() {
     let t0 = jst("2026-12-01T06:00:00");
-    let mut w = World::new(vec![], t0, History::default(), t0);
+    let mut w = Home::new(vec![], t0, History::default(), t0);
     assert!(
         w.signal(
             "door",
@@ -530,7 +531,7 @@ fn low_battery_alerts_once_a_day_at_most() {
 
 fn alerts_explain_themselves() {
     let t0 = jst("2026-12-01T06:00:00");
-    let mut w = World::new(vec![inactivity(12)], t0, History::default(), t0);
+    let mut w = Home::new(vec![inactivity(12)], t0, History::default(), t0);
     w.activity(jst("2026-12-01T08:00:00"));
     w.heartbeats(jst("2026-12-01T19:00:00"));
     let d = w.engine.due(jst("2026-12-01T20:00:00"));
@@ -566,7 +567,7 @@ fn a_restart_fires_what_came_due_while_down_exactly_once() {
     // Down from 08:00 on the 1st to 12:00 on the 2nd: the inactivity deadline (20:00) and the
     // window of the 2nd (06:00–10:00) passed.
     let restart = jst("2026-12-02T12:00:00");
-    let mut w = World::new(
+    let mut w = Home::new(
         vec![inactivity(12), window((6, 0), (10, 0))],
         t0,
         history(),
@@ -585,7 +586,7 @@ fn a_restart_fires_what_came_due_while_down_exactly_once() {
         (format!("resident:{RESIDENT}"), AlertKind::DailyWindow),
         restart,
     );
-    let mut w = World::new(
+    let mut w = Home::new(
         vec![inactivity(12), window((6, 0), (10, 0))],
         t0,
         h,
@@ -594,7 +595,7 @@ fn a_restart_fires_what_came_due_while_down_exactly_once() {
     assert!(w.engine.due(restart + Duration::minutes(5)).is_empty());
 }
 
-impl World {
+impl Home {
     /// A partner's concern about the resident (the gateway links the address), at `at`.
     fn concern(&mut self, at: DateTime<Utc>) -> Vec<Decision> {
         self.next_id += 1;
@@ -619,7 +620,7 @@ impl World {
 
 fn a_partners_concern_about_a_resident_is_an_alert_in_their_district_at_once() {
     let t0 = jst("2026-12-01T06:00:00");
-    let mut w = World::new(vec![], t0, History::default(), t0);
+    let mut w = Home::new(vec![], t0, History::default(), t0);
     let d = w.concern(jst("2026-12-01T10:00:00"));
     let [Decision::Alert(a)] = d.as_slice() else {
         panic!("{d:?}")
@@ -633,7 +634,7 @@ fn a_partners_concern_about_a_resident_is_an_alert_in_their_district_at_once() {
 
 fn three_kinds_within_a_month_flag_a_compound_case_once() {
     let t0 = jst("2026-12-01T06:00:00");
-    let mut w = World::new(vec![inactivity(12)], t0, History::default(), t0);
+    let mut w = Home::new(vec![inactivity(12)], t0, History::default(), t0);
     w.activity(jst("2026-12-01T08:00:00"));
     assert_eq!(kinds(&w.press(jst("2026-12-01T09:00:00"))), ["emergency"]);
     assert_eq!(kinds(&w.concern(jst("2026-12-05T10:00:00"))), ["concern"]);
@@ -653,7 +654,7 @@ fn three_kinds_within_a_month_flag_a_compound_case_once() {
 
 fn kinds_outside_the_window_do_not_make_a_compound_case() {
     let t0 = jst("2026-11-01T06:00:00");
-    let mut w = World::new(vec![], t0, History::default(), t0);
+    let mut w = Home::new(vec![], t0, History::default(), t0);
     w.press(jst("2026-11-01T09:00:00"));
     w.heartbeats(jst("2026-12-05T09:00:00"));
     assert_eq!(kinds(&w.concern(jst("2026-12-05T10:00:00"))), ["concern"]);

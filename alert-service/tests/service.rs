@@ -7,10 +7,8 @@ use mimamori_core::clock::{Clock, ManualClock};
 use mimamori_core::domain::*;
 use mimamori_core::on_both_backends;
 use mimamori_core::storage::{AlertFilter, Store};
+use mimamori_testapp::{home, jst, people};
 use std::sync::Arc;
-use support::jst;
-
-mod support;
 
 on_both_backends!(
     a_restart_gets_exactly_the_alerts_that_were_due,
@@ -38,7 +36,7 @@ async fn watched_resident(store: &Store, at: DateTime<Utc>) -> ResidentId {
         ("door-w", DeviceKind::Door),
         ("button-w", DeviceKind::CallButton),
     ] {
-        support::device(store, id, &r.id, kind, "k", at).await;
+        home::device(store, id, &r.id, kind, "k", at).await;
     }
     r.id
 }
@@ -345,7 +343,7 @@ async fn a_press_stored_while_the_service_is_down_becomes_an_alert_once(
     // The press led to an alert: it is not applied a second time.
     let mut service = start(&store, &clock).await;
     assert!(service.tick().await.unwrap().is_empty());
-    let open = support::alerts_of(&store, AlertKind::Emergency).await;
+    let open = people::alerts_of(&store, AlertKind::Emergency).await;
     assert_eq!(
         open.iter().map(|a| a.evidence_count).collect::<Vec<_>>(),
         [1]
@@ -366,7 +364,7 @@ async fn a_press_stored_while_the_service_is_down_becomes_an_alert_once(
     let mut service = start(&store, &clock).await;
     service.tick().await.unwrap();
     assert_eq!(
-        support::alerts_of(&store, AlertKind::Emergency).await[0].evidence_count,
+        people::alerts_of(&store, AlertKind::Emergency).await[0].evidence_count,
         2
     );
 }
@@ -424,7 +422,7 @@ async fn an_alert_the_store_refused_is_written_once_it_accepts_again(store: Stor
     );
     assert!(service.tick().await.unwrap().is_empty(), "and written once");
     assert_eq!(
-        support::alerts_of(&store, AlertKind::Emergency).await[0].evidence_count,
+        people::alerts_of(&store, AlertKind::Emergency).await[0].evidence_count,
         1
     );
 }

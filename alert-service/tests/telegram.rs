@@ -2,20 +2,15 @@
 //! tests) and a real store, on an injected clock.
 
 use chrono::Duration;
-use mimamori_alerts::AlertService;
-use mimamori_alerts::notify::telegram::Telegram;
-use mimamori_alerts::notify::{Outbox, Step, Targets};
-use mimamori_core::clock::{Clock, ManualClock};
-use mimamori_core::config::TelegramConfig;
+use mimamori_alerts::notify::Step;
+use mimamori_core::clock::Clock;
 use mimamori_core::domain::*;
 use mimamori_core::on_both_backends;
 use mimamori_core::secret::token_hash;
 use mimamori_core::storage::Store;
-use mimamori_testkit::telegram::{BotApi, Failure};
-use std::sync::Arc;
-use support::{jst, no_personal_data};
-
-mod support;
+use mimamori_testapp::privacy::no_personal_data;
+use mimamori_testapp::{Options, TestApp, home, jst, people, spawn_app};
+use mimamori_testkit::telegram::Failure;
 
 on_both_backends!(
     a_press_reaches_the_teams_chats_and_the_button_acknowledges_it,
@@ -33,20 +28,12 @@ const SUZUKI: i64 = 1001;
 const TANAKA: i64 = 1002;
 const COORDINATOR: i64 = 2001;
 
-struct World {
-    store: Store,
-    clock: ManualClock,
-    api: BotApi,
-    service: AlertService,
-    outbox: Outbox,
-    bot: Arc<Telegram>,
-    resident: ResidentId,
-}
-
-async fn world(store: Store) -> World {
-    let clock = ManualClock::new(jst("2026-12-01T10:00:00"));
-    let resident = support::resident_with_button(&store, clock.now()).await;
-    support::responder(
+/// 藤沢 花子 with her call button; 鈴木 and 田中 of 鵠沼's 包括 and the coordinator, each in
+/// their Telegram chat; Telegram on as `options` say (polling unless told otherwise).
+async fn spawn(store: Store, options: impl FnOnce(Options) -> Options) -> (TestApp, ResidentId) {
+    let at = jst("2026-12-01T10:00:00");
+    let resident = home::resident_with_button(&store, at).await;
+    people::responder(
         &store,
         "p-suzuki",
         "houkatsu-kugenuma",
@@ -55,7 +42,7 @@ async fn world(store: Store) -> World {
         Some(SUZUKI),
     )
     .await;
-    support::responder(
+    people::responder(
         &store,
         "p-tanaka",
         "houkatsu-kugenuma",
@@ -64,7 +51,7 @@ async fn world(store: Store) -> World {
         Some(TANAKA),
     )
     .await;
-    support::responder(
+    people::responder(
         &store,
         "p-coord",
         "coordinator",
@@ -73,73 +60,20 @@ async fn world(store: Store) -> World {
         Some(COORDINATOR),
     )
     .await;
-    let api = BotApi::start(TOKEN).await;
-    let targets = Targets {
-        telegram: true,
-        ..Default::default()
-    };
-    let config = TelegramConfig {
-        enabled: true,
-        token: TOKEN.into(),
-        api_url: api.url.clone(),
-        per_chat_interval_ms: 0,
-        ..Default::default()
-    };
-    let ctx = support::context("https://mimamori.example.jp");
-    let bot = Arc::new(
-        Telegram::new(
-            &config,
-            store.clone(),
-            ctx,
-            mimamori_alerts::actions::Actions::new(
-                store.clone(),
-                targets.clone(),
-                mimamori_alerts::route::Routing::default(),
-                Arc::new(clock.clone()),
-            ),
-            Arc::new(clock.clone()),
-        )
-        .unwrap(),
-    );
-    let service = support::service(&store, &clock, targets).await;
-    let outbox = Outbox::new(store.clone(), Arc::new(clock.clone()), "worker-1")
-        .with_sender(Channel::Telegram, bot.clone());
-    World {
-        store,
-        clock,
-        api,
-        service,
-        outbox,
-        bot,
-        resident,
-    }
+    let options = options(Options::at(at).public_url("https://mimamori.example.jp"));
+    (spawn_app(store, options).await, resident)
 }
 
-impl World {
-    async fn press_button(&mut self, seq: i64) -> Alert {
-        support::press(&self.store, &self.resident, seq, self.clock.now()).await;
-        self.service.tick().await.unwrap().remove(0)
-    }
-
-    async fn drain(&self) -> Vec<Step> {
-        support::drain(&self.outbox).await
-    }
-
-    /// Handles what the Bot API server has for the bot.
-    async fn poll(&self) -> usize {
-        self.bot.poll_once(0).await.unwrap()
-    }
-
-    async fn alert(&self, id: AlertId) -> Alert {
-        self.store.get_alert(id).await.unwrap()
-    }
+/// Telegram polling for updates, as by default.
+fn polling(options: Options) -> Options {
+    options.telegram(TOKEN)
 }
 
 async fn a_press_reaches_the_teams_chats_and_the_button_acknowledges_it(store: Store, _: String) {
-    let mut w = world(store).await;
-    let alert = w.press_button(1).await;
+    let (mut w, r) = spawn(store, polling).await;
+    let alert = w.press_button(&r, 1).await;
     assert_eq!(w.drain().await.len(), 2, "both of 鵠沼's 包括 responders");
-    let sent = w.api.sent();
+    let sent = w.bot_api().sent();
     let chats: Vec<i64> = sent.iter().map(|s| s.chat_id).collect();
     assert_eq!(chats, [SUZUKI, TANAKA]);
     for m in &sent {
@@ -160,17 +94,17 @@ async fn a_press_reaches_the_teams_chats_and_the_button_acknowledges_it(store: S
     }
     // 鈴木 presses 対応します.
     w.clock.advance(Duration::minutes(2));
-    let query = w.api.press(
+    let query = w.bot_api().press(
         SUZUKI,
         SUZUKI,
         sent[0].message_id,
         &format!("ack:{}", alert.id),
     );
-    assert_eq!(w.poll().await, 1);
+    assert_eq!(w.poll_telegram().await, 1);
     let acked = w.alert(alert.id).await;
     assert_eq!(acked.state, AlertState::Acknowledged);
     assert_eq!(acked.acknowledged_by.as_deref(), Some("responder:p-suzuki"));
-    let answer = w.api.answers().pop().unwrap();
+    let answer = w.bot_api().answers().pop().unwrap();
     assert_eq!(answer["callback_query_id"], query);
     assert_eq!(answer["text"], "対応開始を記録しました。");
     let timeline = w.store.alert_timeline(alert.id).await.unwrap();
@@ -181,7 +115,7 @@ async fn a_press_reaches_the_teams_chats_and_the_button_acknowledges_it(store: S
     assert_eq!(ack.detail["via"], "telegram");
     // Both messages now say who took it, with only 解決 left.
     w.drain().await;
-    let edits = w.api.edits();
+    let edits = w.bot_api().edits();
     assert_eq!(edits.len(), 2);
     for e in &edits {
         assert!(e.text.contains("状態: 対応中（鈴木"), "{}", e.text);
@@ -192,55 +126,55 @@ async fn a_press_reaches_the_teams_chats_and_the_button_acknowledges_it(store: S
     }
     // The escalation stopped: nobody else is told, however long it stays acknowledged.
     w.clock.advance(Duration::hours(1));
-    w.service.tick().await.unwrap();
+    w.tick().await;
     w.drain().await;
-    assert_eq!(w.api.sent().len(), 2);
+    assert_eq!(w.bot_api().sent().len(), 2);
     // 田中 presses 対応します too late: told who has it.
-    w.api.press(
+    w.bot_api().press(
         TANAKA,
         TANAKA,
         sent[1].message_id,
         &format!("ack:{}", alert.id),
     );
-    w.poll().await;
+    w.poll_telegram().await;
     assert_eq!(
-        w.api.answers().pop().unwrap()["text"],
+        w.bot_api().answers().pop().unwrap()["text"],
         "既に鈴木さんが対応中です。"
     );
 }
 
 async fn resolving_asks_for_the_outcome_and_every_message_shows_it(store: Store, _: String) {
-    let mut w = world(store).await;
-    let alert = w.press_button(1).await;
+    let (mut w, r) = spawn(store, polling).await;
+    let alert = w.press_button(&r, 1).await;
     w.drain().await;
-    let message = w.api.sent()[1].clone();
-    w.api.press(
+    let message = w.bot_api().sent()[1].clone();
+    w.bot_api().press(
         TANAKA,
         TANAKA,
         message.message_id,
         &format!("resolve:{}", alert.id),
     );
-    w.poll().await;
-    let choice = w.api.edits().pop().unwrap();
+    w.poll_telegram().await;
+    let choice = w.bot_api().edits().pop().unwrap();
     let labels: Vec<&str> = choice.buttons.iter().map(|b| b.0.as_str()).collect();
     assert_eq!(
         labels,
         ["無事確認", "救急搬送", "誤報", "不在", "その他", "戻る"]
     );
     assert_eq!(w.alert(alert.id).await.state, AlertState::Open, "not yet");
-    w.api.press(
+    w.bot_api().press(
         TANAKA,
         TANAKA,
         message.message_id,
         &format!("outcome:{}:transported", alert.id),
     );
-    w.poll().await;
+    w.poll_telegram().await;
     let resolved = w.alert(alert.id).await;
     assert_eq!(resolved.state, AlertState::Resolved);
     assert_eq!(resolved.outcome, Some(Outcome::Transported));
     assert_eq!(resolved.resolved_by.as_deref(), Some("responder:p-tanaka"));
     w.drain().await;
-    let finals: Vec<_> = w.api.edits().into_iter().rev().take(2).collect();
+    let finals: Vec<_> = w.bot_api().edits().into_iter().rev().take(2).collect();
     for e in finals {
         assert!(e.text.contains("解決（救急搬送）"), "{}", e.text);
         assert!(e.buttons.is_empty(), "no buttons on a resolved alert");
@@ -248,19 +182,19 @@ async fn resolving_asks_for_the_outcome_and_every_message_shows_it(store: Store,
 }
 
 async fn a_stranger_pressing_a_button_is_refused_and_audited(store: Store, _: String) {
-    let mut w = world(store).await;
-    let alert = w.press_button(1).await;
+    let (mut w, r) = spawn(store, polling).await;
+    let alert = w.press_button(&r, 1).await;
     w.drain().await;
-    let message = w.api.sent()[0].clone();
-    w.api.press(
+    let message = w.bot_api().sent()[0].clone();
+    w.bot_api().press(
         4242,
         SUZUKI,
         message.message_id,
         &format!("ack:{}", alert.id),
     );
-    w.poll().await;
+    w.poll_telegram().await;
     assert_eq!(w.alert(alert.id).await.state, AlertState::Open);
-    let answer = w.api.answers().pop().unwrap();
+    let answer = w.bot_api().answers().pop().unwrap();
     assert_eq!(answer["show_alert"], true);
     assert!(
         answer["text"]
@@ -276,7 +210,7 @@ async fn a_stranger_pressing_a_button_is_refused_and_audited(store: Store, _: St
     assert_eq!(audit[0].action, "telegram.refused");
     assert_eq!(audit[0].actor, "telegram:4242");
     // A responder of another district cannot take 鵠沼's alert either.
-    support::responder(
+    people::responder(
         &w.store,
         "p-tsujido",
         "houkatsu-tsujido",
@@ -285,19 +219,19 @@ async fn a_stranger_pressing_a_button_is_refused_and_audited(store: Store, _: St
         Some(3001),
     )
     .await;
-    w.api
+    w.bot_api()
         .press(3001, 3001, message.message_id, &format!("ack:{}", alert.id));
-    w.poll().await;
+    w.poll_telegram().await;
     assert_eq!(w.alert(alert.id).await.state, AlertState::Open);
     assert_eq!(
-        w.api.answers().pop().unwrap()["text"],
+        w.bot_api().answers().pop().unwrap()["text"],
         "このアラートは担当範囲外です。"
     );
 }
 
 async fn linking_a_chat_takes_a_valid_unused_code(store: Store, _: String) {
-    let w = world(store).await;
-    support::responder(&w.store, "p-new", "csw-kugenuma", "新人", None, None).await;
+    let (w, _) = spawn(store, polling).await;
+    people::responder(&w.store, "p-new", "csw-kugenuma", "新人", None, None).await;
     let id = ResponderId::parse("p-new").unwrap();
     let now = w.clock.now();
     w.store
@@ -318,19 +252,19 @@ async fn linking_a_chat_takes_a_valid_unused_code(store: Store, _: String) {
         )
         .await
         .unwrap();
-    w.api.user_says(5555, "新人", "/start WRONGCODE");
-    w.poll().await;
+    w.bot_api().user_says(5555, "新人", "/start WRONGCODE");
+    w.poll_telegram().await;
     assert!(
-        w.api
+        w.bot_api()
             .sent()
             .pop()
             .unwrap()
             .text
             .contains("このコードは無効です")
     );
-    w.api.user_says(5555, "新人", "/start CODE1234abcd");
-    w.poll().await;
-    let reply = w.api.sent().pop().unwrap();
+    w.bot_api().user_says(5555, "新人", "/start CODE1234abcd");
+    w.poll_telegram().await;
+    let reply = w.bot_api().sent().pop().unwrap();
     assert_eq!(reply.chat_id, 5555);
     assert!(reply.text.starts_with("連携しました。"), "{}", reply.text);
     let linked = w.store.get_responder(&id).await.unwrap();
@@ -339,11 +273,11 @@ async fn linking_a_chat_takes_a_valid_unused_code(store: Store, _: String) {
         (Some(5555), Some(5555))
     );
     // Single use, and codes expire.
-    w.api.user_says(6666, "誰か", "/start CODE1234abcd");
+    w.bot_api().user_says(6666, "誰か", "/start CODE1234abcd");
     w.clock.advance(Duration::minutes(2));
-    w.api.user_says(6666, "誰か", "/start OLDCODE9999");
-    w.poll().await;
-    let replies: Vec<_> = w.api.sent().into_iter().rev().take(2).collect();
+    w.bot_api().user_says(6666, "誰か", "/start OLDCODE9999");
+    w.poll_telegram().await;
+    let replies: Vec<_> = w.bot_api().sent().into_iter().rev().take(2).collect();
     assert!(
         replies
             .iter()
@@ -354,16 +288,16 @@ async fn linking_a_chat_takes_a_valid_unused_code(store: Store, _: String) {
         None
     );
     // The next poll confirms what was handled, as on Telegram: nothing is handled twice.
-    assert_eq!(w.poll().await, 0);
-    assert_eq!(w.api.pending_updates(), 0, "every update confirmed");
+    assert_eq!(w.poll_telegram().await, 0);
+    assert_eq!(w.bot_api().pending_updates(), 0, "every update confirmed");
 }
 
 async fn too_many_requests_is_waited_out_and_a_blocked_bot_is_flagged(store: Store, _: String) {
-    let mut w = world(store).await;
-    w.api
+    let (mut w, r) = spawn(store, polling).await;
+    w.bot_api()
         .fail_next("sendMessage", Failure::TooMany { retry_after: 30 }, 1);
-    w.api.fail_next("sendMessage", Failure::Blocked, 1);
-    let alert = w.press_button(1).await;
+    w.bot_api().fail_next("sendMessage", Failure::Blocked, 1);
+    let alert = w.press_button(&r, 1).await;
     let steps = w.drain().await;
     let retry_at = steps
         .iter()
@@ -384,8 +318,12 @@ async fn too_many_requests_is_waited_out_and_a_blocked_bot_is_flagged(store: Sto
     assert!(w.drain().await.is_empty(), "not before retry_after");
     w.clock.advance(Duration::seconds(2));
     assert!(matches!(w.drain().await[..], [Step::Sent(_)]));
-    assert_eq!(w.api.sent().len(), 1, "one of the two chats got it, once");
-    let flagged = support::alerts_of(&w.store, AlertKind::DeliveryFailed).await;
+    assert_eq!(
+        w.bot_api().sent().len(),
+        1,
+        "one of the two chats got it, once"
+    );
+    let flagged = people::alerts_of(&w.store, AlertKind::DeliveryFailed).await;
     assert_eq!(flagged.len(), 1);
     assert_eq!(
         flagged[0].team.as_ref().map(|t| t.as_str()),
@@ -393,10 +331,10 @@ async fn too_many_requests_is_waited_out_and_a_blocked_bot_is_flagged(store: Sto
     );
     // Nobody acknowledged: the coordinator is told after 5 minutes, regardless.
     w.clock.set(alert.opened_at + Duration::minutes(5));
-    w.service.tick().await.unwrap();
+    w.tick().await;
     w.drain().await;
     let escalated = w
-        .api
+        .bot_api()
         .sent()
         .into_iter()
         .find(|s| s.chat_id == COORDINATOR)
@@ -411,9 +349,9 @@ async fn too_many_requests_is_waited_out_and_a_blocked_bot_is_flagged(store: Sto
 }
 
 async fn telegram_unreachable_then_back_delivers_once(store: Store, _: String) {
-    let mut w = world(store).await;
-    w.api.stop();
-    w.press_button(1).await;
+    let (mut w, r) = spawn(store, polling).await;
+    w.bot_api_mut().stop();
+    w.press_button(&r, 1).await;
     let steps = w.drain().await;
     assert_eq!(steps.len(), 2);
     assert!(
@@ -422,7 +360,7 @@ async fn telegram_unreachable_then_back_delivers_once(store: Store, _: String) {
     );
     w.clock.advance(Duration::seconds(10));
     assert!(w.drain().await.iter().all(|s| matches!(s, Step::Retry(..))));
-    w.api.resume().await;
+    w.bot_api_mut().resume().await;
     w.clock.advance(Duration::minutes(1));
     let steps = w.drain().await;
     assert_eq!(
@@ -431,33 +369,31 @@ async fn telegram_unreachable_then_back_delivers_once(store: Store, _: String) {
     );
     w.clock.advance(Duration::minutes(1));
     assert!(w.drain().await.is_empty());
-    assert_eq!(w.api.sent().len(), 2, "each chat once, nothing lost");
+    assert_eq!(w.bot_api().sent().len(), 2, "each chat once, nothing lost");
 }
 
 async fn webhook_mode_takes_updates_only_with_the_secret(store: Store, _: String) {
-    let mut w = world(store).await;
-    let alert = w.press_button(1).await;
-    w.drain().await;
     let secret = "webhook_secret_0123456789";
-    w.bot
+    let (mut w, r) = spawn(store, |o| o.telegram_webhook(TOKEN, secret)).await;
+    let alert = w.press_button(&r, 1).await;
+    w.drain().await;
+    w.bot()
         .set_webhook("https://mimamori.example.jp", secret)
         .await
         .unwrap();
-    let hook = w.api.webhook().unwrap();
+    let hook = w.bot_api().webhook().unwrap();
     assert_eq!(hook["url"], "https://mimamori.example.jp/telegram/webhook");
     assert_eq!(hook["secret_token"], secret);
-    let app = w.bot.clone().webhook_router(secret.to_string());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/telegram/webhook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let message = w.api.sent()[0].clone();
-    w.api.press(
+    // The web server serves the route, as in `mimamori up`.
+    let url = w.url("/telegram/webhook");
+    let message = w.bot_api().sent()[0].clone();
+    w.bot_api().press(
         SUZUKI,
         SUZUKI,
         message.message_id,
         &format!("ack:{}", alert.id),
     );
-    let update = w.api.take_updates().remove(0);
+    let update = w.bot_api().take_updates().remove(0);
     let client = reqwest::Client::new();
     let forged = client
         .post(&url)

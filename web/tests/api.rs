@@ -1,15 +1,12 @@
 //! The alerts API over real HTTP, with responder tokens and district scope.
 
 use chrono::{DateTime, Utc};
-use mimamori_alerts::notify::Targets;
-use mimamori_core::clock::ManualClock;
 use mimamori_core::domain::*;
 use mimamori_core::on_both_backends;
 use mimamori_core::secret::token_hash;
 use mimamori_core::storage::{Routed, Store};
-use mimamori_web::api::{ApiState, router};
+use mimamori_testapp::{Options, spawn_app};
 use reqwest::StatusCode;
-use std::sync::Arc;
 
 on_both_backends!(responders_handle_their_districts_alerts_through_the_api);
 
@@ -71,24 +68,8 @@ async fn responders_handle_their_districts_alerts_through_the_api(store: Store, 
     let kugenuma_alert = alert(&store, "resident:r-1", "kugenuma").await;
     let chogo_alert = alert(&store, "resident:r-2", "chogo").await;
 
-    let state = ApiState {
-        store: store.clone(),
-        clock: Arc::new(ManualClock::new(t0())),
-        actions: mimamori_alerts::actions::Actions::new(
-            store.clone(),
-            Targets {
-                mqtt_alerts: true,
-                webhooks: vec![],
-                ..Default::default()
-            },
-            mimamori_alerts::route::Routing::default(),
-            Arc::new(ManualClock::new(t0())),
-        ),
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
-    mimamori_alerts::notify::install_crypto_provider();
+    let app = spawn_app(store.clone(), Options::at(t0()).mqtt_alerts()).await;
+    let base = app.base.clone();
     let http = reqwest::Client::new();
     let get = |path: &str, token: &str| http.get(format!("{base}{path}")).bearer_auth(token).send();
 

@@ -1,21 +1,15 @@
 //! The responders' dashboard over real HTTP: signing in, the alert page behind it (the resident's
 //! details, every view audited), district scope, and acting on the alert with the form token.
 
-use mimamori_alerts::notify::Targets;
 use mimamori_core::clock::{Clock, ManualClock};
 use mimamori_core::domain::*;
 use mimamori_core::on_both_backends;
 use mimamori_core::secret::token_hash;
 use mimamori_core::storage::{Routed, Store};
-use mimamori_web::dashboard::{COOKIE as COOKIE_NAME, DashboardState, router};
+use mimamori_testapp::{Options, TestApp, home, jst, people, spawn_app};
+use mimamori_web::dashboard::COOKIE as COOKIE_NAME;
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
-use std::sync::Arc;
-use support::jst;
-
-// The alert service's test support (stores, residents, responders, presses), shared.
-#[path = "../../alert-service/tests/support/mod.rs"]
-mod support;
 
 on_both_backends!(
     a_responder_signs_in_and_handles_the_alert_a_message_linked_to,
@@ -26,7 +20,7 @@ on_both_backends!(
 );
 
 async fn token_for(store: &Store, id: &str, team: &str) -> String {
-    support::responder(store, id, team, id, None, None).await;
+    people::responder(store, id, team, id, None, None).await;
     let token = format!("mmr_{}", mimamori_core::secret::generate(33));
     store
         .add_responder_token(
@@ -50,7 +44,7 @@ async fn a_responder_signs_in_and_handles_the_alert_a_message_linked_to(
     _url: String,
 ) {
     let clock = ManualClock::new(jst("2026-12-01T09:00:00"));
-    let resident = support::resident_with_button(&store, clock.now()).await; // 藤沢 花子, 鵠沼
+    let resident = home::resident_with_button(&store, clock.now()).await; // 藤沢 花子, 鵠沼
     let sato = token_for(&store, "p-sato", "houkatsu-kugenuma").await;
     let chogo = token_for(&store, "p-chogo", "csw-chogo").await;
     let alert = store
@@ -74,15 +68,7 @@ async fn a_responder_signs_in_and_handles_the_alert_a_message_linked_to(
         .await
         .unwrap()
         .alert;
-    let (base, http) = serve(
-        &store,
-        &clock,
-        Targets {
-            mqtt_alerts: true,
-            ..Default::default()
-        },
-    )
-    .await;
+    let (base, http, _app) = serve(&store, &clock, true).await;
     let page_path = format!("/alerts/{}", alert.id);
     let sign_in = |token: String, next: String| {
         http.post(format!("{base}/login"))
@@ -365,29 +351,20 @@ async fn a_responder_signs_in_and_handles_the_alert_a_message_linked_to(
     assert_eq!(get(cookie).await.unwrap().status(), StatusCode::SEE_OTHER);
 }
 
-/// A served dashboard on `clock` telling `targets`, and a client that does not follow redirects.
-async fn serve(store: &Store, clock: &ManualClock, targets: Targets) -> (String, reqwest::Client) {
-    let state = DashboardState {
-        store: store.clone(),
-        ctx: support::context("https://mimamori.example.jp"),
-        clock: Arc::new(clock.clone()),
-        actions: mimamori_alerts::actions::Actions::new(
-            store.clone(),
-            targets,
-            mimamori_alerts::route::Routing::default(),
-            Arc::new(clock.clone()),
-        ),
-        registry: Arc::new(mimamori_core::registry::Registry::fujisawa()),
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
-    mimamori_alerts::notify::install_crypto_provider();
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    (base, http)
+/// The app on `clock`, linking to `https://mimamori.example.jp`, alert changes published on the
+/// MQTT alerts topic when `mqtt_alerts`: where it serves, a client that does not follow
+/// redirects, and the app itself (it serves while it is kept).
+async fn serve(
+    store: &Store,
+    clock: &ManualClock,
+    mqtt_alerts: bool,
+) -> (String, reqwest::Client, TestApp) {
+    let mut options = Options::on(clock.clone()).public_url("https://mimamori.example.jp");
+    if mqtt_alerts {
+        options = options.mqtt_alerts();
+    }
+    let app = spawn_app(store.clone(), options).await;
+    (app.base.clone(), app.http_no_redirects.clone(), app)
 }
 
 /// Signs in with `token`: the session cookie.
@@ -404,10 +381,10 @@ async fn cookie_for(http: &reqwest::Client, base: &str, token: &str) -> String {
 
 async fn a_care_worker_records_a_hospital_stay_on_the_residents_page(store: Store, _url: String) {
     let clock = ManualClock::new(jst("2026-12-01T09:00:00"));
-    let resident = support::resident_with_button(&store, clock.now()).await; // 藤沢 花子, 鵠沼
+    let resident = home::resident_with_button(&store, clock.now()).await; // 藤沢 花子, 鵠沼
     let sato = token_for(&store, "p-sato", "houkatsu-kugenuma").await;
     let chogo = token_for(&store, "p-chogo", "csw-chogo").await;
-    let (base, http) = serve(&store, &clock, Targets::default()).await;
+    let (base, http, _app) = serve(&store, &clock, false).await;
     let cookie = cookie_for(&http, &base, &sato).await;
     let get = |path: String, cookie: String| {
         let sent = http
@@ -583,7 +560,7 @@ async fn a_care_worker_records_a_hospital_stay_on_the_residents_page(store: Stor
 async fn a_care_worker_registers_a_resident_of_their_district(store: Store, _url: String) {
     let clock = ManualClock::new(jst("2026-12-01T09:00:00"));
     let sato = token_for(&store, "p-sato", "houkatsu-kugenuma").await;
-    let (base, http) = serve(&store, &clock, Targets::default()).await;
+    let (base, http, _app) = serve(&store, &clock, false).await;
     let cookie = cookie_for(&http, &base, &sato).await;
     let page = http
         .get(format!("{base}/residents/new"))
@@ -704,9 +681,9 @@ async fn a_care_worker_registers_a_resident_of_their_district(store: Store, _url
 
 async fn a_care_worker_changes_how_a_resident_is_watched(store: Store, _url: String) {
     let clock = ManualClock::new(jst("2026-12-01T09:00:00"));
-    let resident = support::resident_with_button(&store, clock.now()).await; // inactivity 12 h
+    let resident = home::resident_with_button(&store, clock.now()).await; // inactivity 12 h
     let sato = token_for(&store, "p-sato", "houkatsu-kugenuma").await;
-    let (base, http) = serve(&store, &clock, Targets::default()).await;
+    let (base, http, _app) = serve(&store, &clock, false).await;
     let cookie = cookie_for(&http, &base, &sato).await;
     let path = format!("/residents/{resident}");
     let page = http
@@ -808,9 +785,9 @@ async fn a_care_worker_changes_how_a_resident_is_watched(store: Store, _url: Str
 
 async fn a_care_worker_adds_a_consenting_contact_who_is_then_told(store: Store, _url: String) {
     let clock = ManualClock::new(jst("2026-12-01T09:00:00"));
-    let resident = support::resident_with_button(&store, clock.now()).await; // 一郎 consents
+    let resident = home::resident_with_button(&store, clock.now()).await; // 一郎 consents
     let sato = token_for(&store, "p-sato", "houkatsu-kugenuma").await;
-    let (base, http) = serve(&store, &clock, Targets::default()).await;
+    let (base, http, _app) = serve(&store, &clock, false).await;
     let cookie = cookie_for(&http, &base, &sato).await;
     let path = format!("/residents/{resident}");
     let page = || {

@@ -4,27 +4,18 @@
 //! reason.
 
 use chrono::Duration;
-use mimamori_alerts::AlertService;
-use mimamori_alerts::actions::Actions;
 use mimamori_alerts::notify::email::EmailSender;
 use mimamori_alerts::notify::link::LinkSigner;
-use mimamori_alerts::notify::message::Context;
-use mimamori_alerts::notify::telegram::Telegram;
-use mimamori_alerts::notify::{Event, Outbox, Step, Targets, Tell};
-use mimamori_alerts::route::Routing;
+use mimamori_alerts::notify::{Event, Step, Tell};
 use mimamori_core::clock::{Clock, ManualClock};
-use mimamori_core::config::{EmailConfig, EmailTransport, SmtpSecurity, TelegramConfig};
+use mimamori_core::config::{EmailConfig, EmailTransport, SmtpSecurity};
 use mimamori_core::domain::*;
 use mimamori_core::on_both_backends;
 use mimamori_core::storage::{Routed, Store};
+use mimamori_testapp::privacy::no_personal_data;
+use mimamori_testapp::{Options, TestApp, home, jst, people, plain_email, spawn_app};
 use mimamori_testkit::smtp::{Received, Security, SmtpOptions, SmtpServer};
-use mimamori_web::ack_link::{self, AckState};
 use std::sync::Arc;
-use support::{jst, no_personal_data};
-
-// The alert service's test support (stores, residents, responders, presses), shared.
-#[path = "../../alert-service/tests/support/mod.rs"]
-mod support;
 
 on_both_backends!(
     a_press_emails_the_team_and_the_link_acknowledges_exactly_once: [Smtp],
@@ -47,42 +38,12 @@ const COORDINATOR: &str = "sato@backup.example.jp";
 const OTHER: &str = "tsujido@houkatsu.example.jp";
 const CONTACT: &str = "ichiro@example.jp";
 
-fn email_config(smtp: &SmtpServer) -> EmailConfig {
-    EmailConfig {
-        enabled: true,
-        transport: EmailTransport::Smtp,
-        smtp_host: "127.0.0.1".into(),
-        smtp_port: smtp.port(),
-        security: SmtpSecurity::Plain,
-        from: "見守り mimamori <mimamori@city.example.jp>".into(),
-        ..Default::default()
-    }
-}
-
-struct World {
-    store: Store,
-    clock: ManualClock,
-    smtp: SmtpServer,
-    service: AlertService,
-    outbox: Outbox,
-    resident: ResidentId,
-    http: reqwest::Client,
-    targets: Targets,
-    ctx: Context,
-    /// Where the acknowledgement pages are served.
-    base: String,
-}
-
-async fn world(store: Store, options: SmtpOptions) -> World {
-    let smtp = SmtpServer::start_with(options).await;
-    let config = email_config(&smtp);
-    world_with(store, smtp, config).await
-}
-
-async fn world_with(store: Store, smtp: SmtpServer, config: EmailConfig) -> World {
-    let clock = ManualClock::new(jst("2026-12-01T10:00:00"));
-    let resident = support::resident_with_button(&store, clock.now()).await;
-    support::responder(
+/// 藤沢 花子 with her call button; 鈴木 and 田中 of 鵠沼's 包括, the coordinator and 辻堂's 山本,
+/// each with an email address; the app as `options` say, links to its acknowledgement pages.
+async fn spawn(store: Store, options: impl FnOnce(Options) -> Options) -> (TestApp, ResidentId) {
+    let at = jst("2026-12-01T10:00:00");
+    let resident = home::resident_with_button(&store, at).await;
+    people::responder(
         &store,
         "p-suzuki",
         "houkatsu-kugenuma",
@@ -91,7 +52,7 @@ async fn world_with(store: Store, smtp: SmtpServer, config: EmailConfig) -> Worl
         None,
     )
     .await;
-    support::responder(
+    people::responder(
         &store,
         "p-tanaka",
         "houkatsu-kugenuma",
@@ -100,7 +61,7 @@ async fn world_with(store: Store, smtp: SmtpServer, config: EmailConfig) -> Worl
         None,
     )
     .await;
-    support::responder(
+    people::responder(
         &store,
         "p-coord",
         "coordinator",
@@ -109,7 +70,7 @@ async fn world_with(store: Store, smtp: SmtpServer, config: EmailConfig) -> Worl
         None,
     )
     .await;
-    support::responder(
+    people::responder(
         &store,
         "p-tsujido",
         "houkatsu-tsujido",
@@ -118,82 +79,30 @@ async fn world_with(store: Store, smtp: SmtpServer, config: EmailConfig) -> Worl
         None,
     )
     .await;
-    // The acknowledgement pages, on a free port; the emails link to them.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let ctx = support::context(&base);
-    let targets = Targets {
-        email: true,
-        ..Default::default()
-    };
-    let signer = LinkSigner::from_store(&store, clock.now()).await.unwrap();
-    let pages = AckState {
-        store: store.clone(),
-        signer: signer.clone(),
-        ctx: ctx.clone(),
-        actions: Actions::new(
-            store.clone(),
-            targets.clone(),
-            Routing::default(),
-            Arc::new(clock.clone()),
-        ),
-        clock: Arc::new(clock.clone()),
-    };
-    tokio::spawn(async move {
-        axum::serve(listener, ack_link::router(pages))
-            .await
-            .unwrap();
-    });
-    let sender = EmailSender::new(
-        &config,
-        std::path::Path::new("unused"),
-        store.clone(),
-        ctx.clone(),
-        signer,
-        Arc::new(clock.clone()),
-    )
-    .unwrap();
-    let service = support::service(&store, &clock, targets.clone()).await;
-    let outbox = Outbox::new(store.clone(), Arc::new(clock.clone()), "worker-1")
-        .with_sender(Channel::Email, Arc::new(sender));
-    World {
-        store,
-        clock,
-        smtp,
-        service,
-        outbox,
-        resident,
-        http: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-        targets,
-        ctx,
-        base,
-    }
+    (spawn_app(store, options(Options::at(at))).await, resident)
 }
 
-impl World {
-    async fn press_button(&mut self, seq: i64) -> Alert {
-        support::press(&self.store, &self.resident, seq, self.clock.now()).await;
-        self.service.tick().await.unwrap().remove(0)
-    }
+/// [`spawn`], emailing through a new SMTP server started with `options`, plain SMTP.
+async fn spawn_emailing(store: Store, options: SmtpOptions) -> (TestApp, ResidentId) {
+    let smtp = SmtpServer::start_with(options).await;
+    spawn(store, |o| o.email(smtp)).await
+}
 
-    async fn drain(&self) -> Vec<Step> {
-        support::drain(&self.outbox).await
-    }
+/// What a person's browser does with an acknowledgement link: status and text, no redirects
+/// followed.
+trait AckPages {
+    async fn get(&self, url: &str) -> (u16, String);
+    async fn post(&self, url: &str) -> (u16, String);
+}
 
-    async fn alert(&self, id: AlertId) -> Alert {
-        self.store.get_alert(id).await.unwrap()
-    }
-
+impl AckPages for TestApp {
     async fn get(&self, url: &str) -> (u16, String) {
-        let r = self.http.get(url).send().await.unwrap();
+        let r = self.http_no_redirects.get(url).send().await.unwrap();
         (r.status().as_u16(), r.text().await.unwrap())
     }
 
     async fn post(&self, url: &str) -> (u16, String) {
-        let r = self.http.post(url).send().await.unwrap();
+        let r = self.http_no_redirects.post(url).send().await.unwrap();
         (r.status().as_u16(), r.text().await.unwrap())
     }
 }
@@ -225,15 +134,15 @@ fn ack_link(mail: &Received, base: &str) -> String {
 }
 
 async fn a_press_emails_the_team_and_the_link_acknowledges_exactly_once(store: Store, _: String) {
-    let mut w = world(store, SmtpOptions::default()).await;
-    let alert = w.press_button(1).await;
+    let (mut w, elder) = spawn_emailing(store, SmtpOptions::default()).await;
+    let alert = w.press_button(&elder, 1).await;
     let steps = w.drain().await;
     assert_eq!(
         steps.len(),
         3,
         "鈴木, 田中 and the consenting contact: {steps:?}"
     );
-    let mails = w.smtp.wait_for(3).await;
+    let mails = w.smtp().wait_for(3).await;
     for address in [SUZUKI, TANAKA] {
         let m = to(&mails, address);
         assert!(
@@ -311,16 +220,16 @@ async fn a_press_emails_the_team_and_the_link_acknowledges_exactly_once(store: S
 
     // The escalation stopped: the coordinator is not emailed, however long it stays taken.
     w.clock.advance(Duration::hours(1));
-    w.service.tick().await.unwrap();
+    w.tick().await;
     w.drain().await;
-    assert_eq!(w.smtp.messages().len(), 3);
+    assert_eq!(w.smtp().messages().len(), 3);
 }
 
 async fn expired_altered_and_out_of_district_links_change_nothing(store: Store, _: String) {
-    let mut w = world(store, SmtpOptions::default()).await;
-    let alert = w.press_button(1).await;
+    let (mut w, elder) = spawn_emailing(store, SmtpOptions::default()).await;
+    let alert = w.press_button(&elder, 1).await;
     w.drain().await;
-    let mails = w.smtp.wait_for(2).await;
+    let mails = w.smtp().wait_for(2).await;
     let link = ack_link(to(&mails, SUZUKI), &w.base);
 
     // Altered: another alert id in the same token.
@@ -360,9 +269,9 @@ async fn expired_altered_and_out_of_district_links_change_nothing(store: Store, 
 }
 
 async fn the_smtp_server_down_then_back_delivers_each_email_once(store: Store, _: String) {
-    let mut w = world(store, SmtpOptions::default()).await;
-    w.smtp.stop().await;
-    w.press_button(1).await;
+    let (mut w, elder) = spawn_emailing(store, SmtpOptions::default()).await;
+    w.smtp_mut().stop().await;
+    w.press_button(&elder, 1).await;
     let steps = w.drain().await;
     assert_eq!(steps.len(), 3);
     assert!(
@@ -375,7 +284,7 @@ async fn the_smtp_server_down_then_back_delivers_each_email_once(store: Store, _
         let steps = w.drain().await;
         assert!(steps.iter().all(|s| matches!(s, Step::Retry(..))));
     }
-    w.smtp.start_again().await;
+    w.smtp_mut().start_again().await;
     w.clock.advance(Duration::minutes(6));
     let steps = w.drain().await;
     assert_eq!(
@@ -383,7 +292,7 @@ async fn the_smtp_server_down_then_back_delivers_each_email_once(store: Store, _
         3,
         "{steps:?}"
     );
-    let mails = w.smtp.wait_for(3).await;
+    let mails = w.smtp().wait_for(3).await;
     for address in [SUZUKI, TANAKA, CONTACT] {
         assert_eq!(
             mails
@@ -395,14 +304,14 @@ async fn the_smtp_server_down_then_back_delivers_each_email_once(store: Store, _
     }
     w.clock.advance(Duration::minutes(10));
     w.drain().await;
-    assert_eq!(w.smtp.messages().len(), 3, "each once");
+    assert_eq!(w.smtp().messages().len(), 3, "each once");
     // No operators' alert: an outage is not a bad address.
-    let failures = support::alerts_of(&w.store, AlertKind::DeliveryFailed).await;
+    let failures = people::alerts_of(&w.store, AlertKind::DeliveryFailed).await;
     assert!(failures.is_empty(), "{failures:?}");
 }
 
 async fn a_refused_mailbox_is_flagged_and_the_coordinator_is_still_told(store: Store, _: String) {
-    let mut w = world(
+    let (mut w, elder) = spawn_emailing(
         store,
         SmtpOptions {
             refuse: vec![TANAKA.into()],
@@ -410,7 +319,7 @@ async fn a_refused_mailbox_is_flagged_and_the_coordinator_is_still_told(store: S
         },
     )
     .await;
-    let alert = w.press_button(1).await;
+    let alert = w.press_button(&elder, 1).await;
     let steps = w.drain().await;
     assert_eq!(
         steps
@@ -420,7 +329,7 @@ async fn a_refused_mailbox_is_flagged_and_the_coordinator_is_still_told(store: S
         1,
         "{steps:?}"
     );
-    let failures = support::alerts_of(&w.store, AlertKind::DeliveryFailed).await;
+    let failures = people::alerts_of(&w.store, AlertKind::DeliveryFailed).await;
     assert_eq!(failures.len(), 1);
     assert_eq!(failures[0].team.as_ref().unwrap().as_str(), "operators");
     // The reason says what SMTP said without quoting the address, and the alert (whose subject
@@ -440,9 +349,9 @@ async fn a_refused_mailbox_is_flagged_and_the_coordinator_is_still_told(store: S
     );
     // Nobody acknowledges: after 5 minutes the coordinator is emailed all the same.
     w.clock.advance(Duration::minutes(5));
-    w.service.tick().await.unwrap();
+    w.tick().await;
     w.drain().await;
-    let mails = w.smtp.wait_for(3).await;
+    let mails = w.smtp().wait_for(3).await;
     let coordinator = to(&mails, COORDINATOR);
     assert!(
         coordinator
@@ -455,9 +364,9 @@ async fn a_refused_mailbox_is_flagged_and_the_coordinator_is_still_told(store: S
     // Still nobody: reminders go on every 5 minutes, to the team and the coordinator, each with a
     // fresh link.
     w.clock.advance(Duration::minutes(5));
-    w.service.tick().await.unwrap();
+    w.tick().await;
     w.drain().await;
-    let mails = w.smtp.wait_for(5).await;
+    let mails = w.smtp().wait_for(5).await;
     let reminders: Vec<&Received> = mails
         .iter()
         .filter(|m| m.subject.starts_with("【再通知・未対応 2回目】緊急通報"))
@@ -469,10 +378,10 @@ async fn a_refused_mailbox_is_flagged_and_the_coordinator_is_still_told(store: S
 }
 
 async fn consenting_contacts_get_a_notice_without_links(store: Store, _: String) {
-    let mut w = world(store, SmtpOptions::default()).await;
-    w.press_button(1).await;
+    let (mut w, elder) = spawn_emailing(store, SmtpOptions::default()).await;
+    w.press_button(&elder, 1).await;
     w.drain().await;
-    let mails = w.smtp.wait_for(3).await;
+    let mails = w.smtp().wait_for(3).await;
     let notice = to(&mails, CONTACT);
     assert_eq!(notice.subject, "【見守り】緊急通報のお知らせ");
     let text = notice.text.as_deref().unwrap();
@@ -501,53 +410,14 @@ async fn consenting_contacts_get_a_notice_without_links(store: Store, _: String)
 /// Every alert kind, about the kind of subject it has, with personal data in its summary and
 /// detail (as rules and partners write them): neither channel shows any of it.
 async fn every_kind_reads_without_personal_data_on_telegram_and_email(store: Store, _: String) {
-    let w = world(store, SmtpOptions::default()).await;
     // Telegram beside email: 木村 of the same team reads alerts on Telegram.
-    let api = mimamori_testkit::telegram::BotApi::start("1:T").await;
-    let bot = Telegram::new(
-        &TelegramConfig {
-            enabled: true,
-            token: "1:T".into(),
-            api_url: api.url.clone(),
-            per_chat_interval_ms: 0,
-            ..Default::default()
-        },
-        w.store.clone(),
-        w.ctx.clone(),
-        Actions::new(
-            w.store.clone(),
-            w.targets.clone(),
-            Routing::default(),
-            Arc::new(w.clock.clone()),
-        ),
-        Arc::new(w.clock.clone()),
-    )
-    .unwrap();
-    let outbox = Outbox::new(w.store.clone(), Arc::new(w.clock.clone()), "worker-2")
-        .with_sender(Channel::Telegram, Arc::new(bot))
-        .with_sender(
-            Channel::Email,
-            Arc::new(
-                EmailSender::new(
-                    &email_config(&w.smtp),
-                    std::path::Path::new("unused"),
-                    w.store.clone(),
-                    w.ctx.clone(),
-                    LinkSigner::from_store(&w.store, w.clock.now())
-                        .await
-                        .unwrap(),
-                    Arc::new(w.clock.clone()),
-                )
-                .unwrap(),
-            ),
-        );
-    let targets = Targets {
-        telegram: true,
-        email: true,
-        ..Default::default()
-    };
+    let smtp = SmtpServer::start().await;
+    let (w, elder) = spawn(store, |o| o.email(smtp).telegram("1:T")).await;
+    let api = w.bot_api();
+    let targets = mimamori_alerts::targets(&w.config).unwrap();
+    assert!(targets.telegram && targets.email);
     let chat = 1001;
-    support::responder(
+    people::responder(
         &w.store,
         "p-kimura",
         "houkatsu-kugenuma",
@@ -569,7 +439,7 @@ async fn every_kind_reads_without_personal_data_on_telegram_and_email(store: Sto
             }
             AlertKind::Concern => Subject::Address("鵠沼海岸二丁目3-5".into()),
             AlertKind::DeliveryFailed => Subject::Channel(format!("email:{CONTACT}")),
-            _ => Subject::Resident(w.resident.clone()),
+            _ => Subject::Resident(elder.clone()),
         };
         let teams = ["houkatsu-kugenuma"];
         let at = w.clock.now();
@@ -612,14 +482,14 @@ async fn every_kind_reads_without_personal_data_on_telegram_and_email(store: Sto
             )
             .await
             .unwrap();
-        while outbox.send_next().await.unwrap().is_some() {}
+        w.drain().await;
         let label = kind.label_ja();
         let telegram = api.sent().pop().unwrap();
         assert_eq!(telegram.chat_id, chat);
         assert!(telegram.text.contains(label), "{kind}: {}", telegram.text);
         no_personal_data(&telegram.text);
     }
-    let mails = w.smtp.wait_for(planned).await;
+    let mails = w.smtp().wait_for(planned).await;
     for kind in AlertKind::ALL {
         let label = kind.label_ja();
         let of_kind: Vec<_> = mails
@@ -664,11 +534,11 @@ async fn tls_with_the_citys_own_ca_and_a_login() {
                 username: "mimamori".into(),
                 password: "mail-password".into(),
                 ca_cert: trusted.then(|| smtp.ca_pem_path().unwrap().to_path_buf()),
-                ..email_config(&smtp)
+                ..plain_email(&smtp)
             };
             let t = mimamori_core::testing::TestStore::sqlite().await;
-            let mut w = world_with(t.store.clone(), smtp, config).await;
-            w.press_button(1).await;
+            let (mut w, elder) = spawn(t.store.clone(), |o| o.email_with(smtp, config)).await;
+            w.press_button(&elder, 1).await;
             let steps = w.drain().await;
             assert_eq!(steps.len(), 3, "{steps:?}");
             if trusted {
@@ -676,7 +546,7 @@ async fn tls_with_the_citys_own_ca_and_a_login() {
                     steps.iter().all(|s| matches!(s, Step::Sent(_))),
                     "{security:?}: {steps:?}"
                 );
-                let mails = w.smtp.wait_for(3).await;
+                let mails = w.smtp().wait_for(3).await;
                 for m in &mails {
                     assert!(m.tls, "{security:?}: sent under TLS");
                     assert_eq!(m.auth_user.as_deref(), Some("mimamori"));
@@ -686,7 +556,7 @@ async fn tls_with_the_citys_own_ca_and_a_login() {
                     steps.iter().all(|s| matches!(s, Step::Retry(..))),
                     "{security:?}: {steps:?}"
                 );
-                assert!(w.smtp.messages().is_empty());
+                assert!(w.smtp().messages().is_empty());
             }
             t.finish().await;
         }
@@ -700,11 +570,11 @@ async fn the_file_transport_writes_one_eml_file_per_message() {
     let config = EmailConfig {
         transport: EmailTransport::File,
         file_dir: Some(dir.path().join("mail")),
-        ..email_config(&smtp)
+        ..plain_email(&smtp)
     };
     let t = mimamori_core::testing::TestStore::sqlite().await;
-    let mut w = world_with(t.store.clone(), smtp, config).await;
-    w.press_button(1).await;
+    let (mut w, elder) = spawn(t.store.clone(), |o| o.email_with(smtp, config)).await;
+    w.press_button(&elder, 1).await;
     let steps = w.drain().await;
     assert!(
         steps.iter().all(|s| matches!(s, Step::Sent(_))),
@@ -725,7 +595,7 @@ async fn the_file_transport_writes_one_eml_file_per_message() {
     }
     assert!(all.contains("multipart/alternative"));
     assert!(
-        w.smtp.messages().is_empty(),
+        w.smtp().messages().is_empty(),
         "nothing went to the SMTP server"
     );
     t.finish().await;
@@ -734,7 +604,12 @@ async fn the_file_transport_writes_one_eml_file_per_message() {
 /// Settings that cannot work stop the start with the key and the reason.
 async fn broken_email_settings_are_clear_errors() {
     let t = mimamori_core::testing::TestStore::sqlite().await;
-    let ctx = support::context("https://mimamori.example.jp");
+    // The sender alone: its settings are checked when it is made.
+    let ctx = mimamori_alerts::notify::message::Context::new(
+        "https://mimamori.example.jp",
+        &mimamori_core::registry::Registry::fujisawa(),
+        chrono_tz::Asia::Tokyo,
+    );
     let dir = tempfile::tempdir().unwrap();
     let garbage = dir.path().join("not-a-cert.pem");
     std::fs::write(&garbage, "not a certificate").unwrap();

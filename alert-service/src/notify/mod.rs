@@ -178,6 +178,9 @@ pub struct Outbox {
     /// Per channel: rows handed over as they were written ([`Handoff`]).
     queues: HashMap<Channel, tokio::sync::mpsc::UnboundedSender<Handed>>,
     handed: std::sync::Mutex<HashMap<Channel, tokio::sync::mpsc::UnboundedReceiver<Handed>>>,
+    /// Rows [`Outbox::step`] took from the handed-over queues and has not sent yet, lowest id
+    /// first, so that one step at a time sends them in the order they were written.
+    stepped: std::sync::Mutex<std::collections::VecDeque<Handed>>,
 }
 
 /// What one step did.
@@ -201,6 +204,7 @@ impl Outbox {
             wake: Arc::new(tokio::sync::Notify::new()),
             queues: HashMap::new(),
             handed: Default::default(),
+            stepped: Default::default(),
         }
     }
 
@@ -228,6 +232,33 @@ impl Outbox {
             .expect("handed-over queues")
             .insert(channel, rx);
         self
+    }
+
+    /// One step of what [`Outbox::run`] does, for callers that drive the outbox themselves (the
+    /// tests, on an injected clock): sends the oldest row handed over as it was written, else
+    /// the next due row of any channel, if any.
+    pub async fn step(&self) -> Result<Option<Step>, StorageError> {
+        loop {
+            let next = {
+                let mut stepped = self.stepped.lock().expect("stepped rows");
+                let mut handed = self.handed.lock().expect("handed-over queues");
+                for queue in handed.values_mut() {
+                    while let Ok(h) = queue.try_recv() {
+                        stepped.push_back(h);
+                    }
+                }
+                stepped.make_contiguous().sort_by_key(|(n, _)| n.id);
+                stepped.pop_front()
+            };
+            match next {
+                // A handed-over row whose lease ran out is due again: the poll below sends it.
+                Some(h) => match self.send_handed(h).await? {
+                    Some(step) => return Ok(Some(step)),
+                    None => continue,
+                },
+                None => return self.send_next().await,
+            }
+        }
     }
 
     /// Sends the next due notification of any channel, if any.

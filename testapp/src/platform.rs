@@ -1,27 +1,30 @@
-//! A platform for end-to-end tests: a store, a broker (our embedded rumqttd, or a real Mosquitto
-//! with password file and ACL, started for the test on a free port), the gateway, and provisioned
-//! devices that connect over TCP like real ones. Mosquitto and the TLS certificates panic where
-//! their command is missing: the tests that use them declare the `Mosquitto` / `OpenSsl` need.
-
-#![allow(dead_code)]
+//! The device side, end to end: a store, a broker (our embedded rumqttd started through
+//! `mimamori_broker::start_embedded`, or a real Mosquitto with password file and ACL, started for
+//! the test on a free port), the gateway built and run through `mimamori_gateway::build`, and
+//! provisioned devices that connect over TCP like real ones. Mosquitto and the TLS certificates
+//! panic where their command is missing: the tests that use them declare the `Mosquitto` /
+//! `OpenSsl` need.
 
 use mimamori_core::clock::SystemClock;
-use mimamori_core::config::MessageAuth;
+use mimamori_core::config::Config;
 use mimamori_core::domain::*;
+use mimamori_core::endpoint::MqttEndpoint;
 use mimamori_core::secret::{PasswordHasherConfig, device_mac_key, generate_device_password};
 use mimamori_core::storage::Store;
 use mimamori_devices::{DeviceClient, DeviceConfig};
-use mimamori_gateway::ingest::{IngestEvent, IngestSettings, Ingestor};
-use mimamori_gateway::mqtt::MqttSettings;
+use mimamori_gateway::Metrics;
+use mimamori_gateway::ingest::IngestEvent;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
+/// The platform's own MQTT login (`mqtt.username`), in Mosquitto's password file and ACL too.
 pub const SERVICE_USER: &str = "mimamori-service";
 
+/// Which broker the devices and the gateway meet at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BrokerKind {
     Embedded,
@@ -36,15 +39,25 @@ pub struct Creds {
     pub resident: Option<ResidentId>,
 }
 
+/// A broker, the gateway (when running) and the store they write to.
 pub struct Platform {
     pub store: Store,
     pub kind: BrokerKind,
+    /// Where devices connect (plain MQTT).
     pub addr: SocketAddr,
     /// The embedded broker's TLS listener, when started with one.
     pub addr_tls: Option<SocketAddr>,
-    pub ingestor: Arc<Ingestor>,
-    pub service_password: String,
-    gateway: Option<(CancellationToken, JoinHandle<()>)>,
+    /// What the components are built from: the broker's listeners, the service login.
+    config: Config,
+    /// How the gateway reaches the broker.
+    endpoint: MqttEndpoint,
+    /// The running gateway's stop signal and tasks.
+    gateway: Option<(CancellationToken, TaskTracker)>,
+    /// The running (or last) gateway's counters.
+    metrics: Arc<Metrics>,
+    /// Every gateway's ingest events, passed on here so that a test may listen at any time,
+    /// across a gateway's restart.
+    events: broadcast::Sender<IngestEvent>,
     /// Stops devices and everything else at the end of the test.
     pub shutdown: CancellationToken,
     mosquitto: Option<Mosquitto>,
@@ -108,26 +121,20 @@ impl Platform {
         tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
     ) -> Self {
         let service_password = generate_device_password();
-        let shutdown = CancellationToken::new();
+        let mut config = Config::default();
+        config.mqtt.username = SERVICE_USER.into();
+        config.mqtt.client_id = "mimamori-gateway-test".into();
+        config.broker.listen = "127.0.0.1:0".parse().unwrap();
+        if let Some((cert, key)) = tls {
+            config.broker.tls_listen = Some("127.0.0.1:0".parse().unwrap());
+            config.broker.tls_cert = Some(cert);
+            config.broker.tls_key = Some(key);
+        }
         let mut addr_tls = None;
         let (addr, mosquitto) = match kind {
             BrokerKind::Embedded => {
-                let auth = mimamori_broker::Authenticator::spawn(
-                    store.clone(),
-                    SERVICE_USER.into(),
-                    service_password.clone(),
-                    PasswordHasherConfig::insecure_for_tests(),
-                );
-                let settings = mimamori_broker::BrokerSettings {
-                    listen: "127.0.0.1:0".parse().unwrap(),
-                    listen_v5: None,
-                    tls: tls.map(|(cert, key)| ("127.0.0.1:0".parse().unwrap(), cert, key)),
-                    max_connections: 1000,
-                    service_username: SERVICE_USER.into(),
-                    service_password: service_password.clone(),
-                    max_payload_bytes: 16 * 1024,
-                };
-                let broker = mimamori_broker::start(settings, auth).unwrap();
+                let broker =
+                    mimamori_broker::start_embedded(&config, &store, &service_password).unwrap();
                 addr_tls = broker.addr_tls;
                 (broker.addr, None)
             }
@@ -136,26 +143,18 @@ impl Platform {
                 (m.addr, Some(m))
             }
         };
-        let ingestor = Arc::new(Ingestor::new(
-            store.clone(),
-            Arc::new(SystemClock),
-            IngestSettings {
-                message_auth: MessageAuth::Required,
-                max_payload_bytes: 4096,
-                max_clock_skew: chrono::Duration::minutes(5),
-                zigbee2mqtt_prefix: "zigbee2mqtt".into(),
-            },
-            Arc::new(mimamori_gateway::Metrics::default()),
-        ));
+        let endpoint = MqttEndpoint::resolve(&config, Some(addr), service_password).unwrap();
         let mut p = Self {
             store,
             kind,
             addr,
             addr_tls,
-            ingestor,
-            service_password,
+            config,
+            endpoint,
             gateway: None,
-            shutdown,
+            metrics: Arc::new(Metrics::default()),
+            events: broadcast::channel(16 * 1024).0,
+            shutdown: CancellationToken::new(),
             mosquitto,
         };
         if gateway {
@@ -164,32 +163,49 @@ impl Platform {
         p
     }
 
-    pub fn gateway_settings(&self) -> MqttSettings {
-        MqttSettings {
-            host: self.addr.ip().to_string(),
-            port: self.addr.port(),
-            client_id: "mimamori-gateway-test".into(),
-            username: SERVICE_USER.into(),
-            password: self.service_password.clone(),
-            shared_group: String::new(),
-        }
-    }
-
+    /// Builds the gateway through its face and runs it (again, after [`Platform::stop_gateway`]:
+    /// the same persistent session).
     pub fn start_gateway(&mut self) {
         assert!(self.gateway.is_none());
+        let gateway = mimamori_gateway::build(
+            &self.config,
+            self.store.clone(),
+            Arc::new(SystemClock),
+            &self.endpoint,
+        );
+        self.metrics = gateway.metrics();
         let stop = CancellationToken::new();
-        let task = tokio::spawn(mimamori_gateway::mqtt::run(
-            self.gateway_settings(),
-            self.ingestor.clone(),
-            stop.clone(),
-        ));
-        self.gateway = Some((stop, task));
+        let tasks = TaskTracker::new();
+        let mut from_gateway = gateway.events();
+        let to_tests = self.events.clone();
+        let forwarding = stop.clone();
+        tasks.spawn(async move {
+            loop {
+                tokio::select! {
+                    () = forwarding.cancelled() => break,
+                    e = from_gateway.recv() => match e {
+                        Ok(e) => { let _ = to_tests.send(e); }
+                        Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(broadcast::error::RecvError::Closed) => break,
+                    },
+                }
+            }
+        });
+        gateway.run(&tasks, &stop);
+        tasks.close();
+        self.gateway = Some((stop, tasks));
     }
 
+    /// Stops the gateway and waits until it has.
     pub async fn stop_gateway(&mut self) {
-        let (stop, task) = self.gateway.take().expect("gateway running");
+        let (stop, tasks) = self.gateway.take().expect("gateway running");
         stop.cancel();
-        task.await.unwrap();
+        tasks.wait().await;
+    }
+
+    /// The gateway's counters (stored, dropped and why).
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
     }
 
     /// Waits until the gateway's subscriptions are in place (a probe event round-trips).
@@ -216,6 +232,7 @@ impl Platform {
         panic!("the gateway never became ready");
     }
 
+    /// A device with `c`'s credentials, connecting to the broker.
     pub fn device(&self, c: &Creds) -> DeviceClient {
         DeviceClient::start(
             DeviceConfig {
@@ -230,8 +247,9 @@ impl Platform {
         )
     }
 
+    /// Every signal stored and every message dropped from now on.
     pub fn events(&self) -> broadcast::Receiver<IngestEvent> {
-        self.ingestor.subscribe()
+        self.events.subscribe()
     }
 
     /// Security events about a device id.
@@ -243,6 +261,7 @@ impl Platform {
             .len()
     }
 
+    /// The signals stored from `device`.
     pub async fn signals_of(&self, device: &DeviceId) -> Vec<Signal> {
         let source = SignalSource::Device(device.clone());
         self.store
@@ -254,6 +273,7 @@ impl Platform {
             .collect()
     }
 
+    /// Stops the devices, the gateway and Mosquitto.
     pub async fn finish(mut self) {
         self.shutdown.cancel();
         if self.gateway.is_some() {
