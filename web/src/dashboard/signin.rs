@@ -1,5 +1,6 @@
 //! Signing in and out: a responder's token becomes a 12-hour session cookie (stored as its
-//! SHA-256) with its own form token against forged posts; `next` sends them back where they were.
+//! SHA-256) with its own form token against forged posts; `next` sends them back where they were,
+//! if it is a path of ours ([`safe_next`]).
 
 use super::*;
 
@@ -51,12 +52,88 @@ pub(super) async fn session(
     }
 }
 
-/// Only our own paths: never a redirect to another site.
+/// Where to go once signed in: `next` if it is a path of ours ([`is_own_path`]), else `/alerts`.
+/// Never a redirect to another site.
 pub(super) fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.into(),
+        Some(n) if is_own_path(n) => n.into(),
         _ => "/alerts".into(),
     }
+}
+
+/// The longest `next` we send people back to.
+const MAX_NEXT: usize = 2048;
+
+/// Whether `next` can only mean a page of this site, however a browser reads it: printable
+/// ASCII (a browser drops tabs and newlines from a URL, so `/\t/x` would become `//x`), and — as
+/// it is and after each round of percent-decoding, since a browser or a proxy may decode once
+/// more — a path starting with exactly one `/` and then a segment (not `//`, `/\`, `/./` or
+/// `/../`), with no backslash (browsers read it as `/`), no empty or dot segment, and no control
+/// character or whitespace anywhere. A scheme (`https:`, `javascript:`) cannot start with `/`.
+fn is_own_path(next: &str) -> bool {
+    if next.len() > MAX_NEXT || !next.bytes().all(|b| b.is_ascii_graphic()) {
+        return false;
+    }
+    let mut layer = next.to_string();
+    // `%25` decodes to `%`: a few rounds, then anything still encoded is refused.
+    for _ in 0..4 {
+        if !plain_path(&layer) {
+            return false;
+        }
+        match percent_decoded(&layer) {
+            Some(decoded) if decoded == layer => return true,
+            Some(decoded) => layer = decoded,
+            None => return false,
+        }
+    }
+    false
+}
+
+/// One reading of `next`: `/segment/…` (optionally `?query` or `#fragment`), where no segment
+/// is empty (but the last), `.` or `..`, and nothing is a control character, whitespace or a
+/// backslash.
+fn plain_path(next: &str) -> bool {
+    if next
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
+    {
+        return false;
+    }
+    let path = next.split(['?', '#']).next().unwrap_or_default();
+    let Some(segments) = path.strip_prefix('/') else {
+        return false;
+    };
+    let segments: Vec<&str> = segments.split('/').collect();
+    let last = segments.len() - 1;
+    segments.iter().enumerate().all(|(i, segment)| {
+        !matches!(*segment, "." | "..") && (!segment.is_empty() || (i == last && i > 0))
+    })
+}
+
+/// `text` with its `%XX` escapes decoded, as a browser decodes a URL's path (a `%` not followed
+/// by two hex digits stays); `None` when the bytes are not UTF-8.
+fn percent_decoded(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    let hex = |b: &u8| (*b as char).to_digit(16);
+    while i < bytes.len() {
+        let (high, low) = (
+            bytes.get(i + 1).and_then(hex),
+            bytes.get(i + 2).and_then(hex),
+        );
+        match (bytes[i], high, low) {
+            (b'%', Some(high), Some(low)) => {
+                out.push((high * 16 + low) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 #[derive(Deserialize)]
@@ -172,4 +249,70 @@ pub(super) async fn logout(
         return server_error(e);
     }
     see_other_setting(&state, "/login", "", 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_leads_only_to_our_own_pages() {
+        for ours in [
+            "/alerts",
+            "/alerts/12",
+            "/residents/r-1?x=1",
+            "/residents/r-1/",
+            "/residents?district=kugenuma&page=2",
+            "/alerts/12#timeline",
+            "/residents?q=%E8%97%A4%E6%B2%A2",
+        ] {
+            assert_eq!(safe_next(Some(ours)), ours, "{ours:?} is ours");
+        }
+        for bypass in [
+            "",
+            "/",
+            "//x",
+            "//evil.example/",
+            "///x",
+            "/\\x",
+            "\\\\x",
+            "/%09/x",
+            "/\t/x",
+            "/\t/evil.example",
+            "/\n/x",
+            "/\r\n/x",
+            "/a\tb",
+            "/alerts\n",
+            " /alerts",
+            "/%2F%2Fx",
+            "/%2f/x",
+            "/%252F%252Fx",
+            "/%5Cx",
+            "/%5cx",
+            "/%255Cx",
+            "/%0A/x",
+            "/%00",
+            "/%E3%80%80x",
+            "/%FF",
+            "https://x",
+            "http:/x",
+            "javascript:alert(1)",
+            "JavaScript:alert(1)",
+            "x",
+            "alerts",
+            "/.//x",
+            "/./x",
+            "/../x",
+            "/a/../../x",
+            "/%2E%2E/x",
+            "/a//x",
+            "/\u{3000}x",
+            "/ａｌｅｒｔｓ",
+        ] {
+            assert_eq!(safe_next(Some(bypass)), "/alerts", "{bypass:?} is refused");
+        }
+        assert_eq!(safe_next(None), "/alerts");
+        let long = format!("/alerts?{}", "x".repeat(4096));
+        assert_eq!(safe_next(Some(&long)), "/alerts");
+    }
 }
