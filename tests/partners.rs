@@ -206,9 +206,23 @@ impl World {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
+        // The sign-in page's pre-session cookie, whose value its form sends back.
+        let form = no_redirects
+            .get(format!("{}/login", self.base))
+            .send()
+            .await
+            .unwrap();
+        let signin_cookie = form.headers()["set-cookie"].to_str().unwrap();
+        let signin_cookie = signin_cookie.split(';').next().unwrap().to_string();
+        let signin_token = signin_cookie.split_once('=').unwrap().1.to_string();
         let signed_in = no_redirects
             .post(format!("{}/login", self.base))
-            .form(&[("token", token), ("next", "/alerts")])
+            .header("cookie", signin_cookie)
+            .form(&[
+                ("token", token),
+                ("next", "/alerts"),
+                ("signin_token", &signin_token),
+            ])
             .send()
             .await
             .unwrap();

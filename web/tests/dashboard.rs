@@ -84,9 +84,15 @@ async fn a_responder_signs_in_and_handles_the_alert_a_message_linked_to(
     )
     .await;
     let page_path = format!("/alerts/{}", alert.id);
+    let (signin_cookie, signin_token) = sign_in_pair(&http, &base).await;
     let sign_in = |token: String, next: String| {
         http.post(format!("{base}/login"))
-            .form(&[("token", token), ("next", next)])
+            .header(COOKIE, signin_cookie.clone())
+            .form(&[
+                ("token", token),
+                ("next", next),
+                ("signin_token", signin_token.clone()),
+            ])
             .send()
     };
 
@@ -390,11 +396,28 @@ async fn serve(store: &Store, clock: &ManualClock, targets: Targets) -> (String,
     (base, http)
 }
 
+/// What the sign-in page gives a browser, which a sign-in sends back: its pre-session cookie
+/// (`name=value`) and the form's copy of the value.
+async fn sign_in_pair(http: &reqwest::Client, base: &str) -> (String, String) {
+    let r = http.get(format!("{base}/login")).send().await.unwrap();
+    let cookie = r.headers()[SET_COOKIE].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_string();
+    let page = r.text().await.unwrap();
+    let at = page.find("name=\"signin_token\" value=\"").expect("a form") + 27;
+    (cookie, page[at..].split('"').next().unwrap().to_string())
+}
+
 /// Signs in with `token`: the session cookie.
 async fn cookie_for(http: &reqwest::Client, base: &str, token: &str) -> String {
+    let (signin_cookie, signin_token) = sign_in_pair(http, base).await;
     let r = http
         .post(format!("{base}/login"))
-        .form(&[("token", token), ("next", "/alerts")])
+        .header(COOKIE, signin_cookie)
+        .form(&[
+            ("token", token),
+            ("next", "/alerts"),
+            ("signin_token", &signin_token),
+        ])
         .send()
         .await
         .unwrap();
