@@ -1,7 +1,7 @@
 //! The web server as an attacker meets it (issue 14, "the broker is a trust boundary", its web
-//! part): `next` after sign-in never leads to another site, and the sign-in form refuses a post
-//! without its own token. Over real HTTP, on the whole server as `mimamori up` serves it; one
-//! story in headless Chromium.
+//! part): `next` after sign-in never leads to another site, the sign-in form refuses a post
+//! without its own token, and every answer carries the security headers. Over real HTTP, on the
+//! whole server as `mimamori up` serves it; one story in headless Chromium.
 
 use mimamori_core::clock::SystemClock;
 use mimamori_core::config::Config;
@@ -23,6 +23,7 @@ on_both_backends!(
 );
 
 mimamori_testkit::tests! {
+    multi_thread every_answer_carries_the_security_headers;
     multi_thread chromium_signed_in_with_a_hostile_next_stays_on_our_site: [Browser];
 }
 
@@ -283,8 +284,99 @@ async fn the_sign_in_form_refuses_a_post_without_its_own_token(store: Store, _ur
     assert!(used.starts_with(&format!("{SIGNIN_COOKIE}=;")) && used.contains("Max-Age=0"));
 }
 
+/// The headers every answer carries, however it comes about.
+fn assert_security_headers(r: &reqwest::Response, what: &str) {
+    let header = |name: &str| {
+        r.headers()
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} on {what}"))
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(header("x-frame-options"), "DENY", "{what}");
+    assert_eq!(header("referrer-policy"), "no-referrer", "{what}");
+    assert_eq!(header("x-content-type-options"), "nosniff", "{what}");
+    let csp = header("content-security-policy");
+    let directives: Vec<Vec<&str>> = csp
+        .split(';')
+        .map(|d| d.split_whitespace().collect())
+        .collect();
+    let directive = |name: &str| {
+        directives
+            .iter()
+            .find(|d| d.first() == Some(&name))
+            .map(|d| d[1..].to_vec())
+    };
+    assert_eq!(directive("default-src"), Some(vec!["'self'"]), "{csp}");
+    assert_eq!(directive("frame-ancestors"), Some(vec!["'none'"]), "{csp}");
+    assert_eq!(directive("form-action"), Some(vec!["'self'"]), "{csp}");
+    assert_eq!(directive("base-uri"), Some(vec!["'none'"]), "{csp}");
+    assert_eq!(
+        directive("script-src"),
+        None,
+        "scripts fall under default-src: ours only, none inline ({csp})"
+    );
+    for d in &directives {
+        if d.first() != Some(&"style-src") {
+            assert!(
+                !d.iter().any(|v| v.starts_with("'unsafe")),
+                "only the inline style attributes are allowed: {csp}"
+            );
+        }
+    }
+}
+
+/// A page, the sign-in page, the partners' report form, an API answer (refused and served), a
+/// 404, the health check: each carries the CSP, `X-Frame-Options`, `Referrer-Policy` and
+/// `nosniff`; the pages keep `Cache-Control: no-store`.
+async fn every_answer_carries_the_security_headers() {
+    let t = mimamori_core::testing::TestStore::sqlite().await;
+    let sato = responder(&t.store, "p-sato").await;
+    let (base, http, server) = serve(&t.store, Config::default()).await;
+    let get = |path: &'static str, token: Option<&str>| {
+        let mut get = http.get(format!("{base}{path}"));
+        if let Some(token) = token {
+            get = get.bearer_auth(token);
+        }
+        async move { get.send().await.unwrap() }
+    };
+    for (path, token, status) in [
+        ("/", None, StatusCode::OK),
+        ("/login", None, StatusCode::OK),
+        ("/report", None, StatusCode::OK),
+        ("/alerts", None, StatusCode::SEE_OTHER),
+        ("/api/v1/alerts", None, StatusCode::UNAUTHORIZED),
+        ("/api/v1/alerts", Some(sato.as_str()), StatusCode::OK),
+        ("/api/v1/openapi.json", None, StatusCode::OK),
+        ("/no/such/page", None, StatusCode::NOT_FOUND),
+        ("/healthz", None, StatusCode::OK),
+        ("/metrics", None, StatusCode::OK),
+    ] {
+        let r = get(path, token).await;
+        assert_eq!(r.status(), status, "{path}");
+        assert_security_headers(&r, path);
+        if matches!(path, "/login" | "/report") {
+            assert_eq!(r.headers()["cache-control"], "no-store", "{path}");
+            assert_eq!(r.headers()["x-robots-tag"], "noindex", "{path}");
+        }
+    }
+    // A refused form post and a page rendered for an error carry them too.
+    let r = http
+        .post(format!("{base}/login"))
+        .form(&[("token", "mmr_x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_security_headers(&r, "a refused sign-in");
+    drop(server);
+    t.finish().await;
+}
+
 /// The attacker's link in a real browser: Chromium opens `/login?next=/%09/evil.example`, the
-/// responder signs in on the page it shows, and ends on our own alert list.
+/// responder signs in on the page it shows, and ends on our own alert list — through the page's
+/// CSP, whose `form-action 'self'` also covers the redirect after the post.
 async fn chromium_signed_in_with_a_hostile_next_stays_on_our_site() {
     let browser = Browser::start().await;
     let t = mimamori_core::testing::TestStore::sqlite().await;
