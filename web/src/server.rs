@@ -119,8 +119,8 @@ async fn guard(State(guard): State<AuthGuard>, req: Request, next: Next) -> Resp
 
 /// The content security policy of every answer: our own resources only, so no inline or
 /// foreign script (the pages have no script at all); inline `style` attributes, which the
-/// templates use (and `style-src-attr` alone is not understood by every phone's browser); never
-/// in a frame (no clickjacking of the buttons that act on alerts); forms post only to us; no
+/// templates use (`style-src-attr`, which could allow attributes alone, is not understood by
+/// older phones' browsers); never in a frame (no clickjacking of the buttons that act on alerts); forms post only to us; no
 /// `<base>` to redirect relative links.
 pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; style-src 'self' 'unsafe-inline'; \
      frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
