@@ -217,6 +217,18 @@ fn http_get(addr: &str, path: &str) -> String {
     http_request(addr, "GET", path, &[], "")
 }
 
+/// What the sign-in page gives a browser, which a sign-in sends back: its pre-session cookie
+/// (`name=value`) and that value, for the form's `signin_token`.
+fn sign_in_pair(addr: &str) -> (String, String) {
+    let page = http_get(addr, "/login");
+    let cookie = page
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: mimamori_signin="))
+        .and_then(|c| c.split(';').next())
+        .expect("the sign-in cookie");
+    (format!("mimamori_signin={cookie}"), cookie.to_string())
+}
+
 fn stop(Running(child): &mut Running, signal: &str) -> std::process::ExitStatus {
     let killed = Command::new("kill")
         .args([signal, &child.id().to_string()])
@@ -649,8 +661,9 @@ fn the_demo_shows_signals_and_alerts_flowing() {
     assert!(eml.contains("example.invalid"), "{eml}");
     assert!(eml.contains("multipart/alternative"), "{eml}");
     // The printed token signs in to the dashboard, where the alert's page shows who it is about.
+    let (signin_cookie, signin_token) = sign_in_pair(&up.http);
     let body = format!(
-        "token={}&next=/alerts/{}",
+        "token={}&next=/alerts/{}&signin_token={signin_token}",
         token.unwrap(),
         alert.clone().unwrap()
     );
@@ -658,7 +671,10 @@ fn the_demo_shows_signals_and_alerts_flowing() {
         &up.http,
         "POST",
         "/login",
-        &[("Content-Type", "application/x-www-form-urlencoded")],
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Cookie", &signin_cookie),
+        ],
         &body,
     );
     assert!(
@@ -744,17 +760,25 @@ fn a_client_sending_wrong_tokens_is_refused_for_a_while() {
     let (mut child, up) = start_up(dir.path(), &[]);
     let form = [("Content-Type", "application/x-www-form-urlencoded")];
     let status = |response: &str| response.split(' ').nth(1).unwrap_or("").to_string();
+    let (signin_cookie, signin_token) = sign_in_pair(&up.http);
+    let login = [form[0], ("Cookie", signin_cookie.as_str())];
     for i in 0..10 {
         let r = http_request(
             &up.http,
             "POST",
             "/login",
-            &form,
-            &format!("token=mmr_guess{i}"),
+            &login,
+            &format!("token=mmr_guess{i}&signin_token={signin_token}"),
         );
         assert_eq!(status(&r), "401", "{r}");
     }
-    let r = http_request(&up.http, "POST", "/login", &form, "token=mmr_guess");
+    let r = http_request(
+        &up.http,
+        "POST",
+        "/login",
+        &login,
+        &format!("token=mmr_guess&signin_token={signin_token}"),
+    );
     assert_eq!(status(&r), "429", "{r}");
     assert!(r.to_ascii_lowercase().contains("retry-after: "), "{r}");
     assert!(r.contains("しばらく受け付けません"), "{r}");

@@ -309,10 +309,16 @@ impl TestApp {
 
     /// Signs in to the dashboard with a responder's `token`: the session cookie.
     pub async fn sign_in(&self, token: &str) -> String {
+        let (signin_cookie, signin_token) = sign_in_pair(&self.http_no_redirects, &self.base).await;
         let signed_in = self
             .http_no_redirects
             .post(self.url("/login"))
-            .form(&[("token", token), ("next", "/alerts")])
+            .header("cookie", signin_cookie)
+            .form(&[
+                ("token", token),
+                ("next", "/alerts"),
+                ("signin_token", &signin_token),
+            ])
             .send()
             .await
             .unwrap();
@@ -347,4 +353,18 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
     }
+}
+
+/// What the sign-in page at `base` gives a browser, which a sign-in sends back: its pre-session
+/// cookie (`name=value`) and the form's copy of the value (the sign-in form's CSRF pair).
+pub async fn sign_in_pair(http: &reqwest::Client, base: &str) -> (String, String) {
+    let r = http.get(format!("{base}/login")).send().await.unwrap();
+    let cookie = r.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_string();
+    let page = r.text().await.unwrap();
+    let at = page
+        .find("name=\"signin_token\" value=\"")
+        .expect("a sign-in form")
+        + 27;
+    (cookie, page[at..].split('"').next().unwrap().to_string())
 }

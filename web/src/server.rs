@@ -1,12 +1,13 @@
 //! The web server: `/healthz` for load balancers and monitors, `/metrics` (Prometheus), a status
 //! page at `/`, and the routes of [`crate::api`], [`crate::ack_link`], [`crate::dashboard`],
 //! [`crate::partners`] and Telegram's webhook (in webhook mode), behind one guard: clients sending
-//! too many wrong tokens are refused for a while ([`AuthGuard`]). It is served on an already-bound
-//! listener and stops with the shutdown token.
+//! too many wrong tokens are refused for a while ([`AuthGuard`]). Every answer — page, API, error,
+//! 404 — carries [`SECURITY_HEADERS`]. It is served on an already-bound listener and stops with
+//! the shutdown token.
 
 use askama::Template;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -102,7 +103,7 @@ async fn guard(State(guard): State<AuthGuard>, req: Request, next: Next) -> Resp
         );
         return (
             StatusCode::TOO_MANY_REQUESTS,
-            [(axum::http::header::RETRY_AFTER, after.to_string())],
+            [(header::RETRY_AFTER, after.to_string())],
             Json(serde_json::json!({
                 "error": "誤ったトークンが続いたため、しばらく受け付けません / too many failed attempts, try later",
             })),
@@ -112,6 +113,32 @@ async fn guard(State(guard): State<AuthGuard>, req: Request, next: Next) -> Resp
     let response = next.run(req).await;
     if response.status() == StatusCode::UNAUTHORIZED {
         guard.throttle.failed(&client, now);
+    }
+    response
+}
+
+/// The content security policy of every answer: our own resources only, so no inline or
+/// foreign script (the pages have no script at all); inline `style` attributes, which the
+/// templates use (`style-src-attr`, which could allow attributes alone, is not understood by
+/// older phones' browsers); never in a frame (no clickjacking of the buttons that act on alerts); forms post only to us; no
+/// `<base>` to redirect relative links.
+pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; style-src 'self' 'unsafe-inline'; \
+     frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
+
+/// What every answer of ours tells the browser, set once for all ([`security_headers`]). No
+/// referrer anywhere: acknowledgement links carry tokens, and pages carry alert and resident ids.
+pub(crate) const SECURITY_HEADERS: [(HeaderName, &str); 4] = [
+    (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+    (header::X_FRAME_OPTIONS, "DENY"),
+    (header::REFERRER_POLICY, "no-referrer"),
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+];
+
+/// Puts [`SECURITY_HEADERS`] on `response`, over anything a handler set.
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in SECURITY_HEADERS {
+        headers.insert(name, HeaderValue::from_static(value));
     }
     response
 }
@@ -146,6 +173,7 @@ pub fn router(state: AppState, metrics_apart: bool) -> Router {
         app = app.merge(crate::ack_link::router(pages));
     }
     app.layer(axum::middleware::from_fn_with_state(guard_state, guard))
+        .layer(axum::middleware::map_response(security_headers))
 }
 
 /// `/metrics` alone, for its own listener (`http.metrics_listen`).
@@ -153,6 +181,7 @@ pub fn metrics_router(state: AppState) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .with_state(state)
+        .layer(axum::middleware::map_response(security_headers))
 }
 
 /// Serves `router` until `shutdown` is cancelled, then finishes requests in flight.
@@ -258,13 +287,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         }
         Err(e) => tracing::warn!(error = %e, "Metrics: the store did not answer."),
     }
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
-        )],
-        body,
-    )
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }
 
 /// `/`: that the server runs, where people sign in or report, and the city's districts (no

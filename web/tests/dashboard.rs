@@ -6,7 +6,7 @@ use mimamori_core::domain::*;
 use mimamori_core::on_both_backends;
 use mimamori_core::secret::token_hash;
 use mimamori_core::storage::{Routed, Store};
-use mimamori_testapp::{Options, TestApp, home, jst, people, spawn_app};
+use mimamori_testapp::{Options, TestApp, home, jst, people, sign_in_pair, spawn_app};
 use mimamori_web::dashboard::COOKIE as COOKIE_NAME;
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
@@ -70,9 +70,15 @@ async fn a_responder_signs_in_and_handles_the_alert_a_message_linked_to(
         .alert;
     let (base, http, _app) = serve(&store, &clock, true).await;
     let page_path = format!("/alerts/{}", alert.id);
+    let (signin_cookie, signin_token) = sign_in_pair(&http, &base).await;
     let sign_in = |token: String, next: String| {
         http.post(format!("{base}/login"))
-            .form(&[("token", token), ("next", next)])
+            .header(COOKIE, signin_cookie.clone())
+            .form(&[
+                ("token", token),
+                ("next", next),
+                ("signin_token", signin_token.clone()),
+            ])
             .send()
     };
 
@@ -369,9 +375,15 @@ async fn serve(
 
 /// Signs in with `token`: the session cookie.
 async fn cookie_for(http: &reqwest::Client, base: &str, token: &str) -> String {
+    let (signin_cookie, signin_token) = sign_in_pair(http, base).await;
     let r = http
         .post(format!("{base}/login"))
-        .form(&[("token", token), ("next", "/alerts")])
+        .header(COOKIE, signin_cookie)
+        .form(&[
+            ("token", token),
+            ("next", "/alerts"),
+            ("signin_token", &signin_token),
+        ])
         .send()
         .await
         .unwrap();

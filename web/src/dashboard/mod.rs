@@ -7,7 +7,9 @@
 //! Sign-in is with the responder's access token (`mimamori admin responder token`, the same as the
 //! API's), once per browser for 12 hours: a session cookie (`mimamori_session`: random, stored as
 //! its SHA-256; `HttpOnly`; `SameSite=Lax`, so that a link opened from mail or chat arrives signed
-//! in; `Secure` when `http.public_url` is `https`). Every form that changes something carries the
+//! in; `Secure` when `http.public_url` is `https`). The sign-in form itself carries a token of
+//! its own, paired with a short-lived pre-session cookie ([`SIGNIN_COOKIE`], `SameSite=Strict`),
+//! and `next` leads only to a path of ours. Every form that changes something carries the
 //! session's form token (CSRF). Scope as in the API: a district's team sees that district, a
 //! city-wide team everything; an alert out of scope is answered as missing.
 //!
@@ -21,6 +23,7 @@ mod signin;
 mod triage;
 
 use alert_actions::{ActionForm, acknowledge, acting, add_note, forged, resolve};
+pub use signin::SIGNIN_COOKIE;
 use signin::{Session, login, login_page, logout, session};
 use triage::{district_options, link_to_resident, route_to_district};
 

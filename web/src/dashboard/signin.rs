@@ -1,10 +1,27 @@
 //! Signing in and out: a responder's token becomes a 12-hour session cookie (stored as its
-//! SHA-256) with its own form token against forged posts; `next` sends them back where they were.
+//! SHA-256) with its own form token against forged posts; `next` sends them back where they were,
+//! if it is a path of ours ([`safe_next`]).
+//!
+//! The sign-in form has a token of its own, before any session exists: the page sets a random
+//! pre-session cookie ([`SIGNIN_COOKIE`], `SameSite=Strict`, for [`SIGNIN_MINUTES`]) and puts the
+//! same value in a hidden field. A post without the matching pair — from another site, which can
+//! neither read the field nor send the cookie — is refused before the access token is looked at,
+//! so that nobody can sign a responder's browser in to someone else's session.
 
 use super::*;
+use axum::response::AppendHeaders;
 
 /// How long a sign-in lasts.
 pub(super) const SESSION_HOURS: i64 = 12;
+
+/// The sign-in form's pre-session cookie: the same random value as the form's `signin_token`.
+pub const SIGNIN_COOKIE: &str = "mimamori_signin";
+
+/// How long a sign-in page may stay open before it must be reopened.
+pub(super) const SIGNIN_MINUTES: i64 = 30;
+
+/// The length of the sign-in form's token (about 186 bits).
+const SIGNIN_TOKEN_LEN: usize = 32;
 
 /// A signed-in responder.
 pub(super) struct Session {
@@ -21,15 +38,37 @@ impl Session {
     }
 }
 
-pub(super) fn cookie_token(headers: &HeaderMap) -> Option<String> {
+/// The value of the cookie `name`, if the request sends it.
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|c| c.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .find(|(n, _)| *n == name)
         .map(|(_, value)| value.to_string())
+}
+
+pub(super) fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, COOKIE)
+}
+
+/// A `Set-Cookie` value for one of our cookies, with the same attributes every time: `HttpOnly`,
+/// `Path=/`, `Secure` when `http.public_url` is `https` (0 seconds: removes it).
+fn set_cookie(
+    state: &DashboardState,
+    name: &str,
+    value: &str,
+    same_site: &str,
+    max_age: i64,
+) -> String {
+    let secure = if state.ctx.public_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!("{name}={value}; Path=/; HttpOnly; SameSite={same_site}; Max-Age={max_age}{secure}")
 }
 
 pub(super) async fn session(
@@ -51,12 +90,88 @@ pub(super) async fn session(
     }
 }
 
-/// Only our own paths: never a redirect to another site.
+/// Where to go once signed in: `next` if it is a path of ours ([`is_own_path`]), else `/alerts`.
+/// Never a redirect to another site.
 pub(super) fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.into(),
+        Some(n) if is_own_path(n) => n.into(),
         _ => "/alerts".into(),
     }
+}
+
+/// The longest `next` we send people back to.
+const MAX_NEXT: usize = 2048;
+
+/// Whether `next` can only mean a page of this site, however a browser reads it: printable
+/// ASCII (a browser drops tabs and newlines from a URL, so `/\t/x` would become `//x`), and — as
+/// it is and after each round of percent-decoding, since a browser or a proxy may decode once
+/// more — a path starting with exactly one `/` and then a segment (not `//`, `/\`, `/./` or
+/// `/../`), with no backslash (browsers read it as `/`), no empty or dot segment, and no control
+/// character or whitespace anywhere. A scheme (`https:`, `javascript:`) cannot start with `/`.
+fn is_own_path(next: &str) -> bool {
+    if next.len() > MAX_NEXT || !next.bytes().all(|b| b.is_ascii_graphic()) {
+        return false;
+    }
+    let mut layer = next.to_string();
+    // `%25` decodes to `%`: a few rounds, then anything still encoded is refused.
+    for _ in 0..4 {
+        if !plain_path(&layer) {
+            return false;
+        }
+        match percent_decoded(&layer) {
+            Some(decoded) if decoded == layer => return true,
+            Some(decoded) => layer = decoded,
+            None => return false,
+        }
+    }
+    false
+}
+
+/// One reading of `next`: `/segment/…` (optionally `?query` or `#fragment`), where no segment
+/// is empty (but the last), `.` or `..`, and nothing is a control character, whitespace or a
+/// backslash.
+fn plain_path(next: &str) -> bool {
+    if next
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
+    {
+        return false;
+    }
+    let path = next.split(['?', '#']).next().unwrap_or_default();
+    let Some(segments) = path.strip_prefix('/') else {
+        return false;
+    };
+    let segments: Vec<&str> = segments.split('/').collect();
+    let last = segments.len() - 1;
+    segments.iter().enumerate().all(|(i, segment)| {
+        !matches!(*segment, "." | "..") && (!segment.is_empty() || (i == last && i > 0))
+    })
+}
+
+/// `text` with its `%XX` escapes decoded, as a browser decodes a URL's path (a `%` not followed
+/// by two hex digits stays); `None` when the bytes are not UTF-8.
+fn percent_decoded(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    let hex = |b: &u8| (*b as char).to_digit(16);
+    while i < bytes.len() {
+        let (high, low) = (
+            bytes.get(i + 1).and_then(hex),
+            bytes.get(i + 2).and_then(hex),
+        );
+        match (bytes[i], high, low) {
+            (b'%', Some(high), Some(low)) => {
+                out.push((high * 16 + low) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 #[derive(Deserialize)]
@@ -71,37 +186,78 @@ pub(super) struct SignIn<'a> {
     title: &'static str,
     /// Where to go once signed in (one of our paths: [`safe_next`]).
     next: &'a str,
+    /// The value of the pre-session cookie [`SIGNIN_COOKIE`], sent back with the form.
+    signin_token: &'a str,
     error: Option<&'a str>,
 }
 
 impl<'a> SignIn<'a> {
-    pub(super) fn new(next: &'a str, error: Option<&'a str>) -> Self {
+    fn new(next: &'a str, signin_token: &'a str, error: Option<&'a str>) -> Self {
         SignIn {
             title: "ログイン",
             next,
+            signin_token,
             error,
         }
     }
 }
 
-pub(super) async fn login_page(Query(q): Query<NextQuery>) -> Response {
-    page(
-        StatusCode::OK,
-        &SignIn::new(&safe_next(q.next.as_deref()), None),
-    )
+/// The pre-session cookie's value, if it is one we could have set.
+fn signin_cookie(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, SIGNIN_COOKIE)
+        .filter(|v| v.len() == SIGNIN_TOKEN_LEN && v.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+pub(super) async fn login_page(
+    State(state): State<DashboardState>,
+    headers: HeaderMap,
+    Query(q): Query<NextQuery>,
+) -> Response {
+    // Another tab's sign-in page keeps working: the value its cookie holds is kept (and its
+    // minutes start again).
+    let token = signin_cookie(&headers).unwrap_or_else(|| generate(SIGNIN_TOKEN_LEN));
+    let cookie = set_cookie(&state, SIGNIN_COOKIE, &token, "Strict", SIGNIN_MINUTES * 60);
+    let next = safe_next(q.next.as_deref());
+    let form = page(StatusCode::OK, &SignIn::new(&next, &token, None));
+    ([(header::SET_COOKIE, cookie)], form).into_response()
 }
 
 #[derive(Deserialize)]
 pub(super) struct LoginForm {
+    #[serde(default)]
     token: String,
     next: Option<String>,
+    /// Must equal the pre-session cookie.
+    #[serde(default)]
+    signin_token: String,
+}
+
+/// A sign-in post without the sign-in page's pair of tokens: not from our page, or from a page
+/// open too long. It says to reopen the page, and counts as no wrong token.
+fn signin_refused(next: &str) -> Response {
+    let again: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+    page(
+        StatusCode::FORBIDDEN,
+        &Notice::new(
+            "ログインを受け付けられません",
+            "ログイン画面が古くなっているか、ほかのサイトからの送信です。ログイン画面を開き直して、もう一度お試しください。",
+        )
+        .back(format!("/login?next={again}"), "ログイン画面を開く"),
+    )
 }
 
 pub(super) async fn login(
     State(state): State<DashboardState>,
+    headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Response {
     let next = safe_next(f.next.as_deref());
+    let Some(signin_token) = signin_cookie(&headers).filter(|cookie| {
+        mimamori_core::secret::constant_time_eq(cookie.as_bytes(), f.signin_token.as_bytes())
+    }) else {
+        tracing::warn!("Sign-in refused: the form's token does not match the sign-in cookie.");
+        return signin_refused(&next);
+    };
     let responder = match state
         .store
         .responder_by_token(&token_hash(f.token.trim()))
@@ -109,9 +265,11 @@ pub(super) async fn login(
     {
         Ok(Some((responder, _))) => responder,
         Ok(None) => {
+            // The form again, with the same pair: its cookie is still there.
+            let error = "トークンが正しくないか、無効になっています。";
             return page(
                 StatusCode::UNAUTHORIZED,
-                &SignIn::new(&next, Some("トークンが正しくないか、無効になっています。")),
+                &SignIn::new(&next, &signin_token, Some(error)),
             );
         }
         Err(e) => return server_error(e),
@@ -132,7 +290,13 @@ pub(super) async fn login(
         return server_error(e);
     }
     tracing::info!(responder_id = %responder.id, "Responder signed in to the dashboard.");
-    see_other_setting(&state, &next, &token, SESSION_HOURS * 3600)
+    // The sign-in form's cookie has served: removed.
+    let used = set_cookie(&state, SIGNIN_COOKIE, "", "Strict", 0);
+    (
+        AppendHeaders([(header::SET_COOKIE, used)]),
+        see_other_setting(&state, &next, &token, SESSION_HOURS * 3600),
+    )
+        .into_response()
 }
 
 /// A redirect to `to` that sets the session cookie to `value` for `max_age` seconds (0: removes
@@ -143,13 +307,7 @@ pub(super) fn see_other_setting(
     value: &str,
     max_age: i64,
 ) -> Response {
-    let secure = if state.ctx.public_url.starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
-    let cookie =
-        format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}");
+    let cookie = set_cookie(state, COOKIE, value, "Lax", max_age);
     (
         StatusCode::SEE_OTHER,
         [
@@ -172,4 +330,70 @@ pub(super) async fn logout(
         return server_error(e);
     }
     see_other_setting(&state, "/login", "", 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_leads_only_to_our_own_pages() {
+        for ours in [
+            "/alerts",
+            "/alerts/12",
+            "/residents/r-1?x=1",
+            "/residents/r-1/",
+            "/residents?district=kugenuma&page=2",
+            "/alerts/12#timeline",
+            "/residents?q=%E8%97%A4%E6%B2%A2",
+        ] {
+            assert_eq!(safe_next(Some(ours)), ours, "{ours:?} is ours");
+        }
+        for bypass in [
+            "",
+            "/",
+            "//x",
+            "//evil.example/",
+            "///x",
+            "/\\x",
+            "\\\\x",
+            "/%09/x",
+            "/\t/x",
+            "/\t/evil.example",
+            "/\n/x",
+            "/\r\n/x",
+            "/a\tb",
+            "/alerts\n",
+            " /alerts",
+            "/%2F%2Fx",
+            "/%2f/x",
+            "/%252F%252Fx",
+            "/%5Cx",
+            "/%5cx",
+            "/%255Cx",
+            "/%0A/x",
+            "/%00",
+            "/%E3%80%80x",
+            "/%FF",
+            "https://x",
+            "http:/x",
+            "javascript:alert(1)",
+            "JavaScript:alert(1)",
+            "x",
+            "alerts",
+            "/.//x",
+            "/./x",
+            "/../x",
+            "/a/../../x",
+            "/%2E%2E/x",
+            "/a//x",
+            "/\u{3000}x",
+            "/ａｌｅｒｔｓ",
+        ] {
+            assert_eq!(safe_next(Some(bypass)), "/alerts", "{bypass:?} is refused");
+        }
+        assert_eq!(safe_next(None), "/alerts");
+        let long = format!("/alerts?{}", "x".repeat(4096));
+        assert_eq!(safe_next(Some(&long)), "/alerts");
+    }
 }
