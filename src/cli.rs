@@ -267,6 +267,17 @@ pub enum ResponderCommand {
     /// Issue an API token for a responder (printed once).
     Token {
         id: String,
+        /// Revoke every other token of theirs and end their dashboard sessions at once (a token
+        /// leaked, a phone lost).
+        #[arg(long)]
+        revoke_others: bool,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Deactivate a responder (someone who left): every token and dashboard session ends at
+    /// once, and alerts no longer reach them.
+    Deactivate {
+        id: String,
         #[command(flatten)]
         output: Output,
     },

@@ -461,6 +461,44 @@ fn teams_and_responders_from_the_command_line() {
     let bad = run(dir.path(), &["admin", "responder", "token", "p-nobody"]);
     assert!(stderr(&bad).contains("not found"), "{}", stderr(&bad));
 
+    // A lost phone: a new token, and the old one stops working at once.
+    let id = r["id"].as_str().unwrap();
+    let replaced = json(
+        dir.path(),
+        &[
+            "admin",
+            "responder",
+            "token",
+            id,
+            "--revoke-others",
+            "--json",
+        ],
+    );
+    assert_eq!(replaced["revoked"], 1);
+    // 佐藤 leaves: the new token ends too, and the change is in the audit log.
+    let gone = json(
+        dir.path(),
+        &["admin", "responder", "deactivate", id, "--json"],
+    );
+    assert_eq!(gone["revoked"], 1);
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = data_store(dir.path()).await;
+        let hash = mimamori_core::secret::token_hash;
+        for t in [&token["secret"], &replaced["secret"]] {
+            let found = store.responder_by_token(&hash(t.as_str().unwrap())).await;
+            assert!(found.unwrap().is_none(), "a token still works");
+        }
+        let audit = store.list_audit("responder", Some(id), 10).await.unwrap();
+        assert!(audit.iter().any(|e| e.action == "responder.deactivate"));
+        store.close().await;
+    });
+    // No such responder, or not an id at all: refused with a clear error, nothing changed.
+    for id in ["p-nobody", "../x", ""] {
+        let o = run(dir.path(), &["admin", "responder", "deactivate", id]);
+        assert_eq!(o.status.code(), Some(1), "{id}: {}", stderr(&o));
+        assert!(!stderr(&o).is_empty(), "{id}: no error");
+    }
+
     let bad = run(
         dir.path(),
         &[

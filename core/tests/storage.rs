@@ -34,6 +34,7 @@ on_both_backends!(
     the_alert_paths_health_is_counted_from_the_store,
     escalation_steps_are_claimed_once_and_stop_at_acknowledgement,
     audit_log,
+    a_responders_tokens_and_sessions_end_at_once,
 );
 
 fn cli() -> Actor {
@@ -1431,3 +1432,77 @@ async fn escalation_steps_are_claimed_once_and_stop_at_acknowledgement(store: St
 }
 
 mimamori_testkit::main!();
+
+async fn a_responders_tokens_and_sessions_end_at_once(store: Store, _url: String) {
+    let team = TeamId::parse("houkatsu-kugenuma").unwrap();
+    let sato = ResponderId::parse("p-sato").unwrap();
+    let suzuki = ResponderId::parse("p-suzuki").unwrap();
+    for id in [&sato, &suzuki] {
+        store
+            .add_responder(
+                &NewResponder {
+                    id: id.clone(),
+                    team: team.clone(),
+                    name: id.to_string(),
+                    email: Some(Email::parse(format!("{id}@example.jp")).unwrap()),
+                    telegram_chat_id: None,
+                    office_hours: None,
+                },
+                t0(),
+            )
+            .await
+            .unwrap();
+    }
+    let later = t0() + Duration::hours(12);
+    for (token, who) in [("old", &sato), ("leaked", &sato), ("suzuki", &suzuki)] {
+        store.add_responder_token(who, token, t0()).await.unwrap();
+        store
+            .create_web_session(&format!("s-{token}"), who, "f", t0(), later)
+            .await
+            .unwrap();
+    }
+    let at = t0() + Duration::minutes(5);
+
+    // A token leaked: a new one, and every other token and session of theirs ends.
+    store.add_responder_token(&sato, "new", at).await.unwrap();
+    let ended = store
+        .revoke_other_responder_tokens(&sato, "new", at)
+        .await
+        .unwrap();
+    assert_eq!(ended, (2, 2));
+    for gone in ["old", "leaked"] {
+        assert!(store.responder_by_token(gone).await.unwrap().is_none());
+        let session = format!("s-{gone}");
+        assert!(store.web_session(&session, at).await.unwrap().is_none());
+    }
+    assert_eq!(
+        store.responder_by_token("new").await.unwrap().unwrap().0.id,
+        sato
+    );
+    assert!(
+        store.web_session("s-suzuki", at).await.unwrap().is_some(),
+        "others keep theirs"
+    );
+
+    // 鈴木 leaves: her token and session end at once, and alerts no longer reach her.
+    assert_eq!(
+        store.deactivate_responder(&suzuki, at).await.unwrap(),
+        (1, 1)
+    );
+    assert!(store.responder_by_token("suzuki").await.unwrap().is_none());
+    assert!(store.web_session("s-suzuki", at).await.unwrap().is_none());
+    let told: Vec<_> = store
+        .team_responders(&team)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(told, vec![sato.clone()]);
+    assert!(matches!(
+        store
+            .deactivate_responder(&ResponderId::parse("p-nobody").unwrap(), at)
+            .await,
+        Err(StorageError::NotFound { .. })
+    ));
+}

@@ -172,6 +172,73 @@ impl Store {
         Ok(())
     }
 
+    /// Revokes every API token of `responder` but `keep` (a hash) and ends their dashboard
+    /// sessions, in one transaction: a leaked token, and any session opened with it, stop working
+    /// at once. Returns how many tokens and sessions ended.
+    pub async fn revoke_other_responder_tokens(
+        &self,
+        responder: &ResponderId,
+        keep: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(u64, u64), StorageError> {
+        let mut tx = self.pool.begin().await?;
+        let tokens = sqlx::query(
+            "UPDATE responder_tokens SET revoked_at = $1
+             WHERE responder_id = $2 AND token_hash <> $3 AND revoked_at IS NULL",
+        )
+        .bind(ms(now))
+        .bind(responder.as_str())
+        .bind(keep)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let sessions = sqlx::query("DELETE FROM web_sessions WHERE responder_id = $1")
+            .bind(responder.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok((tokens, sessions))
+    }
+
+    /// Deactivates `responder` (someone who left): every token revoked and every dashboard
+    /// session ended in the same transaction, and no alert is sent to them any more. Returns how
+    /// many tokens and sessions ended.
+    pub async fn deactivate_responder(
+        &self,
+        responder: &ResponderId,
+        now: DateTime<Utc>,
+    ) -> Result<(u64, u64), StorageError> {
+        let mut tx = self.pool.begin().await?;
+        let found = sqlx::query("UPDATE responders SET active = 0 WHERE id = $1")
+            .bind(responder.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if found == 0 {
+            tx.rollback().await?;
+            return Err(StorageError::NotFound {
+                what: "responder",
+                id: responder.to_string(),
+            });
+        }
+        let tokens = sqlx::query(
+            "UPDATE responder_tokens SET revoked_at = $1 WHERE responder_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(ms(now))
+        .bind(responder.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let sessions = sqlx::query("DELETE FROM web_sessions WHERE responder_id = $1")
+            .bind(responder.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok((tokens, sessions))
+    }
+
     /// The active responder a token (given as its hash) belongs to, with their team.
     pub async fn responder_by_token(
         &self,

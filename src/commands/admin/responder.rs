@@ -70,21 +70,60 @@ pub(super) async fn run(command: ResponderCommand, cx: Context<'_>) -> Result<()
                 );
             }
         }
-        ResponderCommand::Token { id, output } => {
+        ResponderCommand::Token {
+            id,
+            revoke_others,
+            output,
+        } => {
             let id = ResponderId::parse(id).map_err(input)?;
             store.get_responder(&id).await.map_err(input)?;
             let token = format!("mmr_{}", secret::generate(33));
+            let hash = secret::token_hash(&token);
             store
-                .add_responder_token(&id, &secret::token_hash(&token), now)
+                .add_responder_token(&id, &hash, now)
                 .await
                 .map_err(input)?;
-            cx.audit("responder.token", "responder", id.as_str(), json!({}))
-                .await?;
+            let (revoked, sessions) = if revoke_others {
+                store.revoke_other_responder_tokens(&id, &hash, now).await?
+            } else {
+                (0, 0)
+            };
+            cx.audit(
+                "responder.token",
+                "responder",
+                id.as_str(),
+                json!({ "revoked": revoked, "sessions_ended": sessions }),
+            )
+            .await?;
             if output.json {
-                return print_json(&json!({ "id": id, "secret": token }));
+                return print_json(&json!({ "id": id, "secret": token, "revoked": revoked }));
             }
             println!("API token: {token}");
             println!("このトークンは再表示できません / shown once.");
+            if revoke_others {
+                println!(
+                    "ほかのトークン {revoked} 件を無効にし、ログイン {sessions} 件を終了しました / revoked {revoked} other token(s), ended {sessions} session(s)."
+                );
+            }
+        }
+        ResponderCommand::Deactivate { id, output } => {
+            let id = ResponderId::parse(id).map_err(input)?;
+            let (revoked, sessions) = store.deactivate_responder(&id, now).await.map_err(input)?;
+            cx.audit(
+                "responder.deactivate",
+                "responder",
+                id.as_str(),
+                json!({ "revoked": revoked, "sessions_ended": sessions }),
+            )
+            .await?;
+            if output.json {
+                return print_json(
+                    &json!({ "id": id, "revoked": revoked, "sessions_ended": sessions }),
+                );
+            }
+            println!(
+                "{id} を無効にしました（トークン {revoked} 件・ログイン {sessions} 件を終了） / deactivated: {revoked} token(s) revoked, {sessions} session(s) ended."
+            );
         }
         ResponderCommand::TelegramCode { id, hours, output } => {
             let id = ResponderId::parse(id).map_err(input)?;
