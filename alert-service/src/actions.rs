@@ -95,11 +95,6 @@ impl Actions {
         }
     }
 
-    /// The channels these actions announce on.
-    pub fn targets(&self) -> &Targets {
-        &self.targets
-    }
-
     /// Acknowledges `alert` for `by`: the integrations and every Telegram chat told about it learn
     /// who took it.
     pub async fn acknowledge(

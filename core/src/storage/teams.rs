@@ -182,23 +182,9 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(u64, u64), StorageError> {
         let mut tx = self.pool.begin().await?;
-        let tokens = sqlx::query(
-            "UPDATE responder_tokens SET revoked_at = $1
-             WHERE responder_id = $2 AND token_hash <> $3 AND revoked_at IS NULL",
-        )
-        .bind(ms(now))
-        .bind(responder.as_str())
-        .bind(keep)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        let sessions = sqlx::query("DELETE FROM web_sessions WHERE responder_id = $1")
-            .bind(responder.as_str())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let ended = end_access(&mut tx, responder, keep, now).await?;
         tx.commit().await?;
-        Ok((tokens, sessions))
+        Ok(ended)
     }
 
     /// Deactivates `responder` (someone who left): every token revoked and every dashboard
@@ -210,33 +196,15 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(u64, u64), StorageError> {
         let mut tx = self.pool.begin().await?;
-        let found = sqlx::query("UPDATE responders SET active = 0 WHERE id = $1")
+        let done = sqlx::query("UPDATE responders SET active = 0 WHERE id = $1")
             .bind(responder.as_str())
             .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if found == 0 {
-            tx.rollback().await?;
-            return Err(StorageError::NotFound {
-                what: "responder",
-                id: responder.to_string(),
-            });
-        }
-        let tokens = sqlx::query(
-            "UPDATE responder_tokens SET revoked_at = $1 WHERE responder_id = $2 AND revoked_at IS NULL",
-        )
-        .bind(ms(now))
-        .bind(responder.as_str())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        let sessions = sqlx::query("DELETE FROM web_sessions WHERE responder_id = $1")
-            .bind(responder.as_str())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            .await?;
+        super::changed_one(done, "responder", responder)?;
+        // No token hash is empty: every token goes.
+        let ended = end_access(&mut tx, responder, "", now).await?;
         tx.commit().await?;
-        Ok((tokens, sessions))
+        Ok(ended)
     }
 
     /// The active responder a token (given as its hash) belongs to, with their team.
@@ -304,4 +272,30 @@ pub(super) fn responder_from(r: &AnyRow) -> Result<Responder, StorageError> {
         active: flag(r, "active")?,
         created_at: time(r.try_get("created_at")?)?,
     })
+}
+
+/// Revokes `responder`'s tokens but `keep` (a hash) and ends their dashboard sessions, in the
+/// caller's transaction; how many of each ended.
+async fn end_access(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    responder: &ResponderId,
+    keep: &str,
+    now: DateTime<Utc>,
+) -> Result<(u64, u64), StorageError> {
+    let tokens = sqlx::query(
+        "UPDATE responder_tokens SET revoked_at = $1
+         WHERE responder_id = $2 AND token_hash <> $3 AND revoked_at IS NULL",
+    )
+    .bind(ms(now))
+    .bind(responder.as_str())
+    .bind(keep)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    let sessions = sqlx::query("DELETE FROM web_sessions WHERE responder_id = $1")
+        .bind(responder.as_str())
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    Ok((tokens, sessions))
 }
