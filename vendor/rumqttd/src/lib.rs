@@ -1,0 +1,320 @@
+// Upstream code that our compiler version warns about (unused types, elided lifetimes); left as
+// upstream wrote it so that the patch stays small (mimamori patch).
+#![allow(dead_code, mismatched_lifetime_syntaxes)]
+
+use std::fmt;
+use std::future::IntoFuture;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::{collections::HashMap, path::Path};
+
+use serde::{Deserialize, Serialize};
+use tracing_subscriber::{
+    filter::EnvFilter,
+    fmt::{
+        format::{Format, Pretty},
+        Layer,
+    },
+    layer::Layered,
+    reload::Handle,
+    Registry,
+};
+
+pub use link::alerts;
+pub use link::local;
+pub use link::meters;
+pub use router::{Alert, Forward, IncomingMeter, Meter, Notification, OutgoingMeter, Router};
+use segments::Storage;
+pub use server::{Broker, Disconnector, LinkType, Server};
+
+pub use self::router::shared_subs::Strategy;
+
+mod link;
+pub mod protocol;
+mod router;
+mod segments;
+mod server;
+
+pub type ConnectionId = usize;
+pub type RouterId = usize;
+pub type NodeId = usize;
+pub type Topic = String;
+pub type Filter = String;
+pub type TopicId = usize;
+pub type Offset = (u64, u64);
+pub type Cursor = (u64, u64);
+
+pub type ClientId = String;
+pub type AuthUser = String;
+pub type AuthPass = String;
+pub type AuthHandler = Arc<
+    dyn Fn(ClientId, AuthUser, AuthPass) -> Pin<Box<dyn std::future::Future<Output = bool> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// What a connection may do with topics, decided once when it logs in (mimamori patch).
+///
+/// The router asks it, synchronously, before it stores a PUBLISH, adds a subscription or keeps a
+/// last will. A refused PUBLISH is acknowledged and dropped (as MQTT 3.1.1 section 3.3.5 allows),
+/// a refused subscription gets the SUBACK failure code 0x80, a refused last will is discarded.
+pub trait TopicRights: Send + Sync + fmt::Debug {
+    /// Whether the connection may publish on `topic` (also asked of its last will).
+    fn may_publish(&self, topic: &str) -> bool;
+    /// Whether the connection may subscribe to `filter` (of a shared subscription
+    /// `$share/{group}/{filter}`, the filter without the group).
+    fn may_subscribe(&self, filter: &str) -> bool;
+    /// Told of every refusal, to count and report it; called on the router thread, so it must
+    /// not block.
+    fn refused(&self, _refusal: RightsRefusal<'_>) {}
+}
+
+/// A refusal reported to [`TopicRights::refused`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RightsRefusal<'a> {
+    Publish(&'a str),
+    Subscribe(&'a str),
+    LastWill(&'a str),
+}
+
+/// A CONNECT to decide on (mimamori patch): every CONNECT reaches the login handler, also one
+/// without a username or password, so that refusals are seen and counted by its owner.
+#[derive(Debug, Clone)]
+pub struct LoginRequest {
+    pub client_id: ClientId,
+    pub username: Option<AuthUser>,
+    pub password: Option<AuthPass>,
+    /// The peer's address.
+    pub peer: SocketAddr,
+}
+
+/// Decides a CONNECT: `Some(rights)` accepts the connection with those topic rights, `None`
+/// refuses it (CONNACK "not authorized").
+pub type LoginHandler = Arc<
+    dyn Fn(LoginRequest) -> Pin<Box<dyn std::future::Future<Output = Option<Arc<dyn TopicRights>>> + Send>>
+        + Send
+        + Sync,
+>;
+
+#[derive(Debug, Default, Serialize, Deserialize, Clone)]
+pub struct Config {
+    pub id: usize,
+    pub router: RouterConfig,
+    pub v4: Option<HashMap<String, ServerSettings>>,
+    pub v5: Option<HashMap<String, ServerSettings>>,
+    pub ws: Option<HashMap<String, ServerSettings>>,
+    pub cluster: Option<ClusterSettings>,
+    pub console: Option<ConsoleSettings>,
+    pub bridge: Option<BridgeConfig>,
+    pub prometheus: Option<PrometheusSetting>,
+    pub metrics: Option<HashMap<MetricType, MetricSettings>>,
+}
+
+#[derive(Debug, Serialize, Deserialize, Clone)]
+pub struct PrometheusSetting {
+    #[deprecated(note = "Use listen instead")]
+    port: Option<u16>,
+    listen: Option<SocketAddr>,
+    // How frequently to update metrics
+    interval: u64,
+}
+
+// TODO: Change names without _ until config-rs issue is resolved
+// https://github.com/mehcode/config-rs/issues/369
+#[derive(Debug, Serialize, Deserialize, Clone)]
+#[serde(untagged)]
+pub enum TlsConfig {
+    Rustls {
+        capath: Option<String>,
+        certpath: String,
+        keypath: String,
+    },
+    NativeTls {
+        pkcs12path: String,
+        pkcs12pass: String,
+    },
+}
+
+impl TlsConfig {
+    // Returns true only if all of the file paths inside `TlsConfig` actually exists on file system.
+    // NOTE: This doesn't verify if certificate files are in required format or not.
+    pub fn validate_paths(&self) -> bool {
+        match self {
+            TlsConfig::Rustls {
+                capath,
+                certpath,
+                keypath,
+            } => {
+                let ca = capath.is_none() || capath.as_ref().is_some_and(|v| Path::new(v).exists());
+
+                ca && [certpath, keypath].iter().all(|v| Path::new(v).exists())
+            }
+            TlsConfig::NativeTls { pkcs12path, .. } => Path::new(pkcs12path).exists(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, Clone)]
+pub struct ServerSettings {
+    pub name: String,
+    pub listen: SocketAddr,
+    pub tls: Option<TlsConfig>,
+    pub next_connection_delay_ms: u64,
+    pub connections: ConnectionSettings,
+}
+
+impl ServerSettings {
+    pub fn set_auth_handler<F, O>(&mut self, auth_fn: F)
+    where
+        F: Fn(ClientId, AuthUser, AuthPass) -> O + Send + Sync + 'static,
+        O: IntoFuture<Output = bool> + 'static,
+        O::IntoFuture: Send,
+    {
+        self.connections.set_auth_handler(auth_fn)
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, Clone)]
+pub struct BridgeConfig {
+    pub name: String,
+    pub addr: String,
+    pub qos: u8,
+    pub sub_path: Filter,
+    pub reconnection_delay: u64,
+    pub ping_delay: u64,
+    pub connections: ConnectionSettings,
+    #[serde(default)]
+    pub transport: Transport,
+}
+
+#[derive(Serialize, Deserialize, Clone)]
+pub struct ConnectionSettings {
+    pub connection_timeout_ms: u16,
+    pub max_payload_size: usize,
+    pub max_inflight_count: usize,
+    pub auth: Option<HashMap<String, String>>,
+    #[serde(skip)]
+    pub external_auth: Option<AuthHandler>,
+    #[serde(default)]
+    pub dynamic_filters: bool,
+    /// Decides every CONNECT and the connection's topic rights; takes precedence over `auth`
+    /// and `external_auth` (mimamori patch).
+    #[serde(skip)]
+    pub login: Option<LoginHandler>,
+}
+
+impl ConnectionSettings {
+    /// Sets the handler that decides every CONNECT and its topic rights (mimamori patch).
+    pub fn set_login_handler<F, O>(&mut self, login_fn: F)
+    where
+        F: Fn(LoginRequest) -> O + Send + Sync + 'static,
+        O: IntoFuture<Output = Option<Arc<dyn TopicRights>>> + 'static,
+        O::IntoFuture: Send,
+    {
+        self.login = Some(Arc::new(move |request| {
+            Box::pin(login_fn(request).into_future())
+        }));
+    }
+
+    pub fn set_auth_handler<F, O>(&mut self, auth_fn: F)
+    where
+        F: Fn(ClientId, AuthUser, AuthPass) -> O + Send + Sync + 'static,
+        O: IntoFuture<Output = bool> + 'static,
+        O::IntoFuture: Send,
+    {
+        self.external_auth = Some(Arc::new(move |client_id, username, password| {
+            let auth = auth_fn(client_id, username, password).into_future();
+            Box::pin(auth)
+        }));
+    }
+}
+
+impl fmt::Debug for ConnectionSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectionSettings")
+            .field("connection_timeout_ms", &self.connection_timeout_ms)
+            .field("max_payload_size", &self.max_payload_size)
+            .field("max_inflight_count", &self.max_inflight_count)
+            .field("auth", &self.auth)
+            .field("external_auth", &self.external_auth.is_some())
+            .field("login", &self.login.is_some())
+            .field("dynamic_filters", &self.dynamic_filters)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClusterSettings {
+    /// Id with which this node connects to other nodes of the mesh
+    pub node_id: NodeId,
+    /// Address on which this broker is listening for mesh connections
+    pub listen: String,
+    /// Address of clusters that this node has to initiate connection
+    pub seniors: Vec<(ConnectionId, String)>,
+}
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct RouterConfig {
+    pub max_connections: usize,
+    pub max_outgoing_packet_count: u64,
+    pub max_segment_size: usize,
+    pub max_segment_count: usize,
+    pub custom_segment: Option<HashMap<String, SegmentConfig>>,
+    pub initialized_filters: Option<Vec<Filter>>,
+    // defaults to Round Robin
+    #[serde(default)]
+    pub shared_subscriptions_strategy: Strategy,
+}
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct SegmentConfig {
+    pub max_segment_size: usize,
+    pub max_segment_count: usize,
+}
+
+type ReloadHandle = Handle<EnvFilter, Layered<Layer<Registry, Pretty, Format<Pretty>>, Registry>>;
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct ConsoleSettings {
+    pub listen: String,
+    #[serde(skip)]
+    filter_handle: Option<ReloadHandle>,
+}
+
+impl ConsoleSettings {
+    pub fn set_filter_reload_handle(&mut self, handle: ReloadHandle) {
+        self.filter_handle.replace(handle);
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, Clone, Default)]
+pub enum Transport {
+    #[serde(rename = "tcp")]
+    #[default]
+    Tcp,
+    #[serde(rename = "tls")]
+    Tls {
+        ca: PathBuf,
+        client_auth: Option<ClientAuth>,
+    },
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ClientAuth {
+    certs: PathBuf,
+    key: PathBuf,
+}
+
+#[derive(Debug, Serialize, Deserialize, Clone, Hash, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricType {
+    Meters,
+    Alerts,
+}
+
+#[derive(Debug, Serialize, Deserialize, Clone)]
+pub struct MetricSettings {
+    push_interval: u64,
+}
