@@ -5,7 +5,7 @@
 use crate::Failure;
 use mimamori_core::domain::*;
 use mimamori_core::registry::Registry;
-use mimamori_core::secret::{PasswordHasherConfig, device_mac_key, generate_device_password};
+use mimamori_core::secret::{device_mac_key, device_secret_hash, generate_device_password};
 use mimamori_core::storage::{StorageError, Store};
 use mimamori_devices::simulate::Household;
 
@@ -23,8 +23,6 @@ pub async fn provision(
     registry: &Registry,
     count: usize,
 ) -> Result<Vec<Household>, Failure> {
-    // Simulated devices protect nothing: cheap hashes let hundreds of them connect at once.
-    let hasher = PasswordHasherConfig::insecure_for_tests();
     let now = chrono::Utc::now();
     let actor = Actor("simulate".into());
     let mut households = Vec::with_capacity(count);
@@ -71,12 +69,10 @@ pub async fn provision(
             let id = DeviceId::parse(format!("sim-{n:05}-{suffix}"))
                 .map_err(|e| Failure::Other(e.into()))?;
             let password = generate_device_password();
-            let hash = hasher
-                .hash(&password)
-                .map_err(|e| Failure::Other(e.into()))?;
+            let hash = device_secret_hash(&password);
             let mac_key = device_mac_key(&password);
             if store.get_device(&id).await?.is_some() {
-                store.update_device_secret(&id, &hash, &mac_key).await?;
+                store.update_device_secret(&id, &hash, &mac_key, now).await?;
             } else {
                 let device = NewDevice {
                     id: id.clone(),

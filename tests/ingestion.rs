@@ -169,7 +169,7 @@ async fn wrong_passwords_and_strangers_are_refused(store: Store, kind: BrokerKin
         // The client id is bound to the authenticated identity.
         assert!(!accepted(&p, "door-2", id, &creds[0].password).await);
         p.store
-            .set_device_enabled(&creds[1].id, false)
+            .set_device_enabled(&creds[1].id, false, chrono::Utc::now())
             .await
             .unwrap();
         assert!(

@@ -140,6 +140,7 @@ pub fn start(settings: BrokerSettings, auth: Authenticator) -> Result<EmbeddedBr
         auth: None,
         external_auth: None,
         dynamic_filters: true,
+        login: None,
     };
     connections.set_auth_handler(
         move |client_id: String, username: String, password: String| {

@@ -308,6 +308,7 @@ async fn pauses(store: Store, _url: String) {
 }
 
 async fn devices_keep_only_a_hash(store: Store, _url: String) {
+    let now = t0();
     let r = store
         .add_resident(&new_resident("r-d"), &cli(), t0())
         .await
@@ -360,6 +361,7 @@ async fn devices_keep_only_a_hash(store: Store, _url: String) {
             &d.id,
             &hasher.hash(&new_secret).unwrap(),
             &mimamori_core::secret::device_mac_key(&new_secret),
+            now,
         )
         .await
         .unwrap();
@@ -374,12 +376,24 @@ async fn devices_keep_only_a_hash(store: Store, _url: String) {
     );
     assert!(
         store
-            .update_device_secret(&DeviceId::parse("nope").unwrap(), "h", "k")
+            .update_device_secret(&DeviceId::parse("nope").unwrap(), "h", "k", now)
             .await
             .is_err()
     );
-    store.set_device_enabled(&d.id, false).await.unwrap();
+    let head = store.login_revocations_head().await.unwrap();
+    store.set_device_enabled(&d.id, false, now).await.unwrap();
     assert!(!store.get_device(&d.id).await.unwrap().unwrap().enabled);
+    // The broker learns of the rotation and the disabling, in order, from the revocation feed.
+    let revoked = store.login_revocations_after(head - 1, 10).await.unwrap();
+    assert_eq!(
+        revoked
+            .iter()
+            .map(|r| (r.client_id.as_str(), r.reason.as_str()))
+            .collect::<Vec<_>>(),
+        [(d.id.as_str(), "device.secret"), (d.id.as_str(), "device.disabled")]
+    );
+    store.set_device_enabled(&d.id, true, now).await.unwrap();
+    assert_eq!(store.login_revocations_head().await.unwrap(), head + 1);
     assert!(
         store
             .get_device(&DeviceId::parse("nope").unwrap())
@@ -389,7 +403,7 @@ async fn devices_keep_only_a_hash(store: Store, _url: String) {
     );
     assert!(
         store
-            .set_device_enabled(&DeviceId::parse("nope").unwrap(), true)
+            .set_device_enabled(&DeviceId::parse("nope").unwrap(), true, now)
             .await
             .is_err()
     );

@@ -1,5 +1,6 @@
 //! Devices and partner organisations, with their credentials (hashes only).
 
+use super::revocations::revoke_login;
 use super::{StorageError, Store, constraint, flag, ms, opt_parsed, parsed, time};
 use crate::domain::{Device, DeviceId, NewDevice, NewPartner, Partner, PartnerId, ResidentId};
 use chrono::{DateTime, Utc};
@@ -86,34 +87,66 @@ impl Store {
         rows.iter().map(device_from).collect()
     }
 
-    /// Gives a device a new secret (its password hash and MAC key); the old one stops working.
+    /// Gives a device a new secret (its password hash and MAC key); the old one stops working,
+    /// and a connection made with it is dropped (see [`super::revocations`]).
     pub async fn update_device_secret(
         &self,
         id: &DeviceId,
         secret_hash: &str,
         mac_key: &str,
+        now: DateTime<Utc>,
     ) -> Result<(), StorageError> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query("UPDATE devices SET secret_hash = $1, mac_key = $2 WHERE id = $3")
             .bind(secret_hash)
             .bind(mac_key)
             .bind(id.as_str())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        super::changed_one(done, "device", id)
+        super::changed_one(done, "device", id)?;
+        revoke_login(&mut tx, id.as_str(), "device.secret", now).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
-    /// Enables or disables a device (a disabled device's connections are refused).
+    /// Replaces a device's stored password hash by `new_hash` if it is still `old_hash` (the
+    /// broker moving a verified argon2 hash to the fast form); false when it changed meanwhile.
+    pub async fn upgrade_device_secret_hash(
+        &self,
+        id: &DeviceId,
+        old_hash: &str,
+        new_hash: &str,
+    ) -> Result<bool, StorageError> {
+        let done =
+            sqlx::query("UPDATE devices SET secret_hash = $1 WHERE id = $2 AND secret_hash = $3")
+                .bind(new_hash)
+                .bind(id.as_str())
+                .bind(old_hash)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Enables or disables a device: a disabled device's connections are refused, and its open
+    /// connection is dropped.
     pub async fn set_device_enabled(
         &self,
         id: &DeviceId,
         enabled: bool,
+        now: DateTime<Utc>,
     ) -> Result<(), StorageError> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query("UPDATE devices SET enabled = $1 WHERE id = $2")
             .bind(enabled as i64)
             .bind(id.as_str())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        super::changed_one(done, "device", id)
+        super::changed_one(done, "device", id)?;
+        if !enabled {
+            revoke_login(&mut tx, id.as_str(), "device.disabled", now).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Registers a partner with the hash of its first API token.
@@ -171,12 +204,22 @@ impl Store {
         token_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StorageError> {
-        let done = sqlx::query("UPDATE partner_tokens SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL")
+        let mut tx = self.pool.begin().await?;
+        let revoked = sqlx::query("UPDATE partner_tokens SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL RETURNING partner_id")
             .bind(ms(now))
             .bind(token_hash)
-            .execute(&self.pool)
+            .fetch_optional(&mut *tx)
             .await?;
-        super::changed_one(done, "partner token", "(hash)")
+        let Some(row) = revoked else {
+            return Err(StorageError::NotFound {
+                what: "partner token",
+                id: "(hash)".into(),
+            });
+        };
+        let partner: String = row.try_get("partner_id")?;
+        revoke_login(&mut tx, &partner, "partner.token", now).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Revokes every token of `partner` but `keep` (a hash): how a leaked token is replaced.
@@ -187,6 +230,7 @@ impl Store {
         keep: &str,
         now: DateTime<Utc>,
     ) -> Result<u64, StorageError> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE partner_tokens SET revoked_at = $1
              WHERE partner_id = $2 AND token_hash <> $3 AND revoked_at IS NULL",
@@ -194,8 +238,12 @@ impl Store {
         .bind(ms(now))
         .bind(partner.as_str())
         .bind(keep)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        if done.rows_affected() > 0 {
+            revoke_login(&mut tx, partner.as_str(), "partner.token", now).await?;
+        }
+        tx.commit().await?;
         Ok(done.rows_affected())
     }
 

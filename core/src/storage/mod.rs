@@ -21,6 +21,7 @@ mod health;
 mod listen;
 mod outbox;
 mod residents;
+mod revocations;
 mod sessions;
 mod signals;
 mod teams;
@@ -32,6 +33,7 @@ pub use channels::{LinkCodeResult, TelegramMessage};
 pub use health::PathHealth;
 pub use listen::SignalListener;
 pub use outbox::Claim;
+pub use revocations::LoginRevocation;
 pub use signals::SignalInsert;
 pub use watch::{SignalCursor, WatchProfile};
 

@@ -5,7 +5,7 @@ use super::{Context, input, print_json};
 use crate::Failure;
 use crate::cli::DeviceCommand;
 use mimamori_core::domain::*;
-use mimamori_core::secret::{self, PasswordHasherConfig};
+use mimamori_core::secret;
 use serde_json::json;
 
 pub(super) async fn run(command: DeviceCommand, cx: Context<'_>) -> Result<(), Failure> {
@@ -50,9 +50,7 @@ pub(super) async fn run(command: DeviceCommand, cx: Context<'_>) -> Result<(), F
                 None => None,
             };
             let password = secret::generate_device_password();
-            let secret_hash = PasswordHasherConfig::default()
-                .hash(&password)
-                .map_err(|e| Failure::Other(e.into()))?;
+            let secret_hash = secret::device_secret_hash(&password);
             let new = NewDevice {
                 id,
                 resident,
