@@ -18,6 +18,7 @@ mod audit;
 mod channels;
 mod devices;
 mod health;
+mod integrations;
 mod listen;
 mod outbox;
 mod residents;
