@@ -24,6 +24,7 @@ mod outbox;
 mod residents;
 mod sessions;
 mod signals;
+mod stream;
 mod teams;
 mod timeline;
 mod watch;
@@ -34,6 +35,7 @@ pub use health::PathHealth;
 pub use listen::SignalListener;
 pub use outbox::Claim;
 pub use signals::SignalInsert;
+pub use stream::{PlatformKey, StreamEntry, StreamMessage, StreamPage, StreamPosition};
 pub use watch::{SignalCursor, WatchProfile};
 
 use crate::config::{Backend, backend_of};
