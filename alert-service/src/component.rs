@@ -121,6 +121,7 @@ pub async fn build(
         clock.clone(),
         format!("outbox-{}", std::process::id()),
     );
+    outbox.lease = chrono::Duration::seconds(config.notify.lease_seconds as i64);
     if !config.notify.webhooks.is_empty() {
         let sender = crate::notify::webhook::WebhookSender::new(&config.notify.webhooks)
             .map_err(|e| BuildError::Config(format!("notify.webhooks: {e}")))?;
