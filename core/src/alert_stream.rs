@@ -260,6 +260,7 @@ mod tests {
             Position {
                 seq: 42,
                 district_prev: 40,
+                first_of_alert: true,
             },
         );
         let signed = String::from_utf8(signed_part(message.as_bytes()).unwrap()).unwrap();
@@ -292,6 +293,7 @@ mod tests {
             Position {
                 seq: 7,
                 district_prev: 0,
+                first_of_alert: true,
             },
         );
         let key = signer.public_key();

@@ -189,14 +189,7 @@ async fn mqtt_notifications(
             .await
             .unwrap()
             .alert;
-        let rows: Vec<NewNotification> = (0..per_alert)
-            .map(|_| NewNotification {
-                channel: Channel::Mqtt,
-                target: "alert-topic".into(),
-                body: serde_json::json!({ "event": "raised" }),
-                not_before: t0(),
-            })
-            .collect();
+        let rows: Vec<NewNotification> = (0..per_alert).map(|_| mqtt_row()).collect();
         store
             .enqueue_notifications(alert.id, &rows, t0())
             .await
@@ -206,6 +199,15 @@ async fn mqtt_notifications(
         }
     }
     out
+}
+
+fn mqtt_row() -> NewNotification {
+    NewNotification {
+        channel: Channel::Mqtt,
+        target: "alert-topic".into(),
+        body: serde_json::json!({ "event": "raised" }),
+        not_before: t0(),
+    }
 }
 
 /// Appends notification `n` as the alert service does: a signed message of the alert as the
@@ -341,6 +343,41 @@ async fn a_notification_is_appended_once_however_often_it_is_published(store: St
     let next = append(&store, &signer, notifications[1].0).await;
     assert_eq!((a.seq, next.seq), (1, 2));
     assert_eq!(store.alert_stream_head().await.unwrap(), 2);
+    // The first message about an alert is known as such, whichever of its rows goes out first.
+    let (store2, signer2) = (store.clone(), signer.clone());
+    let alert = store
+        .open_alert(
+            &NewAlert {
+                subject: Subject::parse_key("resident:r-two").unwrap(),
+                kind: AlertKind::Emergency,
+                severity: Severity::Critical,
+                district: None,
+                summary: "緊急通報".into(),
+                detail: serde_json::json!({}),
+                at: t0(),
+            },
+            &[mqtt_row(), mqtt_row()],
+        )
+        .await
+        .unwrap()
+        .alert;
+    let two = store.list_notifications(alert.id).await.unwrap();
+    let mut firsts = Vec::new();
+    for n in [two[1].id, two[0].id] {
+        store2
+            .append_to_alert_stream(n, t0(), |alert, position| {
+                firsts.push(position.first_of_alert);
+                StreamMessage {
+                    topic: format!("mimamori/v1/alerts/x/{}", alert.id),
+                    message: signer2.sign(&serde_json::json!({ "v": 1 }), position),
+                }
+            })
+            .await
+            .unwrap();
+    }
+    assert_eq!(firsts, [true, false]);
+    assert_eq!(store.alert_stream_head().await.unwrap(), 4);
+
     // A notification that does not exist gives out no number.
     assert!(matches!(
         store
@@ -348,7 +385,7 @@ async fn a_notification_is_appended_once_however_often_it_is_published(store: St
             .await,
         Err(StorageError::NotFound { .. })
     ));
-    assert_eq!(store.alert_stream_head().await.unwrap(), 2);
+    assert_eq!(store.alert_stream_head().await.unwrap(), 4);
 }
 
 async fn a_reader_of_one_district_pages_past_the_others(store: Store, _url: String) {

@@ -47,11 +47,30 @@ impl AlertStream {
 
     /// The stream's message for an MQTT notification: the one it already has, or a new one at
     /// the next number.
+    ///
+    /// A raised alert's message is `created` when it is the stream's first about the alert and
+    /// `evidence_added` after that — named by the stream, not by the evidence count when it is
+    /// sent: after a crash, the row of the first press can go out after the second press joined
+    /// (its lease had to run out), and integrations must still learn of the alert by `created`.
     pub async fn message_for(&self, n: &Notification) -> Result<StreamEntry, StorageError> {
         self.store
-            .append_to_alert_stream(n.id, self.clock.now(), |alert, position| StreamMessage {
-                topic: super::alert_topic(alert),
-                message: self.signer.sign(&super::payload(n, alert), position),
+            .append_to_alert_stream(n.id, self.clock.now(), |alert, position| {
+                let mut payload = super::payload(n, alert);
+                if matches!(
+                    payload["event"].as_str(),
+                    Some("created" | "evidence_added")
+                ) {
+                    payload["event"] = if position.first_of_alert {
+                        "created"
+                    } else {
+                        "evidence_added"
+                    }
+                    .into();
+                }
+                StreamMessage {
+                    topic: super::alert_topic(alert),
+                    message: self.signer.sign(&payload, position),
+                }
             })
             .await
     }

@@ -28,6 +28,9 @@ pub struct StreamPosition {
     /// The `seq` of the previous message about the same district (for alerts without a district,
     /// the previous without one), 0 if none.
     pub district_prev: i64,
+    /// Whether this is the stream's first message about the alert (what integrations learn of
+    /// it from first, whatever the order its notification rows went out in).
+    pub first_of_alert: bool,
 }
 
 /// A message of the stream, as published.
@@ -179,7 +182,25 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?
         .try_get("prev")?;
-        let made = make(&alert, StreamPosition { seq, district_prev });
+        // Through the alert's notifications: both lookups are indexed.
+        let first_of_alert = sqlx::query(
+            "SELECT 1 AS one FROM notifications n WHERE n.alert_id = $1 AND n.id <> $2
+               AND EXISTS (SELECT 1 FROM alert_stream s WHERE s.notification_id = n.id)
+             LIMIT 1",
+        )
+        .bind(alert.id.0)
+        .bind(notification)
+        .fetch_optional(&mut *tx)
+        .await?
+        .is_none();
+        let made = make(
+            &alert,
+            StreamPosition {
+                seq,
+                district_prev,
+                first_of_alert,
+            },
+        );
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO alert_stream (seq, notification_id, alert_id, district_id, topic, message, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {ENTRY_COLUMNS}"
