@@ -55,6 +55,7 @@ impl Follower {
     /// A follower of the app at `base` (`http://…`) with an integration's secret `token`;
     /// `scoped` for one that follows a single district.
     pub async fn new(base: &str, token: &str, scoped: bool) -> Self {
+        mimamori_alerts::notify::install_crypto_provider();
         let http = reqwest::Client::new();
         let key: serde_json::Value = http
             .get(format!("{base}/api/v1/alerts/key"))
