@@ -102,9 +102,9 @@ def catch_up() -> None:
             return
 
 
-def on_message(client, userdata, m):
+def on_message(message: bytes) -> None:
     try:
-        msg = verify(m.payload)
+        msg = verify(message)
     except Exception as e:  # forged or damaged: never applied
         print("dropped a message that does not verify:", e, file=sys.stderr)
         return
@@ -118,7 +118,18 @@ def on_message(client, userdata, m):
 
 
 def follow() -> None:
+    import threading
+
     import paho.mqtt.client as mqtt
+
+    one_at_a_time = threading.Lock()  # MQTT callbacks and the timer below share `last`
+
+    def locked(f):
+        def run(*args):
+            with one_at_a_time:
+                f(*args)
+
+        return run
 
     host, port = os.environ["MIMAMORI_MQTT"].rsplit(":", 1)
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=os.environ["MIMAMORI_ID"])
@@ -128,15 +139,13 @@ def follow() -> None:
     topic = f"mimamori/v1/alerts/{DISTRICT or '+'}/#"
     # After every (re)connection: subscribe, and once subscribed, catch up.
     client.on_connect = lambda c, u, flags, reason, props: c.subscribe(topic, qos=1)
-    client.on_subscribe = lambda c, u, mid, reasons, props: catch_up()
-    client.on_message = on_message
+    client.on_subscribe = lambda c, u, mid, reasons, props: locked(catch_up)()
+    client.on_message = lambda c, u, m: locked(on_message)(m.payload)
     client.connect(host, int(port), keepalive=30)
-    checked = time.monotonic()
+    client.loop_start()  # reconnects by itself
     while True:
-        client.loop(timeout=1.0)
-        if time.monotonic() - checked > 60:  # in case the last message itself was lost
-            catch_up()
-            checked = time.monotonic()
+        time.sleep(60)
+        locked(catch_up)()  # in case the last message itself was lost
 
 
 if __name__ == "__main__":
