@@ -75,6 +75,9 @@ pub enum Admin {
     /// Partner organisations (見守り協定).
     #[command(subcommand)]
     Partner(PartnerCommand),
+    /// Integrations: other systems that follow the alert stream (MQTT and the events API).
+    #[command(subcommand)]
+    Integration(IntegrationCommand),
     /// Import from files.
     #[command(subcommand)]
     Import(ImportCommand),
@@ -354,6 +357,47 @@ pub enum PartnerCommand {
         id: String,
         #[arg(long)]
         revoke_others: bool,
+        #[command(flatten)]
+        output: Output,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IntegrationCommand {
+    /// Register an integration and print its secret once (its MQTT password and API token).
+    Add {
+        /// Whose system it is, e.g. "市ケース管理システム".
+        #[arg(long)]
+        name: String,
+        /// Only this district's alerts (id or name); without it, every district and triage.
+        #[arg(long)]
+        district: Option<String>,
+        /// Its id (MQTT username); generated (int-…) when not given.
+        #[arg(long)]
+        id: Option<String>,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// List integrations (never their secrets).
+    List {
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Disable an integration: its secret stops working at once (MQTT logins and the API).
+    #[command(alias = "revoke")]
+    Disable {
+        id: String,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Give an integration a new secret (printed once); the old one stops working at once.
+    Secret {
+        id: String,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Print the public key that signs the alert stream (also at GET /api/v1/alerts/key).
+    Key {
         #[command(flatten)]
         output: Output,
     },

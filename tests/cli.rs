@@ -12,6 +12,7 @@ mimamori_testkit::tests! {
     sync broken_configurations_get_one_clear_line;
     sync up_starts_in_a_fresh_folder_and_stops_cleanly_on_sigterm_and_sigint;
     sync device_and_partner_secrets_are_printed_once_and_stored_as_hashes;
+    sync integrations_get_a_secret_once_and_the_stream_key_is_printed;
     sync teams_and_responders_from_the_command_line;
     sync a_thousand_row_cp932_csv_imports_and_a_bad_row_imports_nothing;
     sync a_provisioned_device_reaches_a_running_platform;
@@ -390,6 +391,137 @@ fn device_and_partner_secrets_are_printed_once_and_stored_as_hashes() {
         assert!(old.is_none(), "the old token is revoked");
         let new = store.partner_by_token(&hash(&new_token)).await.unwrap();
         assert_eq!(new.unwrap().name, "藤沢郵便局");
+        store.close().await;
+    });
+}
+
+/// An integration of one district and a city-wide one: each secret printed once, kept as a
+/// hash; replaced and disabled from the command line; every change audited. The stream's public
+/// key is printed, the same every time.
+fn integrations_get_a_secret_once_and_the_stream_key_is_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = json(
+        dir.path(),
+        &[
+            "admin",
+            "integration",
+            "add",
+            "--name",
+            "鵠沼ケース管理",
+            "--district",
+            "鵠沼",
+            "--json",
+        ],
+    );
+    let id = a["id"].as_str().unwrap().to_string();
+    let secret = a["secret"].as_str().unwrap().to_string();
+    assert!(id.starts_with("int-"), "{a}");
+    assert!(secret.starts_with("mmi_") && secret.len() == 37, "{a}");
+    assert_eq!(a["district"], "kugenuma");
+    let city = ok(
+        dir.path(),
+        &[
+            "admin",
+            "integration",
+            "add",
+            "--name",
+            "市ケース管理システム",
+            "--id",
+            "int-city",
+        ],
+    );
+    assert!(city.contains("int-city") && city.contains("mmi_"), "{city}");
+    assert!(city.contains("全地区"), "{city}");
+    let listed = ok(dir.path(), &["admin", "integration", "list", "--json"]);
+    let list: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    assert!(
+        !listed.contains(&secret) && !listed.contains("secret"),
+        "{listed}"
+    );
+
+    // Refused: an unknown district, an id that is no slug, an id taken.
+    for args in [
+        &["--name", "x", "--district", "atlantis"][..],
+        &["--name", "x", "--id", "bad/topic"],
+        &["--name", "x", "--id", "int-city"],
+        &["--name", " "],
+    ] {
+        let o = run(
+            dir.path(),
+            &[&["admin", "integration", "add"], args].concat(),
+        );
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        assert!(
+            !stdout(&o).contains("mmi_"),
+            "{args:?}: a secret was printed"
+        );
+    }
+
+    // The key: printed, the same each time, and what the store signs with.
+    let key = json(dir.path(), &["admin", "integration", "key", "--json"]);
+    assert_eq!(key["algorithm"], "Ed25519");
+    assert_eq!(
+        key,
+        json(dir.path(), &["admin", "integration", "key", "--json"])
+    );
+    let text = ok(dir.path(), &["admin", "integration", "key"]);
+    assert!(text.contains(key["public_key"].as_str().unwrap()), "{text}");
+
+    // A new secret, then disabled.
+    let rotated = json(
+        dir.path(),
+        &["admin", "integration", "secret", &id, "--json"],
+    );
+    let new_secret = rotated["secret"].as_str().unwrap().to_string();
+    assert_ne!(new_secret, secret);
+    let disabled = json(
+        dir.path(),
+        &["admin", "integration", "revoke", &id, "--json"],
+    );
+    assert_eq!(disabled["changed"], true);
+    assert!(ok(dir.path(), &["admin", "integration", "disable", &id]).contains("既に無効"));
+    let o = run(
+        dir.path(),
+        &["admin", "integration", "disable", "int-nobody"],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+
+    let db = std::fs::read(dir.path().join("mimamori-data/mimamori.db")).unwrap();
+    let wal = std::fs::read(dir.path().join("mimamori-data/mimamori.db-wal")).unwrap_or_default();
+    for bytes in [&db, &wal] {
+        for s in [&secret, &new_secret] {
+            assert!(!bytes.windows(s.len()).any(|w| w == s.as_bytes()));
+        }
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = data_store(dir.path()).await;
+        let i = store.get_integration(&id).await.unwrap().unwrap();
+        assert!(!i.enabled && !i.accepts(&new_secret));
+        assert_eq!(store.integration_by_token(&secret).await.unwrap(), None);
+        let signer =
+            mimamori_core::alert_stream::StreamSigner::from_store(&store, chrono::Utc::now())
+                .await
+                .unwrap();
+        assert_eq!(signer.public_key().public_key, key["public_key"]);
+        let actions: Vec<String> = store
+            .list_audit("integration", Some(&id), 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.action)
+            .collect();
+        for action in [
+            "integration.add",
+            "integration.secret",
+            "integration.disable",
+        ] {
+            assert!(
+                actions.iter().any(|a| a == action),
+                "{action} in {actions:?}"
+            );
+        }
         store.close().await;
     });
 }

@@ -40,8 +40,10 @@ pub enum BuildError {
 pub struct Alerts {
     service: AlertService,
     outbox: Outbox,
-    /// The platform's MQTT connection (alert messages, check-in reminders).
-    mqtt: crate::notify::mqtt::Connection,
+    /// The platform's MQTT connection (alert messages, check-in reminders); taken when it runs.
+    mqtt: Option<crate::notify::mqtt::Connection>,
+    /// Whether that connection is up.
+    mqtt_connected: tokio::sync::watch::Receiver<bool>,
     reminders_client: rumqttc::AsyncClient,
     store: Store,
     /// The bot, with how Telegram reaches it.
@@ -119,6 +121,7 @@ pub async fn build(
         clock.clone(),
         format!("outbox-{}", std::process::id()),
     );
+    outbox.lease = chrono::Duration::seconds(config.notify.lease_seconds as i64);
     if !config.notify.webhooks.is_empty() {
         let sender = crate::notify::webhook::WebhookSender::new(&config.notify.webhooks)
             .map_err(|e| BuildError::Config(format!("notify.webhooks: {e}")))?;
@@ -128,8 +131,11 @@ pub async fn build(
     let (mqtt, connection) =
         crate::notify::mqtt::MqttSender::new(&endpoint.for_component("alerts"));
     let reminders_client = mqtt.client();
+    let mqtt_connected = mqtt.connected();
     if config.notify.mqtt_alerts {
-        outbox = outbox.with_sender(Channel::Mqtt, Arc::new(mqtt));
+        let stream =
+            crate::notify::stream::AlertStream::from_store(store.clone(), clock.clone()).await?;
+        outbox = outbox.with_sender(Channel::Mqtt, Arc::new(mqtt.alerts(stream)));
     }
     let ctx = message_context(config, registry).map_err(BuildError::Config)?;
     let telegram = if config.notify.telegram.enabled {
@@ -169,7 +175,8 @@ pub async fn build(
     Ok(Alerts {
         service,
         outbox,
-        mqtt: connection,
+        mqtt: Some(connection),
+        mqtt_connected,
         reminders_client,
         store,
         telegram,
@@ -215,6 +222,20 @@ impl Alerts {
         self.outbox.step().await
     }
 
+    /// Connects to the broker — the MQTT connection alone, until `shutdown` — for tests that
+    /// step the rest ([`Alerts::send_next`]) and publish to a real broker. [`Alerts::run`]
+    /// then leaves the connection as it is.
+    pub fn connect(&mut self, tasks: &TaskTracker, shutdown: &CancellationToken) {
+        if let Some(mqtt) = self.mqtt.take() {
+            tasks.spawn(mqtt.run(shutdown.clone()));
+        }
+    }
+
+    /// Whether the MQTT connection is up now, and every change of it.
+    pub fn mqtt_connected(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.mqtt_connected.clone()
+    }
+
     /// The Telegram bot, when `[notify.telegram]` is on: tests step it with
     /// [`Telegram::poll_once`] instead of running its polling loop.
     pub fn telegram(&self) -> Option<Arc<Telegram>> {
@@ -239,7 +260,9 @@ impl Alerts {
                 }
             }
         }
-        tasks.spawn(self.mqtt.run(shutdown.clone()));
+        if let Some(mqtt) = self.mqtt {
+            tasks.spawn(mqtt.run(shutdown.clone()));
+        }
         tasks.spawn(crate::notify::reminder::deliver(
             self.service.reminders(),
             self.store,

@@ -9,6 +9,8 @@
 //! - [`endpoint`]: where and how the platform's own components log in to the broker;
 //! - [`registry`]: the city's districts, towns and default teams (Fujisawa ships built in);
 //! - [`storage`]: one API over SQLite (embedded default) and PostgreSQL, chosen by URL;
+//! - [`alert_stream`]: the messages integrations receive about alerts, numbered and signed
+//!   (Ed25519), and how to check them;
 //! - [`import`]: resident import from CSV files as Excel writes them (UTF-8 or CP932);
 //! - [`secret`]: device passwords (argon2), partner tokens (SHA-256 of high-entropy tokens), and
 //!   [`secret::Secret`], the configuration's tokens and passwords, redacted in `Debug`;
@@ -18,6 +20,7 @@
 //! - [`topic`] and [`protocol`]: the MQTT topic scheme v1 and the device payload v1 with its MAC.
 #![forbid(unsafe_code)]
 
+pub mod alert_stream;
 pub mod clock;
 pub mod config;
 pub mod domain;

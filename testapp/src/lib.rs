@@ -8,16 +8,19 @@
 //! `127.0.0.1:0` — on a [`ManualClock`]. What a test pokes comes back on [`TestApp`]: the store,
 //! the clock, the served address, HTTP clients, the rules and the outbox one step at a time
 //! ([`TestApp::tick`], [`TestApp::escalate`], [`TestApp::drain`]) and the Telegram bot
-//! ([`TestApp::poll_telegram`]).
+//! ([`TestApp::poll_telegram`]). With [`Options::mqtt_broker`] an embedded broker is started
+//! for the app and the alert service publishes there ([`TestApp::broker`]).
 //!
 //! The alert service is stepped, not run: a test decides when the rules look and when the outbox
 //! sends, so that what it asserts never races a background loop (STYLE.md rule 8).
 //!
-//! Beside it, the people and homes the stories are about ([`home`], [`people`]), the check that
+//! Beside it, the people and homes the stories are about ([`home`], [`people`]), an integration
+//! following the alert stream as docs/ALERTS.md says ([`follower`]), the check that
 //! nothing sent shows a resident's personal data ([`privacy`]), a scripted webhook receiver
 //! ([`webhook`]), and the device side end to end — a broker, the gateway and devices over TCP
 //! ([`platform`]).
 
+pub mod follower;
 pub mod home;
 pub mod people;
 pub mod platform;
@@ -60,6 +63,8 @@ pub struct Options {
     telegram: Option<String>,
     /// Email on, against this SMTP server.
     smtp: Option<SmtpServer>,
+    /// An embedded broker started for the app, which the alert service publishes to.
+    broker: bool,
 }
 
 impl Options {
@@ -78,6 +83,7 @@ impl Options {
             public_url: None,
             telegram: None,
             smtp: None,
+            broker: false,
         }
     }
 
@@ -90,6 +96,15 @@ impl Options {
     /// Alert changes are published on the MQTT alerts topic (`notify.mqtt_alerts`).
     pub fn mqtt_alerts(mut self) -> Self {
         self.config.notify.mqtt_alerts = true;
+        self
+    }
+
+    /// Alert changes are published on the MQTT alerts topic of a real broker: an embedded one
+    /// started for the app ([`TestApp::broker`]), to which the alert service connects. Integrations
+    /// subscribe there; the outbox is still stepped by the test.
+    pub fn mqtt_broker(mut self) -> Self {
+        self.config.notify.mqtt_alerts = true;
+        self.broker = true;
         self
     }
 
@@ -166,10 +181,21 @@ pub struct TestApp {
     pub telegram: Option<BotApi>,
     /// The SMTP server, when email is on.
     pub smtp: Option<SmtpServer>,
+    /// The embedded broker the alert service publishes to, when started ([`Options::mqtt_broker`]).
+    pub broker: Option<BrokerAccess>,
     /// The alert service, built through its face and stepped by the test.
     alerts: Alerts,
     /// Stops the web server when the app is dropped.
     shutdown: CancellationToken,
+}
+
+/// Where the app's broker listens, and the platform's own login there (it may subscribe to
+/// everything).
+#[derive(Debug, Clone)]
+pub struct BrokerAccess {
+    pub addr: std::net::SocketAddr,
+    pub username: String,
+    pub password: String,
 }
 
 /// Starts mimamori over `store` as `options` say: the web server on `127.0.0.1:0`, the alert
@@ -182,6 +208,7 @@ pub async fn spawn_app(store: Store, options: Options) -> TestApp {
         public_url,
         telegram,
         smtp,
+        broker,
     } = options;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -201,9 +228,23 @@ pub async fn spawn_app(store: Store, options: Options) -> TestApp {
         None => None,
     };
     let registry = Arc::new(Registry::fujisawa());
-    // No broker: alert messages and reminders queue on a client nobody connects.
-    let endpoint = MqttEndpoint::resolve(&config, None, "unused".into()).unwrap();
-    let alerts = mimamori_alerts::build(
+    // Without a broker, alert messages and reminders queue on a client nobody connects.
+    let broker = broker.then(|| {
+        config.broker.listen = "127.0.0.1:0".parse().unwrap();
+        config.mqtt.username = platform::SERVICE_USER.into();
+        let password = mimamori_core::secret::generate_device_password();
+        let started = mimamori_broker::start_embedded(&config, &store, &password).unwrap();
+        BrokerAccess {
+            addr: started.addr,
+            username: config.mqtt.username.clone(),
+            password,
+        }
+    });
+    let endpoint = match &broker {
+        Some(b) => MqttEndpoint::resolve(&config, Some(b.addr), b.password.clone()).unwrap(),
+        None => MqttEndpoint::resolve(&config, None, "unused".into()).unwrap(),
+    };
+    let mut alerts = mimamori_alerts::build(
         &config,
         store.clone(),
         &registry,
@@ -227,6 +268,9 @@ pub async fn spawn_app(store: Store, options: Options) -> TestApp {
     .unwrap();
     let shutdown = CancellationToken::new();
     tokio::spawn(web.serve(listener, shutdown.clone()));
+    if broker.is_some() {
+        alerts.connect(&tokio_util::task::TaskTracker::new(), &shutdown);
+    }
     TestApp {
         store,
         clock,
@@ -239,6 +283,7 @@ pub async fn spawn_app(store: Store, options: Options) -> TestApp {
         config,
         telegram: bot_api,
         smtp,
+        broker,
         alerts,
         shutdown,
     }
@@ -262,6 +307,18 @@ impl TestApp {
             steps.push(step);
         }
         steps
+    }
+
+    /// Waits until the alert service is connected to the app's broker ([`Options::mqtt_broker`]).
+    pub async fn wait_mqtt_connected(&self) {
+        let mut connected = self.alerts.mqtt_connected();
+        tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            connected.wait_for(|up| *up),
+        )
+        .await
+        .expect("the alert service connects to the broker within 30 s")
+        .unwrap();
     }
 
     /// The resident's call button pressed now (press number `seq`, see [`home::press`]): the

@@ -5,6 +5,9 @@
 //! - [`dashboard`]: responders sign in with their token and work on their district's alerts and
 //!   residents (sessions, form tokens against forged posts, every view of a resident audited);
 //! - [`api`]: the alerts API for responders' tools (`/api/v1/alerts…`, Bearer token);
+//! - [`stream`]: the alert stream for integrations — the platform's public key
+//!   (`/api/v1/alerts/key`) and the signed messages by sequence number
+//!   (`/api/v1/alerts/events`, an integration's Bearer token);
 //! - [`ack_link`]: the pages behind the single-use acknowledgement links in emails;
 //! - [`partners`]: partners' concerns — the clerk's report form (`/report`) and
 //!   `POST /api/v1/concerns`;
@@ -23,6 +26,7 @@ pub mod dashboard;
 mod page;
 pub mod partners;
 mod server;
+pub mod stream;
 
 pub use server::AuthGuard;
 
@@ -86,6 +90,11 @@ pub async fn build(
             actions: actions.clone(),
             clock: clock.clone(),
         });
+    let stream_key = mimamori_core::alert_stream::StreamSigner::from_store(&store, clock.now())
+        .await?
+        .public_key()
+        .clone();
+    let store_for_stream = store.clone();
     let mut intake = ConcernIntake::new(store.clone(), registry.clone(), clock.clone());
     if let Some(waker) = parts.rules_waker {
         intake = intake.notifying(waker);
@@ -110,6 +119,10 @@ pub async fn build(
             timezone: config.timezone().map_err(BuildError::Config)?,
         },
         guard: AuthGuard::from_config(&config.http),
+        stream: stream::StreamState {
+            store: store_for_stream,
+            key: stream_key,
+        },
     };
     Ok(Web {
         state,

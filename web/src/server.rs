@@ -1,6 +1,6 @@
 //! The web server: `/healthz` for load balancers and monitors, `/metrics` (Prometheus), a status
 //! page at `/`, and the routes of [`crate::api`], [`crate::ack_link`], [`crate::dashboard`],
-//! [`crate::partners`] and Telegram's webhook (in webhook mode), behind one guard: clients sending
+//! [`crate::partners`], [`crate::stream`] and Telegram's webhook (in webhook mode), behind one guard: clients sending
 //! too many wrong tokens are refused for a while ([`AuthGuard`]). Every answer — page, API, error,
 //! 404 — carries [`SECURITY_HEADERS`]. It is served on an already-bound listener and stops with
 //! the shutdown token.
@@ -42,6 +42,8 @@ pub struct AppState {
     pub partners: crate::partners::PartnerWeb,
     /// Failed authentication counted per client (`http.max_auth_failures`).
     pub guard: AuthGuard,
+    /// The alert stream's key and messages for integrations.
+    pub stream: crate::stream::StreamState,
 }
 
 /// Refuses a client that has sent too many wrong tokens (429 until its window ends) on the routes
@@ -87,7 +89,9 @@ fn takes_a_token(req: &Request) -> bool {
     let path = req.uri().path();
     let post = req.method() == axum::http::Method::POST;
     (post && (path == "/login" || path == "/report"))
-        || (path.starts_with("/api/") && path != "/api/v1/openapi.json")
+        || (path.starts_with("/api/")
+            && path != "/api/v1/openapi.json"
+            && path != "/api/v1/alerts/key")
 }
 
 async fn guard(State(guard): State<AuthGuard>, req: Request, next: Next) -> Response {
@@ -155,6 +159,7 @@ pub fn router(state: AppState, metrics_apart: bool) -> Router {
     let ack_pages = state.ack_pages.clone();
     let dashboard = crate::dashboard::router(state.dashboard.clone());
     let partners = crate::partners::router(state.partners.clone());
+    let stream = crate::stream::router(state.stream.clone());
     let mut app = Router::new()
         .route("/", get(status_page))
         .route("/healthz", get(health));
@@ -165,7 +170,8 @@ pub fn router(state: AppState, metrics_apart: bool) -> Router {
         .with_state(state)
         .merge(api)
         .merge(dashboard)
-        .merge(partners);
+        .merge(partners)
+        .merge(stream);
     if let Some(webhook) = webhook {
         app = app.merge(webhook);
     }

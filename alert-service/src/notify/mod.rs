@@ -13,13 +13,15 @@
 //! once its lease ends.
 //!
 //! What goes out on MQTT and webhooks carries ids, district, kind, time and a short label: never
-//! names, addresses or health notes ([`payload`]).
+//! names, addresses or health notes ([`payload`]). On MQTT it goes out as the alert stream's
+//! message: numbered, signed and stored first ([`stream`]).
 
 pub mod email;
 pub mod link;
 pub mod message;
 pub mod mqtt;
 pub mod reminder;
+pub mod stream;
 mod targets;
 pub mod telegram;
 pub mod webhook;

@@ -1,5 +1,8 @@
-//! Alert changes published on `mimamori/v1/alerts/{district}/{alert_id}` (QoS 1), for integrations.
+//! Alert changes published on `mimamori/v1/alerts/{district}/{alert_id}` (QoS 1, not retained),
+//! for integrations: each one first numbered, signed and stored in the alert stream
+//! ([`super::stream`]), then published as stored.
 
+use super::stream::AlertStream;
 use super::{SendError, Sender};
 use mimamori_core::domain::{Alert, Notification};
 use mimamori_core::endpoint::MqttEndpoint;
@@ -10,7 +13,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-/// A persistent MQTT connection for publishing alerts.
+/// The platform's persistent MQTT connection: alert messages ([`MqttSender::alerts`]) and
+/// check-in reminders ([`MqttSender::client`]).
 pub struct MqttSender {
     client: AsyncClient,
     connected: watch::Receiver<bool>,
@@ -41,10 +45,32 @@ impl MqttSender {
         )
     }
 
+    /// Whether the connection is up now, and every change of it.
+    pub fn connected(&self) -> watch::Receiver<bool> {
+        self.connected.clone()
+    }
+
     /// The underlying client, for other messages of the platform (check-in reminders).
     pub fn client(&self) -> AsyncClient {
         self.client.clone()
     }
+
+    /// The outbox's MQTT channel on this connection: alert messages through `stream`.
+    pub fn alerts(&self, stream: AlertStream) -> AlertPublisher {
+        AlertPublisher {
+            client: self.client.clone(),
+            connected: self.connected.clone(),
+            stream,
+        }
+    }
+}
+
+/// Publishes alert messages: the outbox's [`Sender`] of the MQTT channel.
+pub struct AlertPublisher {
+    client: AsyncClient,
+    connected: watch::Receiver<bool>,
+    /// Where each message is numbered, signed and kept before it is published.
+    stream: AlertStream,
 }
 
 impl Connection {
@@ -73,13 +99,21 @@ impl Connection {
     }
 }
 
-impl Sender for MqttSender {
+impl Sender for AlertPublisher {
+    /// Appends the message to the stream (or finds it there, on a retry), then publishes it. The
+    /// stream row is written even while the broker is away: integrations read it from the API,
+    /// and the publication is retried.
     fn send<'a>(
         &'a self,
         n: &'a Notification,
-        alert: &'a Alert,
+        _alert: &'a Alert,
     ) -> Pin<Box<dyn Future<Output = Result<(), SendError>> + Send + 'a>> {
         Box::pin(async move {
+            let entry = self
+                .stream
+                .message_for(n)
+                .await
+                .map_err(super::retry_storage)?;
             if !*self.connected.borrow() {
                 return Err(SendError::Retry {
                     reason: "broker not connected".into(),
@@ -87,12 +121,7 @@ impl Sender for MqttSender {
                 });
             }
             self.client
-                .publish(
-                    super::alert_topic(alert),
-                    QoS::AtLeastOnce,
-                    false,
-                    super::payload(n, alert).to_string(),
-                )
+                .publish(entry.topic, QoS::AtLeastOnce, false, entry.message)
                 .await
                 .map_err(|e| SendError::Retry {
                     reason: e.to_string(),

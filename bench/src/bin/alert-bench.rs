@@ -227,8 +227,14 @@ async fn main() {
             shared_group: String::new(),
         });
     tokio::spawn(connection.run(shutdown.clone()));
+    let stream = mimamori_alerts::notify::stream::AlertStream::from_store(
+        store.clone(),
+        Arc::new(SystemClock),
+    )
+    .await
+    .expect("the alert stream's key");
     let outbox = Outbox::new(store.clone(), Arc::new(SystemClock), "bench")
-        .with_sender(Channel::Mqtt, Arc::new(mqtt));
+        .with_sender(Channel::Mqtt, Arc::new(mqtt.alerts(stream)));
     let service = mimamori_alerts::AlertService::start(
         store.clone(),
         chrono_tz::Asia::Tokyo,

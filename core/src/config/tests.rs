@@ -97,6 +97,22 @@ fn bad_throttle_settings_name_their_key() {
 }
 
 #[test]
+fn the_outbox_lease_is_bounded() {
+    assert_eq!(Config::default().notify.lease_seconds, 120);
+    assert_eq!(
+        load("[notify]\nlease_seconds = 5\n")
+            .unwrap()
+            .notify
+            .lease_seconds,
+        5
+    );
+    for bad in ["0", "4", "3601"] {
+        let e = load(&format!("[notify]\nlease_seconds = {bad}\n")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("notify.lease_seconds"), "{bad}");
+    }
+}
+
+#[test]
 fn metrics_listen_is_optional_and_not_the_public_listener() {
     assert_eq!(load("").unwrap().http.metrics_listen, None);
     let c = load("[http]\nmetrics_listen = \"127.0.0.1:9090\"\n").unwrap();

@@ -10,6 +10,7 @@ mod audit;
 mod device;
 mod district;
 mod id;
+mod integration;
 mod kinds;
 mod notification;
 mod partner;
@@ -25,6 +26,7 @@ pub use audit::{Actor, AuditEntry, NewAuditEntry};
 pub use device::{Device, DeviceKind, NewDevice};
 pub use district::{District, DistrictId};
 pub use id::{AlertId, DeviceId, PartnerId, ResidentId, ResponderId, SignalId, TeamId};
+pub use integration::{INTEGRATION_SECRET_PREFIX, Integration, NewIntegration};
 pub use notification::{Channel, NewNotification, Notification, NotificationStatus};
 pub use partner::{NewPartner, Observation, Partner, PartnerKind};
 pub use resident::{

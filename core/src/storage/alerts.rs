@@ -60,7 +60,7 @@ pub struct AlertFilter {
     pub limit: i64,
 }
 
-const ALERT_COLUMNS: &str = "id, subject, kind, state, severity, district_id, summary, detail, opened_at, last_evidence_at, evidence_count, acknowledged_at, acknowledged_by, resolved_at, resolved_by, outcome, team_id, escalation_step, next_escalation_at";
+pub(super) const ALERT_COLUMNS: &str = "id, subject, kind, state, severity, district_id, summary, detail, opened_at, last_evidence_at, evidence_count, acknowledged_at, acknowledged_by, resolved_at, resolved_by, outcome, team_id, escalation_step, next_escalation_at";
 
 impl Store {
     /// Opens an alert, or joins the open alert of the same subject and kind. The notifications
@@ -401,7 +401,7 @@ impl Store {
     }
 }
 
-fn alert_from(r: &AnyRow) -> Result<Alert, StorageError> {
+pub(super) fn alert_from(r: &AnyRow) -> Result<Alert, StorageError> {
     let subject: String = r.try_get("subject")?;
     Ok(Alert {
         id: AlertId(r.try_get("id")?),

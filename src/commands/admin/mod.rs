@@ -9,6 +9,7 @@
 mod device;
 mod districts;
 mod import;
+mod integration;
 mod partner;
 mod pause;
 mod resident;
@@ -43,6 +44,7 @@ pub async fn run(
         Admin::Responder(c) => responder::run(c, cx).await,
         Admin::Device(c) => device::run(c, cx).await,
         Admin::Partner(c) => partner::run(c, cx).await,
+        Admin::Integration(c) => integration::run(c, cx).await,
         Admin::Import(c) => import::run(c, cx).await,
         Admin::Pause(c) => pause::run(c, cx).await,
         Admin::Districts(output) => districts::run(output, cx).await,

@@ -24,6 +24,10 @@ pub struct NotifyConfig {
     pub telegram: TelegramConfig,
     /// Responders' (and consenting contacts') email, with an acknowledgement link.
     pub email: EmailConfig,
+    /// How long a notification a process has claimed stays its own. After a crash, what that
+    /// process had claimed and not sent goes out (from another process, or the restarted one)
+    /// when this runs out; keep it longer than the slowest channel takes to send one message.
+    pub lease_seconds: u64,
 }
 
 impl Default for NotifyConfig {
@@ -33,12 +37,19 @@ impl Default for NotifyConfig {
             webhooks: Vec::new(),
             telegram: TelegramConfig::default(),
             email: EmailConfig::default(),
+            lease_seconds: 120,
         }
     }
 }
 
 impl NotifyConfig {
     pub(crate) fn validate(&self) -> Result<(), Invalid> {
+        if !(5..=3600).contains(&self.lease_seconds) {
+            return Err((
+                "notify.lease_seconds",
+                format!("{} must be between 5 and 3600", self.lease_seconds),
+            ));
+        }
         for w in &self.webhooks {
             w.validate()?;
         }

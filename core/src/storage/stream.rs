@@ -1,0 +1,302 @@
+//! The alert stream: every alert message published to integrations, kept by its sequence number
+//! exactly as it was signed and published, so that a consumer that missed some reads them again.
+//! And the platform's key pairs (`platform_keys`), which sign it.
+//!
+//! Sequence numbers are given out by `UPDATE alert_stream_head SET seq = seq + 1` in the
+//! transaction that inserts the message. The head row stays locked until that transaction ends
+//! (a row lock on PostgreSQL, the write lock on SQLite), so numbers are given out one transaction
+//! at a time, in commit order, without gaps (a rolled-back number is given again): a reader never
+//! sees seq 6 before seq 5 is visible. A sequence or `BIGSERIAL` would not do: under read
+//! committed, 5 can commit after a reader saw 6. The alert is read under the same lock, so a later
+//! message never carries an older state of an alert than an earlier one.
+
+use super::alerts::{ALERT_COLUMNS, alert_from};
+use super::{StorageError, Store, ms, opt_parsed, time};
+use crate::domain::{Alert, AlertId, DistrictId};
+use crate::secret::Secret;
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+const ENTRY_COLUMNS: &str =
+    "seq, notification_id, alert_id, district_id, topic, message, created_at";
+
+/// Where a message stands in the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamPosition {
+    pub seq: i64,
+    /// The `seq` of the previous message about the same district (for alerts without a district,
+    /// the previous without one), 0 if none.
+    pub district_prev: i64,
+    /// Whether this is the stream's first message about the alert (what integrations learn of
+    /// it from first, whatever the order its notification rows went out in).
+    pub first_of_alert: bool,
+}
+
+/// A message of the stream, as published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamEntry {
+    pub seq: i64,
+    /// The MQTT notification row it was published for.
+    pub notification: i64,
+    pub alert: AlertId,
+    /// The alert's district when the message was made; `None`: the triage queue.
+    pub district: Option<DistrictId>,
+    pub topic: String,
+    /// The signed message, byte for byte as published.
+    pub message: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What a message is made of, from the alert as the stream's lock finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamMessage {
+    pub topic: String,
+    pub message: String,
+}
+
+/// One page of the stream for a reader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamPage {
+    /// The messages after `after`, oldest first.
+    pub entries: Vec<StreamEntry>,
+    /// Where the next page starts: the last message returned, or — when this page holds every
+    /// message up to the head that the reader may see — the head itself (a reader of one
+    /// district skips the others' numbers this way).
+    pub next_after: i64,
+    /// The last sequence number given out when the page was read.
+    pub head: i64,
+    /// Whether a next page may hold more (this one is full).
+    pub more: bool,
+}
+
+/// A key pair of the platform (`platform_keys`).
+#[derive(Debug, Clone)]
+pub struct PlatformKey {
+    pub name: String,
+    pub algorithm: String,
+    /// Lowercase hex.
+    pub public_key: String,
+    /// Lowercase hex; redacted in `Debug`.
+    pub secret_key: Secret,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Store {
+    /// The key pair `name`, made with `make` (public, secret) first if there is none. Every
+    /// process sharing the database gets the same pair, even when they race at first start.
+    pub async fn platform_key_or_init(
+        &self,
+        name: &str,
+        algorithm: &str,
+        make: impl FnOnce() -> (String, String),
+        now: DateTime<Utc>,
+    ) -> Result<PlatformKey, StorageError> {
+        if let Some(key) = self.platform_key(name).await? {
+            return Ok(key);
+        }
+        let (public, secret) = make();
+        sqlx::query(
+            "INSERT INTO platform_keys (name, algorithm, public_key, secret_key, created_at)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(algorithm)
+        .bind(public)
+        .bind(secret)
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await?;
+        self.platform_key(name)
+            .await?
+            .ok_or_else(|| StorageError::Corrupt(format!("platform key {name} vanished")))
+    }
+
+    /// The key pair `name`, if made.
+    pub async fn platform_key(&self, name: &str) -> Result<Option<PlatformKey>, StorageError> {
+        let row = sqlx::query(
+            "SELECT name, algorithm, public_key, secret_key, created_at FROM platform_keys WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(PlatformKey {
+                name: r.try_get("name")?,
+                algorithm: r.try_get("algorithm")?,
+                public_key: r.try_get("public_key")?,
+                secret_key: Secret::from(r.try_get::<String, _>("secret_key")?),
+                created_at: time(r.try_get("created_at")?)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// The stream's message for the MQTT notification `notification`: the one already appended
+    /// (a retry publishes the same message), or a new one at the next sequence number, made by
+    /// `make` from its alert as it is now.
+    pub async fn append_to_alert_stream(
+        &self,
+        notification: i64,
+        at: DateTime<Utc>,
+        make: impl FnOnce(&Alert, StreamPosition) -> StreamMessage,
+    ) -> Result<StreamEntry, StorageError> {
+        if let Some(entry) = self.alert_stream_entry(notification).await? {
+            return Ok(entry);
+        }
+        let mut tx = self.pool.begin().await?;
+        // The lock: held by this transaction until it ends.
+        let seq: i64 =
+            sqlx::query("UPDATE alert_stream_head SET seq = seq + 1 WHERE id = 1 RETURNING seq")
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("seq")?;
+        // Another worker may have appended it while this one waited for the lock.
+        let appended = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {ENTRY_COLUMNS} FROM alert_stream WHERE notification_id = $1"
+        )))
+        .bind(notification)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = appended {
+            tx.rollback().await?;
+            return entry_from(&row);
+        }
+        let alert = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE id = (SELECT alert_id FROM notifications WHERE id = $1)"
+        )))
+        .bind(notification)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| StorageError::NotFound {
+            what: "notification",
+            id: notification.to_string(),
+        })?;
+        let alert = alert_from(&alert)?;
+        let district = alert.district.as_ref().map(|d| d.as_str());
+        let district_prev: i64 = sqlx::query(
+            "SELECT COALESCE(MAX(seq), 0) AS prev FROM alert_stream
+             WHERE district_id = $1 OR ($1 IS NULL AND district_id IS NULL)",
+        )
+        .bind(district)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("prev")?;
+        // Through the alert's notifications: both lookups are indexed.
+        let first_of_alert = sqlx::query(
+            "SELECT 1 AS one FROM notifications n WHERE n.alert_id = $1 AND n.id <> $2
+               AND EXISTS (SELECT 1 FROM alert_stream s WHERE s.notification_id = n.id)
+             LIMIT 1",
+        )
+        .bind(alert.id.0)
+        .bind(notification)
+        .fetch_optional(&mut *tx)
+        .await?
+        .is_none();
+        let made = make(
+            &alert,
+            StreamPosition {
+                seq,
+                district_prev,
+                first_of_alert,
+            },
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO alert_stream (seq, notification_id, alert_id, district_id, topic, message, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {ENTRY_COLUMNS}"
+        )))
+        .bind(seq)
+        .bind(notification)
+        .bind(alert.id.0)
+        .bind(district)
+        .bind(&made.topic)
+        .bind(&made.message)
+        .bind(ms(at))
+        .fetch_one(&mut *tx)
+        .await?;
+        let entry = entry_from(&row)?;
+        tx.commit().await?;
+        Ok(entry)
+    }
+
+    /// The stream's message for the notification `notification`, if appended.
+    pub async fn alert_stream_entry(
+        &self,
+        notification: i64,
+    ) -> Result<Option<StreamEntry>, StorageError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {ENTRY_COLUMNS} FROM alert_stream WHERE notification_id = $1"
+        )))
+        .bind(notification)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(entry_from).transpose()
+    }
+
+    /// The last sequence number given out (0 before the first).
+    pub async fn alert_stream_head(&self) -> Result<i64, StorageError> {
+        Ok(
+            sqlx::query("SELECT seq FROM alert_stream_head WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("seq")?,
+        )
+    }
+
+    /// Up to `limit` messages after `after`, oldest first: all of them, or those of one
+    /// `district` (`Some(None)`: the triage queue's). Every message up to the head read first is
+    /// already visible (numbers become visible in order), so the page misses none of those.
+    pub async fn alert_stream_page(
+        &self,
+        after: i64,
+        district: Option<Option<&DistrictId>>,
+        limit: i64,
+    ) -> Result<StreamPage, StorageError> {
+        let head = self.alert_stream_head().await?;
+        let limit = limit.max(1);
+        let query = match district {
+            None => sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {ENTRY_COLUMNS} FROM alert_stream WHERE seq > $1 AND seq <= $2
+                 ORDER BY seq LIMIT $3"
+            ))),
+            Some(_) => sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {ENTRY_COLUMNS} FROM alert_stream WHERE seq > $1 AND seq <= $2
+                   AND (district_id = $4 OR ($4 IS NULL AND district_id IS NULL))
+                 ORDER BY seq LIMIT $3"
+            ))),
+        };
+        let mut query = query.bind(after).bind(head).bind(limit);
+        if let Some(d) = district {
+            query = query.bind(d.map(|d| d.as_str()));
+        }
+        let entries = query
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(entry_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        let more = entries.len() as i64 == limit;
+        let next_after = match entries.last() {
+            Some(last) if more => last.seq,
+            _ => head.max(after),
+        };
+        Ok(StreamPage {
+            entries,
+            next_after,
+            head,
+            more,
+        })
+    }
+}
+
+fn entry_from(r: &AnyRow) -> Result<StreamEntry, StorageError> {
+    Ok(StreamEntry {
+        seq: r.try_get("seq")?,
+        notification: r.try_get("notification_id")?,
+        alert: AlertId(r.try_get("alert_id")?),
+        district: opt_parsed(r, "district_id")?,
+        topic: r.try_get("topic")?,
+        message: r.try_get("message")?,
+        created_at: time(r.try_get("created_at")?)?,
+    })
+}
