@@ -72,7 +72,9 @@ pub async fn provision(
             let hash = device_secret_hash(&password);
             let mac_key = device_mac_key(&password);
             if store.get_device(&id).await?.is_some() {
-                store.update_device_secret(&id, &hash, &mac_key, now).await?;
+                store
+                    .update_device_secret(&id, &hash, &mac_key, now)
+                    .await?;
             } else {
                 let device = NewDevice {
                     id: id.clone(),

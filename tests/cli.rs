@@ -350,9 +350,9 @@ fn device_and_partner_secrets_are_printed_once_and_stored_as_hashes() {
         let store = data_store(dir.path()).await;
         let id = mimamori_core::domain::DeviceId::parse(d["id"].as_str().unwrap()).unwrap();
         let device = store.get_device(&id).await.unwrap().unwrap();
-        assert!(
-            mimamori_core::secret::PasswordHasherConfig::default()
-                .verify(secret, &device.secret_hash)
+        assert_eq!(
+            mimamori_core::secret::check_device_secret(secret, &device.secret_hash),
+            mimamori_core::secret::DeviceSecretCheck::Valid
         );
         let partner = store
             .partner_by_token(&mimamori_core::secret::token_hash(token))

@@ -236,10 +236,21 @@ mod tests {
         assert!(stored.starts_with(DEVICE_SECRET_SCHEME));
         assert_ne!(stored, device_secret_hash(&pw), "salted");
         assert_eq!(check_device_secret(&pw, &stored), DeviceSecretCheck::Valid);
-        assert_eq!(check_device_secret("wrong", &stored), DeviceSecretCheck::Invalid);
-        assert_eq!(check_device_secret(&pw, "garbage"), DeviceSecretCheck::Invalid);
-        assert_eq!(check_device_secret(&pw, "hmac-sha256$nosep"), DeviceSecretCheck::Invalid);
-        let argon = PasswordHasherConfig::insecure_for_tests().hash(&pw).unwrap();
+        assert_eq!(
+            check_device_secret("wrong", &stored),
+            DeviceSecretCheck::Invalid
+        );
+        assert_eq!(
+            check_device_secret(&pw, "garbage"),
+            DeviceSecretCheck::Invalid
+        );
+        assert_eq!(
+            check_device_secret(&pw, "hmac-sha256$nosep"),
+            DeviceSecretCheck::Invalid
+        );
+        let argon = PasswordHasherConfig::insecure_for_tests()
+            .hash(&pw)
+            .unwrap();
         assert_eq!(check_device_secret(&pw, &argon), DeviceSecretCheck::Argon2);
     }
 

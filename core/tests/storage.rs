@@ -390,7 +390,10 @@ async fn devices_keep_only_a_hash(store: Store, _url: String) {
             .iter()
             .map(|r| (r.client_id.as_str(), r.reason.as_str()))
             .collect::<Vec<_>>(),
-        [(d.id.as_str(), "device.secret"), (d.id.as_str(), "device.disabled")]
+        [
+            (d.id.as_str(), "device.secret"),
+            (d.id.as_str(), "device.disabled")
+        ]
     );
     store.set_device_enabled(&d.id, true, now).await.unwrap();
     assert_eq!(store.login_revocations_head().await.unwrap(), head + 1);

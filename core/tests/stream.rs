@@ -108,7 +108,11 @@ async fn integrations_log_in_by_secret_until_disabled_or_rotated(store: Store, _
     // Rotation: the old secret stops working at once.
     let rotated = Integration::generate_secret();
     store
-        .set_integration_secret("int-city", &mimamori_core::secret::token_hash(&rotated))
+        .set_integration_secret(
+            "int-city",
+            &mimamori_core::secret::token_hash(&rotated),
+            t0(),
+        )
         .await
         .unwrap();
     let city = store.get_integration("int-city").await.unwrap().unwrap();
@@ -139,7 +143,7 @@ async fn integrations_log_in_by_secret_until_disabled_or_rotated(store: Store, _
         Err(StorageError::NotFound { .. })
     ));
     assert!(matches!(
-        store.set_integration_secret("int-nobody", "h").await,
+        store.set_integration_secret("int-nobody", "h", t0()).await,
         Err(StorageError::NotFound { .. })
     ));
 }

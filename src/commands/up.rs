@@ -224,9 +224,6 @@ pub async fn run(mut config: Config, mut parts: Components) -> Result<(), Failur
     }
     if let Some(b) = &broker {
         println!("mimamori: mqtt broker listening on {}", b.addr);
-        if let Some(v5) = b.addr_v5 {
-            println!("mimamori: mqtt 5 broker listening on {v5}");
-        }
     }
     if parts.gateway {
         println!(

@@ -9,7 +9,7 @@ use mimamori_core::clock::SystemClock;
 use mimamori_core::config::Config;
 use mimamori_core::domain::*;
 use mimamori_core::endpoint::MqttEndpoint;
-use mimamori_core::secret::{PasswordHasherConfig, device_mac_key, generate_device_password};
+use mimamori_core::secret::{device_mac_key, device_secret_hash, generate_device_password};
 use mimamori_core::storage::Store;
 use mimamori_devices::{DeviceClient, DeviceConfig};
 use mimamori_gateway::Metrics;
@@ -90,9 +90,7 @@ pub async fn provision(
                 label: None,
                 external_id: zigbee_name.map(|n| format!("z2m:{n}")),
                 heartbeat_interval_s: 300,
-                secret_hash: PasswordHasherConfig::insecure_for_tests()
-                    .hash(&password)
-                    .unwrap(),
+                secret_hash: device_secret_hash(&password),
                 mac_key: device_mac_key(&password),
             },
             now,

@@ -21,7 +21,7 @@ use mimamori_core::config::MessageAuth;
 use mimamori_core::domain::*;
 use mimamori_core::protocol::{EventType, Sensor};
 use mimamori_core::registry::Registry;
-use mimamori_core::secret::{PasswordHasherConfig, device_mac_key, generate_device_password};
+use mimamori_core::secret::{device_mac_key, device_secret_hash, generate_device_password};
 use mimamori_core::storage::Store;
 use mimamori_devices::{DeviceClient, DeviceConfig};
 use mimamori_gateway::ingest::{IngestSettings, Ingestor};
@@ -105,7 +105,6 @@ async fn provision(
     kind: DeviceKind,
     prefix: &str,
 ) -> Vec<(DeviceId, String)> {
-    let hasher = PasswordHasherConfig::insecure_for_tests();
     let now = Utc::now();
     let mut out = Vec::new();
     for i in 0..n {
@@ -136,7 +135,7 @@ async fn provision(
             label: None,
             external_id: None,
             heartbeat_interval_s: 3600,
-            secret_hash: hasher.hash(&password).expect("hash"),
+            secret_hash: device_secret_hash(&password),
             mac_key: device_mac_key(&password),
         };
         store.add_device(&device, now).await.expect("device");
@@ -172,25 +171,13 @@ async fn main() {
 
     let shutdown = CancellationToken::new();
     let service_password = mimamori_core::secret::generate(32);
-    let auth = mimamori_broker::Authenticator::spawn(
-        store.clone(),
-        "mimamori-service".into(),
-        service_password.clone(),
-        PasswordHasherConfig::insecure_for_tests(),
-    );
-    let broker = mimamori_broker::start(
-        mimamori_broker::BrokerSettings {
-            listen: "127.0.0.1:0".parse().expect("addr"),
-            listen_v5: None,
-            tls: None,
-            max_connections: 2000,
-            service_username: "mimamori-service".into(),
-            service_password: service_password.clone(),
-            max_payload_bytes: 16 * 1024,
-        },
-        auth,
-    )
-    .expect("broker");
+    let mut config = mimamori_core::config::Config::default();
+    config.broker.listen = "127.0.0.1:0".parse().expect("addr");
+    config.broker.max_connections = 2000;
+    config.mqtt.username = "mimamori-service".into();
+    config.gateway.max_payload_bytes = 4096;
+    let broker =
+        mimamori_broker::start_embedded(&config, &store, &service_password).expect("broker");
     let (host, port) = (broker.addr.ip().to_string(), broker.addr.port());
 
     let ingestor = Arc::new(Ingestor::new(

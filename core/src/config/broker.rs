@@ -13,7 +13,8 @@ pub struct BrokerConfig {
     pub enabled: bool,
     /// MQTT 3.1.1 listener address.
     pub listen: SocketAddr,
-    /// MQTT 5 listener address; unset: no MQTT 5 listener.
+    /// Withdrawn: the embedded broker offers MQTT 3.1.1 only (see docs/PROTOCOL.md). Kept so
+    /// that a configuration setting it gets that reason rather than "unknown field".
     pub listen_v5: Option<SocketAddr>,
     /// MQTT over TLS (3.1.1) listener address; needs `tls_cert` and `tls_key`.
     pub tls_listen: Option<SocketAddr>,
@@ -42,6 +43,15 @@ impl Default for BrokerConfig {
 impl BrokerConfig {
     /// A TLS listener needs its certificate and key, and they must be there to read.
     pub(crate) fn validate(&self) -> Result<(), Invalid> {
+        if self.listen_v5.is_some() {
+            return Err((
+                "broker.listen_v5",
+                "MQTT 5 の受付は廃止しました / withdrawn: the embedded broker speaks MQTT 3.1.1 only, \
+                 because its MQTT 5 ignored session and message expiry (docs/PROTOCOL.md); \
+                 remove the key, or use an external broker for MQTT 5"
+                    .into(),
+            ));
+        }
         if self.tls_listen.is_some() {
             for (key, path) in [
                 ("broker.tls_cert", &self.tls_cert),

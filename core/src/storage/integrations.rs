@@ -5,6 +5,7 @@
 //! The lookups return disabled integrations too, with `enabled = false`: the caller refuses them
 //! ([`Integration::accepts`] checks both the secret and `enabled`).
 
+use super::revocations::revoke_login;
 use super::{StorageError, Store, constraint, flag, ms, opt_parsed, opt_time, time};
 use crate::domain::{Integration, NewIntegration};
 use chrono::{DateTime, Utc};
@@ -96,13 +97,17 @@ impl Store {
                 what: "integration",
                 id: id.to_string(),
             })?;
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE integrations SET enabled = 0, disabled_at = $1 WHERE id = $2 AND enabled = 1",
         )
         .bind(ms(now))
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        // Its open MQTT connection is dropped by the broker.
+        revoke_login(&mut tx, id, "integration.disabled", now).await?;
+        tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -111,14 +116,19 @@ impl Store {
         &self,
         id: &str,
         secret_hash: &str,
+        now: DateTime<Utc>,
     ) -> Result<(), StorageError> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query("UPDATE integrations SET secret_hash = $1 WHERE id = $2")
             .bind(secret_hash)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(|e| constraint(e, &format!("secret of integration {id}")))?;
-        super::changed_one(done, "integration", id)
+        super::changed_one(done, "integration", id)?;
+        revoke_login(&mut tx, id, "integration.secret", now).await?;
+        tx.commit().await?;
+        Ok(())
     }
 }
 

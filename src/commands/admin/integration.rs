@@ -96,7 +96,7 @@ pub(super) async fn run(command: IntegrationCommand, cx: Context<'_>) -> Result<
         IntegrationCommand::Secret { id, output } => {
             let secret = Integration::generate_secret();
             store
-                .set_integration_secret(&id, &secret::token_hash(&secret))
+                .set_integration_secret(&id, &secret::token_hash(&secret), now)
                 .await
                 .map_err(input)?;
             cx.audit("integration.secret", "integration", &id, json!({}))

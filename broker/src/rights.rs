@@ -1,0 +1,247 @@
+//! What each login may do with topics on the embedded broker.
+//!
+//! | login | publish | subscribe |
+//! |---|---|---|
+//! | the platform (`[mqtt]` service account, client ids `mimamori-…`) | everything | everything |
+//! | a device `D` | `mimamori/v1/devices/D/events`, `…/D/status` (also its last will) | `…/D/receipts`, `…/D/reminders` |
+//! | a hub device (`--kind hub`, e.g. a zigbee2mqtt bridge) | as a device, and `{gateway.zigbee2mqtt_topic}/#` | as a device, and `{zigbee2mqtt_topic}/#` |
+//! | a partner `P` | `mimamori/v1/partners/P/concerns` | `mimamori/v1/partners/P/receipts` |
+//! | an integration (of district `d`) | nothing | `mimamori/v1/alerts/#` (`mimamori/v1/alerts/d/#`) |
+//!
+//! A subscription is granted only when every topic its filter can match is allowed: `#`, `+/…`
+//! or another device's topics are refused with SUBACK 0x80. A refused publish is acknowledged
+//! and dropped. Each refusal is reported to [`crate::security::SecurityEvents`].
+
+use crate::security::{Kind, SecurityEvents};
+use mimamori_core::topic::PREFIX;
+use rumqttd::{RightsRefusal, TopicRights};
+use std::sync::Arc;
+
+/// The topic rights of one connection.
+#[derive(Debug)]
+pub struct Rights {
+    /// Who, for reports: the username.
+    login: String,
+    publish: Vec<String>,
+    subscribe: Vec<String>,
+    /// The platform itself: no checks.
+    unrestricted: bool,
+    events: Arc<SecurityEvents>,
+}
+
+/// Who logged in, as far as topics are concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Login {
+    Service,
+    Device { id: String, hub: bool },
+    Partner { id: String },
+    Integration { district: Option<String> },
+}
+
+impl Rights {
+    /// The rights of `login` (username `username`); `zigbee2mqtt_topic` is the hub's base topic
+    /// (empty: hubs get only their device topics).
+    pub fn of(
+        login: &Login,
+        username: &str,
+        zigbee2mqtt_topic: &str,
+        events: Arc<SecurityEvents>,
+    ) -> Self {
+        let (publish, subscribe) = match login {
+            Login::Service => (vec![], vec![]),
+            Login::Device { id, hub } => {
+                let own = |leaf: &str| format!("{PREFIX}/devices/{id}/{leaf}");
+                let mut publish = vec![own("events"), own("status")];
+                let mut subscribe = vec![own("receipts"), own("reminders")];
+                if *hub && !zigbee2mqtt_topic.is_empty() {
+                    publish.push(format!("{zigbee2mqtt_topic}/#"));
+                    subscribe.push(format!("{zigbee2mqtt_topic}/#"));
+                }
+                (publish, subscribe)
+            }
+            Login::Partner { id } => (
+                vec![format!("{PREFIX}/partners/{id}/concerns")],
+                vec![format!("{PREFIX}/partners/{id}/receipts")],
+            ),
+            Login::Integration { district } => (
+                vec![],
+                vec![match district {
+                    Some(d) => format!("{PREFIX}/alerts/{d}/#"),
+                    None => format!("{PREFIX}/alerts/#"),
+                }],
+            ),
+        };
+        Self {
+            login: username.to_string(),
+            publish,
+            subscribe,
+            unrestricted: *login == Login::Service,
+            events,
+        }
+    }
+}
+
+impl TopicRights for Rights {
+    fn may_publish(&self, topic: &str) -> bool {
+        self.unrestricted
+            || (!topic.contains(['+', '#'])
+                && self.publish.iter().any(|allowed| covers(allowed, topic)))
+    }
+
+    fn may_subscribe(&self, filter: &str) -> bool {
+        self.unrestricted || self.subscribe.iter().any(|allowed| covers(allowed, filter))
+    }
+
+    fn refused(&self, refusal: RightsRefusal<'_>) {
+        let (kind, topic) = match refusal {
+            RightsRefusal::Publish(t) => (Kind::Publish, t),
+            RightsRefusal::Subscribe(t) => (Kind::Subscribe, t),
+            RightsRefusal::LastWill(t) => (Kind::LastWill, t),
+        };
+        self.events.topic_refused(&self.login, kind, topic);
+    }
+}
+
+/// Whether every topic `filter` can match is matched by `allowed` (both MQTT filters; a topic is
+/// a filter without wildcards).
+pub fn covers(allowed: &str, filter: &str) -> bool {
+    let mut allowed = allowed.split('/');
+    let mut filter = filter.split('/');
+    loop {
+        match (allowed.next(), filter.next()) {
+            (Some("#"), _) => return true,
+            (Some(_), Some("#")) => return false,
+            (Some("+"), Some(_)) => {}
+            (Some(_), Some("+")) => return false,
+            (Some(a), Some(f)) if a == f => {}
+            (Some(_), Some(_)) => return false,
+            // `a/b/#` matches `a/b` too.
+            (Some(a), None) => return a == "#",
+            (None, Some(_)) => return false,
+            (None, None) => return true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rights(login: Login, username: &str) -> Rights {
+        Rights::of(
+            &login,
+            username,
+            "zigbee2mqtt",
+            Arc::new(SecurityEvents::new()),
+        )
+    }
+
+    #[test]
+    fn a_filter_is_covered_only_when_all_it_matches_is() {
+        assert!(covers("a/b/c", "a/b/c"));
+        assert!(!covers("a/b/c", "a/b/+"));
+        assert!(!covers("a/b/c", "a/#"));
+        assert!(!covers("a/b/c", "#"));
+        assert!(covers("a/#", "a/b/c"));
+        assert!(covers("a/#", "a/+/c"));
+        assert!(covers("a/#", "a/#"));
+        assert!(covers("a/#", "a"));
+        assert!(!covers("a/#", "+/b"));
+        assert!(!covers("a/#", "#"));
+        assert!(covers("a/+/c", "a/x/c"));
+        assert!(covers("a/+/c", "a/+/c"));
+        assert!(!covers("a/+/c", "a/#"));
+        assert!(!covers("a/b", "a/b/c"));
+        assert!(!covers("a/b/c", "a/b"));
+    }
+
+    #[test]
+    fn a_device_uses_only_its_own_topics() {
+        let r = rights(
+            Login::Device {
+                id: "btn-1".into(),
+                hub: false,
+            },
+            "btn-1",
+        );
+        assert!(r.may_publish("mimamori/v1/devices/btn-1/events"));
+        assert!(r.may_publish("mimamori/v1/devices/btn-1/status"));
+        assert!(!r.may_publish("mimamori/v1/devices/btn-2/events"));
+        assert!(!r.may_publish("mimamori/v1/devices/btn-1/receipts"));
+        assert!(!r.may_publish("mimamori/v1/alerts/katase/2"));
+        assert!(!r.may_publish("zigbee2mqtt/bedroom_button"));
+        assert!(r.may_subscribe("mimamori/v1/devices/btn-1/receipts"));
+        assert!(r.may_subscribe("mimamori/v1/devices/btn-1/reminders"));
+        for f in [
+            "#",
+            "mimamori/#",
+            "mimamori/v1/devices/+/receipts",
+            "mimamori/v1/devices/btn-1/#",
+            "mimamori/v1/devices/btn-2/receipts",
+            "mimamori/v1/alerts/#",
+        ] {
+            assert!(!r.may_subscribe(f), "{f}");
+        }
+    }
+
+    #[test]
+    fn a_hub_adds_its_base_topic_and_nothing_else() {
+        let r = rights(
+            Login::Device {
+                id: "z2m".into(),
+                hub: true,
+            },
+            "z2m",
+        );
+        assert!(r.may_publish("zigbee2mqtt/bedroom_button"));
+        assert!(r.may_subscribe("zigbee2mqtt/#"));
+        assert!(!r.may_publish("zigbee2mqttx/a"));
+        assert!(!r.may_subscribe("#"));
+        let off = Rights::of(
+            &Login::Device {
+                id: "z2m".into(),
+                hub: true,
+            },
+            "z2m",
+            "",
+            Arc::new(SecurityEvents::new()),
+        );
+        assert!(!off.may_publish("zigbee2mqtt/bedroom_button"));
+        assert!(!off.may_subscribe("#"));
+    }
+
+    #[test]
+    fn partners_and_integrations_have_their_own_corner() {
+        let p = rights(
+            Login::Partner {
+                id: "p-post".into(),
+            },
+            "p-post",
+        );
+        assert!(p.may_publish("mimamori/v1/partners/p-post/concerns"));
+        assert!(!p.may_publish("mimamori/v1/partners/p-other/concerns"));
+        assert!(p.may_subscribe("mimamori/v1/partners/p-post/receipts"));
+        assert!(!p.may_subscribe("mimamori/v1/partners/+/receipts"));
+        assert!(!p.may_subscribe("mimamori/v1/alerts/#"));
+
+        let city = rights(Login::Integration { district: None }, "int-a");
+        assert!(city.may_subscribe("mimamori/v1/alerts/#"));
+        assert!(city.may_subscribe("mimamori/v1/alerts/katase/+"));
+        assert!(!city.may_subscribe("mimamori/#"));
+        assert!(!city.may_publish("mimamori/v1/alerts/katase/2"));
+        let katase = rights(
+            Login::Integration {
+                district: Some("katase".into()),
+            },
+            "int-b",
+        );
+        assert!(katase.may_subscribe("mimamori/v1/alerts/katase/#"));
+        assert!(!katase.may_subscribe("mimamori/v1/alerts/#"));
+        assert!(!katase.may_subscribe("mimamori/v1/alerts/+/2"));
+        assert!(!katase.may_subscribe("mimamori/v1/alerts/kugenuma/#"));
+
+        let platform = rights(Login::Service, "svc");
+        assert!(platform.may_publish("mimamori/v1/alerts/katase/2"));
+        assert!(platform.may_subscribe("#"));
+    }
+}
