@@ -86,6 +86,10 @@ pub enum Admin {
     Pause(PauseCommand),
     /// Districts of the city registry.
     Districts(Output),
+    /// Print the Mosquitto ACL (acl_file) that gives each login on an external Mosquitto the
+    /// same topic rights as on the embedded broker; run again after adding a hub or an
+    /// integration.
+    MosquittoAcl,
 }
 
 /// Output format.
@@ -324,6 +328,26 @@ pub enum DeviceCommand {
     List {
         #[arg(long)]
         resident: Option<String>,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Disable a device (lost, stolen, removed): its logins are refused and a connected device
+    /// is dropped at once.
+    Disable {
+        id: String,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Enable a disabled device again.
+    Enable {
+        id: String,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Give a device a new password (and MAC key), printed once; the old one stops working and a
+    /// device connected with it is dropped.
+    RotateSecret {
+        id: String,
         #[command(flatten)]
         output: Output,
     },

@@ -18,6 +18,7 @@ pub mod rights;
 pub mod security;
 
 pub use login::SERVICE_CLIENT_PREFIX;
+pub use rights::mosquitto_acl;
 
 use login::{LoginSettings, Logins};
 use mimamori_core::secret::PasswordHasherConfig;

@@ -102,6 +102,90 @@ impl TopicRights for Rights {
     }
 }
 
+/// The Mosquitto `acl_file` that gives every login the rights of the table above: the platform
+/// by its username, devices and partners by `pattern` rules on their username (`%u`), hubs and
+/// integrations by rules of their own (`hubs`: device ids; `integrations`: id and district).
+/// Made from the same lists as the embedded broker's checks.
+pub fn mosquitto_acl(
+    service_username: &str,
+    zigbee2mqtt_topic: &str,
+    hubs: &[String],
+    integrations: &[(String, Option<String>)],
+) -> String {
+    let events = Arc::new(SecurityEvents::new());
+    let rules = |login: &Login, name: &str, ignore: &[String]| {
+        let r = Rights::of(login, name, zigbee2mqtt_topic, events.clone());
+        let mut out = String::new();
+        for t in r.publish.iter().filter(|t| !ignore.contains(t)) {
+            out.push_str(&format!("topic write {t}\n"));
+        }
+        for t in r.subscribe.iter().filter(|t| !ignore.contains(t)) {
+            out.push_str(&format!("topic read {t}\n"));
+        }
+        out
+    };
+    let mut acl = format!(
+        "# mimamori: topic rights for Mosquitto (acl_file), made by `mimamori admin mosquitto-acl`.\n\
+         # The same rights as on the embedded broker (docs/SECURITY.md). Make it again after adding\n\
+         # a hub or an integration, then reload Mosquitto (SIGHUP).\n\n\
+         # The platform.\nuser {service_username}\ntopic readwrite #\n\n\
+         # Every device and partner: its own topics (%u: its username, which is its client id).\n"
+    );
+    let pattern = |login: Login| {
+        let r = Rights::of(&login, "%u", zigbee2mqtt_topic, events.clone());
+        let mut out = String::new();
+        for t in &r.publish {
+            out.push_str(&format!("pattern write {t}\n"));
+        }
+        for t in &r.subscribe {
+            out.push_str(&format!("pattern read {t}\n"));
+        }
+        out
+    };
+    acl.push_str(&pattern(Login::Device {
+        id: "%u".into(),
+        hub: false,
+    }));
+    acl.push_str(&pattern(Login::Partner { id: "%u".into() }));
+    for hub in hubs {
+        let own = Rights::of(
+            &Login::Device {
+                id: hub.clone(),
+                hub: false,
+            },
+            hub,
+            zigbee2mqtt_topic,
+            events.clone(),
+        );
+        let mut ignore = own.publish.clone();
+        ignore.extend(own.subscribe.clone());
+        acl.push_str(&format!(
+            "\n# Hub {hub}: its bridge's topics too.\nuser {hub}\n"
+        ));
+        acl.push_str(&rules(
+            &Login::Device {
+                id: hub.clone(),
+                hub: true,
+            },
+            hub,
+            &ignore,
+        ));
+    }
+    for (id, district) in integrations {
+        acl.push_str(&format!(
+            "\n# Integration {id}: reads alerts only.\nuser {id}\n"
+        ));
+        acl.push_str(&rules(
+            &Login::Integration {
+                district: district.clone(),
+            },
+            id,
+            &[],
+        ));
+    }
+    acl
+}
+
 /// Whether every topic `filter` can match is matched by `allowed` (both MQTT filters; a topic is
 /// a filter without wildcards).
 pub fn covers(allowed: &str, filter: &str) -> bool {
@@ -134,6 +218,34 @@ mod tests {
             "zigbee2mqtt",
             Arc::new(SecurityEvents::new()),
         )
+    }
+
+    #[test]
+    fn the_mosquitto_acl_says_what_the_embedded_broker_checks() {
+        let acl = mosquitto_acl(
+            "mimamori-service",
+            "zigbee2mqtt",
+            &["z2m-bridge".into()],
+            &[
+                ("int-city".into(), None),
+                ("int-katase".into(), Some("katase".into())),
+            ],
+        );
+        for line in [
+            "user mimamori-service\ntopic readwrite #\n",
+            "pattern write mimamori/v1/devices/%u/events\n",
+            "pattern write mimamori/v1/devices/%u/status\n",
+            "pattern read mimamori/v1/devices/%u/receipts\n",
+            "pattern read mimamori/v1/devices/%u/reminders\n",
+            "pattern write mimamori/v1/partners/%u/concerns\n",
+            "pattern read mimamori/v1/partners/%u/receipts\n",
+            "user z2m-bridge\ntopic write zigbee2mqtt/#\ntopic read zigbee2mqtt/#\n",
+            "user int-city\ntopic read mimamori/v1/alerts/#\n",
+            "user int-katase\ntopic read mimamori/v1/alerts/katase/#\n",
+        ] {
+            assert!(acl.contains(line), "{line:?} in\n{acl}");
+        }
+        assert_eq!(acl.matches("readwrite").count(), 1, "only the platform");
     }
 
     #[test]

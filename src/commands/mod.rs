@@ -40,7 +40,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             let config = load(file.as_deref())?;
             let (store, registry) = open(&config).await?;
             let tz = config.timezone().map_err(Failure::Config)?;
-            let result = admin::run(a, &store, &registry, tz).await;
+            let result = admin::run(a, &config, &store, &registry, tz).await;
             store.close().await;
             result
         }

@@ -50,7 +50,7 @@ pub struct Platform {
     /// What the components are built from: the broker's listeners, the service login.
     config: Config,
     /// How the gateway reaches the broker.
-    endpoint: MqttEndpoint,
+    pub endpoint: MqttEndpoint,
     /// The running gateway's stop signal and tasks.
     gateway: Option<(CancellationToken, TaskTracker)>,
     /// The running (or last) gateway's counters.
@@ -118,6 +118,19 @@ impl Platform {
         gateway: bool,
         tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
     ) -> Self {
+        Self::start_with_logins(store, kind, devices, gateway, tls, &[]).await
+    }
+
+    /// As [`Platform::start_with_tls`], Mosquitto also knowing `logins` (username, password):
+    /// partners and integrations, which the embedded broker finds in the store.
+    pub async fn start_with_logins(
+        store: Store,
+        kind: BrokerKind,
+        devices: &[Creds],
+        gateway: bool,
+        tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+        logins: &[(String, String)],
+    ) -> Self {
         let service_password = generate_device_password();
         let mut config = Config::default();
         config.mqtt.username = SERVICE_USER.into();
@@ -137,7 +150,33 @@ impl Platform {
                 (broker.addr, None)
             }
             BrokerKind::Mosquitto => {
-                let m = Mosquitto::start(&service_password, devices);
+                let hubs: Vec<String> = store
+                    .list_devices(None)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .filter(|d| d.kind == DeviceKind::Hub)
+                    .map(|d| d.id.to_string())
+                    .collect();
+                let integrations: Vec<_> = store
+                    .list_integrations()
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|i| (i.id, i.district.map(|d| d.to_string())))
+                    .collect();
+                let acl = mimamori_broker::mosquitto_acl(
+                    SERVICE_USER,
+                    &config.gateway.zigbee2mqtt_topic,
+                    &hubs,
+                    &integrations,
+                );
+                let mut users: Vec<(String, String)> = devices
+                    .iter()
+                    .map(|d| (d.id.to_string(), d.password.clone()))
+                    .collect();
+                users.extend(logins.iter().cloned());
+                let m = Mosquitto::start(&service_password, &users, &acl);
                 (m.addr, Some(m))
             }
         };
@@ -302,8 +341,8 @@ pub async fn wait_for(
     .flatten()
 }
 
-/// A Mosquitto started for one test: password file with the devices and the service account,
-/// and an ACL that lets each device write only its own topics.
+/// A Mosquitto started for one test: password file with the logins and the service account, and
+/// the ACL `mimamori admin mosquitto-acl` ships.
 pub struct Mosquitto {
     pub addr: SocketAddr,
     child: std::process::Child,
@@ -311,18 +350,14 @@ pub struct Mosquitto {
 }
 
 impl Mosquitto {
-    pub fn start(service_password: &str, devices: &[Creds]) -> Self {
+    pub fn start(service_password: &str, logins: &[(String, String)], acl: &str) -> Self {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let passwd = dir.path().join("passwd");
         std::fs::write(&passwd, "").unwrap();
         let mut users = vec![(SERVICE_USER.to_string(), service_password.to_string())];
-        users.extend(
-            devices
-                .iter()
-                .map(|d| (d.id.to_string(), d.password.clone())),
-        );
+        users.extend(logins.iter().cloned());
         for (user, password) in users {
             let ok = std::process::Command::new("mosquitto_passwd")
                 .args(["-b", passwd.to_str().unwrap(), &user, &password])
@@ -330,18 +365,8 @@ impl Mosquitto {
                 .expect("mosquitto_passwd is installed: declare the Mosquitto need of this test");
             assert!(ok.success());
         }
-        let acl = dir.path().join("acl");
-        std::fs::write(
-            &acl,
-            format!(
-                "user {SERVICE_USER}\ntopic readwrite #\n\n\
-                 pattern write mimamori/v1/devices/%u/events\n\
-                 pattern write mimamori/v1/devices/%u/status\n\
-                 pattern read mimamori/v1/devices/%u/receipts\n\n\
-                 user z2m-bridge\ntopic write zigbee2mqtt/#\n"
-            ),
-        )
-        .unwrap();
+        let acl_file = dir.path().join("acl");
+        std::fs::write(&acl_file, acl).unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -355,12 +380,12 @@ impl Mosquitto {
                  persistence false\nuse_username_as_clientid true\nmax_queued_messages 100000\nmax_inflight_messages 100\n\
                  log_dest stderr\nlog_type {}\n",
                 passwd.display(),
-                acl.display(),
+                acl_file.display(),
                 std::env::var("MOSQUITTO_LOG_TYPE").unwrap_or_else(|_| "error".into())
             ),
         )
         .unwrap();
-        for f in [&passwd, &acl, &conf] {
+        for f in [&passwd, &acl_file, &conf] {
             std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o644)).unwrap();
         }
         let child = std::process::Command::new("mosquitto")

@@ -1,5 +1,7 @@
 //! `mimamori admin device …`: register a device in a resident's home — issuing its MQTT password
-//! (shown once) and the key it signs messages with — and list devices.
+//! (shown once) and the key it signs messages with — list devices, disable and enable them, and
+//! give one a new secret. Disabling and rotating drop the device's open MQTT connection (the
+//! embedded broker reads the store's revocation feed).
 
 use super::{Context, input, print_json};
 use crate::Failure;
@@ -82,11 +84,7 @@ pub(super) async fn run(command: DeviceCommand, cx: Context<'_>) -> Result<(), F
                 d.id,
                 d.kind.label_ja()
             );
-            println!("MQTT username: {}", d.id);
-            println!("MQTT password: {password}");
-            println!(
-                "このパスワードは再表示できません。機器に設定してください / shown once: set it on the device now."
-            );
+            print_secret(&d.id, &password);
         }
         DeviceCommand::List { resident, output } => {
             let resident = resident.map(ResidentId::parse).transpose().map_err(input)?;
@@ -104,6 +102,71 @@ pub(super) async fn run(command: DeviceCommand, cx: Context<'_>) -> Result<(), F
                 );
             }
         }
+        DeviceCommand::Disable { id, output } => set_enabled(cx, id, false, output.json).await?,
+        DeviceCommand::Enable { id, output } => set_enabled(cx, id, true, output.json).await?,
+        DeviceCommand::RotateSecret { id, output } => {
+            let id = DeviceId::parse(id).map_err(input)?;
+            let password = secret::generate_device_password();
+            store
+                .update_device_secret(
+                    &id,
+                    &secret::device_secret_hash(&password),
+                    &secret::device_mac_key(&password),
+                    now,
+                )
+                .await
+                .map_err(input)?;
+            cx.audit("device.rotate_secret", "device", id.as_str(), json!({}))
+                .await?;
+            if output.json {
+                return print_json(&json!({ "id": id, "secret": password, "username": id }));
+            }
+            println!(
+                "新しいパスワードを発行しました。古いパスワードは使えません / new secret for device {id}; the old one no longer works."
+            );
+            print_secret(&id, &password);
+        }
     }
     Ok(())
+}
+
+/// Disables or enables a device; disabling drops its open connection.
+async fn set_enabled(
+    cx: Context<'_>,
+    id: String,
+    enabled: bool,
+    json: bool,
+) -> Result<(), Failure> {
+    let Context { store, now, .. } = cx;
+    let id = DeviceId::parse(id).map_err(input)?;
+    store
+        .set_device_enabled(&id, enabled, now)
+        .await
+        .map_err(input)?;
+    let action = if enabled {
+        "device.enable"
+    } else {
+        "device.disable"
+    };
+    cx.audit(action, "device", id.as_str(), json!({})).await?;
+    if json {
+        return print_json(&json!({ "id": id, "enabled": enabled }));
+    }
+    if enabled {
+        println!("有効にしました / enabled: device {id}");
+    } else {
+        println!(
+            "無効にしました。接続中なら切断されます / disabled: device {id}; its connection, if any, is dropped."
+        );
+    }
+    Ok(())
+}
+
+/// How a device's MQTT login is shown, once.
+fn print_secret(id: &DeviceId, password: &str) {
+    println!("MQTT username: {id}");
+    println!("MQTT password: {password}");
+    println!(
+        "このパスワードは再表示できません。機器に設定してください / shown once: set it on the device now."
+    );
 }

@@ -10,6 +10,7 @@ mod device;
 mod districts;
 mod import;
 mod integration;
+mod mosquitto_acl;
 mod partner;
 mod pause;
 mod resident;
@@ -20,18 +21,21 @@ use crate::Failure;
 use crate::cli::Admin;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
+use mimamori_core::config::Config;
 use mimamori_core::domain::{Actor, DistrictId, NewAuditEntry};
 use mimamori_core::registry::Registry;
 use mimamori_core::storage::Store;
 
 pub async fn run(
     command: Admin,
+    config: &Config,
     store: &Store,
     registry: &Registry,
     tz: Tz,
 ) -> Result<(), Failure> {
     let actor = Actor::cli();
     let cx = Context {
+        config,
         store,
         registry,
         tz,
@@ -48,12 +52,15 @@ pub async fn run(
         Admin::Import(c) => import::run(c, cx).await,
         Admin::Pause(c) => pause::run(c, cx).await,
         Admin::Districts(output) => districts::run(output, cx).await,
+        Admin::MosquittoAcl => mosquitto_acl::run(cx).await,
     }
 }
 
 /// What every admin subcommand runs with.
 #[derive(Clone, Copy)]
 struct Context<'a> {
+    /// The configuration in effect (the MQTT service account, the zigbee2mqtt topic).
+    config: &'a Config,
     store: &'a Store,
     /// The city's districts: names to show, and names or ids given on the command line.
     registry: &'a Registry,

@@ -1,0 +1,388 @@
+//! The embedded broker over real sockets: MQTT 3.1.1 as the spec says where upstream rumqttd bent
+//! it (each change of `vendor/rumqttd/PATCHES.md` has its case here or in the root
+//! `tests/broker_rights.rs`), logins of every kind, a revoked login dropped while connected, and
+//! refusals slowed without slowing anyone else.
+
+use mimamori_broker::security::Refusal;
+use mimamori_core::config::Config;
+use mimamori_core::domain::*;
+use mimamori_core::secret::{
+    DeviceSecretCheck, PasswordHasherConfig, check_device_secret, device_mac_key,
+    device_secret_hash, generate_device_password,
+};
+use mimamori_core::storage::Store;
+use mimamori_core::testing::TestStore;
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+mimamori_testkit::tests! {
+    multi_thread keepalive_zero_is_accepted_and_a_second_connect_closes;
+    multi_thread a_connect_without_login_is_refused_with_code_5_and_counted;
+    multi_thread messages_arrive_at_the_lower_of_publish_and_subscription_qos;
+    multi_thread a_disabled_or_rotated_device_is_dropped_while_connected;
+    multi_thread an_argon2_device_hash_still_logs_in_and_becomes_fast;
+    multi_thread repeated_failures_are_slowed_and_others_are_not;
+}
+
+const WAIT: Duration = Duration::from_secs(10);
+const SERVICE: &str = "mimamori-service";
+
+struct Running {
+    t: TestStore,
+    broker: mimamori_broker::EmbeddedBroker,
+    service_password: String,
+}
+
+async fn running() -> Running {
+    let t = TestStore::sqlite().await;
+    let mut config = Config::default();
+    config.broker.listen = "127.0.0.1:0".parse().unwrap();
+    config.mqtt.username = SERVICE.into();
+    let service_password = generate_device_password();
+    let broker = mimamori_broker::start_embedded(&config, &t.store, &service_password).unwrap();
+    Running {
+        t,
+        broker,
+        service_password,
+    }
+}
+
+async fn add_device(store: &Store, id: &str, secret_hash: impl Fn(&str) -> String) -> String {
+    let password = generate_device_password();
+    store
+        .add_device(
+            &NewDevice {
+                id: DeviceId::parse(id).unwrap(),
+                resident: None,
+                kind: DeviceKind::CallButton,
+                label: None,
+                external_id: None,
+                heartbeat_interval_s: 300,
+                secret_hash: secret_hash(&password),
+                mac_key: device_mac_key(&password),
+            },
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    password
+}
+
+/// An MQTT 3.1.1 CONNECT, written by hand so that every field is what the test says.
+fn connect_packet(client_id: &str, login: Option<(&str, &str)>, keep_alive: u16) -> Vec<u8> {
+    let mut body = vec![0, 4, b'M', b'Q', b'T', b'T', 4];
+    body.push(0x02 | if login.is_some() { 0xC0 } else { 0 });
+    body.extend(keep_alive.to_be_bytes());
+    let mut string = |s: &str| {
+        body.extend((s.len() as u16).to_be_bytes());
+        body.extend(s.as_bytes());
+    };
+    string(client_id);
+    if let Some((u, p)) = login {
+        string(u);
+        string(p);
+    }
+    let mut packet = vec![0x10, body.len() as u8];
+    packet.extend(body);
+    packet
+}
+
+/// Connects by hand and returns the socket and the CONNACK's return code.
+async fn raw_connect(addr: SocketAddr, packet: &[u8]) -> (TcpStream, u8) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(packet).await.unwrap();
+    let mut ack = [0u8; 4];
+    tokio::time::timeout(WAIT, s.read_exact(&mut ack))
+        .await
+        .expect("CONNACK in time")
+        .expect("a CONNACK");
+    assert_eq!(ack[..2], [0x20, 0x02], "a CONNACK");
+    (s, ack[3])
+}
+
+async fn keepalive_zero_is_accepted_and_a_second_connect_closes() {
+    let r = running().await;
+    let pw = add_device(&r.t.store, "btn-1", device_secret_hash).await;
+    let packet = connect_packet("btn-1", Some(("btn-1", &pw)), 0);
+    let (mut s, code) = raw_connect(r.broker.addr, &packet).await;
+    assert_eq!(code, 0, "keep alive 0 means off, not refused");
+    // A PINGREQ is still answered: the connection lives.
+    s.write_all(&[0xC0, 0]).await.unwrap();
+    let mut pong = [0u8; 2];
+    tokio::time::timeout(WAIT, s.read_exact(&mut pong))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(pong, [0xD0, 0]);
+    // A second CONNECT on the same socket is a protocol violation: the server closes it.
+    s.write_all(&packet).await.unwrap();
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(WAIT, s.read_to_end(&mut rest)).await;
+    assert!(matches!(closed, Ok(Ok(_)) | Ok(Err(_))), "closed in time");
+    r.t.finish().await;
+}
+
+async fn a_connect_without_login_is_refused_with_code_5_and_counted() {
+    let r = running().await;
+    let pw = add_device(&r.t.store, "btn-1", device_secret_hash).await;
+    for (packet, why) in [
+        (connect_packet("btn-1", None, 30), Refusal::NoLogin),
+        (
+            connect_packet("btn-1", Some(("btn-1", "wrong")), 30),
+            Refusal::WrongPassword,
+        ),
+        (
+            connect_packet("someone-else", Some(("btn-1", &pw)), 30),
+            Refusal::ClientIdMismatch,
+        ),
+        (
+            connect_packet("nobody", Some(("nobody", "x")), 30),
+            Refusal::Unknown,
+        ),
+        (
+            connect_packet("mimamori-x", Some((SERVICE, "wrong")), 30),
+            Refusal::ServiceAccount,
+        ),
+    ] {
+        let (_, code) = raw_connect(r.broker.addr, &packet).await;
+        assert_eq!(code, 5, "{why:?}: CONNACK 5, not authorized");
+    }
+    let (reports, _) = r.broker.security.take();
+    let mut reasons: Vec<_> = reports.iter().map(|r| format!("{:?}", r.kind)).collect();
+    reasons.sort();
+    let mut expected: Vec<_> = [
+        Refusal::ClientIdMismatch,
+        Refusal::NoLogin,
+        Refusal::ServiceAccount,
+        Refusal::Unknown,
+        Refusal::WrongPassword,
+    ]
+    .iter()
+    .map(|r| format!("{:?}", mimamori_broker::security::Kind::Login(*r)))
+    .collect();
+    expected.sort();
+    assert_eq!(reasons, expected);
+    assert_eq!(r.broker.security.logins_refused.load(Ordering::Relaxed), 5);
+    let (_, ok) = raw_connect(
+        r.broker.addr,
+        &connect_packet("mimamori-t", Some((SERVICE, &r.service_password)), 30),
+    )
+    .await;
+    assert_eq!(ok, 0);
+    r.t.finish().await;
+}
+
+fn client(addr: SocketAddr, id: &str, user: &str, pw: &str) -> (AsyncClient, rumqttc::EventLoop) {
+    let mut o = MqttOptions::new(id, addr.ip().to_string(), addr.port());
+    o.set_credentials(user, pw)
+        .set_keep_alive(Duration::from_secs(30));
+    AsyncClient::new(o, 64)
+}
+
+/// Polls until `pred` holds for an event; panics on a connection error.
+async fn until(ev: &mut rumqttc::EventLoop, mut pred: impl FnMut(&Event) -> bool) -> Event {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let e = ev.poll().await.expect("connection");
+            if pred(&e) {
+                return e;
+            }
+        }
+    })
+    .await
+    .expect("in time")
+}
+
+async fn messages_arrive_at_the_lower_of_publish_and_subscription_qos() {
+    let r = running().await;
+    let pw = add_device(&r.t.store, "btn-1", device_secret_hash).await;
+    let (dev, mut dev_ev) = client(r.broker.addr, "btn-1", "btn-1", &pw);
+    let receipts = "mimamori/v1/devices/btn-1/receipts";
+    dev.subscribe(receipts, QoS::AtLeastOnce).await.unwrap();
+    until(&mut dev_ev, |e| {
+        matches!(e, Event::Incoming(Packet::SubAck(_)))
+    })
+    .await;
+    let (svc, mut svc_ev) = client(r.broker.addr, "mimamori-t", SERVICE, &r.service_password);
+    svc.publish(receipts, QoS::AtMostOnce, false, "zero")
+        .await
+        .unwrap();
+    svc.publish(receipts, QoS::AtLeastOnce, false, "one")
+        .await
+        .unwrap();
+    tokio::spawn(async move { while svc_ev.poll().await.is_ok() {} });
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        if let Event::Incoming(Packet::Publish(p)) = until(&mut dev_ev, |e| {
+            matches!(e, Event::Incoming(Packet::Publish(_)))
+        })
+        .await
+        {
+            got.push((String::from_utf8(p.payload.to_vec()).unwrap(), p.qos));
+        }
+    }
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        got,
+        vec![
+            ("one".to_string(), QoS::AtLeastOnce),
+            ("zero".to_string(), QoS::AtMostOnce)
+        ],
+        "a QoS 0 message stays QoS 0 on a QoS 1 subscription"
+    );
+    r.t.finish().await;
+}
+
+async fn a_disabled_or_rotated_device_is_dropped_while_connected() {
+    let r = running().await;
+    let store = r.t.store.clone();
+    let id = DeviceId::parse("btn-1").unwrap();
+    let pw = add_device(&store, "btn-1", device_secret_hash).await;
+    let connected = |pw: String| async move {
+        let (c, mut ev) = client(r.broker.addr, "btn-1", "btn-1", &pw);
+        until(&mut ev, |e| {
+            matches!(e, Event::Incoming(Packet::ConnAck(_)))
+        })
+        .await;
+        (c, ev)
+    };
+    // Disabled: dropped at once, and refused after.
+    let (_c, mut ev) = connected(pw.clone()).await;
+    let started = Instant::now();
+    store
+        .set_device_enabled(&id, false, chrono::Utc::now())
+        .await
+        .unwrap();
+    let dropped = tokio::time::timeout(WAIT, async {
+        loop {
+            if ev.poll().await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(dropped.is_ok(), "the connection was dropped");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let (_, code) = raw_connect(
+        r.broker.addr,
+        &connect_packet("btn-1", Some(("btn-1", &pw)), 30),
+    )
+    .await;
+    assert_eq!(code, 5);
+    // Enabled and given a new secret: the old connection goes, the new secret logs in.
+    store
+        .set_device_enabled(&id, true, chrono::Utc::now())
+        .await
+        .unwrap();
+    let (_c, mut ev) = connected(pw.clone()).await;
+    let new = generate_device_password();
+    store
+        .update_device_secret(
+            &id,
+            &device_secret_hash(&new),
+            &device_mac_key(&new),
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    let dropped = tokio::time::timeout(WAIT, async {
+        loop {
+            if ev.poll().await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(
+        dropped.is_ok(),
+        "the connection with the old secret was dropped"
+    );
+    let (_, old) = raw_connect(
+        r.broker.addr,
+        &connect_packet("btn-1", Some(("btn-1", &pw)), 30),
+    )
+    .await;
+    assert_eq!(old, 5);
+    let (_, fresh) = raw_connect(
+        r.broker.addr,
+        &connect_packet("btn-1", Some(("btn-1", &new)), 30),
+    )
+    .await;
+    assert_eq!(fresh, 0);
+    r.t.finish().await;
+}
+
+async fn an_argon2_device_hash_still_logs_in_and_becomes_fast() {
+    let r = running().await;
+    let hasher = PasswordHasherConfig::insecure_for_tests();
+    let pw = add_device(&r.t.store, "old-1", |p| hasher.hash(p).unwrap()).await;
+    let (_, wrong) = raw_connect(
+        r.broker.addr,
+        &connect_packet("old-1", Some(("old-1", "nope")), 30),
+    )
+    .await;
+    assert_eq!(wrong, 5);
+    let (_, ok) = raw_connect(
+        r.broker.addr,
+        &connect_packet("old-1", Some(("old-1", &pw)), 30),
+    )
+    .await;
+    assert_eq!(ok, 0);
+    let stored =
+        r.t.store
+            .get_device(&DeviceId::parse("old-1").unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .secret_hash;
+    assert_eq!(check_device_secret(&pw, &stored), DeviceSecretCheck::Valid);
+    r.t.finish().await;
+}
+
+async fn repeated_failures_are_slowed_and_others_are_not() {
+    let r = running().await;
+    let _victim = add_device(&r.t.store, "btn-1", device_secret_hash).await;
+    let honest = add_device(&r.t.store, "btn-2", device_secret_hash).await;
+    let wrong = connect_packet("btn-1", Some(("btn-1", "guess")), 30);
+    let mut last = Duration::ZERO;
+    for _ in 0..6 {
+        let t = Instant::now();
+        let (_, code) = raw_connect(r.broker.addr, &wrong).await;
+        assert_eq!(code, 5);
+        last = t.elapsed();
+    }
+    assert!(
+        last >= Duration::from_millis(300),
+        "the 6th failure waited {last:?}"
+    );
+    // Meanwhile 50 guesses run at once; an honest device from the same address is not held up.
+    let attackers: Vec<_> = (0..50)
+        .map(|_| {
+            let wrong = wrong.clone();
+            let addr = r.broker.addr;
+            tokio::spawn(async move { raw_connect(addr, &wrong).await.1 })
+        })
+        .collect();
+    let t = Instant::now();
+    let (_, ok) = raw_connect(
+        r.broker.addr,
+        &connect_packet("btn-2", Some(("btn-2", &honest)), 30),
+    )
+    .await;
+    assert_eq!(ok, 0);
+    assert!(
+        t.elapsed() < Duration::from_millis(500),
+        "honest login took {:?}",
+        t.elapsed()
+    );
+    for a in attackers {
+        assert_eq!(a.await.unwrap(), 5);
+    }
+    r.t.finish().await;
+}
+
+mimamori_testkit::main!();
