@@ -20,6 +20,7 @@ mod devices;
 mod health;
 mod listen;
 mod outbox;
+mod partner_access;
 mod residents;
 mod sessions;
 mod signals;
@@ -32,6 +33,7 @@ pub use channels::{LinkCodeResult, TelegramMessage};
 pub use health::PathHealth;
 pub use listen::SignalListener;
 pub use outbox::Claim;
+pub use partner_access::PartnerAccess;
 pub use signals::SignalInsert;
 pub use watch::{SignalCursor, WatchProfile};
 
