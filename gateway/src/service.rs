@@ -10,6 +10,7 @@ use mimamori_core::config::Config;
 use mimamori_core::endpoint::MqttEndpoint;
 use mimamori_core::storage::Store;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{Notify, broadcast};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -23,6 +24,10 @@ pub struct Gateway {
     wake: Vec<Arc<Notify>>,
 }
 
+/// How often the gateway writes the summaries of security events whose interval has ended and
+/// drops expired records from its caches.
+const SWEEP_EVERY: Duration = Duration::from_secs(10);
+
 /// The gateway of `config`, storing into `store` and reaching the broker at `endpoint`.
 pub fn build(
     config: &Config,
@@ -33,12 +38,7 @@ pub fn build(
     let ingestor = Arc::new(Ingestor::new(
         store,
         clock,
-        IngestSettings {
-            message_auth: config.gateway.message_auth,
-            max_payload_bytes: config.gateway.max_payload_bytes,
-            max_clock_skew: chrono::Duration::seconds(config.gateway.max_clock_skew_seconds),
-            zigbee2mqtt_prefix: config.gateway.zigbee2mqtt_topic.clone(),
-        },
+        IngestSettings::of(&config.gateway),
         Arc::new(Metrics::default()),
     ));
     Gateway {
@@ -83,6 +83,21 @@ impl Gateway {
                 }
             });
         }
+        let (ingestor, stop) = (self.ingestor.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            let mut every = tokio::time::interval(SWEEP_EVERY);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    _ = every.tick() => {
+                        if let Err(e) = ingestor.sweep().await {
+                            tracing::error!(error = %e, "Cannot write the summaries of security events.");
+                        }
+                    }
+                }
+            }
+        });
         tasks.spawn(crate::mqtt::run(self.mqtt, self.ingestor, shutdown.clone()));
     }
 }
