@@ -1,12 +1,14 @@
 //! From a message to a stored signal: size limit, adapter, device lookup, message authentication,
-//! normalisation, idempotent storage, receipt.
+//! normalisation, idempotent storage, receipt. Partners' reports on
+//! `mimamori/v1/partners/{id}/concerns` go to the concern intake ([`Ingestor::with_concerns`]).
 //!
 //! Everything the ingestor keeps per id is bounded, since ids come from topics that anyone connected
-//! may name: the device records it has read ([`crate::cache`]: capped, expiring,
+//! may name: the device and partner records it has read ([`crate::cache`]: capped, expiring,
 //! shrunk by [`Ingestor::sweep`]) and the windows of security events ([`crate::security_event`]).
 
 use crate::adapter::{self, DeviceRef, Parsed};
 use crate::cache::Cache;
+use crate::concern::{ConcernIntake, PartnerReceipt, Refusal};
 use crate::drop_reason::DropReason;
 use crate::metrics::Metrics;
 use crate::security_event::{SecurityEvents, SecurityReason};
@@ -14,10 +16,10 @@ use chrono::{DateTime, Duration, Utc};
 use mimamori_core::clock::Clock;
 use mimamori_core::config::{GatewayConfig, MessageAuth};
 use mimamori_core::domain::{
-    Device, DeviceId, DeviceKind, NewSignal, Signal, SignalKind, SignalSource, Subject,
+    Device, DeviceId, DeviceKind, NewSignal, PartnerId, Signal, SignalKind, SignalSource, Subject,
 };
 use mimamori_core::protocol::{Event, EventType, Receipt};
-use mimamori_core::storage::{SignalInsert, StorageError, Store};
+use mimamori_core::storage::{PartnerAccess, SignalInsert, StorageError, Store};
 use mimamori_core::topic;
 use serde_json::json;
 use std::sync::Arc;
@@ -70,17 +72,27 @@ impl IngestSettings {
 pub struct Handled {
     /// What was stored (or found stored already), or why nothing was.
     pub outcome: Result<Vec<SignalInsert>, DropReason>,
-    /// A receipt to publish to the device: (topic, payload).
-    pub receipt: Option<(String, Vec<u8>)>,
+    /// A receipt to publish to the sender.
+    pub receipt: Option<Reply>,
 }
 
-/// How long a device record is reused before it is read again (so that a disabled device takes
-/// effect within this time).
+/// A message to publish back to a sender once its message is handled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub topic: String,
+    pub payload: Vec<u8>,
+    /// QoS 1, for partners' receipts: a partner's system is told once what became of a report.
+    /// Devices' receipts go at QoS 0: a device resends until one arrives.
+    pub at_least_once: bool,
+}
+
+/// How long a device or partner record is reused before it is read again (so that a disabled
+/// device or a revoked partner takes effect within this time).
 const CACHE_TTL: Duration = Duration::seconds(30);
 /// How long "no such id" is remembered: a flood naming one unknown id costs a query this often,
 /// and a device registered just now is seen this soon.
 const UNKNOWN_TTL: Duration = Duration::seconds(5);
-/// Most device records held; beyond, the oldest are evicted.
+/// Most device (and, apart, partner) records held; beyond, the oldest are evicted.
 pub const CACHE_ENTRIES: usize = 10_000;
 /// A MAC that fails against a record read longer ago than this is checked once more against the
 /// stored key (the device may have a new secret); a flood of bad MACs then costs one read a
@@ -95,16 +107,22 @@ pub struct Ingestor {
     metrics: Arc<Metrics>,
     /// Device records by id or external id (`None`: no such device).
     devices: Cache<Option<Device>>,
+    /// Whether each partner id may send reports.
+    partners: Cache<PartnerAccess>,
     /// Security events, written at most once per sender and reason per interval.
     security: SecurityEvents,
+    /// Partners' reports published on MQTT; `None`: not taken (not subscribed).
+    concerns: Option<ConcernIntake>,
     events: broadcast::Sender<IngestEvent>,
 }
 
 /// What became of one message before the batch's signals are stored.
 enum Prepared {
     /// Signals to store in the batch's transaction, and the receipt to send once they are.
-    Signals(Vec<NewSignal>, Option<(String, Vec<u8>)>),
-    Dropped(DropReason),
+    Signals(Vec<NewSignal>, Option<Reply>),
+    /// A signal the concern intake has stored already (in a transaction of its own).
+    Stored(NewSignal, SignalInsert, Reply),
+    Dropped(DropReason, Option<Reply>),
 }
 
 impl Ingestor {
@@ -122,8 +140,22 @@ impl Ingestor {
             settings,
             metrics,
             devices: Cache::new(CACHE_ENTRIES),
+            partners: Cache::new(CACHE_ENTRIES),
+            concerns: None,
             events,
         }
+    }
+
+    /// Takes partners' reports published on `mimamori/v1/partners/{id}/concerns` through
+    /// `intake`, the same intake as the HTTP API's.
+    pub fn with_concerns(mut self, intake: ConcernIntake) -> Self {
+        self.concerns = Some(intake);
+        self
+    }
+
+    /// Whether partners' reports are taken (and their topic is to be subscribed).
+    pub fn takes_concerns(&self) -> bool {
+        self.concerns.is_some()
     }
 
     /// Receives what happens to every message from now on.
@@ -155,20 +187,27 @@ impl Ingestor {
         let mut prepared = Vec::with_capacity(messages.len());
         for (topic, payload) in messages {
             Metrics::inc(&self.metrics.received);
-            prepared.push(if payload.len() > self.settings.max_payload_bytes {
-                Prepared::Dropped(DropReason::Oversized)
-            } else {
-                match adapter::classify(topic, payload, &self.settings.zigbee2mqtt_prefix) {
-                    Ok(p) => self.store_parsed(topic, p).await?,
-                    Err(reason) => Prepared::Dropped(reason),
+            let partner = topic::parse_partner_concerns(topic);
+            prepared.push(match (&self.concerns, partner) {
+                // Before the devices' size limit: a report may be larger (its own limit, with a
+                // receipt saying so).
+                (Some(intake), Some(partner)) => {
+                    self.partner_report(intake, topic, partner, payload).await?
                 }
+                _ if payload.len() > self.settings.max_payload_bytes => {
+                    Prepared::Dropped(DropReason::Oversized, None)
+                }
+                _ => match adapter::classify(topic, payload, &self.settings.zigbee2mqtt_prefix) {
+                    Ok(p) => self.store_parsed(topic, p).await?,
+                    Err(reason) => Prepared::Dropped(reason, None),
+                },
             });
         }
         let all: Vec<NewSignal> = prepared
             .iter()
             .filter_map(|p| match p {
                 Prepared::Signals(signals, _) => Some(signals),
-                Prepared::Dropped(_) => None,
+                _ => None,
             })
             .flatten()
             .cloned()
@@ -177,7 +216,7 @@ impl Ingestor {
         let mut out = Vec::with_capacity(prepared.len());
         for ((topic, _), prepared) in messages.iter().zip(prepared) {
             out.push(match prepared {
-                Prepared::Dropped(reason) => {
+                Prepared::Dropped(reason, receipt) => {
                     self.metrics.record_drop(reason, topic);
                     let _ = self.events.send(IngestEvent::Dropped {
                         reason,
@@ -185,7 +224,7 @@ impl Ingestor {
                     });
                     Handled {
                         outcome: Err(reason),
-                        receipt: None,
+                        receipt,
                     }
                 }
                 Prepared::Signals(signals, receipt) => Handled {
@@ -199,18 +238,26 @@ impl Ingestor {
                         .collect()),
                     receipt,
                 },
+                Prepared::Stored(signal, i, receipt) => {
+                    self.stored(signal, i);
+                    Handled {
+                        outcome: Ok(vec![i]),
+                        receipt: Some(receipt),
+                    }
+                }
             });
         }
         self.count_held();
         Ok(out)
     }
 
-    /// Writes the summaries of security events whose interval has ended, and drops the device
-    /// records that have expired, giving their memory back. The gateway runs it every few
+    /// Writes the summaries of security events whose interval has ended, and drops the device and
+    /// partner records that have expired, giving their memory back. The gateway runs it every few
     /// seconds; tests call it after moving the clock.
     pub async fn sweep(&self) -> Result<(), StorageError> {
         let now = self.clock.now();
         self.devices.sweep(now);
+        self.partners.sweep(now);
         let due = self.security.due(now);
         self.count_held();
         for entry in &due {
@@ -221,12 +268,89 @@ impl Ingestor {
 
     /// Updates the gauges of what is held per id.
     fn count_held(&self) {
+        let cached = self.devices.len() + self.partners.len();
         self.metrics
             .cached_records
-            .store(self.devices.len() as u64, Ordering::Relaxed);
+            .store(cached as u64, Ordering::Relaxed);
         self.metrics
             .security_windows
             .store(self.security.open() as u64, Ordering::Relaxed);
+    }
+
+    /// A partner's report: the partner checked (it exists and may send), then the concern
+    /// intake's checks and storage, and the receipt for its receipts topic.
+    async fn partner_report(
+        &self,
+        intake: &ConcernIntake,
+        topic: &str,
+        partner: PartnerId,
+        payload: &[u8],
+    ) -> Result<Prepared, StorageError> {
+        let now = self.clock.now();
+        let receipts = topic::partner_receipts(&partner);
+        let reply = |payload: Vec<u8>| Reply {
+            topic: receipts.clone(),
+            payload,
+            at_least_once: true,
+        };
+        let access = match self.partners.get(partner.as_str(), now) {
+            Some((access, _)) => access,
+            None => {
+                let access = intake.access(&partner).await?;
+                let ttl = match access {
+                    PartnerAccess::Unknown => UNKNOWN_TTL,
+                    _ => CACHE_TTL,
+                };
+                self.partners.insert(partner.to_string(), access, now, ttl);
+                access
+            }
+        };
+        match access {
+            // Nobody to answer: a topic of no partner is not where a partner's system listens.
+            PartnerAccess::Unknown => {
+                self.security_event(SecurityReason::UnknownPartner, partner.as_str(), topic, now)
+                    .await?;
+                return Ok(Prepared::Dropped(DropReason::UnknownPartner, None));
+            }
+            PartnerAccess::Disabled => {
+                self.security_event(
+                    SecurityReason::DisabledPartner,
+                    partner.as_str(),
+                    topic,
+                    now,
+                )
+                .await?;
+                let receipt = PartnerReceipt::refused(None, &Refusal::PartnerDisabled);
+                return Ok(Prepared::Dropped(
+                    DropReason::DisabledPartner,
+                    Some(reply(receipt.to_vec())),
+                ));
+            }
+            PartnerAccess::Enabled => {}
+        }
+        let published = intake.receive_published(&partner, payload).await?;
+        let receipt = reply(published.receipt);
+        Ok(match published.outcome {
+            Ok((signal, stored)) => Prepared::Stored(signal, stored, receipt),
+            Err(refusal) => {
+                let reason = match refusal {
+                    Refusal::TooLarge(_) => DropReason::Oversized,
+                    Refusal::NotJson(_) => DropReason::Malformed,
+                    Refusal::OtherPartner => {
+                        self.security_event(
+                            SecurityReason::OtherPartner,
+                            partner.as_str(),
+                            topic,
+                            now,
+                        )
+                        .await?;
+                        DropReason::OtherPartner
+                    }
+                    Refusal::Invalid(_) | Refusal::PartnerDisabled => DropReason::InvalidReport,
+                };
+                Prepared::Dropped(reason, Some(receipt))
+            }
+        })
     }
 
     async fn store_parsed(&self, topic: &str, parsed: Parsed) -> Result<Prepared, StorageError> {
@@ -245,14 +369,15 @@ impl Ingestor {
                     .await?
                 {
                     Ok(d) => d,
-                    Err(reason) => return Ok(Prepared::Dropped(reason)),
+                    Err(reason) => return Ok(Prepared::Dropped(reason, None)),
                 };
                 let signal = self.event_signal(&dev, &event, now);
                 let receipt = Receipt::new(device.as_str(), event.seq, &dev.mac_key);
-                let receipt = (
-                    topic::device_receipts(&device),
-                    serde_json::to_vec(&receipt).expect("receipt serialises"),
-                );
+                let receipt = Reply {
+                    topic: topic::device_receipts(&device),
+                    payload: serde_json::to_vec(&receipt).expect("receipt serialises"),
+                    at_least_once: false,
+                };
                 Ok(Prepared::Signals(vec![signal], Some(receipt)))
             }
             Parsed::Status { device, status } => {
@@ -268,7 +393,7 @@ impl Ingestor {
                     .await?
                 {
                     Ok(d) => d,
-                    Err(reason) => return Ok(Prepared::Dropped(reason)),
+                    Err(reason) => return Ok(Prepared::Dropped(reason, None)),
                 };
                 let signal = self.new_signal(
                     &dev,
@@ -283,7 +408,7 @@ impl Ingestor {
             Parsed::Foreign { device, signals } => {
                 let dev = match self.device(&device, now).await? {
                     Ok((d, _)) => d,
-                    Err(reason) => return Ok(Prepared::Dropped(reason)),
+                    Err(reason) => return Ok(Prepared::Dropped(reason, None)),
                 };
                 let signals = signals
                     .into_iter()

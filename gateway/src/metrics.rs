@@ -14,7 +14,7 @@ pub struct Metrics {
     pub stored: AtomicU64,
     pub duplicates: AtomicU64,
     pub receipts: AtomicU64,
-    /// Device records held by the ingestor's cache now (a gauge: capped).
+    /// Device and partner records held by the ingestor's caches now (a gauge: capped).
     pub cached_records: AtomicU64,
     /// Senders whose security events are being counted now (a gauge: capped).
     pub security_windows: AtomicU64,
@@ -88,7 +88,7 @@ impl Metrics {
         let gauges = [
             (
                 "mimamori_gateway_cached_records",
-                "Device records held in memory (capped; expired ones are swept).",
+                "Device and partner records held in memory (capped; expired ones are swept).",
                 &self.cached_records,
             ),
             (

@@ -1,5 +1,6 @@
-//! Security events — a message on a device's topic that the device did not sign — written so that
-//! a flood of them cannot fill the audit log or the log.
+//! Security events — a message on a device's topic that the device did not sign, a report on the
+//! topic of a partner that does not exist or may not send — written so that a flood of them cannot
+//! fill the audit log or the log.
 //!
 //! Events are counted per (sender, reason) in windows of `interval`: the first of a window is
 //! written at once (one audit row, one log line); the others are counted, and written as one
@@ -29,6 +30,12 @@ const MANY: &str = "*";
 pub enum SecurityReason {
     /// On a device's topic, not signed with that device's key.
     BadMac,
+    /// On the topic of a partner id nobody registered.
+    UnknownPartner,
+    /// On the topic of a partner whose every token is revoked.
+    DisabledPartner,
+    /// A partner's report claiming to come from another partner.
+    OtherPartner,
 }
 
 impl SecurityReason {
@@ -36,6 +43,9 @@ impl SecurityReason {
     pub fn action(self) -> &'static str {
         match self {
             Self::BadMac => "security.bad_mac",
+            Self::UnknownPartner => "security.unknown_partner",
+            Self::DisabledPartner => "security.disabled_partner",
+            Self::OtherPartner => "security.other_partner",
         }
     }
 
@@ -43,12 +53,16 @@ impl SecurityReason {
     fn subject(self) -> &'static str {
         match self {
             Self::BadMac => "device",
+            _ => "partner",
         }
     }
 
     fn describe(self) -> &'static str {
         match self {
             Self::BadMac => "message authentication failed: not signed by this device",
+            Self::UnknownPartner => "report on the topic of an unknown partner",
+            Self::DisabledPartner => "report of a partner whose tokens are all revoked",
+            Self::OtherPartner => "report claiming to come from another partner",
         }
     }
 }
@@ -79,7 +93,7 @@ impl SecurityEvents {
         }
     }
 
-    /// Notes one event of `sender` (a device id, as the topic names it) on `topic` at
+    /// Notes one event of `sender` (a device or partner id, as the topic names it) on `topic` at
     /// `now`, and logs what is due. Returns the audit entries to write now: none while the
     /// sender's window is open; else the summary of its last window (when it had repeats) and
     /// this event, the first of a new window.
@@ -258,11 +272,16 @@ mod tests {
     }
 
     #[test]
-    fn senders_are_counted_apart() {
+    fn senders_and_reasons_are_counted_apart() {
         let s = SecurityEvents::new(Duration::minutes(1));
         assert_eq!(s.note(SecurityReason::BadMac, "d-1", "a", t(0)).len(), 1);
         assert_eq!(s.note(SecurityReason::BadMac, "d-2", "b", t(0)).len(), 1);
-        assert_eq!(s.open(), 2);
+        assert_eq!(
+            s.note(SecurityReason::UnknownPartner, "d-1", "c", t(0))
+                .len(),
+            1
+        );
+        assert_eq!(s.open(), 3);
     }
 
     #[test]
@@ -271,7 +290,12 @@ mod tests {
         let mut rows = 0;
         for i in 0..20_000 {
             rows += s
-                .note(SecurityReason::BadMac, &format!("d-{i}"), "t", t(i))
+                .note(
+                    SecurityReason::UnknownPartner,
+                    &format!("pt-{i}"),
+                    "t",
+                    t(i),
+                )
                 .len();
         }
         assert_eq!(s.open(), MAX_WINDOWS + 1);

@@ -2,12 +2,14 @@
 //! on the caller's task tracker. `mimamori up`, `mimamori gateway`, the benchmarks and the tests
 //! start it only this way.
 
+use crate::concern::ConcernIntake;
 use crate::ingest::{IngestEvent, IngestSettings, Ingestor};
 use crate::metrics::Metrics;
 use crate::mqtt::MqttSettings;
 use mimamori_core::clock::Clock;
 use mimamori_core::config::Config;
 use mimamori_core::endpoint::MqttEndpoint;
+use mimamori_core::registry::Registry;
 use mimamori_core::storage::Store;
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,19 +30,25 @@ pub struct Gateway {
 /// drops expired records from its caches.
 const SWEEP_EVERY: Duration = Duration::from_secs(10);
 
-/// The gateway of `config`, storing into `store` and reaching the broker at `endpoint`.
+/// The gateway of `config`, storing into `store` and reaching the broker at `endpoint`; partners'
+/// reports on MQTT are routed by addresses through `registry`, as the HTTP API's are.
 pub fn build(
     config: &Config,
     store: Store,
+    registry: Arc<Registry>,
     clock: Arc<dyn Clock>,
     endpoint: &MqttEndpoint,
 ) -> Gateway {
-    let ingestor = Arc::new(Ingestor::new(
-        store,
-        clock,
-        IngestSettings::of(&config.gateway),
-        Arc::new(Metrics::default()),
-    ));
+    let concerns = ConcernIntake::new(store.clone(), registry, clock.clone());
+    let ingestor = Arc::new(
+        Ingestor::new(
+            store,
+            clock,
+            IngestSettings::of(&config.gateway),
+            Arc::new(Metrics::default()),
+        )
+        .with_concerns(concerns),
+    );
     Gateway {
         ingestor,
         mqtt: endpoint.clone(),

@@ -1,15 +1,19 @@
 //! The device side, end to end: a store, a broker (our embedded rumqttd started through
 //! `mimamori_broker::start_embedded`, or a real Mosquitto with password file and ACL, started for
 //! the test on a free port), the gateway built and run through `mimamori_gateway::build`, and
-//! provisioned devices that connect over TCP like real ones. Mosquitto and the TLS certificates
+//! provisioned devices that connect over TCP like real ones, and partners (Mosquitto knows their
+//! logins and topics as the broker's ACL should). Mosquitto and the TLS certificates
 //! panic where their command is missing: the tests that use them declare the `Mosquitto` /
 //! `OpenSsl` need.
 
-use mimamori_core::clock::SystemClock;
+use mimamori_core::clock::{Clock, SystemClock};
 use mimamori_core::config::Config;
 use mimamori_core::domain::*;
 use mimamori_core::endpoint::MqttEndpoint;
-use mimamori_core::secret::{PasswordHasherConfig, device_mac_key, generate_device_password};
+use mimamori_core::registry::Registry;
+use mimamori_core::secret::{
+    PasswordHasherConfig, device_mac_key, generate_device_password, token_hash,
+};
 use mimamori_core::storage::Store;
 use mimamori_devices::{DeviceClient, DeviceConfig};
 use mimamori_gateway::Metrics;
@@ -39,6 +43,13 @@ pub struct Creds {
     pub resident: Option<ResidentId>,
 }
 
+/// A provisioned partner's login: its id and API token.
+#[derive(Debug, Clone)]
+pub struct PartnerCreds {
+    pub id: PartnerId,
+    pub token: String,
+}
+
 /// A broker, the gateway (when running) and the store they write to.
 pub struct Platform {
     pub store: Store,
@@ -51,6 +62,8 @@ pub struct Platform {
     config: Config,
     /// How the gateway reaches the broker.
     endpoint: MqttEndpoint,
+    /// The clock of the gateways started from now on ([`Platform::use_clock`]).
+    clock: Arc<dyn Clock>,
     /// The running gateway's stop signal and tasks.
     gateway: Option<(CancellationToken, TaskTracker)>,
     /// The running (or last) gateway's counters.
@@ -106,10 +119,44 @@ pub async fn provision(
     }
 }
 
+/// Registers a partner (a post office) with one API token.
+pub async fn provision_partner(store: &Store, id: &str) -> PartnerCreds {
+    let creds = PartnerCreds {
+        id: PartnerId::parse(id).unwrap(),
+        token: format!("mmp_{}", mimamori_core::secret::generate(33)),
+    };
+    store
+        .add_partner(
+            &NewPartner {
+                id: creds.id.clone(),
+                name: format!("{id} 郵便局"),
+                kind: PartnerKind::Post,
+                agreement: None,
+            },
+            &token_hash(&creds.token),
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    creds
+}
+
 impl Platform {
     /// Starts the broker of `kind` knowing `devices`, and the gateway.
     pub async fn start(store: Store, kind: BrokerKind, devices: &[Creds], gateway: bool) -> Self {
-        Self::start_with_tls(store, kind, devices, gateway, None).await
+        Self::launch(store, kind, devices, &[], gateway, None).await
+    }
+
+    /// As [`Platform::start`], Mosquitto also knowing `partners`' logins (the embedded broker
+    /// asks the store).
+    pub async fn start_with_partners(
+        store: Store,
+        kind: BrokerKind,
+        devices: &[Creds],
+        partners: &[PartnerCreds],
+        gateway: bool,
+    ) -> Self {
+        Self::launch(store, kind, devices, partners, gateway, None).await
     }
 
     /// As [`Platform::start`], the embedded broker also listening on TLS with (cert, key).
@@ -117,6 +164,17 @@ impl Platform {
         store: Store,
         kind: BrokerKind,
         devices: &[Creds],
+        gateway: bool,
+        tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    ) -> Self {
+        Self::launch(store, kind, devices, &[], gateway, tls).await
+    }
+
+    async fn launch(
+        store: Store,
+        kind: BrokerKind,
+        devices: &[Creds],
+        partners: &[PartnerCreds],
         gateway: bool,
         tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
     ) -> Self {
@@ -139,7 +197,7 @@ impl Platform {
                 (broker.addr, None)
             }
             BrokerKind::Mosquitto => {
-                let m = Mosquitto::start(&service_password, devices);
+                let m = Mosquitto::start(&service_password, devices, partners);
                 (m.addr, Some(m))
             }
         };
@@ -151,6 +209,7 @@ impl Platform {
             addr_tls,
             config,
             endpoint,
+            clock: Arc::new(SystemClock),
             gateway: None,
             metrics: Arc::new(Metrics::default()),
             events: broadcast::channel(16 * 1024).0,
@@ -163,14 +222,20 @@ impl Platform {
         p
     }
 
-    /// Builds the gateway through its face and runs it (again, after [`Platform::stop_gateway`]:
-    /// the same persistent session).
+    /// The clock of the gateways started from now on (the system's until told).
+    pub fn use_clock(&mut self, clock: Arc<dyn Clock>) {
+        self.clock = clock;
+    }
+
+    /// Builds the gateway through its face (Fujisawa's registry) and runs it (again, after
+    /// [`Platform::stop_gateway`]: the same persistent session).
     pub fn start_gateway(&mut self) {
         assert!(self.gateway.is_none());
         let gateway = mimamori_gateway::build(
             &self.config,
             self.store.clone(),
-            Arc::new(SystemClock),
+            Arc::new(Registry::fujisawa()),
+            self.clock.clone(),
             &self.endpoint,
         );
         self.metrics = gateway.metrics();
@@ -304,8 +369,10 @@ pub async fn wait_for(
     .flatten()
 }
 
-/// A Mosquitto started for one test: password file with the devices and the service account,
-/// and an ACL that lets each device write only its own topics.
+/// A Mosquitto started for one test: password file with the devices, the partners (username = the
+/// partner id, password = its API token) and the service account, and an ACL that lets each
+/// device write only its own topics and each partner publish only its own concerns and read only
+/// its own receipts.
 pub struct Mosquitto {
     pub addr: SocketAddr,
     child: std::process::Child,
@@ -313,7 +380,7 @@ pub struct Mosquitto {
 }
 
 impl Mosquitto {
-    pub fn start(service_password: &str, devices: &[Creds]) -> Self {
+    pub fn start(service_password: &str, devices: &[Creds], partners: &[PartnerCreds]) -> Self {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -325,6 +392,7 @@ impl Mosquitto {
                 .iter()
                 .map(|d| (d.id.to_string(), d.password.clone())),
         );
+        users.extend(partners.iter().map(|p| (p.id.to_string(), p.token.clone())));
         for (user, password) in users {
             let ok = std::process::Command::new("mosquitto_passwd")
                 .args(["-b", passwd.to_str().unwrap(), &user, &password])
@@ -339,7 +407,9 @@ impl Mosquitto {
                 "user {SERVICE_USER}\ntopic readwrite #\n\n\
                  pattern write mimamori/v1/devices/%u/events\n\
                  pattern write mimamori/v1/devices/%u/status\n\
-                 pattern read mimamori/v1/devices/%u/receipts\n\n\
+                 pattern read mimamori/v1/devices/%u/receipts\n\
+                 pattern write mimamori/v1/partners/%u/concerns\n\
+                 pattern read mimamori/v1/partners/%u/receipts\n\n\
                  user z2m-bridge\ntopic write zigbee2mqtt/#\n"
             ),
         )
