@@ -105,8 +105,9 @@ pub struct Ingestor {
     clock: Arc<dyn Clock>,
     settings: IngestSettings,
     metrics: Arc<Metrics>,
-    /// Device records by id or external id (`None`: no such device).
-    devices: Cache<Option<Device>>,
+    /// Device records by id or external id (`None`: no such device). Shared, not copied: an
+    /// entry costs a pointer whether the device exists or not.
+    devices: Cache<Option<Arc<Device>>>,
     /// Whether each partner id may send reports.
     partners: Cache<PartnerAccess>,
     /// Security events, written at most once per sender and reason per interval.
@@ -436,7 +437,7 @@ impl Ingestor {
         verify: impl Fn(&Device) -> bool,
         topic: &str,
         now: DateTime<Utc>,
-    ) -> Result<Result<Device, DropReason>, StorageError> {
+    ) -> Result<Result<Arc<Device>, DropReason>, StorageError> {
         let r = DeviceRef::Id(device.clone());
         let (dev, read_at) = match self.device(&r, now).await? {
             Ok(d) => d,
@@ -570,7 +571,7 @@ impl Ingestor {
         &self,
         r: &DeviceRef,
         now: DateTime<Utc>,
-    ) -> Result<Result<(Device, DateTime<Utc>), DropReason>, StorageError> {
+    ) -> Result<Result<(Arc<Device>, DateTime<Utc>), DropReason>, StorageError> {
         let key = match r {
             DeviceRef::Id(id) => id.as_str(),
             DeviceRef::External(e) => e.as_str(),
@@ -581,7 +582,8 @@ impl Ingestor {
                 let d = match r {
                     DeviceRef::Id(id) => self.store.get_device(id).await?,
                     DeviceRef::External(e) => self.store.get_device_by_external_id(e).await?,
-                };
+                }
+                .map(Arc::new);
                 let ttl = if d.is_some() { CACHE_TTL } else { UNKNOWN_TTL };
                 self.devices.insert(key.to_string(), d.clone(), now, ttl);
                 (d, now)
