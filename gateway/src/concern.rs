@@ -18,6 +18,7 @@
 //! the gateway publishes on `mimamori/v1/partners/{id}/receipts` — the reference, or a code and a
 //! message (Japanese, then English) saying what to fix.
 
+use crate::drop_reason::DropReason;
 use chrono::{DateTime, Duration, FixedOffset, Utc};
 use mimamori_core::clock::Clock;
 use mimamori_core::domain::{
@@ -406,6 +407,17 @@ impl Refusal {
             Self::Invalid(_) => "invalid",
             Self::OtherPartner => "other_partner",
             Self::PartnerDisabled => "partner_disabled",
+        }
+    }
+
+    /// How the gateway counts it.
+    pub fn drop_reason(&self) -> DropReason {
+        match self {
+            Self::TooLarge(_) => DropReason::Oversized,
+            Self::NotJson(_) => DropReason::Malformed,
+            Self::Invalid(_) => DropReason::InvalidReport,
+            Self::OtherPartner => DropReason::OtherPartner,
+            Self::PartnerDisabled => DropReason::DisabledPartner,
         }
     }
 

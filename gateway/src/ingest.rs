@@ -321,10 +321,11 @@ impl Ingestor {
                     now,
                 )
                 .await?;
-                let receipt = PartnerReceipt::refused(None, &Refusal::PartnerDisabled);
+                let refusal = Refusal::PartnerDisabled;
+                let receipt = PartnerReceipt::refused(None, &refusal).to_vec();
                 return Ok(Prepared::Dropped(
-                    DropReason::DisabledPartner,
-                    Some(reply(receipt.to_vec())),
+                    refusal.drop_reason(),
+                    Some(reply(receipt)),
                 ));
             }
             PartnerAccess::Enabled => {}
@@ -334,22 +335,11 @@ impl Ingestor {
         Ok(match published.outcome {
             Ok((signal, stored)) => Prepared::Stored(signal, stored, receipt),
             Err(refusal) => {
-                let reason = match refusal {
-                    Refusal::TooLarge(_) => DropReason::Oversized,
-                    Refusal::NotJson(_) => DropReason::Malformed,
-                    Refusal::OtherPartner => {
-                        self.security_event(
-                            SecurityReason::OtherPartner,
-                            partner.as_str(),
-                            topic,
-                            now,
-                        )
+                if refusal == Refusal::OtherPartner {
+                    self.security_event(SecurityReason::OtherPartner, partner.as_str(), topic, now)
                         .await?;
-                        DropReason::OtherPartner
-                    }
-                    Refusal::Invalid(_) | Refusal::PartnerDisabled => DropReason::InvalidReport,
-                };
-                Prepared::Dropped(reason, Some(receipt))
+                }
+                Prepared::Dropped(refusal.drop_reason(), Some(receipt))
             }
         })
     }
