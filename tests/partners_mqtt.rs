@@ -28,36 +28,7 @@ use tokio::sync::mpsc;
 
 const WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Registers each `async fn(Store, BrokerKind)` twice: `embedded::name` and `mosquitto::name`,
-/// the latter needing Mosquitto.
-macro_rules! on_both_brokers {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                mimamori_testkit::case!($name => || {
-                    mimamori_testkit::harness::multi_thread(async {
-                        let t = mimamori_core::testing::TestStore::sqlite().await;
-                        super::$name(t.store.clone(), super::BrokerKind::Embedded).await;
-                        t.finish().await;
-                    })
-                });
-            )*
-        }
-        mod mosquitto {
-            $(
-                mimamori_testkit::case!($name: [Mosquitto] => || {
-                    mimamori_testkit::harness::multi_thread(async {
-                        let t = mimamori_core::testing::TestStore::sqlite().await;
-                        super::$name(t.store.clone(), super::BrokerKind::Mosquitto).await;
-                        t.finish().await;
-                    })
-                });
-            )*
-        }
-    };
-}
-
-on_both_brokers!(
+mimamori_testapp::on_both_brokers!(
     a_report_over_mqtt_is_the_same_concern_and_alert_as_over_http,
     a_resend_gets_the_same_reference_and_another_partners_report_id_is_its_own,
     a_bad_report_gets_an_error_receipt_and_nothing_is_stored,

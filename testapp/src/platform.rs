@@ -35,6 +35,43 @@ pub enum BrokerKind {
     Mosquitto,
 }
 
+#[doc(hidden)]
+pub use mimamori_core::testing::TestStore as __TestStore;
+#[doc(hidden)]
+pub use mimamori_testkit as __testkit;
+
+/// Registers each `async fn(Store, BrokerKind)` twice, on a fresh SQLite store and a multi-thread
+/// runtime: `embedded::name` on our embedded broker, and `mosquitto::name`, which needs Mosquitto
+/// (listed as ignored with the reason where it is missing). The target ends with
+/// `mimamori_testkit::main!();`.
+#[macro_export]
+macro_rules! on_both_brokers {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                $crate::platform::__testkit::case!($name => || {
+                    $crate::platform::__testkit::harness::multi_thread(async {
+                        let t = $crate::platform::__TestStore::sqlite().await;
+                        super::$name(t.store.clone(), $crate::platform::BrokerKind::Embedded).await;
+                        t.finish().await;
+                    })
+                });
+            )*
+        }
+        mod mosquitto {
+            $(
+                $crate::platform::__testkit::case!($name: [Mosquitto] => || {
+                    $crate::platform::__testkit::harness::multi_thread(async {
+                        let t = $crate::platform::__TestStore::sqlite().await;
+                        super::$name(t.store.clone(), $crate::platform::BrokerKind::Mosquitto).await;
+                        t.finish().await;
+                    })
+                });
+            )*
+        }
+    };
+}
+
 /// A provisioned device's credentials.
 #[derive(Debug, Clone)]
 pub struct Creds {
