@@ -35,6 +35,41 @@ mimamori_testapp::on_both_brokers!(
     hostile_reports_are_refused_and_the_gateway_carries_on,
 );
 
+/// What the gateway asks of a partner id, on SQLite and PostgreSQL.
+mod databases {
+    use mimamori_core::domain::PartnerId;
+    use mimamori_core::on_both_backends;
+    use mimamori_core::secret::token_hash;
+    use mimamori_core::storage::{PartnerAccess, Store};
+    on_both_backends!(a_partner_may_send_while_it_holds_a_token_not_revoked);
+
+    async fn a_partner_may_send_while_it_holds_a_token_not_revoked(store: Store, _: String) {
+        let post = mimamori_testapp::platform::provision_partner(&store, "pt-post").await;
+        let access = |id: &str| {
+            let store = store.clone();
+            let id = PartnerId::parse(id).unwrap();
+            async move { store.partner_access(&id).await.unwrap() }
+        };
+        assert_eq!(access("pt-post").await, PartnerAccess::Enabled);
+        assert_eq!(access("pt-nobody").await, PartnerAccess::Unknown);
+        let now = chrono::Utc::now();
+        store
+            .add_partner_token(&post.id, &token_hash("second"), now)
+            .await
+            .unwrap();
+        store
+            .revoke_partner_token(&token_hash(&post.token), now)
+            .await
+            .unwrap();
+        assert_eq!(access("pt-post").await, PartnerAccess::Enabled, "one left");
+        store
+            .revoke_partner_token(&token_hash("second"), now)
+            .await
+            .unwrap();
+        assert_eq!(access("pt-post").await, PartnerAccess::Disabled);
+    }
+}
+
 /// 10:00 on 2026-12-01 in the city.
 fn now() -> DateTime<Utc> {
     t0() + Duration::hours(1)
