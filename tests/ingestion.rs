@@ -11,36 +11,7 @@ use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(10);
 
-/// Registers each `async fn(Store, BrokerKind)` twice: `embedded::name` and `mosquitto::name`,
-/// the latter needing Mosquitto.
-macro_rules! on_both_brokers {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                mimamori_testkit::case!($name => || {
-                    mimamori_testkit::harness::multi_thread(async {
-                        let t = mimamori_core::testing::TestStore::sqlite().await;
-                        super::$name(t.store.clone(), super::BrokerKind::Embedded).await;
-                        t.finish().await;
-                    })
-                });
-            )*
-        }
-        mod mosquitto {
-            $(
-                mimamori_testkit::case!($name: [Mosquitto] => || {
-                    mimamori_testkit::harness::multi_thread(async {
-                        let t = mimamori_core::testing::TestStore::sqlite().await;
-                        super::$name(t.store.clone(), super::BrokerKind::Mosquitto).await;
-                        t.finish().await;
-                    })
-                });
-            )*
-        }
-    };
-}
-
-on_both_brokers!(
+mimamori_testapp::on_both_brokers!(
     an_emergency_is_a_stored_signal_within_a_second,
     wrong_passwords_and_strangers_are_refused,
     a_device_cannot_speak_as_another,

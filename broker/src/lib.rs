@@ -124,7 +124,7 @@ fn start(
 
     let mut connections = rumqttd::ConnectionSettings {
         connection_timeout_ms: 10_000,
-        max_payload_size: settings.max_payload_bytes.max(16 * 1024),
+        max_payload_size: settings.max_payload_bytes.max(64 * 1024),
         max_inflight_count: 100,
         auth: None,
         external_auth: None,

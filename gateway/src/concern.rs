@@ -11,7 +11,14 @@
 //!
 //! The same (partner, `report_id`) is stored once: a partner's system may resend freely, and the
 //! form's hidden `report_id` makes a double click one report.
+//!
+//! Partners' systems may also publish the API's body on MQTT, on
+//! `mimamori/v1/partners/{id}/concerns` (the gateway subscribes): [`ConcernIntake::receive_published`]
+//! takes it through the same checks and storage, with `report_id` required, and gives the receipt
+//! the gateway publishes on `mimamori/v1/partners/{id}/receipts` — the reference, or a code and a
+//! message (Japanese, then English) saying what to fix.
 
+use crate::drop_reason::DropReason;
 use chrono::{DateTime, Duration, FixedOffset, Utc};
 use mimamori_core::clock::Clock;
 use mimamori_core::domain::{
@@ -19,8 +26,8 @@ use mimamori_core::domain::{
 };
 use mimamori_core::html::{TextProblem, form_text};
 use mimamori_core::registry::{Registry, Route};
-use mimamori_core::storage::{SignalInsert, StorageError, Store};
-use serde::Deserialize;
+use mimamori_core::storage::{PartnerAccess, SignalInsert, StorageError, Store};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -127,6 +134,8 @@ pub enum IntakeError {
 pub enum Via {
     Form,
     Api,
+    /// Published by the partner's system on its MQTT topic.
+    Mqtt,
     /// Made up by `mimamori up --demo`.
     Demo,
 }
@@ -136,6 +145,7 @@ impl Via {
         match self {
             Via::Form => "form",
             Via::Api => "api",
+            Via::Mqtt => "mqtt",
             Via::Demo => "demo",
         }
     }
@@ -181,6 +191,60 @@ impl ConcernIntake {
         report: &ConcernReport,
         via: Via,
     ) -> Result<Accepted, IntakeError> {
+        let (_, stored) = self.take(partner, report, via).await?;
+        Ok(Accepted {
+            signal: stored.id(),
+            duplicate: matches!(stored, SignalInsert::Duplicate(_)),
+        })
+    }
+
+    /// Whether `partner` may send reports now: registered, with a token not revoked (what the
+    /// broker's login and the API ask too).
+    pub async fn access(&self, partner: &PartnerId) -> Result<PartnerAccess, StorageError> {
+        self.store.partner_access(partner).await
+    }
+
+    /// A report that `partner`'s system published on its topic, whose `{id}` the broker
+    /// guarantees (the caller has checked [`ConcernIntake::access`]): the same checks, routing and
+    /// storage as [`ConcernIntake::receive`], and the receipt to publish back. `report_id` is
+    /// required: MQTT delivers at least once, and a redelivery must be the same report.
+    ///
+    /// An `Err` means the store failed: nothing may be acknowledged, the broker delivers the
+    /// report again, and its `report_id` makes that one report.
+    pub async fn receive_published(
+        &self,
+        partner: &PartnerId,
+        payload: &[u8],
+    ) -> Result<Published, StorageError> {
+        let report = match published_report(partner, payload) {
+            Ok(r) => r,
+            Err((report_id, refusal)) => return Ok(Published::refused(report_id, refusal)),
+        };
+        match self.take(partner, &report, Via::Mqtt).await {
+            Ok((signal, stored)) => {
+                let duplicate = matches!(stored, SignalInsert::Duplicate(_));
+                let receipt =
+                    PartnerReceipt::accepted(report.report_id.clone(), stored.id(), duplicate);
+                Ok(Published {
+                    outcome: Ok((signal, stored)),
+                    receipt: receipt.to_vec(),
+                })
+            }
+            Err(IntakeError::Invalid(e)) => {
+                let report_id = report.report_id.filter(|id| echoable(id));
+                Ok(Published::refused(report_id, Refusal::Invalid(e)))
+            }
+            Err(IntakeError::Storage(e)) => Err(e),
+        }
+    }
+
+    /// Checks, routes and stores one report: the signal and how it was stored.
+    async fn take(
+        &self,
+        partner: &PartnerId,
+        report: &ConcernReport,
+        via: Via,
+    ) -> Result<(NewSignal, SignalInsert), IntakeError> {
         let now = self.clock.now();
         let checked = check(report, now)?;
         let (subject, routing) = match self.registry.parse_address(&checked.address) {
@@ -233,22 +297,206 @@ impl ConcernIntake {
             clock_skewed: false,
         };
         let stored = self.store.insert_signal(&signal).await?;
-        let accepted = Accepted {
-            signal: stored.id(),
-            duplicate: matches!(stored, SignalInsert::Duplicate(_)),
-        };
-        if let Some(waker) = self.stored.as_ref().filter(|_| !accepted.duplicate) {
+        let duplicate = matches!(stored, SignalInsert::Duplicate(_));
+        if let Some(waker) = self.stored.as_ref().filter(|_| !duplicate) {
             waker.notify_one();
         }
         // Ids only: the address and the note stay in the store.
         tracing::info!(
             partner = %partner,
-            signal = accepted.signal.0,
-            duplicate = accepted.duplicate,
+            signal = stored.id().0,
+            duplicate,
             via = via.as_str(),
             "Partner concern received."
         );
-        Ok(accepted)
+        Ok((signal, stored))
+    }
+}
+
+/// The report in a published payload, or (its `report_id` when one can be read, why not).
+fn published_report(
+    partner: &PartnerId,
+    payload: &[u8],
+) -> Result<ConcernReport, (Option<String>, Refusal)> {
+    let error = match ConcernReport::from_json(payload) {
+        Ok(report)
+            if report
+                .report_id
+                .as_deref()
+                .is_none_or(|id| id.trim().is_empty()) =>
+        {
+            return Err((
+                None,
+                Refusal::Invalid(invalid(
+                    "report_id",
+                    "report_id を指定してください（再送しても1件として受け付けるため） / \
+                     report_id is required over MQTT, so that a resend is stored once",
+                )),
+            ));
+        }
+        Ok(report) => return Ok(report),
+        Err(e) => e,
+    };
+    if payload.len() > MAX_REPORT_BYTES {
+        return Err((None, Refusal::TooLarge(error)));
+    }
+    // Read leniently, to answer with the partner's own report_id and to tell a report that
+    // claims to be another partner's.
+    let Ok(serde_json::Value::Object(fields)) = serde_json::from_slice(payload) else {
+        return Err((None, Refusal::NotJson(error)));
+    };
+    let report_id = fields
+        .get("report_id")
+        .and_then(|v| v.as_str())
+        .filter(|id| echoable(id))
+        .map(str::to_string);
+    let claimed = ["partner", "partner_id"]
+        .iter()
+        .filter_map(|k| fields.get(*k)?.as_str())
+        .find(|claimed| *claimed != partner.as_str());
+    match claimed {
+        Some(_) => Err((report_id, Refusal::OtherPartner)),
+        None => Err((report_id, Refusal::Invalid(error))),
+    }
+}
+
+/// Whether a `report_id` may be echoed in a receipt: what the check lets through.
+fn echoable(id: &str) -> bool {
+    id.len() <= MAX_REPORT_ID_CHARS && id.chars().all(|c| c.is_ascii_graphic())
+}
+
+/// What became of a published report.
+#[derive(Debug)]
+pub struct Published {
+    /// The signal stored (or found stored: a resend), or why the report was refused.
+    pub outcome: Result<(NewSignal, SignalInsert), Refusal>,
+    /// The receipt (JSON, a [`PartnerReceipt`]) for `mimamori/v1/partners/{id}/receipts`.
+    pub receipt: Vec<u8>,
+}
+
+impl Published {
+    fn refused(report_id: Option<String>, refusal: Refusal) -> Self {
+        Self {
+            receipt: PartnerReceipt::refused(report_id, &refusal).to_vec(),
+            outcome: Err(refusal),
+        }
+    }
+}
+
+/// Why a published report was refused. Nothing of it is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// Over [`MAX_REPORT_BYTES`].
+    TooLarge(ReportError),
+    /// Not a JSON object.
+    NotJson(ReportError),
+    /// A field is wrong, missing or unknown (the error names it).
+    Invalid(ReportError),
+    /// The report says it comes from another partner than the topic's.
+    OtherPartner,
+    /// The partner's every token is revoked.
+    PartnerDisabled,
+}
+
+impl Refusal {
+    /// The receipt's `error.code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::TooLarge(_) => "too_large",
+            Self::NotJson(_) => "not_json",
+            Self::Invalid(_) => "invalid",
+            Self::OtherPartner => "other_partner",
+            Self::PartnerDisabled => "partner_disabled",
+        }
+    }
+
+    /// How the gateway counts it.
+    pub fn drop_reason(&self) -> DropReason {
+        match self {
+            Self::TooLarge(_) => DropReason::Oversized,
+            Self::NotJson(_) => DropReason::Malformed,
+            Self::Invalid(_) => DropReason::InvalidReport,
+            Self::OtherPartner => DropReason::OtherPartner,
+            Self::PartnerDisabled => DropReason::DisabledPartner,
+        }
+    }
+
+    fn field(&self) -> Option<&'static str> {
+        match self {
+            Self::TooLarge(e) | Self::NotJson(e) | Self::Invalid(e) => Some(e.field),
+            Self::OtherPartner => Some("partner"),
+            Self::PartnerDisabled => None,
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            Self::TooLarge(e) | Self::NotJson(e) | Self::Invalid(e) => e.message.clone(),
+            Self::OtherPartner => "ほかの協定事業者として報告することはできません / \
+                 a report may only come from the partner whose topic it is on"
+                .into(),
+            Self::PartnerDisabled => {
+                "この協定事業者の受け付けは停止されています。市の担当者にお問い合わせください / \
+                 this partner's access has been revoked; ask the city"
+                    .into()
+            }
+        }
+    }
+}
+
+/// The answer to a published report, on `mimamori/v1/partners/{id}/receipts` (QoS 1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartnerReceipt {
+    /// `1`.
+    pub v: u32,
+    /// The report's `report_id`, when it could be read.
+    pub report_id: Option<String>,
+    /// `accepted` (stored now), `duplicate` (stored before: the same reference), `refused`.
+    pub status: String,
+    /// The reference number (`C-1234`), when stored.
+    pub reference: Option<String>,
+    /// Why it was refused.
+    pub error: Option<ReceiptError>,
+}
+
+/// Why a report was refused: a code for programs, the field, and a message (Japanese, then
+/// English) for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptError {
+    pub code: String,
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl PartnerReceipt {
+    fn accepted(report_id: Option<String>, signal: SignalId, duplicate: bool) -> Self {
+        let accepted = Accepted { signal, duplicate };
+        Self {
+            v: 1,
+            report_id,
+            status: if duplicate { "duplicate" } else { "accepted" }.into(),
+            reference: Some(accepted.reference()),
+            error: None,
+        }
+    }
+
+    /// The receipt of a refused report.
+    pub fn refused(report_id: Option<String>, refusal: &Refusal) -> Self {
+        Self {
+            v: 1,
+            report_id,
+            status: "refused".into(),
+            reference: None,
+            error: Some(ReceiptError {
+                code: refusal.code().into(),
+                field: refusal.field().map(str::to_string),
+                message: refusal.message(),
+            }),
+        }
+    }
+
+    pub fn to_vec(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a receipt serialises")
     }
 }
 
@@ -471,6 +719,55 @@ mod tests {
             )
             .is_ok()
         );
+    }
+
+    #[test]
+    fn a_published_report_needs_a_report_id_and_is_refused_with_a_code() {
+        let pt = PartnerId::parse("pt-post").unwrap();
+        let refused = |payload: &[u8]| published_report(&pt, payload).unwrap_err();
+        let ok = r#"{"report_id":"r-1","address":"鵠沼海岸2丁目3-5","seen":["mail"]}"#;
+        assert!(published_report(&pt, ok.as_bytes()).is_ok());
+
+        let (id, r) = refused(br#"{"address":"x","seen":["mail"]}"#);
+        assert_eq!(
+            (id, r.code(), r.field()),
+            (None, "invalid", Some("report_id"))
+        );
+        let (_, r) = refused(&vec![b' '; MAX_REPORT_BYTES + 1]);
+        assert_eq!(r.code(), "too_large");
+        let (_, r) = refused(b"{not json");
+        assert_eq!(r.code(), "not_json");
+        let (_, r) = refused(b"[1,2]");
+        assert_eq!(r.code(), "not_json", "a report is an object");
+        // The partner's own report_id comes back with the error, when it is one we could accept.
+        let (id, r) = refused(br#"{"report_id":"r-2","address":"x","seen":["mail"],"extra":1}"#);
+        assert_eq!((id.as_deref(), r.code()), (Some("r-2"), "invalid"));
+        let (id, _) = refused(br#"{"report_id":"\u5831\u544a","address":"x"}"#);
+        assert_eq!(id, None, "not echoed: not a report_id we accept");
+        // A body that says it comes from another partner.
+        let (_, r) =
+            refused(br#"{"report_id":"r-3","partner":"pt-coop","address":"x","seen":["mail"]}"#);
+        assert_eq!(r, Refusal::OtherPartner);
+        let (_, r) =
+            refused(br#"{"report_id":"r-3","partner_id":"pt-post","address":"x","seen":["mail"]}"#);
+        assert_eq!(r.code(), "invalid", "its own id is only an unknown field");
+    }
+
+    #[test]
+    fn receipts_say_the_reference_or_what_to_fix_in_japanese_first() {
+        let ok = PartnerReceipt::accepted(Some("r-1".into()), SignalId(12), false);
+        let json: serde_json::Value = serde_json::from_slice(&ok.to_vec()).unwrap();
+        assert_eq!(
+            json,
+            json!({"v":1,"report_id":"r-1","status":"accepted","reference":"C-12","error":null})
+        );
+        let again = PartnerReceipt::accepted(Some("r-1".into()), SignalId(12), true);
+        assert_eq!(again.status, "duplicate");
+        let refused = PartnerReceipt::refused(None, &Refusal::PartnerDisabled);
+        let error = refused.error.unwrap();
+        assert_eq!(error.code, "partner_disabled");
+        let (ja, en) = error.message.split_once(" / ").unwrap();
+        assert!(!ja.is_ascii() && en.is_ascii(), "{}", error.message);
     }
 
     #[test]

@@ -18,6 +18,14 @@ pub enum DropReason {
     NothingToStore,
     /// zigbee2mqtt's old plain-text availability.
     LegacyAvailability,
+    /// A report on the topic of a partner id nobody registered. A security event.
+    UnknownPartner,
+    /// A report of a partner whose every token is revoked. A security event.
+    DisabledPartner,
+    /// A partner's report that claims to come from another partner. A security event.
+    OtherPartner,
+    /// A partner's report refused by the concern intake's checks (the receipt says why).
+    InvalidReport,
 }
 
 impl DropReason {
@@ -32,6 +40,10 @@ impl DropReason {
         Self::BadMac,
         Self::NothingToStore,
         Self::LegacyAvailability,
+        Self::UnknownPartner,
+        Self::DisabledPartner,
+        Self::OtherPartner,
+        Self::InvalidReport,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -46,6 +58,10 @@ impl DropReason {
             Self::BadMac => "bad_mac",
             Self::NothingToStore => "nothing_to_store",
             Self::LegacyAvailability => "legacy_availability",
+            Self::UnknownPartner => "unknown_partner",
+            Self::DisabledPartner => "disabled_partner",
+            Self::OtherPartner => "other_partner",
+            Self::InvalidReport => "invalid_report",
         }
     }
 }

@@ -1,23 +1,29 @@
 //! From a message to a stored signal: size limit, adapter, device lookup, message authentication,
-//! normalisation, idempotent storage, receipt.
+//! normalisation, idempotent storage, receipt. Partners' reports on
+//! `mimamori/v1/partners/{id}/concerns` go to the concern intake ([`Ingestor::with_concerns`]).
+//!
+//! Everything the ingestor keeps per id is bounded, since ids come from topics that anyone connected
+//! may name: the device and partner records it has read ([`crate::cache`]: capped, expiring,
+//! shrunk by [`Ingestor::sweep`]) and the windows of security events ([`crate::security_event`]).
 
 use crate::adapter::{self, DeviceRef, Parsed};
+use crate::cache::Cache;
+use crate::concern::{ConcernIntake, PartnerReceipt, Refusal};
 use crate::drop_reason::DropReason;
 use crate::metrics::Metrics;
-use chrono::{DateTime, Utc};
+use crate::security_event::{SecurityEvents, SecurityReason};
+use chrono::{DateTime, Duration, Utc};
 use mimamori_core::clock::Clock;
-use mimamori_core::config::MessageAuth;
+use mimamori_core::config::{GatewayConfig, MessageAuth};
 use mimamori_core::domain::{
-    Actor, Device, DeviceId, DeviceKind, NewAuditEntry, NewSignal, Signal, SignalKind,
-    SignalSource, Subject,
+    Device, DeviceId, DeviceKind, NewSignal, PartnerId, Signal, SignalKind, SignalSource, Subject,
 };
 use mimamori_core::protocol::{Event, EventType, Receipt};
-use mimamori_core::storage::{SignalInsert, StorageError, Store};
+use mimamori_core::storage::{PartnerAccess, SignalInsert, StorageError, Store};
 use mimamori_core::topic;
 use serde_json::json;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use tokio::sync::broadcast;
 
 /// What happened to a message, for in-process subscribers (the alert service, tests).
@@ -43,6 +49,22 @@ pub struct IngestSettings {
     pub max_clock_skew: chrono::Duration,
     /// Topic prefix of zigbee2mqtt; empty: off.
     pub zigbee2mqtt_prefix: String,
+    /// Security events of one sender for one reason are written once per interval (the first at
+    /// once, the rest as one summary).
+    pub security_event_interval: Duration,
+}
+
+impl IngestSettings {
+    /// The settings of `[gateway]`.
+    pub fn of(config: &GatewayConfig) -> Self {
+        Self {
+            message_auth: config.message_auth,
+            max_payload_bytes: config.max_payload_bytes,
+            max_clock_skew: Duration::seconds(config.max_clock_skew_seconds),
+            zigbee2mqtt_prefix: config.zigbee2mqtt_topic.clone(),
+            security_event_interval: Duration::seconds(config.security_event_interval_seconds),
+        }
+    }
 }
 
 /// The result of one message.
@@ -50,13 +72,32 @@ pub struct IngestSettings {
 pub struct Handled {
     /// What was stored (or found stored already), or why nothing was.
     pub outcome: Result<Vec<SignalInsert>, DropReason>,
-    /// A receipt to publish to the device: (topic, payload).
-    pub receipt: Option<(String, Vec<u8>)>,
+    /// A receipt to publish to the sender.
+    pub receipt: Option<Reply>,
 }
 
-/// How long a device record is reused before it is read again (so that a new or disabled device
-/// takes effect within this time).
-const DEVICE_CACHE_TTL: Duration = Duration::from_secs(30);
+/// A message to publish back to a sender once its message is handled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub topic: String,
+    pub payload: Vec<u8>,
+    /// QoS 1, for partners' receipts: a partner's system is told once what became of a report.
+    /// Devices' receipts go at QoS 0: a device resends until one arrives.
+    pub at_least_once: bool,
+}
+
+/// How long a device or partner record is reused before it is read again (so that a disabled
+/// device or a revoked partner takes effect within this time).
+const CACHE_TTL: Duration = Duration::seconds(30);
+/// How long "no such id" is remembered: a flood naming one unknown id costs a query this often,
+/// and a device registered just now is seen this soon.
+const UNKNOWN_TTL: Duration = Duration::seconds(5);
+/// Most device (and, apart, partner) records held; beyond, the oldest are evicted.
+pub const CACHE_ENTRIES: usize = 10_000;
+/// A MAC that fails against a record read longer ago than this is checked once more against the
+/// stored key (the device may have a new secret); a flood of bad MACs then costs one read a
+/// second, not one a message.
+const RECHECK_AFTER: Duration = Duration::seconds(1);
 
 /// Turns messages into signals. Shared by the MQTT loop (and any other transport).
 pub struct Ingestor {
@@ -64,9 +105,25 @@ pub struct Ingestor {
     clock: Arc<dyn Clock>,
     settings: IngestSettings,
     metrics: Arc<Metrics>,
-    /// Device records by id or external id, with the time they were read (`None`: unknown).
-    devices: Mutex<HashMap<String, (Option<Device>, Instant)>>,
+    /// Device records by id or external id (`None`: no such device). Shared, not copied: an
+    /// entry costs a pointer whether the device exists or not.
+    devices: Cache<Option<Arc<Device>>>,
+    /// Whether each partner id may send reports.
+    partners: Cache<PartnerAccess>,
+    /// Security events, written at most once per sender and reason per interval.
+    security: SecurityEvents,
+    /// Partners' reports published on MQTT; `None`: not taken (not subscribed).
+    concerns: Option<ConcernIntake>,
     events: broadcast::Sender<IngestEvent>,
+}
+
+/// What became of one message before the batch's signals are stored.
+enum Prepared {
+    /// Signals to store in the batch's transaction, and the receipt to send once they are.
+    Signals(Vec<NewSignal>, Option<Reply>),
+    /// A signal the concern intake has stored already (in a transaction of its own).
+    Stored(NewSignal, SignalInsert, Reply),
+    Dropped(DropReason, Option<Reply>),
 }
 
 impl Ingestor {
@@ -80,11 +137,26 @@ impl Ingestor {
         Self {
             store,
             clock,
+            security: SecurityEvents::new(settings.security_event_interval),
             settings,
             metrics,
-            devices: Mutex::new(HashMap::new()),
+            devices: Cache::new(CACHE_ENTRIES),
+            partners: Cache::new(CACHE_ENTRIES),
+            concerns: None,
             events,
         }
+    }
+
+    /// Takes partners' reports published on `mimamori/v1/partners/{id}/concerns` through
+    /// `intake`, the same intake as the HTTP API's.
+    pub fn with_concerns(mut self, intake: ConcernIntake) -> Self {
+        self.concerns = Some(intake);
+        self
+    }
+
+    /// Whether partners' reports are taken (and their topic is to be subscribed).
+    pub fn takes_concerns(&self) -> bool {
+        self.concerns.is_some()
     }
 
     /// Receives what happens to every message from now on.
@@ -116,59 +188,163 @@ impl Ingestor {
         let mut prepared = Vec::with_capacity(messages.len());
         for (topic, payload) in messages {
             Metrics::inc(&self.metrics.received);
-            let parsed = if payload.len() > self.settings.max_payload_bytes {
-                Err(DropReason::Oversized)
-            } else {
-                adapter::classify(topic, payload, &self.settings.zigbee2mqtt_prefix)
-            };
-            prepared.push(match parsed {
-                Ok(p) => self.store_parsed(topic, p).await?,
-                Err(reason) => (Err(reason), None),
+            let partner = topic::parse_partner_concerns(topic);
+            prepared.push(match (&self.concerns, partner) {
+                // Before the devices' size limit: a report may be larger (its own limit, with a
+                // receipt saying so).
+                (Some(intake), Some(partner)) => {
+                    self.partner_report(intake, topic, partner, payload).await?
+                }
+                _ if payload.len() > self.settings.max_payload_bytes => {
+                    Prepared::Dropped(DropReason::Oversized, None)
+                }
+                _ => match adapter::classify(topic, payload, &self.settings.zigbee2mqtt_prefix) {
+                    Ok(p) => self.store_parsed(topic, p).await?,
+                    Err(reason) => Prepared::Dropped(reason, None),
+                },
             });
         }
         let all: Vec<NewSignal> = prepared
             .iter()
-            .filter_map(|(o, _)| o.as_ref().ok())
+            .filter_map(|p| match p {
+                Prepared::Signals(signals, _) => Some(signals),
+                _ => None,
+            })
             .flatten()
             .cloned()
             .collect();
         let mut inserted = self.store.insert_signals(&all).await?.into_iter();
         let mut out = Vec::with_capacity(prepared.len());
-        for ((topic, _), (signals, receipt)) in messages.iter().zip(prepared) {
-            let outcome = match signals {
-                Err(reason) => {
+        for ((topic, _), prepared) in messages.iter().zip(prepared) {
+            out.push(match prepared {
+                Prepared::Dropped(reason, receipt) => {
                     self.metrics.record_drop(reason, topic);
                     let _ = self.events.send(IngestEvent::Dropped {
                         reason,
                         topic: topic.to_string(),
                     });
-                    Err(reason)
+                    Handled {
+                        outcome: Err(reason),
+                        receipt,
+                    }
                 }
-                Ok(signals) => Ok(signals
-                    .into_iter()
-                    .map(|s| {
-                        let i = inserted.next().expect("one result per signal");
-                        self.stored(s, i);
-                        i
-                    })
-                    .collect()),
-            };
-            out.push(Handled { outcome, receipt });
+                Prepared::Signals(signals, receipt) => Handled {
+                    outcome: Ok(signals
+                        .into_iter()
+                        .map(|s| {
+                            let i = inserted.next().expect("one result per signal");
+                            self.stored(s, i);
+                            i
+                        })
+                        .collect()),
+                    receipt,
+                },
+                Prepared::Stored(signal, i, receipt) => {
+                    self.stored(signal, i);
+                    Handled {
+                        outcome: Ok(vec![i]),
+                        receipt: Some(receipt),
+                    }
+                }
+            });
         }
+        self.count_held();
         Ok(out)
     }
 
-    async fn store_parsed(
+    /// Writes the summaries of security events whose interval has ended, and drops the device and
+    /// partner records that have expired, giving their memory back. The gateway runs it every few
+    /// seconds; tests call it after moving the clock.
+    pub async fn sweep(&self) -> Result<(), StorageError> {
+        let now = self.clock.now();
+        self.devices.sweep(now);
+        self.partners.sweep(now);
+        let due = self.security.due(now);
+        self.count_held();
+        for entry in &due {
+            self.store.record_audit(entry).await?;
+        }
+        Ok(())
+    }
+
+    /// Updates the gauges of what is held per id.
+    fn count_held(&self) {
+        let cached = self.devices.len() + self.partners.len();
+        self.metrics
+            .cached_records
+            .store(cached as u64, Ordering::Relaxed);
+        self.metrics
+            .security_windows
+            .store(self.security.open() as u64, Ordering::Relaxed);
+    }
+
+    /// A partner's report: the partner checked (it exists and may send), then the concern
+    /// intake's checks and storage, and the receipt for its receipts topic.
+    async fn partner_report(
         &self,
+        intake: &ConcernIntake,
         topic: &str,
-        parsed: Parsed,
-    ) -> Result<
-        (
-            Result<Vec<NewSignal>, DropReason>,
-            Option<(String, Vec<u8>)>,
-        ),
-        StorageError,
-    > {
+        partner: PartnerId,
+        payload: &[u8],
+    ) -> Result<Prepared, StorageError> {
+        let now = self.clock.now();
+        let receipts = topic::partner_receipts(&partner);
+        let reply = |payload: Vec<u8>| Reply {
+            topic: receipts.clone(),
+            payload,
+            at_least_once: true,
+        };
+        let access = match self.partners.get(partner.as_str(), now) {
+            Some((access, _)) => access,
+            None => {
+                let access = intake.access(&partner).await?;
+                let ttl = match access {
+                    PartnerAccess::Unknown => UNKNOWN_TTL,
+                    _ => CACHE_TTL,
+                };
+                self.partners.insert(partner.to_string(), access, now, ttl);
+                access
+            }
+        };
+        match access {
+            // Nobody to answer: a topic of no partner is not where a partner's system listens.
+            PartnerAccess::Unknown => {
+                self.security_event(SecurityReason::UnknownPartner, partner.as_str(), topic, now)
+                    .await?;
+                return Ok(Prepared::Dropped(DropReason::UnknownPartner, None));
+            }
+            PartnerAccess::Disabled => {
+                self.security_event(
+                    SecurityReason::DisabledPartner,
+                    partner.as_str(),
+                    topic,
+                    now,
+                )
+                .await?;
+                let refusal = Refusal::PartnerDisabled;
+                let receipt = PartnerReceipt::refused(None, &refusal).to_vec();
+                return Ok(Prepared::Dropped(
+                    refusal.drop_reason(),
+                    Some(reply(receipt)),
+                ));
+            }
+            PartnerAccess::Enabled => {}
+        }
+        let published = intake.receive_published(&partner, payload).await?;
+        let receipt = reply(published.receipt);
+        Ok(match published.outcome {
+            Ok((signal, stored)) => Prepared::Stored(signal, stored, receipt),
+            Err(refusal) => {
+                if refusal == Refusal::OtherPartner {
+                    self.security_event(SecurityReason::OtherPartner, partner.as_str(), topic, now)
+                        .await?;
+                }
+                Prepared::Dropped(refusal.drop_reason(), Some(receipt))
+            }
+        })
+    }
+
+    async fn store_parsed(&self, topic: &str, parsed: Parsed) -> Result<Prepared, StorageError> {
         let now = self.clock.now();
         match parsed {
             Parsed::Event { device, event } => {
@@ -184,15 +360,16 @@ impl Ingestor {
                     .await?
                 {
                     Ok(d) => d,
-                    Err(reason) => return Ok((Err(reason), None)),
+                    Err(reason) => return Ok(Prepared::Dropped(reason, None)),
                 };
                 let signal = self.event_signal(&dev, &event, now);
                 let receipt = Receipt::new(device.as_str(), event.seq, &dev.mac_key);
-                let receipt = (
-                    topic::device_receipts(&device),
-                    serde_json::to_vec(&receipt).expect("receipt serialises"),
-                );
-                Ok((Ok(vec![signal]), Some(receipt)))
+                let receipt = Reply {
+                    topic: topic::device_receipts(&device),
+                    payload: serde_json::to_vec(&receipt).expect("receipt serialises"),
+                    at_least_once: false,
+                };
+                Ok(Prepared::Signals(vec![signal], Some(receipt)))
             }
             Parsed::Status { device, status } => {
                 let has_mac = status.mac.is_some();
@@ -207,7 +384,7 @@ impl Ingestor {
                     .await?
                 {
                     Ok(d) => d,
-                    Err(reason) => return Ok((Err(reason), None)),
+                    Err(reason) => return Ok(Prepared::Dropped(reason, None)),
                 };
                 let signal = self.new_signal(
                     &dev,
@@ -217,12 +394,12 @@ impl Ingestor {
                     None,
                     now,
                 );
-                Ok((Ok(vec![signal]), None))
+                Ok(Prepared::Signals(vec![signal], None))
             }
             Parsed::Foreign { device, signals } => {
-                let dev = match self.device(&device).await? {
-                    Ok(d) => d,
-                    Err(reason) => return Ok((Err(reason), None)),
+                let dev = match self.device(&device, now).await? {
+                    Ok((d, _)) => d,
+                    Err(reason) => return Ok(Prepared::Dropped(reason, None)),
                 };
                 let signals = signals
                     .into_iter()
@@ -234,14 +411,15 @@ impl Ingestor {
                         self.new_signal(&dev, None, kind, s.body, None, now)
                     })
                     .collect();
-                Ok((Ok(signals), None))
+                Ok(Prepared::Signals(signals, None))
             }
         }
     }
 
     /// The device of a v1 message, if the message passes authentication. A MAC that fails against
     /// a cached key is checked once more against the stored key (the device may have been given a
-    /// new secret); failing that, it is a security event.
+    /// new secret) when the cached record is older than [`RECHECK_AFTER`]; failing that, it is a
+    /// security event.
     async fn authenticated(
         &self,
         device: &DeviceId,
@@ -249,26 +427,26 @@ impl Ingestor {
         verify: impl Fn(&Device) -> bool,
         topic: &str,
         now: DateTime<Utc>,
-    ) -> Result<Result<Device, DropReason>, StorageError> {
+    ) -> Result<Result<Arc<Device>, DropReason>, StorageError> {
         let r = DeviceRef::Id(device.clone());
-        let dev = match self.device(&r).await? {
+        let (dev, read_at) = match self.device(&r, now).await? {
             Ok(d) => d,
             Err(reason) => return Ok(Err(reason)),
         };
         if self.authentic(has_mac, || verify(&dev)) {
             return Ok(Ok(dev));
         }
-        self.devices
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(device.as_str());
-        if let Ok(fresh) = self.device(&r).await?
-            && fresh.mac_key != dev.mac_key
-            && self.authentic(has_mac, || verify(&fresh))
-        {
-            return Ok(Ok(fresh));
+        if now - read_at >= RECHECK_AFTER {
+            self.devices.remove(device.as_str());
+            if let Ok((fresh, _)) = self.device(&r, now).await?
+                && fresh.mac_key != dev.mac_key
+                && self.authentic(has_mac, || verify(&fresh))
+            {
+                return Ok(Ok(fresh));
+            }
         }
-        self.security_event(device, topic, now).await?;
+        self.security_event(SecurityReason::BadMac, device.as_str(), topic, now)
+            .await?;
         Ok(Err(DropReason::BadMac))
     }
 
@@ -362,57 +540,49 @@ impl Ingestor {
         let _ = self.events.send(event);
     }
 
-    /// Writes a security event: a message on a device's topic that the device did not sign.
+    /// Counts a security event of `sender` (a device or partner id) and writes what is due: the
+    /// first of its interval, and the summary of the interval before.
     async fn security_event(
         &self,
-        device: &DeviceId,
+        reason: SecurityReason,
+        sender: &str,
         topic: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StorageError> {
-        tracing::warn!(device_id = %device, topic, "Security: message authentication failed; message refused.");
-        self.store
-            .record_audit(&NewAuditEntry {
-                actor: Actor("gateway".into()),
-                action: "security.bad_mac".into(),
-                object_kind: "security".into(),
-                object_id: Some(device.to_string()),
-                detail: json!({ "topic": topic, "reason": "message authentication failed: not signed by this device" }),
-                at: now,
-            })
-            .await
+        for entry in self.security.note(reason, sender, topic, now) {
+            self.store.record_audit(&entry).await?;
+        }
+        Ok(())
     }
 
-    /// The device a message names, from the cache or the store; or why it cannot be used.
-    async fn device(&self, r: &DeviceRef) -> Result<Result<Device, DropReason>, StorageError> {
+    /// The device a message names (and when its record was read), from the cache or the store;
+    /// or why it cannot be used.
+    async fn device(
+        &self,
+        r: &DeviceRef,
+        now: DateTime<Utc>,
+    ) -> Result<Result<(Arc<Device>, DateTime<Utc>), DropReason>, StorageError> {
         let key = match r {
-            DeviceRef::Id(id) => id.to_string(),
-            DeviceRef::External(e) => e.clone(),
+            DeviceRef::Id(id) => id.as_str(),
+            DeviceRef::External(e) => e.as_str(),
         };
-        let cached = {
-            let cache = self.devices.lock().unwrap_or_else(|e| e.into_inner());
-            cache
-                .get(&key)
-                .filter(|(_, at)| at.elapsed() < DEVICE_CACHE_TTL)
-                .map(|(d, _)| d.clone())
-        };
-        let device = match cached {
-            Some(d) => d,
+        let (device, read_at) = match self.devices.get(key, now) {
+            Some(cached) => cached,
             None => {
                 let d = match r {
                     DeviceRef::Id(id) => self.store.get_device(id).await?,
                     DeviceRef::External(e) => self.store.get_device_by_external_id(e).await?,
-                };
-                self.devices
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(key, (d.clone(), Instant::now()));
-                d
+                }
+                .map(Arc::new);
+                let ttl = if d.is_some() { CACHE_TTL } else { UNKNOWN_TTL };
+                self.devices.insert(key.to_string(), d.clone(), now, ttl);
+                (d, now)
             }
         };
         Ok(match device {
             None => Err(DropReason::UnknownDevice),
             Some(d) if !d.enabled => Err(DropReason::DisabledDevice),
-            Some(d) => Ok(d),
+            Some(d) => Ok((d, read_at)),
         })
     }
 }

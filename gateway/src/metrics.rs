@@ -14,6 +14,10 @@ pub struct Metrics {
     pub stored: AtomicU64,
     pub duplicates: AtomicU64,
     pub receipts: AtomicU64,
+    /// Device and partner records held by the ingestor's caches now (a gauge: capped).
+    pub cached_records: AtomicU64,
+    /// Senders whose security events are being counted now (a gauge: capped).
+    pub security_windows: AtomicU64,
     dropped: [AtomicU64; DropReason::ALL.len()],
     /// When each reason was last logged, and how many were not logged since.
     log_gate: Mutex<HashMap<DropReason, (Instant, u64)>>,
@@ -78,6 +82,24 @@ impl Metrics {
         for (name, help, value) in counters {
             out.push_str(&format!(
                 "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
+                value.load(Ordering::Relaxed)
+            ));
+        }
+        let gauges = [
+            (
+                "mimamori_gateway_cached_records",
+                "Device and partner records held in memory (capped; expired ones are swept).",
+                &self.cached_records,
+            ),
+            (
+                "mimamori_gateway_security_windows",
+                "Senders whose security events are being counted in the current interval.",
+                &self.security_windows,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {}\n",
                 value.load(Ordering::Relaxed)
             ));
         }

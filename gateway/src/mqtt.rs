@@ -1,5 +1,5 @@
 //! The gateway's MQTT client: a persistent session that acknowledges each message only after it is
-//! stored, and publishes receipts to devices.
+//! stored, and publishes receipts to devices and partners.
 
 use crate::ingest::Ingestor;
 use crate::metrics::Metrics;
@@ -14,12 +14,19 @@ use tokio_util::sync::CancellationToken;
 /// the broker keeps the session (and queues messages) while the gateway is away.
 pub type MqttSettings = mimamori_core::endpoint::MqttEndpoint;
 
-/// The topic filters the gateway subscribes to.
-pub fn filters(settings: &MqttSettings, zigbee2mqtt_prefix: &str) -> Vec<String> {
+/// The topic filters the gateway subscribes to: devices', zigbee2mqtt's (unless off) and
+/// partners' concerns (when it takes them).
+pub fn filters(settings: &MqttSettings, zigbee2mqtt_prefix: &str, concerns: bool) -> Vec<String> {
     let mut f = vec![
         topic::shared(&settings.shared_group, topic::DEVICE_EVENTS_FILTER),
         topic::shared(&settings.shared_group, topic::DEVICE_STATUS_FILTER),
     ];
+    if concerns {
+        f.push(topic::shared(
+            &settings.shared_group,
+            topic::PARTNER_CONCERNS_FILTER,
+        ));
+    }
     if !zigbee2mqtt_prefix.is_empty() {
         f.push(topic::shared(
             &settings.shared_group,
@@ -45,7 +52,11 @@ pub async fn run(settings: MqttSettings, ingestor: Arc<Ingestor>, shutdown: Canc
         .set_max_packet_size(512 * 1024, 512 * 1024)
         .set_inflight(100);
     let (client, mut eventloop) = AsyncClient::new(options, 4096);
-    let subscriptions = filters(&settings, &ingestor.settings().zigbee2mqtt_prefix);
+    let subscriptions = filters(
+        &settings,
+        &ingestor.settings().zigbee2mqtt_prefix,
+        ingestor.takes_concerns(),
+    );
     // Unbounded: what it holds is bounded by the broker's in-flight window for this session.
     let (to_worker, from_loop) = mpsc::unbounded_channel::<Publish>();
     let worker = tokio::spawn(store_in_order(
@@ -140,12 +151,18 @@ async fn store_in_order(
             }
         };
         for (publish, handled) in batch.iter().zip(handled) {
-            if let Some((topic, payload)) = handled.receipt {
-                // QoS 0: a lost receipt only means the device sends again (and is receipted
-                // again). At QoS 1 a thousand receipts a second, each with its PUBACK, filled the
-                // connection's in-flight window and held back the acknowledgements of incoming
-                // messages behind them: p99 press → alert went from 50 to 110 ms.
-                match client.publish(topic, QoS::AtMostOnce, false, payload).await {
+            if let Some(reply) = handled.receipt {
+                // Devices' receipts at QoS 0: a lost receipt only means the device sends again
+                // (and is receipted again). At QoS 1 a thousand receipts a second, each with its
+                // PUBACK, filled the connection's in-flight window and held back the
+                // acknowledgements of incoming messages behind them: p99 press → alert went from
+                // 50 to 110 ms. Partners' receipts at QoS 1: few, and the only answer they get.
+                let qos = if reply.at_least_once {
+                    QoS::AtLeastOnce
+                } else {
+                    QoS::AtMostOnce
+                };
+                match client.publish(reply.topic, qos, false, reply.payload).await {
                     Ok(()) => Metrics::inc(&ingestor.metrics().receipts),
                     Err(e) => tracing::warn!(error = %e, "Cannot publish a receipt."),
                 }

@@ -2,14 +2,17 @@
 //! on the caller's task tracker. `mimamori up`, `mimamori gateway`, the benchmarks and the tests
 //! start it only this way.
 
+use crate::concern::ConcernIntake;
 use crate::ingest::{IngestEvent, IngestSettings, Ingestor};
 use crate::metrics::Metrics;
 use crate::mqtt::MqttSettings;
 use mimamori_core::clock::Clock;
 use mimamori_core::config::Config;
 use mimamori_core::endpoint::MqttEndpoint;
+use mimamori_core::registry::Registry;
 use mimamori_core::storage::Store;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{Notify, broadcast};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -23,24 +26,29 @@ pub struct Gateway {
     wake: Vec<Arc<Notify>>,
 }
 
-/// The gateway of `config`, storing into `store` and reaching the broker at `endpoint`.
+/// How often the gateway writes the summaries of security events whose interval has ended and
+/// drops expired records from its caches.
+const SWEEP_EVERY: Duration = Duration::from_secs(10);
+
+/// The gateway of `config`, storing into `store` and reaching the broker at `endpoint`; partners'
+/// reports on MQTT are routed by addresses through `registry`, as the HTTP API's are.
 pub fn build(
     config: &Config,
     store: Store,
+    registry: Arc<Registry>,
     clock: Arc<dyn Clock>,
     endpoint: &MqttEndpoint,
 ) -> Gateway {
-    let ingestor = Arc::new(Ingestor::new(
-        store,
-        clock,
-        IngestSettings {
-            message_auth: config.gateway.message_auth,
-            max_payload_bytes: config.gateway.max_payload_bytes,
-            max_clock_skew: chrono::Duration::seconds(config.gateway.max_clock_skew_seconds),
-            zigbee2mqtt_prefix: config.gateway.zigbee2mqtt_topic.clone(),
-        },
-        Arc::new(Metrics::default()),
-    ));
+    let concerns = ConcernIntake::new(store.clone(), registry, clock.clone());
+    let ingestor = Arc::new(
+        Ingestor::new(
+            store,
+            clock,
+            IngestSettings::of(&config.gateway),
+            Arc::new(Metrics::default()),
+        )
+        .with_concerns(concerns),
+    );
     Gateway {
         ingestor,
         mqtt: endpoint.clone(),
@@ -83,6 +91,21 @@ impl Gateway {
                 }
             });
         }
+        let (ingestor, stop) = (self.ingestor.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            let mut every = tokio::time::interval(SWEEP_EVERY);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    _ = every.tick() => {
+                        if let Err(e) = ingestor.sweep().await {
+                            tracing::error!(error = %e, "Cannot write the summaries of security events.");
+                        }
+                    }
+                }
+            }
+        });
         tasks.spawn(crate::mqtt::run(self.mqtt, self.ingestor, shutdown.clone()));
     }
 }

@@ -109,9 +109,15 @@ pub async fn run(mut config: Config, mut parts: Components) -> Result<(), Failur
     } else {
         (None, None, None)
     };
-    let mut gateway = parts
-        .gateway
-        .then(|| mimamori_gateway::build(&config, store.clone(), clock.clone(), &endpoint));
+    let mut gateway = parts.gateway.then(|| {
+        mimamori_gateway::build(
+            &config,
+            store.clone(),
+            registry.clone(),
+            clock.clone(),
+            &endpoint,
+        )
+    });
     let alerts = if parts.alerts {
         let alerts =
             mimamori_alerts::build(&config, store.clone(), &registry, clock.clone(), &endpoint)

@@ -1,15 +1,19 @@
 //! The device side, end to end: a store, a broker (our embedded rumqttd started through
 //! `mimamori_broker::start_embedded`, or a real Mosquitto with password file and ACL, started for
 //! the test on a free port), the gateway built and run through `mimamori_gateway::build`, and
-//! provisioned devices that connect over TCP like real ones. Mosquitto and the TLS certificates
+//! provisioned devices that connect over TCP like real ones, and partners (Mosquitto knows their
+//! logins and topics as the broker's ACL should). Mosquitto and the TLS certificates
 //! panic where their command is missing: the tests that use them declare the `Mosquitto` /
 //! `OpenSsl` need.
 
-use mimamori_core::clock::SystemClock;
+use mimamori_core::clock::{Clock, SystemClock};
 use mimamori_core::config::Config;
 use mimamori_core::domain::*;
 use mimamori_core::endpoint::MqttEndpoint;
-use mimamori_core::secret::{device_mac_key, device_secret_hash, generate_device_password};
+use mimamori_core::registry::Registry;
+use mimamori_core::secret::{
+    device_mac_key, device_secret_hash, generate_device_password, token_hash,
+};
 use mimamori_core::storage::Store;
 use mimamori_devices::{DeviceClient, DeviceConfig};
 use mimamori_gateway::Metrics;
@@ -31,12 +35,56 @@ pub enum BrokerKind {
     Mosquitto,
 }
 
+#[doc(hidden)]
+pub use mimamori_core::testing::TestStore as __TestStore;
+#[doc(hidden)]
+pub use mimamori_testkit as __testkit;
+
+/// Registers each `async fn(Store, BrokerKind)` twice, on a fresh SQLite store and a multi-thread
+/// runtime: `embedded::name` on our embedded broker, and `mosquitto::name`, which needs Mosquitto
+/// (listed as ignored with the reason where it is missing). The target ends with
+/// `mimamori_testkit::main!();`.
+#[macro_export]
+macro_rules! on_both_brokers {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                $crate::platform::__testkit::case!($name => || {
+                    $crate::platform::__testkit::harness::multi_thread(async {
+                        let t = $crate::platform::__TestStore::sqlite().await;
+                        super::$name(t.store.clone(), $crate::platform::BrokerKind::Embedded).await;
+                        t.finish().await;
+                    })
+                });
+            )*
+        }
+        mod mosquitto {
+            $(
+                $crate::platform::__testkit::case!($name: [Mosquitto] => || {
+                    $crate::platform::__testkit::harness::multi_thread(async {
+                        let t = $crate::platform::__TestStore::sqlite().await;
+                        super::$name(t.store.clone(), $crate::platform::BrokerKind::Mosquitto).await;
+                        t.finish().await;
+                    })
+                });
+            )*
+        }
+    };
+}
+
 /// A provisioned device's credentials.
 #[derive(Debug, Clone)]
 pub struct Creds {
     pub id: DeviceId,
     pub password: String,
     pub resident: Option<ResidentId>,
+}
+
+/// A provisioned partner's login: its id and API token.
+#[derive(Debug, Clone)]
+pub struct PartnerCreds {
+    pub id: PartnerId,
+    pub token: String,
 }
 
 /// A broker, the gateway (when running) and the store they write to.
@@ -51,6 +99,8 @@ pub struct Platform {
     config: Config,
     /// How the gateway reaches the broker.
     pub endpoint: MqttEndpoint,
+    /// The clock of the gateways started from now on ([`Platform::use_clock`]).
+    clock: Arc<dyn Clock>,
     /// The running gateway's stop signal and tasks.
     gateway: Option<(CancellationToken, TaskTracker)>,
     /// The running (or last) gateway's counters.
@@ -104,10 +154,44 @@ pub async fn provision(
     }
 }
 
+/// Registers a partner (a post office) with one API token.
+pub async fn provision_partner(store: &Store, id: &str) -> PartnerCreds {
+    let creds = PartnerCreds {
+        id: PartnerId::parse(id).unwrap(),
+        token: format!("mmp_{}", mimamori_core::secret::generate(33)),
+    };
+    store
+        .add_partner(
+            &NewPartner {
+                id: creds.id.clone(),
+                name: format!("{id} 郵便局"),
+                kind: PartnerKind::Post,
+                agreement: None,
+            },
+            &token_hash(&creds.token),
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    creds
+}
+
 impl Platform {
     /// Starts the broker of `kind` knowing `devices`, and the gateway.
     pub async fn start(store: Store, kind: BrokerKind, devices: &[Creds], gateway: bool) -> Self {
-        Self::start_with_tls(store, kind, devices, gateway, None).await
+        Self::launch(store, kind, devices, &[], gateway, None, &[]).await
+    }
+
+    /// As [`Platform::start`], Mosquitto also knowing `partners`' logins (the embedded broker
+    /// asks the store).
+    pub async fn start_with_partners(
+        store: Store,
+        kind: BrokerKind,
+        devices: &[Creds],
+        partners: &[PartnerCreds],
+        gateway: bool,
+    ) -> Self {
+        Self::launch(store, kind, devices, partners, gateway, None, &[]).await
     }
 
     /// As [`Platform::start`], the embedded broker also listening on TLS with (cert, key).
@@ -118,15 +202,27 @@ impl Platform {
         gateway: bool,
         tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
     ) -> Self {
-        Self::start_with_logins(store, kind, devices, gateway, tls, &[]).await
+        Self::launch(store, kind, devices, &[], gateway, tls, &[]).await
     }
 
     /// As [`Platform::start_with_tls`], Mosquitto also knowing `logins` (username, password):
-    /// partners and integrations, which the embedded broker finds in the store.
+    /// integrations, which the embedded broker finds in the store.
     pub async fn start_with_logins(
         store: Store,
         kind: BrokerKind,
         devices: &[Creds],
+        gateway: bool,
+        tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+        logins: &[(String, String)],
+    ) -> Self {
+        Self::launch(store, kind, devices, &[], gateway, tls, logins).await
+    }
+
+    async fn launch(
+        store: Store,
+        kind: BrokerKind,
+        devices: &[Creds],
+        partners: &[PartnerCreds],
         gateway: bool,
         tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
         logins: &[(String, String)],
@@ -175,6 +271,7 @@ impl Platform {
                     .iter()
                     .map(|d| (d.id.to_string(), d.password.clone()))
                     .collect();
+                users.extend(partners.iter().map(|p| (p.id.to_string(), p.token.clone())));
                 users.extend(logins.iter().cloned());
                 let m = Mosquitto::start(&service_password, &users, &acl);
                 (m.addr, Some(m))
@@ -188,6 +285,7 @@ impl Platform {
             addr_tls,
             config,
             endpoint,
+            clock: Arc::new(SystemClock),
             gateway: None,
             metrics: Arc::new(Metrics::default()),
             events: broadcast::channel(16 * 1024).0,
@@ -200,14 +298,20 @@ impl Platform {
         p
     }
 
-    /// Builds the gateway through its face and runs it (again, after [`Platform::stop_gateway`]:
-    /// the same persistent session).
+    /// The clock of the gateways started from now on (the system's until told).
+    pub fn use_clock(&mut self, clock: Arc<dyn Clock>) {
+        self.clock = clock;
+    }
+
+    /// Builds the gateway through its face (Fujisawa's registry) and runs it (again, after
+    /// [`Platform::stop_gateway`]: the same persistent session).
     pub fn start_gateway(&mut self) {
         assert!(self.gateway.is_none());
         let gateway = mimamori_gateway::build(
             &self.config,
             self.store.clone(),
-            Arc::new(SystemClock),
+            Arc::new(Registry::fujisawa()),
+            self.clock.clone(),
             &self.endpoint,
         );
         self.metrics = gateway.metrics();

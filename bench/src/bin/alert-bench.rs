@@ -185,9 +185,8 @@ async fn main() {
         Arc::new(SystemClock),
         IngestSettings {
             message_auth: MessageAuth::Required,
-            max_payload_bytes: 4096,
-            max_clock_skew: chrono::Duration::minutes(5),
             zigbee2mqtt_prefix: String::new(),
+            ..IngestSettings::of(&Default::default())
         },
         Arc::new(Metrics::default()),
     ));

@@ -17,6 +17,9 @@ pub struct GatewayConfig {
     pub zigbee2mqtt_topic: String,
     /// A device clock further off than this is not believed.
     pub max_clock_skew_seconds: i64,
+    /// Security events (a bad MAC, a refused partner) of one sender for one reason are written
+    /// once per interval: the first at once, the rest as one summary with their count.
+    pub security_event_interval_seconds: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -33,6 +36,7 @@ impl Default for GatewayConfig {
             max_payload_bytes: 4096,
             zigbee2mqtt_topic: "zigbee2mqtt".into(),
             max_clock_skew_seconds: 300,
+            security_event_interval_seconds: 60,
         }
     }
 }
@@ -43,6 +47,12 @@ impl GatewayConfig {
             return Err((
                 "gateway.max_payload_bytes",
                 "must be between 64 and 262144".into(),
+            ));
+        }
+        if !(1..=86_400).contains(&self.security_event_interval_seconds) {
+            return Err((
+                "gateway.security_event_interval_seconds",
+                "must be between 1 and 86400".into(),
             ));
         }
         Ok(())
