@@ -16,6 +16,8 @@
 
 use chrono::Utc;
 use mimamori_alerts::notify::{Outbox, Targets};
+use mimamori_bench::latency::percentile;
+use mimamori_bench::machine::CpuTimes;
 use mimamori_core::clock::SystemClock;
 use mimamori_core::config::MessageAuth;
 use mimamori_core::domain::*;
@@ -50,53 +52,6 @@ fn text_arg(name: &str) -> Option<String> {
         .position(|a| a == name)
         .and_then(|i| args.get(i + 1))
         .cloned()
-}
-
-fn percentile(v: &mut [f64], p: f64) -> f64 {
-    v.sort_by(f64::total_cmp);
-    if v.is_empty() {
-        f64::NAN
-    } else {
-        v[((v.len() - 1) as f64 * p).round() as usize]
-    }
-}
-
-/// The machine's CPU time counters (`/proc/stat`, Linux): total, idle (with I/O wait), stolen.
-struct CpuTimes {
-    total: u64,
-    idle: u64,
-    steal: u64,
-}
-
-impl CpuTimes {
-    /// Busy and stolen time since `before`, in % of all CPU time (stolen: taken by the hypervisor
-    /// for other guests, the usual cause of a virtual machine's latency spikes).
-    fn since(&self, before: &CpuTimes) -> (f64, f64) {
-        let total = (self.total - before.total).max(1) as f64;
-        let idle = (self.idle - before.idle) as f64;
-        let steal = (self.steal - before.steal) as f64;
-        (
-            100.0 * (total - idle - steal) / total,
-            100.0 * steal / total,
-        )
-    }
-}
-
-fn cpu_times() -> Option<CpuTimes> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let f: Vec<u64> = stat
-        .lines()
-        .next()?
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|v| v.parse().ok())
-        .collect();
-    // user nice system idle iowait irq softirq steal …
-    Some(CpuTimes {
-        total: f.iter().take(8).sum(),
-        idle: f.get(3)? + f.get(4)?,
-        steal: *f.get(7)?,
-    })
 }
 
 async fn provision(
@@ -436,7 +391,7 @@ async fn main() {
     // baseline message, so that both meet the machine's hiccups at the same moments.
     let mut tick = tokio::time::interval(Duration::from_millis(10));
     let load_start = Instant::now();
-    let cpu_before = cpu_times();
+    let cpu_before = CpuTimes::now();
     let sent_before = sent.load(std::sync::atomic::Ordering::Relaxed);
     for k in 0..presses {
         tick.tick().await;
@@ -468,7 +423,7 @@ async fn main() {
     }
     let load_rate = (sent.load(std::sync::atomic::Ordering::Relaxed) - sent_before) as f64
         / load_start.elapsed().as_secs_f64();
-    let cpu = cpu_times().zip(cpu_before).map(|(a, b)| a.since(&b));
+    let cpu = CpuTimes::now().zip(cpu_before).map(|(a, b)| a.since(&b));
     stop_load.cancel();
     println!(
         "alert path benchmark: {presses} presses over {BUTTONS} call buttons, background {load_rate:.0} activity events/s{}",
