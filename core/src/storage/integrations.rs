@@ -22,32 +22,30 @@ impl Store {
         new: &NewIntegration,
         now: DateTime<Utc>,
     ) -> Result<Integration, StorageError> {
-        let mut tx = self.pool.begin().await?;
-        let device = sqlx::query("SELECT 1 AS one FROM devices WHERE id = $1")
-            .bind(&new.id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if device.is_some() {
-            return Err(StorageError::Conflict(format!(
-                "integration {}: a device has this id (both log in to the broker by id)",
-                new.id
-            )));
-        }
+        // One statement that writes: a transaction reading first and writing after would have
+        // to upgrade its SQLite lock, which fails at once ("database is locked") when another
+        // connection wrote in between.
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO integrations (id, name, district_id, secret_hash, enabled, created_at)
-             VALUES ($1, $2, $3, $4, 1, $5) RETURNING {INTEGRATION_COLUMNS}"
+             SELECT CAST($1 AS TEXT), CAST($2 AS TEXT), CAST($3 AS TEXT), CAST($4 AS TEXT), 1, CAST($5 AS BIGINT)
+             WHERE NOT EXISTS (SELECT 1 FROM devices WHERE id = CAST($1 AS TEXT))
+             RETURNING {INTEGRATION_COLUMNS}"
         )))
         .bind(&new.id)
         .bind(&new.name)
         .bind(new.district.as_ref().map(|d| d.as_str()))
         .bind(&new.secret_hash)
         .bind(ms(now))
-        .fetch_one(&mut *tx)
+        .fetch_optional(&self.pool)
         .await
         .map_err(|e| constraint(e, &format!("integration {}", new.id)))?;
-        let integration = integration_from(&row)?;
-        tx.commit().await?;
-        Ok(integration)
+        match row {
+            Some(row) => integration_from(&row),
+            None => Err(StorageError::Conflict(format!(
+                "integration {}: a device has this id (both log in to the broker by id)",
+                new.id
+            ))),
+        }
     }
 
     /// The integration `id` (enabled or not); what the broker looks up for a login.
