@@ -113,14 +113,14 @@ pub fn mosquitto_acl(
     integrations: &[(String, Option<String>)],
 ) -> String {
     let events = Arc::new(SecurityEvents::new());
-    let rules = |login: &Login, name: &str, ignore: &[String]| {
+    // `{keyword} write|read {topic}` lines of a login's rights, leaving out `ignore`.
+    let lines = |keyword: &str, login: &Login, name: &str, ignore: &[String]| {
         let r = Rights::of(login, name, zigbee2mqtt_topic, events.clone());
         let mut out = String::new();
-        for t in r.publish.iter().filter(|t| !ignore.contains(t)) {
-            out.push_str(&format!("topic write {t}\n"));
-        }
-        for t in r.subscribe.iter().filter(|t| !ignore.contains(t)) {
-            out.push_str(&format!("topic read {t}\n"));
+        for (access, topics) in [("write", &r.publish), ("read", &r.subscribe)] {
+            for t in topics.iter().filter(|t| !ignore.contains(t)) {
+                out.push_str(&format!("{keyword} {access} {t}\n"));
+            }
         }
         out
     };
@@ -131,22 +131,17 @@ pub fn mosquitto_acl(
          # The platform.\nuser {service_username}\ntopic readwrite #\n\n\
          # Every device and partner: its own topics (%u: its username, which is its client id).\n"
     );
-    let pattern = |login: Login| {
-        let r = Rights::of(&login, "%u", zigbee2mqtt_topic, events.clone());
-        let mut out = String::new();
-        for t in &r.publish {
-            out.push_str(&format!("pattern write {t}\n"));
-        }
-        for t in &r.subscribe {
-            out.push_str(&format!("pattern read {t}\n"));
-        }
-        out
-    };
-    acl.push_str(&pattern(Login::Device {
+    let device = Login::Device {
         id: "%u".into(),
         hub: false,
-    }));
-    acl.push_str(&pattern(Login::Partner { id: "%u".into() }));
+    };
+    acl.push_str(&lines("pattern", &device, "%u", &[]));
+    acl.push_str(&lines(
+        "pattern",
+        &Login::Partner { id: "%u".into() },
+        "%u",
+        &[],
+    ));
     for hub in hubs {
         let own = Rights::of(
             &Login::Device {
@@ -162,7 +157,8 @@ pub fn mosquitto_acl(
         acl.push_str(&format!(
             "\n# Hub {hub}: its bridge's topics too.\nuser {hub}\n"
         ));
-        acl.push_str(&rules(
+        acl.push_str(&lines(
+            "topic",
             &Login::Device {
                 id: hub.clone(),
                 hub: true,
@@ -175,7 +171,8 @@ pub fn mosquitto_acl(
         acl.push_str(&format!(
             "\n# Integration {id}: reads alerts only.\nuser {id}\n"
         ));
-        acl.push_str(&rules(
+        acl.push_str(&lines(
+            "topic",
             &Login::Integration {
                 district: district.clone(),
             },

@@ -237,6 +237,13 @@ async fn messages_arrive_at_the_lower_of_publish_and_subscription_qos() {
     r.t.finish().await;
 }
 
+/// Whether the broker closes the connection within [`WAIT`].
+async fn dropped(ev: &mut rumqttc::EventLoop) -> bool {
+    tokio::time::timeout(WAIT, async { while ev.poll().await.is_ok() {} })
+        .await
+        .is_ok()
+}
+
 async fn a_disabled_or_rotated_device_is_dropped_while_connected() {
     let r = running().await;
     let store = r.t.store.clone();
@@ -257,15 +264,8 @@ async fn a_disabled_or_rotated_device_is_dropped_while_connected() {
         .set_device_enabled(&id, false, chrono::Utc::now())
         .await
         .unwrap();
-    let dropped = tokio::time::timeout(WAIT, async {
-        loop {
-            if ev.poll().await.is_err() {
-                return;
-            }
-        }
-    })
-    .await;
-    assert!(dropped.is_ok(), "the connection was dropped");
+    let gone = dropped(&mut ev).await;
+    assert!(gone, "the connection was dropped");
     assert!(started.elapsed() < Duration::from_secs(5));
     let (_, code) = raw_connect(
         r.broker.addr,
@@ -289,18 +289,8 @@ async fn a_disabled_or_rotated_device_is_dropped_while_connected() {
         )
         .await
         .unwrap();
-    let dropped = tokio::time::timeout(WAIT, async {
-        loop {
-            if ev.poll().await.is_err() {
-                return;
-            }
-        }
-    })
-    .await;
-    assert!(
-        dropped.is_ok(),
-        "the connection with the old secret was dropped"
-    );
+    let gone = dropped(&mut ev).await;
+    assert!(gone, "the connection with the old secret was dropped");
     let (_, old) = raw_connect(
         r.broker.addr,
         &connect_packet("btn-1", Some(("btn-1", &pw)), 30),
