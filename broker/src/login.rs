@@ -25,8 +25,8 @@ use crate::rights::{Login, Rights};
 use crate::security::{Refusal, SecurityEvents};
 use mimamori_core::domain::{DeviceId, DeviceKind, INTEGRATION_SECRET_PREFIX, PartnerId};
 use mimamori_core::secret::{
-    DeviceSecretCheck, PasswordHasherConfig, check_device_secret, constant_time_eq,
-    device_secret_hash, token_hash,
+    DeviceSecretCheck, PARTNER_TOKEN_PREFIX, PasswordHasherConfig, check_device_secret,
+    constant_time_eq, device_secret_hash, token_hash,
 };
 use mimamori_core::storage::Store;
 use std::collections::HashMap;
@@ -37,8 +37,6 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 
 /// Client ids of the platform's own components start with this; device ids may not.
 pub const SERVICE_CLIENT_PREFIX: &str = "mimamori-";
-/// Prefix of partner API tokens.
-const PARTNER_TOKEN_PREFIX: &str = "mmp_";
 
 /// Failures of one username or address answered without delay.
 pub const FREE_FAILURES: u32 = 3;

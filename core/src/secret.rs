@@ -84,9 +84,12 @@ pub fn generate_device_password() -> String {
     generate(24)
 }
 
+/// Prefix of partner API tokens (the broker tells a partner's login by it).
+pub const PARTNER_TOKEN_PREFIX: &str = "mmp_";
+
 /// A new partner API token: `mmp_` and 33 characters, about 190 bits.
 pub fn generate_partner_token() -> String {
-    format!("mmp_{}", generate(33))
+    format!("{PARTNER_TOKEN_PREFIX}{}", generate(33))
 }
 
 /// Hashes passwords with argon2id.

@@ -190,6 +190,13 @@ fn a_bad_timezone_is_refused() {
 }
 
 #[test]
+fn the_withdrawn_mqtt5_listener_is_refused_with_its_reason() {
+    let e = load("[broker]\nlisten_v5 = \"127.0.0.1:1884\"\n").unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("broker.listen_v5"), "{e}");
+    assert!(e.message.contains("MQTT 3.1.1 only"), "{e}");
+}
+
+#[test]
 fn a_tls_listener_needs_its_files() {
     let e = load("[broker]\ntls_listen = \"127.0.0.1:8883\"\n").unwrap_err();
     assert_eq!(e.key.as_deref(), Some("broker.tls_cert"), "{e}");
