@@ -103,7 +103,9 @@ impl<P: Protocol> RemoteLink<P> {
             .dynamic_filters(dynamic_filters)
             .topic_alias_max(topic_alias_max.unwrap_or(0))
             .rights(rights)
-            .build()?;
+            // mimamori patch: await the router's answer instead of blocking the worker
+            .build_async()
+            .await?;
 
         let id = link_rx.id();
         Span::current().record("connection_id", id);

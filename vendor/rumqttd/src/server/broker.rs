@@ -403,7 +403,7 @@ impl<P: Protocol + Clone + Send + 'static> Server<P> {
     }
 
     pub async fn start(&mut self, link_type: LinkType) -> Result<(), Error> {
-        let listener = TcpListener::bind(&self.config.listen).await?;
+        let listener = listen(self.config.listen)?;
         let delay = Duration::from_millis(self.config.next_connection_delay_ms);
         let mut count: usize = 0;
 
@@ -486,9 +486,27 @@ impl<P: Protocol + Clone + Send + 'static> Server<P> {
                 ),
             };
 
-            time::sleep(delay).await;
+            // mimamori patch: no sleep when no delay is asked for. A zero sleep still waits for
+            // the timer wheel (about 1 ms), which capped accepts near 1,000 a second.
+            if !delay.is_zero() {
+                time::sleep(delay).await;
+            }
         }
     }
+}
+
+/// mimamori patch: the listening socket with a backlog of 4096. `TcpListener::bind` uses 128 (or
+/// the system's somaxconn, if lower): during a reconnect storm the queue overflowed, and each
+/// dropped SYN cost its device a retransmission timeout of one second or more.
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    #[cfg(not(windows))]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
 }
 
 /// Configures the Websocket connection to indicate the correct protocol
