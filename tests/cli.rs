@@ -468,6 +468,34 @@ fn integrations_get_a_secret_once_and_the_stream_key_is_printed() {
     let text = ok(dir.path(), &["admin", "integration", "key"]);
     assert!(text.contains(key["public_key"].as_str().unwrap()), "{text}");
 
+    // The Mosquitto ACL gives each enabled integration its alerts to read, and nothing else.
+    let acl = ok(dir.path(), &["admin", "mosquitto-acl"]);
+    let block = |acl: &str, user: &str| -> Vec<String> {
+        acl.split("\n\n")
+            .find(|b| b.lines().any(|l| l == format!("user {user}")))
+            .map(|b| {
+                b.lines()
+                    .filter(|l| l.starts_with("topic"))
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        block(&acl, &id),
+        ["topic read mimamori/v1/alerts/kugenuma/#"],
+        "{acl}"
+    );
+    assert_eq!(
+        block(&acl, "int-city"),
+        ["topic read mimamori/v1/alerts/#"],
+        "{acl}"
+    );
+    assert!(
+        acl.contains("pattern write mimamori/v1/devices/%u/events"),
+        "{acl}"
+    );
+
     // A new secret, then disabled.
     let rotated = json(
         dir.path(),
@@ -481,6 +509,10 @@ fn integrations_get_a_secret_once_and_the_stream_key_is_printed() {
     );
     assert_eq!(disabled["changed"], true);
     assert!(ok(dir.path(), &["admin", "integration", "disable", &id]).contains("既に無効"));
+    assert!(
+        block(&ok(dir.path(), &["admin", "mosquitto-acl"]), &id).is_empty(),
+        "a disabled integration keeps its place in the ACL"
+    );
     let o = run(
         dir.path(),
         &["admin", "integration", "disable", "int-nobody"],
@@ -758,6 +790,37 @@ fn a_provisioned_device_reaches_a_running_platform() {
             button.wait_receipt(seq, Duration::from_secs(30)).await,
             "no receipt: the emergency was not stored"
         );
+
+        // Disabled while connected: dropped, and its reconnects are refused as disabled.
+        let id = id_of(&d);
+        let disabled = json(dir.path(), &["admin", "device", "disable", id, "--json"]);
+        assert_eq!(disabled["enabled"], false, "{disabled}");
+        wait_for_metric(
+            &up.http,
+            "mimamori_broker_logins_refused_total{reason=\"disabled\"}",
+        )
+        .await;
+        // Enabled again: the same client logs in and its press is stored.
+        ok(dir.path(), &["admin", "device", "enable", id]);
+        let seq = button
+            .send(mimamori_core::protocol::EventType::Emergency, None, None)
+            .await
+            .unwrap();
+        assert!(
+            button.wait_receipt(seq, Duration::from_secs(30)).await,
+            "an enabled device could not log in again"
+        );
+        // A new secret: the old one is refused from then on.
+        let rotated = json(
+            dir.path(),
+            &["admin", "device", "rotate-secret", id, "--json"],
+        );
+        assert_ne!(rotated["secret"], d["secret"]);
+        wait_for_metric(
+            &up.http,
+            "mimamori_broker_logins_refused_total{reason=\"wrong_password\"}",
+        )
+        .await;
         shutdown.cancel();
     });
     let metrics = http_get(&up.http, "/metrics");
@@ -769,7 +832,59 @@ fn a_provisioned_device_reaches_a_running_platform() {
         !metrics.contains("mimamori_gateway_signals_stored_total 0\n"),
         "{metrics}"
     );
+    assert!(
+        !metrics.contains("mimamori_broker_logins_accepted_total 0\n"),
+        "{metrics}"
+    );
     assert!(stop(&mut child, "-TERM").success());
+    // The refusals of the last minute were reported at shutdown, not lost with the process.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (audit, security) = rt.block_on(async {
+        let store = data_store(dir.path()).await;
+        let audit = store
+            .list_audit("device", Some(id_of(&d)), 50)
+            .await
+            .unwrap();
+        let security = store.list_audit("security", None, 50).await.unwrap();
+        store.close().await;
+        (audit, security)
+    });
+    let actions: Vec<&str> = audit.iter().map(|a| a.action.as_str()).collect();
+    for action in ["device.disable", "device.enable", "device.rotate_secret"] {
+        assert!(
+            actions.contains(&action),
+            "{action} not audited: {actions:?}"
+        );
+    }
+    assert!(
+        security
+            .iter()
+            .any(|a| a.action == "security.login_refused"),
+        "the refusals were not reported at shutdown"
+    );
+}
+
+fn id_of(device: &serde_json::Value) -> &str {
+    device["id"].as_str().unwrap()
+}
+
+/// Waits until the counter `name` (with its labels) on `/metrics` is above 0.
+async fn wait_for_metric(http: &str, name: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let metrics = http_get(http, "/metrics");
+        let value = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse::<u64>().ok());
+        if value.is_some_and(|v| v > 0) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{name} stayed at {value:?}:\n{metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// `mimamori up --demo` shows signals of simulated homes as they are stored, and the alert the

@@ -10,6 +10,7 @@ use chrono::Duration;
 use mimamori_core::clock::ManualClock;
 use mimamori_core::config::GatewayConfig;
 use mimamori_core::domain::*;
+use mimamori_core::metrics::Exposition;
 use mimamori_core::protocol::{Event, EventType};
 use mimamori_core::registry::Registry;
 use mimamori_core::storage::Store;

@@ -3,6 +3,7 @@
 //! `mosquitto` command, TLS the `openssl` one: where missing, they are listed as ignored.
 
 use mimamori_core::domain::*;
+use mimamori_core::metrics::Exposition;
 use mimamori_core::protocol::{Event, EventType, Sensor};
 use mimamori_core::storage::Store;
 use mimamori_gateway::{DropReason, IngestEvent};

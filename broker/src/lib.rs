@@ -28,6 +28,8 @@ use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
@@ -64,6 +66,21 @@ pub struct EmbeddedBroker {
     pub addr_tls: Option<SocketAddr>,
     /// Refused logins and topics, and accepted logins, as they happen.
     pub security: Arc<SecurityEvents>,
+    /// Ends the security reports and the revocation feed.
+    shutdown: CancellationToken,
+    /// The security reporter and the revocation feed.
+    tasks: TaskTracker,
+}
+
+impl EmbeddedBroker {
+    /// Stops the broker's own tasks: the security events counted since the last report are
+    /// reported (log line and audit row) before this returns, and revocations are no longer read.
+    /// rumqttd's threads cannot be stopped; they end with the process.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
 }
 
 /// The embedded broker of `config` (`[broker]`, the service account of `[mqtt]` with
@@ -96,16 +113,19 @@ pub fn start_embedded(
         max_connections: broker.max_connections,
         max_payload_bytes: 4 * config.gateway.max_payload_bytes,
     };
-    let started = start(settings, logins, security.clone())?;
-    let reporter = security.clone();
-    let feed = store.clone();
-    tokio::spawn(async move {
-        reporter
-            .run(feed, tokio_util::sync::CancellationToken::new())
-            .await
+    let (broker, disconnector) = start(settings, logins, security.clone())?;
+    let (reporter, feed, shutdown) = (security, store.clone(), broker.shutdown.clone());
+    broker
+        .tasks
+        .spawn(async move { reporter.run(feed, shutdown).await });
+    let (shutdown, store) = (broker.shutdown.clone(), store.clone());
+    broker.tasks.spawn(async move {
+        tokio::select! {
+            () = shutdown.cancelled() => {}
+            () = revocation::run(store, disconnector) => {}
+        }
     });
-    tokio::spawn(revocation::run(store.clone(), started.1));
-    Ok(started.0)
+    Ok(broker)
 }
 
 /// Starts rumqttd on its own threads with logins decided by `logins`, and returns once it accepts
@@ -191,6 +211,8 @@ fn start(
             addr,
             addr_tls,
             security,
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
         },
         disconnector,
     ))

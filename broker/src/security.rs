@@ -11,6 +11,7 @@
 
 use chrono::{DateTime, Utc};
 use mimamori_core::domain::{Actor, NewAuditEntry};
+use mimamori_core::metrics::{Exposition, metric};
 use mimamori_core::storage::Store;
 use serde_json::json;
 use std::collections::HashMap;
@@ -55,6 +56,16 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    pub const ALL: [Refusal; 7] = [
+        Refusal::NoLogin,
+        Refusal::ClientIdMismatch,
+        Refusal::Unknown,
+        Refusal::Disabled,
+        Refusal::WrongPassword,
+        Refusal::ServiceAccount,
+        Refusal::StoreUnavailable,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Refusal::NoLogin => "no_login",
@@ -105,7 +116,14 @@ pub struct SecurityEvents {
     pub logins_accepted: AtomicU64,
     pub logins_refused: AtomicU64,
     pub topics_refused: AtomicU64,
+    /// Refused logins by reason, in the order of [`Refusal::ALL`].
+    refused_by_reason: [AtomicU64; Refusal::ALL.len()],
+    /// Refused topics by what was attempted, in the order of [`TOPIC_KINDS`].
+    refused_by_kind: [AtomicU64; TOPIC_KINDS.len()],
 }
+
+/// What a connection may be refused on a topic.
+const TOPIC_KINDS: [Kind; 3] = [Kind::Publish, Kind::Subscribe, Kind::LastWill];
 
 impl SecurityEvents {
     pub fn new() -> Self {
@@ -115,12 +133,18 @@ impl SecurityEvents {
     /// A login was refused.
     pub fn login_refused(&self, username: &str, reason: Refusal) {
         self.logins_refused.fetch_add(1, Ordering::Relaxed);
+        if let Some(i) = Refusal::ALL.iter().position(|r| *r == reason) {
+            self.refused_by_reason[i].fetch_add(1, Ordering::Relaxed);
+        }
         self.add(username, Kind::Login(reason), None);
     }
 
     /// A connection used a topic its rights do not allow.
     pub fn topic_refused(&self, login: &str, kind: Kind, topic: &str) {
         self.topics_refused.fetch_add(1, Ordering::Relaxed);
+        if let Some(i) = TOPIC_KINDS.iter().position(|k| *k == kind) {
+            self.refused_by_kind[i].fetch_add(1, Ordering::Relaxed);
+        }
         self.add(login, kind, Some(topic));
     }
 
@@ -239,9 +263,74 @@ impl SecurityEvents {
     }
 }
 
+impl Exposition for SecurityEvents {
+    fn render(&self) -> String {
+        let mut out = String::new();
+        metric(
+            &mut out,
+            "counter",
+            "mimamori_broker_logins_accepted_total",
+            "MQTT logins the embedded broker accepted.",
+            self.logins_accepted.load(Ordering::Relaxed),
+        );
+        let labelled =
+            |out: &mut String, name: &str, help: &str, label: &str, values: Vec<(&str, u64)>| {
+                out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n"));
+                for (value, count) in values {
+                    out.push_str(&format!("{name}{{{label}=\"{value}\"}} {count}\n"));
+                }
+            };
+        labelled(
+            &mut out,
+            "mimamori_broker_logins_refused_total",
+            "MQTT logins the embedded broker refused, by reason.",
+            "reason",
+            Refusal::ALL
+                .iter()
+                .zip(&self.refused_by_reason)
+                .map(|(r, c)| (r.as_str(), c.load(Ordering::Relaxed)))
+                .collect(),
+        );
+        labelled(
+            &mut out,
+            "mimamori_broker_topics_refused_total",
+            "Publishes, subscriptions and last wills the embedded broker refused by topic rights.",
+            "what",
+            TOPIC_KINDS
+                .iter()
+                .zip(&self.refused_by_kind)
+                .map(|(k, c)| (k.as_str(), c.load(Ordering::Relaxed)))
+                .collect(),
+        );
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metrics_count_refusals_by_reason_and_what() {
+        let events = SecurityEvents::new();
+        for _ in 0..600 {
+            events.login_refused("btn-1", Refusal::WrongPassword);
+        }
+        events.login_refused("nobody", Refusal::Unknown);
+        events.topic_refused("door-1", Kind::Subscribe, "#");
+        let text = events.render();
+        for line in [
+            "mimamori_broker_logins_refused_total{reason=\"wrong_password\"} 600",
+            "mimamori_broker_logins_refused_total{reason=\"unknown\"} 1",
+            "mimamori_broker_logins_refused_total{reason=\"disabled\"} 0",
+            "mimamori_broker_topics_refused_total{what=\"subscribe\"} 1",
+            "mimamori_broker_topics_refused_total{what=\"publish\"} 0",
+            "mimamori_broker_logins_accepted_total 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
+        }
+        assert!(!text.contains("btn-1"), "no login names in metrics");
+    }
 
     #[test]
     fn a_flood_becomes_one_report_per_login_and_what() {

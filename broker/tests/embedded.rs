@@ -8,7 +8,7 @@ use mimamori_core::config::Config;
 use mimamori_core::domain::*;
 use mimamori_core::secret::{
     DeviceSecretCheck, PasswordHasherConfig, check_device_secret, device_mac_key,
-    device_secret_hash, generate_device_password,
+    device_secret_hash, generate_device_password, token_hash,
 };
 use mimamori_core::storage::Store;
 use mimamori_core::testing::TestStore;
@@ -24,6 +24,7 @@ mimamori_testkit::tests! {
     multi_thread a_connect_without_login_is_refused_with_code_5_and_counted;
     multi_thread messages_arrive_at_the_lower_of_publish_and_subscription_qos;
     multi_thread a_disabled_or_rotated_device_is_dropped_while_connected;
+    multi_thread a_revoked_partner_or_integration_is_dropped_while_connected;
     multi_thread an_argon2_device_hash_still_logs_in_and_becomes_fast;
     multi_thread repeated_failures_are_slowed_and_others_are_not;
 }
@@ -303,6 +304,66 @@ async fn a_disabled_or_rotated_device_is_dropped_while_connected() {
     )
     .await;
     assert_eq!(fresh, 0);
+    r.t.finish().await;
+}
+
+/// A partner whose token is revoked and an integration disabled lose their open connection, as a
+/// device does: the broker reads the store's revocation feed.
+async fn a_revoked_partner_or_integration_is_dropped_while_connected() {
+    let r = running().await;
+    let store = r.t.store.clone();
+    let now = chrono::Utc::now;
+    let token = mimamori_core::secret::generate_partner_token();
+    store
+        .add_partner(
+            &NewPartner {
+                id: PartnerId::parse("pt-post").unwrap(),
+                name: "郵便局".into(),
+                kind: PartnerKind::Post,
+                agreement: None,
+            },
+            &token_hash(&token),
+            now(),
+        )
+        .await
+        .unwrap();
+    let secret = Integration::generate_secret();
+    store
+        .add_integration(
+            &NewIntegration {
+                id: "int-city".into(),
+                name: "市ケース管理".into(),
+                district: None,
+                secret_hash: token_hash(&secret),
+            },
+            now(),
+        )
+        .await
+        .unwrap();
+    for (login, password) in [("pt-post", &token), ("int-city", &secret)] {
+        let (_c, mut ev) = client(r.broker.addr, login, login, password);
+        until(&mut ev, |e| {
+            matches!(e, Event::Incoming(Packet::ConnAck(_)))
+        })
+        .await;
+        let started = Instant::now();
+        if login == "pt-post" {
+            store
+                .revoke_partner_token(&token_hash(&token), now())
+                .await
+                .unwrap();
+        } else {
+            assert!(store.disable_integration(login, now()).await.unwrap());
+        }
+        assert!(dropped(&mut ev).await, "{login} was not dropped");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        let (_, code) = raw_connect(
+            r.broker.addr,
+            &connect_packet(login, Some((login, password)), 30),
+        )
+        .await;
+        assert_eq!(code, 5, "{login} logged in again after its revocation");
+    }
     r.t.finish().await;
 }
 

@@ -27,6 +27,7 @@ pub mod domain;
 pub mod endpoint;
 pub mod html;
 pub mod import;
+pub mod metrics;
 pub mod protocol;
 pub mod registry;
 pub mod secret;

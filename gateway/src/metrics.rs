@@ -2,6 +2,7 @@
 //! lines of dropped messages (a misbehaving device must not flood the log).
 
 use crate::drop_reason::DropReason;
+use mimamori_core::metrics::{Exposition, metric};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -53,9 +54,11 @@ impl Metrics {
     pub fn inc(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
     }
+}
 
+impl Exposition for Metrics {
     /// The Prometheus text exposition.
-    pub fn render(&self) -> String {
+    fn render(&self) -> String {
         let mut out = String::new();
         let counters = [
             (
@@ -80,10 +83,13 @@ impl Metrics {
             ),
         ];
         for (name, help, value) in counters {
-            out.push_str(&format!(
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
-                value.load(Ordering::Relaxed)
-            ));
+            metric(
+                &mut out,
+                "counter",
+                name,
+                help,
+                value.load(Ordering::Relaxed),
+            );
         }
         let gauges = [
             (
@@ -98,10 +104,7 @@ impl Metrics {
             ),
         ];
         for (name, help, value) in gauges {
-            out.push_str(&format!(
-                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {}\n",
-                value.load(Ordering::Relaxed)
-            ));
+            metric(&mut out, "gauge", name, help, value.load(Ordering::Relaxed));
         }
         let name = "mimamori_gateway_messages_dropped_total";
         out.push_str(&format!(

@@ -156,7 +156,7 @@ pub async fn run(mut config: Config, mut parts: Components) -> Result<(), Failur
             registry.clone(),
             clock.clone(),
             mimamori_web::Parts {
-                gateway_metrics: gateway.as_ref().map(|g| g.metrics()),
+                metrics: component_metrics(broker.as_ref(), gateway.as_ref()),
                 telegram_webhook: alerts.as_ref().and_then(|a| a.telegram_webhook()),
                 rules_waker: alerts.as_ref().map(|a| a.waker()),
             },
@@ -275,8 +275,12 @@ pub async fn run(mut config: Config, mut parts: Components) -> Result<(), Failur
             "Shutdown deadline passed; stopping anyway."
         );
     }
+    if let Some(broker) = broker {
+        // The security events of the last minute are reported; rumqttd's own threads cannot be
+        // stopped and end with the process.
+        broker.stop().await;
+    }
     store.close().await;
-    // The embedded broker's threads cannot be stopped (rumqttd); they end with the process.
     println!("mimamori: 停止しました / stopped.");
     Ok(())
 }
@@ -399,4 +403,19 @@ async fn shutdown_signal() -> std::io::Result<&'static str> {
         tokio::signal::ctrl_c().await?;
         Ok("Ctrl+C")
     }
+}
+
+/// The counters of the components running in this process, for `/metrics`.
+fn component_metrics(
+    broker: Option<&mimamori_broker::EmbeddedBroker>,
+    gateway: Option<&mimamori_gateway::Gateway>,
+) -> Vec<Arc<dyn mimamori_core::metrics::Exposition>> {
+    let mut metrics: Vec<Arc<dyn mimamori_core::metrics::Exposition>> = Vec::new();
+    if let Some(b) = broker {
+        metrics.push(b.security.clone());
+    }
+    if let Some(g) = gateway {
+        metrics.push(g.metrics());
+    }
+    metrics
 }

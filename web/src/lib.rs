@@ -44,8 +44,8 @@ use tokio_util::sync::CancellationToken;
 /// What the server serves from the components running beside it in this process.
 #[derive(Default)]
 pub struct Parts {
-    /// The gateway's counters, for `/metrics`.
-    pub gateway_metrics: Option<Arc<mimamori_gateway::Metrics>>,
+    /// The counters of the components running here (gateway, embedded broker), for `/metrics`.
+    pub metrics: Vec<Arc<dyn mimamori_core::metrics::Exposition>>,
     /// The route Telegram posts updates to (the alert service's bot, in webhook mode).
     pub telegram_webhook: Option<Router>,
     /// Wakes the rules at once when a partner's concern is stored here.
@@ -102,7 +102,7 @@ pub async fn build(
     let state = server::AppState {
         store: store.clone(),
         registry: registry.clone(),
-        gateway_metrics: parts.gateway_metrics,
+        metrics: parts.metrics,
         clock: clock.clone(),
         actions: actions.clone(),
         telegram_webhook: parts.telegram_webhook,

@@ -28,7 +28,7 @@ pub struct AppState {
     /// The city registry (districts, towns, default teams).
     pub registry: Arc<Registry>,
     /// Ingestion counters, when a gateway runs in this process.
-    pub gateway_metrics: Option<Arc<mimamori_gateway::Metrics>>,
+    pub metrics: Vec<Arc<dyn mimamori_core::metrics::Exposition>>,
     pub clock: Arc<dyn mimamori_core::clock::Clock>,
     /// What responders do to alerts through the API.
     pub actions: mimamori_alerts::actions::Actions,
@@ -220,14 +220,10 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-/// Prometheus text exposition: the gateway's counters (when it runs here) and the alert path's
-/// figures from the store (whichever process runs which part).
+/// Prometheus text exposition: the counters of the components running here (gateway, embedded
+/// broker) and the alert path's figures from the store (whichever process runs which part).
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let mut body = state
-        .gateway_metrics
-        .as_ref()
-        .map(|m| m.render())
-        .unwrap_or_default();
+    let mut body: String = state.metrics.iter().map(|m| m.render()).collect();
     let now = chrono::Utc::now();
     let health = state
         .store
