@@ -115,7 +115,10 @@ pub async fn build(
         Routing::from_config(&config.alerts),
         Escalation::from_config(&config.alerts),
         targets.clone(),
-    );
+    )
+    .with_leadership(crate::service::Leadership::of_this_process(
+        config.alerts.leader_lease(),
+    ));
     let mut outbox = Outbox::new(
         store.clone(),
         clock.clone(),
@@ -127,9 +130,14 @@ pub async fn build(
             .map_err(|e| BuildError::Config(format!("notify.webhooks: {e}")))?;
         outbox = outbox.with_sender(Channel::Webhook, Arc::new(sender));
     }
-    // Alert changes (when enabled) and check-in reminders go out on the platform's own connection.
-    let (mqtt, connection) =
-        crate::notify::mqtt::MqttSender::new(&endpoint.for_component("alerts"));
+    // Alert changes (when enabled) and check-in reminders go out on the platform's own connection,
+    // under a client id of this process's own: several alert services side by side would
+    // otherwise take each other's connection over in a loop.
+    let client = format!(
+        "alerts-{}",
+        mimamori_core::secret::generate(8).to_ascii_lowercase()
+    );
+    let (mqtt, connection) = crate::notify::mqtt::MqttSender::new(&endpoint.for_component(&client));
     let reminders_client = mqtt.client();
     let mqtt_connected = mqtt.connected();
     if config.notify.mqtt_alerts {

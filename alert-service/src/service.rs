@@ -38,6 +38,74 @@ const BATCH: i64 = 1000;
 /// This consumer's name in the store's cursors (and in the operators' lag figure).
 pub const CONSUMER: &str = "alert-service";
 
+/// The lease under which one of several alert services runs the rules and escalations.
+pub const LEASE: &str = "alert-service";
+
+/// Who this alert service is among several on one database, and how long its lease runs.
+#[derive(Debug, Clone)]
+pub struct Leadership {
+    /// Names this process in the lease (`host-pid-random`), for the operators' log.
+    pub holder: String,
+    /// Renewed every third of it; a standby takes over once it lapsed.
+    pub ttl: std::time::Duration,
+}
+
+impl Leadership {
+    /// This process, with a lease of `ttl`.
+    pub fn of_this_process(ttl: std::time::Duration) -> Self {
+        Self {
+            holder: format!(
+                "{}-{}-{}",
+                this_host(),
+                std::process::id(),
+                mimamori_core::secret::generate(6)
+            ),
+            ttl,
+        }
+    }
+}
+
+/// This machine's name as holders of leases carry it.
+fn this_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .ok()
+        .map(|h| {
+            h.trim()
+                .chars()
+                .filter(|c| *c != '-')
+                .take(40)
+                .collect::<String>()
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".into())
+}
+
+/// Whether `holder` (`host-pid-random`, as [`Leadership::of_this_process`] names it) is a process
+/// of this machine that no longer runs: a `mimamori up` killed and restarted takes its own lease
+/// back at once instead of waiting for it to lapse. False whenever it cannot tell.
+fn is_dead_here(holder: &str) -> bool {
+    let mut parts = holder.split('-');
+    let (Some(host), Some(pid), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    let Ok(pid) = pid.parse::<u32>() else {
+        return false;
+    };
+    host == this_host()
+        && pid != std::process::id()
+        && std::path::Path::new("/proc/self").exists()
+        && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// How a term of leading ended.
+enum TermEnd {
+    Shutdown,
+    LeaseLost,
+}
+
 pub struct AlertService {
     store: Store,
     engine: Engine,
@@ -61,6 +129,10 @@ pub struct AlertService {
     birth_years: HashMap<ResidentId, i32>,
     /// When due escalations were last looked for.
     escalation_checked: Option<chrono::DateTime<chrono::Utc>>,
+    /// What the engine was built with, to rebuild it when a lease is taken.
+    settings: EngineSettings,
+    /// With several alert services on one database: run only under the lease.
+    leadership: Option<Leadership>,
 }
 
 impl AlertService {
@@ -157,7 +229,7 @@ impl AlertService {
         for (subject, kind, at) in store.latest_alert_times().await? {
             history.latest_alerts.insert((subject, kind), at);
         }
-        let engine = Engine::new(tz, settings, profiles, devices, history, now);
+        let engine = Engine::new(tz, settings.clone(), profiles, devices, history, now);
         tracing::info!(
             residents = engine.residents(),
             armed = engine.queued(),
@@ -181,7 +253,31 @@ impl AlertService {
             outbox: None,
             birth_years,
             escalation_checked: None,
+            settings,
+            leadership: None,
         })
+    }
+
+    /// Runs the rules only while holding the lease [`LEASE`] (see [`AlertService::run`]).
+    pub fn with_leadership(mut self, leadership: Leadership) -> Self {
+        self.leadership = Some(leadership);
+        self
+    }
+
+    /// Derives the engine from the store again, as [`AlertService::start`] does, and writes
+    /// through `store` from now on: what the previous leader applied and decided is taken as it
+    /// stands, and the signals after its saved cursor are applied once.
+    async fn rebuild(&mut self, store: Store) -> Result<(), StorageError> {
+        let fresh =
+            AlertService::start(store, self.tz, self.settings.clone(), self.clock.clone()).await?;
+        self.store = fresh.store;
+        self.engine = fresh.engine;
+        self.cursor = fresh.cursor;
+        self.saved = fresh.saved;
+        self.pending = None;
+        self.birth_years = fresh.birth_years;
+        self.escalation_checked = None;
+        Ok(())
     }
 
     /// Hands the notifications of this process's outbox to it as they are written (and wakes it
@@ -530,28 +626,154 @@ impl AlertService {
     }
 
     /// Runs until `shutdown`: applies signals as they come and wakes for each deadline.
+    ///
+    /// With a [`Leadership`], only while this process holds the lease [`LEASE`]: it stands by
+    /// (trying every third of the lease) until the lease is free or lapsed, takes it, rebuilds the
+    /// engine from the store and the saved cursor, and leads, renewing the lease every third of
+    /// it. Its writes go through a store fenced by the lease's token, so once another process has
+    /// taken the lease over they fail and change nothing; it then stands by again. At shutdown it
+    /// gives the lease up, so that a standby takes over at once.
     pub async fn run(mut self, shutdown: CancellationToken) {
-        let wake = self.wake.clone();
-        let follower = self.follow_other_processes(shutdown.clone()).await;
+        let Some(leadership) = self.leadership.clone() else {
+            self.lead(&shutdown, None).await;
+            tracing::info!("Alert service stopped.");
+            return;
+        };
+        let store = self.store.clone();
+        let every = leadership.ttl / 3;
         loop {
-            if let Err(e) = self.tick().await {
-                tracing::error!(error = %e, "Alert service step failed; retrying.");
+            let fence = loop {
+                if let Some(fence) = self.try_lead(&store, &leadership).await {
+                    break fence;
+                }
+                tokio::select! {
+                    () = shutdown.cancelled() => {
+                        tracing::info!("Alert service stopped (standing by).");
+                        return;
+                    }
+                    () = tokio::time::sleep(every) => {}
+                }
+            };
+            tracing::info!(
+                holder = %leadership.holder,
+                token = fence.token,
+                "Alert service leading: the rules' lease is ours; rebuilding from the store."
+            );
+            if let Err(e) = self.rebuild(store.fenced(fence.clone())).await {
+                tracing::error!(error = %e, "Alert service could not rebuild its state; retrying.");
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(every) => {}
+                }
+                continue;
             }
-            let until_deadline = self
+            match self
+                .lead(&shutdown, Some((&store, &fence, &leadership)))
+                .await
+            {
+                TermEnd::Shutdown => {
+                    if let Err(e) = store.release_lease(&fence).await {
+                        tracing::warn!(error = %e, "Could not give up the rules' lease; a standby takes over when it lapses.");
+                    }
+                    tracing::info!("Alert service stopped; lease given up.");
+                    return;
+                }
+                TermEnd::LeaseLost => tracing::warn!(
+                    holder = %leadership.holder,
+                    "Alert service lost the rules' lease to another process; standing by."
+                ),
+            }
+        }
+    }
+
+    /// Takes the rules' lease if it is free or lapsed, or held by a process of this machine that
+    /// no longer runs.
+    async fn try_lead(
+        &self,
+        store: &Store,
+        leadership: &Leadership,
+    ) -> Option<mimamori_core::storage::Fence> {
+        let (now, ttl) = (self.clock.now(), ttl(leadership));
+        let held = match store.try_lease(LEASE, &leadership.holder, now, ttl).await {
+            Ok(Some(fence)) => return Some(fence),
+            Ok(None) => store.lease_holder(LEASE, now).await,
+            Err(e) => Err(e),
+        };
+        match held {
+            Ok(Some(held)) if is_dead_here(&held.holder) => {
+                tracing::info!(
+                    dead = %held.holder,
+                    "The rules' lease is held by a process of this machine that no longer runs; taking it over."
+                );
+                store
+                    .take_lease_from(LEASE, &leadership.holder, &held.holder, now, ttl)
+                    .await
+                    .ok()
+                    .flatten()
+            }
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "Cannot read the rules' lease; retrying.");
+                None
+            }
+        }
+    }
+
+    /// Applies signals and fires deadlines until `shutdown` or, under a lease, until it is lost:
+    /// not renewed within its time, or taken over (a fenced write refused).
+    async fn lead(
+        &mut self,
+        shutdown: &CancellationToken,
+        lease: Option<(&Store, &mimamori_core::storage::Fence, &Leadership)>,
+    ) -> TermEnd {
+        let wake = self.wake.clone();
+        let term = shutdown.child_token();
+        let follower = self.follow_other_processes(term.clone()).await;
+        let mut renewed = tokio::time::Instant::now();
+        let end = loop {
+            match self.tick().await {
+                Err(StorageError::Fenced(_)) => break TermEnd::LeaseLost,
+                Err(e) => tracing::error!(error = %e, "Alert service step failed; retrying."),
+                Ok(_) => {}
+            }
+            let mut until = self
                 .engine
                 .next_deadline()
                 .map(|d| (d - self.clock.now()).to_std().unwrap_or_default())
-                .unwrap_or(POLL);
-            tokio::select! {
-                () = shutdown.cancelled() => break,
-                () = wake.notified() => {}
-                () = tokio::time::sleep(until_deadline.min(POLL)) => {}
+                .unwrap_or(POLL)
+                .min(POLL);
+            if let Some((store, fence, leadership)) = lease {
+                let every = leadership.ttl / 3;
+                if renewed.elapsed() >= every {
+                    match store
+                        .try_lease(LEASE, &leadership.holder, self.clock.now(), ttl(leadership))
+                        .await
+                    {
+                        Ok(Some(f)) if f.token == fence.token => {
+                            renewed = tokio::time::Instant::now()
+                        }
+                        Ok(_) => break TermEnd::LeaseLost,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "Cannot renew the rules' lease; retrying.");
+                            if renewed.elapsed() >= leadership.ttl {
+                                break TermEnd::LeaseLost;
+                            }
+                        }
+                    }
+                }
+                until = until.min(every.saturating_sub(renewed.elapsed()));
             }
-        }
+            tokio::select! {
+                () = shutdown.cancelled() => break TermEnd::Shutdown,
+                () = wake.notified() => {}
+                () = tokio::time::sleep(until) => {}
+            }
+        };
+        term.cancel();
         if let Some(follower) = follower {
             let _ = follower.await;
         }
-        tracing::info!("Alert service stopped.");
+        end
     }
 }
 
@@ -577,5 +799,32 @@ fn signal_cursor(signal: SignalId) -> SignalCursor {
     SignalCursor {
         consumer: CONSUMER.into(),
         signal,
+    }
+}
+
+fn ttl(leadership: &Leadership) -> chrono::Duration {
+    chrono::Duration::from_std(leadership.ttl).unwrap_or(chrono::Duration::seconds(15))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_holder_is_dead_only_when_it_is_a_gone_process_of_this_machine() {
+        let me = Leadership::of_this_process(std::time::Duration::from_secs(15));
+        assert!(!is_dead_here(&me.holder), "this process runs");
+        let host = this_host();
+        // PIDs are below 2^22 on Linux.
+        assert!(is_dead_here(&format!("{host}-4294967295-abcdef")));
+        assert!(
+            !is_dead_here("elsewhere-4294967295-abcdef"),
+            "another machine"
+        );
+        assert!(
+            !is_dead_here("alerts-a"),
+            "not a name this tells anything of"
+        );
+        assert!(!is_dead_here(&format!("{host}-notapid-abcdef")));
     }
 }

@@ -17,6 +17,10 @@ pub struct AlertsConfig {
     pub routes: Option<Vec<RouteConfig>>,
     /// Escalation chains; each replaces the built-in chain of its kind, other kinds keep theirs.
     pub escalations: Vec<EscalationConfig>,
+    /// Several `mimamori alerts` on one database: one runs the rules and escalations under a
+    /// lease of this many seconds, renewed every third of it; a standby takes over when it lapses.
+    /// Unset: [`AlertsConfig::DEFAULT_LEADER_LEASE_SECONDS`].
+    pub leader_lease_seconds: Option<u64>,
 }
 
 /// One routing rule: alerts of `kinds` (about residents of at least `min_age`, when given) go to
@@ -44,7 +48,25 @@ pub struct EscalationConfig {
 }
 
 impl AlertsConfig {
+    pub const DEFAULT_LEADER_LEASE_SECONDS: u64 = 15;
+
+    /// How long the rules' lease runs without renewal.
+    pub fn leader_lease(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(
+            self.leader_lease_seconds
+                .unwrap_or(Self::DEFAULT_LEADER_LEASE_SECONDS),
+        )
+    }
+
     pub(crate) fn validate(&self) -> Result<(), Invalid> {
+        if let Some(s) = self.leader_lease_seconds
+            && !(3..=600).contains(&s)
+        {
+            return Err((
+                "alerts.leader_lease_seconds",
+                format!("{s} must be between 3 and 600"),
+            ));
+        }
         if let Some(h) = self
             .office_hours
             .as_deref()

@@ -113,6 +113,24 @@ fn the_outbox_lease_is_bounded() {
 }
 
 #[test]
+fn the_rules_lease_is_bounded() {
+    assert_eq!(
+        Config::default().alerts.leader_lease(),
+        std::time::Duration::from_secs(15)
+    );
+    let c = load("[alerts]\nleader_lease_seconds = 6\n").unwrap();
+    assert_eq!(c.alerts.leader_lease(), std::time::Duration::from_secs(6));
+    for bad in ["0", "2", "601"] {
+        let e = load(&format!("[alerts]\nleader_lease_seconds = {bad}\n")).unwrap_err();
+        assert_eq!(
+            e.key.as_deref(),
+            Some("alerts.leader_lease_seconds"),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
 fn metrics_listen_is_optional_and_not_the_public_listener() {
     assert_eq!(load("").unwrap().http.metrics_listen, None);
     let c = load("[http]\nmetrics_listen = \"127.0.0.1:9090\"\n").unwrap();

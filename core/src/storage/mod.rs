@@ -19,6 +19,7 @@ mod channels;
 mod devices;
 mod health;
 mod integrations;
+mod lease;
 mod listen;
 mod outbox;
 mod partner_access;
@@ -34,6 +35,7 @@ mod watch;
 pub use alerts::{AckResult, AlertFilter, OpenedAlert, ResolveResult, Routed};
 pub use channels::{LinkCodeResult, TelegramMessage};
 pub use health::PathHealth;
+pub use lease::Fence;
 pub use listen::SignalListener;
 pub use outbox::Claim;
 pub use partner_access::PartnerAccess;
@@ -65,6 +67,9 @@ pub enum StorageError {
     /// A stored value no longer parses: the database was changed outside mimamori.
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
+    /// A fenced store's lease was taken over by another process: nothing was written.
+    #[error("lease {0} is held by another process: nothing written")]
+    Fenced(String),
 }
 
 /// The store. Cheap to clone: clones share the connection pool.
@@ -72,6 +77,8 @@ pub enum StorageError {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Set by [`Store::fenced`]: writes of the alert service check it (see `lease`).
+    fence: Option<std::sync::Arc<Fence>>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -113,7 +120,11 @@ impl Store {
             })
             .connect(&url)
             .await?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            fence: None,
+        })
     }
 
     /// Applies the migrations of the backend.

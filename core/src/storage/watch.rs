@@ -184,8 +184,10 @@ impl Store {
         cursor: &SignalCursor,
         at: DateTime<Utc>,
     ) -> Result<(), StorageError> {
-        let mut conn = self.pool.acquire().await?;
-        save_cursor(&mut conn, cursor, at).await
+        let mut tx = self.begin_write().await?;
+        save_cursor(&mut tx, cursor, at).await?;
+        tx.commit().await?;
+        Ok(())
     }
 }
 
