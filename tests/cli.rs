@@ -20,7 +20,7 @@ mimamori_testkit::tests! {
     sync a_client_sending_wrong_tokens_is_refused_for_a_while;
     sync policies_and_pauses_from_the_command_line;
     sync an_emergency_press_reaches_the_alerts_topic_and_a_webhook_routed_to_the_district;
-    sync split_into_broker_gateway_and_alerts_on_postgresql_a_press_reaches_the_alerts_topic: [Postgres];
+    sync split_into_broker_gateway_and_two_alert_services_on_postgresql_one_dies_and_each_alert_goes_out_once: [Postgres];
     sync emergency_presses_reach_telegram_and_email_and_either_acknowledges: [Smtp];
 }
 
@@ -1301,18 +1301,21 @@ async fn press_and_listen(
     )
 }
 
-/// The deployment of docs/DEPLOYMENT.md "Separate processes": the broker, the gateway and the
-/// alert service as three processes on one PostgreSQL database. A press reaches the alerts topic
-/// through the database alone (the alert service hears of the stored signal from PostgreSQL's
-/// notification, tested on its own in core/tests/storage.rs, or else from its poll).
-fn split_into_broker_gateway_and_alerts_on_postgresql_a_press_reaches_the_alerts_topic() {
+/// The deployment of docs/DEPLOYMENT.md "Separate processes": the broker, the gateway and two
+/// alert services as processes on one PostgreSQL database. A press reaches the alerts topic through
+/// the database alone (the alert service hears of the stored signal from PostgreSQL's
+/// notification, tested on its own in core/tests/storage.rs, or else from its poll). Only the
+/// leading alert service applies it (one alert, one `created` message); when the leader is
+/// killed, the other takes over and the next press reaches the alerts topic too.
+fn split_into_broker_gateway_and_two_alert_services_on_postgresql_one_dies_and_each_alert_goes_out_once()
+ {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let db = rt.block_on(mimamori_core::testing::TestStore::postgres());
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("mimamori.toml"),
         format!(
-            "[storage]\nurl = \"{}\"\n\n[mqtt]\npassword = \"split-service-password\"\n\n[notify]\nmqtt_alerts = true\n",
+            "[storage]\nurl = \"{}\"\n\n[mqtt]\npassword = \"split-service-password\"\n\n[notify]\nmqtt_alerts = true\n\n[alerts]\nleader_lease_seconds = 3\n",
             db.url
         ),
     )
@@ -1329,17 +1332,69 @@ fn split_into_broker_gateway_and_alerts_on_postgresql_a_press_reaches_the_alerts
     let url = format!("mqtt://{mqtt}");
     let (mut gateway, lines) = start(dir.path(), &["gateway"], &[("MIMAMORI__MQTT__URL", &url)]);
     line_after(&lines, "mimamori: 起動しました");
-    let (mut alerts, lines) = start(dir.path(), &["alerts"], &[("MIMAMORI__MQTT__URL", &url)]);
-    line_after(&lines, "mimamori: 起動しました");
-    let (topic, body) = rt.block_on(press_and_listen(&d, mqtt, "split-service-password"));
+    let mut alerts: Vec<Running> = (0..2)
+        .map(|_| {
+            let (alerts, lines) = start(dir.path(), &["alerts"], &[("MIMAMORI__MQTT__URL", &url)]);
+            line_after(&lines, "mimamori: 起動しました");
+            alerts
+        })
+        .collect();
+    let (topic, first) = rt.block_on(press_and_listen(&d, mqtt, "split-service-password"));
     assert!(topic.starts_with("mimamori/v1/alerts/tsujido/"), "{topic}");
     assert_eq!(
-        (body["event"].as_str(), body["alert"]["team"].as_str()),
+        (first["event"].as_str(), first["alert"]["team"].as_str()),
         (Some("created"), Some("houkatsu-tsujido"))
     );
-    for part in [&mut alerts, &mut gateway, &mut broker] {
+
+    // The leader dies (kill -9); the standby takes the rules over.
+    let leader = rt
+        .block_on(db.store.lease_holder("alert-service", chrono::Utc::now()))
+        .unwrap()
+        .expect("one alert service leads");
+    let i = alerts
+        .iter()
+        .position(|a| leader.holder.contains(&format!("-{}-", a.0.id())))
+        .expect("the leader is one of the two");
+    let mut dead = alerts.remove(i);
+    assert!(!stop(&mut dead, "-KILL").success());
+    let second = provision_button(dir.path());
+    let pressed = std::time::Instant::now();
+    let (_, next) = rt.block_on(press_and_listen(&second, mqtt, "split-service-password"));
+    assert_eq!(next["event"], "created");
+    assert_ne!(next["alert"]["id"], first["alert"]["id"]);
+    assert!(
+        pressed.elapsed() < Duration::from_secs(15),
+        "the first alert after the failover took {:?}",
+        pressed.elapsed()
+    );
+
+    for part in alerts.iter_mut().chain([&mut gateway, &mut broker]) {
         assert!(stop(part, "-TERM").success());
     }
+    // One alert per press, each applied once, each announced once on the stream.
+    rt.block_on(async {
+        // (The first button's disconnection is an alert of its own: 通信途絶.)
+        let alerts = db
+            .store
+            .list_alerts(&mimamori_core::storage::AlertFilter {
+                kind: Some(mimamori_core::domain::AlertKind::Emergency),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(alerts.len(), 2, "{alerts:?}");
+        assert!(alerts.iter().all(|a| a.evidence_count == 1), "{alerts:?}");
+        let stream = db.store.alert_stream_page(0, None, 100).await.unwrap();
+        let created: Vec<_> = stream
+            .entries
+            .iter()
+            .filter(|e| e.message.contains("\"event\":\"created\""))
+            .map(|e| e.alert)
+            .filter(|a| alerts.iter().any(|e| e.id == *a))
+            .collect();
+        assert_eq!(created.len(), 2, "{:?}", stream.entries);
+        assert_ne!(created[0], created[1]);
+    });
     rt.block_on(db.finish());
 }
 
