@@ -90,6 +90,16 @@ pub enum Admin {
     /// same topic rights as on the embedded broker; run again after adding a hub or an
     /// integration.
     MosquittoAcl,
+    /// Print the `authorization` block of a NATS server (its MQTT listener on, e.g. a cluster)
+    /// that gives each login the same topic rights as on the embedded broker; run again after
+    /// adding a device, partner or integration.
+    NatsAuthorization {
+        /// A file of `USERNAME PASSWORD` lines (the secrets printed when each login was made;
+        /// plain or bcrypt): mimamori keeps only hashes, so NATS's copy comes from here.
+        /// Logins missing from it are left out, with a comment.
+        #[arg(long)]
+        passwords: std::path::PathBuf,
+    },
 }
 
 /// Output format.

@@ -40,6 +40,17 @@ macro_rules! on_both_brokers {
                 });
             )*
         }
+        mod nats_cluster {
+            $(
+                mimamori_testkit::case!($name: [Mosquitto, Nats] => || {
+                    mimamori_testkit::harness::multi_thread(async {
+                        let t = mimamori_core::testing::TestStore::sqlite().await;
+                        super::$name(t.store.clone(), super::BrokerKind::Nats).await;
+                        t.finish().await;
+                    })
+                });
+            )*
+        }
     };
 }
 
@@ -221,10 +232,14 @@ async fn publish(addr: SocketAddr, user: &str, password: &str, topic: &str, payl
 }
 
 /// The SUBACK of `refused` forbidden filters and then `granted` allowed ones. The embedded broker
-/// refuses with 0x80; Mosquitto 2.0 grants every filter and applies its ACL to each message, so
+/// and NATS refuse with 0x80; Mosquitto 2.0 grants every filter and applies its ACL to each message, so
 /// there the messages asserted after show the refusal.
 fn refused(kind: BrokerKind, refused: usize, granted: usize) -> Vec<u8> {
-    let code = if kind == BrokerKind::Embedded { 128 } else { 1 };
+    let code = if kind == BrokerKind::Mosquitto {
+        1
+    } else {
+        128
+    };
     let mut codes = vec![code; refused];
     codes.extend(vec![1; granted]);
     codes

@@ -495,6 +495,40 @@ fn integrations_get_a_secret_once_and_the_stream_key_is_printed() {
         acl.contains("pattern write mimamori/v1/devices/%u/events"),
         "{acl}"
     );
+    // NATS: a user per login, from the passwords the operator kept; the others left out, said.
+    let passwords = dir.path().join("nats-passwords");
+    std::fs::write(
+        &passwords,
+        format!("# kept at provisioning\n{id} {secret}\n"),
+    )
+    .unwrap();
+    let nats_authorization = |passwords: &Path| {
+        mimamori(dir.path())
+            .args(["admin", "nats-authorization", "--passwords"])
+            .arg(passwords)
+            .env("MIMAMORI__MQTT__PASSWORD", "service-secret")
+            .output()
+            .unwrap()
+    };
+    let o = nats_authorization(&passwords);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let nats = stdout(&o);
+    assert!(
+        nats.lines().any(
+            |l| l.contains(&format!("user: \"{id}\", password: \"{secret}\""))
+                && l.contains("mimamori.v1.alerts.kugenuma.>")
+        ),
+        "{nats}"
+    );
+    assert!(
+        nats.contains("# not in") && nats.contains("int-city"),
+        "{nats}"
+    );
+    assert!(stderr(&o).contains("int-city"), "{}", stderr(&o));
+    std::fs::write(&passwords, "only-a-name\n").unwrap();
+    let o = nats_authorization(&passwords);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("line 1"), "{}", stderr(&o));
 
     // A new secret, then disabled.
     let rotated = json(

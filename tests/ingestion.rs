@@ -36,6 +36,22 @@ mod databases {
     }
 }
 
+/// The same story on a three-node NATS cluster (docs/DEPLOYMENT.md): the button on one node, the
+/// gateway on another, topic rights from `mimamori admin nats-authorization`.
+mod cluster {
+    mimamori_testkit::case!(emergency_across_a_nats_cluster: [Nats] => || {
+        mimamori_testkit::harness::multi_thread(async {
+            let t = mimamori_core::testing::TestStore::sqlite().await;
+            super::an_emergency_is_a_stored_signal_within_a_second(
+                t.store.clone(),
+                super::BrokerKind::Nats,
+            )
+            .await;
+            t.finish().await;
+        })
+    });
+}
+
 mimamori_testkit::tests! {
     multi_thread devices_connect_over_tls: [OpenSsl];
 }

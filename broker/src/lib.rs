@@ -18,7 +18,7 @@ pub mod rights;
 pub mod security;
 
 pub use login::SERVICE_CLIENT_PREFIX;
-pub use rights::mosquitto_acl;
+pub use rights::{ExternalLogin, Login, mosquitto_acl, nats_authorization};
 
 use login::{LoginSettings, Logins};
 use mimamori_core::secret::PasswordHasherConfig;

@@ -102,6 +102,104 @@ impl TopicRights for Rights {
     }
 }
 
+/// One login of an external broker that has no patterns (NATS): who, with which password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalLogin {
+    pub username: String,
+    pub login: Login,
+    /// As the broker's configuration takes it: plain, or a bcrypt hash (`$2a$…`) for NATS.
+    pub password: String,
+}
+
+/// The `authorization` block of a NATS server (2.9 or later, its MQTT listener on) that gives
+/// every login the rights of the table above, each a user of its own with `publish` and
+/// `subscribe` permissions (NATS has no per-username patterns outside its JWT mode). MQTT topics
+/// are NATS subjects with `/` as `.`, `+` as `*` and `#` as `>`; every login that subscribes may
+/// also subscribe to `$MQTT.sub.>`, the subjects through which the server delivers a session's
+/// QoS 1 messages (an MQTT client cannot name them: NATS refuses MQTT filters that begin with
+/// `$`). Names that a NATS subject cannot carry (`.`, spaces, wildcards) are left out, with a
+/// comment saying so.
+pub fn nats_authorization(
+    service_username: &str,
+    service_password: &str,
+    zigbee2mqtt_topic: &str,
+    logins: &[ExternalLogin],
+) -> String {
+    let events = Arc::new(SecurityEvents::new());
+    let quoted = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    let subjects = |filters: &[String]| -> Option<Vec<String>> {
+        filters
+            .iter()
+            .map(|f| {
+                let levels: Option<Vec<&str>> = f
+                    .split('/')
+                    .map(|l| match l {
+                        "+" => Some("*"),
+                        "#" => Some(">"),
+                        l if l.is_empty() || l.contains(['.', ' ', '*', '>', '$']) => None,
+                        l => Some(l),
+                    })
+                    .collect();
+                levels.map(|l| l.join("."))
+            })
+            .collect()
+    };
+    let list = |items: &[String]| {
+        items
+            .iter()
+            .map(|s| quoted(s))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut out = format!(
+        "# mimamori: users and topic rights for NATS (2.9+, mqtt listener on), made by\n\
+         # `mimamori admin nats-authorization`. The same rights as on the embedded broker\n\
+         # (docs/SECURITY.md). Make it again after adding a device, partner or integration, and\n\
+         # reload NATS (nats-server --signal reload).\nauthorization {{\n  users: [\n    \
+         {{ user: {}, password: {}, permissions: {{ publish: \">\", subscribe: \">\" }} }}\n",
+        quoted(service_username),
+        quoted(service_password)
+    );
+    for l in logins {
+        let r = Rights::of(&l.login, &l.username, zigbee2mqtt_topic, events.clone());
+        let (Some(publish), Some(mut subscribe)) = (subjects(&r.publish), subjects(&r.subscribe))
+        else {
+            out.push_str(&format!(
+                "    # left out: {} (its topics cannot be NATS subjects)\n",
+                quoted(&l.username)
+            ));
+            continue;
+        };
+        // An MQTT filter `a/#` also matches `a` itself: NATS subscribes to both subjects.
+        let parents: Vec<String> = subscribe
+            .iter()
+            .filter_map(|s| s.strip_suffix(".>").map(String::from))
+            .collect();
+        subscribe.extend(parents);
+        if !subscribe.is_empty() {
+            subscribe.push("$MQTT.sub.>".into());
+        }
+        // Nothing: an allow list naming a subject nobody uses. (`deny: ">"` would also deny the
+        // server's own JetStream requests made for this client, and with them its subscriptions.)
+        let deny_all = |v: &[String]| {
+            if v.is_empty() {
+                "{ allow: [\"mimamori.nothing\"] }".to_string()
+            } else {
+                format!("{{ allow: [{}] }}", list(v))
+            }
+        };
+        out.push_str(&format!(
+            "    {{ user: {}, password: {}, permissions: {{ publish: {}, subscribe: {} }} }}\n",
+            quoted(&l.username),
+            quoted(&l.password),
+            deny_all(&publish),
+            deny_all(&subscribe),
+        ));
+    }
+    out.push_str("  ]\n}\n");
+    out
+}
+
 /// The Mosquitto `acl_file` that gives every login the rights of the table above: the platform
 /// by its username, devices and partners by `pattern` rules on their username (`%u`), hubs and
 /// integrations by rules of their own (`hubs`: device ids; `integrations`: id and district).
@@ -215,6 +313,68 @@ mod tests {
             "zigbee2mqtt",
             Arc::new(SecurityEvents::new()),
         )
+    }
+
+    #[test]
+    fn the_nats_authorization_gives_each_login_its_own_subjects() {
+        let login = |username: &str, login: Login| ExternalLogin {
+            username: username.into(),
+            login,
+            password: format!("pw-{username}"),
+        };
+        let text = nats_authorization(
+            "mimamori-service",
+            "svc\"pw",
+            "zigbee2mqtt",
+            &[
+                login(
+                    "btn-1",
+                    Login::Device {
+                        id: "btn-1".into(),
+                        hub: false,
+                    },
+                ),
+                login(
+                    "hub-1",
+                    Login::Device {
+                        id: "hub-1".into(),
+                        hub: true,
+                    },
+                ),
+                login(
+                    "p-post",
+                    Login::Partner {
+                        id: "p-post".into(),
+                    },
+                ),
+                login(
+                    "int-katase",
+                    Login::Integration {
+                        district: Some("katase".into()),
+                    },
+                ),
+                login(
+                    "bad.name",
+                    Login::Device {
+                        id: "bad.name".into(),
+                        hub: false,
+                    },
+                ),
+            ],
+        );
+        for line in [
+            r#"{ user: "mimamori-service", password: "svc\"pw", permissions: { publish: ">", subscribe: ">" } }"#,
+            r#"{ user: "btn-1", password: "pw-btn-1", permissions: { publish: { allow: ["mimamori.v1.devices.btn-1.events", "mimamori.v1.devices.btn-1.status"] }, subscribe: { allow: ["mimamori.v1.devices.btn-1.receipts", "mimamori.v1.devices.btn-1.reminders", "$MQTT.sub.>"] } } }"#,
+            r#"{ user: "hub-1", password: "pw-hub-1", permissions: { publish: { allow: ["mimamori.v1.devices.hub-1.events", "mimamori.v1.devices.hub-1.status", "zigbee2mqtt.>"] }, subscribe: { allow: ["mimamori.v1.devices.hub-1.receipts", "mimamori.v1.devices.hub-1.reminders", "zigbee2mqtt.>", "zigbee2mqtt", "$MQTT.sub.>"] } } }"#,
+            r#"{ user: "p-post", password: "pw-p-post", permissions: { publish: { allow: ["mimamori.v1.partners.p-post.concerns"] }, subscribe: { allow: ["mimamori.v1.partners.p-post.receipts", "$MQTT.sub.>"] } } }"#,
+            r#"{ user: "int-katase", password: "pw-int-katase", permissions: { publish: { allow: ["mimamori.nothing"] }, subscribe: { allow: ["mimamori.v1.alerts.katase.>", "mimamori.v1.alerts.katase", "$MQTT.sub.>"] } } }"#,
+            r#"# left out: "bad.name" (its topics cannot be NATS subjects)"#,
+        ] {
+            assert!(
+                text.lines().any(|l| l.trim() == line),
+                "{line}\nnot in\n{text}"
+            );
+        }
     }
 
     #[test]

@@ -22,6 +22,7 @@
 
 pub mod follower;
 pub mod home;
+pub mod nats;
 pub mod people;
 pub mod platform;
 pub mod privacy;

@@ -33,6 +33,16 @@ pub const SERVICE_USER: &str = "mimamori-service";
 pub enum BrokerKind {
     Embedded,
     Mosquitto,
+    /// A three-node NATS cluster ([`crate::nats::NatsCluster`]): devices connect to the first
+    /// node, the gateway to the second.
+    Nats,
+}
+
+/// The external broker a test started, stopped with the platform.
+enum External {
+    // Held for its Drop, which stops the process.
+    Mosquitto(#[allow(dead_code)] Mosquitto),
+    Nats(crate::nats::NatsCluster),
 }
 
 #[doc(hidden)]
@@ -110,7 +120,7 @@ pub struct Platform {
     events: broadcast::Sender<IngestEvent>,
     /// Stops devices and everything else at the end of the test.
     pub shutdown: CancellationToken,
-    mosquitto: Option<Mosquitto>,
+    external: Option<External>,
 }
 
 /// Adds a resident (when `with_resident`) and a device with a cheap password hash.
@@ -238,7 +248,8 @@ impl Platform {
             config.broker.tls_key = Some(key);
         }
         let mut addr_tls = None;
-        let (addr, mosquitto) = match kind {
+        let mut gateway_addr = None;
+        let (addr, external) = match kind {
             BrokerKind::Embedded => {
                 let broker =
                     mimamori_broker::start_embedded(&config, &store, &service_password).unwrap();
@@ -274,10 +285,82 @@ impl Platform {
                 users.extend(partners.iter().map(|p| (p.id.to_string(), p.token.clone())));
                 users.extend(logins.iter().cloned());
                 let m = Mosquitto::start(&service_password, &users, &acl);
-                (m.addr, Some(m))
+                (m.addr, Some(External::Mosquitto(m)))
+            }
+            BrokerKind::Nats => {
+                use mimamori_broker::{ExternalLogin, Login};
+                let mut external: Vec<ExternalLogin> = Vec::new();
+                for d in devices {
+                    let hub = store
+                        .get_device(&d.id)
+                        .await
+                        .unwrap()
+                        .is_some_and(|d| d.kind == DeviceKind::Hub);
+                    external.push(ExternalLogin {
+                        username: d.id.to_string(),
+                        login: Login::Device {
+                            id: d.id.to_string(),
+                            hub,
+                        },
+                        password: d.password.clone(),
+                    });
+                }
+                for p in partners {
+                    external.push(ExternalLogin {
+                        username: p.id.to_string(),
+                        login: Login::Partner {
+                            id: p.id.to_string(),
+                        },
+                        password: p.token.clone(),
+                    });
+                }
+                for i in store.list_integrations().await.unwrap() {
+                    if let Some((_, password)) = logins.iter().find(|(u, _)| *u == i.id) {
+                        external.push(ExternalLogin {
+                            username: i.id.clone(),
+                            login: Login::Integration {
+                                district: i.district.map(|d| d.to_string()),
+                            },
+                            password: password.clone(),
+                        });
+                    }
+                }
+                for (username, password) in logins {
+                    if let Ok(id) = PartnerId::parse(username)
+                        && !external.iter().any(|e| e.username == *username)
+                        && store.get_partner(&id).await.is_ok()
+                    {
+                        external.push(ExternalLogin {
+                            username: username.clone(),
+                            login: Login::Partner {
+                                id: username.clone(),
+                            },
+                            password: password.clone(),
+                        });
+                    }
+                }
+                let authorization = mimamori_broker::nats_authorization(
+                    SERVICE_USER,
+                    &service_password,
+                    &config.gateway.zigbee2mqtt_topic,
+                    &external,
+                );
+                let cluster = crate::nats::NatsCluster::start(
+                    &authorization,
+                    SERVICE_USER,
+                    &service_password,
+                )
+                .await;
+                gateway_addr = Some(cluster.mqtt[1]);
+                (cluster.mqtt[0], Some(External::Nats(cluster)))
             }
         };
-        let endpoint = MqttEndpoint::resolve(&config, Some(addr), service_password).unwrap();
+        let endpoint = MqttEndpoint::resolve(
+            &config,
+            Some(gateway_addr.unwrap_or(addr)),
+            service_password,
+        )
+        .unwrap();
         let mut p = Self {
             store,
             kind,
@@ -290,7 +373,7 @@ impl Platform {
             metrics: Arc::new(Metrics::default()),
             events: broadcast::channel(16 * 1024).0,
             shutdown: CancellationToken::new(),
-            mosquitto,
+            external,
         };
         if gateway {
             p.start_gateway();
@@ -414,13 +497,21 @@ impl Platform {
             .collect()
     }
 
-    /// Stops the devices, the gateway and Mosquitto.
+    /// The NATS cluster of a [`BrokerKind::Nats`] platform: to kill a node.
+    pub fn nats(&mut self) -> Option<&mut crate::nats::NatsCluster> {
+        match &mut self.external {
+            Some(External::Nats(cluster)) => Some(cluster),
+            _ => None,
+        }
+    }
+
+    /// Stops the devices, the gateway and the external broker.
     pub async fn finish(mut self) {
         self.shutdown.cancel();
         if self.gateway.is_some() {
             self.stop_gateway().await;
         }
-        drop(self.mosquitto.take());
+        drop(self.external.take());
     }
 }
 

@@ -48,15 +48,18 @@ pub enum Need {
     Mosquitto,
     /// The `openssl` command, which makes the tests' certificates.
     OpenSsl,
+    /// The `nats-server` command (2.9 or later: MQTT), for a clustered broker.
+    Nats,
 }
 
 impl Need {
-    const ALL: [Need; 5] = [
+    const ALL: [Need; 6] = [
         Need::Postgres,
         Need::Smtp,
         Need::Browser,
         Need::Mosquitto,
         Need::OpenSsl,
+        Need::Nats,
     ];
 
     /// The environment variable that, set to `1`, makes a case fail when this need is missing.
@@ -67,6 +70,7 @@ impl Need {
             Need::Browser => crate::browser::REQUIRE_ENV,
             Need::Mosquitto => "MIMAMORI_TEST_REQUIRE_MOSQUITTO",
             Need::OpenSsl => "MIMAMORI_TEST_REQUIRE_OPENSSL",
+            Need::Nats => "MIMAMORI_TEST_REQUIRE_NATS",
         }
     }
 
@@ -113,6 +117,10 @@ impl Need {
             Need::OpenSsl => ok(
                 runs("openssl", &["version"]),
                 "the openssl command is missing (apt-get install -y openssl)",
+            ),
+            Need::Nats => ok(
+                runs("nats-server", &["--version"]),
+                "nats-server is not installed (apt-get install -y nats-server)",
             ),
         }
     }

@@ -53,6 +53,7 @@ pub async fn run(
         Admin::Pause(c) => pause::run(c, cx).await,
         Admin::Districts(output) => districts::run(output, cx).await,
         Admin::MosquittoAcl => mosquitto_acl::run(cx).await,
+        Admin::NatsAuthorization { passwords } => mosquitto_acl::nats(cx, &passwords).await,
     }
 }
 

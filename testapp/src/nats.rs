@@ -1,0 +1,138 @@
+//! A real clustered broker for the tests: three `nats-server` processes (2.9 or later) on
+//! loopback, routed to each other as one cluster with JetStream, each with its MQTT listener,
+//! and the `authorization` block `mimamori admin nats-authorization` makes. MQTT sessions and QoS
+//! 1 messages live in JetStream, replicated across the nodes. Panics where `nats-server` is
+//! missing: the tests that start it declare the `Nats` need.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// A running three-node NATS cluster.
+pub struct NatsCluster {
+    /// Each node's MQTT listener.
+    pub mqtt: Vec<SocketAddr>,
+    nodes: Vec<Option<std::process::Child>>,
+    dir: tempfile::TempDir,
+}
+
+/// A free port on loopback (bound and released: NATS needs its route ports in every node's
+/// configuration before any node runs).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl NatsCluster {
+    /// Starts three nodes with `authorization` (a NATS `authorization { … }` block) and returns
+    /// once each node's MQTT listener answers a login of `(user, password)` with a session kept
+    /// in JetStream.
+    pub async fn start(authorization: &str, user: &str, password: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("authorization.conf"), authorization).unwrap();
+        let routes: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let mqtt: Vec<SocketAddr> = (0..3)
+            .map(|_| SocketAddr::from(([127, 0, 0, 1], free_port())))
+            .collect();
+        let route_list = routes
+            .iter()
+            .map(|p| format!("nats://127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut cluster = Self {
+            mqtt,
+            nodes: Vec::new(),
+            dir,
+        };
+        for (i, route) in routes.iter().enumerate() {
+            let conf = cluster.dir.path().join(format!("n{i}.conf"));
+            std::fs::write(
+                &conf,
+                format!(
+                    "server_name: n{i}\nlisten: 127.0.0.1:-1\n\
+                     jetstream {{ store_dir: \"{store}\" }}\n\
+                     cluster {{ name: mimamori, listen: 127.0.0.1:{route}, routes: [{route_list}] }}\n\
+                     mqtt {{ listen: {mqtt} }}\n\
+                     include authorization.conf\n",
+                    store = cluster.dir.path().join(format!("js{i}")).display(),
+                    mqtt = cluster.mqtt[i],
+                ),
+            )
+            .unwrap();
+            let log = std::fs::File::create(cluster.dir.path().join(format!("n{i}.log"))).unwrap();
+            let child = std::process::Command::new("nats-server")
+                .args(["-c", conf.to_str().unwrap()])
+                .stdout(std::process::Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("nats-server is installed: declare the Nats need of this test");
+            cluster.nodes.push(Some(child));
+        }
+        for addr in cluster.mqtt.clone() {
+            cluster.wait_ready(addr, user, password).await;
+        }
+        cluster
+    }
+
+    /// Waits until `addr` accepts a login with a persistent session (JetStream is up).
+    async fn wait_ready(&self, addr: SocketAddr, user: &str, password: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let mut options = rumqttc::MqttOptions::new(
+                format!("mimamori-nats-probe-{}", addr.port()),
+                addr.ip().to_string(),
+                addr.port(),
+            );
+            options
+                .set_credentials(user, password)
+                .set_clean_session(false);
+            let (_client, mut events) = rumqttc::AsyncClient::new(options, 4);
+            let ready = tokio::time::timeout(Duration::from_secs(5), async {
+                loop {
+                    match events.poll().await {
+                        Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(ack))) => {
+                            return ack.code == rumqttc::ConnectReturnCode::Success;
+                        }
+                        Ok(_) => {}
+                        Err(_) => return false,
+                    }
+                }
+            })
+            .await
+            .unwrap_or(false);
+            if ready {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the NATS node at {addr} did not accept MQTT logins within 60 s; its log: {}",
+                self.log(addr)
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The log of the node listening at `addr`, for failure messages.
+    pub fn log(&self, addr: SocketAddr) -> String {
+        let i = self.mqtt.iter().position(|a| *a == addr).unwrap_or(0);
+        std::fs::read_to_string(self.dir.path().join(format!("n{i}.log"))).unwrap_or_default()
+    }
+
+    /// Kills node `i` (SIGKILL), as a machine lost.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.nodes[i].take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for NatsCluster {
+    fn drop(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.kill(i);
+        }
+    }
+}
