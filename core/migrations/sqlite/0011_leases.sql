@@ -2,7 +2,7 @@
 -- escalations). A process holds the row while `expires_at` is ahead and renews it; another takes it
 -- over once it lapsed, and `token` then grows by one. Every write the holder makes checks its token
 -- in the same transaction (fencing), so a holder that lost its lease writes nothing. Keep in step
--- with the other backend's 0010.
+-- with the other backend's 0011.
 CREATE TABLE leases (
     name TEXT PRIMARY KEY,
     holder TEXT NOT NULL,
