@@ -16,6 +16,7 @@
 mod alerts;
 mod audit;
 mod channels;
+mod desk;
 mod devices;
 mod health;
 mod integrations;

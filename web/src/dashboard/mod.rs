@@ -13,11 +13,14 @@
 //! session's form token (CSRF). Scope as in the API: a district's team sees that district, a
 //! city-wide team everything; an alert out of scope is answered as missing.
 //!
-//! Here: the alert list and the alert page. `signin`: sessions and the sign-in form;
+//! Here: the alert page and the frame every signed-in page shares ([`Me`]: the menu, who is
+//! signed in, sign-out). `alert_list`: the alert list — the home page after sign-in, with history,
+//! filters and counts — and its live stream (`/alerts/live`); `signin`: sessions and the sign-in form;
 //! `alert_actions`: acknowledge, resolve, note; `triage`: routing out of triage and linking a
 //! concern to a resident; `residents`: the residents' pages.
 
 mod alert_actions;
+mod alert_list;
 mod residents;
 mod signin;
 mod triage;
@@ -60,6 +63,34 @@ pub struct DashboardState {
     pub actions: Actions,
     /// The city's districts and towns: where a newly registered resident's address belongs.
     pub registry: Arc<mimamori_core::registry::Registry>,
+    /// Cancelled when the server stops: ends the live lists' streams, so that shutdown does not
+    /// wait for browsers to close them.
+    pub live_stop: tokio_util::sync::CancellationToken,
+}
+
+/// Who is signed in, as every signed-in page's frame shows them (`dashboard/frame.html`).
+pub(super) struct Me {
+    /// The responder's name, with their team's unless the name already says it.
+    pub(super) name: String,
+    pub(super) form_token: String,
+    /// Which menu entry is the current page: `alerts`, `history`, `residents` or ``.
+    pub(super) here: &'static str,
+}
+
+impl Session {
+    /// The frame's view of this session, on the page `here`.
+    pub(super) fn me(&self, here: &'static str) -> Me {
+        let (name, team) = (&self.responder.name, &self.team.name);
+        Me {
+            name: if name.contains(team.as_str()) {
+                name.clone()
+            } else {
+                format!("{name}（{team}）")
+            },
+            form_token: self.form_token.clone(),
+            here,
+        }
+    }
 }
 
 /// `/login`, `/logout`, `/alerts` (the team's alerts), `/alerts/{id}` and its actions.
@@ -67,7 +98,8 @@ pub fn router(state: DashboardState) -> Router {
     Router::new()
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
-        .route("/alerts", get(alert_list))
+        .route("/alerts", get(alert_list::alert_list))
+        .route("/alerts/live", get(alert_list::live))
         .route("/alerts/{id}", get(alert_page))
         .route("/alerts/{id}/ack", post(acknowledge))
         .route("/alerts/{id}/resolve", post(resolve))
@@ -115,99 +147,6 @@ fn see_other(to: &str) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_string())]).into_response()
 }
 
-/// The alerts of the responder's district (every district for a city-wide team) still to be
-/// handled — unacknowledged first, then by severity, then newest: what, where, when and where it
-/// stands; the person only on its page.
-async fn alert_list(State(state): State<DashboardState>, headers: HeaderMap) -> Response {
-    let session = match session(&state, &headers).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return see_other("/login?next=/alerts"),
-        Err(page) => return page,
-    };
-    let mut alerts = Vec::new();
-    for s in [AlertState::Open, AlertState::Acknowledged] {
-        let filter = mimamori_core::storage::AlertFilter {
-            district: session.team.district.clone(),
-            state: Some(s),
-            limit: 500,
-            ..Default::default()
-        };
-        match state.store.list_alerts(&filter).await {
-            Ok(found) => alerts.extend(found),
-            Err(e) => return server_error(e),
-        }
-    }
-    // For a city-wide team the triage queue first (only it can send those on); then nobody on
-    // it yet first, the most severe first, then the newest.
-    let city_wide = session.team.district.is_none();
-    let rank = |a: &Alert| {
-        (
-            !(city_wide && a.district.is_none()),
-            a.state != AlertState::Open,
-            mimamori_core::domain::Severity::ALL
-                .iter()
-                .position(|s| *s == a.severity),
-            std::cmp::Reverse((a.opened_at, a.id.0)),
-        )
-    };
-    alerts.sort_by_key(rank);
-    let tz = state.ctx.timezone;
-    let alerts = alerts
-        .iter()
-        .map(|a| ListedAlert {
-            id: a.id,
-            kind: a.kind.label_ja(),
-            district: a
-                .district
-                .as_ref()
-                .map(|d| {
-                    state
-                        .ctx
-                        .districts
-                        .get(d)
-                        .cloned()
-                        .unwrap_or_else(|| d.to_string())
-                })
-                .unwrap_or_else(|| "振り分け待ち".into()),
-            opened: a
-                .opened_at
-                .with_timezone(&tz)
-                .format("%m/%d %H:%M")
-                .to_string(),
-            state: a.state.label_ja(),
-            subject: message::subject_label(&a.subject),
-        })
-        .collect();
-    page(
-        StatusCode::OK,
-        &AlertList {
-            title: format!("対応待ちのアラート（{}）", session.team.name),
-            responder: &session.responder.name,
-            alerts,
-        },
-    )
-}
-
-/// `/alerts`: the team's alerts still to be handled.
-#[derive(Template)]
-#[template(path = "dashboard/alerts.html")]
-struct AlertList<'a> {
-    title: String,
-    /// Who is signed in.
-    responder: &'a str,
-    alerts: Vec<ListedAlert>,
-}
-
-/// A line of the alert list: no personal data.
-struct ListedAlert {
-    id: AlertId,
-    kind: &'static str,
-    district: String,
-    opened: String,
-    state: &'static str,
-    subject: String,
-}
-
 /// The signed-in responder and the alert, if they may see it; else the page to answer with.
 async fn signed_in_alert(
     state: &DashboardState,
@@ -245,9 +184,9 @@ async fn alert_page(
 struct AlertPage<'a> {
     title: String,
     id: AlertId,
-    /// Who is signed in, and their team.
-    responder: &'a str,
-    team: &'a str,
+    me: Me,
+    /// The severity's CSS class.
+    severity: &'static str,
     form_token: &'a str,
     /// The alert as its messages tell it.
     summary: AlertMessage,
@@ -330,7 +269,7 @@ async fn alert_view<'a>(
     let route = (alert.district.is_none()
         && alert.state != AlertState::Resolved
         && session.team.district.is_none())
-    .then(|| district_options(&state.ctx, &session.team, ""));
+    .then(|| district_options(&state.registry, &session.team, ""));
     let outcomes = if alert.state == AlertState::Resolved {
         Vec::new()
     } else {
@@ -361,8 +300,8 @@ async fn alert_view<'a>(
     Ok(AlertPage {
         title: format!("{} #{}", alert.kind.label_ja(), alert.id),
         id: alert.id,
-        responder: &session.responder.name,
-        team: &session.team.name,
+        me: session.me(""),
+        severity: alert_list::severity_class(alert.severity),
         form_token: &session.form_token,
         summary: message::render(&state.ctx, alert, Event::Raised, None, who.as_deref()),
         device,

@@ -166,8 +166,7 @@ pub(super) async fn list(State(state): State<DashboardState>, headers: HeaderMap
         StatusCode::OK,
         &ResidentList {
             title: "見守り対象者",
-            responder: &session.responder.name,
-            team: &session.team.name,
+            me: session.me("residents"),
             residents,
         },
     )
@@ -176,11 +175,9 @@ pub(super) async fn list(State(state): State<DashboardState>, headers: HeaderMap
 /// `/residents`: the team's residents.
 #[derive(Template)]
 #[template(path = "residents/list.html")]
-struct ResidentList<'a> {
+struct ResidentList {
     title: &'static str,
-    /// Who is signed in, and their team.
-    responder: &'a str,
-    team: &'a str,
+    me: super::Me,
     residents: Vec<ListedResident>,
 }
 
@@ -221,6 +218,7 @@ pub(super) async fn show(
 struct ResidentPage<'a> {
     /// The resident's name.
     title: &'a str,
+    me: super::Me,
     id: &'a str,
     form_token: &'a str,
     record: Vec<Row>,
@@ -289,6 +287,7 @@ async fn resident_view<'a>(
         .collect();
     Ok(ResidentPage {
         title: &r.name,
+        me: session.me("residents"),
         id: r.id.as_str(),
         form_token: &session.form_token,
         record: record_rows(r),

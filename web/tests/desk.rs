@@ -1,0 +1,665 @@
+//! The care worker's desk (issue 17): the alert list as the home page — counts, filters, history,
+//! names for the team that may see them, scope and audit — its live stream (`/alerts/live`), the
+//! stylesheet, and the pages in headless Chromium at a desk's and a phone's width: an emergency
+//! pressed on a device appears on an open list without reload, and is acknowledged and resolved
+//! at 390 px; every page is screenshotted into `target/screenshots/` and checked with axe-core.
+
+use mimamori_core::clock::{Clock, ManualClock};
+use mimamori_core::domain::*;
+use mimamori_core::on_both_backends;
+use mimamori_core::protocol::EventType;
+use mimamori_core::secret::token_hash;
+use mimamori_core::storage::{Routed, Store};
+use mimamori_testapp::pages::look_at;
+use mimamori_testapp::platform::{BrokerKind, setup, wait_for};
+use mimamori_testapp::{Options, TestApp, home, jst, people, spawn_app};
+use mimamori_testkit::browser::Browser;
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_TYPE, COOKIE};
+use std::time::{Duration, Instant};
+
+on_both_backends!(
+    the_alert_list_counts_filters_names_and_keeps_history,
+    the_alert_list_refuses_hostile_filters_and_other_districts,
+    the_live_list_streams_a_new_alert_and_ends_with_the_session,
+    every_page_uses_our_stylesheet_and_no_inline_style,
+    an_emergency_pressed_on_a_device_appears_live_and_is_handled_at_phone_width: [Browser],
+);
+
+const WAIT: Duration = Duration::from_secs(10);
+
+async fn token_for(store: &Store, id: &str, team: &str, name: &str) -> String {
+    people::responder(store, id, team, name, None, None).await;
+    let token = format!("mmr_{}", mimamori_core::secret::generate(33));
+    store
+        .add_responder_token(
+            &ResponderId::parse(id).unwrap(),
+            &token_hash(&token),
+            mimamori_core::testing::t0(),
+        )
+        .await
+        .unwrap();
+    token
+}
+
+/// Opens an alert of `kind` about `subject` in `district` (`None`: triage) at `at`.
+async fn alert(
+    store: &Store,
+    subject: Subject,
+    kind: AlertKind,
+    severity: Severity,
+    district: Option<&str>,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Alert {
+    store
+        .open_routed_alert(
+            &NewAlert {
+                subject,
+                kind,
+                severity,
+                district: district.map(mimamori_core::testing::district),
+                summary: kind.label_ja().into(),
+                detail: serde_json::json!({}),
+                at,
+            },
+            &Routed::default(),
+            &[],
+            None,
+        )
+        .await
+        .unwrap()
+        .alert
+}
+
+/// 藤沢 花子 of 鵠沼 with her call button, 辻堂's 山田 太郎, and alerts: her open emergency (3
+/// minutes old), a battery alert of her button acknowledged by 佐藤, a resolved inactivity alert
+/// of hers, 辻堂's open inactivity alert, and an address concern without a district (triage).
+struct Desk {
+    hanako: ResidentId,
+    emergency: Alert,
+    battery: Alert,
+    resolved: Alert,
+    tsujido: Alert,
+    triage: Alert,
+}
+
+async fn desk(store: &Store, clock: &ManualClock) -> Desk {
+    let t = clock.now();
+    let hanako = home::resident_with_button(store, t).await;
+    let mut taro = mimamori_core::testing::new_resident("r-taro");
+    taro.name = "山田 太郎".into();
+    taro.district = mimamori_core::testing::district("tsujido");
+    taro.address = Address::parse("辻堂元町一丁目1-1").unwrap();
+    store
+        .add_resident(&taro, &Actor::system(), t)
+        .await
+        .unwrap();
+    let m = |n: i64| t - chrono::Duration::minutes(n);
+    let emergency = alert(
+        store,
+        Subject::Resident(hanako.clone()),
+        AlertKind::Emergency,
+        Severity::Critical,
+        Some("kugenuma"),
+        m(3),
+    )
+    .await;
+    let battery = alert(
+        store,
+        Subject::Device(DeviceId::parse("button-e").unwrap()),
+        AlertKind::BatteryLow,
+        Severity::Low,
+        Some("kugenuma"),
+        m(200),
+    )
+    .await;
+    let resolved = alert(
+        store,
+        Subject::Resident(hanako.clone()),
+        AlertKind::Inactivity,
+        Severity::High,
+        Some("kugenuma"),
+        m(60 * 30),
+    )
+    .await;
+    let tsujido = alert(
+        store,
+        Subject::Resident(taro.id.clone()),
+        AlertKind::Inactivity,
+        Severity::High,
+        Some("tsujido"),
+        m(10),
+    )
+    .await;
+    let triage = alert(
+        store,
+        Subject::Address("本町一丁目".into()),
+        AlertKind::Concern,
+        Severity::Normal,
+        None,
+        m(5),
+    )
+    .await;
+    let sato = Actor::responder(ResponderId::parse("p-sato").unwrap());
+    store
+        .acknowledge_alert(battery.id, &sato, "dashboard", &[], m(100))
+        .await
+        .unwrap();
+    store
+        .resolve_alert(resolved.id, &sato, Outcome::Safe, None, &[], m(60 * 29))
+        .await
+        .unwrap();
+    Desk {
+        hanako,
+        emergency,
+        battery,
+        resolved,
+        tsujido,
+        triage,
+    }
+}
+
+/// Where `needle` is in `page` (panics when absent).
+fn at(page: &str, needle: &str) -> usize {
+    page.find(needle)
+        .unwrap_or_else(|| panic!("{needle} not on the page:\n{page}"))
+}
+
+async fn the_alert_list_counts_filters_names_and_keeps_history(store: Store, _url: String) {
+    let clock = ManualClock::new(jst("2026-12-01T09:00:00"));
+    let sato = token_for(&store, "p-sato", "houkatsu-kugenuma", "佐藤 美咲").await;
+    let backup = token_for(&store, "p-backup", "coordinator", "市 調整担当").await;
+    let d = desk(&store, &clock).await;
+    let app = spawn_app(store.clone(), Options::on(clock.clone())).await;
+    let cookie = app.sign_in(&sato).await;
+
+    // The home page: what is still to be handled, the emergency first, with who it is about.
+    let (status, page) = app.page("/alerts", &cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    let line = |a: &Alert| format!("id=\"alert-{}\"", a.id);
+    let (emergency, battery) = (at(&page, &line(&d.emergency)), at(&page, &line(&d.battery)));
+    assert!(emergency < battery, "the open emergency first");
+    assert!(
+        !page.contains(&line(&d.resolved)),
+        "resolved: only in history"
+    );
+    assert!(!page.contains(&line(&d.tsujido)), "another district: never");
+    assert!(
+        !page.contains(&line(&d.triage)),
+        "triage: the coordinator's"
+    );
+    for shown in [
+        "3分前",
+        "緊急",
+        "藤沢 花子さん",
+        "藤沢 花子さん宅（機器 button-e）",
+        "対応：佐藤 美咲",
+        "鵠沼地区",
+        // Counts per state: 2 to handle (1 open, 1 acknowledged), 1 resolved, 3 in all.
+        "対応待ち <strong>2</strong>",
+        "未対応 <strong>1</strong>",
+        "対応中 <strong>1</strong>",
+        "解決 <strong>1</strong>",
+        "すべて <strong>3</strong>",
+    ] {
+        at(&page, shown);
+    }
+    // The names shown are one audited view, naming whose.
+    let audit = store.list_audit("resident", None, 20).await.unwrap();
+    let names = audit
+        .iter()
+        .find(|e| e.action == "resident.names" && e.actor == "responder:p-sato")
+        .expect("the names are audited");
+    assert_eq!(names.detail["residents"], serde_json::json!([d.hanako]));
+
+    // History: the resolved one, with its outcome; searchable by name and by kind.
+    let (_, history) = app.page("/alerts?state=resolved", &cookie).await;
+    at(&history, &line(&d.resolved));
+    at(&history, "結果：無事確認");
+    assert!(!history.contains(&line(&d.emergency)));
+    let (_, found) = app
+        .page("/alerts?state=all&q=%E8%8A%B1%E5%AD%90", &cookie)
+        .await; // 花子
+    for a in [&d.emergency, &d.battery, &d.resolved] {
+        at(&found, &line(a));
+    }
+    let (_, found) = app
+        .page(
+            "/alerts?state=all&q=%E9%9B%BB%E6%B1%A0", // 電池
+            &cookie,
+        )
+        .await;
+    at(&found, &line(&d.battery));
+    assert!(!found.contains(&line(&d.emergency)));
+    // By kind and state.
+    let (_, open) = app.page("/alerts?state=open&kind=emergency", &cookie).await;
+    at(&open, &line(&d.emergency));
+    assert!(!open.contains(&line(&d.battery)));
+    let (_, none) = app.page("/alerts?kind=compound", &cookie).await;
+    at(&none, "対応待ちのアラートはありません");
+
+    // The coordinator: the triage queue on top, every district, a district filter.
+    let coordinator = app.sign_in(&backup).await;
+    let (_, page) = app.page("/alerts", &coordinator).await;
+    let queue = at(&page, "振り分け待ち（地区不明）</h2>");
+    assert!(queue < at(&page, &line(&d.triage)));
+    assert!(at(&page, &line(&d.triage)) < at(&page, &line(&d.emergency)));
+    at(&page, &line(&d.tsujido));
+    at(&page, "山田 太郎さん");
+    let (_, tsujido) = app.page("/alerts?district=tsujido", &coordinator).await;
+    at(&tsujido, &line(&d.tsujido));
+    assert!(!tsujido.contains(&line(&d.emergency)));
+    let (_, triage) = app.page("/alerts?district=triage", &coordinator).await;
+    at(&triage, &line(&d.triage));
+    assert!(!triage.contains(&line(&d.tsujido)));
+}
+
+async fn the_alert_list_refuses_hostile_filters_and_other_districts(store: Store, _url: String) {
+    let clock = ManualClock::new(jst("2026-12-01T09:00:00"));
+    let sato = token_for(&store, "p-sato", "houkatsu-kugenuma", "佐藤 美咲").await;
+    let d = desk(&store, &clock).await;
+    let app = spawn_app(store.clone(), Options::on(clock.clone())).await;
+    let cookie = app.sign_in(&sato).await;
+    let views_before = store.list_audit("resident", None, 100).await.unwrap().len();
+
+    // Another district, by filter or by address: as if it did not exist, and nothing viewed.
+    for path in [
+        "/alerts?district=tsujido".to_string(),
+        "/alerts?district=triage".to_string(),
+        "/alerts/live?district=tsujido".to_string(),
+        format!("/alerts/{}", d.tsujido.id),
+        format!("/alerts/{}", d.triage.id),
+    ] {
+        let (status, page) = app.page(&path, &cookie).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert!(!page.contains("山田 太郎"), "{path}");
+    }
+    assert_eq!(
+        store.list_audit("resident", None, 100).await.unwrap().len(),
+        views_before,
+        "no view of anyone"
+    );
+    // Values that are not ours: refused, never echoed as markup.
+    for path in [
+        "/alerts?state=deleted",
+        "/alerts?kind=%3Cscript%3E",
+        "/alerts?district=..%2F..%2Fetc",
+        "/alerts?state=open%27%3B%20DROP%20TABLE%20alerts",
+        "/alerts/live?kind=nothing",
+    ] {
+        let (status, page) = app.page(path, &cookie).await;
+        assert!(
+            status == StatusCode::BAD_REQUEST || status == StatusCode::NOT_FOUND,
+            "{path}: {status}"
+        );
+        assert!(!page.contains("<script>"), "{path}");
+    }
+    let long = "あ".repeat(101);
+    let (status, _) = app.page(&format!("/alerts?q={long}"), &cookie).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a search too long");
+    let (status, _) = app.page("/alerts?q=%E8%8A%B1%00", &cookie).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a control character");
+    // A search is shown back escaped, in the form and in the links.
+    let (status, page) = app
+        .page(
+            "/alerts?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E%22%3E",
+            &cookie,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!page.contains("<script>alert(1)"), "{page}");
+    at(
+        &page,
+        "value=\"&lt;script&gt;alert(1)&lt;/script&gt;&quot;&gt;\"",
+    );
+    at(&page, "条件に合うアラートはありません");
+    // Not signed in: to the sign-in page; the stream says 401.
+    let r = app
+        .http_no_redirects
+        .get(app.url("/alerts"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = app.http.get(app.url("/alerts/live")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// Reads server-sent events from `r` until one holds `needle` (or `WAIT` passes): its data.
+async fn event_with(r: &mut reqwest::Response, needle: &str, buffer: &mut String) -> String {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            while let Some(end) = buffer.find("\n\n") {
+                let event: String = buffer.drain(..end + 2).collect();
+                let data: String = event
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data: ").or(l.strip_prefix("data:")))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                if event.contains("event: alerts") && data.contains(needle) {
+                    return data;
+                }
+            }
+            let chunk = r.chunk().await.unwrap().expect("the stream goes on");
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no event with {needle} within {WAIT:?}"))
+}
+
+async fn the_live_list_streams_a_new_alert_and_ends_with_the_session(store: Store, _url: String) {
+    let clock = ManualClock::new(jst("2026-12-01T09:00:00"));
+    let sato = token_for(&store, "p-sato", "houkatsu-kugenuma", "佐藤 美咲").await;
+    let d = desk(&store, &clock).await;
+    let app = spawn_app(store.clone(), Options::on(clock.clone())).await;
+    let cookie = app.sign_in(&sato).await;
+    let mut r = app
+        .http
+        .get(app.url("/alerts/live"))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.headers()[CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let mut buffer = String::new();
+    // At once: the list as it is.
+    event_with(&mut r, &format!("alert-{}", d.emergency.id), &mut buffer).await;
+    // A new alert of the district: sent without being asked, within 2 s; another district's is
+    // not.
+    let hidden = alert(
+        &store,
+        Subject::Resident(ResidentId::parse("r-taro").unwrap()),
+        AlertKind::Emergency,
+        Severity::Critical,
+        Some("tsujido"),
+        clock.now(),
+    )
+    .await;
+    let opened = Instant::now();
+    let fresh = alert(
+        &store,
+        Subject::Device(DeviceId::parse("button-e").unwrap()),
+        AlertKind::DeviceOffline,
+        Severity::Normal,
+        Some("kugenuma"),
+        clock.now(),
+    )
+    .await;
+    let data = event_with(&mut r, &format!("alert-{}", fresh.id), &mut buffer).await;
+    assert!(
+        opened.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        opened.elapsed()
+    );
+    assert!(!data.contains(&format!("alert-{}", hidden.id)));
+    // A change of one shown: acknowledged elsewhere, the list says by whom.
+    store
+        .acknowledge_alert(
+            d.emergency.id,
+            &Actor::responder(ResponderId::parse("p-sato").unwrap()),
+            "telegram",
+            &[],
+            clock.now(),
+        )
+        .await
+        .unwrap();
+    event_with(&mut r, "対応中 <strong>2</strong>", &mut buffer).await;
+    // Signing out ends the stream.
+    let (_, page) = app.page("/alerts", &cookie).await;
+    let token = page
+        .split("name=\"form_token\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    app.http
+        .post(app.url("/logout"))
+        .header(COOKIE, &cookie)
+        .form(&[("form_token", token)])
+        .send()
+        .await
+        .unwrap();
+    // A change wakes the stream, which finds the session gone and ends.
+    alert(
+        &store,
+        Subject::Device(DeviceId::parse("button-e").unwrap()),
+        AlertKind::Unmonitored,
+        Severity::Normal,
+        Some("kugenuma"),
+        clock.now(),
+    )
+    .await;
+    let ended = tokio::time::timeout(WAIT, async {
+        while let Some(chunk) = r.chunk().await.unwrap() {
+            assert!(!String::from_utf8_lossy(&chunk).contains("見守り不能"));
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream ends with the session");
+}
+
+async fn every_page_uses_our_stylesheet_and_no_inline_style(store: Store, _url: String) {
+    let clock = ManualClock::new(jst("2026-12-01T09:00:00"));
+    let sato = token_for(
+        &store,
+        "p-demo",
+        "coordinator",
+        "デモ担当（バックアップふじさわ）",
+    )
+    .await;
+    let d = desk(&store, &clock).await;
+    let app = spawn_app(store.clone(), Options::on(clock.clone())).await;
+    let r = app
+        .http
+        .get(app.url("/static/app.css"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()[CONTENT_TYPE], "text/css; charset=utf-8");
+    assert!(r.text().await.unwrap().contains("--sev-critical"));
+    let r = app
+        .http
+        .get(app.url("/static/live.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // No inline style or script is allowed, and none is needed.
+    let csp = r.headers()["content-security-policy"].to_str().unwrap();
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    let cookie = app.sign_in(&sato).await;
+    for path in [
+        "/".to_string(),
+        "/login".into(),
+        "/alerts".into(),
+        "/alerts?state=resolved".into(),
+        format!("/alerts/{}", d.emergency.id),
+        "/residents".into(),
+        format!("/residents/{}", d.hanako),
+        "/residents/new".into(),
+        "/report".into(),
+    ] {
+        let (status, page) = app.page(&path, &cookie).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        at(&page, "<link rel=\"stylesheet\" href=\"/static/app.css\">");
+        assert!(!page.contains(" style=\""), "{path} has an inline style");
+        assert!(!page.contains("<script>"), "{path} has an inline script");
+        // The header names the team once, however the responder is named.
+        assert!(
+            !page.contains("（バックアップふじさわ）（バックアップふじさわ）"),
+            "{path}"
+        );
+    }
+    let (_, page) = app.page("/alerts", &cookie).await;
+    at(&page, "デモ担当（バックアップふじさわ）</span>");
+    // The alert page does not link to itself.
+    let (_, page) = app
+        .page(&format!("/alerts/{}", d.emergency.id), &cookie)
+        .await;
+    assert!(!page.contains("詳細を見る"), "{page}");
+}
+
+/// The browser signs in with `token` through the form, and is on the alert list.
+async fn browser_signs_in(browser: &Browser, app: &TestApp, token: &str) {
+    browser.goto(&app.url("/login")).await;
+    browser
+        .find("input[name=token]")
+        .await
+        .type_text(token)
+        .await;
+    browser
+        .find("button[type=submit]")
+        .await
+        .click_to_load()
+        .await;
+    assert!(
+        browser.url().await.ends_with("/alerts"),
+        "{}",
+        browser.url().await
+    );
+}
+
+async fn an_emergency_pressed_on_a_device_appears_live_and_is_handled_at_phone_width(
+    store: Store,
+    _url: String,
+) {
+    // The device side for real: the embedded broker, the gateway and a call button over MQTT.
+    let (platform, creds) = setup(
+        store.clone(),
+        BrokerKind::Embedded,
+        &[("button-1", DeviceKind::CallButton, true, None)],
+        true,
+    )
+    .await;
+    let clock = ManualClock::new(chrono::Utc::now());
+    let sato = token_for(&store, "p-sato", "houkatsu-kugenuma", "佐藤 美咲").await;
+    let d = desk(&store, &clock).await;
+    let mut app = spawn_app(store.clone(), Options::on(clock.clone())).await;
+    let browser = Browser::start().await;
+
+    browser.goto(&app.url("/login")).await;
+    look_at(&browser, "signin").await;
+    browser_signs_in(&browser, &app, &sato).await;
+    look_at(&browser, "alerts").await;
+    browser
+        .wait_for("#live-status:not([hidden])", WAIT)
+        .await
+        .expect("the list says it is live");
+
+    // The button is pressed; the gateway stores it; the rules open the alert.
+    let button = platform.device(&creds[0]);
+    assert!(button.wait_connected(WAIT).await);
+    let mut events = platform.events();
+    button.send(EventType::Emergency, None, None).await.unwrap();
+    wait_for(&mut events, WAIT, |e| {
+        matches!(e, mimamori_gateway::IngestEvent::Stored(s)
+            if s.kind == SignalKind::Emergency)
+    })
+    .await
+    .expect("the press is stored");
+    let raised = app.tick().await;
+    let pressed = raised
+        .iter()
+        .find(|a| a.kind == AlertKind::Emergency)
+        .expect("an emergency alert")
+        .clone();
+    let opened = Instant::now();
+    let shown = browser
+        .wait_for(&format!("#alert-{}", pressed.id), Duration::from_secs(2))
+        .await;
+    assert!(
+        shown.is_some(),
+        "the emergency is on the open list within 2 s of being raised ({:?})",
+        opened.elapsed()
+    );
+    // The cue: a banner linking to it, the line marked; no reload happened.
+    browser
+        .wait_for("#live-banner:not([hidden])", WAIT)
+        .await
+        .expect("a banner");
+    assert!(
+        browser
+            .find("#live-banner")
+            .await
+            .text()
+            .await
+            .contains(&format!("#{}", pressed.id))
+    );
+    assert!(
+        browser
+            .try_find(&format!("#alert-{}.fresh", pressed.id))
+            .await
+            .is_some()
+    );
+    look_at(&browser, "alerts-live-emergency").await;
+
+    // At a phone's width: open it, take it, resolve it with an outcome.
+    browser.set_size(390, 900).await;
+    browser
+        .find(&format!("#alert-{} a", pressed.id))
+        .await
+        .click_to_load()
+        .await;
+    look_at(&browser, "alert").await;
+    browser
+        .find("form[action$='/ack'] button")
+        .await
+        .click_to_load()
+        .await;
+    assert_eq!(app.alert(pressed.id).await.state, AlertState::Acknowledged);
+    let select = browser.find("select[name=outcome]").await;
+    select.click().await;
+    browser
+        .find("select[name=outcome] option[value=transported]")
+        .await
+        .click()
+        .await;
+    browser
+        .find("form[action$='/resolve'] textarea[name=note]")
+        .await
+        .type_text("救急車で市民病院へ")
+        .await;
+    browser
+        .find("form[action$='/resolve'] button")
+        .await
+        .click_to_load()
+        .await;
+    let resolved = app.alert(pressed.id).await;
+    assert_eq!(
+        (resolved.state, resolved.outcome),
+        (AlertState::Resolved, Some(Outcome::Transported))
+    );
+    look_at(&browser, "alert-resolved").await;
+
+    // The other pages, looked at as a user would.
+    browser.goto(&app.url("/alerts?state=resolved")).await;
+    look_at(&browser, "history").await;
+    browser.goto(&app.url("/residents")).await;
+    look_at(&browser, "residents").await;
+    browser
+        .goto(&app.url(&format!("/residents/{}", d.hanako)))
+        .await;
+    look_at(&browser, "resident").await;
+    browser.goto(&app.url("/residents/new")).await;
+    look_at(&browser, "resident-new").await;
+    browser.goto(&app.url("/report")).await;
+    look_at(&browser, "report").await;
+    browser.goto(&app.url("/")).await;
+    look_at(&browser, "status").await;
+
+    browser.quit().await;
+    drop(button);
+    platform.finish().await;
+}
+
+mimamori_testkit::main!();
