@@ -23,6 +23,8 @@ on_both_backends!(
     the_alert_list_refuses_hostile_filters_and_other_districts,
     the_live_list_streams_a_new_alert_and_ends_with_the_session,
     every_page_uses_our_stylesheet_and_no_inline_style,
+    the_alert_page_explains_says_who_was_told_and_whom_to_call,
+    the_residents_page_draws_the_routine_devices_and_past_alerts,
     an_emergency_pressed_on_a_device_appears_live_and_is_handled_at_phone_width: [Browser],
 );
 
@@ -509,6 +511,232 @@ async fn every_page_uses_our_stylesheet_and_no_inline_style(store: Store, _url: 
     assert!(!page.contains("詳細を見る"), "{page}");
 }
 
+async fn the_alert_page_explains_says_who_was_told_and_whom_to_call(store: Store, _url: String) {
+    let clock = ManualClock::new(jst("2026-12-01T09:00:00"));
+    let sato_token = token_for(&store, "p-sato", "houkatsu-kugenuma", "佐藤 美咲").await;
+    token_for(&store, "p-suzuki", "houkatsu-kugenuma", "鈴木 健").await;
+    let backup = token_for(&store, "p-backup", "coordinator", "市 調整担当").await;
+    let d = desk(&store, &clock).await;
+    // An inactivity alert as the rule records it, told to 佐藤 (Telegram, arrived), 鈴木 (email,
+    // failed for good) and the integrations (MQTT, waiting).
+    let told = |channel: Channel, responder: Option<&str>| NewNotification {
+        channel,
+        target: "x".into(),
+        body: match responder {
+            Some(r) => serde_json::json!({ "event": "raised", "responder": r }),
+            None => serde_json::json!({ "event": "raised" }),
+        },
+        not_before: clock.now(),
+    };
+    let silent = store
+        .open_routed_alert(
+            &NewAlert {
+                subject: Subject::Resident(d.hanako.clone()),
+                kind: AlertKind::Inactivity,
+                severity: Severity::High,
+                district: Some(mimamori_core::testing::district("kugenuma")),
+                summary: "安否確認: 反応なし".into(),
+                detail: serde_json::json!({
+                    "rule": "inactivity", "max_silence_minutes": 720,
+                    "active_hours": ["07:00", "22:00"],
+                    "last_activity": "2026-11-30T21:40:00Z", "pauses_considered": [],
+                }),
+                at: clock.now(),
+            },
+            &Routed {
+                escalate_at: Some(clock.now() + chrono::Duration::minutes(15)),
+                ..Default::default()
+            },
+            &[
+                told(Channel::Telegram, Some("p-sato")),
+                told(Channel::Email, Some("p-suzuki")),
+                told(Channel::Mqtt, None),
+            ],
+            None,
+        )
+        .await
+        .unwrap()
+        .alert;
+    // The store's own signals of the last 48 hours: two hours with activity.
+    for (n, minutes_ago) in [(1, 30), (2, 35), (3, 60 * 20)] {
+        store
+            .insert_signal(&NewSignal {
+                source: SignalSource::Device(DeviceId::parse("button-e").unwrap()),
+                dedup_key: Some(format!("seq:{n}")),
+                subject: Some(Subject::Resident(d.hanako.clone())),
+                kind: SignalKind::Activity,
+                body: serde_json::json!({ "type": "activity" }),
+                device_time: None,
+                received_at: clock.now() - chrono::Duration::minutes(minutes_ago),
+                clock_skewed: false,
+            })
+            .await
+            .unwrap();
+    }
+    let lease = chrono::Duration::minutes(1);
+    let mut sent = Vec::new();
+    while let Some(n) = store
+        .claim_notification("w", clock.now(), lease)
+        .await
+        .unwrap()
+    {
+        sent.push(n);
+    }
+    for n in &sent {
+        match n.channel {
+            Channel::Telegram => store
+                .mark_notification_sent(n.id, "w", clock.now())
+                .await
+                .unwrap(),
+            Channel::Email => store
+                .mark_notification_failed(n.id, "w", "550 no such user", clock.now())
+                .await
+                .unwrap(),
+            _ => store.release_notification(n.id, "w").await.unwrap(),
+        };
+    }
+    let app = spawn_app(store.clone(), Options::on(clock.clone())).await;
+    let cookie = app.sign_in(&sato_token).await;
+    let (status, page) = app.page(&format!("/alerts/{}", silent.id), &cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    for shown in [
+        // Why, in plain Japanese.
+        "12時間反応なし（07:00–22:00に数えて）。最後の生活反応は 12月01日 06:40。",
+        // What comes next if nobody takes it.
+        "2026年12月01日 09:15までに誰も対応しなければ",
+        // Who was told, how, and whether it arrived.
+        "発生の知らせ → 佐藤 美咲さん（Telegram）",
+        "届きました",
+        "発生の知らせ → 鈴木 健さん（メール）",
+        "届きませんでした（1回試行。運用担当に知らせました）",
+        "発生の知らせ → 連携システム（MQTT）",
+        "送信待ち",
+        // Whom to call, on the page itself.
+        "href=\"tel:0466-00-0000\"",
+        "藤沢 一郎（長男）",
+        // Her last 48 hours: two hours with a sign of life.
+        "data-filled=\"2\"",
+    ] {
+        at(&page, shown);
+    }
+    assert!(!page.contains("配信結果"), "no raw delivery rows");
+    assert!(!page.contains("550 no such user"), "no raw errors");
+    assert!(!page.contains("詳細を見る"), "no link to itself");
+    // The view is audited.
+    let views = store
+        .list_audit("resident", Some(d.hanako.as_str()), 10)
+        .await
+        .unwrap();
+    assert!(views.iter().any(|v| v.action == "resident.view"));
+
+    // The coordinator's triage alert: the district must be chosen, none is preselected.
+    let coordinator = app.sign_in(&backup).await;
+    let (_, page) = app
+        .page(&format!("/alerts/{}", d.triage.id), &coordinator)
+        .await;
+    at(
+        &page,
+        "<select id=\"route-district\" name=\"district\" required><option value=\"\">地区を選んでください</option>",
+    );
+    assert!(!page.contains("selected>"), "nothing chosen yet");
+    // 鵠沼 comes in the city's order, by its Japanese name.
+    at(&page, ">鵠沼地区</option>");
+}
+
+async fn the_residents_page_draws_the_routine_devices_and_past_alerts(store: Store, _url: String) {
+    use chrono::TimeZone;
+    use rand::SeedableRng;
+    let clock = ManualClock::new(jst("2026-12-01T15:30:00"));
+    let sato = token_for(&store, "p-sato", "houkatsu-kugenuma", "佐藤 美咲").await;
+    let chogo = token_for(&store, "p-chogo", "csw-chogo", "長後 CSW").await;
+    let d = desk(&store, &clock).await;
+    // 28 days of a simulated routine (the demo's), stored as the gateway stores signals.
+    let tz = chrono_tz::Asia::Tokyo;
+    let today = clock.now().with_timezone(&tz).date_naive();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(17);
+    let routine = mimamori_devices::routine::Routine::default();
+    let mut signals = Vec::new();
+    let mut expected = std::collections::HashSet::new();
+    for back in 0..28 {
+        let day = today - chrono::Duration::days(back);
+        for step in routine.day(&mut rng) {
+            let when = tz
+                .from_local_datetime(&day.and_time(step.at))
+                .earliest()
+                .unwrap()
+                .with_timezone(&chrono::Utc);
+            if when >= clock.now() {
+                continue;
+            }
+            let kind = match step.kind {
+                EventType::Emergency => SignalKind::Emergency,
+                EventType::Activity => SignalKind::Activity,
+                EventType::Checkin => SignalKind::Checkin,
+                EventType::Heartbeat | EventType::Battery => SignalKind::DeviceHealth,
+            };
+            if kind != SignalKind::DeviceHealth {
+                expected.insert((day, when.with_timezone(&tz).format("%H").to_string()));
+            }
+            signals.push(NewSignal {
+                source: SignalSource::Device(DeviceId::parse("button-e").unwrap()),
+                dedup_key: Some(format!("seq:{}", signals.len())),
+                subject: Some(Subject::Resident(d.hanako.clone())),
+                kind,
+                body: serde_json::json!({ "type": step.kind.as_str(), "battery": 64 }),
+                device_time: None,
+                received_at: when,
+                clock_skewed: false,
+            });
+        }
+    }
+    assert!(
+        expected.len() > 28 * 4,
+        "a routine fills hours: {}",
+        expected.len()
+    );
+    store.insert_signals(&signals).await.unwrap();
+    let app = spawn_app(store.clone(), Options::on(clock.clone())).await;
+    let cookie = app.sign_in(&sato).await;
+    let (status, page) = app.page(&format!("/residents/{}", d.hanako), &cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    // The heatmap: as many filled cells as hours with a stored sign of life; 28 × 24 cells.
+    let filled = page.matches("<rect class=\"on\"").count();
+    assert_eq!(
+        filled,
+        expected.len(),
+        "filled cells against the stored signals"
+    );
+    at(&page, &format!("data-filled=\"{}\"", expected.len()));
+    let cells = page.matches("<rect class=\"on\"").count()
+        + page.matches("<rect class=\"off\"").count()
+        + page.matches("<rect class=\"future\"").count();
+    assert_eq!(cells, 28 * 24);
+    at(&page, "赤枠は見守りの活動時間（07:00–22:00）");
+    // The device: kind, state, battery, last signal; past alerts with outcomes.
+    for shown in [
+        "緊急通報ボタン",
+        "button-e",
+        "64%",
+        "オンライン",
+        "結果：無事確認",
+    ] {
+        at(&page, shown);
+    }
+    for a in [&d.emergency, &d.battery, &d.resolved] {
+        at(&page, &format!("href=\"/alerts/{}\"", a.id));
+    }
+    // Another district's team: as if there were no such resident, and nothing read.
+    let before = store.list_audit("resident", None, 100).await.unwrap().len();
+    let other = app.sign_in(&chogo).await;
+    let (status, page) = app.page(&format!("/residents/{}", d.hanako), &other).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(!page.contains("藤沢 花子") && !page.contains("<rect"));
+    assert_eq!(
+        store.list_audit("resident", None, 100).await.unwrap().len(),
+        before
+    );
+}
+
 /// The browser signs in with `token` through the form, and is on the alert list.
 async fn browser_signs_in(browser: &Browser, app: &TestApp, token: &str) {
     browser.goto(&app.url("/login")).await;
@@ -573,6 +801,8 @@ async fn an_emergency_pressed_on_a_device_appears_live_and_is_handled_at_phone_w
         .find(|a| a.kind == AlertKind::Emergency)
         .expect("an emergency alert")
         .clone();
+    // The app's clock moves on with the real one the gateway stamped the press with.
+    clock.set(chrono::Utc::now());
     let opened = Instant::now();
     let shown = browser
         .wait_for(&format!("#alert-{}", pressed.id), Duration::from_secs(2))

@@ -2,13 +2,25 @@
 //! that moves whenever any alert changes, counts per state, the homes of devices, and residents'
 //! names for a list — the one read here that touches personal data, audited like every other.
 
-use super::{StorageError, Store, parsed};
+use super::alerts::{ALERT_COLUMNS, alert_from};
+use super::{StorageError, Store, ms, parsed, time};
 use crate::domain::{
-    Actor, AlertKind, AlertState, DeviceId, DistrictId, NewAuditEntry, ResidentId,
+    Actor, Alert, AlertKind, AlertState, DeviceId, DistrictId, NewAuditEntry, ResidentId, Subject,
 };
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use std::collections::HashMap;
+
+/// What was last heard from a device.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeviceSeen {
+    /// Its last signal of any kind.
+    pub last_signal: Option<DateTime<Utc>>,
+    /// The battery level (%) it last reported, and when.
+    pub battery: Option<(i64, DateTime<Utc>)>,
+    /// Its last connection status (`online` / `offline`, from the broker's last will).
+    pub status: Option<String>,
+}
 
 /// `$first, $first+1, …` for `n` values.
 fn placeholders(first: usize, n: usize) -> String {
@@ -115,5 +127,100 @@ impl Store {
         })
         .await?;
         Ok(names)
+    }
+
+    /// How many signs of life (activity, 元気です, the call button) of `subject` were received in
+    /// each hour of `[from, to)`: by the hour's index since the epoch (`ms / 3 600 000`); hours
+    /// without any are left out. Part of a view of the resident's record, which its caller audits.
+    pub async fn activity_per_hour(
+        &self,
+        subject: &Subject,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<HashMap<i64, i64>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT received_at / 3600000 AS h, COUNT(*) AS n FROM signals
+             WHERE subject = $1 AND kind IN ('activity', 'checkin', 'emergency')
+               AND received_at >= $2 AND received_at < $3
+             GROUP BY received_at / 3600000",
+        )
+        .bind(subject.key())
+        .bind(ms(from))
+        .bind(ms(to))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut hours = HashMap::new();
+        for row in &rows {
+            hours.insert(row.try_get::<i64, _>("h")?, row.try_get::<i64, _>("n")?);
+        }
+        Ok(hours)
+    }
+
+    /// What was last heard from `device` (in `resident`'s home, whose signals it files them
+    /// under): its last signal, battery level and connection status. No personal data.
+    pub async fn device_seen(
+        &self,
+        resident: Option<&ResidentId>,
+        device: &DeviceId,
+    ) -> Result<DeviceSeen, StorageError> {
+        let subjects = [
+            resident
+                .map(|r| Subject::Resident(r.clone()).key())
+                .unwrap_or_default(),
+            Subject::Device(device.clone()).key(),
+        ];
+        let source = format!("device:{device}");
+        let latest = |extra: &'static str| {
+            let sql = format!(
+                "SELECT received_at, body FROM signals
+                 WHERE subject IN ($1, $2) AND source = $3 {extra}
+                 ORDER BY received_at DESC, id DESC LIMIT 1"
+            );
+            let q = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(subjects[0].clone())
+                .bind(subjects[1].clone())
+                .bind(source.clone());
+            async move { q.fetch_optional(&self.pool).await }
+        };
+        let mut seen = DeviceSeen::default();
+        if let Some(row) = latest("").await? {
+            seen.last_signal = Some(time(row.try_get("received_at")?)?);
+        }
+        if let Some(row) = latest("AND body LIKE '%\"battery\"%'").await? {
+            let body: serde_json::Value =
+                serde_json::from_str(&row.try_get::<String, _>("body")?).unwrap_or_default();
+            if let Some(level) = body["battery"].as_i64() {
+                seen.battery = Some((level, time(row.try_get("received_at")?)?));
+            }
+        }
+        if let Some(row) = latest("AND body LIKE '%\"status\"%'").await? {
+            let body: serde_json::Value =
+                serde_json::from_str(&row.try_get::<String, _>("body")?).unwrap_or_default();
+            seen.status = body["status"].as_str().map(str::to_string);
+        }
+        Ok(seen)
+    }
+
+    /// The alerts about any of `subjects` (a resident and the devices in their home), newest
+    /// first, at most `limit`.
+    pub async fn alerts_about(
+        &self,
+        subjects: &[Subject],
+        limit: i64,
+    ) -> Result<Vec<Alert>, StorageError> {
+        if subjects.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE subject IN ({}) ORDER BY opened_at DESC, id DESC LIMIT ${}",
+            placeholders(1, subjects.len()),
+            subjects.len() + 1
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for s in subjects {
+            q = q.bind(s.key());
+        }
+        let rows = q.bind(limit).fetch_all(&self.pool).await?;
+        rows.iter().map(alert_from).collect()
     }
 }
