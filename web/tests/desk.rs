@@ -25,6 +25,8 @@ on_both_backends!(
     every_page_uses_our_stylesheet_and_no_inline_style,
     the_alert_page_explains_says_who_was_told_and_whom_to_call,
     the_residents_page_draws_the_routine_devices_and_past_alerts,
+    the_city_figures_count_by_district_and_download_for_excel,
+    the_figures_of_a_year_for_a_thousand_residents_render_quickly,
     an_emergency_pressed_on_a_device_appears_live_and_is_handled_at_phone_width: [Browser],
 );
 
@@ -737,6 +739,208 @@ async fn the_residents_page_draws_the_routine_devices_and_past_alerts(store: Sto
     );
 }
 
+async fn the_city_figures_count_by_district_and_download_for_excel(store: Store, _url: String) {
+    let clock = ManualClock::new(jst("2026-12-20T09:00:00"));
+    let sato = token_for(&store, "p-sato", "houkatsu-kugenuma", "佐藤 美咲").await;
+    let backup = token_for(&store, "p-backup", "coordinator", "市 調整担当").await;
+    let d = desk(&store, &clock).await;
+    let who = Actor::responder(ResponderId::parse("p-sato").unwrap());
+    // The emergency taken after 3 minutes (within the target), the 辻堂 one after 12.
+    store
+        .acknowledge_alert(
+            d.emergency.id,
+            &who,
+            "dashboard",
+            &[],
+            d.emergency.opened_at + chrono::Duration::minutes(3),
+        )
+        .await
+        .unwrap();
+    let late = alert(
+        &store,
+        Subject::Resident(ResidentId::parse("r-taro").unwrap()),
+        AlertKind::Emergency,
+        Severity::Critical,
+        Some("tsujido"),
+        clock.now() - chrono::Duration::hours(1),
+    )
+    .await;
+    store
+        .acknowledge_alert(
+            late.id,
+            &who,
+            "dashboard",
+            &[],
+            late.opened_at + chrono::Duration::minutes(12),
+        )
+        .await
+        .unwrap();
+    // Last month's: not counted in December.
+    alert(
+        &store,
+        Subject::Device(DeviceId::parse("button-e").unwrap()),
+        AlertKind::DeviceOffline,
+        Severity::Normal,
+        Some("kugenuma"),
+        jst("2026-11-30T23:59:00"),
+    )
+    .await;
+    let app = spawn_app(store.clone(), Options::on(clock.clone())).await;
+    // A district's team: no such page.
+    let district = app.sign_in(&sato).await;
+    for path in ["/figures", "/figures.csv", "/figures?month=2026-12"] {
+        assert_eq!(
+            app.page(path, &district).await.0,
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+    let views = store.list_audit("resident", None, 100).await.unwrap().len();
+    let cookie = app.sign_in(&backup).await;
+    let (status, page) = app.page("/figures", &cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    for shown in [
+        "市の集計（2026年12月）",
+        "鵠沼地区</th><td>3</td>",
+        "辻堂地区</th><td>2</td>",
+        "地区不明（振り分け待ちだったもの）</th><td>1</td>",
+        "市全体</th><td>6</td>",
+        "100%（1/1件）",
+        "0%（0/1件）（目標未達）",
+        "50%（1/2件）（目標未達）",
+        "href=\"/figures.csv?month=2026-12\"",
+    ] {
+        at(&page, shown);
+    }
+    assert!(
+        !page.contains("藤沢 花子") && !page.contains("山田"),
+        "no names"
+    );
+    let (_, november) = app.page("/figures?month=2026-11", &cookie).await;
+    at(&november, "市全体</th><td>1</td>");
+
+    let r = app
+        .http
+        .get(app.url("/figures.csv?month=2026-12"))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()[CONTENT_TYPE], "text/csv; charset=utf-8");
+    assert!(
+        r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("mimamori-figures-2026-12.csv")
+    );
+    let bytes = r.bytes().await.unwrap();
+    assert_eq!(&bytes[..3], b"\xEF\xBB\xBF", "UTF-8 with a byte order mark");
+    let text = std::str::from_utf8(&bytes[3..]).unwrap();
+    assert!(text.contains("\r\n"), "CRLF");
+    let mut rows = csv::Reader::from_reader(text.as_bytes());
+    let header = rows.headers().unwrap().clone();
+    assert_eq!(&header[0], "月");
+    assert_eq!(&header[1], "地区");
+    let rows: Vec<csv::StringRecord> = rows.records().map(Result::unwrap).collect();
+    let row = |district: &str, kind: &str| {
+        rows.iter()
+            .find(|r| &r[1] == district && &r[2] == kind)
+            .unwrap_or_else(|| panic!("{district} {kind}: {text}"))
+            .clone()
+    };
+    let kugenuma = row("鵠沼地区", "緊急通報");
+    assert_eq!((&kugenuma[0], &kugenuma[3]), ("2026-12", "1"));
+    let city = row("市全体", "すべて");
+    assert_eq!(&city[3], "6");
+    let safe = header.iter().position(|h| h == "結果:無事確認").unwrap();
+    assert_eq!(&row("鵠沼地区", "すべて")[safe], "1");
+    let ack_p50 = header
+        .iter()
+        .position(|h| h == "対応開始までの中央値(分)")
+        .unwrap();
+    assert_eq!(&kugenuma[ack_p50], "3.0");
+    for personal in ["藤沢 花子", "山田", "r-elder", "r-taro", "button-e", "本町"] {
+        assert!(!text.contains(personal), "{personal} in the CSV");
+    }
+    // Figures are no view of anyone.
+    assert_eq!(
+        store.list_audit("resident", None, 100).await.unwrap().len(),
+        views
+    );
+    // A month that is not one.
+    for bad in ["2026-13", "12-2026", "2026-1", "%3Cscript%3E", "2026-12%0A"] {
+        for path in ["/figures", "/figures.csv"] {
+            let (status, page) = app.page(&format!("{path}?month={bad}"), &cookie).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{path}?month={bad}");
+            assert!(!page.contains("<script>"));
+        }
+    }
+}
+
+async fn the_figures_of_a_year_for_a_thousand_residents_render_quickly(store: Store, url: String) {
+    // A year of alerts for 1,000 residents (two a month each: 24,000), written in bulk.
+    let clock = ManualClock::new(jst("2026-12-20T09:00:00"));
+    let backup = token_for(&store, "p-backup", "coordinator", "市 調整担当").await;
+    let pool = sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap();
+    let districts = ["kugenuma", "tsujido", "chogo", "fujisawa", "katase"];
+    let kinds = [
+        "emergency",
+        "inactivity",
+        "device_offline",
+        "battery_low",
+        "concern",
+    ];
+    let outcomes = ["safe", "false_alarm", "absent", "transported", "other"];
+    let start = jst("2026-01-01T00:00:00").timestamp_millis();
+    let mut values = Vec::new();
+    for month in 0..12i64 {
+        for resident in 0..1000i64 {
+            for n in 0..2i64 {
+                let i = (month * 1000 + resident) * 2 + n;
+                let opened =
+                    start + month * 30 * 86_400_000 + (i % 29) * 86_400_000 + i % 86_400_000;
+                values.push(format!(
+                    "('resident:r-{resident:04}-{month}-{n}', '{}', 'resolved', 'high', '{}', 's', '{{}}', {opened}, {opened}, 1, {}, 'responder:p-backup', {}, 'responder:p-backup', '{}')",
+                    kinds[(i % 5) as usize],
+                    districts[(resident % 5) as usize],
+                    opened + (i % 20) * 60_000,
+                    opened + (i % 300) * 60_000,
+                    outcomes[(i % 5) as usize],
+                ));
+            }
+        }
+    }
+    for chunk in values.chunks(1000) {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO alerts (subject, kind, state, severity, district_id, summary, detail, opened_at, last_evidence_at, evidence_count, acknowledged_at, acknowledged_by, resolved_at, resolved_by, outcome) VALUES {}",
+            chunk.join(", ")
+        )))
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    pool.close().await;
+    let app = spawn_app(store.clone(), Options::on(clock.clone())).await;
+    let cookie = app.sign_in(&backup).await;
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        let (status, page) = app.page("/figures?month=2026-06", &cookie).await;
+        times.push(started.elapsed());
+        assert_eq!(status, StatusCode::OK);
+        at(&page, "市全体</th><td>");
+    }
+    times.sort();
+    let median = times[2];
+    eprintln!("figures of a month of 24,000 alerts a year: median {median:?} of {times:?}");
+    assert!(median < Duration::from_millis(300), "{median:?}");
+}
+
 /// The browser signs in with `token` through the form, and is on the alert list.
 async fn browser_signs_in(browser: &Browser, app: &TestApp, token: &str) {
     browser.goto(&app.url("/login")).await;
@@ -771,6 +975,7 @@ async fn an_emergency_pressed_on_a_device_appears_live_and_is_handled_at_phone_w
     .await;
     let clock = ManualClock::new(chrono::Utc::now());
     let sato = token_for(&store, "p-sato", "houkatsu-kugenuma", "佐藤 美咲").await;
+    let backup = token_for(&store, "p-backup", "coordinator", "市 調整担当").await;
     let d = desk(&store, &clock).await;
     let mut app = spawn_app(store.clone(), Options::on(clock.clone())).await;
     let browser = Browser::start().await;
@@ -886,6 +1091,22 @@ async fn an_emergency_pressed_on_a_device_appears_live_and_is_handled_at_phone_w
     look_at(&browser, "report").await;
     browser.goto(&app.url("/")).await;
     look_at(&browser, "status").await;
+
+    // The coordinator: the triage queue on the list, and the city's figures.
+    browser.goto(&app.url("/alerts")).await;
+    browser
+        .find("header form[action='/logout'] button")
+        .await
+        .click_to_load()
+        .await;
+    browser_signs_in(&browser, &app, &backup).await;
+    look_at(&browser, "alerts-coordinator").await;
+    browser
+        .goto(&app.url(&format!("/alerts/{}", d.triage.id)))
+        .await;
+    look_at(&browser, "alert-triage").await;
+    browser.goto(&app.url("/figures")).await;
+    look_at(&browser, "figures").await;
 
     browser.quit().await;
     drop(button);

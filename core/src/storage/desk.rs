@@ -22,6 +22,18 @@ pub struct DeviceSeen {
     pub status: Option<String>,
 }
 
+/// What the city's figures need of an alert: no subject, no summary, no detail.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertTimes {
+    pub district: Option<DistrictId>,
+    pub kind: AlertKind,
+    pub state: AlertState,
+    pub outcome: Option<crate::domain::Outcome>,
+    pub opened_at: DateTime<Utc>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
 /// `$first, $first+1, …` for `n` values.
 fn placeholders(first: usize, n: usize) -> String {
     (first..first + n)
@@ -222,5 +234,34 @@ impl Store {
         }
         let rows = q.bind(limit).fetch_all(&self.pool).await?;
         rows.iter().map(alert_from).collect()
+    }
+
+    /// Every alert opened in `[from, to)`, as the city's figures count them (no personal data).
+    pub async fn alert_times(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<AlertTimes>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT district_id, kind, state, outcome, opened_at, acknowledged_at, resolved_at
+             FROM alerts WHERE opened_at >= $1 AND opened_at < $2",
+        )
+        .bind(ms(from))
+        .bind(ms(to))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AlertTimes {
+                    district: super::opt_parsed(r, "district_id")?,
+                    kind: parsed(r, "kind")?,
+                    state: parsed(r, "state")?,
+                    outcome: super::opt_parsed(r, "outcome")?,
+                    opened_at: time(r.try_get("opened_at")?)?,
+                    acknowledged_at: super::opt_time(r.try_get("acknowledged_at")?)?,
+                    resolved_at: super::opt_time(r.try_get("resolved_at")?)?,
+                })
+            })
+            .collect()
     }
 }

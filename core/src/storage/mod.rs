@@ -34,7 +34,7 @@ mod watch;
 
 pub use alerts::{AckResult, AlertFilter, OpenedAlert, ResolveResult, Routed};
 pub use channels::{LinkCodeResult, TelegramMessage};
-pub use desk::DeviceSeen;
+pub use desk::{AlertTimes, DeviceSeen};
 pub use health::PathHealth;
 pub use listen::SignalListener;
 pub use outbox::Claim;

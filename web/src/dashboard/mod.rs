@@ -23,6 +23,7 @@ mod activity;
 mod alert_actions;
 mod alert_list;
 mod explain;
+mod figures;
 mod residents;
 mod signin;
 mod triage;
@@ -74,8 +75,10 @@ pub(super) struct Me {
     /// The responder's name, with their team's unless the name already says it.
     pub(super) name: String,
     pub(super) form_token: String,
-    /// Which menu entry is the current page: `alerts`, `history`, `residents` or ``.
+    /// Which menu entry is the current page: `alerts`, `history`, `residents`, `figures` or ``.
     pub(super) here: &'static str,
+    /// A city-wide team: the figures are in the menu.
+    pub(super) city_wide: bool,
 }
 
 impl Session {
@@ -90,6 +93,7 @@ impl Session {
             },
             form_token: self.form_token.clone(),
             here,
+            city_wide: self.team.district.is_none(),
         }
     }
 }
@@ -101,6 +105,8 @@ pub fn router(state: DashboardState) -> Router {
         .route("/logout", post(logout))
         .route("/alerts", get(alert_list::alert_list))
         .route("/alerts/live", get(alert_list::live))
+        .route("/figures", get(figures::figures_page))
+        .route("/figures.csv", get(figures::figures_csv))
         .route("/alerts/{id}", get(alert_page))
         .route("/alerts/{id}/ack", post(acknowledge))
         .route("/alerts/{id}/resolve", post(resolve))
