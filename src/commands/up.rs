@@ -344,6 +344,14 @@ async fn demo_alerts(
 ) {
     let mut seen = std::collections::HashSet::new();
     let mut mails = std::collections::HashSet::new();
+    // Districts by their Japanese names (鵠沼地区), not their ids.
+    let districts: std::collections::HashMap<_, _> = store
+        .list_districts()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|d| (d.id, d.name))
+        .collect();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
         tokio::select! {
@@ -362,10 +370,16 @@ async fn demo_alerts(
         for a in alerts.into_iter().rev() {
             if seen.insert((a.id, a.evidence_count)) {
                 println!(
-                    "デモ / demo: アラート #{} {} ({}地区) {}",
+                    "デモ / demo: アラート #{} {} ({}) {}",
                     a.id,
                     a.kind.label_ja(),
-                    a.district.as_ref().map(|d| d.as_str()).unwrap_or("-"),
+                    match &a.district {
+                        Some(d) => format!(
+                            "{}地区",
+                            districts.get(d).map(String::as_str).unwrap_or(d.as_str())
+                        ),
+                        None => "地区不明・市の振り分け待ち".into(),
+                    },
                     a.subject.public_key()
                 );
             }

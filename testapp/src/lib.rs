@@ -17,12 +17,14 @@
 //! Beside it, the people and homes the stories are about ([`home`], [`people`]), an integration
 //! following the alert stream as docs/ALERTS.md says ([`follower`]), the check that
 //! nothing sent shows a resident's personal data ([`privacy`]), a scripted webhook receiver
-//! ([`webhook`]), and the device side end to end — a broker, the gateway and devices over TCP
+//! ([`webhook`]), pages looked at in a browser at a desk's and a phone's width with axe-core's
+//! accessibility check and screenshots ([`pages`]), and the device side end to end — a broker, the gateway and devices over TCP
 //! ([`platform`]).
 
 pub mod follower;
 pub mod home;
 pub mod nats;
+pub mod pages;
 pub mod people;
 pub mod platform;
 pub mod privacy;

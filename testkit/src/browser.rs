@@ -164,6 +164,103 @@ impl Browser {
         self.find("body").await.text().await
     }
 
+    /// The first element matching a CSS selector, if there is one now.
+    pub async fn try_find(&self, css: &str) -> Option<Element<'_>> {
+        let answer: Value = self
+            .http
+            .post(format!("{}/element", self.session))
+            .json(&json!({ "using": "css selector", "value": css }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        answer["value"][ELEMENT].as_str().map(|id| Element {
+            browser: self,
+            id: id.to_string(),
+        })
+    }
+
+    /// Waits up to `timeout` until an element matches a CSS selector (polling the page, which
+    /// changes by itself, e.g. through a live update): how long it took, or `None`.
+    pub async fn wait_for(&self, css: &str, timeout: Duration) -> Option<Duration> {
+        let started = std::time::Instant::now();
+        tokio::time::timeout(timeout, async {
+            loop {
+                if self.try_find(css).await.is_some() {
+                    return started.elapsed();
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+        })
+        .await
+        .ok()
+    }
+
+    /// Sets the window's outer size in CSS pixels (390 wide: a phone).
+    pub async fn set_size(&self, width: u32, height: u32) {
+        self.command(
+            reqwest::Method::POST,
+            "/window/rect",
+            Some(json!({ "width": width, "height": height })),
+        )
+        .await;
+    }
+
+    /// Runs `script` (a function body; `arguments` holds `args`) in the page: what it returns.
+    pub async fn execute(&self, script: &str, args: Vec<Value>) -> Value {
+        self.command(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({ "script": script, "args": args })),
+        )
+        .await
+    }
+
+    /// Runs `script` in the page and waits until it calls its last argument (the callback):
+    /// what it passed.
+    pub async fn execute_async(&self, script: &str, args: Vec<Value>) -> Value {
+        self.command(
+            reqwest::Method::POST,
+            "/execute/async",
+            Some(json!({ "script": script, "args": args })),
+        )
+        .await
+    }
+
+    /// A PNG of the whole page (not only the window), at the window's width.
+    pub async fn screenshot(&self) -> Vec<u8> {
+        use base64::Engine;
+        // Chromium's full-page capture goes through the DevTools protocol; through WebDriver,
+        // make the window as tall as the page first.
+        let height = self
+            .execute(
+                "return Math.ceil(document.documentElement.scrollHeight)",
+                vec![],
+            )
+            .await
+            .as_u64()
+            .unwrap_or(800)
+            .clamp(400, 8000);
+        let rect = self
+            .command(reqwest::Method::GET, "/window/rect", None)
+            .await;
+        let width = rect["width"].as_u64().unwrap_or(1280) as u32;
+        let inner = self
+            .execute("return window.outerHeight - window.innerHeight", vec![])
+            .await
+            .as_u64()
+            .unwrap_or(0);
+        self.set_size(width, height as u32 + inner as u32).await;
+        let v = self
+            .command(reqwest::Method::GET, "/screenshot", None)
+            .await;
+        base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().unwrap_or_default())
+            .expect("a base64 PNG")
+    }
+
     /// Ends the session (and Chromium) and stops the driver.
     pub async fn quit(mut self) {
         let _ = self.http.delete(&self.session).send().await;

@@ -11,7 +11,8 @@
 //! - [`ack_link`]: the pages behind the single-use acknowledgement links in emails;
 //! - [`partners`]: partners' concerns — the clerk's report form (`/report`) and
 //!   `POST /api/v1/concerns`;
-//! - the server itself: health, metrics, the status page, the wrong-token guard.
+//! - the server itself: health, metrics, the status page, the wrong-token guard, and the one
+//!   stylesheet and script the pages load (`assets`, served by the app, no CDN).
 //!
 //! Every page is a template of `web/templates/` (askama, checked at compile time, every value
 //! escaped) around the shared layout `base.html`, rendered from a struct of what it shows: see
@@ -22,6 +23,7 @@
 
 pub mod ack_link;
 pub mod api;
+mod assets;
 pub mod dashboard;
 mod page;
 pub mod partners;
@@ -113,6 +115,7 @@ pub async fn build(
             clock,
             actions,
             registry,
+            live_stop: CancellationToken::new(),
         },
         partners: partners::PartnerWeb {
             intake,
@@ -147,6 +150,13 @@ impl Web {
         listener: TcpListener,
         shutdown: CancellationToken,
     ) -> std::io::Result<()> {
+        // Live lists end when the server stops.
+        let live_stop = self.state.dashboard.live_stop.clone();
+        let stopping = shutdown.clone();
+        tokio::spawn(async move {
+            stopping.cancelled().await;
+            live_stop.cancel();
+        });
         server::serve(listener, self.router(), shutdown).await
     }
 

@@ -142,7 +142,7 @@ mod tests {
     fn values_are_escaped_once_as_everywhere_else() {
         let html = Notice::new("<b>&amp;</b>", "\"'<script>").render().unwrap();
         assert!(html.contains("<title>&lt;b&gt;&amp;amp;&lt;/b&gt; - 見守り mimamori</title>"));
-        assert!(html.contains("<h1 style=\"font-size:1.4em\">&lt;b&gt;&amp;amp;&lt;/b&gt;</h1>"));
+        assert!(html.contains("<h1>&lt;b&gt;&amp;amp;&lt;/b&gt;</h1>"));
         assert!(html.contains("<p>&quot;&#39;&lt;script&gt;</p>"), "{html}");
         assert!(!html.contains("<script>"));
         let all = "<a href=\"x\">'&'</a> 見守り";

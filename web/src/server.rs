@@ -121,12 +121,11 @@ async fn guard(State(guard): State<AuthGuard>, req: Request, next: Next) -> Resp
     response
 }
 
-/// The content security policy of every answer: our own resources only, so no inline or
-/// foreign script (the pages have no script at all); inline `style` attributes, which the
-/// templates use (`style-src-attr`, which could allow attributes alone, is not understood by
-/// older phones' browsers); never in a frame (no clickjacking of the buttons that act on alerts); forms post only to us; no
-/// `<base>` to redirect relative links.
-pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; style-src 'self' 'unsafe-inline'; \
+/// The content security policy of every answer: our own resources only — the one stylesheet and
+/// the alert list's script ([`crate::assets`]), no inline or foreign script or style; never in a
+/// frame (no clickjacking of the buttons that act on alerts); forms post only to us; no `<base>`
+/// to redirect relative links.
+pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; \
      frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
 
 /// What every answer of ours tells the browser, set once for all ([`security_headers`]). No
@@ -171,7 +170,8 @@ pub fn router(state: AppState, metrics_apart: bool) -> Router {
         .merge(api)
         .merge(dashboard)
         .merge(partners)
-        .merge(stream);
+        .merge(stream)
+        .merge(crate::assets::router());
     if let Some(webhook) = webhook {
         app = app.merge(webhook);
     }

@@ -144,7 +144,7 @@ async fn a_responder_signs_in_and_handles_the_alert_a_message_linked_to(
         "the view is audited as the responder: {views:?}"
     );
 
-    // The team's list links to it, and names nobody.
+    // The team's list links to it and says who it is about — a view of names, audited.
     let list = |cookie: String| {
         http.get(format!("{base}/alerts"))
             .header(COOKIE, cookie)
@@ -155,7 +155,14 @@ async fn a_responder_signs_in_and_handles_the_alert_a_message_linked_to(
         listed.contains(&format!("href=\"{page_path}\"")),
         "{listed}"
     );
-    assert!(!listed.contains("藤沢 花子"));
+    assert!(listed.contains("藤沢 花子さん"), "{listed}");
+    let names = store.list_audit("resident", None, 50).await.unwrap();
+    assert!(
+        names.iter().any(|v| v.action == "resident.names"
+            && v.actor == "responder:p-sato"
+            && v.detail["residents"][0] == resident.as_str()),
+        "the names shown are audited: {names:?}"
+    );
     // A newer, milder alert of the district comes after the open emergency.
     let battery = store
         .open_alert(

@@ -16,6 +16,7 @@
 mod alerts;
 mod audit;
 mod channels;
+mod desk;
 mod devices;
 mod health;
 mod integrations;
@@ -34,6 +35,7 @@ mod watch;
 
 pub use alerts::{AckResult, AlertFilter, OpenedAlert, ResolveResult, Routed};
 pub use channels::{LinkCodeResult, TelegramMessage};
+pub use desk::{AlertTimes, DeviceSeen};
 pub use health::PathHealth;
 pub use lease::Fence;
 pub use listen::SignalListener;

@@ -13,11 +13,17 @@
 //! session's form token (CSRF). Scope as in the API: a district's team sees that district, a
 //! city-wide team everything; an alert out of scope is answered as missing.
 //!
-//! Here: the alert list and the alert page. `signin`: sessions and the sign-in form;
+//! Here: the alert page and the frame every signed-in page shares ([`Me`]: the menu, who is
+//! signed in, sign-out). `alert_list`: the alert list — the home page after sign-in, with history,
+//! filters and counts — and its live stream (`/alerts/live`); `signin`: sessions and the sign-in form;
 //! `alert_actions`: acknowledge, resolve, note; `triage`: routing out of triage and linking a
 //! concern to a resident; `residents`: the residents' pages.
 
+mod activity;
 mod alert_actions;
+mod alert_list;
+mod explain;
+mod figures;
 mod residents;
 mod signin;
 mod triage;
@@ -35,8 +41,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use mimamori_alerts::actions::{Actions, Note, NoteTooLong, Via};
-use mimamori_alerts::notify::Event;
-use mimamori_alerts::notify::message::{self, AlertMessage, Context};
+use mimamori_alerts::notify::message::{self, Context};
 use mimamori_core::clock::Clock;
 use mimamori_core::domain::{
     Actor, Alert, AlertEvent, AlertId, AlertState, DistrictId, Observation, Outcome, PartnerId,
@@ -60,6 +65,37 @@ pub struct DashboardState {
     pub actions: Actions,
     /// The city's districts and towns: where a newly registered resident's address belongs.
     pub registry: Arc<mimamori_core::registry::Registry>,
+    /// Cancelled when the server stops: ends the live lists' streams, so that shutdown does not
+    /// wait for browsers to close them.
+    pub live_stop: tokio_util::sync::CancellationToken,
+}
+
+/// Who is signed in, as every signed-in page's frame shows them (`dashboard/frame.html`).
+pub(super) struct Me {
+    /// The responder's name, with their team's unless the name already says it.
+    pub(super) name: String,
+    pub(super) form_token: String,
+    /// Which menu entry is the current page: `alerts`, `history`, `residents`, `figures` or ``.
+    pub(super) here: &'static str,
+    /// A city-wide team: the figures are in the menu.
+    pub(super) city_wide: bool,
+}
+
+impl Session {
+    /// The frame's view of this session, on the page `here`.
+    pub(super) fn me(&self, here: &'static str) -> Me {
+        let (name, team) = (&self.responder.name, &self.team.name);
+        Me {
+            name: if name.contains(team.as_str()) {
+                name.clone()
+            } else {
+                format!("{name}（{team}）")
+            },
+            form_token: self.form_token.clone(),
+            here,
+            city_wide: self.team.district.is_none(),
+        }
+    }
 }
 
 /// `/login`, `/logout`, `/alerts` (the team's alerts), `/alerts/{id}` and its actions.
@@ -67,7 +103,10 @@ pub fn router(state: DashboardState) -> Router {
     Router::new()
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
-        .route("/alerts", get(alert_list))
+        .route("/alerts", get(alert_list::alert_list))
+        .route("/alerts/live", get(alert_list::live))
+        .route("/figures", get(figures::figures_page))
+        .route("/figures.csv", get(figures::figures_csv))
         .route("/alerts/{id}", get(alert_page))
         .route("/alerts/{id}/ack", post(acknowledge))
         .route("/alerts/{id}/resolve", post(resolve))
@@ -115,99 +154,6 @@ fn see_other(to: &str) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_string())]).into_response()
 }
 
-/// The alerts of the responder's district (every district for a city-wide team) still to be
-/// handled — unacknowledged first, then by severity, then newest: what, where, when and where it
-/// stands; the person only on its page.
-async fn alert_list(State(state): State<DashboardState>, headers: HeaderMap) -> Response {
-    let session = match session(&state, &headers).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return see_other("/login?next=/alerts"),
-        Err(page) => return page,
-    };
-    let mut alerts = Vec::new();
-    for s in [AlertState::Open, AlertState::Acknowledged] {
-        let filter = mimamori_core::storage::AlertFilter {
-            district: session.team.district.clone(),
-            state: Some(s),
-            limit: 500,
-            ..Default::default()
-        };
-        match state.store.list_alerts(&filter).await {
-            Ok(found) => alerts.extend(found),
-            Err(e) => return server_error(e),
-        }
-    }
-    // For a city-wide team the triage queue first (only it can send those on); then nobody on
-    // it yet first, the most severe first, then the newest.
-    let city_wide = session.team.district.is_none();
-    let rank = |a: &Alert| {
-        (
-            !(city_wide && a.district.is_none()),
-            a.state != AlertState::Open,
-            mimamori_core::domain::Severity::ALL
-                .iter()
-                .position(|s| *s == a.severity),
-            std::cmp::Reverse((a.opened_at, a.id.0)),
-        )
-    };
-    alerts.sort_by_key(rank);
-    let tz = state.ctx.timezone;
-    let alerts = alerts
-        .iter()
-        .map(|a| ListedAlert {
-            id: a.id,
-            kind: a.kind.label_ja(),
-            district: a
-                .district
-                .as_ref()
-                .map(|d| {
-                    state
-                        .ctx
-                        .districts
-                        .get(d)
-                        .cloned()
-                        .unwrap_or_else(|| d.to_string())
-                })
-                .unwrap_or_else(|| "振り分け待ち".into()),
-            opened: a
-                .opened_at
-                .with_timezone(&tz)
-                .format("%m/%d %H:%M")
-                .to_string(),
-            state: a.state.label_ja(),
-            subject: message::subject_label(&a.subject),
-        })
-        .collect();
-    page(
-        StatusCode::OK,
-        &AlertList {
-            title: format!("対応待ちのアラート（{}）", session.team.name),
-            responder: &session.responder.name,
-            alerts,
-        },
-    )
-}
-
-/// `/alerts`: the team's alerts still to be handled.
-#[derive(Template)]
-#[template(path = "dashboard/alerts.html")]
-struct AlertList<'a> {
-    title: String,
-    /// Who is signed in.
-    responder: &'a str,
-    alerts: Vec<ListedAlert>,
-}
-
-/// A line of the alert list: no personal data.
-struct ListedAlert {
-    id: AlertId,
-    kind: &'static str,
-    district: String,
-    opened: String,
-    state: &'static str,
-    subject: String,
-}
-
 /// The signed-in responder and the alert, if they may see it; else the page to answer with.
 async fn signed_in_alert(
     state: &DashboardState,
@@ -245,12 +191,19 @@ async fn alert_page(
 struct AlertPage<'a> {
     title: String,
     id: AlertId,
-    /// Who is signed in, and their team.
-    responder: &'a str,
-    team: &'a str,
+    me: Me,
+    /// The severity's CSS class, and the severity and state in words.
+    severity: &'static str,
+    severity_label: &'static str,
+    state_class: &'static str,
+    state_label: &'static str,
     form_token: &'a str,
-    /// The alert as its messages tell it.
-    summary: AlertMessage,
+    /// Kind, district, when, who, where it stands.
+    facts: Vec<Row>,
+    /// Why the rule raised it, in plain Japanese.
+    explanation: String,
+    /// What happens next if nobody takes it.
+    next_step: Option<String>,
     /// The device that raised it.
     device: Option<Vec<Row>>,
     /// The person it is about (a view of their record, audited).
@@ -271,15 +224,224 @@ struct AlertPage<'a> {
 /// The resident an alert is about, on its page.
 struct ResidentShown {
     id: String,
+    name: String,
     record: Vec<Row>,
+    /// Who to call: the resident, then their contacts.
+    calls: Vec<CallLine>,
+    /// Their last 48 hours.
+    strip: activity::Chart,
 }
 
-/// An event of an alert's timeline.
+/// A person to call about the alert.
+struct CallLine {
+    who: String,
+    /// `tel:` number (digits, `+`, `-`), when there is a phone.
+    tel: Option<String>,
+    phone: Option<String>,
+    email: Option<String>,
+    note: &'static str,
+}
+
+impl CallLine {
+    fn new(who: String, phone: Option<&str>, email: Option<&str>, note: &'static str) -> Self {
+        let phone = phone.map(str::to_string);
+        CallLine {
+            who,
+            tel: phone.as_ref().map(|p| {
+                p.chars()
+                    .filter(|c| c.is_ascii_digit() || *c == '+' || *c == '-')
+                    .collect()
+            }),
+            phone,
+            email: email.map(str::to_string),
+            note,
+        }
+    }
+}
+
+/// An entry of an alert's timeline: something that happened to it, or a message sent about it.
 struct TimelineLine {
     at: String,
-    kind: &'static str,
-    actor: String,
+    /// `` / `failed` / `pending`: how the dot is drawn.
+    class: &'static str,
+    title: String,
     text: String,
+    /// How the delivery went, when this is a message: 届きました / 届きませんでした / 送信待ち.
+    delivery: Option<(&'static str, String)>,
+}
+
+/// Who an actor (`responder:p-…`, `system`, `cli:…`) is, in words.
+async fn actor_name(
+    state: &DashboardState,
+    names: &mut std::collections::HashMap<String, String>,
+    actor: Option<&str>,
+) -> Result<String, StorageError> {
+    let Some(actor) = actor else {
+        return Ok("システム".into());
+    };
+    if let Some(name) = names.get(actor) {
+        return Ok(name.clone());
+    }
+    let name = match actor.split_once(':') {
+        Some(("responder", id)) => match mimamori_core::domain::ResponderId::parse(id) {
+            Ok(id) => match state.store.get_responder(&id).await {
+                Ok(r) => r.name,
+                Err(StorageError::NotFound { .. }) => "担当者".into(),
+                Err(e) => return Err(e),
+            },
+            Err(_) => "担当者".into(),
+        },
+        Some(("cli", _)) => "管理者".into(),
+        Some(("partner", _)) => "協力事業者".into(),
+        _ if actor == "system" => "システム".into(),
+        _ => "担当者".into(),
+    };
+    names.insert(actor.to_string(), name.clone());
+    Ok(name)
+}
+
+/// The alert's timeline: what happened (but the raw delivery rows) and, for each message sent
+/// about it, to whom, on which channel, and whether it arrived.
+async fn timeline_lines(
+    state: &DashboardState,
+    alert: &Alert,
+    events: &[AlertEvent],
+) -> Result<Vec<TimelineLine>, StorageError> {
+    use mimamori_alerts::notify::{Event as Told, Told as Body};
+    use mimamori_core::domain::{AlertEventKind, Channel, NotificationStatus};
+    let tz = state.ctx.timezone;
+    let local = |t: chrono::DateTime<chrono::Utc>| {
+        t.with_timezone(&tz).format("%m/%d %H:%M:%S").to_string()
+    };
+    let mut names = std::collections::HashMap::new();
+    let mut lines: Vec<(chrono::DateTime<chrono::Utc>, i64, TimelineLine)> = Vec::new();
+    for e in events {
+        if matches!(e.kind, AlertEventKind::Delivery | AlertEventKind::Notified) {
+            continue;
+        }
+        let who = actor_name(state, &mut names, e.actor.as_deref()).await?;
+        let mut text = e
+            .detail
+            .get("text")
+            .or_else(|| e.detail.get("note"))
+            .and_then(|t| t.as_str())
+            .unwrap_or("")
+            .to_string();
+        let title = match e.kind {
+            AlertEventKind::Created => "発生".to_string(),
+            AlertEventKind::Joined => "追加の通報".to_string(),
+            AlertEventKind::Escalated => {
+                format!(
+                    "エスカレーション（{}段目）",
+                    e.detail["step"].as_i64().unwrap_or(1)
+                )
+            }
+            AlertEventKind::Resolved => {
+                let outcome = e.detail["outcome"]
+                    .as_str()
+                    .and_then(|o| o.parse::<Outcome>().ok())
+                    .or(alert.outcome)
+                    .map(|o| format!("（{}）", o.label_ja()))
+                    .unwrap_or_default();
+                format!("{who}さんが解決{outcome}")
+            }
+            AlertEventKind::Acknowledged => format!("{who}さんが対応開始"),
+            AlertEventKind::Note => format!("{who}さんのメモ"),
+            AlertEventKind::Routed => {
+                let to = e.detail["district"]
+                    .as_str()
+                    .and_then(|d| DistrictId::parse(d).ok())
+                    .and_then(|d| state.ctx.districts.get(&d).cloned())
+                    .map(|d| format!("{d}地区へ"))
+                    .unwrap_or_default();
+                format!("{who}さんが{to}振り分け")
+            }
+            AlertEventKind::Linked => format!("{who}さんが対象者に結びつけ"),
+            AlertEventKind::Delivery | AlertEventKind::Notified => unreachable!(),
+        };
+        if e.kind == AlertEventKind::Created && text.is_empty() {
+            text = alert.summary.clone();
+        }
+        lines.push((
+            e.at,
+            e.id,
+            TimelineLine {
+                at: local(e.at),
+                class: "",
+                title,
+                text,
+                delivery: None,
+            },
+        ));
+    }
+    for n in state.store.list_notifications(alert.id).await? {
+        let body = Body::of(&n);
+        let what = match body.event {
+            Told::Raised => "発生",
+            Told::Escalated => "エスカレーション",
+            Told::Routed => "振り分け",
+            Told::Acknowledged => "対応開始",
+            Told::Resolved => "解決",
+        };
+        let to = match (n.channel, &body.responder, body.contact) {
+            (Channel::Mqtt, _, _) => "連携システム".to_string(),
+            (Channel::Webhook, _, _) => "連携システム（Webhook）".to_string(),
+            (_, Some(r), _) => {
+                let name = actor_name(state, &mut names, Some(&format!("responder:{r}"))).await?;
+                format!("{name}さん")
+            }
+            (_, None, true) => "ご家族など（同意のある連絡先）".to_string(),
+            (Channel::Telegram, None, false) => "担当チームのチャット".to_string(),
+            _ => "担当者".to_string(),
+        };
+        let (class, delivery) = match n.status {
+            NotificationStatus::Sent => (
+                "",
+                (
+                    "delivery-ok",
+                    format!(
+                        "届きました{}",
+                        n.sent_at
+                            .map(|t| format!("（{}）", local(t)))
+                            .unwrap_or_default()
+                    ),
+                ),
+            ),
+            NotificationStatus::Failed => (
+                "failed",
+                (
+                    "delivery-failed",
+                    format!(
+                        "届きませんでした（{}回試行。運用担当に知らせました）",
+                        n.attempts
+                    ),
+                ),
+            ),
+            NotificationStatus::Pending | NotificationStatus::Sending if n.attempts > 0 => (
+                "pending",
+                ("", format!("再送を待っています（{}回失敗）", n.attempts)),
+            ),
+            NotificationStatus::Pending | NotificationStatus::Sending => {
+                ("pending", ("", "送信待ち".to_string()))
+            }
+            NotificationStatus::Cancelled => {
+                ("pending", ("", "送る前に解決したため取り消し".to_string()))
+            }
+        };
+        lines.push((
+            n.created_at,
+            i64::MAX / 2 + n.id,
+            TimelineLine {
+                at: local(n.created_at),
+                class,
+                title: format!("{what}の知らせ → {to}（{}）", n.channel.label_ja()),
+                text: String::new(),
+                delivery: Some(delivery),
+            },
+        ));
+    }
+    lines.sort_by_key(|(at, order, _)| (*at, *order));
+    Ok(lines.into_iter().map(|(_, _, l)| l).collect())
 }
 
 async fn alert_view<'a>(
@@ -288,6 +450,7 @@ async fn alert_view<'a>(
     alert: &Alert,
 ) -> Result<AlertPage<'a>, StorageError> {
     let now = state.clock.now();
+    let tz = state.ctx.timezone;
     let who = message::acknowledger_name(&state.store, alert).await?;
     // The person — the alert's subject, or the resident whose home a device is in — behind
     // sign-in only: reading it is audited as this responder.
@@ -309,20 +472,41 @@ async fn alert_view<'a>(
     let resident = match &resident {
         Some(id) => {
             let r = state.store.get_resident(id, &session.actor(), now).await?;
+            let mut calls = vec![CallLine::new(
+                format!("{}さんご本人", r.name),
+                r.phone.as_deref(),
+                None,
+                "",
+            )];
+            calls.extend(r.contacts.iter().map(|c| {
+                CallLine::new(
+                    format!("{}（{}）", c.name, c.relation),
+                    c.phone.as_deref(),
+                    c.email.as_deref(),
+                    if c.consent {
+                        ""
+                    } else {
+                        "通知の同意なし"
+                    },
+                )
+            }));
             Some(ResidentShown {
                 id: r.id.to_string(),
+                name: r.name.clone(),
                 record: residents::record_rows(&r),
+                calls,
+                strip: activity::strip_48h(state, &r.id, now).await?,
             })
         }
         None => None,
     };
-    let timeline = state.store.alert_timeline(alert.id).await?;
+    let events = state.store.alert_timeline(alert.id).await?;
     // An address and a partner's words about a household: a view of personal data, audited.
     let concerns =
-        if crate::api::audit_concern_view(&state.store, &session.actor(), alert.id, &timeline, now)
+        if crate::api::audit_concern_view(&state.store, &session.actor(), alert.id, &events, now)
             .await?
         {
-            concern_reports(state, &timeline).await?
+            concern_reports(state, &events).await?
         } else {
             Vec::new()
         };
@@ -330,7 +514,7 @@ async fn alert_view<'a>(
     let route = (alert.district.is_none()
         && alert.state != AlertState::Resolved
         && session.team.district.is_none())
-    .then(|| district_options(&state.ctx, &session.team, ""));
+    .then(|| district_options(&state.registry, &session.team, ""));
     let outcomes = if alert.state == AlertState::Resolved {
         Vec::new()
     } else {
@@ -339,32 +523,89 @@ async fn alert_view<'a>(
             .map(|o| Choice::new(o.as_str(), o.label_ja()))
             .collect()
     };
-    let timeline = timeline
-        .iter()
-        .map(|e| TimelineLine {
-            at: e
-                .at
-                .with_timezone(&state.ctx.timezone)
-                .format("%m/%d %H:%M:%S")
-                .to_string(),
-            kind: e.kind.label_ja(),
-            actor: e.actor.clone().unwrap_or_default(),
-            text: e
-                .detail
-                .get("text")
-                .or_else(|| e.detail.get("note"))
-                .and_then(|t| t.as_str())
-                .unwrap_or("")
-                .to_string(),
-        })
-        .collect();
+    let local = |t: chrono::DateTime<chrono::Utc>| {
+        t.with_timezone(&tz)
+            .format("%Y年%m月%d日 %H:%M")
+            .to_string()
+    };
+    let district = match &alert.district {
+        Some(d) => state
+            .ctx
+            .districts
+            .get(d)
+            .map(|n| format!("{n}地区"))
+            .unwrap_or_else(|| "地区不明".into()),
+        None => "地区不明（市の振り分け待ち）".into(),
+    };
+    let mut facts = vec![
+        Row::new("種別", alert.kind.label_ja()),
+        Row::new("地区", district),
+        Row::new(
+            "発生",
+            format!(
+                "{}（{}）",
+                local(alert.opened_at),
+                alert_list::elapsed_ja(now, alert.opened_at)
+            ),
+        ),
+        Row::new(
+            "対象",
+            match &resident {
+                Some(r) => format!("{}さん", r.name),
+                None => message::subject_label(&alert.subject),
+            },
+        ),
+    ];
+    if alert.evidence_count > 1 {
+        facts.push(Row::new(
+            "通報回数",
+            format!(
+                "{}回（最新 {}）",
+                alert.evidence_count,
+                local(alert.last_evidence_at)
+            ),
+        ));
+    }
+    facts.push(Row::new(
+        "状況",
+        match alert.state {
+            AlertState::Open => "未対応（まだ誰も対応していません）".to_string(),
+            AlertState::Acknowledged => format!(
+                "対応中：{}さん（{}から）",
+                who.as_deref().unwrap_or("担当者"),
+                alert.acknowledged_at.map(local).unwrap_or_default()
+            ),
+            AlertState::Resolved => format!(
+                "解決：{}（{}）",
+                alert.outcome.map(|o| o.label_ja()).unwrap_or("その他"),
+                alert.resolved_at.map(local).unwrap_or_default()
+            ),
+        },
+    ));
+    let next_step = match (alert.state, alert.next_escalation_at) {
+        (AlertState::Open, Some(at)) => Some(format!(
+            "{}までに誰も対応しなければ、次の担当へエスカレーションします（{}段目）。",
+            local(at),
+            alert.escalation_step + 1
+        )),
+        _ => None,
+    };
     Ok(AlertPage {
         title: format!("{} #{}", alert.kind.label_ja(), alert.id),
         id: alert.id,
-        responder: &session.responder.name,
-        team: &session.team.name,
+        me: session.me(""),
+        severity: alert_list::severity_class(alert.severity),
+        severity_label: alert.severity.label_ja(),
+        state_class: match alert.state {
+            AlertState::Open => "state-open",
+            AlertState::Acknowledged => "state-acknowledged",
+            AlertState::Resolved => "state-resolved",
+        },
+        state_label: alert.state.label_ja(),
         form_token: &session.form_token,
-        summary: message::render(&state.ctx, alert, Event::Raised, None, who.as_deref()),
+        facts,
+        explanation: explain::explain(alert, tz),
+        next_step,
         device,
         resident,
         concerns,
@@ -372,7 +613,7 @@ async fn alert_view<'a>(
         route,
         open: alert.state == AlertState::Open,
         outcomes,
-        timeline,
+        timeline: timeline_lines(state, alert, &events).await?,
     })
 }
 

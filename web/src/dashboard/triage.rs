@@ -171,19 +171,24 @@ pub(super) async fn link_to_resident(
     }
 }
 
-/// The districts `team` covers, in id order, `selected` chosen.
-pub(super) fn district_options(ctx: &Context, team: &Team, selected: &str) -> Vec<Choice> {
-    let mut districts: Vec<(&DistrictId, &String)> = ctx
+/// The districts `team` covers, as `<option>`s in the city's own order (the registry's, which
+/// follows the Japanese reading), each by its Japanese name (鵠沼地区); `selected` chosen.
+pub(super) fn district_options(
+    registry: &mimamori_core::registry::Registry,
+    team: &Team,
+    selected: &str,
+) -> Vec<Choice> {
+    let mut districts: Vec<&mimamori_core::domain::District> = registry
         .districts
         .iter()
-        .filter(|(id, _)| team.covers(Some(id)))
+        .filter(|d| team.covers(Some(&d.id)))
         .collect();
-    districts.sort();
+    districts.sort_by_key(|d| (d.position, d.reading.clone()));
     districts
         .iter()
-        .map(|(id, name)| Choice {
-            selected: id.as_str() == selected,
-            ..Choice::new(id.as_str(), format!("{name}地区"))
+        .map(|d| Choice {
+            selected: d.id.as_str() == selected,
+            ..Choice::new(d.id.as_str(), format!("{}地区", d.name))
         })
         .collect()
 }

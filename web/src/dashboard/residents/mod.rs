@@ -166,8 +166,7 @@ pub(super) async fn list(State(state): State<DashboardState>, headers: HeaderMap
         StatusCode::OK,
         &ResidentList {
             title: "見守り対象者",
-            responder: &session.responder.name,
-            team: &session.team.name,
+            me: session.me("residents"),
             residents,
         },
     )
@@ -176,11 +175,9 @@ pub(super) async fn list(State(state): State<DashboardState>, headers: HeaderMap
 /// `/residents`: the team's residents.
 #[derive(Template)]
 #[template(path = "residents/list.html")]
-struct ResidentList<'a> {
+struct ResidentList {
     title: &'static str,
-    /// Who is signed in, and their team.
-    responder: &'a str,
-    team: &'a str,
+    me: super::Me,
     residents: Vec<ListedResident>,
 }
 
@@ -221,6 +218,7 @@ pub(super) async fn show(
 struct ResidentPage<'a> {
     /// The resident's name.
     title: &'a str,
+    me: super::Me,
     id: &'a str,
     form_token: &'a str,
     record: Vec<Row>,
@@ -236,6 +234,34 @@ struct ResidentPage<'a> {
     reasons: Vec<Choice>,
     /// The new pause's start: now.
     pause_from: String,
+    /// 生活リズム: 28 days × 24 hours.
+    heatmap: super::activity::Chart,
+    devices: Vec<DeviceLine>,
+    /// Alerts about the resident and their devices, newest first.
+    alerts: Vec<PastAlert>,
+}
+
+/// A device in the resident's home, as last heard from.
+struct DeviceLine {
+    id: String,
+    kind: &'static str,
+    label: String,
+    /// オンライン / 応答なし / オフライン / 無効, and its badge class.
+    online: &'static str,
+    online_class: &'static str,
+    battery: String,
+    last: String,
+}
+
+/// A past (or open) alert on the resident's page.
+struct PastAlert {
+    id: i64,
+    kind: &'static str,
+    severity: &'static str,
+    opened: String,
+    state: &'static str,
+    state_label: &'static str,
+    outcome: String,
 }
 
 /// A pause on the resident's page.
@@ -287,8 +313,66 @@ async fn resident_view<'a>(
                 }),
         })
         .collect();
+    let heatmap =
+        super::activity::heatmap_28d(state, &r.id, now, super::activity::active_hours(r)).await?;
+    let mut devices = Vec::new();
+    let mut subjects = vec![Subject::Resident(r.id.clone())];
+    for d in state.store.list_devices(Some(&r.id)).await? {
+        let seen = state.store.device_seen(Some(&r.id), &d.id).await?;
+        let silent_for = seen.last_signal.map(|t| now - t);
+        let (online, online_class) = if !d.enabled {
+            ("無効", "state-resolved")
+        } else if seen.status.as_deref() == Some("offline") {
+            ("オフライン", "state-open")
+        } else if silent_for
+            .is_none_or(|s| s > chrono::Duration::seconds(3 * d.heartbeat_interval_s.max(60)))
+        {
+            ("応答なし", "state-open")
+        } else {
+            ("オンライン", "state-acknowledged")
+        };
+        devices.push(DeviceLine {
+            id: d.id.to_string(),
+            kind: d.kind.label_ja(),
+            label: d.label.clone().unwrap_or_default(),
+            online,
+            online_class,
+            battery: seen
+                .battery
+                .map(|(level, _)| format!("{level}%"))
+                .unwrap_or_else(|| "—".into()),
+            last: match seen.last_signal {
+                Some(t) => format!("{}（{}）", at(t), super::alert_list::elapsed_ja(now, t)),
+                None => "まだありません".into(),
+            },
+        });
+        subjects.push(Subject::Device(d.id.clone()));
+    }
+    let alerts = state
+        .store
+        .alerts_about(&subjects, 50)
+        .await?
+        .into_iter()
+        .map(|a| PastAlert {
+            id: a.id.0,
+            kind: a.kind.label_ja(),
+            severity: super::alert_list::severity_class(a.severity),
+            opened: at(a.opened_at),
+            state: match a.state {
+                mimamori_core::domain::AlertState::Open => "state-open",
+                mimamori_core::domain::AlertState::Acknowledged => "state-acknowledged",
+                mimamori_core::domain::AlertState::Resolved => "state-resolved",
+            },
+            state_label: a.state.label_ja(),
+            outcome: a.outcome.map(|o| o.label_ja()).unwrap_or("").to_string(),
+        })
+        .collect();
     Ok(ResidentPage {
+        heatmap,
+        devices,
+        alerts,
         title: &r.name,
+        me: session.me("residents"),
         id: r.id.as_str(),
         form_token: &session.form_token,
         record: record_rows(r),

@@ -44,6 +44,7 @@ pub(in crate::dashboard) struct NewResidentForm {
 #[template(path = "residents/new.html")]
 struct NewResidentPage<'a> {
     title: &'static str,
+    me: crate::dashboard::Me,
     error: Option<&'a str>,
     form_token: &'a str,
     f: &'a NewResidentForm,
@@ -78,10 +79,11 @@ fn new_form(
         status,
         &NewResidentPage {
             title: NEW_TITLE,
+            me: session.me("residents"),
             error,
             form_token: &session.form_token,
             f,
-            districts: district_options(&state.ctx, &session.team, &f.district),
+            districts: district_options(&state.registry, &session.team, &f.district),
             living,
             hours,
             silence_min: SilenceHours::MIN,

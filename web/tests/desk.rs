@@ -1,0 +1,1116 @@
+//! The care worker's desk (issue 17): the alert list as the home page — counts, filters, history,
+//! names for the team that may see them, scope and audit — its live stream (`/alerts/live`), the
+//! stylesheet, and the pages in headless Chromium at a desk's and a phone's width: an emergency
+//! pressed on a device appears on an open list without reload, and is acknowledged and resolved
+//! at 390 px; every page is screenshotted into `target/screenshots/` and checked with axe-core.
+
+use mimamori_core::clock::{Clock, ManualClock};
+use mimamori_core::domain::*;
+use mimamori_core::on_both_backends;
+use mimamori_core::protocol::EventType;
+use mimamori_core::secret::token_hash;
+use mimamori_core::storage::{Routed, Store};
+use mimamori_testapp::pages::look_at;
+use mimamori_testapp::platform::{BrokerKind, setup, wait_for};
+use mimamori_testapp::{Options, TestApp, home, jst, people, spawn_app};
+use mimamori_testkit::browser::Browser;
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_TYPE, COOKIE};
+use std::time::{Duration, Instant};
+
+on_both_backends!(
+    the_alert_list_counts_filters_names_and_keeps_history,
+    the_alert_list_refuses_hostile_filters_and_other_districts,
+    the_live_list_streams_a_new_alert_and_ends_with_the_session,
+    every_page_uses_our_stylesheet_and_no_inline_style,
+    the_alert_page_explains_says_who_was_told_and_whom_to_call,
+    the_residents_page_draws_the_routine_devices_and_past_alerts,
+    the_city_figures_count_by_district_and_download_for_excel,
+    the_figures_of_a_year_for_a_thousand_residents_render_quickly,
+    an_emergency_pressed_on_a_device_appears_live_and_is_handled_at_phone_width: [Browser],
+);
+
+const WAIT: Duration = Duration::from_secs(10);
+
+async fn token_for(store: &Store, id: &str, team: &str, name: &str) -> String {
+    people::responder(store, id, team, name, None, None).await;
+    let token = format!("mmr_{}", mimamori_core::secret::generate(33));
+    store
+        .add_responder_token(
+            &ResponderId::parse(id).unwrap(),
+            &token_hash(&token),
+            mimamori_core::testing::t0(),
+        )
+        .await
+        .unwrap();
+    token
+}
+
+/// Opens an alert of `kind` about `subject` in `district` (`None`: triage) at `at`.
+async fn alert(
+    store: &Store,
+    subject: Subject,
+    kind: AlertKind,
+    severity: Severity,
+    district: Option<&str>,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Alert {
+    store
+        .open_routed_alert(
+            &NewAlert {
+                subject,
+                kind,
+                severity,
+                district: district.map(mimamori_core::testing::district),
+                summary: kind.label_ja().into(),
+                detail: serde_json::json!({}),
+                at,
+            },
+            &Routed::default(),
+            &[],
+            None,
+        )
+        .await
+        .unwrap()
+        .alert
+}
+
+/// 藤沢 花子 of 鵠沼 with her call button, 辻堂's 山田 太郎, and alerts: her open emergency (3
+/// minutes old), a battery alert of her button acknowledged by 佐藤, a resolved inactivity alert
+/// of hers, 辻堂's open inactivity alert, and an address concern without a district (triage).
+struct Desk {
+    hanako: ResidentId,
+    emergency: Alert,
+    battery: Alert,
+    resolved: Alert,
+    tsujido: Alert,
+    triage: Alert,
+}
+
+async fn desk(store: &Store, clock: &ManualClock) -> Desk {
+    let t = clock.now();
+    let hanako = home::resident_with_button(store, t).await;
+    let mut taro = mimamori_core::testing::new_resident("r-taro");
+    taro.name = "山田 太郎".into();
+    taro.district = mimamori_core::testing::district("tsujido");
+    taro.address = Address::parse("辻堂元町一丁目1-1").unwrap();
+    store
+        .add_resident(&taro, &Actor::system(), t)
+        .await
+        .unwrap();
+    let m = |n: i64| t - chrono::Duration::minutes(n);
+    let emergency = alert(
+        store,
+        Subject::Resident(hanako.clone()),
+        AlertKind::Emergency,
+        Severity::Critical,
+        Some("kugenuma"),
+        m(3),
+    )
+    .await;
+    let battery = alert(
+        store,
+        Subject::Device(DeviceId::parse("button-e").unwrap()),
+        AlertKind::BatteryLow,
+        Severity::Low,
+        Some("kugenuma"),
+        m(200),
+    )
+    .await;
+    let resolved = alert(
+        store,
+        Subject::Resident(hanako.clone()),
+        AlertKind::Inactivity,
+        Severity::High,
+        Some("kugenuma"),
+        m(60 * 30),
+    )
+    .await;
+    let tsujido = alert(
+        store,
+        Subject::Resident(taro.id.clone()),
+        AlertKind::Inactivity,
+        Severity::High,
+        Some("tsujido"),
+        m(10),
+    )
+    .await;
+    let triage = alert(
+        store,
+        Subject::Address("本町一丁目".into()),
+        AlertKind::Concern,
+        Severity::Normal,
+        None,
+        m(5),
+    )
+    .await;
+    let sato = Actor::responder(ResponderId::parse("p-sato").unwrap());
+    store
+        .acknowledge_alert(battery.id, &sato, "dashboard", &[], m(100))
+        .await
+        .unwrap();
+    store
+        .resolve_alert(resolved.id, &sato, Outcome::Safe, None, &[], m(60 * 29))
+        .await
+        .unwrap();
+    Desk {
+        hanako,
+        emergency,
+        battery,
+        resolved,
+        tsujido,
+        triage,
+    }
+}
+
+/// Where `needle` is in `page` (panics when absent).
+fn at(page: &str, needle: &str) -> usize {
+    page.find(needle)
+        .unwrap_or_else(|| panic!("{needle} not on the page:\n{page}"))
+}
+
+async fn the_alert_list_counts_filters_names_and_keeps_history(store: Store, _url: String) {
+    let clock = ManualClock::new(jst("2026-12-01T09:00:00"));
+    let sato = token_for(&store, "p-sato", "houkatsu-kugenuma", "佐藤 美咲").await;
+    let backup = token_for(&store, "p-backup", "coordinator", "市 調整担当").await;
+    let d = desk(&store, &clock).await;
+    let app = spawn_app(store.clone(), Options::on(clock.clone())).await;
+    let cookie = app.sign_in(&sato).await;
+
+    // The home page: what is still to be handled, the emergency first, with who it is about.
+    let (status, page) = app.page("/alerts", &cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    let line = |a: &Alert| format!("id=\"alert-{}\"", a.id);
+    let (emergency, battery) = (at(&page, &line(&d.emergency)), at(&page, &line(&d.battery)));
+    assert!(emergency < battery, "the open emergency first");
+    assert!(
+        !page.contains(&line(&d.resolved)),
+        "resolved: only in history"
+    );
+    assert!(!page.contains(&line(&d.tsujido)), "another district: never");
+    assert!(
+        !page.contains(&line(&d.triage)),
+        "triage: the coordinator's"
+    );
+    for shown in [
+        "3分前",
+        "緊急",
+        "藤沢 花子さん",
+        "藤沢 花子さん宅（機器 button-e）",
+        "対応：佐藤 美咲",
+        "鵠沼地区",
+        // Counts per state: 2 to handle (1 open, 1 acknowledged), 1 resolved, 3 in all.
+        "対応待ち <strong>2</strong>",
+        "未対応 <strong>1</strong>",
+        "対応中 <strong>1</strong>",
+        "解決 <strong>1</strong>",
+        "すべて <strong>3</strong>",
+    ] {
+        at(&page, shown);
+    }
+    // The names shown are one audited view, naming whose.
+    let audit = store.list_audit("resident", None, 20).await.unwrap();
+    let names = audit
+        .iter()
+        .find(|e| e.action == "resident.names" && e.actor == "responder:p-sato")
+        .expect("the names are audited");
+    assert_eq!(names.detail["residents"], serde_json::json!([d.hanako]));
+
+    // History: the resolved one, with its outcome; searchable by name and by kind.
+    let (_, history) = app.page("/alerts?state=resolved", &cookie).await;
+    at(&history, &line(&d.resolved));
+    at(&history, "結果：無事確認");
+    assert!(!history.contains(&line(&d.emergency)));
+    let (_, found) = app
+        .page("/alerts?state=all&q=%E8%8A%B1%E5%AD%90", &cookie)
+        .await; // 花子
+    for a in [&d.emergency, &d.battery, &d.resolved] {
+        at(&found, &line(a));
+    }
+    let (_, found) = app
+        .page(
+            "/alerts?state=all&q=%E9%9B%BB%E6%B1%A0", // 電池
+            &cookie,
+        )
+        .await;
+    at(&found, &line(&d.battery));
+    assert!(!found.contains(&line(&d.emergency)));
+    // By kind and state.
+    let (_, open) = app.page("/alerts?state=open&kind=emergency", &cookie).await;
+    at(&open, &line(&d.emergency));
+    assert!(!open.contains(&line(&d.battery)));
+    let (_, none) = app.page("/alerts?kind=compound", &cookie).await;
+    at(&none, "対応待ちのアラートはありません");
+
+    // The coordinator: the triage queue on top, every district, a district filter.
+    let coordinator = app.sign_in(&backup).await;
+    let (_, page) = app.page("/alerts", &coordinator).await;
+    let queue = at(&page, "振り分け待ち（地区不明）</h2>");
+    assert!(queue < at(&page, &line(&d.triage)));
+    assert!(at(&page, &line(&d.triage)) < at(&page, &line(&d.emergency)));
+    at(&page, &line(&d.tsujido));
+    at(&page, "山田 太郎さん");
+    let (_, tsujido) = app.page("/alerts?district=tsujido", &coordinator).await;
+    at(&tsujido, &line(&d.tsujido));
+    assert!(!tsujido.contains(&line(&d.emergency)));
+    let (_, triage) = app.page("/alerts?district=triage", &coordinator).await;
+    at(&triage, &line(&d.triage));
+    assert!(!triage.contains(&line(&d.tsujido)));
+}
+
+async fn the_alert_list_refuses_hostile_filters_and_other_districts(store: Store, _url: String) {
+    let clock = ManualClock::new(jst("2026-12-01T09:00:00"));
+    let sato = token_for(&store, "p-sato", "houkatsu-kugenuma", "佐藤 美咲").await;
+    let d = desk(&store, &clock).await;
+    let app = spawn_app(store.clone(), Options::on(clock.clone())).await;
+    let cookie = app.sign_in(&sato).await;
+    let views_before = store.list_audit("resident", None, 100).await.unwrap().len();
+
+    // Another district, by filter or by address: as if it did not exist, and nothing viewed.
+    for path in [
+        "/alerts?district=tsujido".to_string(),
+        "/alerts?district=triage".to_string(),
+        "/alerts/live?district=tsujido".to_string(),
+        format!("/alerts/{}", d.tsujido.id),
+        format!("/alerts/{}", d.triage.id),
+    ] {
+        let (status, page) = app.page(&path, &cookie).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert!(!page.contains("山田 太郎"), "{path}");
+    }
+    assert_eq!(
+        store.list_audit("resident", None, 100).await.unwrap().len(),
+        views_before,
+        "no view of anyone"
+    );
+    // Values that are not ours: refused, never echoed as markup.
+    for path in [
+        "/alerts?state=deleted",
+        "/alerts?kind=%3Cscript%3E",
+        "/alerts?district=..%2F..%2Fetc",
+        "/alerts?state=open%27%3B%20DROP%20TABLE%20alerts",
+        "/alerts/live?kind=nothing",
+    ] {
+        let (status, page) = app.page(path, &cookie).await;
+        assert!(
+            status == StatusCode::BAD_REQUEST || status == StatusCode::NOT_FOUND,
+            "{path}: {status}"
+        );
+        assert!(!page.contains("<script>"), "{path}");
+    }
+    let long = "あ".repeat(101);
+    let (status, _) = app.page(&format!("/alerts?q={long}"), &cookie).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a search too long");
+    let (status, _) = app.page("/alerts?q=%E8%8A%B1%00", &cookie).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a control character");
+    // A search is shown back escaped, in the form and in the links.
+    let (status, page) = app
+        .page(
+            "/alerts?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E%22%3E",
+            &cookie,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!page.contains("<script>alert(1)"), "{page}");
+    at(
+        &page,
+        "value=\"&lt;script&gt;alert(1)&lt;/script&gt;&quot;&gt;\"",
+    );
+    at(&page, "条件に合うアラートはありません");
+    // Not signed in: to the sign-in page; the stream says 401.
+    let r = app
+        .http_no_redirects
+        .get(app.url("/alerts"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = app.http.get(app.url("/alerts/live")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// Reads server-sent events from `r` until one holds `needle` (or `WAIT` passes): its data.
+async fn event_with(r: &mut reqwest::Response, needle: &str, buffer: &mut String) -> String {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            while let Some(end) = buffer.find("\n\n") {
+                let event: String = buffer.drain(..end + 2).collect();
+                let data: String = event
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data: ").or(l.strip_prefix("data:")))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                if event.contains("event: alerts") && data.contains(needle) {
+                    return data;
+                }
+            }
+            let chunk = r.chunk().await.unwrap().expect("the stream goes on");
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no event with {needle} within {WAIT:?}"))
+}
+
+async fn the_live_list_streams_a_new_alert_and_ends_with_the_session(store: Store, _url: String) {
+    let clock = ManualClock::new(jst("2026-12-01T09:00:00"));
+    let sato = token_for(&store, "p-sato", "houkatsu-kugenuma", "佐藤 美咲").await;
+    let d = desk(&store, &clock).await;
+    let app = spawn_app(store.clone(), Options::on(clock.clone())).await;
+    let cookie = app.sign_in(&sato).await;
+    let mut r = app
+        .http
+        .get(app.url("/alerts/live"))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.headers()[CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let mut buffer = String::new();
+    // At once: the list as it is.
+    event_with(&mut r, &format!("alert-{}", d.emergency.id), &mut buffer).await;
+    // A new alert of the district: sent without being asked, within 2 s; another district's is
+    // not.
+    let hidden = alert(
+        &store,
+        Subject::Resident(ResidentId::parse("r-taro").unwrap()),
+        AlertKind::Emergency,
+        Severity::Critical,
+        Some("tsujido"),
+        clock.now(),
+    )
+    .await;
+    let opened = Instant::now();
+    let fresh = alert(
+        &store,
+        Subject::Device(DeviceId::parse("button-e").unwrap()),
+        AlertKind::DeviceOffline,
+        Severity::Normal,
+        Some("kugenuma"),
+        clock.now(),
+    )
+    .await;
+    let data = event_with(&mut r, &format!("alert-{}", fresh.id), &mut buffer).await;
+    assert!(
+        opened.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        opened.elapsed()
+    );
+    assert!(!data.contains(&format!("alert-{}", hidden.id)));
+    // A change of one shown: acknowledged elsewhere, the list says by whom.
+    store
+        .acknowledge_alert(
+            d.emergency.id,
+            &Actor::responder(ResponderId::parse("p-sato").unwrap()),
+            "telegram",
+            &[],
+            clock.now(),
+        )
+        .await
+        .unwrap();
+    event_with(&mut r, "対応中 <strong>2</strong>", &mut buffer).await;
+    // Signing out ends the stream.
+    let (_, page) = app.page("/alerts", &cookie).await;
+    let token = page
+        .split("name=\"form_token\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    app.http
+        .post(app.url("/logout"))
+        .header(COOKIE, &cookie)
+        .form(&[("form_token", token)])
+        .send()
+        .await
+        .unwrap();
+    // A change wakes the stream, which finds the session gone and ends.
+    alert(
+        &store,
+        Subject::Device(DeviceId::parse("button-e").unwrap()),
+        AlertKind::Unmonitored,
+        Severity::Normal,
+        Some("kugenuma"),
+        clock.now(),
+    )
+    .await;
+    let ended = tokio::time::timeout(WAIT, async {
+        while let Some(chunk) = r.chunk().await.unwrap() {
+            assert!(!String::from_utf8_lossy(&chunk).contains("見守り不能"));
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream ends with the session");
+}
+
+async fn every_page_uses_our_stylesheet_and_no_inline_style(store: Store, _url: String) {
+    let clock = ManualClock::new(jst("2026-12-01T09:00:00"));
+    let sato = token_for(
+        &store,
+        "p-demo",
+        "coordinator",
+        "デモ担当（バックアップふじさわ）",
+    )
+    .await;
+    let d = desk(&store, &clock).await;
+    let app = spawn_app(store.clone(), Options::on(clock.clone())).await;
+    let r = app
+        .http
+        .get(app.url("/static/app.css"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()[CONTENT_TYPE], "text/css; charset=utf-8");
+    assert!(r.text().await.unwrap().contains("--sev-critical"));
+    let r = app
+        .http
+        .get(app.url("/static/live.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // No inline style or script is allowed, and none is needed.
+    let csp = r.headers()["content-security-policy"].to_str().unwrap();
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    let cookie = app.sign_in(&sato).await;
+    for path in [
+        "/".to_string(),
+        "/login".into(),
+        "/alerts".into(),
+        "/alerts?state=resolved".into(),
+        format!("/alerts/{}", d.emergency.id),
+        "/residents".into(),
+        format!("/residents/{}", d.hanako),
+        "/residents/new".into(),
+        "/report".into(),
+    ] {
+        let (status, page) = app.page(&path, &cookie).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        at(&page, "<link rel=\"stylesheet\" href=\"/static/app.css\">");
+        assert!(!page.contains(" style=\""), "{path} has an inline style");
+        assert!(!page.contains("<script>"), "{path} has an inline script");
+        // The header names the team once, however the responder is named.
+        assert!(
+            !page.contains("（バックアップふじさわ）（バックアップふじさわ）"),
+            "{path}"
+        );
+    }
+    let (_, page) = app.page("/alerts", &cookie).await;
+    at(&page, "デモ担当（バックアップふじさわ）</span>");
+    // The alert page does not link to itself.
+    let (_, page) = app
+        .page(&format!("/alerts/{}", d.emergency.id), &cookie)
+        .await;
+    assert!(!page.contains("詳細を見る"), "{page}");
+}
+
+async fn the_alert_page_explains_says_who_was_told_and_whom_to_call(store: Store, _url: String) {
+    let clock = ManualClock::new(jst("2026-12-01T09:00:00"));
+    let sato_token = token_for(&store, "p-sato", "houkatsu-kugenuma", "佐藤 美咲").await;
+    token_for(&store, "p-suzuki", "houkatsu-kugenuma", "鈴木 健").await;
+    let backup = token_for(&store, "p-backup", "coordinator", "市 調整担当").await;
+    let d = desk(&store, &clock).await;
+    // An inactivity alert as the rule records it, told to 佐藤 (Telegram, arrived), 鈴木 (email,
+    // failed for good) and the integrations (MQTT, waiting).
+    let told = |channel: Channel, responder: Option<&str>| NewNotification {
+        channel,
+        target: "x".into(),
+        body: match responder {
+            Some(r) => serde_json::json!({ "event": "raised", "responder": r }),
+            None => serde_json::json!({ "event": "raised" }),
+        },
+        not_before: clock.now(),
+    };
+    let silent = store
+        .open_routed_alert(
+            &NewAlert {
+                subject: Subject::Resident(d.hanako.clone()),
+                kind: AlertKind::Inactivity,
+                severity: Severity::High,
+                district: Some(mimamori_core::testing::district("kugenuma")),
+                summary: "安否確認: 反応なし".into(),
+                detail: serde_json::json!({
+                    "rule": "inactivity", "max_silence_minutes": 720,
+                    "active_hours": ["07:00", "22:00"],
+                    "last_activity": "2026-11-30T21:40:00Z", "pauses_considered": [],
+                }),
+                at: clock.now(),
+            },
+            &Routed {
+                escalate_at: Some(clock.now() + chrono::Duration::minutes(15)),
+                ..Default::default()
+            },
+            &[
+                told(Channel::Telegram, Some("p-sato")),
+                told(Channel::Email, Some("p-suzuki")),
+                told(Channel::Mqtt, None),
+            ],
+            None,
+        )
+        .await
+        .unwrap()
+        .alert;
+    // The store's own signals of the last 48 hours: two hours with activity.
+    for (n, minutes_ago) in [(1, 30), (2, 35), (3, 60 * 20)] {
+        store
+            .insert_signal(&NewSignal {
+                source: SignalSource::Device(DeviceId::parse("button-e").unwrap()),
+                dedup_key: Some(format!("seq:{n}")),
+                subject: Some(Subject::Resident(d.hanako.clone())),
+                kind: SignalKind::Activity,
+                body: serde_json::json!({ "type": "activity" }),
+                device_time: None,
+                received_at: clock.now() - chrono::Duration::minutes(minutes_ago),
+                clock_skewed: false,
+            })
+            .await
+            .unwrap();
+    }
+    let lease = chrono::Duration::minutes(1);
+    let mut sent = Vec::new();
+    while let Some(n) = store
+        .claim_notification("w", clock.now(), lease)
+        .await
+        .unwrap()
+    {
+        sent.push(n);
+    }
+    for n in &sent {
+        match n.channel {
+            Channel::Telegram => store
+                .mark_notification_sent(n.id, "w", clock.now())
+                .await
+                .unwrap(),
+            Channel::Email => store
+                .mark_notification_failed(n.id, "w", "550 no such user", clock.now())
+                .await
+                .unwrap(),
+            _ => store.release_notification(n.id, "w").await.unwrap(),
+        };
+    }
+    let app = spawn_app(store.clone(), Options::on(clock.clone())).await;
+    let cookie = app.sign_in(&sato_token).await;
+    let (status, page) = app.page(&format!("/alerts/{}", silent.id), &cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    for shown in [
+        // Why, in plain Japanese.
+        "12時間反応なし（07:00–22:00に数えて）。最後の生活反応は 12月01日 06:40。",
+        // What comes next if nobody takes it.
+        "2026年12月01日 09:15までに誰も対応しなければ",
+        // Who was told, how, and whether it arrived.
+        "発生の知らせ → 佐藤 美咲さん（Telegram）",
+        "届きました",
+        "発生の知らせ → 鈴木 健さん（メール）",
+        "届きませんでした（1回試行。運用担当に知らせました）",
+        "発生の知らせ → 連携システム（MQTT）",
+        "送信待ち",
+        // Whom to call, on the page itself.
+        "href=\"tel:0466-00-0000\"",
+        "藤沢 一郎（長男）",
+        // Her last 48 hours: two hours with a sign of life.
+        "data-filled=\"2\"",
+    ] {
+        at(&page, shown);
+    }
+    assert!(!page.contains("配信結果"), "no raw delivery rows");
+    assert!(!page.contains("550 no such user"), "no raw errors");
+    assert!(!page.contains("詳細を見る"), "no link to itself");
+    // The view is audited.
+    let views = store
+        .list_audit("resident", Some(d.hanako.as_str()), 10)
+        .await
+        .unwrap();
+    assert!(views.iter().any(|v| v.action == "resident.view"));
+
+    // The coordinator's triage alert: the district must be chosen, none is preselected.
+    let coordinator = app.sign_in(&backup).await;
+    let (_, page) = app
+        .page(&format!("/alerts/{}", d.triage.id), &coordinator)
+        .await;
+    at(
+        &page,
+        "<select id=\"route-district\" name=\"district\" required><option value=\"\">地区を選んでください</option>",
+    );
+    assert!(!page.contains("selected>"), "nothing chosen yet");
+    // 鵠沼 comes in the city's order, by its Japanese name.
+    at(&page, ">鵠沼地区</option>");
+}
+
+async fn the_residents_page_draws_the_routine_devices_and_past_alerts(store: Store, _url: String) {
+    use chrono::TimeZone;
+    use rand::SeedableRng;
+    let clock = ManualClock::new(jst("2026-12-01T15:30:00"));
+    let sato = token_for(&store, "p-sato", "houkatsu-kugenuma", "佐藤 美咲").await;
+    let chogo = token_for(&store, "p-chogo", "csw-chogo", "長後 CSW").await;
+    let d = desk(&store, &clock).await;
+    // 28 days of a simulated routine (the demo's), stored as the gateway stores signals.
+    let tz = chrono_tz::Asia::Tokyo;
+    let today = clock.now().with_timezone(&tz).date_naive();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(17);
+    let routine = mimamori_devices::routine::Routine::default();
+    let mut signals = Vec::new();
+    let mut expected = std::collections::HashSet::new();
+    for back in 0..28 {
+        let day = today - chrono::Duration::days(back);
+        for step in routine.day(&mut rng) {
+            let when = tz
+                .from_local_datetime(&day.and_time(step.at))
+                .earliest()
+                .unwrap()
+                .with_timezone(&chrono::Utc);
+            if when >= clock.now() {
+                continue;
+            }
+            let kind = match step.kind {
+                EventType::Emergency => SignalKind::Emergency,
+                EventType::Activity => SignalKind::Activity,
+                EventType::Checkin => SignalKind::Checkin,
+                EventType::Heartbeat | EventType::Battery => SignalKind::DeviceHealth,
+            };
+            if kind != SignalKind::DeviceHealth {
+                expected.insert((day, when.with_timezone(&tz).format("%H").to_string()));
+            }
+            signals.push(NewSignal {
+                source: SignalSource::Device(DeviceId::parse("button-e").unwrap()),
+                dedup_key: Some(format!("seq:{}", signals.len())),
+                subject: Some(Subject::Resident(d.hanako.clone())),
+                kind,
+                body: serde_json::json!({ "type": step.kind.as_str(), "battery": 64 }),
+                device_time: None,
+                received_at: when,
+                clock_skewed: false,
+            });
+        }
+    }
+    assert!(
+        expected.len() > 28 * 4,
+        "a routine fills hours: {}",
+        expected.len()
+    );
+    store.insert_signals(&signals).await.unwrap();
+    let app = spawn_app(store.clone(), Options::on(clock.clone())).await;
+    let cookie = app.sign_in(&sato).await;
+    let (status, page) = app.page(&format!("/residents/{}", d.hanako), &cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    // The heatmap: as many filled cells as hours with a stored sign of life; 28 × 24 cells.
+    let filled = page.matches("<rect class=\"on\"").count();
+    assert_eq!(
+        filled,
+        expected.len(),
+        "filled cells against the stored signals"
+    );
+    at(&page, &format!("data-filled=\"{}\"", expected.len()));
+    let cells = page.matches("<rect class=\"on\"").count()
+        + page.matches("<rect class=\"off\"").count()
+        + page.matches("<rect class=\"future\"").count();
+    assert_eq!(cells, 28 * 24);
+    at(&page, "赤枠は見守りの活動時間（07:00–22:00）");
+    // The device: kind, state, battery, last signal; past alerts with outcomes.
+    for shown in [
+        "緊急通報ボタン",
+        "button-e",
+        "64%",
+        "オンライン",
+        "結果：無事確認",
+    ] {
+        at(&page, shown);
+    }
+    for a in [&d.emergency, &d.battery, &d.resolved] {
+        at(&page, &format!("href=\"/alerts/{}\"", a.id));
+    }
+    // Another district's team: as if there were no such resident, and nothing read.
+    let before = store.list_audit("resident", None, 100).await.unwrap().len();
+    let other = app.sign_in(&chogo).await;
+    let (status, page) = app.page(&format!("/residents/{}", d.hanako), &other).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(!page.contains("藤沢 花子") && !page.contains("<rect"));
+    assert_eq!(
+        store.list_audit("resident", None, 100).await.unwrap().len(),
+        before
+    );
+}
+
+async fn the_city_figures_count_by_district_and_download_for_excel(store: Store, _url: String) {
+    let clock = ManualClock::new(jst("2026-12-20T09:00:00"));
+    let sato = token_for(&store, "p-sato", "houkatsu-kugenuma", "佐藤 美咲").await;
+    let backup = token_for(&store, "p-backup", "coordinator", "市 調整担当").await;
+    let d = desk(&store, &clock).await;
+    let who = Actor::responder(ResponderId::parse("p-sato").unwrap());
+    // The emergency taken after 3 minutes (within the target), the 辻堂 one after 12.
+    store
+        .acknowledge_alert(
+            d.emergency.id,
+            &who,
+            "dashboard",
+            &[],
+            d.emergency.opened_at + chrono::Duration::minutes(3),
+        )
+        .await
+        .unwrap();
+    let late = alert(
+        &store,
+        Subject::Resident(ResidentId::parse("r-taro").unwrap()),
+        AlertKind::Emergency,
+        Severity::Critical,
+        Some("tsujido"),
+        clock.now() - chrono::Duration::hours(1),
+    )
+    .await;
+    store
+        .acknowledge_alert(
+            late.id,
+            &who,
+            "dashboard",
+            &[],
+            late.opened_at + chrono::Duration::minutes(12),
+        )
+        .await
+        .unwrap();
+    // Last month's: not counted in December.
+    alert(
+        &store,
+        Subject::Device(DeviceId::parse("button-e").unwrap()),
+        AlertKind::DeviceOffline,
+        Severity::Normal,
+        Some("kugenuma"),
+        jst("2026-11-30T23:59:00"),
+    )
+    .await;
+    let app = spawn_app(store.clone(), Options::on(clock.clone())).await;
+    // A district's team: no such page.
+    let district = app.sign_in(&sato).await;
+    for path in ["/figures", "/figures.csv", "/figures?month=2026-12"] {
+        assert_eq!(
+            app.page(path, &district).await.0,
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+    let views = store.list_audit("resident", None, 100).await.unwrap().len();
+    let cookie = app.sign_in(&backup).await;
+    let (status, page) = app.page("/figures", &cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    for shown in [
+        "市の集計（2026年12月）",
+        "鵠沼地区</th><td>3</td>",
+        "辻堂地区</th><td>2</td>",
+        "地区不明（振り分け待ちだったもの）</th><td>1</td>",
+        "市全体</th><td>6</td>",
+        "100%（1/1件）",
+        "0%（0/1件）（目標未達）",
+        "50%（1/2件）（目標未達）",
+        "href=\"/figures.csv?month=2026-12\"",
+    ] {
+        at(&page, shown);
+    }
+    assert!(
+        !page.contains("藤沢 花子") && !page.contains("山田"),
+        "no names"
+    );
+    let (_, november) = app.page("/figures?month=2026-11", &cookie).await;
+    at(&november, "市全体</th><td>1</td>");
+
+    let r = app
+        .http
+        .get(app.url("/figures.csv?month=2026-12"))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()[CONTENT_TYPE], "text/csv; charset=utf-8");
+    assert!(
+        r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("mimamori-figures-2026-12.csv")
+    );
+    let bytes = r.bytes().await.unwrap();
+    assert_eq!(&bytes[..3], b"\xEF\xBB\xBF", "UTF-8 with a byte order mark");
+    let text = std::str::from_utf8(&bytes[3..]).unwrap();
+    assert!(text.contains("\r\n"), "CRLF");
+    let mut rows = csv::Reader::from_reader(text.as_bytes());
+    let header = rows.headers().unwrap().clone();
+    assert_eq!(&header[0], "月");
+    assert_eq!(&header[1], "地区");
+    let rows: Vec<csv::StringRecord> = rows.records().map(Result::unwrap).collect();
+    let row = |district: &str, kind: &str| {
+        rows.iter()
+            .find(|r| &r[1] == district && &r[2] == kind)
+            .unwrap_or_else(|| panic!("{district} {kind}: {text}"))
+            .clone()
+    };
+    let kugenuma = row("鵠沼地区", "緊急通報");
+    assert_eq!((&kugenuma[0], &kugenuma[3]), ("2026-12", "1"));
+    let city = row("市全体", "すべて");
+    assert_eq!(&city[3], "6");
+    let safe = header.iter().position(|h| h == "結果:無事確認").unwrap();
+    assert_eq!(&row("鵠沼地区", "すべて")[safe], "1");
+    let ack_p50 = header
+        .iter()
+        .position(|h| h == "対応開始までの中央値(分)")
+        .unwrap();
+    assert_eq!(&kugenuma[ack_p50], "3.0");
+    for personal in ["藤沢 花子", "山田", "r-elder", "r-taro", "button-e", "本町"] {
+        assert!(!text.contains(personal), "{personal} in the CSV");
+    }
+    // Figures are no view of anyone.
+    assert_eq!(
+        store.list_audit("resident", None, 100).await.unwrap().len(),
+        views
+    );
+    // A month that is not one.
+    for bad in ["2026-13", "12-2026", "2026-1", "%3Cscript%3E", "2026-12%0A"] {
+        for path in ["/figures", "/figures.csv"] {
+            let (status, page) = app.page(&format!("{path}?month={bad}"), &cookie).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{path}?month={bad}");
+            assert!(!page.contains("<script>"));
+        }
+    }
+}
+
+async fn the_figures_of_a_year_for_a_thousand_residents_render_quickly(store: Store, url: String) {
+    // A year of alerts for 1,000 residents (two a month each: 24,000), written in bulk.
+    let clock = ManualClock::new(jst("2026-12-20T09:00:00"));
+    let backup = token_for(&store, "p-backup", "coordinator", "市 調整担当").await;
+    let pool = sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap();
+    let districts = ["kugenuma", "tsujido", "chogo", "fujisawa", "katase"];
+    let kinds = [
+        "emergency",
+        "inactivity",
+        "device_offline",
+        "battery_low",
+        "concern",
+    ];
+    let outcomes = ["safe", "false_alarm", "absent", "transported", "other"];
+    let start = jst("2026-01-01T00:00:00").timestamp_millis();
+    let mut values = Vec::new();
+    for month in 0..12i64 {
+        for resident in 0..1000i64 {
+            for n in 0..2i64 {
+                let i = (month * 1000 + resident) * 2 + n;
+                let opened =
+                    start + month * 30 * 86_400_000 + (i % 29) * 86_400_000 + i % 86_400_000;
+                values.push(format!(
+                    "('resident:r-{resident:04}-{month}-{n}', '{}', 'resolved', 'high', '{}', 's', '{{}}', {opened}, {opened}, 1, {}, 'responder:p-backup', {}, 'responder:p-backup', '{}')",
+                    kinds[(i % 5) as usize],
+                    districts[(resident % 5) as usize],
+                    opened + (i % 20) * 60_000,
+                    opened + (i % 300) * 60_000,
+                    outcomes[(i % 5) as usize],
+                ));
+            }
+        }
+    }
+    for chunk in values.chunks(1000) {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO alerts (subject, kind, state, severity, district_id, summary, detail, opened_at, last_evidence_at, evidence_count, acknowledged_at, acknowledged_by, resolved_at, resolved_by, outcome) VALUES {}",
+            chunk.join(", ")
+        )))
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    pool.close().await;
+    let app = spawn_app(store.clone(), Options::on(clock.clone())).await;
+    let cookie = app.sign_in(&backup).await;
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        let (status, page) = app.page("/figures?month=2026-06", &cookie).await;
+        times.push(started.elapsed());
+        assert_eq!(status, StatusCode::OK);
+        at(&page, "市全体</th><td>");
+    }
+    times.sort();
+    let median = times[2];
+    eprintln!("figures of a month of 24,000 alerts a year: median {median:?} of {times:?}");
+    assert!(median < Duration::from_millis(300), "{median:?}");
+}
+
+/// The browser signs in with `token` through the form, and is on the alert list.
+async fn browser_signs_in(browser: &Browser, app: &TestApp, token: &str) {
+    browser.goto(&app.url("/login")).await;
+    browser
+        .find("input[name=token]")
+        .await
+        .type_text(token)
+        .await;
+    browser
+        .find("button[type=submit]")
+        .await
+        .click_to_load()
+        .await;
+    assert!(
+        browser.url().await.ends_with("/alerts"),
+        "{}",
+        browser.url().await
+    );
+}
+
+async fn an_emergency_pressed_on_a_device_appears_live_and_is_handled_at_phone_width(
+    store: Store,
+    _url: String,
+) {
+    // The device side for real: the embedded broker, the gateway and a call button over MQTT.
+    let (platform, creds) = setup(
+        store.clone(),
+        BrokerKind::Embedded,
+        &[("button-1", DeviceKind::CallButton, true, None)],
+        true,
+    )
+    .await;
+    let clock = ManualClock::new(chrono::Utc::now());
+    let sato = token_for(&store, "p-sato", "houkatsu-kugenuma", "佐藤 美咲").await;
+    let backup = token_for(&store, "p-backup", "coordinator", "市 調整担当").await;
+    let d = desk(&store, &clock).await;
+    let mut app = spawn_app(store.clone(), Options::on(clock.clone())).await;
+    let browser = Browser::start().await;
+
+    browser.goto(&app.url("/login")).await;
+    look_at(&browser, "signin").await;
+    browser_signs_in(&browser, &app, &sato).await;
+    look_at(&browser, "alerts").await;
+    browser
+        .wait_for("#live-status:not([hidden])", WAIT)
+        .await
+        .expect("the list says it is live");
+
+    // The button is pressed; the gateway stores it; the rules open the alert.
+    let button = platform.device(&creds[0]);
+    assert!(button.wait_connected(WAIT).await);
+    let mut events = platform.events();
+    button.send(EventType::Emergency, None, None).await.unwrap();
+    wait_for(&mut events, WAIT, |e| {
+        matches!(e, mimamori_gateway::IngestEvent::Stored(s)
+            if s.kind == SignalKind::Emergency)
+    })
+    .await
+    .expect("the press is stored");
+    let raised = app.tick().await;
+    let pressed = raised
+        .iter()
+        .find(|a| a.kind == AlertKind::Emergency)
+        .expect("an emergency alert")
+        .clone();
+    // The app's clock moves on with the real one the gateway stamped the press with.
+    clock.set(chrono::Utc::now());
+    let opened = Instant::now();
+    let shown = browser
+        .wait_for(&format!("#alert-{}", pressed.id), Duration::from_secs(2))
+        .await;
+    assert!(
+        shown.is_some(),
+        "the emergency is on the open list within 2 s of being raised ({:?})",
+        opened.elapsed()
+    );
+    // The cue: a banner linking to it, the line marked; no reload happened.
+    browser
+        .wait_for("#live-banner:not([hidden])", WAIT)
+        .await
+        .expect("a banner");
+    assert!(
+        browser
+            .find("#live-banner")
+            .await
+            .text()
+            .await
+            .contains(&format!("#{}", pressed.id))
+    );
+    assert!(
+        browser
+            .try_find(&format!("#alert-{}.fresh", pressed.id))
+            .await
+            .is_some()
+    );
+    look_at(&browser, "alerts-live-emergency").await;
+
+    // At a phone's width: open it, take it, resolve it with an outcome.
+    browser.set_size(390, 900).await;
+    browser
+        .find(&format!("#alert-{} a", pressed.id))
+        .await
+        .click_to_load()
+        .await;
+    look_at(&browser, "alert").await;
+    browser
+        .find("form[action$='/ack'] button")
+        .await
+        .click_to_load()
+        .await;
+    assert_eq!(app.alert(pressed.id).await.state, AlertState::Acknowledged);
+    let select = browser.find("select[name=outcome]").await;
+    select.click().await;
+    browser
+        .find("select[name=outcome] option[value=transported]")
+        .await
+        .click()
+        .await;
+    browser
+        .find("form[action$='/resolve'] textarea[name=note]")
+        .await
+        .type_text("救急車で市民病院へ")
+        .await;
+    browser
+        .find("form[action$='/resolve'] button")
+        .await
+        .click_to_load()
+        .await;
+    let resolved = app.alert(pressed.id).await;
+    assert_eq!(
+        (resolved.state, resolved.outcome),
+        (AlertState::Resolved, Some(Outcome::Transported))
+    );
+    look_at(&browser, "alert-resolved").await;
+
+    // The other pages, looked at as a user would.
+    browser.goto(&app.url("/alerts?state=resolved")).await;
+    look_at(&browser, "history").await;
+    browser.goto(&app.url("/residents")).await;
+    look_at(&browser, "residents").await;
+    browser
+        .goto(&app.url(&format!("/residents/{}", d.hanako)))
+        .await;
+    look_at(&browser, "resident").await;
+    browser.goto(&app.url("/residents/new")).await;
+    look_at(&browser, "resident-new").await;
+    browser.goto(&app.url("/report")).await;
+    look_at(&browser, "report").await;
+    browser.goto(&app.url("/")).await;
+    look_at(&browser, "status").await;
+
+    // The coordinator: the triage queue on the list, and the city's figures.
+    browser.goto(&app.url("/alerts")).await;
+    browser
+        .find("header form[action='/logout'] button")
+        .await
+        .click_to_load()
+        .await;
+    browser_signs_in(&browser, &app, &backup).await;
+    look_at(&browser, "alerts-coordinator").await;
+    browser
+        .goto(&app.url(&format!("/alerts/{}", d.triage.id)))
+        .await;
+    look_at(&browser, "alert-triage").await;
+    browser.goto(&app.url("/figures")).await;
+    look_at(&browser, "figures").await;
+
+    browser.quit().await;
+    drop(button);
+    platform.finish().await;
+}
+
+mimamori_testkit::main!();
