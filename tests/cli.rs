@@ -951,12 +951,10 @@ fn the_demo_shows_signals_and_alerts_flowing() {
             code = rest.split(' ').next_back().map(String::from);
         } else if let Some(rest) = line.strip_prefix("デモ / demo: アラート #") {
             // The first home's opening press, routed to its district (not the triage queue).
-            if alert.is_none() && line.contains("緊急通報") {
-                assert!(
-                    line.contains("resident:r-sim-00001")
-                        && !line.contains("(地区不明・市の振り分け待ち)"),
-                    "{line}"
-                );
+            // (Another home's routine may press first on a busy machine: simulated days run fast.)
+            if alert.is_none() && line.contains("緊急通報") && line.contains("resident:r-sim-00001")
+            {
+                assert!(!line.contains("(地区不明・市の振り分け待ち)"), "{line}");
                 alert = rest.split(' ').next().map(String::from);
             }
             // The demo partner's two reports: one linked to the second home's resident, in
