@@ -24,6 +24,7 @@ mod alert_actions;
 mod alert_list;
 mod explain;
 mod figures;
+mod overview;
 mod residents;
 mod signin;
 mod triage;
@@ -105,6 +106,7 @@ pub fn router(state: DashboardState) -> Router {
         .route("/logout", post(logout))
         .route("/alerts", get(alert_list::alert_list))
         .route("/alerts/live", get(alert_list::live))
+        .route("/overview", get(overview::overview))
         .route("/figures", get(figures::figures_page))
         .route("/figures.csv", get(figures::figures_csv))
         .route("/alerts/{id}", get(alert_page))
