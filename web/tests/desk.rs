@@ -27,6 +27,7 @@ on_both_backends!(
     the_residents_page_draws_the_routine_devices_and_past_alerts,
     the_city_figures_count_by_district_and_download_for_excel,
     the_district_overview_shows_whom_to_look_after,
+    editing_an_address_routes_the_resident_to_its_district,
     the_figures_of_a_year_for_a_thousand_residents_render_quickly,
     an_emergency_pressed_on_a_device_appears_live_and_is_handled_at_phone_width: [Browser],
 );
@@ -1022,6 +1023,159 @@ async fn the_district_overview_shows_whom_to_look_after(store: Store, _url: Stri
     let (_, tsujido) = app.page("/overview?district=tsujido", &coordinator).await;
     at(&tsujido, "山田 太郎さん");
     assert!(!tsujido.contains("藤沢 花子"));
+}
+
+async fn editing_an_address_routes_the_resident_to_its_district(store: Store, _url: String) {
+    let clock = ManualClock::new(jst("2026-12-01T09:00:00"));
+    let sato = token_for(&store, "p-sato", "houkatsu-kugenuma", "佐藤 美咲").await;
+    let backup = token_for(&store, "p-backup", "coordinator", "市 調整担当").await;
+    let d = desk(&store, &clock).await;
+    let app = spawn_app(store.clone(), Options::on(clock.clone())).await;
+    let path = format!("/residents/{}", d.hanako);
+    let edit = |cookie: String, fields: Vec<(&'static str, String)>| {
+        let http = app.http_no_redirects.clone();
+        let url = app.url(&format!("{path}/edit"));
+        async move {
+            let r = http
+                .post(url)
+                .header(COOKIE, cookie)
+                .form(&fields)
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+    let form = |token: &str, name: &str, address: &str| {
+        vec![
+            ("form_token", token.to_string()),
+            ("name", name.to_string()),
+            ("kana", "フジサワ ハナコ".to_string()),
+            ("birth_year", "1940".to_string()),
+            ("address", address.to_string()),
+            ("district", String::new()),
+            ("living", "alone".to_string()),
+            ("phone", "0466-11-2222".to_string()),
+            ("notes", "糖尿病".to_string()),
+        ]
+    };
+    let cookie = app.sign_in(&sato).await;
+    let (_, page) = app.page(&path, &cookie).await;
+    let token = page
+        .split("name=\"form_token\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    at(&page, "value=\"鵠沼海岸2丁目3-5\"");
+    // Without the form token: nothing changes.
+    let (status, _) = edit(
+        cookie.clone(),
+        form("forged", "藤沢 花", "鵠沼海岸二丁目3-5"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Hostile or broken values: refused, nothing changes.
+    for (name, address, why) in [
+        (
+            "藤沢\u{0007}花子".to_string(),
+            "鵠沼海岸二丁目3-5",
+            "a control character",
+        ),
+        ("あ".repeat(101), "鵠沼海岸二丁目3-5", "a name too long"),
+        (" ".to_string(), "鵠沼海岸二丁目3-5", "no name"),
+        (
+            "藤沢 花子".to_string(),
+            "どこでもない町999",
+            "no such address",
+        ),
+        // 辻堂 is not 鵠沼's team's to move someone to.
+        (
+            "藤沢 花子".to_string(),
+            "辻堂元町一丁目1-1",
+            "another district",
+        ),
+    ] {
+        let (status, _) = edit(cookie.clone(), form(&token, &name, address)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{why}");
+    }
+    let unchanged = store
+        .get_resident(&d.hanako, &Actor::system(), clock.now())
+        .await
+        .unwrap();
+    assert_eq!(
+        (unchanged.name.as_str(), unchanged.district.as_str()),
+        ("藤沢 花子", "kugenuma")
+    );
+    // A change within the district: saved, shown escaped, audited with what changed.
+    let (status, _) = edit(
+        cookie.clone(),
+        form(&token, "藤沢 <b>花子</b>", "鵠沼海岸二丁目3-5"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, page) = app.page(&path, &cookie).await;
+    at(&page, "藤沢 &lt;b&gt;花子&lt;/b&gt;");
+    at(&page, "0466-11-2222");
+    let audit = store
+        .list_audit("resident", Some(d.hanako.as_str()), 20)
+        .await
+        .unwrap();
+    let edited = audit
+        .iter()
+        .find(|e| e.action == "resident.edit")
+        .expect("audited");
+    assert_eq!(edited.actor, "responder:p-sato");
+    assert_eq!(
+        edited.detail["changed"],
+        serde_json::json!(["name", "phone"])
+    );
+
+    // The coordinator moves her to 辻堂: routed there; 鵠沼's team no longer sees her.
+    let sato_token = token;
+    let coordinator = app.sign_in(&backup).await;
+    let (_, page) = app.page(&path, &coordinator).await;
+    let token = page
+        .split("name=\"form_token\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let (status, _) = edit(
+        coordinator.clone(),
+        form(&token, "藤沢 花子", "辻堂元町一丁目1-1"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        store
+            .resident_district(&d.hanako)
+            .await
+            .unwrap()
+            .unwrap()
+            .as_str(),
+        "tsujido"
+    );
+    let audit = store
+        .list_audit("resident", Some(d.hanako.as_str()), 20)
+        .await
+        .unwrap();
+    let moved = audit.iter().find(|e| e.action == "resident.edit").unwrap();
+    assert_eq!(
+        (&moved.detail["district_from"], &moved.detail["district_to"]),
+        (
+            &serde_json::json!("kugenuma"),
+            &serde_json::json!("tsujido")
+        )
+    );
+    assert_eq!(app.page(&path, &cookie).await.0, StatusCode::NOT_FOUND);
+    // 鵠沼's team cannot edit her any more either.
+    let (status, _) = edit(cookie.clone(), form(&sato_token, "x", "鵠沼海岸二丁目3-5")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
 /// The browser signs in with `token` through the form, and is on the alert list.

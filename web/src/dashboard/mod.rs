@@ -121,6 +121,7 @@ pub fn router(state: DashboardState) -> Router {
             get(residents::new_page).post(residents::create),
         )
         .route("/residents/{id}", get(residents::show))
+        .route("/residents/{id}/edit", post(residents::edit))
         .route("/residents/{id}/policies", post(residents::set_policies))
         .route("/residents/{id}/contacts", post(residents::add_contact))
         .route(
