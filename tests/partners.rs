@@ -676,7 +676,7 @@ async fn the_coordinator_routes_a_triage_report_to_the_district_it_belongs_to(
         .await;
     w.tick().await;
     let (_, list) = w.page("/alerts", &coordinator).await;
-    let first_row = list.split("<tr><td>").nth(1).unwrap_or("");
+    let first_row = list.split("<li id=\"alert-").nth(1).unwrap_or("");
     assert!(
         first_row.contains(&format!("#{}", alert.id)) && first_row.contains("振り分け待ち"),
         "the triage queue first: {list}"
