@@ -26,6 +26,8 @@ on_both_backends!(
     the_alert_page_explains_says_who_was_told_and_whom_to_call,
     the_residents_page_draws_the_routine_devices_and_past_alerts,
     the_city_figures_count_by_district_and_download_for_excel,
+    the_district_overview_shows_whom_to_look_after,
+    editing_an_address_routes_the_resident_to_its_district,
     the_figures_of_a_year_for_a_thousand_residents_render_quickly,
     an_emergency_pressed_on_a_device_appears_live_and_is_handled_at_phone_width: [Browser],
 );
@@ -941,6 +943,241 @@ async fn the_figures_of_a_year_for_a_thousand_residents_render_quickly(store: St
     assert!(median < Duration::from_millis(300), "{median:?}");
 }
 
+async fn the_district_overview_shows_whom_to_look_after(store: Store, _url: String) {
+    let clock = ManualClock::new(jst("2026-12-01T09:00:00"));
+    let sato = token_for(&store, "p-sato", "houkatsu-kugenuma", "佐藤 美咲").await;
+    let backup = token_for(&store, "p-backup", "coordinator", "市 調整担当").await;
+    let d = desk(&store, &clock).await;
+    // Her sensors all silent; a hospital stay of hers ending in three days; another ending in ten.
+    let blind = alert(
+        &store,
+        Subject::Resident(d.hanako.clone()),
+        AlertKind::Unmonitored,
+        Severity::Normal,
+        Some("kugenuma"),
+        clock.now(),
+    )
+    .await;
+    for days in [3, 10] {
+        store
+            .add_pause(
+                &NewPause {
+                    resident: d.hanako.clone(),
+                    reason: PauseReason::Hospital,
+                    starts_at: clock.now() - chrono::Duration::days(1),
+                    ends_at: Some(clock.now() + chrono::Duration::days(days)),
+                    note: None,
+                },
+                clock.now(),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("pause: {e}"));
+    }
+    let app = spawn_app(store.clone(), Options::on(clock.clone())).await;
+    let cookie = app.sign_in(&sato).await;
+    let (status, page) = app.page("/overview", &cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    for shown in [
+        "地区の状況（鵠沼地区）",
+        "対応待ちのアラートがある方（1人）",
+        &format!("href=\"/alerts/{}\"", d.emergency.id),
+        "見守りできていない方（センサーがすべて停止：1人）",
+        &format!("href=\"/alerts/{}\"", blind.id),
+        "通信途絶・電池残量低下の機器（1台）",
+        "電池残量低下</a> button-e（藤沢 花子さん宅",
+        "1週間以内に終わる一時停止（1件）",
+        "12月04日 09:00まで",
+    ] {
+        at(&page, shown);
+    }
+    assert!(!page.contains("山田 太郎"), "another district's resident");
+    let audit = store.list_audit("resident", None, 20).await.unwrap();
+    assert!(
+        audit.iter().any(|e| e.action == "resident.names"
+            && e.actor == "responder:p-sato"
+            && e.detail["residents"] == serde_json::json!([d.hanako])),
+        "{audit:?}"
+    );
+    // Another district: 404, nothing read; not a district at all: 400.
+    let before = store.list_audit("resident", None, 100).await.unwrap().len();
+    let (status, page) = app.page("/overview?district=tsujido", &cookie).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(!page.contains("山田"));
+    assert_eq!(
+        store.list_audit("resident", None, 100).await.unwrap().len(),
+        before
+    );
+    for bad in ["%3Cscript%3E", "..%2Fx", "kugenuma%00"] {
+        let (status, page) = app
+            .page(&format!("/overview?district={bad}"), &cookie)
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+        assert!(!page.contains("<script>"));
+    }
+    // The coordinator: the whole city, or one district.
+    let coordinator = app.sign_in(&backup).await;
+    let (_, city) = app.page("/overview", &coordinator).await;
+    at(&city, "地区の状況（市全体）");
+    at(&city, "山田 太郎さん");
+    at(&city, "藤沢 花子さん");
+    let (_, tsujido) = app.page("/overview?district=tsujido", &coordinator).await;
+    at(&tsujido, "山田 太郎さん");
+    assert!(!tsujido.contains("藤沢 花子"));
+}
+
+async fn editing_an_address_routes_the_resident_to_its_district(store: Store, _url: String) {
+    let clock = ManualClock::new(jst("2026-12-01T09:00:00"));
+    let sato = token_for(&store, "p-sato", "houkatsu-kugenuma", "佐藤 美咲").await;
+    let backup = token_for(&store, "p-backup", "coordinator", "市 調整担当").await;
+    let d = desk(&store, &clock).await;
+    let app = spawn_app(store.clone(), Options::on(clock.clone())).await;
+    let path = format!("/residents/{}", d.hanako);
+    let edit = |cookie: String, fields: Vec<(&'static str, String)>| {
+        let http = app.http_no_redirects.clone();
+        let url = app.url(&format!("{path}/edit"));
+        async move {
+            let r = http
+                .post(url)
+                .header(COOKIE, cookie)
+                .form(&fields)
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+    let form = |token: &str, name: &str, address: &str| {
+        vec![
+            ("form_token", token.to_string()),
+            ("name", name.to_string()),
+            ("kana", "フジサワ ハナコ".to_string()),
+            ("birth_year", "1940".to_string()),
+            ("address", address.to_string()),
+            ("district", String::new()),
+            ("living", "alone".to_string()),
+            ("phone", "0466-11-2222".to_string()),
+            ("notes", "糖尿病".to_string()),
+        ]
+    };
+    let cookie = app.sign_in(&sato).await;
+    let (_, page) = app.page(&path, &cookie).await;
+    let token = page
+        .split("name=\"form_token\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    at(&page, "value=\"鵠沼海岸2丁目3-5\"");
+    // Without the form token: nothing changes.
+    let (status, _) = edit(
+        cookie.clone(),
+        form("forged", "藤沢 花", "鵠沼海岸二丁目3-5"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Hostile or broken values: refused, nothing changes.
+    for (name, address, why) in [
+        (
+            "藤沢\u{0007}花子".to_string(),
+            "鵠沼海岸二丁目3-5",
+            "a control character",
+        ),
+        ("あ".repeat(101), "鵠沼海岸二丁目3-5", "a name too long"),
+        (" ".to_string(), "鵠沼海岸二丁目3-5", "no name"),
+        (
+            "藤沢 花子".to_string(),
+            "どこでもない町999",
+            "no such address",
+        ),
+        // 辻堂 is not 鵠沼's team's to move someone to.
+        (
+            "藤沢 花子".to_string(),
+            "辻堂元町一丁目1-1",
+            "another district",
+        ),
+    ] {
+        let (status, _) = edit(cookie.clone(), form(&token, &name, address)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{why}");
+    }
+    let unchanged = store
+        .get_resident(&d.hanako, &Actor::system(), clock.now())
+        .await
+        .unwrap();
+    assert_eq!(
+        (unchanged.name.as_str(), unchanged.district.as_str()),
+        ("藤沢 花子", "kugenuma")
+    );
+    // A change within the district: saved, shown escaped, audited with what changed.
+    let (status, _) = edit(
+        cookie.clone(),
+        form(&token, "藤沢 <b>花子</b>", "鵠沼海岸二丁目3-5"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, page) = app.page(&path, &cookie).await;
+    at(&page, "藤沢 &lt;b&gt;花子&lt;/b&gt;");
+    at(&page, "0466-11-2222");
+    let audit = store
+        .list_audit("resident", Some(d.hanako.as_str()), 20)
+        .await
+        .unwrap();
+    let edited = audit
+        .iter()
+        .find(|e| e.action == "resident.edit")
+        .expect("audited");
+    assert_eq!(edited.actor, "responder:p-sato");
+    assert_eq!(
+        edited.detail["changed"],
+        serde_json::json!(["name", "phone"])
+    );
+
+    // The coordinator moves her to 辻堂: routed there; 鵠沼's team no longer sees her.
+    let sato_token = token;
+    let coordinator = app.sign_in(&backup).await;
+    let (_, page) = app.page(&path, &coordinator).await;
+    let token = page
+        .split("name=\"form_token\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let (status, _) = edit(
+        coordinator.clone(),
+        form(&token, "藤沢 花子", "辻堂元町一丁目1-1"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        store
+            .resident_district(&d.hanako)
+            .await
+            .unwrap()
+            .unwrap()
+            .as_str(),
+        "tsujido"
+    );
+    let audit = store
+        .list_audit("resident", Some(d.hanako.as_str()), 20)
+        .await
+        .unwrap();
+    let moved = audit.iter().find(|e| e.action == "resident.edit").unwrap();
+    assert_eq!(
+        (&moved.detail["district_from"], &moved.detail["district_to"]),
+        (
+            &serde_json::json!("kugenuma"),
+            &serde_json::json!("tsujido")
+        )
+    );
+    assert_eq!(app.page(&path, &cookie).await.0, StatusCode::NOT_FOUND);
+    // 鵠沼's team cannot edit her any more either.
+    let (status, _) = edit(cookie.clone(), form(&sato_token, "x", "鵠沼海岸二丁目3-5")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
 /// The browser signs in with `token` through the form, and is on the alert list.
 async fn browser_signs_in(browser: &Browser, app: &TestApp, token: &str) {
     browser.goto(&app.url("/login")).await;
@@ -1079,6 +1316,8 @@ async fn an_emergency_pressed_on_a_device_appears_live_and_is_handled_at_phone_w
     // The other pages, looked at as a user would.
     browser.goto(&app.url("/alerts?state=resolved")).await;
     look_at(&browser, "history").await;
+    browser.goto(&app.url("/overview")).await;
+    look_at(&browser, "overview").await;
     browser.goto(&app.url("/residents")).await;
     look_at(&browser, "residents").await;
     browser

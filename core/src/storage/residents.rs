@@ -35,6 +35,71 @@ impl Store {
         self.read_resident(&r.id).await
     }
 
+    /// Changes a resident's record — name, ふりがな, birth year, address and the district it is
+    /// routed to, living situation, phone, notes (`r`'s contacts and policies are left as they
+    /// are) — audited as `resident.edit` with the fields that changed (their names only) and, when
+    /// the district changed, both districts. One writing statement, then the audit.
+    pub async fn update_resident(
+        &self,
+        r: &NewResident,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Resident, StorageError> {
+        let before = self.read_resident(&r.id).await?;
+        let done = sqlx::query(
+            "UPDATE residents SET name = $1, name_kana = $2, birth_year = $3, district_id = $4,
+               town = $5, chome = $6, banchi = $7, building = $8, living = $9, phone = $10,
+               notes = $11, updated_at = $12
+             WHERE id = $13",
+        )
+        .bind(&r.name)
+        .bind(r.name_kana.as_deref())
+        .bind(i64::from(r.birth_year.year()))
+        .bind(r.district.as_str())
+        .bind(&r.address.town)
+        .bind(r.address.chome.map(i64::from))
+        .bind(r.address.banchi.as_deref())
+        .bind(r.address.building.as_deref())
+        .bind(r.living.as_str())
+        .bind(r.phone.as_deref())
+        .bind(r.notes.as_deref())
+        .bind(ms(now))
+        .bind(r.id.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| constraint(e, &format!("resident {} (district {})", r.id, r.district)))?;
+        super::changed_one(done, "resident", &r.id)?;
+        let mut changed = Vec::new();
+        for (field, differs) in [
+            ("name", before.name != r.name),
+            ("name_kana", before.name_kana != r.name_kana),
+            ("birth_year", before.birth_year != r.birth_year),
+            ("address", before.address != r.address),
+            ("district", before.district != r.district),
+            ("living", before.living != r.living),
+            ("phone", before.phone != r.phone),
+            ("notes", before.notes != r.notes),
+        ] {
+            if differs {
+                changed.push(field);
+            }
+        }
+        let mut detail = serde_json::json!({ "changed": changed });
+        if before.district != r.district {
+            detail["district_from"] = before.district.as_str().into();
+            detail["district_to"] = r.district.as_str().into();
+        }
+        self.record_audit(&audit(
+            actor,
+            "resident.edit",
+            Some(r.id.as_str()),
+            detail,
+            now,
+        ))
+        .await?;
+        self.read_resident(&r.id).await
+    }
+
     /// Adds many residents in one transaction: all of them or none.
     pub async fn import_residents(
         &self,

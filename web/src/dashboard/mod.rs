@@ -24,6 +24,7 @@ mod alert_actions;
 mod alert_list;
 mod explain;
 mod figures;
+mod overview;
 mod residents;
 mod signin;
 mod triage;
@@ -105,6 +106,7 @@ pub fn router(state: DashboardState) -> Router {
         .route("/logout", post(logout))
         .route("/alerts", get(alert_list::alert_list))
         .route("/alerts/live", get(alert_list::live))
+        .route("/overview", get(overview::overview))
         .route("/figures", get(figures::figures_page))
         .route("/figures.csv", get(figures::figures_csv))
         .route("/alerts/{id}", get(alert_page))
@@ -119,6 +121,7 @@ pub fn router(state: DashboardState) -> Router {
             get(residents::new_page).post(residents::create),
         )
         .route("/residents/{id}", get(residents::show))
+        .route("/residents/{id}/edit", post(residents::edit))
         .route("/residents/{id}/policies", post(residents::set_policies))
         .route("/residents/{id}/contacts", post(residents::add_contact))
         .route(

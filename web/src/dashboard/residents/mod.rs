@@ -22,7 +22,7 @@ pub(super) use contacts::{add_contact, remove_contact};
 pub(super) use pauses::{add_pause, end_pause};
 use policies::Settings;
 pub(super) use policies::set_policies;
-pub(super) use register::{create, new_page};
+pub(super) use register::{create, edit, new_page};
 
 use super::{DashboardState, Session, forged, not_found, see_other, server_error, session};
 use crate::page::{Choice, Notice, Row, page};
@@ -236,6 +236,8 @@ struct ResidentPage<'a> {
     pause_from: String,
     /// 生活リズム: 28 days × 24 hours.
     heatmap: super::activity::Chart,
+    /// The record's form.
+    edit: register::EditForm,
     devices: Vec<DeviceLine>,
     /// Alerts about the resident and their devices, newest first.
     alerts: Vec<PastAlert>,
@@ -368,6 +370,7 @@ async fn resident_view<'a>(
         })
         .collect();
     Ok(ResidentPage {
+        edit: register::EditForm::of(state, session, r),
         heatmap,
         devices,
         alerts,

@@ -120,6 +120,13 @@ fn resident_of(
 ) -> Result<mimamori_core::domain::NewResident, String> {
     use mimamori_core::domain::{BirthYear, CheckinPolicy, NewResident};
     let now = state.clock.now();
+    // No control characters in a name or an address (a form, unlike the CSV import, has no
+    // reason to send them).
+    for (value, what) in [(&f.name, "氏名"), (&f.address, "住所")] {
+        if form_text(value, 200, false) == Err(TextProblem::ControlCharacter) {
+            return Err(format!("{what}に使えない文字があります。"));
+        }
+    }
     let name = NewResident::check_name(&f.name)
         .map_err(|_| "氏名を入力してください（100文字まで）。".to_string())?;
     let birth_year = BirthYear::parse_text(&f.birth_year, now)
@@ -239,5 +246,87 @@ pub(in crate::dashboard) async fn create(
             see_other(&format!("/residents/{}", r.id))
         }
         Err(e) => server_error(e),
+    }
+}
+
+/// `POST /residents/{id}/edit`: changes the record — a new address is routed to its district
+/// again (a district's team keeps residents of its own district only; a city-wide team may move
+/// anyone) — audited as `resident.edit`, and tells the running alert service.
+pub(in crate::dashboard) async fn edit(
+    State(state): State<DashboardState>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    Form(mut f): Form<NewResidentForm>,
+) -> Response {
+    let (session, current) = match super::acting(&state, &headers, &id, &f.form_token).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    // The watch-over settings have a form of their own.
+    f.inactivity_hours.clear();
+    let changed = match resident_of(&state, &session, &f) {
+        Ok(r) => mimamori_core::domain::NewResident {
+            id: current.id.clone(),
+            contacts: current.contacts.clone(),
+            policies: current.policies.clone(),
+            ..r
+        },
+        Err(message) => return super::refused(&message),
+    };
+    let now = state.clock.now();
+    let done = async {
+        let r = state
+            .store
+            .update_resident(&changed, &session.actor(), now)
+            .await?;
+        state
+            .store
+            .record_change(&Subject::Resident(r.id.clone()), "resident", now)
+            .await?;
+        Ok::<_, StorageError>(r)
+    };
+    match done.await {
+        Ok(r) => {
+            tracing::info!(resident = %r.id, district = %r.district, "Resident changed on the dashboard.");
+            see_other(&format!("/residents/{}", r.id))
+        }
+        Err(e) => server_error(e),
+    }
+}
+
+/// The record's form on the resident's page, filled with the record.
+pub(in crate::dashboard) struct EditForm {
+    pub(in crate::dashboard) name: String,
+    pub(in crate::dashboard) kana: String,
+    pub(in crate::dashboard) birth_year: String,
+    pub(in crate::dashboard) address: String,
+    pub(in crate::dashboard) districts: Vec<Choice>,
+    pub(in crate::dashboard) living: Vec<Choice>,
+    pub(in crate::dashboard) phone: String,
+    pub(in crate::dashboard) notes: String,
+}
+
+impl EditForm {
+    pub(in crate::dashboard) fn of(
+        state: &DashboardState,
+        session: &Session,
+        r: &mimamori_core::domain::Resident,
+    ) -> Self {
+        EditForm {
+            name: r.name.clone(),
+            kana: r.name_kana.clone().unwrap_or_default(),
+            birth_year: r.birth_year.year().to_string(),
+            address: r.address.to_string(),
+            districts: district_options(&state.registry, &session.team, ""),
+            living: mimamori_core::domain::LivingSituation::ALL
+                .iter()
+                .map(|l| Choice {
+                    selected: *l == r.living,
+                    ..Choice::new(l.as_str(), l.label_ja())
+                })
+                .collect(),
+            phone: r.phone.clone().unwrap_or_default(),
+            notes: r.notes.clone().unwrap_or_default(),
+        }
     }
 }
