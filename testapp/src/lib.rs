@@ -131,6 +131,13 @@ impl Options {
         self
     }
 
+    /// Changes the configuration the components are built from (e.g. Telegram's pacing, which
+    /// waits in real time).
+    pub fn configure(mut self, change: impl FnOnce(&mut Config)) -> Self {
+        change(&mut self.config);
+        self
+    }
+
     /// As [`Options::telegram`], Telegram posting updates to the web server (webhook mode) with
     /// `secret`.
     pub fn telegram_webhook(mut self, token: &str, secret: &str) -> Self {

@@ -147,6 +147,11 @@ impl BotApi {
         queue.extend(std::iter::repeat_n(failure, count));
     }
 
+    /// Calls fail no more: the failures queued by [`BotApi::fail_next`] are dropped.
+    pub fn clear_failures(&self) {
+        self.shared.inner.lock().unwrap().failures.clear();
+    }
+
     /// A user writes to the bot in their private chat (chat id = user id).
     pub fn user_says(&self, user_id: i64, first_name: &str, text: &str) {
         let mut inner = self.shared.inner.lock().unwrap();

@@ -201,7 +201,9 @@ impl Outbox {
             clock,
             worker: worker.into(),
             base_backoff: chrono::Duration::seconds(2),
-            max_backoff: chrono::Duration::minutes(5),
+            // Short enough that a channel back after an outage delivers within a minute (jitter
+            // included: at most 54 s); one try per notification per ~45 s is no load for it.
+            max_backoff: chrono::Duration::seconds(45),
             lease: chrono::Duration::minutes(2),
             wake: Arc::new(tokio::sync::Notify::new()),
             queues: HashMap::new(),
