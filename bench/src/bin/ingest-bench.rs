@@ -1314,7 +1314,7 @@ impl Sink {
         stop: &CancellationToken,
     ) -> Result<()> {
         self.reset();
-        let packet = wire::connect_packet("ingest-bench-sink", user, password, KEEP_ALIVE_S);
+        let packet = wire::connect_packet("mimamori-ingest-bench-sink", user, password, KEEP_ALIVE_S);
         let (mut stream, ack) = wire::connect(addr, &packet).await?;
         if ack != wire::ConnAck::Accepted {
             bail!("the baseline subscriber was refused: {ack:?}");
