@@ -195,7 +195,13 @@ mod tests {
         );
         let q0 = publish_packet("a", &[0; 200], None);
         let (header, body) = read_packet(&mut q0.as_slice()).await.expect("packet");
-        assert_eq!(parse_publish(header, &body), Some(("a", None, &[0u8; 200][..])));
-        assert_eq!(subscribe_packet(1, "x/#", 1), b"\x82\x08\x00\x01\x00\x03x/#\x01");
+        assert_eq!(
+            parse_publish(header, &body),
+            Some(("a", None, &[0u8; 200][..]))
+        );
+        assert_eq!(
+            subscribe_packet(1, "x/#", 1),
+            b"\x82\x08\x00\x01\x00\x03x/#\x01"
+        );
     }
 }

@@ -177,7 +177,7 @@ async fn fresh_postgres(url: &str) -> Result<(String, String)> {
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut conn)
         .await
-    .context("Failed to create the run's database")?;
+        .context("Failed to create the run's database")?;
     conn.close().await?;
     let admin = server.to_string();
     server.set_path(&format!("/{name}"));
@@ -186,7 +186,10 @@ async fn fresh_postgres(url: &str) -> Result<(String, String)> {
 
 async fn drop_postgres(admin: &str, url: &str) -> Result<()> {
     use sqlx::Connection;
-    let name = url::Url::parse(url)?.path().trim_start_matches('/').to_string();
+    let name = url::Url::parse(url)?
+        .path()
+        .trim_start_matches('/')
+        .to_string();
     let mut conn = sqlx::PgConnection::connect(admin).await?;
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
@@ -324,7 +327,13 @@ async fn bench(o: &Options, dir: &Path, config: &Config, url: &str) -> Result<()
     client.ask(&format!("connect {}", broker.addr)).await?;
     // Warm-up, not measured: one event per device (the gateway reads each device once).
     eprintln!("ingest-bench: warm-up, one event per device");
-    let warm = Phase::run(&mut client, &recorder, &format!("burst {}", o.devices), None).await?;
+    let warm = Phase::run(
+        &mut client,
+        &recorder,
+        &format!("burst {}", o.devices),
+        None,
+    )
+    .await?;
     if warm.lost > 0 {
         bail!(
             "the gateway stored {} of the {} warm-up events",
@@ -361,14 +370,7 @@ async fn bench(o: &Options, dir: &Path, config: &Config, url: &str) -> Result<()
     let counted = count_stored(url).await;
 
     print_report(
-        o,
-        backend,
-        &baselines,
-        &phases,
-        &recorder,
-        &metrics,
-        expected,
-        counted,
+        o, backend, &baselines, &phases, &recorder, &metrics, expected, counted,
     );
     shutdown.cancel();
     tasks.close();
@@ -957,12 +959,13 @@ async fn load_client(credentials: &Path) -> Result<()> {
             match words.as_slice() {
                 ["connect", addr] => {
                     connected = CancellationToken::new();
-                    links = connect_all(&devices, addr.parse()?, window, &counts, &connected)
-                        .await?;
+                    links =
+                        connect_all(&devices, addr.parse()?, window, &counts, &connected).await?;
                     Ok("ok".into())
                 }
                 ["sink", addr, user, password] => {
-                    sink.start(addr.parse()?, user, password, &connected).await?;
+                    sink.start(addr.parse()?, user, password, &connected)
+                        .await?;
                     Ok("ok".into())
                 }
                 ["burst", n] => {
@@ -1098,12 +1101,10 @@ async fn open_device(
     stop: CancellationToken,
 ) -> Result<Link> {
     let packet = wire::connect_packet(&d.id, &d.id, &d.password, KEEP_ALIVE_S);
-    let (mut stream, ack) = tokio::time::timeout(
-        Duration::from_secs(30),
-        wire::connect(addr, &packet),
-    )
-    .await
-    .context("no CONNACK within 30 s")??;
+    let (mut stream, ack) =
+        tokio::time::timeout(Duration::from_secs(30), wire::connect(addr, &packet))
+            .await
+            .context("no CONNACK within 30 s")??;
     if ack != wire::ConnAck::Accepted {
         bail!("refused: {ack:?}");
     }
@@ -1186,9 +1187,12 @@ async fn device_writer(
             .sign(&d.id, &d.mac_key);
             let payload = serde_json::to_vec(&event).expect("an event serialises");
             buf.extend_from_slice(&wire::publish_packet(&d.events, &payload, Some(pkid)));
-            let _ = counts
-                .first_us
-                .compare_exchange(0, at as u64, Ordering::Relaxed, Ordering::Relaxed);
+            let _ = counts.first_us.compare_exchange(
+                0,
+                at as u64,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
             counts.last_us.fetch_max(at as u64, Ordering::Relaxed);
             counts.sent.fetch_add(1, Ordering::Relaxed);
             if pending == 0 && publish.try_recv().is_ok() {
@@ -1314,18 +1318,15 @@ impl Sink {
         stop: &CancellationToken,
     ) -> Result<()> {
         self.reset();
-        let packet = wire::connect_packet("mimamori-ingest-bench-sink", user, password, KEEP_ALIVE_S);
+        let packet =
+            wire::connect_packet("mimamori-ingest-bench-sink", user, password, KEEP_ALIVE_S);
         let (mut stream, ack) = wire::connect(addr, &packet).await?;
         if ack != wire::ConnAck::Accepted {
             bail!("the baseline subscriber was refused: {ack:?}");
         }
         stream.set_nodelay(true)?;
         stream
-            .write_all(&wire::subscribe_packet(
-                1,
-                topic::DEVICE_EVENTS_FILTER,
-                1,
-            ))
+            .write_all(&wire::subscribe_packet(1, topic::DEVICE_EVENTS_FILTER, 1))
             .await?;
         let (header, body) = wire::read_packet(&mut stream).await?;
         if header != 0x90 || body.get(2) != Some(&1) {
@@ -1376,8 +1377,7 @@ impl Sink {
             if now != last {
                 (last, since) = (now, Instant::now());
             }
-            let _ =
-                tokio::time::timeout(Duration::from_millis(100), self.arrived.notified()).await;
+            let _ = tokio::time::timeout(Duration::from_millis(100), self.arrived.notified()).await;
         }
         SinkReport {
             received: self.received.load(Ordering::Relaxed),
