@@ -904,7 +904,6 @@ struct DeviceLog {
 /// What all devices share: counts of publishes sent and acknowledged.
 #[derive(Default)]
 struct Counts {
-    sent: AtomicUsize,
     acked: AtomicUsize,
     first_us: AtomicU64,
     last_us: AtomicU64,
@@ -1194,7 +1193,6 @@ async fn device_writer(
                 Ordering::Relaxed,
             );
             counts.last_us.fetch_max(at as u64, Ordering::Relaxed);
-            counts.sent.fetch_add(1, Ordering::Relaxed);
             if pending == 0 && publish.try_recv().is_ok() {
                 pending = 1;
             }
