@@ -7,11 +7,15 @@
 //! - `reconnect-bench`: ten thousand devices reconnecting at once, and press → receipt while
 //!   hundreds of connections guess a device's password; beside rumqttd without logins, Mosquitto,
 //!   and the same presses without the attack.
+//! - `ingest-bench`: how many signed device events a second the gateway stores, at saturation and
+//!   at fixed rates, beside the bare brokers' publish → subscribe rate.
 //!
 //! What the benchmarks share: [`wire`], the MQTT packets of a connecting client; [`machine`], CPU
-//! time of the machine, of processes and of single threads; [`latency`], percentiles.
+//! time of the machine, of processes and of single threads; [`latency`], percentiles;
+//! [`brokers`], Mosquitto as a baseline.
 #![forbid(unsafe_code)]
 
+pub mod brokers;
 pub mod latency;
 pub mod machine;
 pub mod wire;

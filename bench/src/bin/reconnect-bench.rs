@@ -23,6 +23,7 @@
 
 use anyhow::{Context, Result, anyhow, bail};
 use chrono::Utc;
+use mimamori_bench::brokers::{Mosquitto, free_addr, wait_listening};
 use mimamori_bench::latency::{median, percentile};
 use mimamori_bench::machine::{
     CpuTimes, ThreadSampler, ThreadStates, listen_drops, open_files_limit, process_cpu_seconds,
@@ -198,7 +199,7 @@ async fn run(o: &Options, dir: &Path) -> Result<()> {
     let broker = mimamori_broker::start_embedded(&config, &store, &service_password)
         .context("Failed to start the embedded broker")?;
     let bare = start_bare_rumqttd(config.broker.max_connections).await?;
-    let mosquitto = Mosquitto::start(dir).await?;
+    let mosquitto = Mosquitto::start(dir, "").await?;
     let mut targets = vec![
         Target {
             label: "embedded broker (every login checked)".into(),
@@ -329,24 +330,6 @@ async fn provision(store: &Store, n: usize) -> Result<Vec<(DeviceId, String)>> {
     Ok(all.into_iter().map(|(_, id, pw)| (id, pw)).collect())
 }
 
-/// A free port on the loopback interface, for a broker that binds its own listener.
-fn free_addr() -> Result<SocketAddr> {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").context("Failed to find a free port")?;
-    Ok(probe.local_addr()?)
-}
-
-/// Waits (bounded) until something accepts connections at `addr`.
-async fn wait_listening(addr: SocketAddr, what: &str) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if TcpStream::connect(addr).await.is_ok() {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    bail!("{what} did not start listening on {addr}")
-}
-
 /// rumqttd as the embedded broker configures it (`broker/src/lib.rs`), but without a login
 /// handler: what the broker itself costs per connection. Its threads are named `bare-v4` and
 /// `router-1` so that they can be told from the embedded broker's.
@@ -387,55 +370,6 @@ async fn start_bare_rumqttd(max_connections: usize) -> Result<SocketAddr> {
         .context("Failed to start the bare rumqttd")?;
     wait_listening(addr, "the bare rumqttd").await?;
     Ok(addr)
-}
-
-/// Mosquitto as a child process on a free port, anonymous logins allowed.
-struct Mosquitto {
-    /// Killed when dropped.
-    child: Child,
-    addr: SocketAddr,
-    /// "Mosquitto 2.0.11".
-    version: String,
-}
-
-impl Mosquitto {
-    /// `None` when `mosquitto` is not on PATH.
-    async fn start(dir: &Path) -> Result<Option<Self>> {
-        let help = match Command::new("mosquitto").arg("-h").output().await {
-            Ok(out) => out,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e).context("Failed to run mosquitto"),
-        };
-        let version = String::from_utf8_lossy(&help.stdout)
-            .lines()
-            .next()
-            .and_then(|l| l.strip_prefix("mosquitto version "))
-            .map_or_else(|| "Mosquitto".to_string(), |v| format!("Mosquitto {v}"));
-        let addr = free_addr()?;
-        let conf = dir.join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "listener {} {}\nallow_anonymous true\nmax_connections -1\npersistence false\nlog_dest none\n",
-                addr.port(),
-                addr.ip()
-            ),
-        )?;
-        let child = Command::new("mosquitto")
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .context("Failed to start mosquitto")?;
-        wait_listening(addr, "mosquitto").await?;
-        Ok(Some(Self {
-            child,
-            addr,
-            version,
-        }))
-    }
 }
 
 /// One broker of the storm and what its rounds measured.

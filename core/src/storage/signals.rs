@@ -10,6 +10,7 @@
 //! notification that wakes followers in other processes (`listen.rs`).
 
 use super::{StorageError, Store, flag, json, ms, opt_time, parsed, time};
+use crate::config::Backend;
 use crate::domain::{NewSignal, Signal, SignalId, SignalKind, SignalSource, Subject};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
@@ -43,19 +44,10 @@ const INSERT_CHUNK: usize = 500;
 /// stored before (or earlier in the same batch) is a duplicate of that id.
 async fn insert_chunk(
     conn: &mut sqlx::AnyConnection,
+    backend: Backend,
     signals: &[NewSignal],
 ) -> Result<Vec<SignalInsert>, StorageError> {
-    let values: Vec<String> = (0..signals.len())
-        .map(|i| {
-            let p: Vec<String> = (1..=8).map(|k| format!("${}", i * 8 + k)).collect();
-            format!("({})", p.join(", "))
-        })
-        .collect();
-    let sql = format!(
-        "INSERT INTO signals (source, dedup_key, subject, kind, body, device_time, received_at, clock_skewed)
-         VALUES {} ON CONFLICT DO NOTHING RETURNING id, source, dedup_key",
-        values.join(", ")
-    );
+    let sql = insert_sql(backend, signals.len());
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
     for s in signals {
         query = query
@@ -111,6 +103,43 @@ async fn insert_chunk(
     Ok(out)
 }
 
+/// The INSERT of `rows` signals. On SQLite the parameters are anonymous (`?`): the driver asks
+/// SQLite the name of every numbered parameter (`$n`) when it binds, and SQLite finds each name
+/// by walking the list of all of them — with 8 parameters a row, binding a 100-row statement
+/// took longer than running it (13 % of the gateway's CPU at saturation, issue 15).
+fn insert_sql(backend: Backend, rows: usize) -> String {
+    use std::fmt::Write;
+    let mut sql = String::with_capacity(200 + rows * 50);
+    sql.push_str(
+        "INSERT INTO signals (source, dedup_key, subject, kind, body, device_time, received_at, clock_skewed) VALUES ",
+    );
+    for i in 0..rows {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        match backend {
+            Backend::Sqlite => sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?)"),
+            Backend::Postgres => {
+                let n = i * 8;
+                let _ = write!(
+                    sql,
+                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    n + 1,
+                    n + 2,
+                    n + 3,
+                    n + 4,
+                    n + 5,
+                    n + 6,
+                    n + 7,
+                    n + 8
+                );
+            }
+        }
+    }
+    sql.push_str(" ON CONFLICT DO NOTHING RETURNING id, source, dedup_key");
+    sql
+}
+
 const SIGNAL_COLUMNS: &str =
     "id, source, dedup_key, subject, kind, body, device_time, received_at, clock_skewed";
 
@@ -135,7 +164,7 @@ impl Store {
             // One statement is a transaction of its own: no BEGIN and COMMIT round trips to the
             // driver's thread on the gateway's path (SQLite: ids in order under its write lock).
             let mut conn = self.pool.acquire().await?;
-            return insert_chunk(&mut conn, signals).await;
+            return insert_chunk(&mut conn, self.backend, signals).await;
         }
         let mut done = Vec::with_capacity(signals.len());
         let mut tx = self.pool.begin().await?;
@@ -149,7 +178,7 @@ impl Store {
                 .await?;
         }
         for chunk in signals.chunks(INSERT_CHUNK) {
-            done.extend(insert_chunk(&mut tx, chunk).await?);
+            done.extend(insert_chunk(&mut tx, self.backend, chunk).await?);
         }
         tx.commit().await?;
         Ok(done)
