@@ -172,7 +172,7 @@ async fn scenario<'a>(
         if step.is_multiple_of(24) && step < 144 {
             let r = &residents[presses % residents.len()];
             let device = format!("btn-{}", presses % residents.len());
-            press(&w.store, r, &device, presses as i64 + 1, now).await;
+            home::press_on(&w.store, &device, r, presses as i64 + 1, now).await;
             presses += 1;
         }
         w.tick().await;
@@ -223,22 +223,6 @@ async fn scenario<'a>(
         }
     }
     counts
-}
-
-async fn press(store: &Store, resident: &ResidentId, device: &str, seq: i64, at: DateTime<Utc>) {
-    store
-        .insert_signal(&NewSignal {
-            source: SignalSource::Device(DeviceId::parse(device).unwrap()),
-            dedup_key: Some(format!("seq:{seq}")),
-            subject: Some(Subject::Resident(resident.clone())),
-            kind: SignalKind::Emergency,
-            body: serde_json::json!({ "type": "emergency" }),
-            device_time: None,
-            received_at: at,
-            clock_skewed: false,
-        })
-        .await
-        .unwrap();
 }
 
 async fn stored_presses(store: &Store, residents: &[ResidentId]) -> usize {

@@ -44,9 +44,20 @@ pub async fn resident_with_button(store: &Store, at: DateTime<Utc>) -> ResidentI
 
 /// The button's press number `seq`, as the gateway stores it.
 pub async fn press(store: &Store, resident: &ResidentId, seq: i64, at: DateTime<Utc>) {
+    press_on(store, "button-e", resident, seq, at).await;
+}
+
+/// Press number `seq` of the call button `device` of `resident`, as the gateway stores it.
+pub async fn press_on(
+    store: &Store,
+    device: &str,
+    resident: &ResidentId,
+    seq: i64,
+    at: DateTime<Utc>,
+) {
     store
         .insert_signal(&NewSignal {
-            source: SignalSource::Device(DeviceId::parse("button-e").unwrap()),
+            source: SignalSource::Device(DeviceId::parse(device).unwrap()),
             dedup_key: Some(format!("seq:{seq}")),
             subject: Some(Subject::Resident(resident.clone())),
             kind: SignalKind::Emergency,
