@@ -15,7 +15,7 @@
 //! store's [change marker](mimamori_core::storage::Store::alert_change_marker), read every
 //! [`POLL`]), and on a new emergency shows a banner (and beeps, if the user switched sound on).
 
-use super::{DashboardState, Session, not_found, see_other, server_error, session};
+use super::{DashboardState, Session, not_found, server_error, session, signed_in};
 use crate::page::{Choice, notice, page};
 use askama::Template;
 use axum::extract::{Query, State};
@@ -491,9 +491,8 @@ pub(super) async fn alert_list(
     headers: HeaderMap,
     Query(query): Query<ListQuery>,
 ) -> Response {
-    let session = match session(&state, &headers).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return see_other("/login?next=/alerts"),
+    let session = match signed_in(&state, &headers, "/alerts").await {
+        Ok(s) => s,
         Err(page) => return page,
     };
     let filters = match Filters::parse(&query, &session) {

@@ -31,7 +31,7 @@ mod triage;
 
 use alert_actions::{ActionForm, acknowledge, acting, add_note, forged, resolve};
 pub use signin::SIGNIN_COOKIE;
-use signin::{Session, login, login_page, logout, session};
+use signin::{Session, login, login_page, logout, session, signed_in};
 use triage::{district_options, link_to_resident, route_to_district};
 
 use crate::page::{Choice, Notice, Row, notice, page};

@@ -6,7 +6,7 @@
 //! list. Another district is answered as missing (404).
 
 use super::alert_list::{elapsed_ja, severity_class};
-use super::{DashboardState, not_found, see_other, server_error, session};
+use super::{DashboardState, not_found, server_error, signed_in};
 use crate::page::{Choice, notice, page};
 use askama::Template;
 use axum::extract::{Query, State};
@@ -68,9 +68,8 @@ pub(super) async fn overview(
     headers: HeaderMap,
     Query(query): Query<OverviewQuery>,
 ) -> Response {
-    let session = match session(&state, &headers).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return see_other("/login?next=/overview"),
+    let session = match signed_in(&state, &headers, "/overview").await {
+        Ok(s) => s,
         Err(page) => return page,
     };
     let district = match query.district.as_str() {

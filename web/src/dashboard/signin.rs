@@ -90,6 +90,19 @@ pub(super) async fn session(
     }
 }
 
+/// The signed-in session, or the response that sends the browser to sign in and come back to
+/// `next` (or the error page when the store cannot say).
+pub(super) async fn signed_in(
+    state: &DashboardState,
+    headers: &HeaderMap,
+    next: &str,
+) -> Result<Session, Response> {
+    match session(state, headers).await? {
+        Some(s) => Ok(s),
+        None => Err(see_other(&format!("/login?next={next}"))),
+    }
+}
+
 /// Where to go once signed in: `next` if it is a path of ours ([`is_own_path`]), else `/alerts`.
 /// Never a redirect to another site.
 pub(super) fn safe_next(next: Option<&str>) -> String {

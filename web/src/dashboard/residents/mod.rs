@@ -24,7 +24,7 @@ use policies::Settings;
 pub(super) use policies::set_policies;
 pub(super) use register::{create, edit, new_page};
 
-use super::{DashboardState, Session, forged, not_found, see_other, server_error, session};
+use super::{DashboardState, Session, forged, not_found, server_error, signed_in};
 use crate::page::{Choice, Notice, Row, page};
 use askama::Template;
 use axum::extract::{Path, State};
@@ -67,17 +67,6 @@ pub(super) fn record_rows(r: &Resident) -> Vec<Row> {
         rows.push(Row::new("備考", notes));
     }
     rows
-}
-
-async fn signed_in(
-    state: &DashboardState,
-    headers: &HeaderMap,
-    next: &str,
-) -> Result<Session, Response> {
-    match session(state, headers).await? {
-        Some(s) => Ok(s),
-        None => Err(see_other(&format!("/login?next={next}"))),
-    }
 }
 
 /// The resident, read (and audited) for `session` — if their team covers the resident's district.
