@@ -12,10 +12,11 @@
 //!
 //! What the benchmarks share: [`wire`], the MQTT packets of a connecting client; [`machine`], CPU
 //! time of the machine, of processes and of single threads; [`latency`], percentiles;
-//! [`brokers`], Mosquitto as a baseline.
+//! [`brokers`], Mosquitto as a baseline; [`fleet`], the devices stored before a run.
 #![forbid(unsafe_code)]
 
 pub mod brokers;
+pub mod fleet;
 pub mod latency;
 pub mod machine;
 pub mod wire;

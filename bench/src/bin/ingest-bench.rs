@@ -40,10 +40,10 @@ use mimamori_bench::machine::{
 use mimamori_bench::wire;
 use mimamori_core::clock::SystemClock;
 use mimamori_core::config::{Backend, Config};
-use mimamori_core::domain::{DeviceId, DeviceKind, NewDevice, SignalSource};
+use mimamori_core::domain::{DeviceId, DeviceKind, SignalSource};
 use mimamori_core::endpoint::MqttEndpoint;
 use mimamori_core::protocol::{Event, EventType, Receipt, Sensor};
-use mimamori_core::secret::{device_mac_key, device_secret_hash, generate_device_password};
+use mimamori_core::secret::device_mac_key;
 use mimamori_core::storage::Store;
 use mimamori_core::topic;
 use mimamori_gateway::IngestEvent;
@@ -233,7 +233,8 @@ async fn bench(o: &Options, dir: &Path, config: &Config, url: &str) -> Result<()
         Backend::Postgres => "PostgreSQL",
     };
     let started = Instant::now();
-    let devices = provision(&store, o.devices).await?;
+    let devices =
+        mimamori_bench::fleet::provision(&store, o.devices, "pir", DeviceKind::Motion).await?;
     eprintln!(
         "ingest-bench: {} devices stored in {:.1} s ({backend}; not measured)",
         devices.len(),
@@ -377,49 +378,6 @@ async fn bench(o: &Options, dir: &Path, config: &Config, url: &str) -> Result<()
     let _ = tokio::time::timeout(Duration::from_secs(5), tasks.wait()).await;
     store.close().await;
     Ok(())
-}
-
-/// `n` motion sensors with fresh passwords, stored with their salted-HMAC hashes as
-/// `mimamori admin device add` stores them.
-async fn provision(store: &Store, n: usize) -> Result<Vec<(DeviceId, String)>> {
-    let writers = match store.backend() {
-        Backend::Sqlite => 1,
-        Backend::Postgres => 8,
-    };
-    let now = Utc::now();
-    let mut set = JoinSet::new();
-    for w in 0..writers {
-        let store = store.clone();
-        set.spawn(async move {
-            let mut out = Vec::new();
-            for i in (w..n).step_by(writers) {
-                let id = DeviceId::parse(format!("pir-{i:05}"))?;
-                let password = generate_device_password();
-                let device = NewDevice {
-                    id: id.clone(),
-                    resident: None,
-                    kind: DeviceKind::Motion,
-                    label: None,
-                    external_id: None,
-                    heartbeat_interval_s: 3600,
-                    secret_hash: device_secret_hash(&password),
-                    mac_key: device_mac_key(&password),
-                };
-                store
-                    .add_device(&device, now)
-                    .await
-                    .with_context(|| format!("Failed to store device {id}"))?;
-                out.push((i, id, password));
-            }
-            Ok::<_, anyhow::Error>(out)
-        });
-    }
-    let mut all = Vec::with_capacity(n);
-    while let Some(part) = set.join_next().await {
-        all.extend(part??);
-    }
-    all.sort_by_key(|(i, _, _)| *i);
-    Ok(all.into_iter().map(|(_, id, pw)| (id, pw)).collect())
 }
 
 /// The activity signals in the store: all of them, and distinct (device, seq).

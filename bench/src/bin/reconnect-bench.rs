@@ -22,7 +22,6 @@
 //! `--database postgres://…` (an empty database) instead of a temporary SQLite file.
 
 use anyhow::{Context, Result, anyhow, bail};
-use chrono::Utc;
 use mimamori_bench::brokers::{Mosquitto, free_addr, wait_listening};
 use mimamori_bench::latency::{median, percentile};
 use mimamori_bench::machine::{
@@ -31,10 +30,10 @@ use mimamori_bench::machine::{
 use mimamori_bench::wire::{self, ConnAck};
 use mimamori_core::clock::SystemClock;
 use mimamori_core::config::{Backend, Config};
-use mimamori_core::domain::{DeviceId, DeviceKind, NewDevice};
+use mimamori_core::domain::{DeviceId, DeviceKind};
 use mimamori_core::endpoint::MqttEndpoint;
 use mimamori_core::protocol::EventType;
-use mimamori_core::secret::{device_mac_key, device_secret_hash, generate_device_password};
+use mimamori_core::secret::generate_device_password;
 use mimamori_core::storage::Store;
 use mimamori_devices::{DeviceClient, DeviceConfig};
 use serde::{Deserialize, Serialize};
@@ -182,7 +181,9 @@ async fn run(o: &Options, dir: &Path) -> Result<()> {
         Backend::Postgres => "PostgreSQL",
     };
     let started = Instant::now();
-    let devices = provision(&store, o.devices).await?;
+    let devices =
+        mimamori_bench::fleet::provision(&store, o.devices, "storm", DeviceKind::CallButton)
+            .await?;
     eprintln!(
         "reconnect-bench: {} devices stored in {:.1} s ({backend}; not measured)",
         devices.len(),
@@ -284,50 +285,6 @@ async fn run(o: &Options, dir: &Path) -> Result<()> {
     let _ = tokio::time::timeout(Duration::from_secs(5), tasks.wait()).await;
     store.close().await;
     Ok(())
-}
-
-/// `n` call buttons with fresh passwords, stored with their salted-HMAC hashes as
-/// `mimamori admin device add` stores them. SQLite takes one writer at a time; PostgreSQL is
-/// written to from several connections.
-async fn provision(store: &Store, n: usize) -> Result<Vec<(DeviceId, String)>> {
-    let writers = match store.backend() {
-        Backend::Sqlite => 1,
-        Backend::Postgres => 8,
-    };
-    let now = Utc::now();
-    let mut set = JoinSet::new();
-    for w in 0..writers {
-        let store = store.clone();
-        set.spawn(async move {
-            let mut out = Vec::new();
-            for i in (w..n).step_by(writers) {
-                let id = DeviceId::parse(format!("storm-{i:05}"))?;
-                let password = generate_device_password();
-                let device = NewDevice {
-                    id: id.clone(),
-                    resident: None,
-                    kind: DeviceKind::CallButton,
-                    label: None,
-                    external_id: None,
-                    heartbeat_interval_s: 3600,
-                    secret_hash: device_secret_hash(&password),
-                    mac_key: device_mac_key(&password),
-                };
-                store
-                    .add_device(&device, now)
-                    .await
-                    .with_context(|| format!("Failed to store device {id}"))?;
-                out.push((i, id, password));
-            }
-            Ok::<_, anyhow::Error>(out)
-        });
-    }
-    let mut all = Vec::with_capacity(n);
-    while let Some(part) = set.join_next().await {
-        all.extend(part??);
-    }
-    all.sort_by_key(|(i, _, _)| *i);
-    Ok(all.into_iter().map(|(_, id, pw)| (id, pw)).collect())
 }
 
 /// rumqttd as the embedded broker configures it (`broker/src/lib.rs`), but without a login
