@@ -116,6 +116,17 @@ impl Store {
                         sqlx::query("PRAGMA synchronous = NORMAL")
                             .execute(&mut *conn)
                             .await?;
+                        // Checkpoint every ~40 MB of log instead of 4 MB: signals of a thousand
+                        // devices land on a thousand places of each index, so a commit rewrites
+                        // thousands of pages, and the same hot pages were copied back into the
+                        // database after nearly every commit (issue 15: 91 → 48 µs a row at
+                        // 200,000 rows). The log is cut back to 64 MB after a checkpoint.
+                        sqlx::query("PRAGMA wal_autocheckpoint = 10000")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA journal_size_limit = 67108864")
+                            .execute(&mut *conn)
+                            .await?;
                     }
                     Ok(())
                 })

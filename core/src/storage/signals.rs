@@ -36,19 +36,36 @@ impl SignalInsert {
 /// The PostgreSQL advisory lock key that orders signal writes ("mimamori signals").
 const SIGNAL_WRITE_LOCK: i64 = 0x6d69_6d61_7369_676e;
 
-/// Rows per INSERT statement (8 parameters each: well under both backends' limits).
-const INSERT_CHUNK: usize = 500;
+/// Most rows per INSERT statement (8 parameters each: well under both backends' limits).
+const INSERT_CHUNK: usize = 512;
 
-/// One multi-row INSERT; ids matched back to the rows: by (source, dedup key) where there is a
-/// key, in order of insertion for rows without one (they never conflict). A row whose key was
-/// stored before (or earlier in the same batch) is a duplicate of that id.
-async fn insert_chunk(
-    conn: &mut sqlx::AnyConnection,
+/// `signals` in runs of powers of two up to [`INSERT_CHUNK`] rows: ten statement texts serve every
+/// batch size, each prepared once per connection and then taken from the driver's cache. With a
+/// statement per batch size, nearly every batch parsed and planned a statement of its own.
+fn chunks(signals: &[NewSignal]) -> impl Iterator<Item = &[NewSignal]> {
+    let mut rest = signals;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let size = INSERT_CHUNK.min(1 << rest.len().ilog2());
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        Some(chunk)
+    })
+}
+
+/// The query of one chunk: its INSERT with every row's values bound.
+fn insert_query(
     backend: Backend,
     signals: &[NewSignal],
-) -> Result<Vec<SignalInsert>, StorageError> {
-    let sql = insert_sql(backend, signals.len());
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    returning: bool,
+) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(insert_sql(
+        backend,
+        signals.len(),
+        returning,
+    )));
     for s in signals {
         query = query
             .bind(s.source.key())
@@ -60,7 +77,43 @@ async fn insert_chunk(
             .bind(ms(s.received_at))
             .bind(s.clock_skewed as i64);
     }
-    let rows = query.fetch_all(&mut *conn).await?;
+    query
+}
+
+/// SQLite: inserts every chunk without returning rows; the ids when every row was new, `None`
+/// when one was not (the caller rolls back).
+async fn insert_all_new(
+    conn: &mut sqlx::AnyConnection,
+    signals: &[NewSignal],
+) -> Result<Option<Vec<SignalInsert>>, StorageError> {
+    let mut done = Vec::with_capacity(signals.len());
+    for chunk in chunks(signals) {
+        let result = insert_query(Backend::Sqlite, chunk, false)
+            .execute(&mut *conn)
+            .await?;
+        let (Some(last), true) = (
+            result.last_insert_id(),
+            result.rows_affected() == chunk.len() as u64,
+        ) else {
+            return Ok(None);
+        };
+        let first = last - chunk.len() as i64 + 1;
+        done.extend((first..=last).map(|id| SignalInsert::Stored(SignalId(id))));
+    }
+    Ok(Some(done))
+}
+
+/// One multi-row INSERT; ids matched back to the rows: by (source, dedup key) where there is a
+/// key, in order of insertion for rows without one (they never conflict). A row whose key was
+/// stored before (or earlier in the same batch) is a duplicate of that id.
+async fn insert_chunk(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    signals: &[NewSignal],
+) -> Result<Vec<SignalInsert>, StorageError> {
+    let rows = insert_query(backend, signals, true)
+        .fetch_all(&mut *conn)
+        .await?;
     let mut keyed = std::collections::HashMap::new();
     let mut unkeyed = Vec::new();
     for row in &rows {
@@ -107,7 +160,7 @@ async fn insert_chunk(
 /// SQLite the name of every numbered parameter (`$n`) when it binds, and SQLite finds each name
 /// by walking the list of all of them — with 8 parameters a row, binding a 100-row statement
 /// took longer than running it (13 % of the gateway's CPU at saturation, issue 15).
-fn insert_sql(backend: Backend, rows: usize) -> String {
+fn insert_sql(backend: Backend, rows: usize, returning: bool) -> String {
     use std::fmt::Write;
     let mut sql = String::with_capacity(200 + rows * 50);
     sql.push_str(
@@ -136,7 +189,10 @@ fn insert_sql(backend: Backend, rows: usize) -> String {
             }
         }
     }
-    sql.push_str(" ON CONFLICT DO NOTHING RETURNING id, source, dedup_key");
+    sql.push_str(" ON CONFLICT DO NOTHING");
+    if returning {
+        sql.push_str(" RETURNING id, source, dedup_key");
+    }
     sql
 }
 
@@ -150,9 +206,14 @@ impl Store {
         Ok(done.remove(0))
     }
 
-    /// Stores signals, each once, in order, all or none — with one INSERT for the whole batch:
-    /// a statement's round trip costs about as much as the row, and a gateway at a thousand
-    /// messages a second must not spend them one by one.
+    /// Stores signals, each once, in order, all or none, in one transaction of a few multi-row
+    /// INSERTs: a statement's round trip costs about as much as a row, and a gateway at tens of
+    /// thousands of messages a second must not spend them one by one.
+    ///
+    /// On SQLite the INSERTs return nothing when every row is new (the common case): one writer
+    /// at a time and no row skipped means the ids are the last `n` up to the last inserted id.
+    /// Returning a row per signal through the driver's thread cost as much as storing it (issue
+    /// 15). A batch with a duplicate is rolled back and stored again with the ids returned.
     pub async fn insert_signals(
         &self,
         signals: &[NewSignal],
@@ -160,15 +221,17 @@ impl Store {
         if signals.is_empty() {
             return Ok(Vec::new());
         }
-        if signals.len() <= INSERT_CHUNK && self.backend == crate::config::Backend::Sqlite {
-            // One statement is a transaction of its own: no BEGIN and COMMIT round trips to the
-            // driver's thread on the gateway's path (SQLite: ids in order under its write lock).
-            let mut conn = self.pool.acquire().await?;
-            return insert_chunk(&mut conn, self.backend, signals).await;
+        if self.backend == Backend::Sqlite {
+            let mut tx = self.pool.begin().await?;
+            if let Some(done) = insert_all_new(&mut tx, signals).await? {
+                tx.commit().await?;
+                return Ok(done);
+            }
+            tx.rollback().await?;
         }
         let mut done = Vec::with_capacity(signals.len());
         let mut tx = self.pool.begin().await?;
-        if self.backend == crate::config::Backend::Postgres {
+        if self.backend == Backend::Postgres {
             // The lock is held until commit: ids are taken and made visible in the same order.
             // The notification goes out at commit, to followers in other processes.
             sqlx::query("SELECT pg_advisory_xact_lock($1), pg_notify($2, '')")
@@ -177,7 +240,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        for chunk in signals.chunks(INSERT_CHUNK) {
+        for chunk in chunks(signals) {
             done.extend(insert_chunk(&mut tx, self.backend, chunk).await?);
         }
         tx.commit().await?;
