@@ -7,11 +7,13 @@
 //!   integrations — checked in parallel with fast hashes, repeated failures slowed down;
 //! - [`rights`]: what each login may publish and subscribe to (a device only its own topics);
 //! - [`security`]: refused logins and topics, counted and reported in bounded form;
-//! - [`revocation`]: a revoked credential's open connection is dropped.
+//! - [`revocation`]: a revoked credential's open connection is dropped;
+//! - [`local`]: the platform's own session without a socket, for the gateway in the same process.
 //!
 //! rumqttd's `start()` blocks forever and cannot be stopped, so the broker runs on its own threads
 //! for the life of the process.
 
+pub mod local;
 pub mod login;
 pub mod revocation;
 pub mod rights;
@@ -57,6 +59,9 @@ struct BrokerSettings {
     max_payload_bytes: usize,
 }
 
+/// Most QoS 1 messages sent to one connection and not yet acknowledged (rumqttd's own is 100).
+pub const WINDOW: usize = 4096;
+
 /// A running embedded broker.
 #[derive(Debug)]
 pub struct EmbeddedBroker {
@@ -70,9 +75,16 @@ pub struct EmbeddedBroker {
     shutdown: CancellationToken,
     /// The security reporter and the revocation feed.
     tasks: TaskTracker,
+    /// Opens the platform's sessions without a socket.
+    local: local::Local,
 }
 
 impl EmbeddedBroker {
+    /// Opens sessions of the platform's own components in this process straight on the router.
+    pub fn local(&self) -> local::Local {
+        self.local.clone()
+    }
+
     /// Stops the broker's own tasks: the security events counted since the last report are
     /// reported (log line and audit row) before this returns, and revocations are no longer read.
     /// rumqttd's threads cannot be stopped; they end with the process.
@@ -145,7 +157,10 @@ fn start(
     let mut connections = rumqttd::ConnectionSettings {
         connection_timeout_ms: 10_000,
         max_payload_size: settings.max_payload_bytes.max(64 * 1024),
-        max_inflight_count: 100,
+        // The window of QoS 1 messages sent to a connection and not yet acknowledged: a gateway
+        // in another process stores in batches and acknowledges a batch at once; with rumqttd's
+        // 100 it waited for every batch's round trip (issue 15). Devices receive at QoS 0.
+        max_inflight_count: WINDOW,
         auth: None,
         external_auth: None,
         dynamic_filters: true,
@@ -193,13 +208,13 @@ fn start(
         .name("mqtt-broker".into())
         .spawn(move || {
             let mut broker = rumqttd::Broker::new(config);
-            let _ = handle_tx.send(broker.disconnector());
+            let _ = handle_tx.send((broker.disconnector(), broker.linker()));
             if let Err(e) = broker.start() {
                 tracing::error!(error = %e, "The embedded MQTT broker stopped.");
             }
         })
         .map_err(BrokerError::Thread)?;
-    let disconnector = handle_rx
+    let (disconnector, linker) = handle_rx
         .recv_timeout(Duration::from_secs(10))
         .map_err(|_| BrokerError::NotListening(addr))?;
     for a in std::iter::once(addr).chain(addr_tls) {
@@ -213,6 +228,7 @@ fn start(
             security,
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
+            local: local::Local::new(linker),
         },
         disconnector,
     ))

@@ -1,7 +1,8 @@
 //! The embedded broker over real sockets: MQTT 3.1.1 as the spec says where upstream rumqttd bent
 //! it (each change of `vendor/rumqttd/PATCHES.md` has its case here or in the root
 //! `tests/broker_rights.rs`), logins of every kind, a revoked login dropped while connected, and
-//! refusals slowed without slowing anyone else.
+//! refusals slowed without slowing anyone else, and the platform's own session without a socket
+//! (`mimamori_broker::local`).
 
 use mimamori_broker::security::Refusal;
 use mimamori_core::config::Config;
@@ -27,6 +28,7 @@ mimamori_testkit::tests! {
     multi_thread a_revoked_partner_or_integration_is_dropped_while_connected;
     multi_thread an_argon2_device_hash_still_logs_in_and_becomes_fast;
     multi_thread repeated_failures_are_slowed_and_others_are_not;
+    multi_thread a_local_session_gets_again_what_it_did_not_acknowledge;
 }
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -437,3 +439,106 @@ async fn repeated_failures_are_slowed_and_others_are_not() {
 }
 
 mimamori_testkit::main!();
+
+/// At least `n` deliveries of `session`.
+async fn take(
+    session: &mut mimamori_broker::local::LocalReceiver,
+    n: usize,
+) -> Vec<mimamori_broker::local::Delivery> {
+    let mut got = Vec::new();
+    while got.len() < n {
+        tokio::time::timeout(WAIT, session.recv(&mut got))
+            .await
+            .expect("in time")
+            .unwrap();
+    }
+    got
+}
+
+/// The gateway's session in process: a batch not acknowledged when the session ended is delivered
+/// again to the next one of the same client id; an acknowledged batch is not; receipts published
+/// through the session reach a device at the QoS asked for.
+async fn a_local_session_gets_again_what_it_did_not_acknowledge() {
+    let r = running().await;
+    let pw = add_device(&r.t.store, "btn-1", device_secret_hash).await;
+    let (dev, mut dev_ev) = client(r.broker.addr, "btn-1", "btn-1", &pw);
+    let local = r.broker.local();
+    let filters = vec!["mimamori/v1/devices/+/events".to_string()];
+    let (mut session, sender) = local.open("mimamori-gw", &filters, 1000).await.unwrap();
+    dev.subscribe("mimamori/v1/devices/btn-1/receipts", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    for i in 0..5 {
+        dev.publish(
+            "mimamori/v1/devices/btn-1/events",
+            QoS::AtLeastOnce,
+            false,
+            format!("e{i}"),
+        )
+        .await
+        .unwrap();
+    }
+    let (to_test, mut receipts_rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok(e) = dev_ev.poll().await {
+            if let Event::Incoming(Packet::Publish(p)) = e {
+                let _ = to_test.send((String::from_utf8(p.payload.to_vec()).unwrap(), p.qos));
+            }
+        }
+    });
+    let first = take(&mut session, 5).await;
+    let payloads = |d: &[mimamori_broker::local::Delivery]| -> Vec<String> {
+        d.iter()
+            .map(|d| String::from_utf8(d.payload.to_vec()).unwrap())
+            .collect()
+    };
+    assert_eq!(payloads(&first), ["e0", "e1", "e2", "e3", "e4"]);
+    sender.close().await;
+
+    let (mut session, mut sender) = local.open("mimamori-gw", &filters, 1000).await.unwrap();
+    let again = take(&mut session, 5).await;
+    assert_eq!(
+        payloads(&again),
+        ["e0", "e1", "e2", "e3", "e4"],
+        "what was not acknowledged is delivered again"
+    );
+    let receipt = |payload: &str, at_least_once| mimamori_broker::local::Outgoing {
+        topic: "mimamori/v1/devices/btn-1/receipts".into(),
+        payload: payload.as_bytes().to_vec(),
+        at_least_once,
+    };
+    sender
+        .reply(&again, vec![receipt("r0", false), receipt("r1", true)])
+        .await
+        .unwrap();
+    let mut receipts = Vec::new();
+    while receipts.len() < 2 {
+        let r = tokio::time::timeout(WAIT, receipts_rx.recv()).await;
+        receipts.push(r.expect("receipts in time").expect("device connected"));
+    }
+    receipts.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        receipts,
+        [
+            ("r0".to_string(), QoS::AtMostOnce),
+            ("r1".to_string(), QoS::AtLeastOnce)
+        ]
+    );
+    sender.close().await;
+
+    let (mut session, _sender) = local.open("mimamori-gw", &filters, 1000).await.unwrap();
+    dev.publish(
+        "mimamori/v1/devices/btn-1/events",
+        QoS::AtLeastOnce,
+        false,
+        "e5",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        payloads(&take(&mut session, 1).await),
+        ["e5"],
+        "an acknowledged batch is not delivered again"
+    );
+    r.t.finish().await;
+}

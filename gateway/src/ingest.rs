@@ -117,6 +117,37 @@ pub struct Ingestor {
     events: broadcast::Sender<IngestEvent>,
 }
 
+/// A batch of messages checked and turned into signals ([`Ingestor::prepare`]), to be stored
+/// ([`Ingestor::store`]) and finished ([`Ingestor::finish`]).
+#[derive(Debug)]
+pub struct Batch {
+    /// Every signal of the batch, in the order of its messages.
+    signals: Vec<NewSignal>,
+    /// Per message, in order: how many of `signals` are its own, or what became of it.
+    messages: Vec<Step>,
+}
+
+impl Batch {
+    /// The number of messages in the batch.
+    pub fn len(&self) -> usize {
+        self.messages.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+}
+
+/// One message of a [`Batch`].
+#[derive(Debug)]
+enum Step {
+    /// Its next `usize` signals of the batch, and the receipt to send once they are stored.
+    Signals(usize, Option<Reply>),
+    Stored(Box<NewSignal>, SignalInsert, Reply),
+    /// Why not, on which topic.
+    Dropped(DropReason, String, Option<Reply>),
+}
+
 /// What became of one message before the batch's signals are stored.
 enum Prepared {
     /// Signals to store in the batch's transaction, and the receipt to send once they are.
@@ -185,11 +216,24 @@ impl Ingestor {
         &self,
         messages: &[(&str, &[u8])],
     ) -> Result<Vec<Handled>, StorageError> {
-        let mut prepared = Vec::with_capacity(messages.len());
+        let batch = self.prepare(messages).await?;
+        let inserted = self.store(&batch).await?;
+        Ok(self.finish(batch, inserted))
+    }
+
+    /// The first step of [`Ingestor::handle_batch`]: each message checked (size, adapter,
+    /// device, MAC) and turned into the signals to store — nothing of them stored yet (a partner's
+    /// report is: the concern intake stores it in a transaction of its own). The gateway prepares
+    /// the next batch while the last one is stored.
+    pub async fn prepare(&self, messages: &[(&str, &[u8])]) -> Result<Batch, StorageError> {
+        let mut batch = Batch {
+            signals: Vec::with_capacity(messages.len()),
+            messages: Vec::with_capacity(messages.len()),
+        };
         for (topic, payload) in messages {
             Metrics::inc(&self.metrics.received);
             let partner = topic::parse_partner_concerns(topic);
-            prepared.push(match (&self.concerns, partner) {
+            let prepared = match (&self.concerns, partner) {
                 // Before the devices' size limit: a report may be larger (its own limit, with a
                 // receipt saying so).
                 (Some(intake), Some(partner)) => {
@@ -202,45 +246,57 @@ impl Ingestor {
                     Ok(p) => self.store_parsed(topic, p).await?,
                     Err(reason) => Prepared::Dropped(reason, None),
                 },
+            };
+            batch.messages.push(match prepared {
+                Prepared::Signals(signals, receipt) => {
+                    let count = signals.len();
+                    batch.signals.extend(signals);
+                    Step::Signals(count, receipt)
+                }
+                Prepared::Stored(signal, inserted, receipt) => {
+                    Step::Stored(Box::new(signal), inserted, receipt)
+                }
+                Prepared::Dropped(reason, receipt) => {
+                    Step::Dropped(reason, topic.to_string(), receipt)
+                }
             });
         }
-        let all: Vec<NewSignal> = prepared
-            .iter()
-            .filter_map(|p| match p {
-                Prepared::Signals(signals, _) => Some(signals),
-                _ => None,
-            })
-            .flatten()
-            .cloned()
-            .collect();
-        let mut inserted = self.store.insert_signals(&all).await?.into_iter();
-        let mut out = Vec::with_capacity(prepared.len());
-        for ((topic, _), prepared) in messages.iter().zip(prepared) {
-            out.push(match prepared {
-                Prepared::Dropped(reason, receipt) => {
-                    self.metrics.record_drop(reason, topic);
-                    let _ = self.events.send(IngestEvent::Dropped {
-                        reason,
-                        topic: topic.to_string(),
-                    });
+        Ok(batch)
+    }
+
+    /// The second step: the batch's signals stored, all or none, in one statement (or
+    /// transaction). May be tried again after an `Err`.
+    pub async fn store(&self, batch: &Batch) -> Result<Vec<SignalInsert>, StorageError> {
+        self.store.insert_signals(&batch.signals).await
+    }
+
+    /// The last step, once stored: counts, announcements and receipts, one per message in order.
+    pub fn finish(&self, batch: Batch, inserted: Vec<SignalInsert>) -> Vec<Handled> {
+        let mut signals = batch.signals.into_iter().zip(inserted);
+        let mut out = Vec::with_capacity(batch.messages.len());
+        for step in batch.messages {
+            out.push(match step {
+                Step::Dropped(reason, topic, receipt) => {
+                    self.metrics.record_drop(reason, &topic);
+                    let _ = self.events.send(IngestEvent::Dropped { reason, topic });
                     Handled {
                         outcome: Err(reason),
                         receipt,
                     }
                 }
-                Prepared::Signals(signals, receipt) => Handled {
+                Step::Signals(count, receipt) => Handled {
                     outcome: Ok(signals
-                        .into_iter()
-                        .map(|s| {
-                            let i = inserted.next().expect("one result per signal");
+                        .by_ref()
+                        .take(count)
+                        .map(|(s, i)| {
                             self.stored(s, i);
                             i
                         })
                         .collect()),
                     receipt,
                 },
-                Prepared::Stored(signal, i, receipt) => {
-                    self.stored(signal, i);
+                Step::Stored(signal, i, receipt) => {
+                    self.stored(*signal, i);
                     Handled {
                         outcome: Ok(vec![i]),
                         receipt: Some(receipt),
@@ -249,7 +305,7 @@ impl Ingestor {
             });
         }
         self.count_held();
-        Ok(out)
+        out
     }
 
     /// Writes the summaries of security events whose interval has ended, and drops the device and

@@ -1,10 +1,18 @@
-//! The gateway's MQTT client: a persistent session that acknowledges each message only after it is
-//! stored, and publishes receipts to devices and partners.
+//! The gateway's MQTT session: persistent, acknowledging each message only after it is stored,
+//! publishing receipts to devices and partners. Over TCP to any broker ([`run`]), or — in the
+//! embedded broker's process — straight on its router ([`run_local`]), without a socket.
+//!
+//! Both feed one pipeline ([`pipeline`]): batches of what the broker has delivered are prepared
+//! (checked, authenticated, turned into signals) while the batch before is being stored, then
+//! stored in one statement, then receipted and acknowledged in delivery order. A batch is never
+//! acknowledged before it is stored: after a crash the broker delivers it again.
 
-use crate::ingest::Ingestor;
+use crate::ingest::{Batch, Ingestor, Reply};
 use crate::metrics::Metrics;
+use mimamori_broker::local::{Delivery, Local, LocalReceiver, LocalSender, Outgoing};
 use mimamori_core::topic;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, Publish, QoS};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -66,9 +74,9 @@ pub async fn run(settings: MqttSettings, ingestor: Arc<Ingestor>, shutdown: Canc
     );
     // Unbounded: what it holds is bounded by the broker's in-flight window for this session.
     let (to_worker, from_loop) = mpsc::unbounded_channel::<Publish>();
-    let worker = tokio::spawn(store_in_order(
-        from_loop,
-        client.clone(),
+    let worker = tokio::spawn(pipeline(
+        TcpSource(from_loop),
+        TcpSink(client.clone(), ingestor.clone()),
         ingestor.clone(),
         shutdown.clone(),
     ));
@@ -114,69 +122,266 @@ pub async fn run(settings: MqttSettings, ingestor: Arc<Ingestor>, shutdown: Canc
     tracing::info!("Gateway stopped.");
 }
 
-/// Most messages stored in one transaction.
-const BATCH: usize = 256;
+/// Most messages in one batch (one statement): the broker's window (the embedded broker's, and
+/// what the gateway's own session on it asks for), so that one batch can take all in flight.
+const BATCH: usize = mimamori_broker::WINDOW;
 
-/// Stores messages in the order they arrived — whatever has queued up while the last batch was
-/// written goes in the next transaction — then publishes receipts and acknowledges each message.
-async fn store_in_order(
-    mut messages: mpsc::UnboundedReceiver<Publish>,
-    client: AsyncClient,
+/// A message as the broker delivered it.
+trait Delivered: Send + 'static {
+    fn topic(&self) -> &str;
+    fn payload(&self) -> &[u8];
+}
+
+impl Delivered for Publish {
+    fn topic(&self) -> &str {
+        &self.topic
+    }
+    fn payload(&self) -> &[u8] {
+        &self.payload
+    }
+}
+
+impl Delivered for Delivery {
+    fn topic(&self) -> &str {
+        &self.topic
+    }
+    fn payload(&self) -> &[u8] {
+        &self.payload
+    }
+}
+
+/// Where batches come from; `None`: the session ended.
+trait Source<D>: Send {
+    fn next_batch(&mut self) -> impl Future<Output = Option<Vec<D>>> + Send;
+}
+
+/// Where a stored batch's receipts and acknowledgements go; `false`: the session ended.
+trait Sink<D>: Send {
+    fn reply(&mut self, done: Vec<D>, receipts: Vec<Reply>) -> impl Future<Output = bool> + Send;
+}
+
+/// How a pipeline ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Ended {
+    Shutdown,
+    SessionLost,
+}
+
+/// Prepares each batch while the one before is stored, stores it, then replies — one batch
+/// ahead at most, so what is held is bounded by a few batches. A batch that cannot be prepared or
+/// stored is tried again every second and not acknowledged meanwhile.
+///
+/// Preparing is a task of its own, so that it runs on another core than the storing: in one
+/// task, each of the store's round trips to the database waited for a whole batch's checks.
+async fn pipeline<D: Delivered>(
+    mut source: impl Source<D> + 'static,
+    mut sink: impl Sink<D>,
     ingestor: Arc<Ingestor>,
     shutdown: CancellationToken,
-) {
-    let mut batch = Vec::with_capacity(BATCH);
+) -> Ended {
+    let (to_store, mut prepared) = mpsc::channel::<(Vec<D>, Batch)>(1);
+    let (checker, stop) = (ingestor.clone(), shutdown.clone());
+    let preparing = tokio::spawn(async move {
+        while let Some(delivered) = source.next_batch().await {
+            let items: Vec<(&str, &[u8])> =
+                delivered.iter().map(|d| (d.topic(), d.payload())).collect();
+            let Some(batch) = retry(&stop, items.len(), || checker.prepare(&items)).await else {
+                return;
+            };
+            drop(items);
+            if to_store.send((delivered, batch)).await.is_err() {
+                return;
+            }
+        }
+    });
+    let _stop_preparing = AbortOnDrop(preparing.abort_handle());
+    let storing = async {
+        while let Some((delivered, batch)) = prepared.recv().await {
+            let Some(inserted) = retry(&shutdown, batch.len(), || ingestor.store(&batch)).await
+            else {
+                return Ended::Shutdown;
+            };
+            let receipts = ingestor
+                .finish(batch, inserted)
+                .into_iter()
+                .filter_map(|h| h.receipt)
+                .collect();
+            if !sink.reply(delivered, receipts).await {
+                return Ended::SessionLost;
+            }
+        }
+        Ended::SessionLost
+    };
+    tokio::select! {
+        () = shutdown.cancelled() => Ended::Shutdown,
+        ended = storing => ended,
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// `attempt` until it succeeds (`None` on shutdown first), logging each failure.
+async fn retry<T, F: Future<Output = Result<T, mimamori_core::storage::StorageError>>>(
+    shutdown: &CancellationToken,
+    messages: usize,
+    mut attempt: impl FnMut() -> F,
+) -> Option<T> {
     loop {
-        let first = tokio::select! {
-            () = shutdown.cancelled() => return,
-            p = messages.recv() => match p { Some(p) => p, None => return },
-        };
-        batch.clear();
-        batch.push(first);
+        match attempt().await {
+            Ok(t) => return Some(t),
+            Err(e) => {
+                tracing::error!(error = %e, messages, "Cannot store signals; retrying.");
+                tokio::select! {
+                    () = shutdown.cancelled() => return None,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    }
+}
+
+/// What the TCP session's network loop passes on, in batches of what has queued up.
+struct TcpSource(mpsc::UnboundedReceiver<Publish>);
+
+impl Source<Publish> for TcpSource {
+    async fn next_batch(&mut self) -> Option<Vec<Publish>> {
+        let mut batch = vec![self.0.recv().await?];
         while batch.len() < BATCH {
-            match messages.try_recv() {
+            match self.0.try_recv() {
                 Ok(p) => batch.push(p),
                 Err(_) => break,
             }
         }
-        let items: Vec<(&str, &[u8])> = batch
-            .iter()
-            .map(|p| (p.topic.as_str(), p.payload.as_ref()))
-            .collect();
-        let handled = loop {
-            match ingestor.handle_batch(&items).await {
-                Ok(h) => break h,
-                Err(e) => {
-                    tracing::error!(error = %e, messages = items.len(), "Cannot store signals; retrying.");
-                    // Stopped before they were stored: not acknowledged, so the broker delivers
-                    // them again.
-                    tokio::select! {
-                        () = shutdown.cancelled() => return,
-                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    }
-                }
+        Some(batch)
+    }
+}
+
+/// Receipts and acknowledgements through the TCP session's client.
+struct TcpSink(AsyncClient, Arc<Ingestor>);
+
+impl Sink<Publish> for TcpSink {
+    async fn reply(&mut self, done: Vec<Publish>, receipts: Vec<Reply>) -> bool {
+        for reply in receipts {
+            // Devices' receipts at QoS 0: a lost receipt only means the device sends again
+            // (and is receipted again). At QoS 1 a thousand receipts a second, each with its
+            // PUBACK, filled the connection's in-flight window and held back the
+            // acknowledgements of incoming messages behind them: p99 press → alert went from
+            // 50 to 110 ms. Partners' receipts at QoS 1: few, and the only answer they get.
+            let qos = if reply.at_least_once {
+                QoS::AtLeastOnce
+            } else {
+                QoS::AtMostOnce
+            };
+            match self.0.publish(reply.topic, qos, false, reply.payload).await {
+                Ok(()) => Metrics::inc(&self.1.metrics().receipts),
+                Err(e) => tracing::warn!(error = %e, "Cannot publish a receipt."),
             }
-        };
-        for (publish, handled) in batch.iter().zip(handled) {
-            if let Some(reply) = handled.receipt {
-                // Devices' receipts at QoS 0: a lost receipt only means the device sends again
-                // (and is receipted again). At QoS 1 a thousand receipts a second, each with its
-                // PUBACK, filled the connection's in-flight window and held back the
-                // acknowledgements of incoming messages behind them: p99 press → alert went from
-                // 50 to 110 ms. Partners' receipts at QoS 1: few, and the only answer they get.
-                let qos = if reply.at_least_once {
-                    QoS::AtLeastOnce
-                } else {
-                    QoS::AtMostOnce
-                };
-                match client.publish(reply.topic, qos, false, reply.payload).await {
-                    Ok(()) => Metrics::inc(&ingestor.metrics().receipts),
-                    Err(e) => tracing::warn!(error = %e, "Cannot publish a receipt."),
-                }
-            }
-            if let Err(e) = client.ack(publish).await {
+        }
+        for publish in &done {
+            if let Err(e) = self.0.ack(publish).await {
                 tracing::warn!(error = %e, "Cannot acknowledge a message.");
             }
         }
+        // A broken connection is the network loop's to mend: it reconnects, and the broker
+        // delivers again what was not acknowledged.
+        true
+    }
+}
+
+impl Source<Delivery> for LocalReceiver {
+    async fn next_batch(&mut self) -> Option<Vec<Delivery>> {
+        let mut batch = Vec::with_capacity(BATCH);
+        match self.recv(&mut batch).await {
+            Ok(()) => Some(batch),
+            Err(e) => {
+                tracing::warn!(error = %e, "Gateway's session on the embedded broker ended; opening it again.");
+                None
+            }
+        }
+    }
+}
+
+/// Receipts and acknowledgements pushed to the router, a batch at a time.
+struct LocalSink(LocalSender, Arc<Ingestor>);
+
+impl Sink<Delivery> for LocalSink {
+    async fn reply(&mut self, done: Vec<Delivery>, receipts: Vec<Reply>) -> bool {
+        let sent = receipts.len() as u64;
+        let receipts = receipts
+            .into_iter()
+            .map(|r| Outgoing {
+                topic: r.topic,
+                payload: r.payload,
+                at_least_once: r.at_least_once,
+            })
+            .collect();
+        match self.0.reply(&done, receipts).await {
+            Ok(()) => {
+                self.1
+                    .metrics()
+                    .receipts
+                    .fetch_add(sent, std::sync::atomic::Ordering::Relaxed);
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "Gateway's session on the embedded broker ended; opening it again.");
+                false
+            }
+        }
+    }
+}
+
+/// Runs on the embedded broker's router until `shutdown`: the same persistent session as over
+/// TCP, without a socket. What the router has queued arrives as one batch; the batch's receipts
+/// and acknowledgements go back in one push.
+pub async fn run_local(
+    local: Local,
+    settings: MqttSettings,
+    ingestor: Arc<Ingestor>,
+    shutdown: CancellationToken,
+) {
+    let subscriptions = filters(
+        &settings,
+        &ingestor.settings().zigbee2mqtt_prefix,
+        ingestor.takes_concerns(),
+    );
+    loop {
+        let opened = tokio::select! {
+            () = shutdown.cancelled() => break,
+            s = local.open(&settings.client_id, &subscriptions, BATCH) => s,
+        };
+        let (receiver, sender) = match opened {
+            Ok(s) => {
+                tracing::info!("Gateway connected to the embedded broker (in process).");
+                s
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "Gateway cannot open its session on the embedded broker; retrying.");
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                }
+            }
+        };
+        let mut sink = LocalSink(sender, ingestor.clone());
+        let ended = pipeline(receiver, &mut sink, ingestor.clone(), shutdown.clone()).await;
+        sink.0.close().await;
+        if ended == Ended::Shutdown {
+            break;
+        }
+    }
+    tracing::info!("Gateway stopped.");
+}
+
+impl<D, S: Sink<D>> Sink<D> for &mut S {
+    fn reply(&mut self, done: Vec<D>, receipts: Vec<Reply>) -> impl Future<Output = bool> + Send {
+        (**self).reply(done, receipts)
     }
 }

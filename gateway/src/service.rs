@@ -24,6 +24,8 @@ pub struct Gateway {
     mqtt: MqttSettings,
     /// Woken whenever a signal is stored (the alert service in the same process).
     wake: Vec<Arc<Notify>>,
+    /// The embedded broker in this process, reached without a socket; `None`: over `mqtt`.
+    local: Option<mimamori_broker::local::Local>,
 }
 
 /// How often the gateway writes the summaries of security events whose interval has ended and
@@ -53,6 +55,7 @@ pub fn build(
         ingestor,
         mqtt: endpoint.clone(),
         wake: Vec::new(),
+        local: None,
     }
 }
 
@@ -71,6 +74,13 @@ impl Gateway {
     /// consumer in this process reads them at once instead of at its next poll.
     pub fn wake_on_store(&mut self, waker: Arc<Notify>) {
         self.wake.push(waker);
+    }
+
+    /// Takes its messages from the embedded broker of this process (`EmbeddedBroker::local`),
+    /// straight from its router instead of over TCP on loopback (same client id, same persistent
+    /// session).
+    pub fn in_process(&mut self, local: mimamori_broker::local::Local) {
+        self.local = Some(local);
     }
 
     /// Connects and stores until `shutdown`, every task on `tasks`.
@@ -106,6 +116,14 @@ impl Gateway {
                 }
             }
         });
-        tasks.spawn(crate::mqtt::run(self.mqtt, self.ingestor, shutdown.clone()));
+        match self.local {
+            Some(local) => tasks.spawn(crate::mqtt::run_local(
+                local,
+                self.mqtt,
+                self.ingestor,
+                shutdown.clone(),
+            )),
+            None => tasks.spawn(crate::mqtt::run(self.mqtt, self.ingestor, shutdown.clone())),
+        };
     }
 }

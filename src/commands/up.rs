@@ -118,6 +118,12 @@ pub async fn run(mut config: Config, mut parts: Components) -> Result<(), Failur
             &endpoint,
         )
     });
+    if let (Some(gateway), Some(broker)) = (&mut gateway, &broker)
+        && config.mqtt.url.is_empty()
+    {
+        // The broker is in this process: the gateway takes its messages without a socket.
+        gateway.in_process(broker.local());
+    }
     let alerts = if parts.alerts {
         let alerts =
             mimamori_alerts::build(&config, store.clone(), &registry, clock.clone(), &endpoint)

@@ -121,6 +121,9 @@ pub struct Platform {
     /// Stops devices and everything else at the end of the test.
     pub shutdown: CancellationToken,
     external: Option<External>,
+    /// The embedded broker's sessions without a socket: the gateway takes its messages there,
+    /// as in `mimamori up`.
+    local: Option<mimamori_broker::local::Local>,
 }
 
 /// Adds a resident (when `with_resident`) and a device with a cheap password hash.
@@ -249,11 +252,13 @@ impl Platform {
         }
         let mut addr_tls = None;
         let mut gateway_addr = None;
+        let mut local = None;
         let (addr, external) = match kind {
             BrokerKind::Embedded => {
                 let broker =
                     mimamori_broker::start_embedded(&config, &store, &service_password).unwrap();
                 addr_tls = broker.addr_tls;
+                local = Some(broker.local());
                 (broker.addr, None)
             }
             BrokerKind::Mosquitto => {
@@ -374,6 +379,7 @@ impl Platform {
             events: broadcast::channel(16 * 1024).0,
             shutdown: CancellationToken::new(),
             external,
+            local,
         };
         if gateway {
             p.start_gateway();
@@ -390,13 +396,16 @@ impl Platform {
     /// [`Platform::stop_gateway`]: the same persistent session).
     pub fn start_gateway(&mut self) {
         assert!(self.gateway.is_none());
-        let gateway = mimamori_gateway::build(
+        let mut gateway = mimamori_gateway::build(
             &self.config,
             self.store.clone(),
             Arc::new(Registry::fujisawa()),
             self.clock.clone(),
             &self.endpoint,
         );
+        if let Some(local) = &self.local {
+            gateway.in_process(local.clone());
+        }
         self.metrics = gateway.metrics();
         let stop = CancellationToken::new();
         let tasks = TaskTracker::new();

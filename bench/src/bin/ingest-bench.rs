@@ -2,7 +2,9 @@
 //!
 //! In this process, as `mimamori up` starts them: a store (a temporary SQLite file, or a fresh
 //! PostgreSQL database made for the run with `--database postgres://…`), the embedded broker
-//! (`mimamori_broker::start_embedded`) and the gateway (`mimamori_gateway::build`). `--devices`
+//! (`mimamori_broker::start_embedded`) and the gateway (`mimamori_gateway::build`, taking its
+//! messages from the broker's router in process as `up` does; `--tcp`: over loopback TCP, as a
+//! gateway in another process does). `--devices`
 //! motion sensors (1,000), each stored with its own salted-HMAC secret, publish HMAC-signed
 //! `activity` events (docs/PROTOCOL.md) at QoS 1, each on its own connection with its own login,
 //! and listen for their receipts. The devices are a second process (this binary, `--load-client`,
@@ -26,7 +28,7 @@
 //! stored exactly once).
 //!
 //! Options: `--devices 1000`, `--events 100000`, `--baseline-events` (as `--events`), `--rate
-//! 10000`, `--seconds 30`, `--window 20`, `--no-saturation`, `--no-rate`, `--no-mosquitto`,
+//! 10000`, `--seconds 30`, `--window 20`, `--no-saturation`, `--no-rate`, `--no-mosquitto`, `--tcp`,
 //! `--database postgres://USER@HOST/DB` (the bench creates and drops a database of its own on that
 //! server).
 
@@ -88,6 +90,8 @@ struct Options {
     saturation: bool,
     fixed_rate: bool,
     mosquitto: bool,
+    /// The gateway over loopback TCP instead of in process.
+    tcp: bool,
     database: Option<String>,
 }
 
@@ -118,6 +122,7 @@ impl Options {
             saturation: !flag("--no-saturation"),
             fixed_rate: !flag("--no-rate"),
             mosquitto: !flag("--no-mosquitto"),
+            tcp: flag("--tcp"),
             database: text("--database"),
         };
         if let Some(url) = &o.database
@@ -314,13 +319,16 @@ async fn bench(o: &Options, dir: &Path, config: &Config, url: &str) -> Result<()
     let tasks = TaskTracker::new();
     let endpoint = MqttEndpoint::resolve(config, Some(broker.addr), service_password)
         .map_err(|m| anyhow!("the gateway's endpoint: {m}"))?;
-    let gateway = mimamori_gateway::build(
+    let mut gateway = mimamori_gateway::build(
         config,
         store.clone(),
         Arc::new(mimamori_core::registry::Registry::fujisawa()),
         Arc::new(SystemClock),
         &endpoint,
     );
+    if !o.tcp {
+        gateway.in_process(broker.local());
+    }
     let metrics = gateway.metrics();
     let capacity = o.devices + o.events + o.rate * o.seconds + 1024;
     let recorder = Recorder::start(gateway.events(), index.clone(), capacity);
@@ -633,8 +641,14 @@ fn print_report(
 ) {
     println!();
     println!(
-        "ingestion: {} devices, each with its own login, HMAC-signed activity events at QoS 1, window {} per device; {backend}",
-        o.devices, o.window
+        "ingestion: {} devices, each with its own login, HMAC-signed activity events at QoS 1, window {} per device; {backend}; gateway {}",
+        o.devices,
+        o.window,
+        if o.tcp {
+            "over loopback TCP"
+        } else {
+            "in process"
+        }
     );
     println!(
         "{:<48} | {:>9} | {:>8} | {:>12} | machine busy / stolen",

@@ -51,6 +51,8 @@ pub struct LinkBuilder<'a> {
     topic_alias_max: u16,
     // None: the link may use every topic (local links, and remote links without a login handler)
     rights: Option<std::sync::Arc<dyn crate::TopicRights>>,
+    // mimamori patch: the window of unacknowledged QoS 1 messages sent to this link
+    max_inflight: usize,
 }
 
 impl<'a> LinkBuilder<'a> {
@@ -65,12 +67,21 @@ impl<'a> LinkBuilder<'a> {
             dynamic_filters: false,
             topic_alias_max: 0,
             rights: None,
+            max_inflight: crate::router::iobufs::MAX_INFLIGHT,
         }
     }
 
     /// The topic rights of the connection (mimamori patch).
     pub fn rights(mut self, rights: Option<std::sync::Arc<dyn crate::TopicRights>>) -> Self {
         self.rights = rights;
+        self
+    }
+
+    /// mimamori patch: at most `max` QoS 1 messages sent to this link and not yet acknowledged
+    /// (default 100). A consumer that stores what it receives in batches acknowledges a whole
+    /// batch at once; with a window of 100 it waited for each batch's round trip before the next.
+    pub fn max_inflight(mut self, max: usize) -> Self {
+        self.max_inflight = max;
         self
     }
 
@@ -137,7 +148,7 @@ impl<'a> LinkBuilder<'a> {
             .topic_alias_max(self.topic_alias_max);
         connection.rights = self.rights;
         let incoming = Incoming::new(connection.client_id.to_owned());
-        let (outgoing, link_rx) = Outgoing::new(connection.client_id.to_owned());
+        let (outgoing, link_rx) = Outgoing::new(connection.client_id.to_owned(), self.max_inflight);
         let outgoing_data_buffer = outgoing.buffer();
         let incoming_data_buffer = incoming.buffer();
 
@@ -245,7 +256,8 @@ impl LinkTx {
         Ok(len)
     }
 
-    pub(crate) async fn notify(&mut self) -> Result<(), LinkError> {
+    /// mimamori patch (public): tells the router that packets were pushed into `buffer()`.
+    pub async fn notify(&mut self) -> Result<(), LinkError> {
         self.router_tx
             .send_async((self.connection_id, Event::DeviceData))
             .await?;
@@ -435,7 +447,8 @@ impl LinkRx {
         }
     }
 
-    pub(crate) async fn exchange(
+    /// mimamori patch (public): waits for the router's next notifications and takes them all.
+    pub async fn exchange(
         &mut self,
         notifications: &mut VecDeque<Notification>,
     ) -> Result<(), LinkError> {

@@ -70,6 +70,7 @@ impl<P: Protocol> RemoteLink<P> {
         dynamic_filters: bool,
         assigned_client_id: Option<String>,
         rights: Option<Arc<dyn TopicRights>>,
+        max_inflight: usize,
     ) -> Result<RemoteLink<P>, Error> {
         let Packet::Connect(connect, props, lastwill, lastwill_props, _) = connect_packet else {
             return Err(Error::NotConnectPacket(connect_packet));
@@ -103,6 +104,8 @@ impl<P: Protocol> RemoteLink<P> {
             .dynamic_filters(dynamic_filters)
             .topic_alias_max(topic_alias_max.unwrap_or(0))
             .rights(rights)
+            // mimamori patch: the connection's window of QoS 1 messages is the configured one
+            .max_inflight(max_inflight)
             // mimamori patch: await the router's answer instead of blocking the worker
             .build_async()
             .await?;

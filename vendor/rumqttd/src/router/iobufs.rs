@@ -15,8 +15,9 @@ use crate::{
 
 use super::{Forward, IncomingMeter, OutgoingMeter};
 
-const MAX_INFLIGHT: usize = 100;
-const MAX_PKID: u16 = MAX_INFLIGHT as u16;
+/// The window of unacknowledged QoS 1 messages of a connection unless its link asks for another
+/// (mimamori patch: `LinkBuilder::max_inflight`).
+pub(crate) const MAX_INFLIGHT: usize = 100;
 
 #[derive(Debug)]
 pub struct Incoming {
@@ -64,21 +65,21 @@ pub struct Outgoing {
     pub(crate) unacked_pubrels: VecDeque<u16>,
     /// Last packet id
     last_pkid: u16,
+    /// Most unacknowledged QoS 1 messages, and the highest packet id (mimamori patch: per link)
+    max_inflight: usize,
     /// Metrics of outgoing messages of this connection
     pub(crate) meter: OutgoingMeter,
 }
 
 impl Outgoing {
     #[inline]
-    pub(crate) fn new(client_id: String) -> (Self, Receiver<()>) {
+    pub(crate) fn new(client_id: String, max_inflight: usize) -> (Self, Receiver<()>) {
+        // mimamori patch: the window is the link's; packet ids run 1..=max_inflight.
+        let max_inflight = max_inflight.clamp(1, u16::MAX as usize);
         let (handle, rx) = flume::bounded(MAX_CHANNEL_CAPACITY);
         let data_buffer = VecDeque::with_capacity(MAX_CHANNEL_CAPACITY);
-        let inflight_buffer = VecDeque::with_capacity(MAX_INFLIGHT);
-        let unacked_pubrels = VecDeque::with_capacity(MAX_INFLIGHT);
-
-        // Ensure that there won't be any new allocations
-        assert!(MAX_INFLIGHT <= inflight_buffer.capacity());
-        assert!(MAX_CHANNEL_CAPACITY <= data_buffer.capacity());
+        let inflight_buffer = VecDeque::with_capacity(max_inflight.min(MAX_INFLIGHT));
+        let unacked_pubrels = VecDeque::with_capacity(max_inflight.min(MAX_INFLIGHT));
 
         let outgoing = Self {
             client_id,
@@ -87,6 +88,7 @@ impl Outgoing {
             unacked_pubrels,
             handle,
             last_pkid: 0,
+            max_inflight,
             meter: Default::default(),
         };
 
@@ -99,7 +101,7 @@ impl Outgoing {
     }
 
     pub fn free_slots(&self) -> usize {
-        MAX_INFLIGHT - self.inflight_buffer.len()
+        self.max_inflight.saturating_sub(self.inflight_buffer.len())
     }
 
     pub fn push_notification(&mut self, notification: Notification) -> usize {
@@ -148,7 +150,7 @@ impl Outgoing {
                 .push_back((self.last_pkid, filter_idx, p.cursor));
 
             // Place max pkid packet at index 0
-            if self.last_pkid == MAX_PKID {
+            if self.last_pkid as usize == self.max_inflight {
                 self.last_pkid = 0;
             }
 
@@ -160,10 +162,10 @@ impl Outgoing {
         let buffer_count = buffer.len();
         let inflight_count = self.inflight_buffer.len();
 
-        if inflight_count > MAX_INFLIGHT {
+        if inflight_count > self.max_inflight {
             warn!(
                 "More inflight publishes than max allowed, inflight count = {}, max allowed = {}",
-                inflight_count, MAX_INFLIGHT
+                inflight_count, self.max_inflight
             );
         }
 
@@ -227,7 +229,7 @@ mod test {
 
     #[test]
     fn retransmission_map_is_calculated_accurately() {
-        let (mut outgoing, _) = Outgoing::new("retransmission-test".to_string());
+        let (mut outgoing, _) = Outgoing::new("retransmission-test".to_string(), MAX_INFLIGHT);
         let mut result = HashMap::new();
 
         result.insert(0, (0, 8));

@@ -85,8 +85,29 @@ impl Disconnector {
     }
 }
 
+/// Opens local links to a running broker's router (mimamori patch).
+#[derive(Clone)]
+pub struct Linker {
+    router_tx: Sender<(ConnectionId, Event)>,
+}
+
+impl Linker {
+    /// A link of `client_id`, configured by the caller and then built (`build_async`).
+    pub fn builder<'a>(&self, client_id: &'a str) -> LinkBuilder<'a> {
+        LinkBuilder::new(client_id, self.router_tx.clone())
+    }
+}
+
 impl Broker {
     /// A handle that drops connections by client id (mimamori patch).
+    /// A handle that opens local links to the router from any thread, also once the broker
+    /// runs (mimamori patch: the embedded broker's gateway in the same process).
+    pub fn linker(&self) -> Linker {
+        Linker {
+            router_tx: self.router_tx.clone(),
+        }
+    }
+
     pub fn disconnector(&self) -> Disconnector {
         Disconnector {
             router_tx: self.router_tx.clone(),
@@ -557,6 +578,7 @@ async fn remote<P: Protocol>(
     );
 
     let dynamic_filters = config.dynamic_filters;
+    let max_inflight = config.max_inflight_count;
 
     let (connect_packet, rights) = match mqtt_connect(config, &mut network, peer).await {
         Ok(p) => p,
@@ -616,6 +638,7 @@ async fn remote<P: Protocol>(
         dynamic_filters,
         assigned_client_id,
         rights,
+        max_inflight,
     )
     .await
     {
