@@ -103,7 +103,8 @@ fn district_of(registry: &Registry, n: usize) -> &mimamori_core::domain::Distric
 /// A responder with an email address in each team the first `count` simulated homes are routed
 /// to (their district's 包括 and CSW), so that the demo's alerts are emailed; kept when run again.
 /// Returns a fresh dashboard token of the demo's city-wide responder (バックアップふじさわ, who
-/// sees every district), to sign in with.
+/// sees every district, and is an admin: the admin pages are in the demo's menu), to sign in
+/// with.
 pub async fn demo_responders(
     store: &Store,
     registry: &Registry,
@@ -139,6 +140,10 @@ pub async fn demo_responders(
         office_hours: None,
     };
     add_demo_responder(store, &coordinator, now).await?;
+    store
+        .set_responder_role(&coordinator.id, mimamori_core::domain::Role::Admin)
+        .await
+        .map_err(|e| Failure::Other(e.into()))?;
     let token = format!("mmr_{}", mimamori_core::secret::generate(33));
     store
         .add_responder_token(
