@@ -643,7 +643,63 @@ fn teams_and_responders_from_the_command_line() {
         ],
     );
     assert!(r["id"].as_str().unwrap().starts_with("p-"));
+    assert_eq!(r["role"], "responder", "a district's team: responder");
+
+    // Roles: an admin (the admin pages) added, then one made a coordinator; a made-up role refused.
+    let admin = json(
+        dir.path(),
+        &[
+            "admin",
+            "responder",
+            "add",
+            "--team",
+            "coordinator",
+            "--name",
+            "市 管理者",
+            "--role",
+            "admin",
+            "--json",
+        ],
+    );
+    assert_eq!(admin["role"], "admin");
+    let admin_id = admin["id"].as_str().unwrap();
+    let changed = json(
+        dir.path(),
+        &[
+            "admin",
+            "responder",
+            "role",
+            admin_id,
+            "--role",
+            "coordinator",
+            "--json",
+        ],
+    );
+    assert_eq!(changed["role"], "coordinator");
+    let bad = run(
+        dir.path(),
+        &["admin", "responder", "role", admin_id, "--role", "root"],
+    );
+    assert_eq!(bad.status.code(), Some(1), "{}", stderr(&bad));
+    assert!(stderr(&bad).contains("役割"), "{}", stderr(&bad));
     let listed = json(dir.path(), &["admin", "responder", "list", "--json"]);
+    let role_of = |id: &str| {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id)
+            .unwrap()["role"]
+            .clone()
+    };
+    assert_eq!(role_of(admin_id), "coordinator");
+    let listed: Vec<_> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["id"] != admin_id)
+        .cloned()
+        .collect();
     assert_eq!(listed[0]["email"], "sato@example.jp");
     let token = json(
         dir.path(),

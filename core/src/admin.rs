@@ -311,7 +311,7 @@ impl Admin<'_> {
         match self.store.get_team(&new.team).await {
             Err(StorageError::NotFound { .. }) => {
                 return Err(AdminError::Invalid(format!(
-                    "そのチームはありません / no team {}",
+                    "そのチームはありません / team {} not found",
                     new.team
                 )));
             }

@@ -269,6 +269,9 @@ async fn an_admin_post_without_the_form_token_changes_nothing(store: Store, _url
     assert_eq!(everything(&store).await, before, "nothing changed");
 }
 
+/// A post that must be refused: where, with what, the status, and what the page says.
+type Refusal<'a> = (&'a str, Vec<(&'a str, &'a str)>, StatusCode, &'a str);
+
 async fn hostile_input_is_refused_with_a_clear_message_and_changes_nothing(
     store: Store,
     _url: String,
@@ -283,7 +286,7 @@ async fn hostile_input_is_refused_with_a_clear_message_and_changes_nothing(
     let before = everything(&store).await;
     let long = "あ".repeat(101);
     let script = "<script>alert(1)</script>";
-    let cases: Vec<(&str, Vec<(&str, &str)>, StatusCode, &str)> = vec![
+    let cases: Vec<Refusal> = vec![
         // Devices.
         (
             "/admin/devices",

@@ -16,12 +16,13 @@ mod registry;
 pub(super) use audit::audit_log;
 pub(super) use registry::*;
 
-use super::{DashboardState, Session, see_other, server_error, signed_in};
+use super::{DashboardState, Session, see_other, signed_in};
 use crate::page::{Row, notice};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use mimamori_core::admin::{Admin, AdminError};
 use mimamori_core::domain::Role;
+use mimamori_core::storage::StorageError;
 
 /// Which admin page is open, for the section menu.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -141,12 +142,12 @@ impl Session {
 }
 
 /// What a refused action answers: the message (422 for input to correct, 404 for something
-/// missing), or the error page.
-pub(super) fn refused(e: AdminError) -> Result<(StatusCode, String), Response> {
+/// missing), or the store's failure (the error page: `server_error`).
+pub(super) fn refused(e: AdminError) -> Result<(StatusCode, String), StorageError> {
     match e {
         AdminError::Invalid(m) => Ok((StatusCode::UNPROCESSABLE_ENTITY, m)),
         AdminError::NotFound(m) => Ok((StatusCode::NOT_FOUND, m)),
-        AdminError::Storage(e) => Err(server_error(e)),
+        AdminError::Storage(e) => Err(e),
     }
 }
 

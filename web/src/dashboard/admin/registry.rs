@@ -219,7 +219,7 @@ pub(in crate::dashboard) async fn add_device(
         }
         Err(e) => match refused(e) {
             Ok((status, m)) => devices_page(&state, &session, Outcome::Refused(status, m), f).await,
-            Err(p) => p,
+            Err(e) => server_error(e),
         },
     }
 }
@@ -258,7 +258,7 @@ async fn device_enabled(
                 )
                 .await
             }
-            Err(p) => p,
+            Err(e) => server_error(e),
         },
     }
 }
@@ -426,7 +426,7 @@ pub(in crate::dashboard) async fn add_responder(
             Ok((status, m)) => {
                 responders_page(&state, &session, Outcome::Refused(status, m), f).await
             }
-            Err(p) => p,
+            Err(e) => server_error(e),
         },
     }
 }
@@ -466,7 +466,7 @@ pub(in crate::dashboard) async fn responder_token(
         }
         Err(e) => match refused(e) {
             Ok((status, m)) => Outcome::Refused(status, m),
-            Err(p) => return p,
+            Err(e) => return server_error(e),
         },
     };
     responders_page(&state, &session, outcome, ResponderForm::default()).await
@@ -495,7 +495,7 @@ pub(in crate::dashboard) async fn deactivate_responder(
                 )
                 .await
             }
-            Err(p) => p,
+            Err(e) => server_error(e),
         },
     }
 }
@@ -625,7 +625,7 @@ pub(in crate::dashboard) async fn add_partner(
             Ok((status, m)) => {
                 partners_page(&state, &session, Outcome::Refused(status, m), f).await
             }
-            Err(p) => p,
+            Err(e) => server_error(e),
         },
     }
 }
@@ -651,7 +651,7 @@ pub(in crate::dashboard) async fn partner_token(
         )),
         Err(e) => match refused(e) {
             Ok((status, m)) => Outcome::Refused(status, m),
-            Err(p) => return p,
+            Err(e) => return server_error(e),
         },
     };
     partners_page(&state, &session, outcome, PartnerForm::default()).await
@@ -680,7 +680,7 @@ pub(in crate::dashboard) async fn revoke_partner(
                 )
                 .await
             }
-            Err(p) => p,
+            Err(e) => server_error(e),
         },
     }
 }
@@ -818,7 +818,7 @@ pub(in crate::dashboard) async fn add_team(
         }
         Err(e) => match refused(e) {
             Ok((status, m)) => teams_page(&state, &session, Outcome::Refused(status, m), f).await,
-            Err(p) => p,
+            Err(e) => server_error(e),
         },
     }
 }
