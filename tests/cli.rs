@@ -1350,7 +1350,7 @@ fn an_emergency_press_reaches_the_alerts_topic_and_a_webhook_routed_to_the_distr
 }
 
 /// Presses the provisioned button `d` once an integration listens on the alerts topics of the
-/// broker at `mqtt`; returns the first alert change published there (topic and JSON).
+/// broker at `mqtt`; returns the first emergency's alert change published there (topic and JSON).
 async fn press_and_listen(
     d: &serde_json::Value,
     mqtt: std::net::SocketAddr,
@@ -1378,7 +1378,14 @@ async fn press_and_listen(
                         .unwrap();
                     pressed = true;
                 }
-                Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => return p,
+                // Only the press's: another device going offline is an alert of its own, and
+                // may be published first.
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p)))
+                    if serde_json::from_slice::<serde_json::Value>(&p.payload)
+                        .is_ok_and(|m| m["alert"]["kind"] == "emergency") =>
+                {
+                    return p;
+                }
                 Ok(_) => {}
                 Err(e) => panic!("listener: {e}"),
             }
