@@ -145,14 +145,24 @@ pub struct TeamDraft {
     pub name: String,
 }
 
-/// A token issued to a responder or a partner (shown once), and what it replaced.
-#[derive(Debug)]
+/// A token issued to a responder or a partner (shown once), and what it replaced. Its `Debug`
+/// leaves the token out.
 pub struct IssuedToken {
     pub token: String,
     /// Earlier tokens revoked.
     pub revoked: u64,
     /// Dashboard sessions ended (responders).
     pub sessions_ended: u64,
+}
+
+impl std::fmt::Debug for IssuedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedToken")
+            .field("token", &"[REDACTED]")
+            .field("revoked", &self.revoked)
+            .field("sessions_ended", &self.sessions_ended)
+            .finish()
+    }
 }
 
 impl Admin<'_> {
