@@ -1075,6 +1075,20 @@ fn the_demo_shows_signals_and_alerts_flowing() {
         page.contains(" 200 ") && page.contains("緊急通報") && page.contains("対象者"),
         "{page}"
     );
+    // The demo's user is an admin: the admin pages are in the menu and open, with the demo's
+    // simulated devices listed.
+    assert!(page.contains("href=\"/admin/devices\""), "{page}");
+    let devices = http_request(
+        &up.http,
+        "GET",
+        "/admin/devices",
+        &[("Cookie", &cookie)],
+        "",
+    );
+    assert!(
+        devices.contains(" 200 ") && devices.contains("sim-00001-button"),
+        "{devices}"
+    );
     // The printed partner code files a concern through the API; it becomes an alert for 鵠沼's
     // team, printed without the address.
     let report = r#"{"address":"藤沢市鵠沼海岸三丁目1-1","seen":["mail","lights"]}"#;
