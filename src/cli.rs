@@ -269,8 +269,20 @@ pub enum ResponderCommand {
         /// e.g. "mon-fri 08:30-17:15".
         #[arg(long)]
         office_hours: Option<String>,
+        /// responder, coordinator or admin (manages the platform in the browser, /admin);
+        /// default: coordinator on a city-wide team, responder on a district's.
+        #[arg(long)]
+        role: Option<String>,
         #[arg(long)]
         id: Option<String>,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Give a responder another role: responder, coordinator or admin (the admin pages).
+    Role {
+        id: String,
+        #[arg(long)]
+        role: String,
         #[command(flatten)]
         output: Output,
     },

@@ -48,6 +48,18 @@ impl From<mimamori_core::storage::StorageError> for Failure {
     }
 }
 
+impl From<mimamori_core::admin::AdminError> for Failure {
+    fn from(e: mimamori_core::admin::AdminError) -> Self {
+        use mimamori_core::admin::AdminError;
+        match e {
+            AdminError::Invalid(m) | AdminError::NotFound(m) => {
+                Failure::Input(format!("mimamori: {m}"))
+            }
+            AdminError::Storage(e) => e.into(),
+        }
+    }
+}
+
 /// Runs the command line and returns the exit status.
 pub fn main() -> ExitCode {
     let args = cli::Cli::parse();

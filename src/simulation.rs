@@ -1,6 +1,8 @@
 //! Simulated households for `mimamori simulate` and the demo of `mimamori up --demo`: residents
-//! `r-sim-NNNNN` (no real person) with a call button, a door sensor, a motion sensor and a smart
-//! plug each, given fresh secrets at every run.
+//! (no real person) with a call button, a door sensor, a motion sensor and a smart plug each,
+//! given fresh secrets at every run. The demo's and `simulate`'s are different households
+//! ([`Fleet`]): `simulate` run beside a running demo re-keys only its own devices, never the
+//! demo's (a new secret would drop the demo's devices from the broker).
 
 use crate::Failure;
 use mimamori_core::domain::*;
@@ -17,10 +19,34 @@ const KINDS: [(DeviceKind, &str); 4] = [
     (DeviceKind::Power, "plug"),
 ];
 
-/// Creates (or re-keys) `count` simulated households spread over the districts.
+/// Whose simulated households: their ids and names.
+#[derive(Debug, Clone, Copy)]
+pub struct Fleet {
+    /// Devices are `{prefix}-NNNNN-{kind}`, residents `r-{prefix}-NNNNN`.
+    prefix: &'static str,
+    /// Residents are named `{name} N`.
+    name: &'static str,
+}
+
+impl Fleet {
+    /// The homes of `mimamori up --demo`: `r-sim-NNNNN`, `sim-NNNNN-button`, ….
+    pub const DEMO: Fleet = Fleet {
+        prefix: "sim",
+        name: "シミュレーション",
+    };
+    /// The homes of `mimamori simulate`: `r-load-NNNNN`, `load-NNNNN-button`, …
+    pub const SIMULATE: Fleet = Fleet {
+        prefix: "load",
+        name: "負荷シミュレーション",
+    };
+}
+
+/// Creates (or re-keys) `count` simulated households of `fleet` spread over the districts.
+/// Re-keying touches only `fleet`'s own devices.
 pub async fn provision(
     store: &Store,
     registry: &Registry,
+    fleet: Fleet,
     count: usize,
 ) -> Result<Vec<Household>, Failure> {
     let now = chrono::Utc::now();
@@ -28,8 +54,8 @@ pub async fn provision(
     let mut households = Vec::with_capacity(count);
     for n in 1..=count {
         let district = district_of(registry, n);
-        let resident =
-            ResidentId::parse(format!("r-sim-{n:05}")).map_err(|e| Failure::Other(e.into()))?;
+        let resident = ResidentId::parse(format!("r-{}-{n:05}", fleet.prefix))
+            .map_err(|e| Failure::Other(e.into()))?;
         let address = registry.sample_address(&district.id).unwrap_or(Address {
             town: district.name.clone(),
             chome: None,
@@ -38,7 +64,7 @@ pub async fn provision(
         });
         let new = NewResident {
             id: resident.clone(),
-            name: format!("シミュレーション {n}"),
+            name: format!("{} {n}", fleet.name),
             name_kana: None,
             birth_year: BirthYear::parse(1935 + (n % 20) as i32, now)
                 .map_err(|e| Failure::Other(e.into()))?,
@@ -66,7 +92,7 @@ pub async fn provision(
         }
         let mut devices = Vec::new();
         for (kind, suffix) in KINDS {
-            let id = DeviceId::parse(format!("sim-{n:05}-{suffix}"))
+            let id = DeviceId::parse(format!("{}-{n:05}-{suffix}", fleet.prefix))
                 .map_err(|e| Failure::Other(e.into()))?;
             let password = generate_device_password();
             let hash = device_secret_hash(&password);
@@ -103,7 +129,8 @@ fn district_of(registry: &Registry, n: usize) -> &mimamori_core::domain::Distric
 /// A responder with an email address in each team the first `count` simulated homes are routed
 /// to (their district's 包括 and CSW), so that the demo's alerts are emailed; kept when run again.
 /// Returns a fresh dashboard token of the demo's city-wide responder (バックアップふじさわ, who
-/// sees every district), to sign in with.
+/// sees every district, and is an admin: the admin pages are in the demo's menu), to sign in
+/// with.
 pub async fn demo_responders(
     store: &Store,
     registry: &Registry,
@@ -139,6 +166,10 @@ pub async fn demo_responders(
         office_hours: None,
     };
     add_demo_responder(store, &coordinator, now).await?;
+    store
+        .set_responder_role(&coordinator.id, mimamori_core::domain::Role::Admin)
+        .await
+        .map_err(|e| Failure::Other(e.into()))?;
     let token = format!("mmr_{}", mimamori_core::secret::generate(33));
     store
         .add_responder_token(
@@ -210,5 +241,51 @@ async fn add_demo_responder(
     match store.add_responder(responder, now).await {
         Ok(_) | Err(mimamori_core::storage::StorageError::Conflict(_)) => Ok(()),
         Err(e) => Err(Failure::Other(e.into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `mimamori simulate` beside a running demo: its homes are its own, and the demo's devices
+    /// keep their secrets (a new one would drop them from the broker).
+    #[tokio::test]
+    async fn simulate_never_rekeys_the_demos_devices() {
+        let t = mimamori_core::testing::TestStore::sqlite().await;
+        let registry = Registry::fujisawa();
+        let demo = provision(&t.store, &registry, Fleet::DEMO, 2)
+            .await
+            .unwrap();
+        let button = DeviceId::parse("sim-00001-button").unwrap();
+        let before = t.store.get_device(&button).await.unwrap().unwrap();
+        let head = t.store.login_revocations_head().await.unwrap();
+
+        let load = provision(&t.store, &registry, Fleet::SIMULATE, 3)
+            .await
+            .unwrap();
+        let after = t.store.get_device(&button).await.unwrap().unwrap();
+        assert_eq!(
+            after.secret_hash, before.secret_hash,
+            "the demo's secret kept"
+        );
+        assert!(
+            t.store
+                .login_revocations_after(head, 100)
+                .await
+                .unwrap()
+                .is_empty(),
+            "no demo device dropped"
+        );
+        let ids = |homes: &[Household]| -> Vec<String> {
+            homes
+                .iter()
+                .flat_map(|h| h.devices.iter().map(|(_, id, _)| id.to_string()))
+                .collect()
+        };
+        assert!(ids(&demo).iter().all(|id| id.starts_with("sim-")));
+        assert!(ids(&load).iter().all(|id| id.starts_with("load-")));
+        assert_eq!(t.store.list_devices(None).await.unwrap().len(), 4 * (2 + 3));
+        t.finish().await;
     }
 }

@@ -4,6 +4,8 @@
 //!
 //! - [`domain`]: the nouns of the care network (district, resident, device, partner, signal,
 //!   alert, notification, audit entry) as validated types;
+//! - [`admin`]: managing devices, responders, partners and teams — the one place each
+//!   administrator's action is done, for the command line and the admin pages alike;
 //! - [`config`]: the TOML configuration with `MIMAMORI__SECTION__KEY` environment overrides and
 //!   one-line errors that name file, line and key;
 //! - [`endpoint`]: where and how the platform's own components log in to the broker;
@@ -20,6 +22,7 @@
 //! - [`topic`] and [`protocol`]: the MQTT topic scheme v1 and the device payload v1 with its MAC.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod alert_stream;
 pub mod clock;
 pub mod config;

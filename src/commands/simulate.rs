@@ -1,5 +1,7 @@
 //! `mimamori simulate --devices N`: simulated homes living through accelerated days against a
-//! running broker (`mimamori up` in another terminal, or the broker of `mqtt.url`).
+//! running broker (`mimamori up` in another terminal, or the broker of `mqtt.url`). Its homes are
+//! its own (`r-load-…`, `load-…` devices): run beside `mimamori up --demo`, it never re-keys the
+//! demo's devices.
 
 use crate::Failure;
 use mimamori_core::config::Config;
@@ -18,7 +20,13 @@ pub async fn run(config: Config, devices: usize, speed: f64) -> Result<(), Failu
     }
     let (store, registry) = super::open(&config).await?;
     let households = devices.div_ceil(4);
-    let homes = crate::simulation::provision(&store, &registry, households).await?;
+    let homes = crate::simulation::provision(
+        &store,
+        &registry,
+        crate::simulation::Fleet::SIMULATE,
+        households,
+    )
+    .await?;
     let broker = mimamori_core::endpoint::MqttEndpoint::resolve(&config, None, String::new())
         .map_err(Failure::Config)?;
     let (host, port) = (broker.host, broker.port);

@@ -102,7 +102,9 @@ pub async fn run(mut config: Config, mut parts: Components) -> Result<(), Failur
     // The demo's homes and responders exist before the alert service reads its state, so that
     // their alerts are routed to their district from the first press.
     let (demo_homes, demo_token, demo_partner) = if parts.demo {
-        let homes = crate::simulation::provision(&store, &registry, 3).await?;
+        let homes =
+            crate::simulation::provision(&store, &registry, crate::simulation::Fleet::DEMO, 3)
+                .await?;
         let token = crate::simulation::demo_responders(&store, &registry, homes.len()).await?;
         let partner = crate::simulation::demo_partner(&store).await?;
         (Some(homes), Some(token), Some(partner))

@@ -35,7 +35,7 @@ pub use resident::{
 };
 pub use signal::{NewSignal, Signal, SignalKind, SignalSource, Subject};
 pub use team::{
-    Email, LinkCodeHours, NewResponder, NewTeam, OfficeHours, Responder, Team, TeamKind,
+    Email, LinkCodeHours, NewResponder, NewTeam, OfficeHours, Responder, Role, Team, TeamKind,
 };
 
 /// Why a value from outside was not accepted.

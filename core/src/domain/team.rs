@@ -18,6 +18,21 @@ vocabulary! {
     }
 }
 
+vocabulary! {
+    /// What a responder may do beyond their team's alerts and residents. Scope (which districts)
+    /// stays the team's: a district's team sees its district, a city-wide team everything.
+    Role, "role" {
+        /// Works on their team's alerts and residents.
+        Responder => ("responder", "担当者"),
+        /// A city-wide team's member: triage, the city's figures (as every city-wide team's
+        /// member had before roles existed).
+        Coordinator => ("coordinator", "市の調整担当"),
+        /// Also manages devices, responders, partners and teams, and reads the audit log, in the
+        /// browser (`/admin/…`).
+        Admin => ("admin", "管理者"),
+    }
+}
+
 /// A team, optionally bound to one district (coordinator and operators are city-wide).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Team {
@@ -197,6 +212,8 @@ pub struct Responder {
     pub telegram_user_id: Option<i64>,
     /// Hours on duty; `None` means whenever the team is notified.
     pub office_hours: Option<OfficeHours>,
+    /// What they may do beyond their team's work: [`Role::Admin`] manages the platform.
+    pub role: Role,
     pub active: bool,
     pub created_at: DateTime<Utc>,
 }

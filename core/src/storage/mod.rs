@@ -34,6 +34,7 @@ mod timeline;
 mod watch;
 
 pub use alerts::{AckResult, AlertFilter, OpenedAlert, ResolveResult, Routed};
+pub use audit::AuditFilter;
 pub use channels::{LinkCodeResult, TelegramMessage};
 pub use desk::{AlertTimes, DeviceSeen};
 pub use health::PathHealth;

@@ -2,15 +2,15 @@
 
 use super::{StorageError, Store, constraint, flag, ms, opt_parsed, parsed, time};
 use crate::domain::{
-    District, DistrictId, Email, NewResponder, NewTeam, OfficeHours, Responder, ResponderId, Team,
-    TeamId,
+    District, DistrictId, Email, NewResponder, NewTeam, OfficeHours, Responder, ResponderId, Role,
+    Team, TeamId,
 };
 use crate::registry::Registry;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-pub(super) const RESPONDER_COLUMNS: &str = "id, team_id, name, email, telegram_chat_id, telegram_user_id, office_hours, active, created_at";
+pub(super) const RESPONDER_COLUMNS: &str = "id, team_id, name, email, telegram_chat_id, telegram_user_id, office_hours, role, active, created_at";
 
 impl Store {
     /// Writes the registry's districts (updating names) and creates its default teams where
@@ -125,8 +125,12 @@ impl Store {
             .map(|h| serde_json::to_string(h).expect("office hours serialise"));
         sqlx::query(
             // A chat id given by an admin is a private chat, whose user has the same number.
-            "INSERT INTO responders (id, team_id, name, email, telegram_chat_id, telegram_user_id, office_hours, active, created_at)
-             VALUES ($1, $2, $3, $4, $5, $5, $6, 1, $7)",
+            // A city-wide team's member is a coordinator, everyone else a responder: an admin is
+            // made one with `set_responder_role`.
+            "INSERT INTO responders (id, team_id, name, email, telegram_chat_id, telegram_user_id, office_hours, role, active, created_at)
+             VALUES ($1, $2, $3, $4, $5, $5, $6,
+                     CASE WHEN (SELECT district_id FROM teams WHERE id = $2) IS NULL THEN 'coordinator' ELSE 'responder' END,
+                     1, $7)",
         )
         .bind(r.id.as_str())
         .bind(r.team.as_str())
@@ -207,6 +211,20 @@ impl Store {
         Ok(ended)
     }
 
+    /// Gives `responder` the role `role` (an admin made, or one no longer).
+    pub async fn set_responder_role(
+        &self,
+        responder: &ResponderId,
+        role: Role,
+    ) -> Result<(), StorageError> {
+        let done = sqlx::query("UPDATE responders SET role = $1 WHERE id = $2")
+            .bind(role.as_str())
+            .bind(responder.as_str())
+            .execute(&self.pool)
+            .await?;
+        super::changed_one(done, "responder", responder)
+    }
+
     /// The active responder a token (given as its hash) belongs to, with their team.
     pub async fn responder_by_token(
         &self,
@@ -269,6 +287,7 @@ pub(super) fn responder_from(r: &AnyRow) -> Result<Responder, StorageError> {
                     .map_err(|e| StorageError::Corrupt(e.to_string()))
             })
             .transpose()?,
+        role: parsed(r, "role")?,
         active: flag(r, "active")?,
         created_at: time(r.try_get("created_at")?)?,
     })

@@ -1,17 +1,18 @@
 //! `mimamori admin device …`: register a device in a resident's home — issuing its MQTT password
 //! (shown once) and the key it signs messages with — list devices, disable and enable them, and
 //! give one a new secret. Disabling and rotating drop the device's open MQTT connection (the
-//! embedded broker reads the store's revocation feed).
+//! embedded broker reads the store's revocation feed). What each change does is
+//! `mimamori_core::admin`'s, shared with the admin pages; here only the printing.
 
 use super::{Context, input, print_json};
 use crate::Failure;
 use crate::cli::DeviceCommand;
+use mimamori_core::admin::DeviceDraft;
 use mimamori_core::domain::*;
-use mimamori_core::secret;
 use serde_json::json;
 
 pub(super) async fn run(command: DeviceCommand, cx: Context<'_>) -> Result<(), Failure> {
-    let Context { store, now, .. } = cx;
+    let Context { store, .. } = cx;
     match command {
         DeviceCommand::Add {
             resident,
@@ -22,58 +23,17 @@ pub(super) async fn run(command: DeviceCommand, cx: Context<'_>) -> Result<(), F
             id,
             output,
         } => {
-            let kind: DeviceKind = kind.parse().map_err(input)?;
-            let resident = resident.map(ResidentId::parse).transpose().map_err(input)?;
-            if heartbeat_interval <= 0 {
-                return Err(Failure::Input(
-                    "--heartbeat-interval must be a positive number of seconds".into(),
-                ));
-            }
-            let id = match id {
-                Some(id) => DeviceId::parse(id).map_err(input)?,
-                None => DeviceId::generate(),
-            };
-            if id
-                .as_str()
-                .starts_with(mimamori_broker::SERVICE_CLIENT_PREFIX)
-            {
-                return Err(Failure::Input(format!(
-                    "mimamori: device ids may not start with {:?}: it is reserved for the platform",
-                    mimamori_broker::SERVICE_CLIENT_PREFIX
-                )));
-            }
-            let external_id = match zigbee_name {
-                Some(n) if n.trim().is_empty() || n.contains(['/', '+', '#']) => {
-                    return Err(Failure::Input(format!(
-                        "mimamori: {n:?} is not a zigbee2mqtt friendly name"
-                    )));
-                }
-                Some(n) => Some(format!("z2m:{n}")),
-                None => None,
-            };
-            let password = secret::generate_device_password();
-            let secret_hash = secret::device_secret_hash(&password);
-            let new = NewDevice {
-                id,
-                resident,
-                kind,
-                label,
-                external_id,
-                heartbeat_interval_s: heartbeat_interval,
-                secret_hash,
-                mac_key: secret::device_mac_key(&password),
-            };
-            let d = store.add_device(&new, now).await.map_err(input)?;
-            store
-                .record_change(&Subject::Device(d.id.clone()), "device", now)
+            let (d, password) = cx
+                .admin()
+                .add_device(DeviceDraft {
+                    id,
+                    resident,
+                    kind,
+                    label,
+                    heartbeat_interval_s: heartbeat_interval,
+                    zigbee_name,
+                })
                 .await?;
-            cx.audit(
-                "device.add",
-                "device",
-                d.id.as_str(),
-                json!({ "kind": d.kind, "resident": d.resident }),
-            )
-            .await?;
             if output.json {
                 return print_json(
                     &json!({ "id": d.id, "secret": password, "username": d.id, "kind": d.kind, "resident": d.resident }),
@@ -105,19 +65,7 @@ pub(super) async fn run(command: DeviceCommand, cx: Context<'_>) -> Result<(), F
         DeviceCommand::Disable { id, output } => set_enabled(cx, id, false, output.json).await?,
         DeviceCommand::Enable { id, output } => set_enabled(cx, id, true, output.json).await?,
         DeviceCommand::RotateSecret { id, output } => {
-            let id = DeviceId::parse(id).map_err(input)?;
-            let password = secret::generate_device_password();
-            store
-                .update_device_secret(
-                    &id,
-                    &secret::device_secret_hash(&password),
-                    &secret::device_mac_key(&password),
-                    now,
-                )
-                .await
-                .map_err(input)?;
-            cx.audit("device.rotate_secret", "device", id.as_str(), json!({}))
-                .await?;
+            let (id, password) = cx.admin().rotate_device_secret(&id).await?;
             if output.json {
                 return print_json(&json!({ "id": id, "secret": password, "username": id }));
             }
@@ -137,18 +85,7 @@ async fn set_enabled(
     enabled: bool,
     json: bool,
 ) -> Result<(), Failure> {
-    let Context { store, now, .. } = cx;
-    let id = DeviceId::parse(id).map_err(input)?;
-    store
-        .set_device_enabled(&id, enabled, now)
-        .await
-        .map_err(input)?;
-    let action = if enabled {
-        "device.enable"
-    } else {
-        "device.disable"
-    };
-    cx.audit(action, "device", id.as_str(), json!({})).await?;
+    let id = cx.admin().set_device_enabled(&id, enabled).await?;
     if json {
         return print_json(&json!({ "id": id, "enabled": enabled }));
     }

@@ -74,6 +74,17 @@ struct Context<'a> {
 }
 
 impl Context<'_> {
+    /// The one place each management action is done (the admin pages use it too), acting as
+    /// the command line's user.
+    fn admin(&self) -> mimamori_core::admin::Admin<'_> {
+        mimamori_core::admin::Admin {
+            store: self.store,
+            registry: self.registry,
+            actor: self.actor.clone(),
+            now: self.now,
+        }
+    }
+
     /// Writes the audit entry of a change made from the command line.
     async fn audit(
         &self,

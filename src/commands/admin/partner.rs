@@ -1,15 +1,15 @@
 //! `mimamori admin partner …`: register partner organisations (見守り協定) and issue their API
-//! tokens (shown once; optionally revoking the earlier ones), and list them.
+//! tokens (shown once; optionally revoking the earlier ones), and list them. What each change
+//! does is `mimamori_core::admin`'s, shared with the admin pages.
 
-use super::{Context, input, nonempty, print_json};
+use super::{Context, print_json};
 use crate::Failure;
 use crate::cli::PartnerCommand;
-use mimamori_core::domain::*;
-use mimamori_core::secret;
+use mimamori_core::admin::PartnerDraft;
 use serde_json::json;
 
 pub(super) async fn run(command: PartnerCommand, cx: Context<'_>) -> Result<(), Failure> {
-    let Context { store, now, .. } = cx;
+    let Context { store, .. } = cx;
     match command {
         PartnerCommand::Add {
             name,
@@ -18,29 +18,15 @@ pub(super) async fn run(command: PartnerCommand, cx: Context<'_>) -> Result<(), 
             id,
             output,
         } => {
-            let kind: PartnerKind = kind.parse().map_err(input)?;
-            let id = match id {
-                Some(id) => PartnerId::parse(id).map_err(input)?,
-                None => PartnerId::generate(),
-            };
-            let token = secret::generate_partner_token();
-            let new = NewPartner {
-                id,
-                name: nonempty("name", name)?,
-                kind,
-                agreement,
-            };
-            let p = store
-                .add_partner(&new, &secret::token_hash(&token), now)
-                .await
-                .map_err(input)?;
-            cx.audit(
-                "partner.add",
-                "partner",
-                p.id.as_str(),
-                json!({ "kind": p.kind }),
-            )
-            .await?;
+            let (p, token) = cx
+                .admin()
+                .add_partner(PartnerDraft {
+                    id,
+                    name,
+                    kind,
+                    agreement,
+                })
+                .await?;
             if output.json {
                 return print_json(&json!({ "id": p.id, "secret": token, "kind": p.kind }));
             }
@@ -55,26 +41,8 @@ pub(super) async fn run(command: PartnerCommand, cx: Context<'_>) -> Result<(), 
             revoke_others,
             output,
         } => {
-            let id = PartnerId::parse(id).map_err(input)?;
-            store.get_partner(&id).await.map_err(input)?;
-            let token = secret::generate_partner_token();
-            let hash = secret::token_hash(&token);
-            store
-                .add_partner_token(&id, &hash, now)
-                .await
-                .map_err(input)?;
-            let revoked = if revoke_others {
-                store.revoke_other_partner_tokens(&id, &hash, now).await?
-            } else {
-                0
-            };
-            cx.audit(
-                "partner.token",
-                "partner",
-                id.as_str(),
-                json!({ "revoked": revoked }),
-            )
-            .await?;
+            let issued = cx.admin().issue_partner_token(&id, revoke_others).await?;
+            let (token, revoked) = (issued.token, issued.revoked);
             if output.json {
                 return print_json(&json!({ "id": id, "secret": token, "revoked": revoked }));
             }

@@ -1,9 +1,12 @@
 //! `mimamori admin responder …`: add the people who receive alerts to teams, list them, and issue
-//! their API tokens and Telegram link codes (each shown once).
+//! their API tokens and Telegram link codes (each shown once), give them a role (`admin`: the admin
+//! pages), deactivate them. Adding, roles, tokens and deactivation are `mimamori_core::admin`'s,
+//! shared with the admin pages.
 
-use super::{Context, input, nonempty, print_json};
+use super::{Context, input, print_json};
 use crate::Failure;
 use crate::cli::ResponderCommand;
+use mimamori_core::admin::ResponderDraft;
 use mimamori_core::domain::*;
 use mimamori_core::secret;
 use serde_json::json;
@@ -17,37 +20,42 @@ pub(super) async fn run(command: ResponderCommand, cx: Context<'_>) -> Result<()
             email,
             telegram_chat_id,
             office_hours,
+            role,
             id,
             output,
         } => {
-            let new = NewResponder {
-                id: match id {
-                    Some(id) => ResponderId::parse(id).map_err(input)?,
-                    None => ResponderId::generate(),
-                },
-                team: TeamId::parse(team).map_err(input)?,
-                name: nonempty("name", name)?,
-                email: email.map(Email::parse).transpose().map_err(input)?,
-                telegram_chat_id,
-                office_hours: office_hours
-                    .as_deref()
-                    .map(OfficeHours::parse)
-                    .transpose()
-                    .map_err(input)?,
-            };
-            store.get_team(&new.team).await.map_err(input)?;
-            let r = store.add_responder(&new, now).await.map_err(input)?;
-            cx.audit(
-                "responder.add",
-                "responder",
-                r.id.as_str(),
-                json!({ "team": r.team }),
-            )
-            .await?;
+            let r = cx
+                .admin()
+                .add_responder(ResponderDraft {
+                    id,
+                    team,
+                    name,
+                    email,
+                    telegram_chat_id,
+                    office_hours,
+                    role,
+                })
+                .await?;
             if output.json {
-                return print_json(&json!({ "id": r.id, "team": r.team }));
+                return print_json(&json!({ "id": r.id, "team": r.team, "role": r.role }));
             }
-            println!("登録しました / added: responder {} (team {})", r.id, r.team);
+            println!(
+                "登録しました / added: responder {} (team {}, {})",
+                r.id, r.team, r.role
+            );
+        }
+        ResponderCommand::Role { id, role, output } => {
+            let id = cx.admin().set_responder_role(&id, &role).await?;
+            let r = store.get_responder(&id).await?;
+            if output.json {
+                return print_json(&json!({ "id": r.id, "role": r.role }));
+            }
+            println!(
+                "役割を変更しました / role of {}: {} ({})",
+                r.id,
+                r.role,
+                r.role.label_ja()
+            );
         }
         ResponderCommand::List { team, output } => {
             let team = team.map(TeamId::parse).transpose().map_err(input)?;
@@ -62,9 +70,10 @@ pub(super) async fn run(command: ResponderCommand, cx: Context<'_>) -> Result<()
                 ];
                 let channels: Vec<_> = channels.into_iter().flatten().collect();
                 println!(
-                    "{:<14} {:<24} {:<16} {}",
+                    "{:<14} {:<24} {:<12} {:<16} {}",
                     r.id,
                     r.team,
+                    r.role,
                     r.name,
                     channels.join(",")
                 );
@@ -75,26 +84,8 @@ pub(super) async fn run(command: ResponderCommand, cx: Context<'_>) -> Result<()
             revoke_others,
             output,
         } => {
-            let id = ResponderId::parse(id).map_err(input)?;
-            store.get_responder(&id).await.map_err(input)?;
-            let token = format!("mmr_{}", secret::generate(33));
-            let hash = secret::token_hash(&token);
-            store
-                .add_responder_token(&id, &hash, now)
-                .await
-                .map_err(input)?;
-            let (revoked, sessions) = if revoke_others {
-                store.revoke_other_responder_tokens(&id, &hash, now).await?
-            } else {
-                (0, 0)
-            };
-            cx.audit(
-                "responder.token",
-                "responder",
-                id.as_str(),
-                json!({ "revoked": revoked, "sessions_ended": sessions }),
-            )
-            .await?;
+            let issued = cx.admin().issue_responder_token(&id, revoke_others).await?;
+            let (token, revoked, sessions) = (issued.token, issued.revoked, issued.sessions_ended);
             if output.json {
                 return print_json(&json!({ "id": id, "secret": token, "revoked": revoked }));
             }
@@ -107,15 +98,7 @@ pub(super) async fn run(command: ResponderCommand, cx: Context<'_>) -> Result<()
             }
         }
         ResponderCommand::Deactivate { id, output } => {
-            let id = ResponderId::parse(id).map_err(input)?;
-            let (revoked, sessions) = store.deactivate_responder(&id, now).await.map_err(input)?;
-            cx.audit(
-                "responder.deactivate",
-                "responder",
-                id.as_str(),
-                json!({ "revoked": revoked, "sessions_ended": sessions }),
-            )
-            .await?;
+            let (id, revoked, sessions) = cx.admin().deactivate_responder(&id).await?;
             if output.json {
                 return print_json(
                     &json!({ "id": id, "revoked": revoked, "sessions_ended": sessions }),

@@ -1,13 +1,13 @@
 //! `mimamori admin team …`: create teams (包括, CSW, coordinator, operators) and list them.
+//! Creating is `mimamori_core::admin`'s, shared with the admin pages.
 
-use super::{Context, input, print_json};
+use super::{Context, print_json};
 use crate::Failure;
 use crate::cli::TeamCommand;
-use mimamori_core::domain::*;
-use serde_json::json;
+use mimamori_core::admin::TeamDraft;
 
 pub(super) async fn run(command: TeamCommand, cx: Context<'_>) -> Result<(), Failure> {
-    let Context { store, now, .. } = cx;
+    let Context { store, .. } = cx;
     match command {
         TeamCommand::Add {
             kind,
@@ -16,27 +16,15 @@ pub(super) async fn run(command: TeamCommand, cx: Context<'_>) -> Result<(), Fai
             id,
             output,
         } => {
-            let kind: TeamKind = kind.parse().map_err(input)?;
-            let district = district.map(|d| cx.find_district(&d)).transpose()?;
-            let id = match id {
-                Some(id) => TeamId::parse(id).map_err(input)?,
-                None => TeamId::generate(),
-            };
-            let new = NewTeam {
-                id,
-                kind,
-                district,
-                name,
-            };
-            new.validate().map_err(input)?;
-            let team = store.add_team(&new, now).await.map_err(input)?;
-            cx.audit(
-                "team.add",
-                "team",
-                team.id.as_str(),
-                json!({ "kind": team.kind }),
-            )
-            .await?;
+            let team = cx
+                .admin()
+                .add_team(TeamDraft {
+                    id,
+                    kind,
+                    district,
+                    name,
+                })
+                .await?;
             if output.json {
                 return print_json(&team);
             }

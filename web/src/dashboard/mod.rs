@@ -17,9 +17,11 @@
 //! signed in, sign-out). `alert_list`: the alert list — the home page after sign-in, with history,
 //! filters and counts — and its live stream (`/alerts/live`); `signin`: sessions and the sign-in form;
 //! `alert_actions`: acknowledge, resolve, note; `triage`: routing out of triage and linking a
-//! concern to a resident; `residents`: the residents' pages.
+//! concern to a resident; `residents`: the residents' pages; `admin`: the admin pages (devices,
+//! responders, partners, teams, the audit log), for a responder whose role is admin only.
 
 mod activity;
+mod admin;
 mod alert_actions;
 mod alert_list;
 mod explain;
@@ -76,10 +78,13 @@ pub(super) struct Me {
     /// The responder's name, with their team's unless the name already says it.
     pub(super) name: String,
     pub(super) form_token: String,
-    /// Which menu entry is the current page: `alerts`, `history`, `residents`, `figures` or ``.
+    /// Which menu entry is the current page: `alerts`, `history`, `residents`, `figures`,
+    /// `admin` or ``.
     pub(super) here: &'static str,
     /// A city-wide team: the figures are in the menu.
     pub(super) city_wide: bool,
+    /// An admin: the admin pages are in the menu.
+    pub(super) admin: bool,
 }
 
 impl Session {
@@ -95,6 +100,7 @@ impl Session {
             form_token: self.form_token.clone(),
             here,
             city_wide: self.team.district.is_none(),
+            admin: self.responder.role == mimamori_core::domain::Role::Admin,
         }
     }
 }
@@ -133,6 +139,30 @@ pub fn router(state: DashboardState) -> Router {
             "/residents/{id}/pauses/{pause}/end",
             post(residents::end_pause),
         )
+        .route("/admin", get(admin::index))
+        .route(
+            "/admin/devices",
+            get(admin::devices).post(admin::add_device),
+        )
+        .route("/admin/devices/{id}/disable", post(admin::disable_device))
+        .route("/admin/devices/{id}/enable", post(admin::enable_device))
+        .route(
+            "/admin/responders",
+            get(admin::responders).post(admin::add_responder),
+        )
+        .route("/admin/responders/{id}/token", post(admin::responder_token))
+        .route(
+            "/admin/responders/{id}/deactivate",
+            post(admin::deactivate_responder),
+        )
+        .route(
+            "/admin/partners",
+            get(admin::partners).post(admin::add_partner),
+        )
+        .route("/admin/partners/{id}/token", post(admin::partner_token))
+        .route("/admin/partners/{id}/revoke", post(admin::revoke_partner))
+        .route("/admin/teams", get(admin::teams).post(admin::add_team))
+        .route("/admin/audit", get(admin::audit_log))
         .with_state(state)
 }
 
