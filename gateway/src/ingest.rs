@@ -209,9 +209,10 @@ impl Ingestor {
         Ok(self.handle_batch(&[(topic, payload)]).await?.remove(0))
     }
 
-    /// Handles messages in order, storing all their signals in one transaction: at a thousand
-    /// messages a second, one commit per message would queue them up. An `Err` means nothing of
-    /// the batch was stored: none of it may be acknowledged.
+    /// Handles messages in order, storing all their signals in a few statements: at a thousand
+    /// messages a second, one commit per message would queue them up. An `Err` means the batch
+    /// was not (or not wholly) stored: none of it may be acknowledged, and what was stored is a
+    /// duplicate when delivered again.
     pub async fn handle_batch(
         &self,
         messages: &[(&str, &[u8])],
@@ -264,8 +265,8 @@ impl Ingestor {
         Ok(batch)
     }
 
-    /// The second step: the batch's signals stored, all or none, in one statement (or
-    /// transaction). May be tried again after an `Err`.
+    /// The second step: the batch's signals stored (`Store::insert_signals`). May be tried again
+    /// after an `Err`: what was stored already is then a duplicate of itself.
     pub async fn store(&self, batch: &Batch) -> Result<Vec<SignalInsert>, StorageError> {
         self.store.insert_signals(&batch.signals).await
     }

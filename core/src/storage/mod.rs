@@ -51,6 +51,7 @@ use crate::config::{Backend, backend_of};
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A storage operation failed.
@@ -82,6 +83,54 @@ pub struct Store {
     backend: Backend,
     /// Set by [`Store::fenced`]: writes of the alert service check it (see `lease`).
     fence: Option<std::sync::Arc<Fence>>,
+    /// SQLite: the checkpoints of the write-ahead log, stopped with the last clone.
+    _checkpoints: Option<Arc<Checkpoints>>,
+}
+
+/// How often SQLite's write-ahead log is copied back into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
+/// SQLite's checkpoints, on a task of their own: `PRAGMA wal_checkpoint(PASSIVE)` every
+/// [`CHECKPOINT_EVERY`], which copies back what it can without waiting for readers or holding up
+/// writers. Each commit writes the pages it changed to the log whole; with a thousand devices a
+/// batch changes a thousand pages of each index, and checkpointing after every 4 MB of log
+/// (SQLite's default, in the committing connection) copied the same hot pages back again and
+/// again and stalled that commit meanwhile.
+#[derive(Debug)]
+struct Checkpoints {
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl Checkpoints {
+    fn start(pool: AnyPool) -> Self {
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = stopped.changed() => break,
+                    _ = every.tick() => {}
+                }
+                if pool.is_closed() {
+                    break;
+                }
+                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                    .execute(&pool)
+                    .await
+                {
+                    tracing::debug!(error = %e, "SQLite checkpoint not done; trying again.");
+                }
+            }
+        });
+        Self { stop }
+    }
+}
+
+impl Drop for Checkpoints {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -117,12 +166,11 @@ impl Store {
                         sqlx::query("PRAGMA synchronous = NORMAL")
                             .execute(&mut *conn)
                             .await?;
-                        // Checkpoint every ~40 MB of log instead of 4 MB: signals of a thousand
-                        // devices land on a thousand places of each index, so a commit rewrites
-                        // thousands of pages, and the same hot pages were copied back into the
-                        // database after nearly every commit (issue 15: 91 → 48 µs a row at
-                        // 200,000 rows). The log is cut back to 64 MB after a checkpoint.
-                        sqlx::query("PRAGMA wal_autocheckpoint = 10000")
+                        // Checkpoints run beside the writers (`checkpoints`), not in the
+                        // connection that commits: there a checkpoint stalled the commit — and
+                        // the press behind it — while it copied the log back (issue 15). This
+                        // only backs that up, should the checkpoints stop.
+                        sqlx::query("PRAGMA wal_autocheckpoint = 100000")
                             .execute(&mut *conn)
                             .await?;
                         sqlx::query("PRAGMA journal_size_limit = 67108864")
@@ -134,10 +182,13 @@ impl Store {
             })
             .connect(&url)
             .await?;
+        let checkpoints =
+            (backend == Backend::Sqlite).then(|| Arc::new(Checkpoints::start(pool.clone())));
         Ok(Self {
             pool,
             backend,
             fence: None,
+            _checkpoints: checkpoints,
         })
     }
 

@@ -59,13 +59,8 @@ fn chunks(signals: &[NewSignal]) -> impl Iterator<Item = &[NewSignal]> {
 fn insert_query(
     backend: Backend,
     signals: &[NewSignal],
-    returning: bool,
 ) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(insert_sql(
-        backend,
-        signals.len(),
-        returning,
-    )));
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(insert_sql(backend, signals.len())));
     for s in signals {
         query = query
             .bind(s.source.key())
@@ -80,29 +75,6 @@ fn insert_query(
     query
 }
 
-/// SQLite: inserts every chunk without returning rows; the ids when every row was new, `None`
-/// when one was not (the caller rolls back).
-async fn insert_all_new(
-    conn: &mut sqlx::AnyConnection,
-    signals: &[NewSignal],
-) -> Result<Option<Vec<SignalInsert>>, StorageError> {
-    let mut done = Vec::with_capacity(signals.len());
-    for chunk in chunks(signals) {
-        let result = insert_query(Backend::Sqlite, chunk, false)
-            .execute(&mut *conn)
-            .await?;
-        let (Some(last), true) = (
-            result.last_insert_id(),
-            result.rows_affected() == chunk.len() as u64,
-        ) else {
-            return Ok(None);
-        };
-        let first = last - chunk.len() as i64 + 1;
-        done.extend((first..=last).map(|id| SignalInsert::Stored(SignalId(id))));
-    }
-    Ok(Some(done))
-}
-
 /// One multi-row INSERT; ids matched back to the rows: by (source, dedup key) where there is a
 /// key, in order of insertion for rows without one (they never conflict). A row whose key was
 /// stored before (or earlier in the same batch) is a duplicate of that id.
@@ -111,9 +83,7 @@ async fn insert_chunk(
     backend: Backend,
     signals: &[NewSignal],
 ) -> Result<Vec<SignalInsert>, StorageError> {
-    let rows = insert_query(backend, signals, true)
-        .fetch_all(&mut *conn)
-        .await?;
+    let rows = insert_query(backend, signals).fetch_all(&mut *conn).await?;
     let mut keyed = std::collections::HashMap::new();
     let mut unkeyed = Vec::new();
     for row in &rows {
@@ -160,7 +130,7 @@ async fn insert_chunk(
 /// SQLite the name of every numbered parameter (`$n`) when it binds, and SQLite finds each name
 /// by walking the list of all of them — with 8 parameters a row, binding a 100-row statement
 /// took longer than running it (13 % of the gateway's CPU at saturation, issue 15).
-fn insert_sql(backend: Backend, rows: usize, returning: bool) -> String {
+fn insert_sql(backend: Backend, rows: usize) -> String {
     use std::fmt::Write;
     let mut sql = String::with_capacity(200 + rows * 50);
     sql.push_str(
@@ -189,10 +159,7 @@ fn insert_sql(backend: Backend, rows: usize, returning: bool) -> String {
             }
         }
     }
-    sql.push_str(" ON CONFLICT DO NOTHING");
-    if returning {
-        sql.push_str(" RETURNING id, source, dedup_key");
-    }
+    sql.push_str(" ON CONFLICT DO NOTHING RETURNING id, source, dedup_key");
     sql
 }
 
@@ -206,14 +173,10 @@ impl Store {
         Ok(done.remove(0))
     }
 
-    /// Stores signals, each once, in order, all or none, in one transaction of a few multi-row
-    /// INSERTs: a statement's round trip costs about as much as a row, and a gateway at tens of
-    /// thousands of messages a second must not spend them one by one.
-    ///
-    /// On SQLite the INSERTs return nothing when every row is new (the common case): one writer
-    /// at a time and no row skipped means the ids are the last `n` up to the last inserted id.
-    /// Returning a row per signal through the driver's thread cost as much as storing it (issue
-    /// 15). A batch with a duplicate is rolled back and stored again with the ids returned.
+    /// Stores signals, each once, in order, in a few multi-row INSERTs: a statement's round trip
+    /// costs about as much as a row, and a gateway at tens of thousands of messages a second
+    /// must not spend them one by one. On PostgreSQL all or none, in one transaction; on SQLite
+    /// statement by statement (below).
     pub async fn insert_signals(
         &self,
         signals: &[NewSignal],
@@ -222,12 +185,18 @@ impl Store {
             return Ok(Vec::new());
         }
         if self.backend == Backend::Sqlite {
-            let mut tx = self.pool.begin().await?;
-            if let Some(done) = insert_all_new(&mut tx, signals).await? {
-                tx.commit().await?;
-                return Ok(done);
+            // Each statement is a transaction of its own: SQLite's write lock is held for one
+            // statement at a time, not across round trips to the driver's thread, so the other
+            // writers of the process (the alert service, the outbox) get it between two — they
+            // wait in SQLite's busy handler, which sleeps in steps of up to 100 ms. A batch is
+            // then not all-or-none, which nothing needs: what is not acknowledged is delivered
+            // again and stored once. Ids stay in order under the lock.
+            let mut conn = self.pool.acquire().await?;
+            let mut done = Vec::with_capacity(signals.len());
+            for chunk in chunks(signals) {
+                done.extend(insert_chunk(&mut conn, self.backend, chunk).await?);
             }
-            tx.rollback().await?;
+            return Ok(done);
         }
         let mut done = Vec::with_capacity(signals.len());
         let mut tx = self.pool.begin().await?;
