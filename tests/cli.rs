@@ -1477,8 +1477,7 @@ fn device_client(
         mimamori_devices::DeviceConfig {
             id: mimamori_core::domain::DeviceId::parse(d["id"].as_str().unwrap()).unwrap(),
             password: d["secret"].as_str().unwrap().to_string(),
-            host: mqtt.ip().to_string(),
-            port: mqtt.port(),
+            brokers: vec![mqtt.into()],
             resend_interval: Duration::from_millis(500),
             tls_ca: None,
         },
