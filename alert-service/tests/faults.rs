@@ -4,7 +4,7 @@
 //! Every case asserts: nothing lost, nothing delivered twice, and delivery back within 60 s of
 //! the fault's end. The printed lines (`fault: …`) are the suite's report.
 //!
-//! Not yet here: PostgreSQL restarted, the disk full under SQLite.
+//! Not yet here: PostgreSQL restarted.
 //!
 //! The faults that need processes (kill -9 of an alert service, of `up`, of a broker node) are in
 //! `tests/cli.rs`, `tests/crash.rs` and `alert-service/tests/failover.rs`.
@@ -17,6 +17,7 @@ use mimamori_core::storage::Store;
 use mimamori_testapp::{Options, TestApp, home, jst, people, spawn_app};
 use mimamori_testkit::smtp::SmtpServer;
 use mimamori_testkit::telegram::Failure;
+use mimamori_testkit::tmpfs::Tmpfs;
 use std::collections::HashMap;
 
 on_both_backends!(
@@ -24,6 +25,10 @@ on_both_backends!(
     the_clock_jumping_an_hour_ahead,
     telegram_answering_429_and_500_for_ten_minutes,
 );
+
+mimamori_testkit::case!(the_disk_full_under_sqlite: [Tmpfs] => || {
+    mimamori_testkit::harness::multi_thread(the_disk_full_under_sqlite())
+});
 
 const TOKEN: &str = "123456:TEST-token";
 const PUBLIC_URL: &str = "https://mimamori.example.jp";
@@ -95,7 +100,7 @@ impl Counts {
         println!(
             "fault: {case}: signals sent {} / stored {} / duplicated 0; alerts expected {} / raised {} / duplicated {}; \
              notifications due {} / delivered {} / delivered twice {}; longest wait for a first notification {} s; \
-             delivery back {} after the fault",
+             delivery back {} after the fault; service steps refused by the store {}",
             self.presses,
             self.stored,
             RESIDENTS.min(self.presses),
@@ -108,6 +113,7 @@ impl Counts {
             self.resumed_after_fault
                 .map(|d| format!("{} s", d.num_seconds()))
                 .unwrap_or_else(|| "never".into()),
+            self.failed_steps,
         );
         assert_eq!(self.stored, self.presses, "{case}: signals lost");
         assert_eq!(
@@ -348,6 +354,52 @@ async fn telegram_answering_429_and_500_for_ten_minutes(store: Store, _: String)
     )
     .await;
     counts.report("Telegram 429 and 500 for 10 min");
+}
+
+/// The SQLite file's disk (a 32 MB tmpfs of the test's own) is filled up by another file for ten
+/// minutes, then freed. Every write of the platform fails meanwhile (the WAL is emptied first,
+/// so that no write finds room in pages it already had).
+async fn the_disk_full_under_sqlite() {
+    use sqlx::Connection;
+    let disk = Tmpfs::mount(32).expect("a tmpfs: the case declares the Tmpfs need");
+    let url = format!("sqlite://{}/mimamori.db", disk.path().display());
+    let store = Store::connect(&url, 8).await.unwrap();
+    store.migrate().await.unwrap();
+    store
+        .seed_registry(
+            &mimamori_core::registry::Registry::fujisawa(),
+            mimamori_core::testing::t0(),
+        )
+        .await
+        .unwrap();
+    let (mut w, residents) = world(
+        &store,
+        Options::at(jst("2026-12-01T10:00:00")).telegram(TOKEN),
+    )
+    .await;
+    let counts = scenario(
+        &mut w,
+        &residents,
+        Channel::Telegram,
+        async |_: &mut TestApp| {
+            let mut c = sqlx::sqlite::SqliteConnection::connect(&url).await.unwrap();
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&mut c)
+                .await
+                .unwrap();
+            c.close().await.unwrap();
+            disk.fill("filler");
+        },
+        async |_: &mut TestApp| std::fs::remove_file(disk.path().join("filler")).unwrap(),
+        telegram_received,
+    )
+    .await;
+    counts.report("disk full under SQLite 10 min");
+    assert!(
+        counts.failed_steps > 0,
+        "the full disk refused the service's writes"
+    );
+    store.close().await;
 }
 
 async fn the_clock_jumping_an_hour_ahead(store: Store, _: String) {

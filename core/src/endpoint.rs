@@ -55,7 +55,7 @@ impl Nodes {
     }
 
     /// After a failed connection: the node to try next.
-    pub fn next(&mut self) -> &BrokerAddress {
+    pub fn move_on(&mut self) -> &BrokerAddress {
         self.at = (self.at + 1) % self.list.len();
         self.current()
     }
@@ -177,10 +177,10 @@ mod tests {
         let b: BrokerAddress = "127.0.0.1:2".parse::<SocketAddr>().unwrap().into();
         let mut nodes = Nodes::new(vec![a.clone(), b.clone()]);
         assert_eq!(nodes.current(), &a);
-        assert_eq!(nodes.next(), &b);
-        assert_eq!(nodes.next(), &a);
+        assert_eq!(nodes.move_on(), &b);
+        assert_eq!(nodes.move_on(), &a);
         let mut one = Nodes::new(vec![a.clone()]);
-        assert_eq!(one.next(), &a);
+        assert_eq!(one.move_on(), &a);
     }
 
     #[test]

@@ -161,7 +161,7 @@ impl DeviceClient {
                         let _ = connected_tx.send(false);
                         tracing::debug!(device_id = %me.id, error = %e, "Device connection lost; reconnecting.");
                         if nodes.len() > 1 {
-                            eventloop.mqtt_options = config.options(&me.mac_key, nodes.next());
+                            eventloop.mqtt_options = config.options(&me.mac_key, nodes.move_on());
                         }
                         tokio::select! {
                             () = stop.cancelled() => break,

@@ -95,7 +95,7 @@ pub async fn run(settings: MqttSettings, ingestor: Arc<Ingestor>, shutdown: Canc
                 }
                 // On a cluster the next node; the backoff grows only once every node failed.
                 if nodes.len() > 1 {
-                    eventloop.mqtt_options = options(&settings, nodes.next());
+                    eventloop.mqtt_options = options(&settings, nodes.move_on());
                 }
                 let rounds = failures / nodes.len() as u32;
                 let backoff = Duration::from_millis(100 * 2u64.pow(rounds.min(6)))

@@ -102,7 +102,7 @@ impl Connection {
                     let _ = self.connected.send(false);
                     tracing::debug!(error = %e, broker = %self.nodes.current(), "Alert publisher disconnected; reconnecting.");
                     if self.nodes.len() > 1 {
-                        self.eventloop.mqtt_options = options(&self.endpoint, self.nodes.next());
+                        self.eventloop.mqtt_options = options(&self.endpoint, self.nodes.move_on());
                     }
                     tokio::select! {
                         () = shutdown.cancelled() => break,
