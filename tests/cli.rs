@@ -1322,7 +1322,14 @@ async fn press_and_listen(
                         .unwrap();
                     pressed = true;
                 }
-                Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => return p,
+                // The emergency's message: another alert (an earlier button's 通信途絶, applied
+                // first by a standby that just took over) may come before it.
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p)))
+                    if serde_json::from_slice::<serde_json::Value>(&p.payload)
+                        .is_ok_and(|m| m["alert"]["kind"] == "emergency") =>
+                {
+                    return p;
+                }
                 Ok(_) => {}
                 Err(e) => panic!("listener: {e}"),
             }
