@@ -182,10 +182,23 @@ async fn presses_survive_a_node_killed(store: Store, node: Node) {
     seqs.push(button.send(EventType::Emergency, None, None).await.unwrap());
     let failover = Duration::from_secs(60);
     for seq in &seqs {
-        assert!(
-            button.wait_receipt(*seq, failover).await,
-            "seq {seq} receipted after the {node:?} node died"
-        );
+        if !button.wait_receipt(*seq, failover).await {
+            let cluster = p.nats().unwrap();
+            let logs: Vec<String> = cluster
+                .mqtt
+                .clone()
+                .iter()
+                .map(|a| cluster.log(*a))
+                .collect();
+            panic!(
+                "seq {seq} not receipted within {failover:?} after the {node:?} node died; device connects {}; the nodes' logs:\n{}",
+                button
+                    .stats()
+                    .connects
+                    .load(std::sync::atomic::Ordering::Relaxed),
+                logs.join("\n----\n")
+            );
+        }
     }
     let took = killed.elapsed();
     let stored = events_of(&p, &creds[0].id).await;

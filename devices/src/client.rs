@@ -155,6 +155,22 @@ impl DeviceClient {
                             .await;
                         let _ = connected_tx.send(true);
                     }
+                    Ok(MqttEvent::Incoming(Packet::SubAck(ack)))
+                        if ack
+                            .return_codes
+                            .contains(&rumqttc::SubscribeReasonCode::Failure) =>
+                    {
+                        // Refused, e.g. by a cluster node whose replicated state is still moving
+                        // after another node died (NATS: "Unable to add JetStream consumer"):
+                        // without it no receipt arrives and the device resends for ever. Asked
+                        // again a second later.
+                        tracing::debug!(device_id = %me.id, "Receipts subscription refused; asking again.");
+                        let (client, topic) = (me.client.clone(), topic::device_receipts(&me.id));
+                        tokio::spawn(async move {
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                            let _ = client.subscribe(topic, QoS::AtLeastOnce).await;
+                        });
+                    }
                     Ok(MqttEvent::Incoming(Packet::Publish(p))) => me.on_receipt(&p.payload),
                     Ok(_) => {}
                     Err(e) => {
