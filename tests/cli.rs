@@ -1392,8 +1392,8 @@ async fn press_and_listen(
                         .unwrap();
                     pressed = true;
                 }
-                // Only the press's: another device going offline is an alert of its own, and
-                // may be published first.
+                // The emergency's message: another alert (an earlier button's 通信途絶, applied
+                // first by a standby that just took over) may come before it.
                 Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p)))
                     if serde_json::from_slice::<serde_json::Value>(&p.payload)
                         .is_ok_and(|m| m["alert"]["kind"] == "emergency") =>
@@ -1554,8 +1554,7 @@ fn device_client(
         mimamori_devices::DeviceConfig {
             id: mimamori_core::domain::DeviceId::parse(d["id"].as_str().unwrap()).unwrap(),
             password: d["secret"].as_str().unwrap().to_string(),
-            host: mqtt.ip().to_string(),
-            port: mqtt.port(),
+            brokers: vec![mqtt.into()],
             resend_interval: Duration::from_millis(500),
             tls_ca: None,
         },

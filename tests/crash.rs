@@ -176,8 +176,7 @@ fn killed_twice_under_load_nothing_is_lost_doubled_or_unsigned() {
                     DeviceConfig {
                         id: c.id.clone(),
                         password: c.password.clone(),
-                        host: broker.ip().to_string(),
-                        port: broker.port(),
+                        brokers: vec![broker.into()],
                         resend_interval: Duration::from_millis(300),
                         tls_ca: None,
                     },

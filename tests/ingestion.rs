@@ -23,6 +23,7 @@ mimamori_testapp::on_both_brokers!(
     a_device_clock_far_off_is_flagged_and_both_times_kept,
     a_thousand_events_sent_while_the_gateway_is_stopped_are_all_stored_once,
     zigbee2mqtt_samples_give_the_right_signals,
+    two_gateways_store_each_press_once,
 );
 
 /// The same story on PostgreSQL (and SQLite) with the embedded broker.
@@ -50,6 +51,177 @@ mod cluster {
             t.finish().await;
         })
     });
+    mimamori_testkit::case!(two_gateways_each_receiving_everything: [Nats] => || {
+        mimamori_testkit::harness::multi_thread(async {
+            let t = mimamori_core::testing::TestStore::sqlite().await;
+            super::two_gateways_store_each_press_once(t.store.clone(), super::BrokerKind::Nats).await;
+            t.finish().await;
+        })
+    });
+    mimamori_testkit::case!(the_gateways_node_killed: [Nats] => || {
+        mimamori_testkit::harness::multi_thread(async {
+            let t = mimamori_core::testing::TestStore::sqlite().await;
+            super::presses_survive_a_node_killed(t.store.clone(), super::Node::Gateways).await;
+            t.finish().await;
+        })
+    });
+    mimamori_testkit::case!(the_devices_node_killed: [Nats] => || {
+        mimamori_testkit::harness::multi_thread(async {
+            let t = mimamori_core::testing::TestStore::sqlite().await;
+            super::presses_survive_a_node_killed(t.store.clone(), super::Node::Devices).await;
+            t.finish().await;
+        })
+    });
+}
+
+/// Two gateways take the device traffic: every press stored once and receipted. Where the broker
+/// has shared subscriptions (the embedded one) they split it; on NATS, which has none, each
+/// receives everything and the store keeps each (device, `seq`) once (docs/DEPLOYMENT.md).
+async fn two_gateways_store_each_press_once(store: Store, kind: BrokerKind) {
+    let mut specs: Vec<(String, DeviceKind, bool, Option<&str>)> = (0..4)
+        .map(|i| (format!("button-{i}"), DeviceKind::CallButton, true, None))
+        .collect();
+    specs.push(("gw-probe".into(), DeviceKind::Hub, false, None));
+    let specs: Vec<platform::Spec> = specs
+        .iter()
+        .map(|(id, k, r, z)| (id.as_str(), *k, *r, *z))
+        .collect();
+    let (mut p, mut creds) = setup(store, kind, &specs, false).await;
+    let probe = p.device(&creds.pop().unwrap());
+    assert!(probe.wait_connected(WAIT).await);
+    p.start_gateways(2, &probe).await;
+    let buttons: Vec<_> = creds.iter().map(|c| p.device(c)).collect();
+    const PRESSES: usize = 20;
+    let mut sent = Vec::new();
+    for b in &buttons {
+        assert!(b.wait_connected(WAIT).await);
+    }
+    for _ in 0..PRESSES {
+        for b in &buttons {
+            sent.push((
+                b.clone(),
+                b.send(EventType::Emergency, None, None).await.unwrap(),
+            ));
+        }
+    }
+    for (b, seq) in &sent {
+        assert!(b.wait_receipt(*seq, WAIT).await, "seq {seq} receipted");
+    }
+    let mut stored = 0;
+    for c in &creds {
+        let events = events_of(&p, &c.id).await;
+        let keys: std::collections::BTreeSet<_> = events.iter().map(|s| &s.dedup_key).collect();
+        assert_eq!(keys.len(), PRESSES, "every press of {} stored", c.id);
+        assert_eq!(events.len(), PRESSES, "each press of {} stored once", c.id);
+        stored += events.len();
+    }
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    // (received, stored, duplicates) of each gateway.
+    let per_gateway: Vec<(u64, u64, u64)> = p
+        .gateway_metrics()
+        .iter()
+        .map(|m| (load(&m.received), load(&m.stored), load(&m.duplicates)))
+        .collect();
+    let receipts: u64 = buttons
+        .iter()
+        .map(|b| {
+            b.stats()
+                .receipts
+                .load(std::sync::atomic::Ordering::Relaxed)
+        })
+        .sum();
+    println!(
+        "two gateways on {kind:?}: presses sent {} / stored {stored}; per gateway (received, stored, duplicates) {per_gateway:?}; receipts at the devices {receipts}",
+        sent.len()
+    );
+    let each_received_all = per_gateway.iter().all(|g| g.0 as usize >= sent.len());
+    if kind == BrokerKind::Nats {
+        assert!(
+            each_received_all,
+            "on NATS each gateway receives everything"
+        );
+    } else {
+        assert!(
+            !each_received_all,
+            "a shared subscription splits the traffic"
+        );
+    }
+    p.finish().await;
+}
+
+/// Which node of the cluster dies.
+#[derive(Debug, Clone, Copy)]
+enum Node {
+    /// The one the gateway is on (the second).
+    Gateways,
+    /// The one the device is on (the first).
+    Devices,
+}
+
+/// A node of the three is killed (SIGKILL) between presses: the gateway or the device moves to
+/// the next node of its list, and every press — the one sent just before the kill, resent until
+/// its receipt, and those after — is stored once and receipted.
+async fn presses_survive_a_node_killed(store: Store, node: Node) {
+    let (mut p, creds) = setup(
+        store,
+        BrokerKind::Nats,
+        &[("button-1", DeviceKind::CallButton, true, None)],
+        true,
+    )
+    .await;
+    let button = p.device(&creds[0]);
+    assert!(button.wait_connected(WAIT).await);
+    let mut seqs = vec![button.send(EventType::Emergency, None, None).await.unwrap()];
+    assert!(button.wait_receipt(seqs[0], WAIT).await);
+    seqs.push(button.send(EventType::Emergency, None, None).await.unwrap());
+    let killed = Instant::now();
+    p.nats().unwrap().kill(match node {
+        Node::Gateways => 1,
+        Node::Devices => 0,
+    });
+    seqs.push(button.send(EventType::Emergency, None, None).await.unwrap());
+    let failover = Duration::from_secs(60);
+    for seq in &seqs {
+        if !button.wait_receipt(*seq, failover).await {
+            let cluster = p.nats().unwrap();
+            let logs: Vec<String> = cluster
+                .mqtt
+                .clone()
+                .iter()
+                .map(|a| cluster.log(*a))
+                .collect();
+            panic!(
+                "seq {seq} not receipted within {failover:?} after the {node:?} node died; device connects {}; the nodes' logs:\n{}",
+                button
+                    .stats()
+                    .connects
+                    .load(std::sync::atomic::Ordering::Relaxed),
+                logs.join("\n----\n")
+            );
+        }
+    }
+    let took = killed.elapsed();
+    let stored = events_of(&p, &creds[0].id).await;
+    let keys: std::collections::BTreeSet<_> = stored.iter().map(|s| s.dedup_key.clone()).collect();
+    let lost = seqs
+        .iter()
+        .filter(|seq| !keys.contains(&Some(format!("seq:{seq}"))))
+        .count();
+    println!(
+        "failover: {node:?} node killed; presses sent {} / stored {} / duplicated {}; lost {lost}; \
+         all receipted {:.1} s after the kill (resends: {})",
+        seqs.len(),
+        keys.len(),
+        stored.len() - keys.len(),
+        took.as_secs_f64(),
+        button
+            .stats()
+            .resent
+            .load(std::sync::atomic::Ordering::Relaxed),
+    );
+    assert_eq!(lost, 0);
+    assert_eq!(stored.len(), seqs.len(), "each press stored once");
+    p.finish().await;
 }
 
 mimamori_testkit::tests! {
@@ -662,8 +834,7 @@ async fn devices_connect_over_tls() {
         mimamori_devices::DeviceConfig {
             id: creds.id.clone(),
             password: creds.password.clone(),
-            host: "127.0.0.1".into(),
-            port: tls.port(),
+            brokers: vec![tls.into()],
             resend_interval: Duration::from_millis(200),
             tls_ca: Some(ca),
         },

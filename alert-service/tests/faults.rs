@@ -4,8 +4,7 @@
 //! Every case asserts: nothing lost, nothing delivered twice, and delivery back within 60 s of
 //! the fault's end. The printed lines (`fault: …`) are the suite's report.
 //!
-//! Not yet here: Telegram answering 429 and 500 for ten minutes (the case hung in its first
-//! version and was taken out), PostgreSQL restarted, the disk full under SQLite.
+//! Not yet here: PostgreSQL restarted.
 //!
 //! The faults that need processes (kill -9 of an alert service, of `up`, of a broker node) are in
 //! `tests/cli.rs`, `tests/crash.rs` and `alert-service/tests/failover.rs`.
@@ -17,12 +16,19 @@ use mimamori_core::on_both_backends;
 use mimamori_core::storage::Store;
 use mimamori_testapp::{Options, TestApp, home, jst, people, spawn_app};
 use mimamori_testkit::smtp::SmtpServer;
+use mimamori_testkit::telegram::Failure;
+use mimamori_testkit::tmpfs::Tmpfs;
 use std::collections::HashMap;
 
 on_both_backends!(
     the_mail_server_down_for_ten_minutes: [Smtp],
     the_clock_jumping_an_hour_ahead,
+    telegram_answering_429_and_500_for_ten_minutes,
 );
+
+mimamori_testkit::case!(the_disk_full_under_sqlite: [Tmpfs] => || {
+    mimamori_testkit::harness::multi_thread(the_disk_full_under_sqlite())
+});
 
 const TOKEN: &str = "123456:TEST-token";
 const PUBLIC_URL: &str = "https://mimamori.example.jp";
@@ -85,6 +91,8 @@ struct Counts {
     longest_first_wait: Duration,
     /// When everything due had arrived, after the fault's end (None: never).
     resumed_after_fault: Option<Duration>,
+    /// Steps of the service that stopped at a storage failure (the store down or full).
+    failed_steps: usize,
 }
 
 impl Counts {
@@ -92,7 +100,7 @@ impl Counts {
         println!(
             "fault: {case}: signals sent {} / stored {} / duplicated 0; alerts expected {} / raised {} / duplicated {}; \
              notifications due {} / delivered {} / delivered twice {}; longest wait for a first notification {} s; \
-             delivery back {} after the fault",
+             delivery back {} after the fault; service steps refused by the store {}",
             self.presses,
             self.stored,
             RESIDENTS.min(self.presses),
@@ -105,6 +113,7 @@ impl Counts {
             self.resumed_after_fault
                 .map(|d| format!("{} s", d.num_seconds()))
                 .unwrap_or_else(|| "never".into()),
+            self.failed_steps,
         );
         assert_eq!(self.stored, self.presses, "{case}: signals lost");
         assert_eq!(
@@ -154,6 +163,7 @@ async fn scenario<'a>(
     // When the fault ended, by the clock (a jump of the clock ends its fault at once).
     let mut ended_at: Option<DateTime<Utc>> = None;
     let (mut faulty, mut presses, mut counts) = (false, 0usize, Counts::default());
+    let mut unstored: Vec<(String, ResidentId, i64, DateTime<Utc>)> = Vec::new();
     let mut step = 0usize;
     let mut first_seen: HashMap<Delivery, DateTime<Utc>> = HashMap::new();
     let mut resumed_at = None;
@@ -168,16 +178,31 @@ async fn scenario<'a>(
             faulty = false;
             ended_at = Some(now);
         }
-        // A press every 2 minutes of steps (24 steps), for 12 minutes of steps.
+        // A press every 2 minutes of steps (24 steps), for 12 minutes of steps; the button sends
+        // it again each step until it is stored (the store may be down or full).
         if step.is_multiple_of(24) && step < 144 {
-            let r = &residents[presses % residents.len()];
-            let device = format!("btn-{}", presses % residents.len());
-            home::press_on(&w.store, &device, r, presses as i64 + 1, now).await;
+            let i = presses % residents.len();
+            unstored.push((
+                format!("btn-{i}"),
+                residents[i].clone(),
+                presses as i64 + 1,
+                now,
+            ));
             presses += 1;
         }
-        w.tick().await;
-        w.escalate().await;
-        w.drain().await;
+        let mut still = Vec::new();
+        for (device, r, seq, at) in unstored.drain(..) {
+            if home::try_press_on(&w.store, &device, &r, seq, at)
+                .await
+                .is_err()
+            {
+                still.push((device, r, seq, at));
+            }
+        }
+        unstored = still;
+        if w.try_step().await.is_err() {
+            counts.failed_steps += 1;
+        }
         let got = received(w);
         for d in &got {
             first_seen.entry(d.clone()).or_insert(w.clock.now());
@@ -193,6 +218,7 @@ async fn scenario<'a>(
         }
         if let Some(ended) = ended_at
             && step >= 144
+            && unstored.is_empty()
             && (now >= ended + Duration::minutes(5)
                 || (resumed_at.is_some() && now >= ended + RESUME_WITHIN))
         {
@@ -200,6 +226,10 @@ async fn scenario<'a>(
         }
         w.clock.advance(STEP);
         step += 1;
+        assert!(
+            step < 1_000,
+            "the scenario did not settle within 1,000 steps"
+        );
     }
     let alerts = people::alerts_of(&w.store, AlertKind::Emergency).await;
     let mut subjects: Vec<&Subject> = alerts.iter().map(|a| &a.subject).collect();
@@ -296,6 +326,80 @@ async fn the_mail_server_down_for_ten_minutes(store: Store, _: String) {
     )
     .await;
     counts.report("mail server down 10 min");
+}
+
+async fn telegram_answering_429_and_500_for_ten_minutes(store: Store, _: String) {
+    let (mut w, residents) = world(
+        &store,
+        Options::at(jst("2026-12-01T10:00:00")).telegram(TOKEN),
+    )
+    .await;
+    let counts = scenario(
+        &mut w,
+        &residents,
+        Channel::Telegram,
+        // Every send and edit answered, in turn, "429 retry after 30 s" and a proxy's 500 page,
+        // until the fault ends: more answers than the ten minutes can ask for (a few hundred).
+        async |w: &mut TestApp| {
+            for _ in 0..2_000 {
+                for method in ["sendMessage", "editMessageText"] {
+                    w.bot_api()
+                        .fail_next(method, Failure::TooMany { retry_after: 30 }, 1);
+                    w.bot_api().fail_next(method, Failure::Server(500), 1);
+                }
+            }
+        },
+        async |w: &mut TestApp| w.bot_api().clear_failures(),
+        telegram_received,
+    )
+    .await;
+    counts.report("Telegram 429 and 500 for 10 min");
+}
+
+/// The SQLite file's disk (a 32 MB tmpfs of the test's own) is filled up by another file for ten
+/// minutes, then freed. Every write of the platform fails meanwhile (the WAL is emptied first,
+/// so that no write finds room in pages it already had).
+async fn the_disk_full_under_sqlite() {
+    use sqlx::Connection;
+    let disk = Tmpfs::mount(32).expect("a tmpfs: the case declares the Tmpfs need");
+    let url = format!("sqlite://{}/mimamori.db", disk.path().display());
+    let store = Store::connect(&url, 8).await.unwrap();
+    store.migrate().await.unwrap();
+    store
+        .seed_registry(
+            &mimamori_core::registry::Registry::fujisawa(),
+            mimamori_core::testing::t0(),
+        )
+        .await
+        .unwrap();
+    let (mut w, residents) = world(
+        &store,
+        Options::at(jst("2026-12-01T10:00:00")).telegram(TOKEN),
+    )
+    .await;
+    let counts = scenario(
+        &mut w,
+        &residents,
+        Channel::Telegram,
+        async |_: &mut TestApp| {
+            let mut c = sqlx::sqlite::SqliteConnection::connect(&url).await.unwrap();
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&mut c)
+                .await
+                .unwrap();
+            c.close().await.unwrap();
+            disk.fill("filler");
+        },
+        async |_: &mut TestApp| std::fs::remove_file(disk.path().join("filler")).unwrap(),
+        telegram_received,
+    )
+    .await;
+    counts.report("disk full under SQLite 10 min");
+    assert!(
+        counts.failed_steps > 0,
+        "the full disk refused the service's writes"
+    );
+    store.close().await;
 }
 
 async fn the_clock_jumping_an_hour_ahead(store: Store, _: String) {

@@ -1,6 +1,7 @@
 //! One device's MQTT connection.
 
 use mimamori_core::domain::DeviceId;
+use mimamori_core::endpoint::{BrokerAddress, Nodes};
 use mimamori_core::protocol::{Event, EventType, Receipt, Sensor, Status};
 use mimamori_core::secret::device_mac_key;
 use mimamori_core::topic;
@@ -18,8 +19,9 @@ pub struct DeviceConfig {
     pub id: DeviceId,
     /// The secret from `mimamori admin device add`: the MQTT password and the source of the MAC key.
     pub password: String,
-    pub host: String,
-    pub port: u16,
+    /// The broker's nodes: the device connects to the first and moves to the next when its
+    /// connection fails.
+    pub brokers: Vec<BrokerAddress>,
     /// How often unacknowledged emergencies and check-ins are sent again.
     pub resend_interval: Duration,
     /// Connect over TLS, trusting this PEM CA (or self-signed certificate) for the broker.
@@ -35,11 +37,41 @@ impl std::fmt::Debug for DeviceConfig {
                 "password",
                 &format_args!("{}", mimamori_core::secret::REDACTED),
             )
-            .field("host", &self.host)
-            .field("port", &self.port)
+            .field("brokers", &self.brokers)
             .field("resend_interval", &self.resend_interval)
             .field("tls_ca", &self.tls_ca)
             .finish()
+    }
+}
+
+impl DeviceConfig {
+    /// The device's connection to `node`: its login, a signed `offline` last will, TLS when
+    /// configured.
+    fn options(&self, mac_key: &str, node: &BrokerAddress) -> MqttOptions {
+        let id = self.id.as_str();
+        let mut options = MqttOptions::new(id, &node.host, node.port);
+        let will =
+            serde_json::to_vec(&Status::signed(id, "offline", mac_key)).expect("status serialises");
+        options
+            .set_credentials(id, &self.password)
+            .set_keep_alive(Duration::from_secs(30))
+            .set_last_will(LastWill::new(
+                topic::device_status(&self.id),
+                will,
+                QoS::AtLeastOnce,
+                false,
+            ));
+        if let Some(ca) = self.tls_ca.clone() {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            options.set_transport(rumqttc::Transport::tls_with_config(
+                rumqttc::TlsConfiguration::Simple {
+                    ca,
+                    alpn: None,
+                    client_auth: None,
+                },
+            ));
+        }
+        options
     }
 }
 
@@ -72,28 +104,8 @@ impl DeviceClient {
     pub fn start(config: DeviceConfig, shutdown: CancellationToken) -> Self {
         let mac_key = device_mac_key(&config.password);
         let id = config.id.clone();
-        let mut options = MqttOptions::new(id.as_str(), &config.host, config.port);
-        let will = serde_json::to_vec(&Status::signed(id.as_str(), "offline", &mac_key))
-            .expect("status serialises");
-        options
-            .set_credentials(id.as_str(), &config.password)
-            .set_keep_alive(Duration::from_secs(30))
-            .set_last_will(LastWill::new(
-                topic::device_status(&id),
-                will,
-                QoS::AtLeastOnce,
-                false,
-            ));
-        if let Some(ca) = config.tls_ca.clone() {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            options.set_transport(rumqttc::Transport::tls_with_config(
-                rumqttc::TlsConfiguration::Simple {
-                    ca,
-                    alpn: None,
-                    client_auth: None,
-                },
-            ));
-        }
+        let mut nodes = Nodes::new(config.brokers.clone());
+        let options = config.options(&mac_key, nodes.current());
         let (client, mut eventloop) = AsyncClient::new(options, 1024);
         let (connected_tx, connected) = watch::channel(false);
         // Sequence numbers must grow across restarts: start from the clock (a real device stores it).
@@ -112,6 +124,7 @@ impl DeviceClient {
 
         let me = device.clone();
         let stop = shutdown.clone();
+        let resend_interval = config.resend_interval;
         tokio::spawn(async move {
             loop {
                 let event = tokio::select! {
@@ -142,11 +155,30 @@ impl DeviceClient {
                             .await;
                         let _ = connected_tx.send(true);
                     }
+                    Ok(MqttEvent::Incoming(Packet::SubAck(ack)))
+                        if ack
+                            .return_codes
+                            .contains(&rumqttc::SubscribeReasonCode::Failure) =>
+                    {
+                        // Refused, e.g. by a cluster node whose replicated state is still moving
+                        // after another node died (NATS: "Unable to add JetStream consumer"):
+                        // without it no receipt arrives and the device resends for ever. Asked
+                        // again a second later.
+                        tracing::debug!(device_id = %me.id, "Receipts subscription refused; asking again.");
+                        let (client, topic) = (me.client.clone(), topic::device_receipts(&me.id));
+                        tokio::spawn(async move {
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                            let _ = client.subscribe(topic, QoS::AtLeastOnce).await;
+                        });
+                    }
                     Ok(MqttEvent::Incoming(Packet::Publish(p))) => me.on_receipt(&p.payload),
                     Ok(_) => {}
                     Err(e) => {
                         let _ = connected_tx.send(false);
                         tracing::debug!(device_id = %me.id, error = %e, "Device connection lost; reconnecting.");
+                        if nodes.len() > 1 {
+                            eventloop.mqtt_options = config.options(&me.mac_key, nodes.move_on());
+                        }
                         tokio::select! {
                             () = stop.cancelled() => break,
                             () = tokio::time::sleep(Duration::from_millis(200)) => {}
@@ -158,7 +190,7 @@ impl DeviceClient {
 
         let me = device.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(config.resend_interval);
+            let mut tick = tokio::time::interval(resend_interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {

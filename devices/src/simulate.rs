@@ -21,8 +21,8 @@ pub struct Household {
 /// How the simulation runs.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub host: String,
-    pub port: u16,
+    /// The broker's nodes (`mqtt.url`, one or several).
+    pub brokers: Vec<mimamori_core::endpoint::BrokerAddress>,
     /// Simulated seconds per real second (60: an hour a minute).
     pub speed: f64,
     pub timezone: Tz,
@@ -82,8 +82,7 @@ async fn live(
         let config = DeviceConfig {
             id,
             password,
-            host: settings.host.clone(),
-            port: settings.port,
+            brokers: settings.brokers.clone(),
             resend_interval: Duration::from_secs(5),
             tls_ca: None,
         };

@@ -10,6 +10,7 @@
 use crate::ingest::{Batch, Ingestor, Reply};
 use crate::metrics::Metrics;
 use mimamori_broker::local::{Delivery, Local, LocalReceiver, LocalSender, Outgoing};
+use mimamori_core::endpoint::BrokerAddress;
 use mimamori_core::topic;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, Publish, QoS};
 use std::future::Future;
@@ -51,15 +52,8 @@ pub fn filters(settings: &MqttSettings, zigbee2mqtt_prefix: &str, concerns: bool
 /// (which is what sends our acknowledgements and receipts), while the worker stores messages in
 /// the order they arrived, in batches of what has queued up, and acknowledges each once stored.
 pub async fn run(settings: MqttSettings, ingestor: Arc<Ingestor>, shutdown: CancellationToken) {
-    let mut options = MqttOptions::new(&settings.client_id, &settings.host, settings.port);
-    options
-        .set_credentials(&settings.username, &settings.password)
-        .set_clean_session(false)
-        .set_manual_acks(true)
-        .set_keep_alive(Duration::from_secs(30))
-        .set_max_packet_size(512 * 1024, 512 * 1024)
-        .set_inflight(100);
-    let (client, mut eventloop) = AsyncClient::new(options, 4096);
+    let mut nodes = settings.nodes();
+    let (client, mut eventloop) = AsyncClient::new(options(&settings, nodes.current()), 4096);
     // No Nagle: the gateway writes many small packets (acknowledgements, receipts) and waits for
     // the broker's next messages, which wait for those acknowledgements. With Nagle's algorithm
     // each small write waited for the broker's delayed ACK (~40 ms on loopback): the stored times
@@ -89,7 +83,7 @@ pub async fn run(settings: MqttSettings, ingestor: Arc<Ingestor>, shutdown: Canc
         match event {
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                 failures = 0;
-                tracing::info!(session_present = ack.session_present, host = %settings.host, port = settings.port, "Gateway connected to the broker.");
+                tracing::info!(session_present = ack.session_present, broker = %nodes.current(), "Gateway connected to the broker.");
                 for filter in &subscriptions {
                     if let Err(e) = client.try_subscribe(filter.clone(), QoS::AtLeastOnce) {
                         tracing::error!(error = %e, filter, "Cannot subscribe.");
@@ -105,9 +99,14 @@ pub async fn run(settings: MqttSettings, ingestor: Arc<Ingestor>, shutdown: Canc
             Err(e) => {
                 failures = failures.saturating_add(1);
                 if failures == 1 || failures.is_multiple_of(20) {
-                    tracing::warn!(error = %e, failures, host = %settings.host, port = settings.port, "Gateway cannot reach the broker; retrying.");
+                    tracing::warn!(error = %e, failures, broker = %nodes.current(), "Gateway cannot reach the broker; retrying.");
                 }
-                let backoff = Duration::from_millis(100 * 2u64.pow(failures.min(6)))
+                // On a cluster the next node; the backoff grows only once every node failed.
+                if nodes.len() > 1 {
+                    eventloop.mqtt_options = options(&settings, nodes.move_on());
+                }
+                let rounds = failures / nodes.len() as u32;
+                let backoff = Duration::from_millis(100 * 2u64.pow(rounds.min(6)))
                     .min(Duration::from_secs(5));
                 tokio::select! {
                     () = shutdown.cancelled() => break,
@@ -120,6 +119,20 @@ pub async fn run(settings: MqttSettings, ingestor: Arc<Ingestor>, shutdown: Canc
     let _ = worker.await;
     let _ = client.try_disconnect();
     tracing::info!("Gateway stopped.");
+}
+
+/// The gateway's session on `node`: the broker keeps it (and queues for it) while the gateway is
+/// away — on a cluster, on every node — and each message is acknowledged only once stored.
+fn options(settings: &MqttSettings, node: &BrokerAddress) -> MqttOptions {
+    let mut options = MqttOptions::new(&settings.client_id, &node.host, node.port);
+    options
+        .set_credentials(&settings.username, &settings.password)
+        .set_clean_session(false)
+        .set_manual_acks(true)
+        .set_keep_alive(Duration::from_secs(30))
+        .set_max_packet_size(512 * 1024, 512 * 1024)
+        .set_inflight(100);
+    options
 }
 
 /// Most messages in one batch (one statement): the broker's window (the embedded broker's, and

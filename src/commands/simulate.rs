@@ -29,15 +29,14 @@ pub async fn run(config: Config, devices: usize, speed: f64) -> Result<(), Failu
     .await?;
     let broker = mimamori_core::endpoint::MqttEndpoint::resolve(&config, None, String::new())
         .map_err(Failure::Config)?;
-    let (host, port) = (broker.host, broker.port);
     println!(
-        "mimamori simulate: {households} homes, {} devices, {speed}× real time, broker {host}:{port}",
-        households * 4
+        "mimamori simulate: {households} homes, {} devices, {speed}× real time, broker {}",
+        households * 4,
+        broker.brokers_text()
     );
     let shutdown = CancellationToken::new();
     let settings = Settings {
-        host,
-        port,
+        brokers: broker.brokers,
         speed,
         timezone: config.timezone().map_err(Failure::Config)?,
         routine: Routine::default(),

@@ -209,8 +209,7 @@ pub async fn run(mut config: Config, mut parts: Components) -> Result<(), Failur
             tasks.spawn(demo_report(gateway.events(), shutdown.clone()));
         }
         let settings = mimamori_devices::simulate::Settings {
-            host: endpoint.host.clone(),
-            port: endpoint.port,
+            brokers: endpoint.brokers.clone(),
             speed: 600.0,
             timezone: config.timezone().map_err(Failure::Config)?,
             routine: mimamori_devices::routine::Routine {
@@ -241,8 +240,8 @@ pub async fn run(mut config: Config, mut parts: Components) -> Result<(), Failur
     }
     if parts.gateway {
         println!(
-            "mimamori: gateway connecting to mqtt://{}:{}",
-            endpoint.host, endpoint.port
+            "mimamori: gateway connecting to mqtt://{}",
+            endpoint.brokers_text()
         );
     }
     if parts.alerts {

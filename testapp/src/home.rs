@@ -55,6 +55,19 @@ pub async fn press_on(
     seq: i64,
     at: DateTime<Utc>,
 ) {
+    try_press_on(store, device, resident, seq, at)
+        .await
+        .unwrap();
+}
+
+/// As [`press_on`], failing as the store fails (down, full): the device sends it again later.
+pub async fn try_press_on(
+    store: &Store,
+    device: &str,
+    resident: &ResidentId,
+    seq: i64,
+    at: DateTime<Utc>,
+) -> Result<(), mimamori_core::storage::StorageError> {
     store
         .insert_signal(&NewSignal {
             source: SignalSource::Device(DeviceId::parse(device).unwrap()),
@@ -67,5 +80,5 @@ pub async fn press_on(
             clock_skewed: false,
         })
         .await
-        .unwrap();
+        .map(|_| ())
 }

@@ -41,6 +41,7 @@ use mimamori_core::config::{
 use mimamori_core::domain::{Alert, AlertId, ResidentId};
 use mimamori_core::endpoint::MqttEndpoint;
 use mimamori_core::registry::Registry;
+use mimamori_core::storage::StorageError;
 use mimamori_core::storage::Store;
 use mimamori_testkit::smtp::SmtpServer;
 use mimamori_testkit::telegram::BotApi;
@@ -317,6 +318,16 @@ impl TestApp {
             steps.push(step);
         }
         steps
+    }
+
+    /// One step of the service as its loops take it — rules, escalation, then the outbox until
+    /// nothing is due — stopping at the first storage failure (the store down or full), which it
+    /// returns: the loops log it and try again at their next turn.
+    pub async fn try_step(&mut self) -> Result<(), StorageError> {
+        self.alerts.tick().await?;
+        self.alerts.escalate().await?;
+        while self.alerts.send_next().await?.is_some() {}
+        Ok(())
     }
 
     /// Waits until the alert service is connected to the app's broker ([`Options::mqtt_broker`]).

@@ -34,14 +34,14 @@ pub enum BrokerKind {
     Embedded,
     Mosquitto,
     /// A three-node NATS cluster ([`crate::nats::NatsCluster`]): devices connect to the first
-    /// node, the gateway to the second.
+    /// node, the gateway to the second; each moves to the next when its node dies.
     Nats,
 }
 
 /// The external broker a test started, stopped with the platform.
 enum External {
     // Held for its Drop, which stops the process.
-    Mosquitto(#[allow(dead_code)] Mosquitto),
+    Mosquitto(Mosquitto),
     Nats(crate::nats::NatsCluster),
 }
 
@@ -101,8 +101,11 @@ pub struct PartnerCreds {
 pub struct Platform {
     pub store: Store,
     pub kind: BrokerKind,
-    /// Where devices connect (plain MQTT).
+    /// Where devices connect (plain MQTT): the first of `nodes`.
     pub addr: SocketAddr,
+    /// The broker's nodes in the devices' order of preference: one, or a cluster's three (the
+    /// gateway's list starts at the second).
+    pub nodes: Vec<SocketAddr>,
     /// The embedded broker's TLS listener, when started with one.
     pub addr_tls: Option<SocketAddr>,
     /// What the components are built from: the broker's listeners, the service login.
@@ -115,6 +118,9 @@ pub struct Platform {
     gateway: Option<(CancellationToken, TaskTracker)>,
     /// The running (or last) gateway's counters.
     metrics: Arc<Metrics>,
+    /// Gateways started beside the first ([`Platform::start_gateways`]): stop signal, tasks,
+    /// counters.
+    more_gateways: Vec<(CancellationToken, TaskTracker, Arc<Metrics>)>,
     /// Every gateway's ingest events, passed on here so that a test may listen at any time,
     /// across a gateway's restart.
     events: broadcast::Sender<IngestEvent>,
@@ -251,7 +257,6 @@ impl Platform {
             config.broker.tls_key = Some(key);
         }
         let mut addr_tls = None;
-        let mut gateway_addr = None;
         let mut local = None;
         let (addr, external) = match kind {
             BrokerKind::Embedded => {
@@ -356,26 +361,36 @@ impl Platform {
                     &service_password,
                 )
                 .await;
-                gateway_addr = Some(cluster.mqtt[1]);
                 (cluster.mqtt[0], Some(External::Nats(cluster)))
             }
         };
-        let endpoint = MqttEndpoint::resolve(
-            &config,
-            Some(gateway_addr.unwrap_or(addr)),
-            service_password,
-        )
-        .unwrap();
+        let nodes = match &external {
+            Some(External::Nats(cluster)) => cluster.mqtt.clone(),
+            _ => vec![addr],
+        };
+        let mut endpoint = MqttEndpoint::resolve(&config, Some(addr), service_password).unwrap();
+        endpoint.brokers = match &external {
+            Some(External::Mosquitto(m)) => vec![m.services],
+            _ => nodes.clone(),
+        }
+        .iter()
+        .cycle()
+        .skip(1.min(nodes.len() - 1))
+        .take(nodes.len())
+        .map(|a| (*a).into())
+        .collect();
         let mut p = Self {
             store,
             kind,
             addr,
+            nodes,
             addr_tls,
             config,
             endpoint,
             clock: Arc::new(SystemClock),
             gateway: None,
             metrics: Arc::new(Metrics::default()),
+            more_gateways: Vec::new(),
             events: broadcast::channel(16 * 1024).0,
             shutdown: CancellationToken::new(),
             external,
@@ -396,17 +411,77 @@ impl Platform {
     /// [`Platform::stop_gateway`]: the same persistent session).
     pub fn start_gateway(&mut self) {
         assert!(self.gateway.is_none());
+        let (stop, tasks, metrics) = self.run_gateway(&self.endpoint);
+        self.metrics = metrics;
+        self.gateway = Some((stop, tasks));
+    }
+
+    /// Starts `n` gateways, each with its own session (`…-1`, `…-2`, …), as a deployment that
+    /// shares the device traffic: in one shared-subscription group where the broker has them
+    /// (`$share/…`), each receiving everything on NATS, which has none (docs/DEPLOYMENT.md). The
+    /// platform was started without a gateway. Returns once every one has stored a probe's event.
+    pub async fn start_gateways(&mut self, n: usize, probe: &DeviceClient) {
+        assert!(self.gateway.is_none() && n >= 1);
+        if self.kind != BrokerKind::Nats {
+            self.endpoint.shared_group = "gateways".into();
+        }
+        let base = self.endpoint.client_id.clone();
+        for i in 1..=n {
+            let mut endpoint = self.endpoint.clone();
+            endpoint.client_id = format!("{base}-{i}");
+            let (stop, tasks, metrics) = self.run_gateway(&endpoint);
+            if i == 1 {
+                self.metrics = metrics;
+                self.gateway = Some((stop, tasks));
+            } else {
+                self.more_gateways.push((stop, tasks, metrics));
+            }
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while self.gateway_metrics().iter().any(|m| {
+            m.stored.load(std::sync::atomic::Ordering::Relaxed)
+                + m.duplicates.load(std::sync::atomic::Ordering::Relaxed)
+                == 0
+        }) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "not every gateway became ready"
+            );
+            let _ = probe
+                .send(
+                    mimamori_core::protocol::EventType::Heartbeat,
+                    None,
+                    Some(99),
+                )
+                .await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Every running gateway's counters, the first first.
+    pub fn gateway_metrics(&self) -> Vec<Arc<Metrics>> {
+        std::iter::once(self.metrics.clone())
+            .chain(self.more_gateways.iter().map(|g| g.2.clone()))
+            .collect()
+    }
+
+    /// Builds a gateway through its face (Fujisawa's registry) logged in as `endpoint`, and runs
+    /// it, its ingest events passed on to [`Platform::events`].
+    fn run_gateway(
+        &self,
+        endpoint: &MqttEndpoint,
+    ) -> (CancellationToken, TaskTracker, Arc<Metrics>) {
         let mut gateway = mimamori_gateway::build(
             &self.config,
             self.store.clone(),
             Arc::new(Registry::fujisawa()),
             self.clock.clone(),
-            &self.endpoint,
+            endpoint,
         );
         if let Some(local) = &self.local {
             gateway.in_process(local.clone());
         }
-        self.metrics = gateway.metrics();
+        let metrics = gateway.metrics();
         let stop = CancellationToken::new();
         let tasks = TaskTracker::new();
         let mut from_gateway = gateway.events();
@@ -426,7 +501,7 @@ impl Platform {
         });
         gateway.run(&tasks, &stop);
         tasks.close();
-        self.gateway = Some((stop, tasks));
+        (stop, tasks, metrics)
     }
 
     /// Stops the gateway and waits until it has.
@@ -471,8 +546,7 @@ impl Platform {
             DeviceConfig {
                 id: c.id.clone(),
                 password: c.password.clone(),
-                host: self.addr.ip().to_string(),
-                port: self.addr.port(),
+                brokers: self.nodes.iter().map(|a| (*a).into()).collect(),
                 resend_interval: Duration::from_millis(200),
                 tls_ca: None,
             },
@@ -520,6 +594,10 @@ impl Platform {
         if self.gateway.is_some() {
             self.stop_gateway().await;
         }
+        for (stop, tasks, _) in std::mem::take(&mut self.more_gateways) {
+            stop.cancel();
+            tasks.wait().await;
+        }
         drop(self.external.take());
     }
 }
@@ -546,9 +624,14 @@ pub async fn wait_for(
 }
 
 /// A Mosquitto started for one test: password file with the logins and the service account, and
-/// the ACL `mimamori admin mosquitto-acl` ships.
+/// the ACL `mimamori admin mosquitto-acl` ships, on two listeners as docs/SECURITY.md configures
+/// it: devices' (their username is their client id) and the platform's services' (each gateway
+/// and alert service with a client id of its own under the one service account).
 pub struct Mosquitto {
+    /// The devices' and partners' listener.
     pub addr: SocketAddr,
+    /// The platform's services' listener.
+    pub services: SocketAddr,
     child: std::process::Child,
     _dir: tempfile::TempDir,
 }
@@ -571,20 +654,28 @@ impl Mosquitto {
         }
         let acl_file = dir.path().join("acl");
         std::fs::write(&acl_file, acl).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let free = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        };
+        let (port, services_port) = (free(), free());
         let conf = dir.path().join("mosquitto.conf");
+        let security = format!(
+            "allow_anonymous false\npassword_file {}\nacl_file {}\n",
+            passwd.display(),
+            acl_file.display()
+        );
         std::fs::write(
             &conf,
             format!(
-                "listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {}\nacl_file {}\n\
-                 persistence false\nuse_username_as_clientid true\nmax_queued_messages 100000\nmax_inflight_messages 100\n\
+                "per_listener_settings true\n\
+                 listener {port} 127.0.0.1\n{security}use_username_as_clientid true\n\
+                 listener {services_port} 127.0.0.1\n{security}\
+                 persistence false\nmax_queued_messages 100000\nmax_inflight_messages 100\n\
                  log_dest stderr\nlog_type {}\n",
-                passwd.display(),
-                acl_file.display(),
                 std::env::var("MOSQUITTO_LOG_TYPE").unwrap_or_else(|_| "error".into())
             ),
         )
@@ -598,8 +689,11 @@ impl Mosquitto {
             .spawn()
             .expect("mosquitto is installed: declare the Mosquitto need of this test");
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let services: SocketAddr = format!("127.0.0.1:{services_port}").parse().unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(addr).is_err() {
+        while std::net::TcpStream::connect(addr).is_err()
+            || std::net::TcpStream::connect(services).is_err()
+        {
             assert!(
                 std::time::Instant::now() < deadline,
                 "mosquitto did not start"
@@ -608,6 +702,7 @@ impl Mosquitto {
         }
         Self {
             addr,
+            services,
             child,
             _dir: dir,
         }

@@ -50,16 +50,19 @@ pub enum Need {
     OpenSsl,
     /// The `nats-server` command (2.9 or later: MQTT), for a clustered broker.
     Nats,
+    /// Permission to mount a tmpfs ([`crate::tmpfs`]), to fill a disk.
+    Tmpfs,
 }
 
 impl Need {
-    const ALL: [Need; 6] = [
+    const ALL: [Need; 7] = [
         Need::Postgres,
         Need::Smtp,
         Need::Browser,
         Need::Mosquitto,
         Need::OpenSsl,
         Need::Nats,
+        Need::Tmpfs,
     ];
 
     /// The environment variable that, set to `1`, makes a case fail when this need is missing.
@@ -71,6 +74,7 @@ impl Need {
             Need::Mosquitto => "MIMAMORI_TEST_REQUIRE_MOSQUITTO",
             Need::OpenSsl => "MIMAMORI_TEST_REQUIRE_OPENSSL",
             Need::Nats => "MIMAMORI_TEST_REQUIRE_NATS",
+            Need::Tmpfs => crate::tmpfs::REQUIRE_ENV,
         }
     }
 
@@ -121,6 +125,10 @@ impl Need {
             Need::Nats => ok(
                 runs("nats-server", &["--version"]),
                 "nats-server is not installed (apt-get install -y nats-server)",
+            ),
+            Need::Tmpfs => ok(
+                crate::tmpfs::available(),
+                "this process may not mount a tmpfs (needs root or CAP_SYS_ADMIN)",
             ),
         }
     }

@@ -13,6 +13,7 @@
 //!   person does. Needs `apt-get install -y chromium chromium-driver`.
 //! - [`postgres`]: the PostgreSQL server of the tests — `MIMAMORI_TEST_POSTGRES_URL`, else the
 //!   usual local address — and whether it answers.
+//! - [`tmpfs`]: a small tmpfs to fill up (the disk-full fault); mounting needs root.
 //!
 //! And the [`harness`] every integration test target runs under (`harness = false`): cases
 //! registered with [`tests!`] or `mimamori_core::on_both_backends!` say what they need, and one
@@ -23,3 +24,4 @@ pub mod harness;
 pub mod postgres;
 pub mod smtp;
 pub mod telegram;
+pub mod tmpfs;

@@ -5,7 +5,7 @@
 use super::stream::AlertStream;
 use super::{SendError, Sender};
 use mimamori_core::domain::{Alert, Notification};
-use mimamori_core::endpoint::MqttEndpoint;
+use mimamori_core::endpoint::{BrokerAddress, MqttEndpoint, Nodes};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use std::future::Future;
 use std::pin::Pin;
@@ -25,22 +25,34 @@ pub struct MqttSender {
 pub struct Connection {
     eventloop: rumqttc::EventLoop,
     connected: watch::Sender<bool>,
+    /// The login, to connect to another node with.
+    endpoint: MqttEndpoint,
+    /// The broker's nodes: on a failed connection, the next.
+    nodes: Nodes,
+}
+
+/// The publisher's connection to `node`.
+fn options(endpoint: &MqttEndpoint, node: &BrokerAddress) -> MqttOptions {
+    let mut options = MqttOptions::new(&endpoint.client_id, &node.host, node.port);
+    options
+        .set_credentials(&endpoint.username, &endpoint.password)
+        .set_keep_alive(Duration::from_secs(30));
+    options
 }
 
 impl MqttSender {
     /// A publisher logged in as `endpoint`; it sends once its [`Connection`] runs.
     pub fn new(endpoint: &MqttEndpoint) -> (Self, Connection) {
-        let mut options = MqttOptions::new(&endpoint.client_id, &endpoint.host, endpoint.port);
-        options
-            .set_credentials(&endpoint.username, &endpoint.password)
-            .set_keep_alive(Duration::from_secs(30));
-        let (client, eventloop) = AsyncClient::new(options, 1024);
+        let nodes = endpoint.nodes();
+        let (client, eventloop) = AsyncClient::new(options(endpoint, nodes.current()), 1024);
         let (tx, connected) = watch::channel(false);
         (
             Self { client, connected },
             Connection {
                 eventloop,
                 connected: tx,
+                endpoint: endpoint.clone(),
+                nodes,
             },
         )
     }
@@ -88,7 +100,10 @@ impl Connection {
                 Ok(_) => {}
                 Err(e) => {
                     let _ = self.connected.send(false);
-                    tracing::debug!(error = %e, "Alert publisher disconnected; reconnecting.");
+                    tracing::debug!(error = %e, broker = %self.nodes.current(), "Alert publisher disconnected; reconnecting.");
+                    if self.nodes.len() > 1 {
+                        self.eventloop.mqtt_options = options(&self.endpoint, self.nodes.move_on());
+                    }
                     tokio::select! {
                         () = shutdown.cancelled() => break,
                         () = tokio::time::sleep(Duration::from_millis(500)) => {}

@@ -34,7 +34,7 @@ use teloxide::RequestError;
 use teloxide::prelude::Requester;
 use teloxide::types::{
     AllowedUpdate, CallbackQuery, ChatId, InlineKeyboardButton, InlineKeyboardMarkup, Message,
-    MessageId, Update, UpdateKind,
+    Seconds, Update, UpdateKind,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -59,6 +59,10 @@ pub enum BotError {
 /// The bot: sends alert messages and handles what responders send back.
 pub struct Telegram {
     bot: teloxide::Bot,
+    /// Delivery's own HTTP client and the methods' base URL (`{api_url}/bot{token}/`): see
+    /// [`Telegram::call`].
+    http: reqwest::Client,
+    methods_url: String,
     store: Store,
     ctx: Context,
     /// What a button does: acknowledge or resolve, as on every surface.
@@ -77,8 +81,18 @@ impl Telegram {
     ) -> Result<Self, url::ParseError> {
         super::install_crypto_provider();
         let api_url = url::Url::parse(config.api_url.trim_end_matches('/'))?;
+        let methods_url = format!(
+            "{}/bot{}/",
+            api_url.as_str().trim_end_matches('/'),
+            config.token.expose_secret()
+        );
         Ok(Self {
             bot: teloxide::Bot::new(config.token.expose_secret()).set_api_url(api_url),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(17))
+                .build()
+                .unwrap_or_default(),
+            methods_url,
             store,
             ctx,
             actions,
@@ -417,13 +431,18 @@ impl Telegram {
                     .filter(|m| m.chat_id == chat)
                 {
                     self.pacer.wait(chat).await;
-                    let mut request = self.bot.edit_message_text(
-                        ChatId(chat),
-                        MessageId(m.message_id as i32),
-                        text.clone(),
-                    );
-                    request.reply_markup = Some(keyboard(alert));
-                    match request.await {
+                    let edited = self
+                        .call(
+                            "editMessageText",
+                            serde_json::json!({
+                                "chat_id": chat,
+                                "message_id": m.message_id,
+                                "text": text,
+                                "reply_markup": keyboard(alert),
+                            }),
+                        )
+                        .await;
+                    match edited {
                         Ok(_) => {}
                         Err(RequestError::Api(
                             ApiError::MessageNotModified
@@ -437,13 +456,22 @@ impl Telegram {
             }
             _ => {
                 self.pacer.wait(chat).await;
-                let mut request = self.bot.send_message(ChatId(chat), text);
-                request.reply_markup = Some(keyboard(alert).into());
-                let sent = request.await.map_err(send_error)?;
+                let sent = self
+                    .call(
+                        "sendMessage",
+                        serde_json::json!({
+                            "chat_id": chat,
+                            "text": text,
+                            "reply_markup": keyboard(alert),
+                        }),
+                    )
+                    .await
+                    .map_err(send_error)?;
+                let message_id = sent["message_id"].as_i64().unwrap_or_default();
                 self.store
                     .record_telegram_message(&TelegramMessage {
                         chat_id: chat,
-                        message_id: sent.id.0 as i64,
+                        message_id,
                         alert: alert.id,
                         responder: told.responder,
                         sent_at: self.clock.now(),
@@ -455,6 +483,54 @@ impl Telegram {
                 Ok(())
             }
         }
+    }
+}
+
+impl Telegram {
+    /// A Bot API call of delivery (`sendMessage`, `editMessageText`): its `result`, or the
+    /// failure as teloxide reports it, for [`send_error`]. Made here rather than through
+    /// teloxide's `Bot`, which after any 5xx answer waits 10 s in real time before it returns
+    /// (teloxide-core's `DELAY_ON_SERVER_ERROR`): while the API answered 500, every attempt held
+    /// the channel's one outbox loop for 10 s, and on the fault suite's injected clock ten
+    /// minutes of 500s took more than ten real minutes. The outbox backs off by itself.
+    async fn call(
+        &self,
+        method: &str,
+        params: serde_json::Value,
+    ) -> Result<serde_json::Value, RequestError> {
+        let io = |e: &dyn std::fmt::Display| {
+            RequestError::Io(Arc::new(std::io::Error::other(without_token(
+                &e.to_string(),
+            ))))
+        };
+        let response = self
+            .http
+            .post(format!("{}{method}", self.methods_url))
+            .json(&params)
+            .send()
+            .await
+            .map_err(|e| io(&e))?;
+        let status = response.status();
+        let text = response.text().await.map_err(|e| io(&e))?;
+        let Ok(body) = serde_json::from_str::<serde_json::Value>(&text) else {
+            return Err(io(&format!("HTTP {status}, not a Bot API answer")));
+        };
+        if body["ok"].as_bool() == Some(true) {
+            return Ok(body["result"].clone());
+        }
+        if let Some(after) = body["parameters"]["retry_after"].as_u64() {
+            return Err(RequestError::RetryAfter(Seconds::from_seconds(
+                after.min(u64::from(u32::MAX)) as u32,
+            )));
+        }
+        if let Some(chat) = body["parameters"]["migrate_to_chat_id"].as_i64() {
+            return Err(RequestError::MigrateToChatId(ChatId(chat)));
+        }
+        let description = body["description"].as_str().unwrap_or_default();
+        Err(RequestError::Api(
+            serde_json::from_value(serde_json::Value::String(description.into()))
+                .unwrap_or_else(|_| ApiError::Unknown(description.into())),
+        ))
     }
 }
 

@@ -146,8 +146,7 @@ async fn main() {
         Arc::new(Metrics::default()),
     ));
     let gateway = mimamori_gateway::mqtt::MqttSettings {
-        host: host.clone(),
-        port,
+        brokers: vec![broker.addr.into()],
         client_id: "mimamori-bench-gateway".into(),
         username: "mimamori-service".into(),
         password: service_password.clone(),
@@ -160,8 +159,7 @@ async fn main() {
     ));
     let (mqtt, connection) =
         mimamori_alerts::notify::mqtt::MqttSender::new(&mimamori_core::endpoint::MqttEndpoint {
-            host: host.clone(),
-            port,
+            brokers: vec![broker.addr.into()],
             client_id: "mimamori-bench-alerts".into(),
             username: "mimamori-service".into(),
             password: service_password.clone(),
@@ -340,8 +338,7 @@ async fn main() {
             DeviceConfig {
                 id: id.clone(),
                 password: password.clone(),
-                host: host.clone(),
-                port,
+                brokers: vec![broker.addr.into()],
                 resend_interval: Duration::from_secs(2),
                 tls_ca: None,
             },

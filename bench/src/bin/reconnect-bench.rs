@@ -554,8 +554,7 @@ async fn press_round(
         let config = DeviceConfig {
             id: id.clone(),
             password: password.clone(),
-            host: addr.ip().to_string(),
-            port: addr.port(),
+            brokers: vec![addr.into()],
             resend_interval: Duration::from_secs(2),
             tls_ca: None,
         };

@@ -26,7 +26,7 @@ pub use city::CityConfig;
 pub use gateway::{GatewayConfig, MessageAuth};
 pub use http::HttpConfig;
 pub use log::{LogConfig, LogFormat};
-pub use mqtt::{MqttConfig, mqtt_host_port};
+pub use mqtt::{MqttConfig, mqtt_addresses, mqtt_host_port};
 pub use notify::{
     EmailConfig, EmailTransport, NotifyConfig, SmtpSecurity, TelegramConfig, TelegramMode,
     WebhookConfig,

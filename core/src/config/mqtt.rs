@@ -8,7 +8,9 @@ use serde::Deserialize;
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MqttConfig {
-    /// `mqtt://HOST:PORT`; empty: the embedded broker at `broker.listen`.
+    /// `mqtt://HOST:PORT`, or the nodes of a broker cluster separated by commas
+    /// (`mqtt://a:1883, mqtt://b:1883`): a client moves to the next when its node's connection
+    /// fails. Empty: the embedded broker at `broker.listen`.
     pub url: String,
     /// The platform's service account. The embedded broker accepts it besides devices.
     pub username: String,
@@ -36,7 +38,7 @@ impl MqttConfig {
     /// Without the embedded broker (`broker_enabled` false) there must be an external one.
     pub(crate) fn validate(&self, broker_enabled: bool) -> Result<(), Invalid> {
         if !self.url.is_empty() {
-            mqtt_host_port(&self.url).map_err(|m| ("mqtt.url", m))?;
+            mqtt_addresses(&self.url).map_err(|m| ("mqtt.url", m))?;
         } else if !broker_enabled {
             return Err((
                 "mqtt.url",
@@ -51,6 +53,22 @@ impl MqttConfig {
         }
         Ok(())
     }
+}
+
+/// Host and port of each `mqtt://HOST:PORT` URL of a comma-separated list (at least one).
+pub fn mqtt_addresses(urls: &str) -> Result<Vec<(String, u16)>, String> {
+    urls.split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(mqtt_host_port)
+        .collect::<Result<Vec<_>, _>>()
+        .and_then(|nodes| {
+            if nodes.is_empty() {
+                Err(format!("{urls:?} names no broker"))
+            } else {
+                Ok(nodes)
+            }
+        })
 }
 
 /// Host and port of an `mqtt://HOST:PORT` URL.

@@ -180,6 +180,20 @@ impl Store {
                     Ok(())
                 })
             })
+            .after_release(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend != Backend::Sqlite {
+                        return Ok(true);
+                    }
+                    // A write that failed with SQLITE_FULL (the disk full) may leave its
+                    // transaction open, holding the database's write lock: every other writer
+                    // then got "database is locked" long after the disk had room again (the
+                    // fault suite's disk-full case). A connection still in a transaction when it
+                    // comes back is rolled back and closed; the ROLLBACK of one that is not fails
+                    // harmlessly.
+                    Ok(sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err())
+                })
+            })
             .connect(&url)
             .await?;
         let checkpoints =
