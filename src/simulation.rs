@@ -183,8 +183,9 @@ pub async fn demo_responders(
 }
 
 /// The demo's partner under a watch-over agreement (デモ郵便局), with a fresh token for the report
-/// form and the API each run.
-pub async fn demo_partner(store: &Store) -> Result<String, Failure> {
+/// form and the API each run; `true` when this run registered it (its reports are sent once, at
+/// the demo's first start, not again at every restart).
+pub async fn demo_partner(store: &Store) -> Result<(String, bool), Failure> {
     use mimamori_core::domain::{NewPartner, PartnerId, PartnerKind};
     let now = chrono::Utc::now();
     let token = mimamori_core::secret::generate_partner_token();
@@ -196,19 +197,19 @@ pub async fn demo_partner(store: &Store) -> Result<String, Failure> {
         agreement: Some("デモ用の見守り協定".into()),
     };
     match store.add_partner(&partner, &hash, now).await {
-        Ok(_) => Ok(token),
+        Ok(_) => Ok((token, true)),
         Err(mimamori_core::storage::StorageError::Conflict(_)) => {
             store
                 .add_partner_token(&partner.id, &hash, now)
                 .await
                 .map_err(|e| Failure::Other(e.into()))?;
-            Ok(token)
+            Ok((token, false))
         }
         Err(e) => Err(Failure::Other(e.into())),
     }
 }
 
-/// What the demo's partner reports at start: newspapers piling up at the second simulated home
+/// What the demo's partner reports at its first start: newspapers piling up at the second simulated home
 /// (linked to its resident, for that district's CSW) and a place no address names (for the
 /// coordinator's triage queue).
 pub fn demo_concerns(registry: &Registry) -> Vec<mimamori_gateway::concern::ConcernReport> {

@@ -17,6 +17,7 @@ mimamori_testkit::tests! {
     sync a_thousand_row_cp932_csv_imports_and_a_bad_row_imports_nothing;
     sync a_provisioned_device_reaches_a_running_platform;
     sync the_demo_shows_signals_and_alerts_flowing;
+    sync a_restarted_demo_prints_only_what_is_new;
     sync a_client_sending_wrong_tokens_is_refused_for_a_while;
     sync policies_and_pauses_from_the_command_line;
     sync an_emergency_press_reaches_the_alerts_topic_and_a_webhook_routed_to_the_district;
@@ -977,14 +978,34 @@ async fn wait_for_metric(http: &str, name: &str) {
     }
 }
 
-/// `mimamori up --demo` shows signals of simulated homes as they are stored, and the alert the
-/// first home's call button raises.
+/// What the demo prints, each line one of these: a summary of the signals every few seconds
+/// (not a line per heartbeat, which scrolled the sign-in token away), each alert and mail, and
+/// the sign-in and report-form lines.
+const DEMO_LINES: [&str; 5] = [
+    "デモ / demo: 集計 / summary ",
+    "デモ / demo: アラート #",
+    "デモ / demo: メール / email ",
+    "デモ / demo: ダッシュボード / dashboard ",
+    "デモ / demo: 協力事業者の連絡フォーム / partner form ",
+];
+
+/// The signals a demo summary line counts since the previous one.
+fn summarised_signals(line: &str) -> Option<u64> {
+    let rest = line.strip_prefix(DEMO_LINES[0])?;
+    let (_, after) = rest.split_once("信号 / signals ")?;
+    after.split('（').next()?.parse().ok()
+}
+
+/// `mimamori up --demo` sums up the signals of simulated homes every few seconds, shows the
+/// alert the first home's call button raises, and prints its sign-in line again while it runs.
 fn the_demo_shows_signals_and_alerts_flowing() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, up) = start_up(dir.path(), &["--demo"]);
     let (mut signals, mut alert, mut mail, mut token, mut code) = (0, None, None, None, None);
     let mut demo_concerns = (false, false);
+    let mut sign_ins = 0;
     while signals < 3
+        || sign_ins < 2
         || alert.is_none()
         || mail.is_none()
         || token.is_none()
@@ -995,11 +1016,22 @@ fn the_demo_shows_signals_and_alerts_flowing() {
             .lines
             .recv_timeout(Duration::from_secs(60))
             .expect("no demo output");
-        if let Some(path) = line.strip_prefix("デモ / demo: メール / email ") {
+        if line.starts_with("デモ / demo: ") {
+            assert!(
+                DEMO_LINES.iter().any(|p| line.starts_with(p)),
+                "a line of its own for one signal: {line}"
+            );
+        }
+        if let Some(n) = summarised_signals(&line) {
+            signals += n;
+        } else if let Some(path) = line.strip_prefix("デモ / demo: メール / email ") {
             mail = Some(dir.path().join(path));
         } else if let Some(rest) = line.strip_prefix("デモ / demo: ダッシュボード / dashboard ")
         {
-            token = rest.split(' ').next_back().map(String::from);
+            let printed = rest.split(' ').next_back().map(String::from);
+            assert!(token.is_none() || token == printed, "{line}");
+            token = printed;
+            sign_ins += 1;
         } else if let Some(rest) =
             line.strip_prefix("デモ / demo: 協力事業者の連絡フォーム / partner form ")
         {
@@ -1027,9 +1059,6 @@ fn the_demo_shows_signals_and_alerts_flowing() {
                     demo_concerns.1 = true;
                 }
             }
-        } else if line.starts_with("デモ / demo: ") {
-            assert!(line.contains("device:sim-"), "{line}");
-            signals += 1;
         }
     }
     // The alert was emailed to the district's demo responder, as a file, with its link.
@@ -1118,6 +1147,63 @@ fn the_demo_shows_signals_and_alerts_flowing() {
         }
     }
     assert!(stop(&mut child, "-INT").success());
+}
+
+/// A demo started again in the same folder prints only what is new: not the alerts and mails
+/// of the first run, and the demo partner's reports are not sent again (their alerts would be
+/// joined and printed anew).
+fn a_restarted_demo_prints_only_what_is_new() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, up) = start_up(dir.path(), &["--demo"]);
+    let (mut concerns, mut mails) = (0, std::collections::HashSet::new());
+    while concerns < 2 || mails.is_empty() {
+        let line = up
+            .lines
+            .recv_timeout(Duration::from_secs(60))
+            .expect("no demo output");
+        if line.starts_with("デモ / demo: アラート #")
+            && line.contains("見守り協力事業者からの連絡")
+        {
+            concerns += 1;
+        } else if let Some(path) = line.strip_prefix("デモ / demo: メール / email ") {
+            mails.insert(path.to_string());
+        }
+    }
+    assert!(stop(&mut child, "-INT").success());
+
+    let (mut child, up) = start_up(dir.path(), &["--demo"]);
+    // Two summaries: long past the start, when the reports were sent and printed.
+    let mut summaries = 0;
+    while summaries < 2 {
+        let line = up
+            .lines
+            .recv_timeout(Duration::from_secs(60))
+            .expect("no demo output");
+        if summarised_signals(&line).is_some() {
+            summaries += 1;
+        } else if line.starts_with("デモ / demo: アラート #") {
+            assert!(
+                !line.contains("見守り協力事業者からの連絡"),
+                "again: {line}"
+            );
+        } else if let Some(path) = line.strip_prefix("デモ / demo: メール / email ") {
+            assert!(!mails.contains(path), "the first run's mail again: {line}");
+        }
+    }
+    assert!(stop(&mut child, "-INT").success());
+    let concerns = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = data_store(dir.path()).await;
+        let filter = mimamori_core::storage::AlertFilter {
+            kind: Some(mimamori_core::domain::AlertKind::Concern),
+            ..Default::default()
+        };
+        store.list_alerts(&filter).await.unwrap()
+    });
+    assert_eq!(concerns.len(), 2, "the partner's two reports, once");
+    assert!(
+        concerns.iter().all(|a| a.evidence_count == 1),
+        "{concerns:?}"
+    );
 }
 
 /// One HTTP/1.0 request; the whole response, headers (lower-case names) and body.

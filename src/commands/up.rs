@@ -8,6 +8,7 @@ use mimamori_core::config::Config;
 use mimamori_core::endpoint::MqttEndpoint;
 use mimamori_gateway::IngestEvent;
 use std::io::Write;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -142,7 +143,15 @@ pub async fn run(mut config: Config, mut parts: Components) -> Result<(), Failur
             let mail = (config.notify.email.transport
                 == mimamori_core::config::EmailTransport::File)
                 .then(|| config.notify.email.mail_dir(&config.data_dir));
-            tasks.spawn(demo_alerts(store.clone(), mail, shutdown.clone()));
+            // What an earlier run printed is not printed again as new.
+            let printed = DemoPrinted::before_start(&store, mail.as_deref()).await;
+            tasks.spawn(demo_alerts(
+                store.clone(),
+                registry.clone(),
+                mail,
+                printed,
+                shutdown.clone(),
+            ));
         }
         Some(alerts)
     } else {
@@ -174,7 +183,7 @@ pub async fn run(mut config: Config, mut parts: Components) -> Result<(), Failur
             mimamori_web::BuildError::Config(m) => Failure::Config(m),
             e => Failure::Other(e.into()),
         })?;
-        if parts.demo {
+        if let Some((_, true)) = demo_partner {
             tasks.spawn(demo_concerns(web.intake(), registry.clone()));
         }
         if let Some(metrics) = config.http.metrics_listen {
@@ -204,9 +213,19 @@ pub async fn run(mut config: Config, mut parts: Components) -> Result<(), Failur
     } else {
         None
     };
+    let sign_in = match (http_addr, &demo_token) {
+        (Some(addr), Some(token)) => Some(format!(
+            "デモ / demo: ダッシュボード / dashboard http://{addr}/login トークン / token {token}"
+        )),
+        _ => None,
+    };
     if let Some(homes) = demo_homes {
         if let Some(gateway) = &gateway {
-            tasks.spawn(demo_report(gateway.events(), shutdown.clone()));
+            tasks.spawn(demo_report(
+                gateway.events(),
+                sign_in.clone(),
+                shutdown.clone(),
+            ));
         }
         let settings = mimamori_devices::simulate::Settings {
             brokers: endpoint.brokers.clone(),
@@ -251,12 +270,10 @@ pub async fn run(mut config: Config, mut parts: Components) -> Result<(), Failur
         "mimamori: database {}",
         super::redact(&config.database_url())
     );
-    if let (Some(addr), Some(token)) = (http_addr, &demo_token) {
-        println!(
-            "デモ / demo: ダッシュボード / dashboard http://{addr}/login トークン / token {token}"
-        );
+    if let Some(line) = &sign_in {
+        println!("{line}");
     }
-    if let (Some(addr), Some(code)) = (http_addr, &demo_partner) {
+    if let (Some(addr), Some((code, _))) = (http_addr, &demo_partner) {
         println!(
             "デモ / demo: 協力事業者の連絡フォーム / partner form http://{addr}/report コード / code {code}"
         );
@@ -292,33 +309,54 @@ pub async fn run(mut config: Config, mut parts: Components) -> Result<(), Failur
     Ok(())
 }
 
-/// Prints what the demo's homes send as it is stored: ids and kinds only, no personal data.
+/// How often the demo's console sums up the signals stored since the last summary: a line per
+/// signal (mostly heartbeats) scrolled the sign-in token away within a minute.
+const DEMO_SUMMARY_EVERY: Duration = Duration::from_secs(10);
+/// Every this many summaries the sign-in line is printed again, so that it stays findable.
+const DEMO_SIGN_IN_EVERY: u32 = 3;
+
+/// Prints one line every [`DEMO_SUMMARY_EVERY`] with the signals the demo's homes sent since the
+/// last one, by kind (counts only, no personal data), and every [`DEMO_SIGN_IN_EVERY`] lines the
+/// sign-in line again.
 async fn demo_report(
     mut events: tokio::sync::broadcast::Receiver<IngestEvent>,
+    sign_in: Option<String>,
     shutdown: CancellationToken,
 ) {
+    let mut counts = std::collections::BTreeMap::<&'static str, u64>::new();
+    let mut total = 0u64;
+    let mut summaries = 0u32;
+    let mut tick = tokio::time::interval_at(
+        tokio::time::Instant::now() + DEMO_SUMMARY_EVERY,
+        DEMO_SUMMARY_EVERY,
+    );
     loop {
         let event = tokio::select! {
             () = shutdown.cancelled() => return,
+            _ = tick.tick() => {
+                let since: u64 = counts.values().sum();
+                total += since;
+                let kinds: Vec<String> =
+                    counts.iter().map(|(kind, n)| format!("{kind} {n}")).collect();
+                println!(
+                    "デモ / demo: 集計 / summary {} 信号 / signals {since}（{}）合計 / total {total}",
+                    chrono::Local::now().format("%H:%M:%S"),
+                    if kinds.is_empty() { "-".to_string() } else { kinds.join("・") },
+                );
+                counts.clear();
+                summaries += 1;
+                if summaries % DEMO_SIGN_IN_EVERY == 0
+                    && let Some(line) = &sign_in
+                {
+                    println!("{line}");
+                }
+                let _ = std::io::stdout().flush();
+                continue;
+            }
             e = events.recv() => e,
         };
         match event {
-            Ok(IngestEvent::Stored(s)) => {
-                let source = s.source.key();
-                let what = s
-                    .body
-                    .get("sensor")
-                    .or_else(|| s.body.get("type"))
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("");
-                println!(
-                    "デモ / demo: {} {} {} {}",
-                    s.received_at.format("%H:%M:%S"),
-                    s.kind.label_ja(),
-                    what,
-                    source
-                );
-            }
+            Ok(IngestEvent::Stored(s)) => *counts.entry(s.kind.label_ja()).or_default() += 1,
             Ok(_) => {}
             Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
             Err(_) => return,
@@ -326,9 +364,7 @@ async fn demo_report(
     }
 }
 
-/// Prints each alert of the demo as it is opened (kind, district, alert id) and each email the
-/// file transport writes to `mail` (its file: open it to read the message and its link).
-/// The demo partner's reports at start, through the same intake as the form and the API.
+/// The demo partner's reports at its first start, through the same intake as the form and the API.
 async fn demo_concerns(
     intake: mimamori_gateway::concern::ConcernIntake,
     registry: Arc<mimamori_core::registry::Registry>,
@@ -344,20 +380,64 @@ async fn demo_concerns(
     }
 }
 
+/// The alerts (with their evidence count) and mails the demo's console has shown.
+struct DemoPrinted {
+    alerts: std::collections::HashSet<(mimamori_core::domain::AlertId, i64)>,
+    mails: std::collections::HashSet<std::path::PathBuf>,
+}
+
+impl DemoPrinted {
+    /// What is already in the store and the mail folder when the demo starts: an earlier run's,
+    /// not news to this one.
+    async fn before_start(store: &mimamori_core::storage::Store, mail: Option<&Path>) -> Self {
+        let alerts = store
+            .list_alerts(&mimamori_core::storage::AlertFilter {
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|a| (a.id, a.evidence_count))
+            .collect();
+        Self {
+            alerts,
+            mails: mail.map(mail_files).unwrap_or_default(),
+        }
+    }
+}
+
+/// The `.eml` files in `dir`.
+fn mail_files(dir: &Path) -> std::collections::HashSet<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Prints each alert of the demo as it is opened (kind, district, alert id) and each email the
+/// file transport writes to `mail` (its file: open it to read the message and its link).
+/// What `printed` holds (an earlier run's) is not printed again.
 async fn demo_alerts(
     store: mimamori_core::storage::Store,
+    registry: Arc<mimamori_core::registry::Registry>,
     mail: Option<std::path::PathBuf>,
+    printed: DemoPrinted,
     shutdown: CancellationToken,
 ) {
-    let mut seen = std::collections::HashSet::new();
-    let mut mails = std::collections::HashSet::new();
-    // Districts by their Japanese names (鵠沼地区), not their ids.
-    let districts: std::collections::HashMap<_, _> = store
-        .list_districts()
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .map(|d| (d.id, d.name))
+    let DemoPrinted {
+        alerts: mut seen,
+        mut mails,
+    } = printed;
+    // Districts by their Japanese names (鵠沼地区), from the registry, not their ids.
+    let districts: std::collections::HashMap<_, _> = registry
+        .districts
+        .iter()
+        .map(|d| (d.id.clone(), d.name.clone()))
         .collect();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
@@ -392,12 +472,9 @@ async fn demo_alerts(
             }
         }
         let Some(dir) = &mail else { continue };
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            continue;
-        };
-        let mut new: Vec<_> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "eml") && !mails.contains(p))
+        let mut new: Vec<_> = mail_files(dir)
+            .into_iter()
+            .filter(|p| !mails.contains(p))
             .collect();
         new.sort();
         for path in new {
