@@ -345,7 +345,7 @@ async fn demo_report(
                 );
                 counts.clear();
                 summaries += 1;
-                if summaries % DEMO_SIGN_IN_EVERY == 0
+                if summaries.is_multiple_of(DEMO_SIGN_IN_EVERY)
                     && let Some(line) = &sign_in
                 {
                     println!("{line}");
