@@ -1171,12 +1171,19 @@ fn a_restarted_demo_prints_only_what_is_new() {
     }
     assert!(stop(&mut child, "-INT").success());
 
-    let (mut child, up) = start_up(dir.path(), &["--demo"]);
+    // Every line from the first on (the old alerts would be printed before the addresses).
+    let (mut child, lines) = start(
+        dir.path(),
+        &["up", "--demo"],
+        &[
+            ("MIMAMORI__HTTP__LISTEN", "127.0.0.1:0"),
+            ("MIMAMORI__BROKER__LISTEN", "127.0.0.1:0"),
+        ],
+    );
     // Two summaries: long past the start, when the reports were sent and printed.
     let mut summaries = 0;
     while summaries < 2 {
-        let line = up
-            .lines
+        let line = lines
             .recv_timeout(Duration::from_secs(60))
             .expect("no demo output");
         if summarised_signals(&line).is_some() {
