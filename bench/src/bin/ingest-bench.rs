@@ -30,16 +30,25 @@
 //! Options: `--devices 1000`, `--events 100000`, `--baseline-events` (as `--events`), `--rate
 //! 10000`, `--seconds 30`, `--window 20`, `--no-saturation`, `--no-rate`, `--no-mosquitto`, `--tcp`,
 //! `--database postgres://USER@HOST/DB` (the bench creates and drops a database of its own on that
-//! server).
+//! server), `--nats-cluster` with `--gateways 1|2`.
+//!
+//! **`--nats-cluster`**: instead of the embedded broker, a 3-node NATS cluster (`nats-server` on
+//! PATH; JetStream and MQTT on each node, the logins `mimamori_broker::nats_authorization`
+//! makes). The devices connect to node 0; the baseline is the cluster alone, node 0 → one QoS 1
+//! subscriber on node 1; then `--gateways` gateways (1 or 2, `mimamori_gateway::build` over TCP,
+//! each with its own client id on node 1, 2) store what the devices publish. On NATS each gateway
+//! receives everything and the store keeps each (device, seq) once (docs/DEPLOYMENT.md), so
+//! "stored" counts each once, and the other gateway's copy is a duplicate.
 
 use anyhow::{Context, Result, anyhow, bail};
 use chrono::Utc;
-use mimamori_bench::brokers::Mosquitto;
+use mimamori_bench::brokers::{Mosquitto, NatsCluster};
 use mimamori_bench::latency::percentile;
 use mimamori_bench::machine::{
     CpuTimes, load_average, open_files_limit, process_cpu_seconds, process_rss_bytes,
 };
 use mimamori_bench::wire;
+use mimamori_broker::{ExternalLogin, Login};
 use mimamori_core::clock::SystemClock;
 use mimamori_core::config::{Backend, Config};
 use mimamori_core::domain::{DeviceId, DeviceKind, SignalSource};
@@ -92,6 +101,11 @@ struct Options {
     mosquitto: bool,
     /// The gateway over loopback TCP instead of in process.
     tcp: bool,
+    /// A 3-node NATS cluster instead of the embedded broker: devices on node 0, gateways on
+    /// nodes 1, 2, … over TCP.
+    nats_cluster: bool,
+    /// Gateways, each with its own client id (several only with `--nats-cluster`).
+    gateways: usize,
     database: Option<String>,
 }
 
@@ -122,9 +136,17 @@ impl Options {
             saturation: !flag("--no-saturation"),
             fixed_rate: !flag("--no-rate"),
             mosquitto: !flag("--no-mosquitto"),
-            tcp: flag("--tcp"),
+            tcp: flag("--tcp") || flag("--nats-cluster"),
+            nats_cluster: flag("--nats-cluster"),
+            gateways: number("--gateways", 1)?.max(1),
             database: text("--database"),
         };
+        if o.gateways > 1 && !o.nats_cluster {
+            bail!("--gateways above 1 needs --nats-cluster (the embedded broker shares by group)");
+        }
+        if o.gateways > 2 {
+            bail!("--gateways: the cluster has two nodes beside the devices' (1 or 2)");
+        }
         if let Some(url) = &o.database
             && !url.starts_with("postgres")
         {
@@ -260,11 +282,49 @@ async fn bench(o: &Options, dir: &Path, config: &Config, url: &str) -> Result<()
     );
 
     let service_password = mimamori_core::secret::generate(32);
-    let broker = mimamori_broker::start_embedded(config, &store, &service_password)
-        .context("Failed to start the embedded broker")?;
+    let service = config.mqtt.username.clone();
+    // The broker the devices and gateways use: the embedded one as `up` starts it, or a NATS
+    // cluster with each device's login and rights.
+    let (broker, cluster) = if o.nats_cluster {
+        let logins: Vec<ExternalLogin> = devices
+            .iter()
+            .map(|(id, password)| ExternalLogin {
+                username: id.to_string(),
+                login: Login::Device {
+                    id: id.to_string(),
+                    hub: false,
+                },
+                password: password.clone(),
+            })
+            .collect();
+        let authorization = mimamori_broker::nats_authorization(
+            &service,
+            &service_password,
+            &config.gateway.zigbee2mqtt_topic,
+            &logins,
+        );
+        let started = Instant::now();
+        let cluster = NatsCluster::start(dir, &authorization, &service, &service_password)
+            .await?
+            .context("--nats-cluster needs nats-server (2.9 or later) on PATH")?;
+        eprintln!(
+            "ingest-bench: NATS cluster up in {:.1} s (not measured)",
+            started.elapsed().as_secs_f64()
+        );
+        (None, Some(cluster))
+    } else {
+        let broker = mimamori_broker::start_embedded(config, &store, &service_password)
+            .context("Failed to start the embedded broker")?;
+        (Some(broker), None)
+    };
+    let devices_addr = match (&broker, &cluster) {
+        (Some(b), _) => b.addr,
+        (None, Some(c)) => c.mqtt[0],
+        (None, None) => unreachable!("a broker was started above"),
+    };
     // The bare Mosquitto: anonymous, every message queued for the subscriber (no cap, so that
     // it loses none), and the same window of unacknowledged messages as the embedded broker.
-    let mosquitto = if o.mosquitto {
+    let mosquitto = if o.mosquitto && !o.nats_cluster {
         Mosquitto::start(dir, "max_queued_messages 0\nmax_inflight_messages 100\n").await?
     } else {
         None
@@ -273,29 +333,43 @@ async fn bench(o: &Options, dir: &Path, config: &Config, url: &str) -> Result<()
 
     // 1. Baselines: the brokers alone.
     let mut baselines = Vec::new();
-    let service = config.mqtt.username.clone();
-    let mut brokers = vec![(
-        "embedded broker alone (logins, topic rights)".to_string(),
-        broker.addr,
-        service.as_str(),
-        service_password.as_str(),
-    )];
+    // (label, the devices' node, the subscriber's node, its login)
+    let mut brokers = Vec::new();
+    if let Some(b) = &broker {
+        brokers.push((
+            "embedded broker alone (logins, topic rights)".to_string(),
+            b.addr,
+            b.addr,
+            service.as_str(),
+            service_password.as_str(),
+        ));
+    }
+    if let Some(c) = &cluster {
+        brokers.push((
+            "NATS cluster alone: node 0 → node 1".to_string(),
+            c.mqtt[0],
+            c.mqtt[1],
+            service.as_str(),
+            service_password.as_str(),
+        ));
+    }
     if let Some(m) = &mosquitto {
         brokers.push((
             format!("{} alone (anonymous)", m.version),
+            m.addr,
             m.addr,
             "bench",
             "bench",
         ));
     }
-    for (label, addr, user, password) in brokers {
+    for (label, addr, sink_addr, user, password) in brokers {
         if o.baseline_events == 0 {
             break;
         }
         eprintln!("ingest-bench: baseline, {label}");
         client.ask(&format!("connect {addr}")).await?;
         client
-            .ask(&format!("sink {addr} {user} {password}"))
+            .ask(&format!("sink {sink_addr} {user} {password}"))
             .await?;
         let cpu = CpuTimes::now();
         let published: Published = client.json(&format!("burst {}", o.baseline_events)).await?;
@@ -314,26 +388,65 @@ async fn bench(o: &Options, dir: &Path, config: &Config, url: &str) -> Result<()
         });
     }
 
-    // 2. The platform: the gateway as `mimamori up` starts it.
+    // 2. The platform: the gateway as `mimamori up` starts it; on the NATS cluster each gateway
+    // on a node of its own (1, 2), with its own client id, and no shared group: each receives
+    // everything, and the store keeps each (device, seq) once (docs/DEPLOYMENT.md).
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
-    let endpoint = MqttEndpoint::resolve(config, Some(broker.addr), service_password)
-        .map_err(|m| anyhow!("the gateway's endpoint: {m}"))?;
-    let mut gateway = mimamori_gateway::build(
-        config,
-        store.clone(),
-        Arc::new(mimamori_core::registry::Registry::fujisawa()),
-        Arc::new(SystemClock),
-        &endpoint,
-    );
-    if !o.tcp {
-        gateway.in_process(broker.local());
+    let mut gateways = Vec::new();
+    for g in 0..o.gateways {
+        let mut config = config.clone();
+        let endpoint = match &cluster {
+            Some(c) => {
+                config.mqtt.client_id = format!("{}-{}", config.mqtt.client_id, g + 1);
+                let mut endpoint = MqttEndpoint::resolve(&config, None, service_password.clone())
+                    .map_err(|m| anyhow!("the gateway's endpoint: {m}"))?;
+                endpoint.brokers = vec![c.mqtt[1 + g].into()];
+                endpoint
+            }
+            None => MqttEndpoint::resolve(&config, Some(devices_addr), service_password.clone())
+                .map_err(|m| anyhow!("the gateway's endpoint: {m}"))?,
+        };
+        let mut gateway = mimamori_gateway::build(
+            &config,
+            store.clone(),
+            Arc::new(mimamori_core::registry::Registry::fujisawa()),
+            Arc::new(SystemClock),
+            &endpoint,
+        );
+        if let (false, Some(b)) = (o.tcp, &broker) {
+            gateway.in_process(b.local());
+        }
+        gateways.push(gateway);
     }
-    let metrics = gateway.metrics();
+    let metrics: Vec<_> = gateways.iter().map(|g| g.metrics()).collect();
     let capacity = o.devices + o.events + o.rate * o.seconds + 1024;
-    let recorder = Recorder::start(gateway.events(), index.clone(), capacity);
-    gateway.run(&tasks, &shutdown);
-    client.ask(&format!("connect {}", broker.addr)).await?;
+    let recorder = Recorder::start(
+        gateways.iter().map(|g| g.events()).collect(),
+        index.clone(),
+        capacity,
+    );
+    for gateway in gateways {
+        gateway.run(&tasks, &shutdown);
+    }
+    client.ask(&format!("connect {devices_addr}")).await?;
+    // On NATS a gateway's first session holds nothing from before its subscription: one event
+    // at a time until every gateway has received one (stored, and counted below).
+    let mut probes = 0;
+    if cluster.is_some() {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while metrics
+            .iter()
+            .any(|m| m.received.load(Ordering::Relaxed) == 0)
+        {
+            if Instant::now() > deadline {
+                bail!("a gateway received nothing from the cluster within 60 s");
+            }
+            let p: Published = client.json("burst 1").await?;
+            probes += p.published;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
     // Warm-up, not measured: one event per device (the gateway reads each device once).
     eprintln!("ingest-bench: warm-up, one event per device");
     let warm = Phase::run(
@@ -375,7 +488,8 @@ async fn bench(o: &Options, dir: &Path, config: &Config, url: &str) -> Result<()
         ));
     }
     client.ask("disconnect").await?;
-    let expected: usize = warm.published + phases.iter().map(|(_, p)| p.published).sum::<usize>();
+    let expected: usize =
+        probes + warm.published + phases.iter().map(|(_, p)| p.published).sum::<usize>();
     let counted = count_stored(url).await;
 
     print_report(
@@ -423,7 +537,7 @@ struct Recorder {
 
 impl Recorder {
     fn start(
-        mut events: tokio::sync::broadcast::Receiver<IngestEvent>,
+        receivers: Vec<tokio::sync::broadcast::Receiver<IngestEvent>>,
         index: Arc<HashMap<String, u32>>,
         capacity: usize,
     ) -> Arc<Self> {
@@ -436,48 +550,50 @@ impl Recorder {
             missed: AtomicU64::new(0),
             changed: Notify::new(),
         });
-        let r = me.clone();
-        tokio::spawn(async move {
-            loop {
-                match events.recv().await {
-                    Ok(IngestEvent::Stored(s)) => {
-                        let at = now_us();
-                        let SignalSource::Device(id) = &s.source else {
-                            continue;
-                        };
-                        let seq = s
-                            .dedup_key
-                            .as_deref()
-                            .and_then(|k| k.strip_prefix("seq:"))
-                            .and_then(|k| k.parse::<u64>().ok());
-                        if let (Some(&dev), Some(seq)) = (index.get(id.as_str()), seq)
-                            && r.stored
+        for mut events in receivers {
+            let (r, index) = (me.clone(), index.clone());
+            tokio::spawn(async move {
+                loop {
+                    match events.recv().await {
+                        Ok(IngestEvent::Stored(s)) => {
+                            let at = now_us();
+                            let SignalSource::Device(id) = &s.source else {
+                                continue;
+                            };
+                            let seq = s
+                                .dedup_key
+                                .as_deref()
+                                .and_then(|k| k.strip_prefix("seq:"))
+                                .and_then(|k| k.parse::<u64>().ok());
+                            if let (Some(&dev), Some(seq)) = (index.get(id.as_str()), seq)
+                                && r.stored
+                                    .lock()
+                                    .expect("lock")
+                                    .insert((dev, seq), at)
+                                    .is_some()
+                            {
+                                r.stored_twice.fetch_add(1, Ordering::Relaxed);
+                            }
+                            r.count.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Ok(IngestEvent::Duplicate { .. }) => {
+                            r.duplicates.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Ok(IngestEvent::Dropped { reason, topic }) => {
+                            r.dropped
                                 .lock()
                                 .expect("lock")
-                                .insert((dev, seq), at)
-                                .is_some()
-                        {
-                            r.stored_twice.fetch_add(1, Ordering::Relaxed);
+                                .push(format!("{reason:?} {topic}"));
                         }
-                        r.count.fetch_add(1, Ordering::Relaxed);
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                            r.missed.fetch_add(n, Ordering::Relaxed);
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
                     }
-                    Ok(IngestEvent::Duplicate { .. }) => {
-                        r.duplicates.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Ok(IngestEvent::Dropped { reason, topic }) => {
-                        r.dropped
-                            .lock()
-                            .expect("lock")
-                            .push(format!("{reason:?} {topic}"));
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                        r.missed.fetch_add(n, Ordering::Relaxed);
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                    r.changed.notify_waiters();
                 }
-                r.changed.notify_waiters();
-            }
-        });
+            });
+        }
         me
     }
 
@@ -635,19 +751,24 @@ fn print_report(
     baselines: &[Baseline],
     phases: &[(String, Phase)],
     recorder: &Recorder,
-    metrics: &mimamori_gateway::Metrics,
+    metrics: &[Arc<mimamori_gateway::Metrics>],
     expected: usize,
     counted: Option<(i64, i64)>,
 ) {
     println!();
     println!(
-        "ingestion: {} devices, each with its own login, HMAC-signed activity events at QoS 1, window {} per device; {backend}; gateway {}",
+        "ingestion: {} devices, each with its own login, HMAC-signed activity events at QoS 1, window {} per device; {backend}; {}",
         o.devices,
         o.window,
-        if o.tcp {
-            "over loopback TCP"
+        if o.nats_cluster {
+            format!(
+                "{} gateway(s) over loopback TCP on a 3-node NATS cluster (devices on node 0, gateway i on node i, each its own client id, no shared group)",
+                o.gateways
+            )
+        } else if o.tcp {
+            "gateway over loopback TCP".to_string()
         } else {
-            "in process"
+            "gateway in process".to_string()
         }
     );
     println!(
@@ -669,10 +790,18 @@ fn print_report(
         .iter()
         .find(|b| b.label.starts_with("Mosquitto"))
         .map(|b| b.rate);
+    let nats = baselines
+        .iter()
+        .find(|b| b.label.starts_with("NATS"))
+        .map(|b| b.rate);
     println!();
     println!(
         "{:<34} | {:>8} | {:>10} | {:>10} | {:>5} | {:>17} | {:>17} | {:>11} | {:>16} | busy / stolen, load",
-        "gateway (embedded broker + store)",
+        if o.nats_cluster {
+            "gateways (NATS cluster + store)"
+        } else {
+            "gateway (embedded broker + store)"
+        },
         "events",
         "offered",
         "stored",
@@ -719,7 +848,10 @@ fn print_report(
         "stored twice: {}; redeliveries found stored already: {} (gateway metric: {}); dropped: {}{}; announcements the bench missed: {}",
         recorder.stored_twice.load(Ordering::Relaxed),
         recorder.duplicates.load(Ordering::Relaxed),
-        metrics.duplicates.load(Ordering::Relaxed),
+        metrics
+            .iter()
+            .map(|m| m.duplicates.load(Ordering::Relaxed))
+            .sum::<u64>(),
         dropped.len(),
         dropped
             .first()
@@ -734,6 +866,22 @@ fn print_report(
     }
 
     println!();
+    if o.nats_cluster {
+        for (label, p) in phases {
+            println!(
+                "{label}: {} gateway(s) stored {:.0}/s = {} of the cluster's own pub → sub rate; {} lost, {} stored twice",
+                o.gateways,
+                p.stored_rate,
+                nats.map_or_else(
+                    || "no baseline".into(),
+                    |n| format!("{:.2}", p.stored_rate / n)
+                ),
+                p.lost,
+                recorder.stored_twice.load(Ordering::Relaxed),
+            );
+        }
+        return;
+    }
     let verdict = |met: bool| if met { "met" } else { "NOT MET" };
     for (label, p) in phases {
         let mut lag = p.lag_ms.clone();
