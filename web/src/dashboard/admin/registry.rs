@@ -5,6 +5,25 @@
 //! with what to fix (422) or what is missing (404), and nothing changed.
 
 use super::{Issued, Section, SectionLink, admin_acting, admin_session, refused, sections};
+
+/// The value of `result`, or — from the handler — the response it holds instead.
+macro_rules! or_return {
+    ($result:expr) => {
+        match $result {
+            Ok(value) => value,
+            Err(response) => return response,
+        }
+    };
+}
+
+/// A refused action as its page shows it (what to mend), or the error page of a failed store.
+/// (The error is the handler's answer, returned at once: not worth a box.)
+#[allow(clippy::result_large_err)]
+fn refusal(e: mimamori_core::admin::AdminError) -> Result<Outcome, Response> {
+    refused(e)
+        .map(|(status, m)| Outcome::Refused(status, m))
+        .map_err(server_error)
+}
 use crate::dashboard::{DashboardState, Me, Session, see_other, server_error};
 use crate::page::{Choice, Row, page};
 use askama::Template;
@@ -177,10 +196,7 @@ pub(in crate::dashboard) async fn add_device(
     headers: HeaderMap,
     Form(f): Form<DeviceForm>,
 ) -> Response {
-    let session = match admin_acting(&state, &headers, "/admin/devices", &f.form_token).await {
-        Ok(s) => s,
-        Err(p) => return p,
-    };
+    let session = or_return!(admin_acting(&state, &headers, "/admin/devices", &f.form_token).await);
     let Ok(heartbeat_interval_s) = f.heartbeat.trim().parse::<i64>() else {
         let m = "死活確認の間隔を秒で入力してください（例：300） / heartbeat: a number of seconds"
             .to_string();
@@ -217,9 +233,9 @@ pub(in crate::dashboard) async fn add_device(
             )
             .await
         }
-        Err(e) => match refused(e) {
-            Ok((status, m)) => devices_page(&state, &session, Outcome::Refused(status, m), f).await,
-            Err(e) => server_error(e),
+        Err(e) => match refusal(e) {
+            Ok(refused) => devices_page(&state, &session, refused, f).await,
+            Err(page) => page,
         },
     }
 }
@@ -242,23 +258,12 @@ async fn device_enabled(
     f: ButtonForm,
     enabled: bool,
 ) -> Response {
-    let session = match admin_acting(&state, &headers, "/admin/devices", &f.form_token).await {
-        Ok(s) => s,
-        Err(p) => return p,
-    };
+    let session = or_return!(admin_acting(&state, &headers, "/admin/devices", &f.form_token).await);
     match session.admin(&state).set_device_enabled(&id, enabled).await {
         Ok(_) => see_other("/admin/devices"),
-        Err(e) => match refused(e) {
-            Ok((status, m)) => {
-                devices_page(
-                    &state,
-                    &session,
-                    Outcome::Refused(status, m),
-                    DeviceForm::default(),
-                )
-                .await
-            }
-            Err(e) => server_error(e),
+        Err(e) => match refusal(e) {
+            Ok(refused) => devices_page(&state, &session, refused, DeviceForm::default()).await,
+            Err(page) => page,
         },
     }
 }
@@ -388,10 +393,8 @@ pub(in crate::dashboard) async fn add_responder(
     headers: HeaderMap,
     Form(f): Form<ResponderForm>,
 ) -> Response {
-    let session = match admin_acting(&state, &headers, "/admin/responders", &f.form_token).await {
-        Ok(s) => s,
-        Err(p) => return p,
-    };
+    let session =
+        or_return!(admin_acting(&state, &headers, "/admin/responders", &f.form_token).await);
     let draft = ResponderDraft {
         id: Some(f.id.clone()),
         team: f.team.clone(),
@@ -422,11 +425,9 @@ pub(in crate::dashboard) async fn add_responder(
             )
             .await
         }
-        Err(e) => match refused(e) {
-            Ok((status, m)) => {
-                responders_page(&state, &session, Outcome::Refused(status, m), f).await
-            }
-            Err(e) => server_error(e),
+        Err(e) => match refusal(e) {
+            Ok(refused) => responders_page(&state, &session, refused, f).await,
+            Err(page) => page,
         },
     }
 }
@@ -438,10 +439,8 @@ pub(in crate::dashboard) async fn responder_token(
     Path(id): Path<String>,
     Form(f): Form<ButtonForm>,
 ) -> Response {
-    let session = match admin_acting(&state, &headers, "/admin/responders", &f.form_token).await {
-        Ok(s) => s,
-        Err(p) => return p,
-    };
+    let session =
+        or_return!(admin_acting(&state, &headers, "/admin/responders", &f.form_token).await);
     let revoke = f.revoke_others.is_some();
     let outcome = match session
         .admin(&state)
@@ -464,10 +463,7 @@ pub(in crate::dashboard) async fn responder_token(
                 lines,
             })
         }
-        Err(e) => match refused(e) {
-            Ok((status, m)) => Outcome::Refused(status, m),
-            Err(e) => return server_error(e),
-        },
+        Err(e) => or_return!(refusal(e)),
     };
     responders_page(&state, &session, outcome, ResponderForm::default()).await
 }
@@ -479,23 +475,15 @@ pub(in crate::dashboard) async fn deactivate_responder(
     Path(id): Path<String>,
     Form(f): Form<ButtonForm>,
 ) -> Response {
-    let session = match admin_acting(&state, &headers, "/admin/responders", &f.form_token).await {
-        Ok(s) => s,
-        Err(p) => return p,
-    };
+    let session =
+        or_return!(admin_acting(&state, &headers, "/admin/responders", &f.form_token).await);
     match session.admin(&state).deactivate_responder(&id).await {
         Ok(_) => see_other("/admin/responders"),
-        Err(e) => match refused(e) {
-            Ok((status, m)) => {
-                responders_page(
-                    &state,
-                    &session,
-                    Outcome::Refused(status, m),
-                    ResponderForm::default(),
-                )
-                .await
+        Err(e) => match refusal(e) {
+            Ok(refused) => {
+                responders_page(&state, &session, refused, ResponderForm::default()).await
             }
-            Err(e) => server_error(e),
+            Err(page) => page,
         },
     }
 }
@@ -600,10 +588,8 @@ pub(in crate::dashboard) async fn add_partner(
     headers: HeaderMap,
     Form(f): Form<PartnerForm>,
 ) -> Response {
-    let session = match admin_acting(&state, &headers, "/admin/partners", &f.form_token).await {
-        Ok(s) => s,
-        Err(p) => return p,
-    };
+    let session =
+        or_return!(admin_acting(&state, &headers, "/admin/partners", &f.form_token).await);
     let draft = PartnerDraft {
         id: Some(f.id.clone()),
         name: f.name.clone(),
@@ -621,11 +607,9 @@ pub(in crate::dashboard) async fn add_partner(
             )
             .await
         }
-        Err(e) => match refused(e) {
-            Ok((status, m)) => {
-                partners_page(&state, &session, Outcome::Refused(status, m), f).await
-            }
-            Err(e) => server_error(e),
+        Err(e) => match refusal(e) {
+            Ok(refused) => partners_page(&state, &session, refused, f).await,
+            Err(page) => page,
         },
     }
 }
@@ -637,10 +621,8 @@ pub(in crate::dashboard) async fn partner_token(
     Path(id): Path<String>,
     Form(f): Form<ButtonForm>,
 ) -> Response {
-    let session = match admin_acting(&state, &headers, "/admin/partners", &f.form_token).await {
-        Ok(s) => s,
-        Err(p) => return p,
-    };
+    let session =
+        or_return!(admin_acting(&state, &headers, "/admin/partners", &f.form_token).await);
     let outcome = match session.admin(&state).issue_partner_token(&id, true).await {
         Ok(t) => Outcome::Issued(partner_issued(
             format!(
@@ -649,10 +631,7 @@ pub(in crate::dashboard) async fn partner_token(
             ),
             t.token,
         )),
-        Err(e) => match refused(e) {
-            Ok((status, m)) => Outcome::Refused(status, m),
-            Err(e) => return server_error(e),
-        },
+        Err(e) => or_return!(refusal(e)),
     };
     partners_page(&state, &session, outcome, PartnerForm::default()).await
 }
@@ -664,23 +643,13 @@ pub(in crate::dashboard) async fn revoke_partner(
     Path(id): Path<String>,
     Form(f): Form<ButtonForm>,
 ) -> Response {
-    let session = match admin_acting(&state, &headers, "/admin/partners", &f.form_token).await {
-        Ok(s) => s,
-        Err(p) => return p,
-    };
+    let session =
+        or_return!(admin_acting(&state, &headers, "/admin/partners", &f.form_token).await);
     match session.admin(&state).revoke_partner_tokens(&id).await {
         Ok(_) => see_other("/admin/partners"),
-        Err(e) => match refused(e) {
-            Ok((status, m)) => {
-                partners_page(
-                    &state,
-                    &session,
-                    Outcome::Refused(status, m),
-                    PartnerForm::default(),
-                )
-                .await
-            }
-            Err(e) => server_error(e),
+        Err(e) => match refusal(e) {
+            Ok(refused) => partners_page(&state, &session, refused, PartnerForm::default()).await,
+            Err(page) => page,
         },
     }
 }
@@ -792,10 +761,7 @@ pub(in crate::dashboard) async fn add_team(
     headers: HeaderMap,
     Form(f): Form<TeamForm>,
 ) -> Response {
-    let session = match admin_acting(&state, &headers, "/admin/teams", &f.form_token).await {
-        Ok(s) => s,
-        Err(p) => return p,
-    };
+    let session = or_return!(admin_acting(&state, &headers, "/admin/teams", &f.form_token).await);
     let draft = TeamDraft {
         id: Some(f.id.clone()),
         kind: f.kind.clone(),
@@ -816,9 +782,9 @@ pub(in crate::dashboard) async fn add_team(
             )
             .await
         }
-        Err(e) => match refused(e) {
-            Ok((status, m)) => teams_page(&state, &session, Outcome::Refused(status, m), f).await,
-            Err(e) => server_error(e),
+        Err(e) => match refusal(e) {
+            Ok(refused) => teams_page(&state, &session, refused, f).await,
+            Err(page) => page,
         },
     }
 }
