@@ -28,8 +28,25 @@ fn free_port() -> u16 {
 impl NatsCluster {
     /// Starts three nodes with `authorization` (a NATS `authorization { … }` block) and returns
     /// once each node's MQTT listener answers a login of `(user, password)` with a session kept
-    /// in JetStream.
+    /// in JetStream. The ports are picked free and then given to the nodes, so another test may
+    /// take one in between (seen in CI: a node could not bind its route port, and the cluster
+    /// never formed): a cluster not ready in time is stopped and started again on other ports.
     pub async fn start(authorization: &str, user: &str, password: &str) -> Self {
+        const ATTEMPTS: usize = 3;
+        for attempt in 1..=ATTEMPTS {
+            let mut cluster = Self::start_once(authorization).await;
+            match cluster.wait_all_ready(user, password).await {
+                Ok(()) => return cluster,
+                Err(why) if attempt == ATTEMPTS => panic!("{why}"),
+                Err(why) => {
+                    eprintln!("NATS cluster not ready, starting it again on other ports: {why}")
+                }
+            }
+        }
+        unreachable!()
+    }
+
+    async fn start_once(authorization: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("authorization.conf"), authorization).unwrap();
         let routes: Vec<u16> = (0..3).map(|_| free_port()).collect();
@@ -70,16 +87,37 @@ impl NatsCluster {
                 .expect("nats-server is installed: declare the Nats need of this test");
             cluster.nodes.push(Some(child));
         }
-        for addr in cluster.mqtt.clone() {
-            cluster.wait_ready(addr, user, password).await;
-        }
         cluster
     }
 
-    /// Waits until `addr` accepts a login with a persistent session (JetStream is up).
-    async fn wait_ready(&self, addr: SocketAddr, user: &str, password: &str) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    /// Waits until every node accepts a login with a persistent session (JetStream is up); or
+    /// why not, when a node has exited or 30 s have passed.
+    async fn wait_all_ready(&mut self, user: &str, password: &str) -> Result<(), String> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+        for addr in self.mqtt.clone() {
+            self.wait_ready(addr, user, password, deadline).await?;
+        }
+        Ok(())
+    }
+
+    /// Waits until `addr` accepts a login with a persistent session.
+    async fn wait_ready(
+        &mut self,
+        addr: SocketAddr,
+        user: &str,
+        password: &str,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), String> {
         loop {
+            if let Some(i) = self.nodes.iter_mut().position(|n| {
+                n.as_mut()
+                    .is_some_and(|c| !matches!(c.try_wait(), Ok(None)))
+            }) {
+                return Err(format!(
+                    "NATS node n{i} exited; its log: {}",
+                    self.log(self.mqtt[i])
+                ));
+            }
             let mut options = rumqttc::MqttOptions::new(
                 format!("mimamori-nats-probe-{}", addr.port()),
                 addr.ip().to_string(),
@@ -103,13 +141,14 @@ impl NatsCluster {
             .await
             .unwrap_or(false);
             if ready {
-                return;
+                return Ok(());
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the NATS node at {addr} did not accept MQTT logins within 60 s; its log: {}",
-                self.log(addr)
-            );
+            if tokio::time::Instant::now() >= deadline {
+                return Err(format!(
+                    "the NATS node at {addr} did not accept MQTT logins within 40 s; its log: {}",
+                    self.log(addr)
+                ));
+            }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
