@@ -43,6 +43,7 @@
 use anyhow::{Context, Result, anyhow, bail};
 use chrono::Utc;
 use mimamori_bench::brokers::{Mosquitto, NatsCluster};
+use mimamori_bench::helper::Helper;
 use mimamori_bench::latency::percentile;
 use mimamori_bench::machine::{
     CpuTimes, load_average, open_files_limit, process_cpu_seconds, process_rss_bytes,
@@ -62,13 +63,11 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::OwnedWriteHalf;
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -329,7 +328,7 @@ async fn bench(o: &Options, dir: &Path, config: &Config, url: &str) -> Result<()
     } else {
         None
     };
-    let mut client = LoadClient::spawn(&credentials, o.window).await?;
+    let mut client = spawn_devices(&credentials, o.window)?;
 
     // 1. Baselines: the brokers alone.
     let mut baselines = Vec::new();
@@ -652,7 +651,7 @@ struct Phase {
 
 impl Phase {
     async fn run(
-        client: &mut LoadClient,
+        client: &mut Helper,
         recorder: &Recorder,
         command: &str,
         target_rate: Option<f64>,
@@ -943,59 +942,18 @@ struct ReceiptReport {
     log: PathBuf,
 }
 
-/// The devices: this binary with `--load-client`, driven through its stdin and stdout one line
-/// at a time; each answer is one line (JSON where there is something to report).
-struct LoadClient {
-    /// Killed when dropped.
-    child: Child,
-    commands: ChildStdin,
-    replies: Lines<BufReader<ChildStdout>>,
-}
-
-impl LoadClient {
-    async fn spawn(credentials: &Path, window: usize) -> Result<Self> {
-        let mut child = Command::new(std::env::current_exe()?)
-            .arg("--load-client")
-            .arg(credentials)
-            .arg("--window")
-            .arg(window.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .context("Failed to start the devices' process")?;
-        let commands = child.stdin.take().context("no stdin")?;
-        let replies = BufReader::new(child.stdout.take().context("no stdout")?).lines();
-        Ok(Self {
-            child,
-            commands,
-            replies,
-        })
-    }
-
-    fn pid(&self) -> Option<u32> {
-        self.child.id()
-    }
-
-    async fn ask(&mut self, command: &str) -> Result<String> {
-        self.commands
-            .write_all(format!("{command}\n").as_bytes())
-            .await?;
-        let reply = self
-            .replies
-            .next_line()
-            .await?
-            .context("the devices' process stopped")?;
-        if let Some(e) = reply.strip_prefix("error ") {
-            bail!("the devices' process, at {command:?}: {e}");
-        }
-        Ok(reply)
-    }
-
-    async fn json<T: serde::de::DeserializeOwned>(&mut self, command: &str) -> Result<T> {
-        let reply = self.ask(command).await?;
-        serde_json::from_str(&reply).with_context(|| format!("devices' process said {reply:?}"))
-    }
+/// The devices: this binary with `--load-client`, driven one line at a time; each answer is one
+/// line (JSON where there is something to report).
+fn spawn_devices(credentials: &Path, window: usize) -> Result<Helper> {
+    Helper::spawn(
+        &[
+            "--load-client".into(),
+            credentials.display().to_string(),
+            "--window".into(),
+            window.to_string(),
+        ],
+        "the devices' process",
+    )
 }
 
 // ---- The devices' process ----

@@ -23,6 +23,7 @@
 
 use anyhow::{Context, Result, anyhow, bail};
 use mimamori_bench::brokers::{Mosquitto, free_addr, wait_listening};
+use mimamori_bench::helper::Helper;
 use mimamori_bench::latency::{median, percentile};
 use mimamori_bench::machine::{
     CpuTimes, ThreadSampler, ThreadStates, listen_drops, open_files_limit, process_cpu_seconds,
@@ -40,13 +41,11 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -229,7 +228,7 @@ async fn run(o: &Options, dir: &Path) -> Result<()> {
 
     // 1. The storm: the brokers take turns within each round, so that the machine's slow moments
     // fall on all of them alike.
-    let mut client = StormClient::spawn(&credentials).await?;
+    let mut client = StormClient::spawn(&credentials)?;
     for round in 1..=o.rounds {
         for target in &mut targets {
             eprintln!(
@@ -394,55 +393,29 @@ struct StormReport {
     error: Option<String>,
 }
 
-/// The storm's clients: this binary with `--storm-client`, driven through its stdin and stdout
-/// one line at a time (`connect ADDR` → a JSON `StormReport`; `disconnect` → `closed MS`).
-struct StormClient {
-    /// Killed when dropped.
-    child: Child,
-    commands: ChildStdin,
-    replies: Lines<BufReader<ChildStdout>>,
-}
+/// The storm's clients: this binary with `--storm-client`, driven one line at a time
+/// (`connect ADDR` → a JSON `StormReport`; `disconnect` → `closed MS`).
+struct StormClient(Helper);
 
 impl StormClient {
-    async fn spawn(credentials: &Path) -> Result<Self> {
-        let mut child = Command::new(std::env::current_exe()?)
-            .arg("--storm-client")
-            .arg(credentials)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .context("Failed to start the storm's client process")?;
-        let commands = child.stdin.take().context("no stdin")?;
-        let replies = BufReader::new(child.stdout.take().context("no stdout")?).lines();
-        Ok(Self {
-            child,
-            commands,
-            replies,
-        })
+    fn spawn(credentials: &Path) -> Result<Self> {
+        Helper::spawn(
+            &["--storm-client".into(), credentials.display().to_string()],
+            "the storm's client process",
+        )
+        .map(Self)
     }
 
     fn pid(&self) -> Option<u32> {
-        self.child.id()
-    }
-
-    async fn ask(&mut self, command: &str) -> Result<String> {
-        self.commands
-            .write_all(format!("{command}\n").as_bytes())
-            .await?;
-        self.replies
-            .next_line()
-            .await?
-            .context("the storm's client process stopped")
+        self.0.pid()
     }
 
     async fn storm(&mut self, addr: SocketAddr) -> Result<StormReport> {
-        let reply = self.ask(&format!("connect {addr}")).await?;
-        serde_json::from_str(&reply).with_context(|| format!("storm client said {reply:?}"))
+        self.0.json(&format!("connect {addr}")).await
     }
 
     async fn disconnect(&mut self) -> Result<()> {
-        self.ask("disconnect").await.map(|_| ())
+        self.0.ask("disconnect").await.map(|_| ())
     }
 }
 
