@@ -194,5 +194,9 @@ mod tests {
         assert_eq!(e.brokers_text(), "n1:1883, n2:1884, [::1]:1885");
         config.mqtt.url = "mqtt://n1:1883, http://n2".into();
         assert!(MqttEndpoint::resolve(&config, None, "p".into()).is_err());
+        // Separators only name no broker: refused, not taken for the embedded one.
+        config.mqtt.url = " , ,".into();
+        let e = MqttEndpoint::resolve(&config, None, "p".into()).unwrap_err();
+        assert!(e.contains("names no broker"), "{e}");
     }
 }
