@@ -77,12 +77,36 @@ pub struct EmbeddedBroker {
     tasks: TaskTracker,
     /// Opens the platform's sessions without a socket.
     local: local::Local,
+    /// The messages the broker holds in memory.
+    held: rumqttd::HeldMessages,
 }
 
 impl EmbeddedBroker {
     /// Opens sessions of the platform's own components in this process straight on the router.
     pub fn local(&self) -> local::Local {
         self.local.clone()
+    }
+
+    /// How many messages the broker holds in memory: not yet read by every subscriber that will
+    /// read them — a persistent session that is away (the gateway restarting) keeps what it has
+    /// not read — or read within the last 100 ms or so. Once everything is delivered and
+    /// acknowledged, it falls to 0.
+    pub fn held_messages(&self) -> u64 {
+        self.held.get()
+    }
+
+    /// How many times the broker has released what was read: [`Self::held_messages`] read after
+    /// this count has grown is as of a release that began after the count was first read.
+    pub fn releases(&self) -> u64 {
+        self.held.releases()
+    }
+
+    /// The broker's counters for `/metrics`: logins and refusals, and the messages it holds.
+    pub fn metrics(&self) -> Arc<dyn mimamori_core::metrics::Exposition> {
+        Arc::new(BrokerMetrics {
+            security: self.security.clone(),
+            held: self.held.clone(),
+        })
     }
 
     /// Stops the broker's own tasks: the security events counted since the last report are
@@ -92,6 +116,26 @@ impl EmbeddedBroker {
         self.shutdown.cancel();
         self.tasks.close();
         self.tasks.wait().await;
+    }
+}
+
+/// What the embedded broker offers to `/metrics`.
+struct BrokerMetrics {
+    security: Arc<SecurityEvents>,
+    held: rumqttd::HeldMessages,
+}
+
+impl mimamori_core::metrics::Exposition for BrokerMetrics {
+    fn render(&self) -> String {
+        let mut out = self.security.render();
+        mimamori_core::metrics::metric(
+            &mut out,
+            "gauge",
+            "mimamori_broker_held_messages",
+            "Messages the embedded broker holds in memory: not yet read by every subscriber that will read them (a gateway away keeps its backlog here).",
+            self.held.get(),
+        );
+        out
     }
 }
 
@@ -184,8 +228,12 @@ fn start(
         router: rumqttd::RouterConfig {
             max_connections: settings.max_connections,
             max_outgoing_packet_count: 200,
-            max_segment_size: 16 * 1024 * 1024,
-            max_segment_count: 10,
+            // What every subscriber has read is released from memory (rumqttd patch), a segment at
+            // a time: small segments free a burst as it is delivered. What nobody has read yet
+            // is kept up to 256 × 1 MB per topic filter (a gateway away for a while), after which
+            // the oldest is dropped.
+            max_segment_size: 1024 * 1024,
+            max_segment_count: 256,
             ..Default::default()
         },
         v4: Some({
@@ -208,13 +256,17 @@ fn start(
         .name("mqtt-broker".into())
         .spawn(move || {
             let mut broker = rumqttd::Broker::new(config);
-            let _ = handle_tx.send((broker.disconnector(), broker.linker()));
+            let _ = handle_tx.send((
+                broker.disconnector(),
+                broker.linker(),
+                broker.held_messages(),
+            ));
             if let Err(e) = broker.start() {
                 tracing::error!(error = %e, "The embedded MQTT broker stopped.");
             }
         })
         .map_err(BrokerError::Thread)?;
-    let (disconnector, linker) = handle_rx
+    let (disconnector, linker, held) = handle_rx
         .recv_timeout(Duration::from_secs(10))
         .map_err(|_| BrokerError::NotListening(addr))?;
     for a in std::iter::once(addr).chain(addr_tls) {
@@ -229,6 +281,7 @@ fn start(
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             local: local::Local::new(linker),
+            held,
         },
         disconnector,
     ))

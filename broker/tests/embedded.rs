@@ -29,6 +29,7 @@ mimamori_testkit::tests! {
     multi_thread an_argon2_device_hash_still_logs_in_and_becomes_fast;
     multi_thread repeated_failures_are_slowed_and_others_are_not;
     multi_thread a_local_session_gets_again_what_it_did_not_acknowledge;
+    multi_thread what_every_reader_has_read_is_released_and_an_absent_session_keeps_its_own;
 }
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -540,5 +541,101 @@ async fn a_local_session_gets_again_what_it_did_not_acknowledge() {
         ["e5"],
         "an acknowledged batch is not delivered again"
     );
+    r.t.finish().await;
+}
+
+/// Polls the broker's count of held messages until `pred` holds, as of a release at least the
+/// `nth` after this call (the second began after the call; the first may have begun before it;
+/// releases stop once nothing is held and nothing happens); panics after [`WAIT`].
+async fn held_until(
+    broker: &mimamori_broker::EmbeddedBroker,
+    nth: u64,
+    pred: impl Fn(u64) -> bool,
+) -> u64 {
+    let deadline = Instant::now() + WAIT;
+    let since = broker.releases();
+    loop {
+        let releases = broker.releases();
+        let held = broker.held_messages();
+        if releases >= since + nth && pred(held) {
+            return held;
+        }
+        assert!(Instant::now() < deadline, "held messages stayed at {held}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The broker frees what every reader has read (rumqttd patch), and only that: events the
+/// gateway's persistent session took and did not acknowledge stay held while it is away and are
+/// delivered again in full when it comes back, while a device's receipts, once delivered, are
+/// released; once the gateway acknowledges, nothing is held. Before the patch every message stayed
+/// in memory until 160 MB per topic filter had pushed it out.
+async fn what_every_reader_has_read_is_released_and_an_absent_session_keeps_its_own() {
+    let r = running().await;
+    let pw1 = add_device(&r.t.store, "btn-1", device_secret_hash).await;
+    let pw2 = add_device(&r.t.store, "btn-2", device_secret_hash).await;
+    let (dev, mut dev_ev) = client(r.broker.addr, "btn-1", "btn-1", &pw1);
+    tokio::spawn(async move { while dev_ev.poll().await.is_ok() {} });
+    let (reader, mut reader_ev) = client(r.broker.addr, "btn-2", "btn-2", &pw2);
+    let receipts2 = "mimamori/v1/devices/btn-2/receipts";
+    reader.subscribe(receipts2, QoS::AtMostOnce).await.unwrap();
+    until(&mut reader_ev, |e| {
+        matches!(e, Event::Incoming(Packet::SubAck(_)))
+    })
+    .await;
+    let local = r.broker.local();
+    let filters = vec!["mimamori/v1/devices/+/events".to_string()];
+    let (mut session, sender) = local.open("mimamori-gw", &filters, 1000).await.unwrap();
+    const EVENTS: usize = 200;
+    for i in 0..EVENTS {
+        dev.publish(
+            "mimamori/v1/devices/btn-1/events",
+            QoS::AtLeastOnce,
+            false,
+            format!("e{i}"),
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(take(&mut session, EVENTS).await.len(), EVENTS);
+    held_until(&r.broker, 1, |h| h >= EVENTS as u64).await;
+    sender.close().await;
+
+    // Receipts for btn-2, delivered while the gateway is away: released once read.
+    let (_, mut svc) = local.open("mimamori-svc", &[], 1000).await.unwrap();
+    let receipts: Vec<_> = (0..50)
+        .map(|i| mimamori_broker::local::Outgoing {
+            topic: receipts2.into(),
+            payload: format!("r{i}").into_bytes(),
+            at_least_once: false,
+        })
+        .collect();
+    svc.reply(&[], receipts).await.unwrap();
+    let mut read = 0;
+    while read < 50 {
+        if let Event::Incoming(Packet::Publish(_)) = until(&mut reader_ev, |e| {
+            matches!(e, Event::Incoming(Packet::Publish(_)))
+        })
+        .await
+        {
+            read += 1;
+        }
+    }
+    let held = held_until(&r.broker, 2, |h| h <= EVENTS as u64).await;
+    assert_eq!(
+        held, EVENTS as u64,
+        "the receipts read are released; the absent gateway's events are kept"
+    );
+
+    let (mut session, mut sender) = local.open("mimamori-gw", &filters, 1000).await.unwrap();
+    let again = take(&mut session, EVENTS).await;
+    let expected: Vec<String> = (0..EVENTS).map(|i| format!("e{i}")).collect();
+    let payloads: Vec<String> = again
+        .iter()
+        .map(|d| String::from_utf8(d.payload.to_vec()).unwrap())
+        .collect();
+    assert_eq!(payloads, expected, "every event again, in order, none lost");
+    sender.reply(&again, Vec::new()).await.unwrap();
+    held_until(&r.broker, 1, |h| h == 0).await;
     r.t.finish().await;
 }

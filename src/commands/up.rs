@@ -510,7 +510,7 @@ fn component_metrics(
 ) -> Vec<Arc<dyn mimamori_core::metrics::Exposition>> {
     let mut metrics: Vec<Arc<dyn mimamori_core::metrics::Exposition>> = Vec::new();
     if let Some(b) = broker {
-        metrics.push(b.security.clone());
+        metrics.push(b.metrics());
     }
     if let Some(g) = gateway {
         metrics.push(g.metrics());

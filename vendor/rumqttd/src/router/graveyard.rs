@@ -48,6 +48,15 @@ impl Graveyard {
         );
     }
 
+    /// mimamori patch: the data requests of persistent sessions that are away: where each will
+    /// go on reading when it comes back.
+    pub fn saved_requests(&self) -> impl Iterator<Item = &super::DataRequest> {
+        self.connections
+            .values()
+            .filter_map(|saved| saved.session_state.as_ref())
+            .flat_map(|state| state.tracker.data_requests.iter())
+    }
+
     /// Save only metrics for connection
     pub fn save_metrics(&mut self, id: String, metrics: ConnectionEvents) {
         self.connections.insert(

@@ -208,6 +208,14 @@ impl Outgoing {
         Some(())
     }
 
+    /// mimamori patch: the log position of every message sent and not yet acknowledged: it may
+    /// have to be read again (after a reconnect), so its log must keep it.
+    pub fn unacked_cursors(&self) -> impl Iterator<Item = (FilterIdx, Cursor)> + '_ {
+        self.inflight_buffer
+            .iter()
+            .filter_map(|(_, filter_idx, cursor)| cursor.map(|c| (*filter_idx, c)))
+    }
+
     // Here we are assuming that the first unique filter_idx we find while iterating will have the
     // least corresponding cursor because of the way we insert into the inflight_buffer
     pub fn retransmission_map(&self) -> HashMap<FilterIdx, Cursor> {

@@ -245,6 +245,21 @@ impl DataLog {
         data.waiters.register(id, request);
     }
 
+    /// mimamori patch: frees, in every filter's log, what all its readers have read: `read` holds
+    /// the lowest offset any reader still needs, per filter; a filter nobody reads is emptied (a
+    /// new subscription starts at the log's end). Returns the entries still held in all logs.
+    pub fn release_read(&mut self, read: &HashMap<FilterIdx, u64>) -> u64 {
+        let mut held = 0;
+        for (idx, data) in self.native.iter_mut() {
+            let until = read
+                .get(&idx)
+                .copied()
+                .unwrap_or_else(|| data.log.next_offset().1);
+            held += data.log.release_before(until);
+        }
+        held
+    }
+
     /// Cleanup a connection from all the waiters
     pub fn clean(&mut self, id: ConnectionId) -> Vec<DataRequest> {
         let mut inflight = Vec::new();

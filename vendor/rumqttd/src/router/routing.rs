@@ -102,7 +102,17 @@ pub struct Router {
     shared_subscriptions: HashMap<String, SharedGroup>,
     /// Will messages per client_id
     last_wills: HashMap<String, (LastWill, Option<LastWillProperties>)>,
+    /// mimamori patch: when the logs last released what every reader had read
+    released_at: std::time::Instant,
+    /// mimamori patch: events came since the last release
+    unreleased: bool,
+    /// mimamori patch: the entries the logs still hold, as of the last release, and how many
+    /// releases there have been
+    held: std::sync::Arc<[std::sync::atomic::AtomicU64; 2]>,
 }
+
+/// mimamori patch: how often the logs release what every reader has read.
+const RELEASE_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl Router {
     pub fn new(router_id: RouterId, config: RouterConfig) -> Router {
@@ -143,7 +153,54 @@ impl Router {
             cache: Some(VecDeque::with_capacity(MAX_CHANNEL_CAPACITY)),
             shared_subscriptions: HashMap::new(),
             last_wills: HashMap::new(),
+            released_at: std::time::Instant::now(),
+            unreleased: false,
+            held: Default::default(),
         }
+    }
+
+    /// mimamori patch: the count of entries the logs hold, updated at each release.
+    pub fn held(&self) -> std::sync::Arc<[std::sync::atomic::AtomicU64; 2]> {
+        self.held.clone()
+    }
+
+    /// mimamori patch: frees, in each filter's log, what every reader has read. A reader's
+    /// position is its data request's cursor — in the ready queue, parked as a waiter, about to be
+    /// woken, or saved with a persistent session that is away — or, lower, a message sent to it
+    /// and not acknowledged (read again after a reconnect). A shared group's members each carry
+    /// a cursor no further than the group's.
+    fn release_read(&mut self) {
+        let mut read: HashMap<FilterIdx, u64> = HashMap::new();
+        let mut note = |filter_idx: FilterIdx, offset: u64| {
+            read.entry(filter_idx)
+                .and_modify(|o| *o = (*o).min(offset))
+                .or_insert(offset);
+        };
+        for (_, tracker) in self.scheduler.trackers.iter() {
+            for r in &tracker.data_requests {
+                note(r.filter_idx, r.cursor.1);
+            }
+        }
+        for (_, r) in &self.notifications {
+            note(r.filter_idx, r.cursor.1);
+        }
+        for (_, data) in self.datalog.native.iter() {
+            for (_, r) in data.waiters.waiters() {
+                note(r.filter_idx, r.cursor.1);
+            }
+        }
+        for (_, outgoing) in self.obufs.iter() {
+            for (filter_idx, cursor) in outgoing.unacked_cursors() {
+                note(filter_idx, cursor.1);
+            }
+        }
+        for r in self.graveyard.saved_requests() {
+            note(r.filter_idx, r.cursor.1);
+        }
+        let held = self.datalog.release_read(&read);
+        self.unreleased = false;
+        self.held[0].store(held, std::sync::atomic::Ordering::Relaxed);
+        self.held[1].fetch_add(1, std::sync::atomic::Ordering::Release);
     }
 
     /// Gets handle to the router. This is not a public method to ensure that link
@@ -196,8 +253,20 @@ impl Router {
         // Block on incoming events if there are no ready connections for consumption
         if self.consume().is_none() {
             // trace!("{}:: {:20} {:20} {:?}", self.id, "", "done-await", self.readyqueue);
-            let (id, data) = self.router_rx.recv()?;
-            self.events(id, data);
+            // mimamori patch: while the logs hold messages, wake in time to release what has
+            // been read since (below), even when nothing else comes.
+            if self.unreleased || self.held[0].load(std::sync::atomic::Ordering::Relaxed) > 0 {
+                match self.router_rx.recv_timeout(RELEASE_EVERY) {
+                    Ok((id, data)) => self.events(id, data),
+                    Err(flume::RecvTimeoutError::Timeout) => {}
+                    Err(flume::RecvTimeoutError::Disconnected) => {
+                        return Err(RouterError::Disconnected)
+                    }
+                }
+            } else {
+                let (id, data) = self.router_rx.recv()?;
+                self.events(id, data);
+            }
         }
 
         // Try reading more from connections in a non-blocking
@@ -227,11 +296,18 @@ impl Router {
             self.consume();
         }
 
+        // mimamori patch: free what every reader has read
+        if self.released_at.elapsed() >= RELEASE_EVERY {
+            self.release_read();
+            self.released_at = std::time::Instant::now();
+        }
+
         // self.send_all_alerts();
         Ok(())
     }
 
     fn events(&mut self, id: ConnectionId, data: Event) {
+        self.unreleased = true;
         let span = tracing::error_span!("[>] incoming", connection_id = id);
         let _guard = span.enter();
 

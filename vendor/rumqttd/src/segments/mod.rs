@@ -167,6 +167,30 @@ where
         self.active_segment().last()
     }
 
+    /// mimamori patch: frees every segment that ends at or before `offset` (an absolute offset:
+    /// every reader has read up to it), and the active segment too when all of it has been read —
+    /// an empty one takes its place at the same offset. Upstream kept every message until its
+    /// segment was pushed out by the count limit (10 × 16 MB per filter here): a burst stayed in
+    /// memory after delivery, and each device's own topic kept every receipt it was ever sent.
+    /// Returns how many entries are still held.
+    pub fn release_before(&mut self, offset: u64) -> u64 {
+        while self.segments.len() > 1 && self.segments[0].next_offset() <= offset {
+            self.segments.pop_front();
+            self.head += 1;
+        }
+        if self.segments.len() == 1 {
+            let active = self.active_segment();
+            let next = active.next_offset();
+            if active.len() > 0 && next <= offset {
+                self.segments.pop_front();
+                self.segments.push_back(Segment::with_offset(next));
+                self.head += 1;
+                self.tail += 1;
+            }
+        }
+        self.segments.iter().map(|s| s.len()).sum()
+    }
+
     /// Read `len` Ts at once. More efficient than reading 1 at a time. Returns
     /// the next offset to read data from. The Position::start returned need not
     /// be a valid index if the start given is not valid either.
@@ -183,8 +207,17 @@ where
             return Ok(Position::Done { start, end: start });
         }
 
-        if cursor.0 < self.head {
-            let head_absolute_offset = self.segments.front().unwrap().absolute_offset;
+        let head_absolute_offset = self.segments.front().unwrap().absolute_offset;
+        if cursor.0 < self.head && cursor.1 >= head_absolute_offset {
+            // mimamori patch: the reader's segment was released after everyone had read it
+            // (`release_before`): the same offset, now in a later segment. Nothing was skipped.
+            let idx = self
+                .segments
+                .iter()
+                .position(|s| cursor.1 < s.next_offset())
+                .unwrap_or(self.segments.len() - 1);
+            cursor = (self.head + idx as u64, cursor.1);
+        } else if cursor.0 < self.head {
             warn!(
                 "given index {} less than head {}, jumping to head",
                 cursor.0, head_absolute_offset

@@ -29,14 +29,17 @@ where
 {
     pub(crate) fn with_offset(absolute_offset: u64) -> Self {
         Self {
-            data: Vec::with_capacity(1024),
+            // mimamori patch: grown as needed. Segments are released and started again once
+            // every reader has read them (`CommitLog::release_before`), a thousand small logs
+            // (one per device's own topic) at a time: 1,024 slots each were megabytes of nothing.
+            data: Vec::new(),
             absolute_offset,
             total_size: 0,
         }
     }
     pub(crate) fn new() -> Self {
         Self {
-            data: Vec::with_capacity(1024),
+            data: Vec::new(),
             absolute_offset: 0,
             total_size: 0,
         }

@@ -67,6 +67,8 @@ pub enum Error {
 pub struct Broker {
     config: Arc<Config>,
     router_tx: Sender<(ConnectionId, Event)>,
+    /// mimamori patch: the messages the router's logs hold (`Router::release_read`).
+    held: Arc<[std::sync::atomic::AtomicU64; 2]>,
 }
 
 /// Drops connections from outside the broker, e.g. when a credential is revoked (mimamori patch).
@@ -85,6 +87,25 @@ impl Disconnector {
     }
 }
 
+/// How many messages the router's logs hold (mimamori patch): not yet read by every subscriber
+/// that will read them (a persistent session that is away keeps what it has not read), or read
+/// and not yet released (about every 100 ms).
+#[derive(Clone, Debug)]
+pub struct HeldMessages(Arc<[std::sync::atomic::AtomicU64; 2]>);
+
+impl HeldMessages {
+    /// The count as of the last release.
+    pub fn get(&self) -> u64 {
+        self.0[0].load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// How many releases there have been: a count read after this has grown is as of a release
+    /// that began after it was read.
+    pub fn releases(&self) -> u64 {
+        self.0[1].load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
 /// Opens local links to a running broker's router (mimamori patch).
 #[derive(Clone)]
 pub struct Linker {
@@ -99,7 +120,6 @@ impl Linker {
 }
 
 impl Broker {
-    /// A handle that drops connections by client id (mimamori patch).
     /// A handle that opens local links to the router from any thread, also once the broker
     /// runs (mimamori patch: the embedded broker's gateway in the same process).
     pub fn linker(&self) -> Linker {
@@ -108,16 +128,23 @@ impl Broker {
         }
     }
 
+    /// A handle that drops connections by client id (mimamori patch).
     pub fn disconnector(&self) -> Disconnector {
         Disconnector {
             router_tx: self.router_tx.clone(),
         }
     }
 
+    /// mimamori patch: a gauge of the messages the router's logs hold.
+    pub fn held_messages(&self) -> HeldMessages {
+        HeldMessages(self.held.clone())
+    }
+
     pub fn new(config: Config) -> Broker {
         let config = Arc::new(config);
         let router_config = config.router.clone();
         let router: Router = Router::new(config.id, router_config);
+        let held = router.held();
 
         // Setup cluster if cluster settings are configured.
         match config.cluster.clone() {
@@ -131,11 +158,19 @@ impl Broker {
                 // Start router first and then cluster in the background
                 let router_tx = router.spawn();
                 // cluster.spawn();
-                Broker { config, router_tx }
+                Broker {
+                    config,
+                    router_tx,
+                    held,
+                }
             }
             None => {
                 let router_tx = router.spawn();
-                Broker { config, router_tx }
+                Broker {
+                    config,
+                    router_tx,
+                    held,
+                }
             }
         }
     }
