@@ -29,11 +29,97 @@ mimamori_testapp::on_both_brokers!(
 /// The same story on PostgreSQL (and SQLite) with the embedded broker.
 mod databases {
     use mimamori_core::on_both_backends;
-    on_both_backends!(emergency_on_this_database);
+    on_both_backends!(
+        emergency_on_this_database,
+        an_emergency_queued_behind_thousands_of_events_is_stored_first_and_wakes_the_rules,
+    );
 
     async fn emergency_on_this_database(store: mimamori_core::storage::Store, _url: String) {
         super::an_emergency_is_a_stored_signal_within_a_second(store, super::BrokerKind::Embedded)
             .await;
+    }
+
+    /// A batch as the gateway takes it under load: thousands of activity events, then a press. The
+    /// press is stored before them (the lowest id of the batch) and the alert service is woken
+    /// before the activity is stored — not after the whole batch. (Storing the activity takes
+    /// a hundred times longer than the woken reader's query.)
+    async fn an_emergency_queued_behind_thousands_of_events_is_stored_first_and_wakes_the_rules(
+        store: mimamori_core::storage::Store,
+        _url: String,
+    ) {
+        use mimamori_core::domain::*;
+        use mimamori_core::protocol::{Event, EventType, Sensor};
+        let door = super::platform::provision(&store, "door-1", DeviceKind::Door, true, None).await;
+        let button =
+            super::platform::provision(&store, "btn-1", DeviceKind::CallButton, true, None).await;
+        let ingestor = std::sync::Arc::new(mimamori_gateway::ingest::Ingestor::new(
+            store.clone(),
+            std::sync::Arc::new(mimamori_core::clock::SystemClock),
+            mimamori_gateway::ingest::IngestSettings::of(&Default::default()),
+            std::sync::Arc::new(mimamori_gateway::Metrics::default()),
+        ));
+        let signed = |creds: &super::platform::Creds, kind, sensor, seq| {
+            let event = Event {
+                v: 1,
+                kind,
+                sensor,
+                seq,
+                ts: None,
+                battery: None,
+                mac: None,
+            }
+            .sign(
+                creds.id.as_str(),
+                &mimamori_core::secret::device_mac_key(&creds.password),
+            );
+            (
+                mimamori_core::topic::device_events(&creds.id),
+                serde_json::to_vec(&event).unwrap(),
+            )
+        };
+        const ACTIVITY: usize = 5000;
+        let mut payloads: Vec<(String, Vec<u8>)> = (0..ACTIVITY as u64)
+            .map(|seq| signed(&door, EventType::Activity, Some(Sensor::Door), seq))
+            .collect();
+        payloads.push(signed(&button, EventType::Emergency, None, 1));
+        let messages: Vec<(&str, &[u8])> = payloads
+            .iter()
+            .map(|(t, p)| (t.as_str(), p.as_slice()))
+            .collect();
+        let batch = ingestor.prepare(&messages).await.unwrap();
+
+        // What the woken alert service would read first: everything stored when it wakes.
+        let woken = std::sync::Arc::new(tokio::sync::Notify::new());
+        ingestor.wake_on_store(woken.clone());
+        let reader = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                woken.notified().await;
+                store
+                    .signals_after(SignalId(0), ACTIVITY as i64 + 1)
+                    .await
+                    .unwrap()
+            })
+        };
+        let inserted = ingestor.store(&batch).await.unwrap();
+        let ids: Vec<i64> = inserted.iter().map(|i| i.id().0).collect();
+        assert_eq!(
+            ids.last(),
+            ids.iter().min(),
+            "the press has the batch's lowest id"
+        );
+        let seen_at_wake = reader.await.unwrap();
+        assert!(
+            seen_at_wake.iter().any(|s| s.kind == SignalKind::Emergency),
+            "the press is stored when the rules are woken"
+        );
+        assert!(
+            seen_at_wake.len() <= ACTIVITY / 2,
+            "the rules are woken before the activity is stored ({} of {} stored)",
+            seen_at_wake.len(),
+            ACTIVITY + 1
+        );
+        ingestor.finish(batch, inserted);
     }
 }
 

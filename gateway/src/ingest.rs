@@ -24,7 +24,7 @@ use mimamori_core::topic;
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, broadcast};
 
 /// What happened to a message, for in-process subscribers (the alert service, tests).
 #[derive(Debug, Clone)]
@@ -115,6 +115,8 @@ pub struct Ingestor {
     /// Partners' reports published on MQTT; `None`: not taken (not subscribed).
     concerns: Option<ConcernIntake>,
     events: broadcast::Sender<IngestEvent>,
+    /// Woken as soon as signals are stored (the alert service in this process).
+    wake: std::sync::Mutex<Vec<Arc<Notify>>>,
 }
 
 /// A batch of messages checked and turned into signals ([`Ingestor::prepare`]), to be stored
@@ -175,6 +177,29 @@ impl Ingestor {
             partners: Cache::new(CACHE_ENTRIES),
             concerns: None,
             events,
+            wake: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Wakes `waker` as soon as signals are stored — emergencies before the rest of their batch
+    /// ([`Ingestor::store`]) — so a consumer in this process reads them at once instead of at its
+    /// next poll.
+    pub fn wake_on_store(&self, waker: Arc<Notify>) {
+        self.wake
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(waker);
+    }
+
+    /// Wakes the consumers if `inserted` stored anything.
+    fn stored_wake(&self, inserted: &[SignalInsert]) {
+        if inserted
+            .iter()
+            .any(|i| matches!(i, SignalInsert::Stored(_)))
+        {
+            for waker in self.wake.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+                waker.notify_one();
+            }
         }
     }
 
@@ -255,6 +280,8 @@ impl Ingestor {
                     Step::Signals(count, receipt)
                 }
                 Prepared::Stored(signal, inserted, receipt) => {
+                    // A partner's report, stored by the concern intake already.
+                    self.stored_wake(std::slice::from_ref(&inserted));
                     Step::Stored(Box::new(signal), inserted, receipt)
                 }
                 Prepared::Dropped(reason, receipt) => {
@@ -265,10 +292,35 @@ impl Ingestor {
         Ok(batch)
     }
 
-    /// The second step: the batch's signals stored (`Store::insert_signals`). May be tried again
-    /// after an `Err`: what was stored already is then a duplicate of itself.
+    /// The second step: the batch's signals stored (`Store::insert_signals`), emergencies first:
+    /// a call button's press is stored, and the alert service woken, before the activity data
+    /// queued with it — under 10,000 events a second a batch holds thousands of them, and a press
+    /// behind them waited for all (issue 15). Stored ids are then not in message order within a
+    /// batch, which no rule depends on. May be tried again after an `Err`: what was stored
+    /// already is then a duplicate of itself.
     pub async fn store(&self, batch: &Batch) -> Result<Vec<SignalInsert>, StorageError> {
-        self.store.insert_signals(&batch.signals).await
+        let urgent = |s: &NewSignal| s.kind == SignalKind::Emergency;
+        let count = batch.signals.iter().filter(|s| urgent(s)).count();
+        if count == 0 || count == batch.signals.len() {
+            let inserted = self.store.insert_signals(&batch.signals).await?;
+            self.stored_wake(&inserted);
+            return Ok(inserted);
+        }
+        let (first, rest): (Vec<usize>, Vec<usize>) =
+            (0..batch.signals.len()).partition(|&i| urgent(&batch.signals[i]));
+        let mut inserted = vec![None; batch.signals.len()];
+        for part in [first, rest] {
+            let signals: Vec<NewSignal> = part.iter().map(|&i| batch.signals[i].clone()).collect();
+            let done = self.store.insert_signals(&signals).await?;
+            self.stored_wake(&done);
+            for (&i, d) in part.iter().zip(done) {
+                inserted[i] = Some(d);
+            }
+        }
+        inserted
+            .into_iter()
+            .map(|i| i.ok_or_else(|| StorageError::Corrupt("a signal was not stored".into())))
+            .collect()
     }
 
     /// The last step, once stored: counts, announcements and receipts, one per message in order.

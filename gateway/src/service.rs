@@ -22,8 +22,6 @@ pub struct Gateway {
     ingestor: Arc<Ingestor>,
     /// Where it connects, and with which persistent session.
     mqtt: MqttSettings,
-    /// Woken whenever a signal is stored (the alert service in the same process).
-    wake: Vec<Arc<Notify>>,
     /// The embedded broker in this process, reached without a socket; `None`: over `mqtt`.
     local: Option<mimamori_broker::local::Local>,
 }
@@ -54,7 +52,6 @@ pub fn build(
     Gateway {
         ingestor,
         mqtt: endpoint.clone(),
-        wake: Vec::new(),
         local: None,
     }
 }
@@ -70,10 +67,10 @@ impl Gateway {
         self.ingestor.subscribe()
     }
 
-    /// Wakes `waker` whenever a signal is stored (and when stored signals were missed), so a
-    /// consumer in this process reads them at once instead of at its next poll.
-    pub fn wake_on_store(&mut self, waker: Arc<Notify>) {
-        self.wake.push(waker);
+    /// Wakes `waker` whenever signals are stored, emergencies before the rest of their batch,
+    /// so a consumer in this process reads them at once instead of at its next poll.
+    pub fn wake_on_store(&self, waker: Arc<Notify>) {
+        self.ingestor.wake_on_store(waker);
     }
 
     /// Takes its messages from the embedded broker of this process (`EmbeddedBroker::local`),
@@ -85,22 +82,6 @@ impl Gateway {
 
     /// Connects and stores until `shutdown`, every task on `tasks`.
     pub fn run(self, tasks: &TaskTracker, shutdown: &CancellationToken) {
-        for waker in self.wake {
-            let mut stored = self.ingestor.subscribe();
-            let stop = shutdown.clone();
-            tasks.spawn(async move {
-                loop {
-                    tokio::select! {
-                        () = stop.cancelled() => break,
-                        e = stored.recv() => match e {
-                            Ok(IngestEvent::Stored(_)) | Err(broadcast::error::RecvError::Lagged(_)) => waker.notify_one(),
-                            Ok(_) => {}
-                            Err(broadcast::error::RecvError::Closed) => break,
-                        },
-                    }
-                }
-            });
-        }
         let (ingestor, stop) = (self.ingestor.clone(), shutdown.clone());
         tasks.spawn(async move {
             let mut every = tokio::time::interval(SWEEP_EVERY);

@@ -8,7 +8,12 @@
 //! under the same load: the bare broker's publish → receive latency for 1,000 messages, to a quiet
 //! subscriber and to one that also takes every device event (as the gateway does).
 //!
-//! Options: `--presses 1000`, `--load 1000` (activity events per second), `--connections 8`,
+//! The gateway takes its messages as in `mimamori up`, straight from the embedded broker's router
+//! (`--tcp`: over a loopback socket instead), and wakes the alert service as soon as an
+//! emergency is stored; "press → signal stored" is measured when the gateway announces the
+//! stored signal, after the rest of its batch.
+//!
+//! Options: `--presses 1000`, `--load 1000` (activity events per second), `--connections 8`, `--tcp`,
 //! `--database postgres://…` (an empty database) instead of a temporary SQLite file,
 //! `--separate-alerts`: the gateway does not wake the alert service in memory, as when
 //! `mimamori alerts` runs in a process of its own (it then learns of new signals from the store:
@@ -152,11 +157,23 @@ async fn main() {
         password: service_password.clone(),
         shared_group: String::new(),
     };
-    tokio::spawn(mimamori_gateway::mqtt::run(
-        gateway,
-        ingestor.clone(),
-        shutdown.clone(),
-    ));
+    // As `mimamori up` runs it: in process, straight from the embedded broker's router; or over
+    // TCP on loopback (`--tcp`), as a gateway of its own would.
+    let tcp = std::env::args().any(|a| a == "--tcp");
+    if tcp {
+        tokio::spawn(mimamori_gateway::mqtt::run(
+            gateway,
+            ingestor.clone(),
+            shutdown.clone(),
+        ));
+    } else {
+        tokio::spawn(mimamori_gateway::mqtt::run_local(
+            broker.local(),
+            gateway,
+            ingestor.clone(),
+            shutdown.clone(),
+        ));
+    }
     let (mqtt, connection) =
         mimamori_alerts::notify::mqtt::MqttSender::new(&mimamori_core::endpoint::MqttEndpoint {
             brokers: vec![broker.addr.into()],
@@ -192,8 +209,11 @@ async fn main() {
         },
     )
     .with_outbox(outbox.handoff());
-    let waker = service.waker();
     let in_process = !std::env::args().any(|a| a == "--separate-alerts");
+    if in_process {
+        // As in `mimamori up`: woken as soon as signals are stored, emergencies first.
+        ingestor.wake_on_store(service.waker());
+    }
     let mut stored = ingestor.subscribe();
     // Press → stored (the gateway's share), and stored → alert received (the rest), by subject:
     // a button's presses are 2 s apart, so one is in flight at a time.
@@ -205,24 +225,18 @@ async fn main() {
             (press_at.clone(), stored_at.clone(), store_latency.clone());
         tokio::spawn(async move {
             while let Ok(e) = stored.recv().await {
-                if let IngestEvent::Stored(s) = e {
-                    if s.kind == SignalKind::Emergency
-                        && let Some(subject) = s.subject.as_ref().map(|s| s.key())
-                    {
-                        let now = Instant::now();
-                        if let Some(at) = press_at.lock().expect("lock").remove(&subject) {
-                            store_latency
-                                .lock()
-                                .expect("lock")
-                                .push((now - at).as_secs_f64() * 1e3);
-                        }
-                        stored_at.lock().expect("lock").insert(subject, now);
+                if let IngestEvent::Stored(s) = e
+                    && s.kind == SignalKind::Emergency
+                    && let Some(subject) = s.subject.as_ref().map(|s| s.key())
+                {
+                    let now = Instant::now();
+                    if let Some(at) = press_at.lock().expect("lock").remove(&subject) {
+                        store_latency
+                            .lock()
+                            .expect("lock")
+                            .push((now - at).as_secs_f64() * 1e3);
                     }
-                    // Woken after the stored time is noted: the alert can come back faster
-                    // than this task would otherwise get to it.
-                    if in_process {
-                        waker.notify_one();
-                    }
+                    stored_at.lock().expect("lock").insert(subject, now);
                 }
             }
         });
@@ -423,7 +437,12 @@ async fn main() {
     let cpu = CpuTimes::now().zip(cpu_before).map(|(a, b)| a.since(&b));
     stop_load.cancel();
     println!(
-        "alert path benchmark: {presses} presses over {BUTTONS} call buttons, background {load_rate:.0} activity events/s{}",
+        "alert path benchmark: {presses} presses over {BUTTONS} call buttons, background {load_rate:.0} activity events/s; gateway {}{}",
+        if tcp {
+            "over TCP (--tcp)"
+        } else {
+            "in process"
+        },
         if in_process {
             ""
         } else {

@@ -86,7 +86,7 @@ impl Store {
     ) -> Result<OpenedAlert, StorageError> {
         // A retry is needed only if the open alert is resolved between our two statements.
         for _ in 0..5 {
-            let mut tx = self.begin_write().await?;
+            let (mut tx, _turn) = self.begin_write().await?;
             let inserted = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO alerts (subject, kind, state, severity, district_id, summary, detail, opened_at, last_evidence_at, evidence_count, team_id, escalation_step, next_escalation_at)
                  VALUES ($1, $2, 'open', $3, $4, $5, $6, $7, $7, 1, $8, 0, $9) ON CONFLICT DO NOTHING RETURNING {ALERT_COLUMNS}"
@@ -312,7 +312,7 @@ impl Store {
         detail: &serde_json::Value,
         at: DateTime<Utc>,
     ) -> Result<bool, StorageError> {
-        let mut tx = self.begin_write().await?;
+        let (mut tx, _turn) = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE alerts SET escalation_step = escalation_step + 1, next_escalation_at = $1
              WHERE id = $2 AND state = 'open' AND escalation_step = $3",

@@ -8,7 +8,7 @@
 //! took the lease over, the old holder's writes fail with [`StorageError::Fenced`] and change
 //! nothing, even if it has not noticed yet that its lease lapsed (a paused process, a slow disk).
 
-use super::{StorageError, Store, ms};
+use super::{StorageError, Store, WriteTurn, ms};
 use chrono::{DateTime, Utc};
 use sqlx::{Any, Row, Transaction};
 
@@ -132,8 +132,15 @@ impl Store {
     }
 
     /// Begins a writing transaction; in a fenced store its first statement checks the fence.
-    pub(super) async fn begin_write(&self) -> Result<Transaction<'static, Any>, StorageError> {
+    /// On SQLite it holds the process's write turn (`Store::write_turn`) until it is dropped:
+    /// keep the second value alive until the transaction ends.
+    pub(super) async fn begin_write(
+        &self,
+    ) -> Result<(Transaction<'static, Any>, Option<WriteTurn>), StorageError> {
         let mut tx = self.pool.begin().await?;
+        // After the connection, as the gateway takes them: a turn is never held while waiting
+        // for a connection, so the two cannot wait for each other.
+        let turn = self.write_turn().await;
         if let Some(fence) = &self.fence {
             let held = sqlx::query(
                 "UPDATE leases SET token = token WHERE name = $1 AND holder = $2 AND token = $3",
@@ -148,6 +155,6 @@ impl Store {
                 return Err(StorageError::Fenced(fence.name.clone()));
             }
         }
-        Ok(tx)
+        Ok((tx, turn))
     }
 }

@@ -191,9 +191,12 @@ impl Store {
             // wait in SQLite's busy handler, which sleeps in steps of up to 100 ms. A batch is
             // then not all-or-none, which nothing needs: what is not acknowledged is delivered
             // again and stored once. Ids stay in order under the lock.
+            // Each statement takes its turn (`write_turn`): an alert service waiting to write goes
+            // next, between two statements.
             let mut conn = self.pool.acquire().await?;
             let mut done = Vec::with_capacity(signals.len());
             for chunk in chunks(signals) {
+                let _turn = self.write_turn().await;
                 done.extend(insert_chunk(&mut conn, self.backend, chunk).await?);
             }
             return Ok(done);

@@ -184,7 +184,7 @@ impl Store {
         cursor: &SignalCursor,
         at: DateTime<Utc>,
     ) -> Result<(), StorageError> {
-        let mut tx = self.begin_write().await?;
+        let (mut tx, _turn) = self.begin_write().await?;
         save_cursor(&mut tx, cursor, at).await?;
         tx.commit().await?;
         Ok(())

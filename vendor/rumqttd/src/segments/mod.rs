@@ -154,6 +154,9 @@ where
                 self.head += 1;
             }
 
+            // mimamori patch: the full segment gives back what it grew beyond its entries.
+            self.active_segment_mut().data.shrink_to_fit();
+
             // Pushing a new segment into segments and updating the tail automatically changes
             // the active segment to a new empty one.
             self.segments
