@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 on_both_backends!(
     the_alert_list_counts_filters_names_and_keeps_history,
     the_alert_list_refuses_hostile_filters_and_other_districts,
+    history_groups_related_alerts_and_device_alerts_end_with_device_outcomes,
     the_live_list_streams_a_new_alert_and_ends_with_the_session,
     every_page_uses_our_stylesheet_and_no_inline_style,
     the_alert_page_explains_says_who_was_told_and_whom_to_call,
@@ -329,6 +330,182 @@ async fn the_alert_list_refuses_hostile_filters_and_other_districts(store: Store
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let r = app.http.get(app.url("/alerts/live")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// The value of the form token field on a page.
+fn form_token(page: &str) -> String {
+    page.split("name=\"form_token\" value=\"")
+        .nth(1)
+        .expect("a form")
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+async fn history_groups_related_alerts_and_device_alerts_end_with_device_outcomes(
+    store: Store,
+    _url: String,
+) {
+    let clock = ManualClock::new(jst("2026-12-01T09:00:00"));
+    let sato = token_for(&store, "p-sato", "houkatsu-kugenuma", "佐藤 美咲").await;
+    let d = desk(&store, &clock).await;
+    let t = clock.now();
+    let hours = |n: i64| t - chrono::Duration::hours(n);
+    let by = Actor::responder(ResponderId::parse("p-sato").unwrap());
+    // 花子さん's home: a second device, and five 通信途絶 — four in one afternoon (her button's
+    // and her door sensor's), one three days before — each resolved before the next opened.
+    home::device(
+        &store,
+        "door-e",
+        &d.hanako,
+        DeviceKind::Door,
+        "k2",
+        hours(24 * 5),
+    )
+    .await;
+    let mut offline = Vec::new();
+    for (device, at) in [
+        ("button-e", hours(24 * 3)),
+        ("button-e", hours(8)),
+        ("door-e", hours(7)),
+        ("button-e", hours(5)),
+        ("door-e", hours(4)),
+    ] {
+        let a = alert(
+            &store,
+            Subject::Device(DeviceId::parse(device).unwrap()),
+            AlertKind::DeviceOffline,
+            Severity::Normal,
+            Some("kugenuma"),
+            at,
+        )
+        .await;
+        store
+            .resolve_alert(
+                a.id,
+                &by,
+                Outcome::Reconnected,
+                None,
+                &[],
+                at + chrono::Duration::minutes(20),
+            )
+            .await
+            .unwrap();
+        offline.push(a);
+    }
+    let app = spawn_app(store.clone(), Options::on(clock.clone())).await;
+    let cookie = app.sign_in(&sato).await;
+    let (status, history) = app.page("/alerts?state=resolved", &cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    // One group line for the afternoon's four, its newest first, the others inside it; the
+    // earlier one and the resolved inactivity alert are lines of their own.
+    assert_eq!(history.matches("alert-group").count(), 1, "{history}");
+    let group = at(
+        &history,
+        &format!(
+            "id=\"alert-{}\" class=\"sev-normal alert-group\"",
+            offline[4].id
+        ),
+    );
+    let inside = &history[group..];
+    let end = at(inside, "</details>");
+    for member in &offline[1..4] {
+        assert!(at(inside, &format!("id=\"alert-{}\"", member.id)) < end);
+    }
+    at(
+        inside,
+        "関連する機器の異常: 通信途絶 4件（12月01日 01:00〜12月01日 05:00）",
+    );
+    let alone = at(&history, &format!("id=\"alert-{}\"", offline[0].id));
+    assert!(alone > group + end, "the earlier one is not in the group");
+    at(&history, "結果：再接続");
+    at(&history, &format!("id=\"alert-{}\"", d.resolved.id));
+    // The list of what is to be handled is never grouped.
+    let (_, active) = app.page("/alerts", &cookie).await;
+    assert!(!active.contains("alert-group"));
+
+    // A device alert offers the device's outcomes, a person's alert the person's.
+    let (_, battery) = app
+        .page(&format!("/alerts/{}", d.battery.id), &cookie)
+        .await;
+    for o in [
+        "battery_replaced",
+        "reconnected",
+        "device_replaced",
+        "other",
+    ] {
+        at(&battery, &format!("<option value=\"{o}\""));
+    }
+    for o in ["safe", "transported", "false_alarm", "absent"] {
+        assert!(!battery.contains(&format!("<option value=\"{o}\"")), "{o}");
+    }
+    let (_, emergency) = app
+        .page(&format!("/alerts/{}", d.emergency.id), &cookie)
+        .await;
+    at(&emergency, "<option value=\"transported\"");
+    assert!(!emergency.contains("<option value=\"battery_replaced\""));
+
+    // Hostile: a person's outcome posted for a device alert, and a device's for a person's, are
+    // refused in Japanese and change nothing.
+    let token = form_token(&battery);
+    let post = |id: AlertId, outcome: &'static str| {
+        app.http_no_redirects
+            .post(app.url(&format!("/alerts/{id}/resolve")))
+            .header(COOKIE, &cookie)
+            .form(&[("form_token", token.as_str()), ("outcome", outcome)])
+            .send()
+    };
+    let events = store.alert_timeline(d.battery.id).await.unwrap().len();
+    for (id, outcome) in [
+        (d.battery.id, "transported"),
+        (d.battery.id, "救急搬送"),
+        (d.emergency.id, "battery_replaced"),
+    ] {
+        let r = post(id, outcome).await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{outcome}");
+        let text = r.text().await.unwrap();
+        at(&text, "この結果はこのアラートには使えません");
+        assert_ne!(
+            store.get_alert(id).await.unwrap().state,
+            AlertState::Resolved
+        );
+    }
+    assert_eq!(
+        store.alert_timeline(d.battery.id).await.unwrap().len(),
+        events,
+        "nothing written"
+    );
+    // The API goes through the same check (`Actions::resolve`, as Telegram's buttons do).
+    let r = app
+        .http
+        .post(app.url(&format!("/api/v1/alerts/{}/resolve", d.battery.id)))
+        .bearer_auth(&sato)
+        .json(&serde_json::json!({ "outcome": "safe" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    at(
+        &r.text().await.unwrap(),
+        "電池交換・再接続・機器交換・その他",
+    );
+    assert_eq!(
+        store.alert_timeline(d.battery.id).await.unwrap().len(),
+        events,
+        "nothing written"
+    );
+    let r = post(d.battery.id, "battery_replaced").await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let done = store.get_alert(d.battery.id).await.unwrap();
+    assert_eq!(
+        (done.state, done.outcome),
+        (AlertState::Resolved, Some(Outcome::BatteryReplaced))
+    );
+    let (_, page) = app
+        .page(&format!("/alerts/{}", d.battery.id), &cookie)
+        .await;
+    at(&page, "佐藤 美咲さんが解決（電池交換）");
 }
 
 /// Reads server-sent events from `r` until one holds `needle` (or `WAIT` passes): its data.

@@ -551,10 +551,7 @@ async fn alert_view<'a>(
     let outcomes = if alert.state == AlertState::Resolved {
         Vec::new()
     } else {
-        Outcome::ALL
-            .iter()
-            .map(|o| Choice::new(o.as_str(), o.label_ja()))
-            .collect()
+        crate::resolution::outcome_choices(alert.kind)
     };
     let local = |t: chrono::DateTime<chrono::Utc>| {
         t.with_timezone(&tz)
