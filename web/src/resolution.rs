@@ -67,25 +67,46 @@ pub(crate) fn note_too_long() -> Response {
     )
 }
 
-/// Resolves `alert` as `by` with the form's `outcome` and `note`, through `actions`.
-pub(crate) async fn resolve(
-    actions: &Actions,
-    alert: &Alert,
-    by: &Actor,
-    outcome: Option<&str>,
-    note: Option<&str>,
-    via: Via,
-) -> Result<ResolveResult, Refused> {
-    let Some(outcome) = outcome.and_then(|o| o.parse::<Outcome>().ok()) else {
-        return Err(Refused::NoOutcome(alert.kind));
-    };
-    if !alert.kind.allows(outcome) {
-        return Err(Refused::NotAllowed(alert.kind));
+/// A resolution read from a form: an outcome the alert's kind allows, and a note.
+pub(crate) struct Resolution<'a> {
+    outcome: Outcome,
+    note: Option<Note<'a>>,
+}
+
+impl<'a> Resolution<'a> {
+    /// The form's `outcome` (code or Japanese label) and `note` for an alert of `kind`; refused
+    /// without touching anything, so that a surface can check before it spends something (the
+    /// mail link's single use).
+    pub(crate) fn read(
+        kind: AlertKind,
+        outcome: Option<&str>,
+        note: Option<&'a str>,
+    ) -> Result<Self, Refused> {
+        let Some(outcome) = outcome.and_then(|o| o.parse::<Outcome>().ok()) else {
+            return Err(Refused::NoOutcome(kind));
+        };
+        if !kind.allows(outcome) {
+            return Err(Refused::NotAllowed(kind));
+        }
+        let note = Note::parse(note.unwrap_or("")).map_err(|_| Refused::NoteTooLong)?;
+        Ok(Resolution { outcome, note })
     }
-    let note = Note::parse(note.unwrap_or("")).map_err(|_| Refused::NoteTooLong)?;
-    match actions.resolve(alert, by, outcome, note, via).await {
-        Ok(ResolveResult::OutcomeNotAllowed(a)) => Err(Refused::NotAllowed(a.kind)),
-        Ok(done) => Ok(done),
-        Err(e) => Err(Refused::Storage(e)),
+
+    /// Resolves `alert` as `by` through `actions`, the one resolve action of every surface.
+    pub(crate) async fn apply(
+        self,
+        actions: &Actions,
+        alert: &Alert,
+        by: &Actor,
+        via: Via,
+    ) -> Result<ResolveResult, Refused> {
+        match actions
+            .resolve(alert, by, self.outcome, self.note, via)
+            .await
+        {
+            Ok(ResolveResult::OutcomeNotAllowed(a)) => Err(Refused::NotAllowed(a.kind)),
+            Ok(done) => Ok(done),
+            Err(e) => Err(Refused::Storage(e)),
+        }
     }
 }

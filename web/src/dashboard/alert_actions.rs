@@ -2,7 +2,7 @@
 //! `mimamori_alerts::actions`, with the session's form token.
 
 use super::*;
-use crate::resolution::note_too_long;
+use crate::resolution::{Resolution, note_too_long};
 
 #[derive(Deserialize)]
 pub(super) struct ActionForm {
@@ -64,16 +64,14 @@ pub(super) async fn resolve(
         Ok(found) => found,
         Err(page) => return page,
     };
-    match crate::resolution::resolve(
-        &state.actions,
-        &alert,
-        &session.actor(),
-        f.outcome.as_deref(),
-        f.note.as_deref(),
-        Via::Dashboard,
-    )
-    .await
-    {
+    let resolved = match Resolution::read(alert.kind, f.outcome.as_deref(), f.note.as_deref()) {
+        Ok(r) => {
+            r.apply(&state.actions, &alert, &session.actor(), Via::Dashboard)
+                .await
+        }
+        Err(refused) => Err(refused),
+    };
+    match resolved {
         Ok(_) => see_other(&format!("/alerts/{id}")),
         Err(refused) => refused.page(server_error),
     }
