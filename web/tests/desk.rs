@@ -27,6 +27,7 @@ on_both_backends!(
     the_alert_page_explains_says_who_was_told_and_whom_to_call,
     the_residents_page_draws_the_routine_devices_and_past_alerts,
     the_city_figures_count_by_district_and_download_for_excel,
+    the_city_figures_count_partner_reports_by_partner_kind,
     the_district_overview_shows_whom_to_look_after,
     editing_an_address_routes_the_resident_to_its_district,
     the_figures_of_a_year_for_a_thousand_residents_render_quickly,
@@ -1055,6 +1056,233 @@ async fn the_city_figures_count_by_district_and_download_for_excel(store: Store,
             assert!(!page.contains("<script>"));
         }
     }
+}
+
+async fn the_city_figures_count_partner_reports_by_partner_kind(store: Store, _url: String) {
+    let clock = ManualClock::new(jst("2026-12-20T09:00:00"));
+    let sato = token_for(&store, "p-sato", "houkatsu-kugenuma", "佐藤 美咲").await;
+    let backup = token_for(&store, "p-backup", "coordinator", "市 調整担当").await;
+    let d = desk(&store, &clock).await;
+    for (id, kind) in [
+        ("pt-post", PartnerKind::Post),
+        ("pt-news", PartnerKind::Newspaper),
+        ("pt-coop", PartnerKind::Coop),
+    ] {
+        store
+            .add_partner(
+                &NewPartner {
+                    id: PartnerId::parse(id).unwrap(),
+                    name: format!("{} {id}", kind.label_ja()),
+                    kind,
+                    agreement: None,
+                },
+                &token_hash(&format!("mmp_{id}")),
+                jst("2026-11-01T09:00:00"),
+            )
+            .await
+            .unwrap();
+    }
+    let mut app = spawn_app(store.clone(), Options::on(clock.clone())).await;
+    // Partners' reports as intake stores them, each applied by the rules when it arrives: a
+    // newspaper round's about 花子さん in November (her concern alert opens then), then in
+    // December the post office's and the newspaper's about her (joining it), the co-op's about
+    // 山田さん of 辻堂, and the post office's about an address no district claims (triage).
+    let taro = ResidentId::parse("r-taro").unwrap();
+    for (i, (partner, subject, district, at)) in [
+        (
+            "pt-news",
+            Subject::Resident(d.hanako.clone()),
+            Some("kugenuma"),
+            "2026-11-28T10:00:00",
+        ),
+        (
+            "pt-post",
+            Subject::Resident(d.hanako.clone()),
+            Some("kugenuma"),
+            "2026-12-02T10:00:00",
+        ),
+        (
+            "pt-news",
+            Subject::Resident(d.hanako.clone()),
+            Some("kugenuma"),
+            "2026-12-03T06:00:00",
+        ),
+        (
+            "pt-coop",
+            Subject::Resident(taro.clone()),
+            Some("tsujido"),
+            "2026-12-04T15:00:00",
+        ),
+        (
+            "pt-post",
+            Subject::Address("本町一丁目2-3".into()),
+            None,
+            "2026-12-05T11:00:00",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let at = jst(at);
+        clock.set(at);
+        store
+            .insert_signal(&NewSignal {
+                source: SignalSource::Partner(PartnerId::parse(partner).unwrap()),
+                dedup_key: Some(format!("report-{i}")),
+                subject: Some(subject),
+                kind: SignalKind::Concern,
+                body: serde_json::json!({
+                    "seen": ["mail"],
+                    "urgent": false,
+                    "route": if district.is_some() { "district" } else { "triage" },
+                    "district": district,
+                    "address": "本町一丁目2-3",
+                }),
+                device_time: None,
+                received_at: at,
+                clock_skewed: false,
+            })
+            .await
+            .unwrap();
+        app.tick().await;
+    }
+    clock.set(jst("2026-12-20T09:00:00"));
+
+    // What the figures must say, counted from the stored reports of December by partner kind.
+    let kinds = [
+        ("pt-post", PartnerKind::Post),
+        ("pt-news", PartnerKind::Newspaper),
+        ("pt-coop", PartnerKind::Coop),
+    ];
+    let stored: Vec<Signal> = store
+        .signals_after(SignalId(0), 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|s| {
+            s.kind == SignalKind::Concern
+                && s.received_at >= jst("2026-12-01T00:00:00")
+                && s.received_at < jst("2027-01-01T00:00:00")
+        })
+        .collect();
+    let count = |kind: PartnerKind| {
+        stored
+            .iter()
+            .filter(|s| {
+                kinds
+                    .iter()
+                    .any(|(id, k)| *k == kind && s.source.key() == format!("partner:{id}"))
+            })
+            .count()
+    };
+    let city_row = format!(
+        "市全体</th><td>{}</td>{}</tr>",
+        stored.len(),
+        PartnerKind::ALL
+            .iter()
+            .map(|k| format!("<td>{}</td>", count(*k)))
+            .collect::<String>()
+    );
+    assert_eq!(stored.len(), 4);
+
+    let views = store.list_audit("resident", None, 100).await.unwrap().len();
+    // A district's team: no such figures.
+    let district = app.sign_in(&sato).await;
+    assert_eq!(
+        app.page("/figures", &district).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let cookie = app.sign_in(&backup).await;
+    let (status, page) = app.page("/figures?month=2026-12", &cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    let reports = &page[at(&page, "<h2>協力事業者からの連絡")..];
+    // Columns: 合計, then 郵便局, 宅配事業者, 新聞販売店, 生協, 電気・ガス・水道, 金融機関, 小売店, その他.
+    at(
+        reports,
+        "<th scope=\"col\">郵便局</th><th scope=\"col\">宅配事業者</th><th scope=\"col\">新聞販売店</th><th scope=\"col\">生協</th>",
+    );
+    for row in [
+        "鵠沼地区</th><td>2</td><td>1</td><td>0</td><td>1</td><td>0</td>".to_string(),
+        "辻堂地区</th><td>1</td><td>0</td><td>0</td><td>0</td><td>1</td>".to_string(),
+        "地区不明（振り分け待ちだったもの）</th><td>1</td><td>1</td><td>0</td>".to_string(),
+        city_row,
+    ] {
+        at(reports, &row);
+    }
+    for personal in ["本町一丁目2-3", "藤沢 花子", "山田", "pt-post"] {
+        assert!(!page.contains(personal), "{personal} on the figures");
+    }
+    let (_, november) = app.page("/figures?month=2026-11", &cookie).await;
+    let reports = &november[at(&november, "<h2>協力事業者からの連絡")..];
+    at(
+        reports,
+        "鵠沼地区</th><td>1</td><td>0</td><td>0</td><td>1</td>",
+    );
+
+    // The CSV: the reports on each district's 「すべて」 row and its concerns' row.
+    let r = app
+        .http
+        .get(app.url("/figures.csv?month=2026-12"))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    let bytes = r.bytes().await.unwrap();
+    assert_eq!(&bytes[..3], b"\xEF\xBB\xBF");
+    let text = std::str::from_utf8(&bytes[3..]).unwrap();
+    let mut rows = csv::Reader::from_reader(text.as_bytes());
+    let header = rows.headers().unwrap().clone();
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("{name}: {header:?}"))
+    };
+    let rows: Vec<csv::StringRecord> = rows.records().map(Result::unwrap).collect();
+    let row = |district: &str, kind: &str| {
+        rows.iter()
+            .find(|r| &r[1] == district && &r[2] == kind)
+            .unwrap_or_else(|| panic!("{district} {kind}: {text}"))
+            .clone()
+    };
+    let (all, post, news, coop) = (
+        col("協力事業者からの連絡"),
+        col("連絡:郵便局"),
+        col("連絡:新聞販売店"),
+        col("連絡:生協"),
+    );
+    let kugenuma = row("鵠沼地区", "すべて");
+    assert_eq!(
+        (&kugenuma[all], &kugenuma[post], &kugenuma[news]),
+        ("2", "1", "1")
+    );
+    // 辻堂's concern opened in December: its row has them too (花子さん's opened in November).
+    let concerns = row("辻堂地区", AlertKind::Concern.label_ja());
+    assert_eq!((&concerns[all], &concerns[coop]), ("1", "1"));
+    assert_eq!(
+        &row("鵠沼地区", "緊急通報")[post],
+        "",
+        "not a figure of emergencies"
+    );
+    assert_eq!(&row("辻堂地区", "すべて")[coop], "1");
+    let city = row("市全体", "すべて");
+    assert_eq!(
+        (&city[all], &city[post], &city[news], &city[coop]),
+        (
+            stored.len().to_string().as_str(),
+            count(PartnerKind::Post).to_string().as_str(),
+            count(PartnerKind::Newspaper).to_string().as_str(),
+            count(PartnerKind::Coop).to_string().as_str()
+        )
+    );
+    for personal in ["本町一丁目2-3", "藤沢 花子", "山田", "pt-", "r-elder"] {
+        assert!(!text.contains(personal), "{personal} in the CSV");
+    }
+    // Figures are no view of anyone.
+    assert_eq!(
+        store.list_audit("resident", None, 100).await.unwrap().len(),
+        views
+    );
 }
 
 async fn the_figures_of_a_year_for_a_thousand_residents_render_quickly(store: Store, url: String) {
