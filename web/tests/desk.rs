@@ -28,6 +28,7 @@ on_both_backends!(
     the_residents_page_draws_the_routine_devices_and_past_alerts,
     the_city_figures_count_by_district_and_download_for_excel,
     the_city_figures_count_partner_reports_by_partner_kind,
+    the_coordinators_rights_come_from_the_role_not_the_team,
     the_district_overview_shows_whom_to_look_after,
     editing_an_address_routes_the_resident_to_its_district,
     the_figures_of_a_year_for_a_thousand_residents_render_quickly,
@@ -1282,6 +1283,113 @@ async fn the_city_figures_count_partner_reports_by_partner_kind(store: Store, _u
     assert_eq!(
         store.list_audit("resident", None, 100).await.unwrap().len(),
         views
+    );
+}
+
+async fn the_coordinators_rights_come_from_the_role_not_the_team(store: Store, _url: String) {
+    let clock = ManualClock::new(jst("2026-12-01T09:00:00"));
+    let backup = token_for(&store, "p-backup", "coordinator", "市 調整担当").await;
+    // On the city-wide team, but a responder by role (as an admin may set).
+    let plain = token_for(&store, "p-plain", "coordinator", "市 応援担当").await;
+    store
+        .set_responder_role(&ResponderId::parse("p-plain").unwrap(), Role::Responder)
+        .await
+        .unwrap();
+    // An admin of a district's team: the figures (the role), not the triage (not the scope).
+    let admin = token_for(&store, "p-admin", "houkatsu-kugenuma", "鵠沼 管理").await;
+    store
+        .set_responder_role(&ResponderId::parse("p-admin").unwrap(), Role::Admin)
+        .await
+        .unwrap();
+    let d = desk(&store, &clock).await;
+    let app = spawn_app(store.clone(), Options::on(clock.clone())).await;
+    let (plain, backup, admin) = (
+        app.sign_in(&plain).await,
+        app.sign_in(&backup).await,
+        app.sign_in(&admin).await,
+    );
+    let triage_page = format!("/alerts/{}", d.triage.id);
+
+    // The responder of the city-wide team: every district's alerts (the team's scope), but the
+    // coordinator's pages are refused as such — and nothing is said about a resident.
+    let (status, list) = app.page("/alerts", &plain).await;
+    assert_eq!(status, StatusCode::OK);
+    at(&list, &format!("id=\"alert-{}\"", d.tsujido.id));
+    assert!(
+        !list.contains("振り分け待ち（地区不明）</h2>"),
+        "no triage queue"
+    );
+    assert!(!list.contains("value=\"triage\""), "no triage filter");
+    assert!(
+        !list.contains("href=\"/figures\""),
+        "no figures in the menu"
+    );
+    for path in [
+        "/figures",
+        "/figures.csv",
+        "/figures?month=2026-12",
+        "/alerts?district=triage",
+        "/alerts/live?district=triage",
+    ] {
+        let (status, page) = app.page(path, &plain).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+        at(&page, "市の調整担当の機能です");
+    }
+    let (status, page) = app.page(&triage_page, &plain).await;
+    assert_eq!(status, StatusCode::OK, "in the team's scope");
+    assert!(!page.contains("/route\""), "no routing form");
+    let token = form_token(&page);
+    let r = app
+        .http_no_redirects
+        .post(app.url(&format!("{triage_page}/route")))
+        .header(COOKIE, &plain)
+        .form(&[("form_token", token.as_str()), ("district", "kugenuma")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.text().await.unwrap().contains("市の調整担当"));
+    assert_eq!(store.get_alert(d.triage.id).await.unwrap().district, None);
+
+    // The district's admin: the city's figures (counts only), but triage is out of scope.
+    assert_eq!(app.page("/figures", &admin).await.0, StatusCode::OK);
+    assert_eq!(app.page("/figures.csv", &admin).await.0, StatusCode::OK);
+    assert_eq!(
+        app.page("/alerts?district=triage", &admin).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.page(&triage_page, &admin).await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    // The coordinator: all of it, and routes the alert on (on its timeline as them).
+    let (_, list) = app.page("/alerts", &backup).await;
+    at(&list, "振り分け待ち（地区不明）</h2>");
+    at(&list, "href=\"/figures\"");
+    for path in ["/figures", "/figures.csv", "/alerts?district=triage"] {
+        assert_eq!(app.page(path, &backup).await.0, StatusCode::OK, "{path}");
+    }
+    let (_, page) = app.page(&triage_page, &backup).await;
+    at(&page, &format!("action=\"{triage_page}/route\""));
+    let token = form_token(&page);
+    let r = app
+        .http_no_redirects
+        .post(app.url(&format!("{triage_page}/route")))
+        .header(COOKIE, &backup)
+        .form(&[("form_token", token.as_str()), ("district", "kugenuma")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        store.get_alert(d.triage.id).await.unwrap().district,
+        Some(mimamori_core::testing::district("kugenuma"))
+    );
+    let routed = store.alert_timeline(d.triage.id).await.unwrap();
+    assert!(
+        routed.iter().any(|e| e.kind == AlertEventKind::Routed
+            && e.actor.as_deref() == Some("responder:p-backup"))
     );
 }
 

@@ -7,7 +7,9 @@
 //! search over what the list shows. Each line: severity (colour and word), kind, district,
 //! elapsed time 「3分前」, state, who acknowledged, and who it is about — the resident's name,
 //! since the signed-in team may see it (one audited view, `resident.names`, for the names a list
-//! shows). For a city-wide team the triage queue (alerts without a district) comes first. On a
+//! shows). For the coordinator (the role `coordinator` or `admin` on a city-wide team: a
+//! city-wide team's responder without it gets 403 asking for it) the triage queue (alerts
+//! without a district) comes first. On a
 //! history list (any `state` but the default) related alerts are one group line — the same kind
 //! about the same home within [`GROUP_SPAN`] of each other — with its members in a disclosure.
 //!
@@ -64,6 +66,15 @@ pub(super) struct ListQuery {
     q: String,
 }
 
+/// The answer to a responder of a city-wide team asking for what is the coordinator's.
+pub(super) fn coordinators_only() -> Response {
+    notice(
+        StatusCode::FORBIDDEN,
+        "市の調整担当の機能です",
+        "振り分け待ちの一覧・市の集計・地区への振り分けは、役割が「市の調整担当」または「管理者」の方が使えます。役割は管理者が変更できます。",
+    )
+}
+
 /// Which states a list shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum StateFilter {
@@ -89,7 +100,7 @@ enum DistrictFilter {
     /// Everything the team covers.
     Team,
     One(DistrictId),
-    /// Alerts without a district (city-wide teams only).
+    /// Alerts without a district (the coordinator's: [`Session::triages`]).
     Triage,
 }
 
@@ -125,7 +136,9 @@ impl Filters {
         };
         let district = match query.district.trim() {
             "" => DistrictFilter::Team,
-            "triage" if session.team.district.is_none() => DistrictFilter::Triage,
+            "triage" if session.triages() => DistrictFilter::Triage,
+            // In scope, but the coordinator's: refused as such.
+            "triage" if session.team.district.is_none() => return Err(coordinators_only()),
             "triage" => return Err(not_found()),
             d => {
                 let d = DistrictId::parse(d).map_err(|_| not_found())?;
@@ -428,7 +441,7 @@ async fn items(
         .map(|(a, _)| a.id.0.to_string())
         .collect::<Vec<_>>()
         .join(" ");
-    let city_wide = session.team.district.is_none();
+    let city_wide = session.triages();
     let (triage, alerts): (Vec<_>, Vec<_>) = listed.into_iter().partition(|(a, _)| {
         city_wide
             && filters.state == StateFilter::Active
@@ -610,10 +623,14 @@ pub(super) async fn alert_list(
             DistrictFilter::Triage => "triage",
             DistrictFilter::Team => "",
         };
-        let mut all = vec![
-            choice("", "すべての地区", selected.is_empty()),
-            choice("triage", "振り分け待ち（地区不明）", selected == "triage"),
-        ];
+        let mut all = vec![choice("", "すべての地区", selected.is_empty())];
+        if session.triages() {
+            all.push(choice(
+                "triage",
+                "振り分け待ち（地区不明）",
+                selected == "triage",
+            ));
+        }
         all.extend(super::triage::district_options(
             &state.registry,
             &session.team,

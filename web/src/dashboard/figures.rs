@@ -1,10 +1,10 @@
-//! The city's own figures (`/figures`, `/figures.csv?month=YYYY-MM`), for a city-wide team (the
-//! coordinator): per district and month, alerts by kind and outcome, the time to acknowledge and
+//! The city's own figures (`/figures`, `/figures.csv?month=YYYY-MM`), for the coordinator (the
+//! role `coordinator` or `admin`, whatever the team): per district and month, alerts by kind and outcome, the time to acknowledge and
 //! to resolve (median and 90th percentile), and how often emergencies were acknowledged within
 //! the city's target ([`TARGET_MINUTES`], [`TARGET_SHARE`]), and the partners' reports by the
 //! partner's kind (郵便局, 新聞販売店, 生協, …: who notices what). No personal data: counts and
-//! durations only, so neither the page nor the file is an audited view. A district's team gets
-//! 404, as for anything out of its scope.
+//! durations only, so neither the page nor the file is an audited view. Anyone else of a
+//! district's team gets 404, as for anything out of its scope; of a city-wide team, 403.
 //!
 //! The CSV opens correctly in Excel: UTF-8 with a byte order mark, CRLF line ends, a Japanese
 //! header row. No month: the current one (in the city's time zone).
@@ -286,8 +286,14 @@ async fn allowed(
         Some(s) => s,
         None => return Err(see_other(&format!("/login?next={next}"))),
     };
-    if session.team.district.is_some() {
-        return Err(not_found());
+    if !session.coordinates() {
+        // A district's team: out of its scope, as missing; a city-wide team's responder: the
+        // coordinator's, refused as such.
+        return Err(if session.team.district.is_some() {
+            not_found()
+        } else {
+            super::alert_list::coordinators_only()
+        });
     }
     let month =
         Month::parse(&query.month, state.clock.now(), state.ctx.timezone).ok_or_else(|| {

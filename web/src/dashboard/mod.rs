@@ -81,7 +81,7 @@ pub(super) struct Me {
     /// Which menu entry is the current page: `alerts`, `history`, `residents`, `figures`,
     /// `admin` or ``.
     pub(super) here: &'static str,
-    /// A city-wide team: the figures are in the menu.
+    /// A coordinator (or admin): the figures are in the menu.
     pub(super) city_wide: bool,
     /// An admin: the admin pages are in the menu.
     pub(super) admin: bool,
@@ -99,7 +99,7 @@ impl Session {
             },
             form_token: self.form_token.clone(),
             here,
-            city_wide: self.team.district.is_none(),
+            city_wide: self.coordinates(),
             admin: self.responder.role == mimamori_core::domain::Role::Admin,
         }
     }
@@ -544,10 +544,9 @@ async fn alert_view<'a>(
             Vec::new()
         };
     let link = triage::link_choice(state, session, alert).await?;
-    let route = (alert.district.is_none()
-        && alert.state != AlertState::Resolved
-        && session.team.district.is_none())
-    .then(|| district_options(&state.registry, &session.team, ""));
+    let route =
+        (alert.district.is_none() && alert.state != AlertState::Resolved && session.triages())
+            .then(|| district_options(&state.registry, &session.team, ""));
     let outcomes = if alert.state == AlertState::Resolved {
         Vec::new()
     } else {

@@ -36,6 +36,23 @@ impl Session {
     pub(super) fn actor(&self) -> Actor {
         Actor::responder(&self.responder.id)
     }
+
+    /// The coordinator's rights — the city's figures — come from the role (`coordinator` or
+    /// `admin`), not from the team: a responder of a city-wide team without it sees every
+    /// district's alerts, but not these.
+    pub(super) fn coordinates(&self) -> bool {
+        matches!(
+            self.responder.role,
+            mimamori_core::domain::Role::Coordinator | mimamori_core::domain::Role::Admin
+        )
+    }
+
+    /// Triage — the queue of alerts no address could route, and routing them to a district —
+    /// needs the coordinator's role and a team whose scope holds alerts without a district (a
+    /// city-wide one).
+    pub(super) fn triages(&self) -> bool {
+        self.coordinates() && self.team.district.is_none()
+    }
 }
 
 /// The value of the cookie `name`, if the request sends it.
