@@ -147,10 +147,18 @@ pub fn router(state: DashboardState) -> Router {
         .route("/admin/devices/{id}/disable", post(admin::disable_device))
         .route("/admin/devices/{id}/enable", post(admin::enable_device))
         .route(
+            "/admin/devices/{id}/secret",
+            post(admin::rotate_device_secret),
+        )
+        .route(
             "/admin/responders",
             get(admin::responders).post(admin::add_responder),
         )
         .route("/admin/responders/{id}/token", post(admin::responder_token))
+        .route(
+            "/admin/responders/{id}/role",
+            post(admin::set_responder_role),
+        )
         .route(
             "/admin/responders/{id}/deactivate",
             post(admin::deactivate_responder),
