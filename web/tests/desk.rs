@@ -33,6 +33,7 @@ on_both_backends!(
     editing_an_address_routes_the_resident_to_its_district,
     the_figures_of_a_year_for_a_thousand_residents_render_quickly,
     an_emergency_pressed_on_a_device_appears_live_and_is_handled_at_phone_width: [Browser],
+    the_page_chrome_switches_to_english_and_back: [Browser],
 );
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -1692,6 +1693,98 @@ async fn editing_an_address_routes_the_resident_to_its_district(store: Store, _u
 }
 
 /// The browser signs in with `token` through the form, and is on the alert list.
+async fn the_page_chrome_switches_to_english_and_back(store: Store, _url: String) {
+    let clock = ManualClock::new(jst("2026-12-01T09:00:00"));
+    let backup = token_for(&store, "p-backup", "coordinator", "市 調整担当").await;
+    desk(&store, &clock).await;
+    let app = spawn_app(store.clone(), Options::on(clock.clone())).await;
+
+    // Hostile: a language we do not have, and a `next` that leads off the site.
+    let r = app
+        .http_no_redirects
+        .get(app.url("/lang?to=%3Cscript%3E"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.headers().get("set-cookie").is_none());
+    assert!(!r.text().await.unwrap().contains("<script>"));
+    for next in [
+        "//evil.example/",
+        "https://evil.example/",
+        "/%5C%5Cevil.example",
+    ] {
+        let r = app
+            .http_no_redirects
+            .get(app.url(&format!("/lang?to=en&next={next}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        assert_eq!(r.headers()["location"], "/alerts", "{next}");
+    }
+    // A cookie that is not ours: Japanese.
+    let cookie = app.sign_in(&backup).await;
+    let (_, page) = app
+        .page("/alerts", &format!("{cookie}; mimamori_lang=<x>"))
+        .await;
+    at(&page, "<html lang=\"ja\">");
+
+    // In the browser: Japanese first; English by the link, on every signed-in page, and back.
+    let browser = Browser::start().await;
+    browser_signs_in(&browser, &app, &backup).await;
+    let html_lang = || async {
+        browser
+            .execute("return document.documentElement.lang;", vec![])
+            .await
+    };
+    assert_eq!(html_lang().await, "ja");
+    browser.goto(&app.url("/figures")).await;
+    browser
+        .find("header .me a.lang")
+        .await
+        .click_to_load()
+        .await;
+    assert!(
+        browser.url().await.ends_with("/figures"),
+        "back to the page's section"
+    );
+    assert_eq!(html_lang().await, "en");
+    let nav = browser.find("header.site").await.text().await;
+    for word in [
+        "Alerts",
+        "History",
+        "District",
+        "Residents",
+        "City figures",
+        "Sign out",
+        "日本語",
+    ] {
+        assert!(nav.contains(word), "{word}: {nav}");
+    }
+    // The content stays as written: Japanese.
+    assert!(browser.text().await.contains("市の集計"));
+    look_at(&browser, "figures-en").await;
+    browser.goto(&app.url("/alerts")).await;
+    assert_eq!(html_lang().await, "en");
+    look_at(&browser, "alerts-en").await;
+    browser
+        .find("header .me a.lang")
+        .await
+        .click_to_load()
+        .await;
+    assert_eq!(html_lang().await, "ja");
+    assert!(
+        browser
+            .find("header.site")
+            .await
+            .text()
+            .await
+            .contains("ログアウト")
+    );
+    browser.quit().await;
+}
+
 async fn browser_signs_in(browser: &Browser, app: &TestApp, token: &str) {
     browser.goto(&app.url("/login")).await;
     browser

@@ -26,12 +26,14 @@ mod alert_actions;
 mod alert_list;
 mod explain;
 mod figures;
+mod language;
 mod overview;
 mod residents;
 mod signin;
 mod triage;
 
 use alert_actions::{ActionForm, acknowledge, acting, add_note, forged, resolve};
+pub use language::LANG_COOKIE;
 pub use signin::SIGNIN_COOKIE;
 use signin::{Session, login, login_page, logout, session, signed_in};
 use triage::{district_options, link_to_resident, route_to_district};
@@ -85,6 +87,10 @@ pub(super) struct Me {
     pub(super) city_wide: bool,
     /// An admin: the admin pages are in the menu.
     pub(super) admin: bool,
+    /// The chrome's words, in the language this browser chose.
+    pub(super) chrome: &'static language::Chrome,
+    /// The link that switches the chrome to the other language and back to this page's section.
+    pub(super) switch: String,
 }
 
 impl Session {
@@ -101,6 +107,13 @@ impl Session {
             here,
             city_wide: self.coordinates(),
             admin: self.responder.role == mimamori_core::domain::Role::Admin,
+            chrome: self.lang.chrome(),
+            switch: format!(
+                "/lang?to={}&next={}",
+                self.lang.chrome().other_code,
+                url::form_urlencoded::byte_serialize(language::path_of(here).as_bytes())
+                    .collect::<String>()
+            ),
         }
     }
 }
@@ -110,6 +123,7 @@ pub fn router(state: DashboardState) -> Router {
     Router::new()
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
+        .route("/lang", get(language::switch))
         .route("/alerts", get(alert_list::alert_list))
         .route("/alerts/live", get(alert_list::live))
         .route("/overview", get(overview::overview))

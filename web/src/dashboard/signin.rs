@@ -30,6 +30,8 @@ pub(super) struct Session {
     pub(super) form_token: String,
     /// The SHA-256 of the cookie's token: the session's key in the store.
     pub(super) token_hash: String,
+    /// The page chrome's language, as this browser chose it.
+    pub(super) lang: super::language::Lang,
 }
 
 impl Session {
@@ -56,7 +58,7 @@ impl Session {
 }
 
 /// The value of the cookie `name`, if the request sends it.
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(super) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -73,7 +75,7 @@ pub(super) fn cookie_token(headers: &HeaderMap) -> Option<String> {
 
 /// A `Set-Cookie` value for one of our cookies, with the same attributes every time: `HttpOnly`,
 /// `Path=/`, `Secure` when `http.public_url` is `https` (0 seconds: removes it).
-fn set_cookie(
+pub(super) fn set_cookie(
     state: &DashboardState,
     name: &str,
     value: &str,
@@ -102,6 +104,7 @@ pub(super) async fn session(
             team,
             form_token,
             token_hash: hash,
+            lang: super::language::Lang::of(headers),
         })),
         Err(e) => Err(server_error(e)),
     }
