@@ -302,10 +302,14 @@ async fn resolve(state: AckState, token: String, form: AckForm) -> Response {
                 ..AlertShown::new("解決を記録しました", &state.ctx, &a, None)
             },
         ),
-        Ok(ResolveResult::AlreadyResolved(a) | ResolveResult::OutcomeNotAllowed(a)) => page(
+        Ok(ResolveResult::AlreadyResolved(a)) => page(
             StatusCode::OK,
             &AlertShown::new("このアラートは解決済みです", &state.ctx, &a, None),
         ),
+        // `apply` answers a refused outcome as `Err`; read before the link was used anyway.
+        Ok(ResolveResult::OutcomeNotAllowed(a)) => {
+            crate::resolution::Refused::NotAllowed(a.kind).page(server_error)
+        }
         Err(refused) => refused.page(server_error),
     }
 }

@@ -741,6 +741,26 @@ mod tests {
     }
 
     #[test]
+    fn a_device_alert_offers_the_devices_outcomes() {
+        let labels = |kind: AlertKind| -> Vec<String> {
+            outcome_keyboard(AlertId(3), kind)
+                .inline_keyboard
+                .iter()
+                .flatten()
+                .map(|b| b.text.clone())
+                .collect()
+        };
+        assert_eq!(
+            labels(AlertKind::BatteryLow),
+            ["電池交換", "再接続", "機器交換", "その他", "戻る"]
+        );
+        assert_eq!(
+            labels(AlertKind::Emergency),
+            ["無事確認", "救急搬送", "誤報", "不在", "その他", "戻る"]
+        );
+    }
+
+    #[test]
     fn failures_are_retried_or_flagged_like_telegram_means_them() {
         assert!(matches!(
             send_error(RequestError::RetryAfter(teloxide::types::Seconds::from_seconds(7))),
