@@ -1920,7 +1920,48 @@ async fn an_emergency_pressed_on_a_device_appears_live_and_is_handled_at_phone_w
     look_at(&browser, "alert-resolved").await;
 
     // The other pages, looked at as a user would.
+    // History with a group: two 通信途絶 of her home an hour apart are one line, opened to show
+    // the other.
+    let mut offline = Vec::new();
+    for minutes in [120, 60] {
+        let at = clock.now() - chrono::Duration::minutes(minutes);
+        let a = alert(
+            &store,
+            Subject::Device(DeviceId::parse("button-e").unwrap()),
+            AlertKind::DeviceOffline,
+            Severity::Normal,
+            Some("kugenuma"),
+            at,
+        )
+        .await;
+        store
+            .resolve_alert(
+                a.id,
+                &Actor::responder(ResponderId::parse("p-sato").unwrap()),
+                Outcome::Reconnected,
+                None,
+                &[],
+                at + chrono::Duration::minutes(10),
+            )
+            .await
+            .unwrap();
+        offline.push(a);
+    }
     browser.goto(&app.url("/alerts?state=resolved")).await;
+    // Read and opened by script, not by a held element: the live list may replace its items
+    // (the same content) at any moment.
+    let member = browser
+        .execute(
+            &format!(
+                "const g = document.querySelector('#alert-{} details.group');
+                 g.open = true;
+                 return g.querySelector('#alert-{} a').textContent;",
+                offline[1].id, offline[0].id
+            ),
+            vec![],
+        )
+        .await;
+    assert!(member.as_str().unwrap().contains("通信途絶"), "{member}");
     look_at(&browser, "history").await;
     browser.goto(&app.url("/overview")).await;
     look_at(&browser, "overview").await;
