@@ -119,7 +119,9 @@ impl Actions {
     }
 
     /// Resolves `alert` with `outcome` (and a note): what had not gone out is cancelled, and the
-    /// integrations and Telegram chats learn how it ended.
+    /// integrations and Telegram chats learn how it ended. An outcome that does not fit the
+    /// alert's kind (a person's for a device alert) changes nothing:
+    /// [`ResolveResult::OutcomeNotAllowed`].
     pub async fn resolve(
         &self,
         alert: &Alert,
@@ -128,6 +130,10 @@ impl Actions {
         note: Option<Note<'_>>,
         via: Via,
     ) -> Result<ResolveResult, StorageError> {
+        if !alert.kind.allows(outcome) {
+            tracing::info!(alert_id = %alert.id, actor = %by.0, via = via.as_str(), outcome = %outcome, "Resolution refused: the outcome does not fit the alert's kind.");
+            return Ok(ResolveResult::OutcomeNotAllowed(alert.clone()));
+        }
         let now = self.clock.now();
         let notify = self
             .targets

@@ -353,6 +353,12 @@ impl Admin<'_> {
         let role: Role = role
             .parse()
             .map_err(|e| invalid("役割を選んでください", e))?;
+        // An admin taking away their own role could leave the city without one.
+        if self.actor == Actor::responder(&id) {
+            return Err(AdminError::Invalid(
+                "自分の役割は変更できません。ほかの管理者に依頼してください / an admin cannot change their own role".into(),
+            ));
+        }
         let before = self.store.get_responder(&id).await?.role;
         self.store.set_responder_role(&id, role).await?;
         self.audit(

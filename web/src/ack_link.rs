@@ -7,12 +7,22 @@
 //! alert's district, and uses the link up (once, in the store) before it acknowledges as that
 //! responder through the `email` channel. A second use, an expired or altered link: a clear page
 //! in Japanese, nothing changed.
+//!
+//! The same page lets the responder resolve the alert with an outcome instead (while it is open,
+//! or taken by them): the outcomes of the alert's kind, a note, and the dashboard's resolve
+//! ([`crate::resolution`], `Actions::resolve`, via `email`). The form is read and checked before
+//! the link is used, so a refused outcome leaves the link as it was. Either action uses the link
+//! up. A form posted from another site (`Origin` or `Sec-Fetch-Site` not ours) is refused before
+//! anything happens: the token in the address is the credential, and a page elsewhere must not
+//! spend it.
 
-use crate::page::{notice, page};
+use crate::page::{Choice, notice, page};
+use crate::resolution::{Resolution, outcome_choices};
 use askama::Template;
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use axum::routing::get;
 use mimamori_alerts::actions::{Actions, Via};
@@ -21,7 +31,7 @@ use mimamori_alerts::notify::link::{Claims, LinkError, LinkSigner};
 use mimamori_alerts::notify::message::{self, AlertMessage, Context};
 use mimamori_core::clock::Clock;
 use mimamori_core::domain::{Actor, Alert, AlertState, Responder};
-use mimamori_core::storage::{AckResult, StorageError, Store};
+use mimamori_core::storage::{AckResult, ResolveResult, StorageError, Store};
 use std::sync::Arc;
 
 /// What the pages need.
@@ -40,7 +50,7 @@ pub fn router(state: AckState) -> Router {
     Router::new()
         .route(
             &format!("{}/{{token}}", mimamori_alerts::notify::email::ACK_PATH),
-            get(confirm_page).post(acknowledge),
+            get(confirm_page).post(act),
         )
         .with_state(state)
 }
@@ -93,8 +103,12 @@ struct AlertShown<'a> {
     summary: AlertMessage,
     /// Still open: the 対応します button.
     confirm: bool,
+    /// Open, or taken by this responder: the outcomes to resolve with (none: no form).
+    outcomes: Vec<Choice>,
     /// Just acknowledged through the link, by this responder.
     acknowledged_by: Option<&'a str>,
+    /// Just resolved through the link: how it ended.
+    resolved_as: Option<&'static str>,
 }
 
 impl AlertShown<'_> {
@@ -103,9 +117,19 @@ impl AlertShown<'_> {
             title: title.into(),
             summary: message::render(ctx, alert, Event::Raised, None, who),
             confirm: false,
+            outcomes: Vec::new(),
             acknowledged_by: None,
+            resolved_as: None,
         }
     }
+}
+
+/// The outcomes of `kind` after a 「選んでください」 that is no outcome: a resolution is chosen,
+/// never the first option by a hurried press.
+fn choose(kind: mimamori_core::domain::AlertKind) -> Vec<Choice> {
+    let mut all = vec![Choice::new("", "選んでください")];
+    all.extend(outcome_choices(kind));
+    all
 }
 
 /// The title of the page of an alert someone else took.
@@ -137,7 +161,7 @@ async fn check(state: &AckState, token: &str) -> Result<(Claims, Responder, Aler
 }
 
 async fn confirm_page(State(state): State<AckState>, Path(token): Path<String>) -> Response {
-    let (claims, _, alert) = match check(&state, &token).await {
+    let (claims, responder, alert) = match check(&state, &token).await {
         Ok(c) => c,
         Err(page) => return page,
     };
@@ -151,10 +175,16 @@ async fn confirm_page(State(state): State<AckState>, Path(token): Path<String>) 
         Err(e) => return server_error(e),
     };
     let shown = |title: String| AlertShown::new(title, &state.ctx, &alert, who.as_deref());
+    let mine = alert.acknowledged_by == Some(Actor::responder(&responder.id).0);
     let shown = match alert.state {
         AlertState::Open => AlertShown {
             confirm: true,
+            outcomes: choose(alert.kind),
             ..shown("対応の確認".into())
+        },
+        AlertState::Acknowledged if mine => AlertShown {
+            outcomes: choose(alert.kind),
+            ..shown("対応中のアラート".into())
         },
         AlertState::Acknowledged => shown(taken(who.as_deref())),
         AlertState::Resolved => shown("このアラートは解決済みです".into()),
@@ -162,7 +192,129 @@ async fn confirm_page(State(state): State<AckState>, Path(token): Path<String>) 
     page(StatusCode::OK, &shown)
 }
 
-async fn acknowledge(State(state): State<AckState>, Path(token): Path<String>) -> Response {
+/// Whether a form came from another site's page: a browser says where it was posted from in
+/// `Sec-Fetch-Site` and `Origin`. Neither (a mail client, a script) or `Origin: null` is taken as
+/// ours: the token in the address is the credential, this check is a second line.
+fn from_elsewhere(headers: &HeaderMap, public_url: &str) -> bool {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if matches!(text("sec-fetch-site"), Some("cross-site" | "same-site")) {
+        return true;
+    }
+    // `null`: our pages send no referrer, and with that policy a browser posts `Origin: null`.
+    let Some(origin) = text(header::ORIGIN.as_str()).filter(|o| *o != "null") else {
+        return false;
+    };
+    let host = text(header::HOST.as_str()).unwrap_or("");
+    let ours = |scheme: &str| !host.is_empty() && origin == format!("{scheme}://{host}");
+    !(ours("http") || ours("https") || origin == public_url.trim_end_matches('/'))
+}
+
+fn forged() -> Response {
+    notice(
+        StatusCode::FORBIDDEN,
+        "操作を受け付けられません",
+        "ほかのサイトからの送信です。対応の記録はされていません。メールのリンクを開き直してください。",
+    )
+}
+
+/// What the page's buttons send: nothing (対応します), or `action=resolve` with an outcome and
+/// a note (解決).
+#[derive(Default)]
+struct AckForm {
+    resolve: bool,
+    outcome: Option<String>,
+    note: Option<String>,
+}
+
+impl AckForm {
+    /// The form in `body` (URL-encoded; unknown fields ignored; an empty body: 対応します).
+    fn parse(body: &[u8]) -> Self {
+        let mut form = AckForm::default();
+        for (k, v) in url::form_urlencoded::parse(body) {
+            match &*k {
+                "action" => form.resolve = v == "resolve",
+                "outcome" => form.outcome = Some(v.into_owned()),
+                "note" => form.note = Some(v.into_owned()),
+                _ => {}
+            }
+        }
+        form
+    }
+}
+
+async fn act(
+    State(state): State<AckState>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if from_elsewhere(&headers, &state.ctx.public_url) {
+        return forged();
+    }
+    let form = AckForm::parse(&body);
+    if form.resolve {
+        resolve(state, token, form).await
+    } else {
+        acknowledge(state, token).await
+    }
+}
+
+/// 解決 on the link's page: the outcome checked against the alert's kind before the link is
+/// used, then the dashboard's resolve as the link's responder, via `email`.
+async fn resolve(state: AckState, token: String, form: AckForm) -> Response {
+    let (claims, responder, alert) = match check(&state, &token).await {
+        Ok(c) => c,
+        Err(page) => return page,
+    };
+    let resolution =
+        match Resolution::read(alert.kind, form.outcome.as_deref(), form.note.as_deref()) {
+            Ok(r) => r,
+            Err(refused) => return refused.page(server_error),
+        };
+    let actor = Actor::responder(&responder.id);
+    if alert.state == AlertState::Acknowledged && alert.acknowledged_by.as_ref() != Some(&actor.0) {
+        let who = message::acknowledger_name(&state.store, &alert)
+            .await
+            .ok()
+            .flatten();
+        return page(
+            StatusCode::OK,
+            &AlertShown::new(taken(who.as_deref()), &state.ctx, &alert, who.as_deref()),
+        );
+    }
+    match state
+        .store
+        .use_link(&claims.nonce, alert.id, &responder.id, state.clock.now())
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => return used(),
+        Err(e) => return server_error(e),
+    }
+    match resolution
+        .apply(&state.actions, &alert, &actor, Via::Email)
+        .await
+    {
+        Ok(ResolveResult::Resolved(a)) => page(
+            StatusCode::OK,
+            &AlertShown {
+                resolved_as: a.outcome.map(|o| o.label_ja()),
+                ..AlertShown::new("解決を記録しました", &state.ctx, &a, None)
+            },
+        ),
+        Ok(ResolveResult::AlreadyResolved(a)) => page(
+            StatusCode::OK,
+            &AlertShown::new("このアラートは解決済みです", &state.ctx, &a, None),
+        ),
+        // `apply` answers a refused outcome as `Err`; read before the link was used anyway.
+        Ok(ResolveResult::OutcomeNotAllowed(a)) => {
+            crate::resolution::Refused::NotAllowed(a.kind).page(server_error)
+        }
+        Err(refused) => refused.page(server_error),
+    }
+}
+
+async fn acknowledge(state: AckState, token: String) -> Response {
     let (claims, responder, alert) = match check(&state, &token).await {
         Ok(c) => c,
         Err(page) => return page,

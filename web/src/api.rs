@@ -276,6 +276,11 @@ async fn resolve(
             Json(serde_json::json!({ "error": "既に解決済みです / already resolved", "alert": a })),
         )
             .into_response()),
+        ResolveResult::OutcomeNotAllowed(a) => Err(ApiError::Invalid(format!(
+            "この種別のアラートには使えない結果です（{}のいずれか） / outcome not allowed for a {} alert",
+            a.kind.outcomes_ja(),
+            a.kind
+        ))),
     }
 }
 

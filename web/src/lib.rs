@@ -27,6 +27,7 @@ mod assets;
 pub mod dashboard;
 mod page;
 pub mod partners;
+mod resolution;
 mod server;
 pub mod stream;
 

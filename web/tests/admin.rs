@@ -17,6 +17,7 @@ use reqwest::header::COOKIE;
 on_both_backends!(
     only_an_admin_may_open_or_post_to_the_admin_pages,
     an_admin_post_without_the_form_token_changes_nothing,
+    an_admin_rotates_a_devices_secret_and_changes_a_responders_role,
     hostile_input_is_refused_with_a_clear_message_and_changes_nothing,
     the_audit_log_finds_the_admins_actions_by_who_what_and_when,
     an_admin_adds_a_device_sees_its_secret_once_and_disables_it: [Browser],
@@ -91,6 +92,7 @@ fn posts() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
         ),
         ("/admin/devices/button-e/disable", vec![]),
         ("/admin/devices/button-e/enable", vec![]),
+        ("/admin/devices/button-e/secret", vec![]),
         (
             "/admin/responders",
             vec![
@@ -100,6 +102,7 @@ fn posts() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
             ],
         ),
         ("/admin/responders/p-sato/token", vec![]),
+        ("/admin/responders/p-sato/role", vec![("role", "admin")]),
         ("/admin/responders/p-sato/deactivate", vec![]),
         (
             "/admin/partners",
@@ -362,7 +365,43 @@ async fn hostile_input_is_refused_with_a_clear_message_and_changes_nothing(
             StatusCode::UNPROCESSABLE_ENTITY,
             "機器IDが正しくありません",
         ),
+        (
+            "/admin/devices/no-such-device/secret",
+            vec![],
+            StatusCode::NOT_FOUND,
+            "見つかりません",
+        ),
+        (
+            "/admin/devices/%3Cscript%3E/secret",
+            vec![],
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "機器IDが正しくありません",
+        ),
         // Responders.
+        (
+            "/admin/responders/p-nobody/role",
+            vec![("role", "admin")],
+            StatusCode::NOT_FOUND,
+            "見つかりません",
+        ),
+        (
+            "/admin/responders/p-admin/role",
+            vec![("role", "root")],
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "役割を選んでください",
+        ),
+        (
+            "/admin/responders/p-admin/role",
+            vec![("role", "responder")],
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "自分の役割は変更できません",
+        ),
+        (
+            "/admin/responders/%3Cscript%3E/role",
+            vec![("role", "admin")],
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "担当者IDが正しくありません",
+        ),
         (
             "/admin/responders",
             vec![("name", &long), ("team", "coordinator")],
@@ -494,6 +533,139 @@ async fn hostile_input_is_refused_with_a_clear_message_and_changes_nothing(
         assert!(!page.contains("<script>alert"), "{path}: nothing unescaped");
     }
     assert_eq!(everything(&store).await, before, "nothing changed");
+}
+
+async fn an_admin_rotates_a_devices_secret_and_changes_a_responders_role(
+    store: Store,
+    _url: String,
+) {
+    use mimamori_core::secret::{DeviceSecretCheck, check_device_secret, device_mac_key};
+    let clock = ManualClock::new(jst("2026-12-01T09:00:00"));
+    let sato = person(
+        &store,
+        "p-sato",
+        "houkatsu-kugenuma",
+        "佐藤 美咲",
+        Role::Responder,
+    )
+    .await;
+    let admin = person(&store, "p-admin", "coordinator", "市 管理者", Role::Admin).await;
+    registry(&store, &clock).await;
+    let app = spawn_app(store.clone(), Options::on(clock.clone())).await;
+    let cookie = app.sign_in(&admin).await;
+    let (_, page) = app.page("/admin/devices", &cookie).await;
+    assert!(page.contains("action=\"/admin/devices/button-e/secret\""));
+    let token = form_token(&page);
+    let button = DeviceId::parse("button-e").unwrap();
+
+    // Rotated twice: each new password shown once, on the answer; the one before stops working
+    // (the stored check, the message key) and the broker is told to drop a connection made
+    // with it (the revocation feed, as the command line's rotate-secret does).
+    let mut passwords = Vec::new();
+    for _ in 0..2 {
+        let (status, page) = post(
+            &app,
+            &cookie,
+            "/admin/devices/button-e/secret",
+            &[("form_token", &token)],
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let issued = &page[page.find("class=\"issued").expect("issued")..];
+        let password = issued
+            .split("<code class=\"secret\">")
+            .nth(2)
+            .expect("the new password")
+            .split('<')
+            .next()
+            .unwrap()
+            .to_string();
+        assert_eq!(password.len(), 24, "a device password");
+        assert!(issued.contains("パスワードを再発行しました"));
+        passwords.push(password);
+    }
+    let device = store.get_device(&button).await.unwrap().unwrap();
+    assert_eq!(
+        check_device_secret(&passwords[1], &device.secret_hash),
+        DeviceSecretCheck::Valid
+    );
+    assert_eq!(
+        check_device_secret(&passwords[0], &device.secret_hash),
+        DeviceSecretCheck::Invalid,
+        "the old password stops working"
+    );
+    assert_eq!(device.mac_key, device_mac_key(&passwords[1]));
+    let revoked = store.login_revocations_after(0, 100).await.unwrap();
+    assert_eq!(
+        revoked
+            .iter()
+            .filter(|r| r.client_id == "button-e" && r.reason == "device.secret")
+            .count(),
+        2
+    );
+    let (_, again) = app.page("/admin/devices", &cookie).await;
+    assert!(!again.contains(&passwords[1]), "shown once");
+    let audit = store
+        .list_audit("device", Some("button-e"), 10)
+        .await
+        .unwrap();
+    assert!(
+        audit
+            .iter()
+            .filter(|e| e.actor == "responder:p-admin" && e.action == "device.rotate_secret")
+            .count()
+            == 2
+    );
+    for e in &audit {
+        let detail = e.detail.to_string();
+        assert!(
+            !passwords.iter().any(|p| detail.contains(p.as_str())),
+            "no secret in the audit"
+        );
+    }
+
+    // 佐藤 made a coordinator: audited with before and after, and it takes effect at once.
+    let district = app.sign_in(&sato).await;
+    assert_eq!(
+        app.page("/figures", &district).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (_, page) = app.page("/admin/responders", &cookie).await;
+    assert!(page.contains("action=\"/admin/responders/p-sato/role\""));
+    assert!(
+        !page.contains("action=\"/admin/responders/p-admin/role\""),
+        "no form for the admin's own role"
+    );
+    let (status, _) = post(
+        &app,
+        &cookie,
+        "/admin/responders/p-sato/role",
+        &[("form_token", &token), ("role", "coordinator")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let sato_now = store
+        .get_responder(&ResponderId::parse("p-sato").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(sato_now.role, Role::Coordinator);
+    let audit = store
+        .list_audit("responder", Some("p-sato"), 10)
+        .await
+        .unwrap();
+    let change = audit
+        .iter()
+        .find(|e| e.action == "responder.role")
+        .expect("audited");
+    assert_eq!(change.actor, "responder:p-admin");
+    assert_eq!(
+        (&change.detail["from"], &change.detail["to"]),
+        (
+            &serde_json::json!("responder"),
+            &serde_json::json!("coordinator")
+        )
+    );
+    assert_eq!(app.page("/figures", &district).await.0, StatusCode::OK);
 }
 
 async fn the_audit_log_finds_the_admins_actions_by_who_what_and_when(store: Store, _url: String) {
@@ -726,6 +898,31 @@ async fn an_admin_adds_a_device_sees_its_secret_once_and_disables_it(store: Stor
             ("responder:p-admin", "device.add")
         ]
     );
+
+    // A new password for it: shown once, the first one no longer valid.
+    browser
+        .find("#device-button-new form[action$='/secret'] button")
+        .await
+        .click_to_load()
+        .await;
+    let rotated = browser
+        .execute(
+            "return [...document.querySelectorAll('.issued code.secret')].map(c => c.textContent);",
+            vec![],
+        )
+        .await;
+    let rotated = rotated[1].as_str().unwrap().to_string();
+    assert_ne!(rotated, password);
+    let device = store
+        .get_device(&DeviceId::parse("button-new").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        mimamori_core::secret::check_device_secret(&password, &device.secret_hash),
+        mimamori_core::secret::DeviceSecretCheck::Invalid
+    );
+    look_at(&browser, "admin-device-rotated").await;
 
     // The other admin pages, looked at as an admin would; a token issued to a responder.
     browser.goto(&app.url("/admin/responders")).await;

@@ -21,15 +21,19 @@ use std::time::{Duration, Instant};
 on_both_backends!(
     the_alert_list_counts_filters_names_and_keeps_history,
     the_alert_list_refuses_hostile_filters_and_other_districts,
+    history_groups_related_alerts_and_device_alerts_end_with_device_outcomes,
     the_live_list_streams_a_new_alert_and_ends_with_the_session,
     every_page_uses_our_stylesheet_and_no_inline_style,
     the_alert_page_explains_says_who_was_told_and_whom_to_call,
     the_residents_page_draws_the_routine_devices_and_past_alerts,
     the_city_figures_count_by_district_and_download_for_excel,
+    the_city_figures_count_partner_reports_by_partner_kind,
+    the_coordinators_rights_come_from_the_role_not_the_team,
     the_district_overview_shows_whom_to_look_after,
     editing_an_address_routes_the_resident_to_its_district,
     the_figures_of_a_year_for_a_thousand_residents_render_quickly,
     an_emergency_pressed_on_a_device_appears_live_and_is_handled_at_phone_width: [Browser],
+    the_page_chrome_switches_to_english_and_back: [Browser],
 );
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -329,6 +333,182 @@ async fn the_alert_list_refuses_hostile_filters_and_other_districts(store: Store
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let r = app.http.get(app.url("/alerts/live")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// The value of the form token field on a page.
+fn form_token(page: &str) -> String {
+    page.split("name=\"form_token\" value=\"")
+        .nth(1)
+        .expect("a form")
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+async fn history_groups_related_alerts_and_device_alerts_end_with_device_outcomes(
+    store: Store,
+    _url: String,
+) {
+    let clock = ManualClock::new(jst("2026-12-01T09:00:00"));
+    let sato = token_for(&store, "p-sato", "houkatsu-kugenuma", "佐藤 美咲").await;
+    let d = desk(&store, &clock).await;
+    let t = clock.now();
+    let hours = |n: i64| t - chrono::Duration::hours(n);
+    let by = Actor::responder(ResponderId::parse("p-sato").unwrap());
+    // 花子さん's home: a second device, and five 通信途絶 — four in one afternoon (her button's
+    // and her door sensor's), one three days before — each resolved before the next opened.
+    home::device(
+        &store,
+        "door-e",
+        &d.hanako,
+        DeviceKind::Door,
+        "k2",
+        hours(24 * 5),
+    )
+    .await;
+    let mut offline = Vec::new();
+    for (device, at) in [
+        ("button-e", hours(24 * 3)),
+        ("button-e", hours(8)),
+        ("door-e", hours(7)),
+        ("button-e", hours(5)),
+        ("door-e", hours(4)),
+    ] {
+        let a = alert(
+            &store,
+            Subject::Device(DeviceId::parse(device).unwrap()),
+            AlertKind::DeviceOffline,
+            Severity::Normal,
+            Some("kugenuma"),
+            at,
+        )
+        .await;
+        store
+            .resolve_alert(
+                a.id,
+                &by,
+                Outcome::Reconnected,
+                None,
+                &[],
+                at + chrono::Duration::minutes(20),
+            )
+            .await
+            .unwrap();
+        offline.push(a);
+    }
+    let app = spawn_app(store.clone(), Options::on(clock.clone())).await;
+    let cookie = app.sign_in(&sato).await;
+    let (status, history) = app.page("/alerts?state=resolved", &cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    // One group line for the afternoon's four, its newest first, the others inside it; the
+    // earlier one and the resolved inactivity alert are lines of their own.
+    assert_eq!(history.matches("alert-group").count(), 1, "{history}");
+    let group = at(
+        &history,
+        &format!(
+            "id=\"alert-{}\" class=\"sev-normal alert-group\"",
+            offline[4].id
+        ),
+    );
+    let inside = &history[group..];
+    let end = at(inside, "</details>");
+    for member in &offline[1..4] {
+        assert!(at(inside, &format!("id=\"alert-{}\"", member.id)) < end);
+    }
+    at(
+        inside,
+        "関連する機器の異常: 通信途絶 4件（12月01日 01:00〜12月01日 05:00）",
+    );
+    let alone = at(&history, &format!("id=\"alert-{}\"", offline[0].id));
+    assert!(alone > group + end, "the earlier one is not in the group");
+    at(&history, "結果：再接続");
+    at(&history, &format!("id=\"alert-{}\"", d.resolved.id));
+    // The list of what is to be handled is never grouped.
+    let (_, active) = app.page("/alerts", &cookie).await;
+    assert!(!active.contains("alert-group"));
+
+    // A device alert offers the device's outcomes, a person's alert the person's.
+    let (_, battery) = app
+        .page(&format!("/alerts/{}", d.battery.id), &cookie)
+        .await;
+    for o in [
+        "battery_replaced",
+        "reconnected",
+        "device_replaced",
+        "other",
+    ] {
+        at(&battery, &format!("<option value=\"{o}\""));
+    }
+    for o in ["safe", "transported", "false_alarm", "absent"] {
+        assert!(!battery.contains(&format!("<option value=\"{o}\"")), "{o}");
+    }
+    let (_, emergency) = app
+        .page(&format!("/alerts/{}", d.emergency.id), &cookie)
+        .await;
+    at(&emergency, "<option value=\"transported\"");
+    assert!(!emergency.contains("<option value=\"battery_replaced\""));
+
+    // Hostile: a person's outcome posted for a device alert, and a device's for a person's, are
+    // refused in Japanese and change nothing.
+    let token = form_token(&battery);
+    let post = |id: AlertId, outcome: &'static str| {
+        app.http_no_redirects
+            .post(app.url(&format!("/alerts/{id}/resolve")))
+            .header(COOKIE, &cookie)
+            .form(&[("form_token", token.as_str()), ("outcome", outcome)])
+            .send()
+    };
+    let events = store.alert_timeline(d.battery.id).await.unwrap().len();
+    for (id, outcome) in [
+        (d.battery.id, "transported"),
+        (d.battery.id, "救急搬送"),
+        (d.emergency.id, "battery_replaced"),
+    ] {
+        let r = post(id, outcome).await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{outcome}");
+        let text = r.text().await.unwrap();
+        at(&text, "この結果はこのアラートには使えません");
+        assert_ne!(
+            store.get_alert(id).await.unwrap().state,
+            AlertState::Resolved
+        );
+    }
+    assert_eq!(
+        store.alert_timeline(d.battery.id).await.unwrap().len(),
+        events,
+        "nothing written"
+    );
+    // The API goes through the same check (`Actions::resolve`, as Telegram's buttons do).
+    let r = app
+        .http
+        .post(app.url(&format!("/api/v1/alerts/{}/resolve", d.battery.id)))
+        .bearer_auth(&sato)
+        .json(&serde_json::json!({ "outcome": "safe" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    at(
+        &r.text().await.unwrap(),
+        "電池交換・再接続・機器交換・その他",
+    );
+    assert_eq!(
+        store.alert_timeline(d.battery.id).await.unwrap().len(),
+        events,
+        "nothing written"
+    );
+    let r = post(d.battery.id, "battery_replaced").await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let done = store.get_alert(d.battery.id).await.unwrap();
+    assert_eq!(
+        (done.state, done.outcome),
+        (AlertState::Resolved, Some(Outcome::BatteryReplaced))
+    );
+    let (_, page) = app
+        .page(&format!("/alerts/{}", d.battery.id), &cookie)
+        .await;
+    at(&page, "佐藤 美咲さんが解決（電池交換）");
 }
 
 /// Reads server-sent events from `r` until one holds `needle` (or `WAIT` passes): its data.
@@ -880,6 +1060,340 @@ async fn the_city_figures_count_by_district_and_download_for_excel(store: Store,
     }
 }
 
+async fn the_city_figures_count_partner_reports_by_partner_kind(store: Store, _url: String) {
+    let clock = ManualClock::new(jst("2026-12-20T09:00:00"));
+    let sato = token_for(&store, "p-sato", "houkatsu-kugenuma", "佐藤 美咲").await;
+    let backup = token_for(&store, "p-backup", "coordinator", "市 調整担当").await;
+    let d = desk(&store, &clock).await;
+    for (id, kind) in [
+        ("pt-post", PartnerKind::Post),
+        ("pt-news", PartnerKind::Newspaper),
+        ("pt-coop", PartnerKind::Coop),
+    ] {
+        store
+            .add_partner(
+                &NewPartner {
+                    id: PartnerId::parse(id).unwrap(),
+                    name: format!("{} {id}", kind.label_ja()),
+                    kind,
+                    agreement: None,
+                },
+                &token_hash(&format!("mmp_{id}")),
+                jst("2026-11-01T09:00:00"),
+            )
+            .await
+            .unwrap();
+    }
+    let mut app = spawn_app(store.clone(), Options::on(clock.clone())).await;
+    // Partners' reports as intake stores them, each applied by the rules when it arrives: a
+    // newspaper round's about 花子さん in November (her concern alert opens then), then in
+    // December the post office's and the newspaper's about her (joining it), the co-op's about
+    // 山田さん of 辻堂, and the post office's about an address no district claims (triage).
+    let taro = ResidentId::parse("r-taro").unwrap();
+    for (i, (partner, subject, district, at)) in [
+        (
+            "pt-news",
+            Subject::Resident(d.hanako.clone()),
+            Some("kugenuma"),
+            "2026-11-28T10:00:00",
+        ),
+        (
+            "pt-post",
+            Subject::Resident(d.hanako.clone()),
+            Some("kugenuma"),
+            "2026-12-02T10:00:00",
+        ),
+        (
+            "pt-news",
+            Subject::Resident(d.hanako.clone()),
+            Some("kugenuma"),
+            "2026-12-03T06:00:00",
+        ),
+        (
+            "pt-coop",
+            Subject::Resident(taro.clone()),
+            Some("tsujido"),
+            "2026-12-04T15:00:00",
+        ),
+        (
+            "pt-post",
+            Subject::Address("本町一丁目2-3".into()),
+            None,
+            "2026-12-05T11:00:00",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let at = jst(at);
+        clock.set(at);
+        store
+            .insert_signal(&NewSignal {
+                source: SignalSource::Partner(PartnerId::parse(partner).unwrap()),
+                dedup_key: Some(format!("report-{i}")),
+                subject: Some(subject),
+                kind: SignalKind::Concern,
+                body: serde_json::json!({
+                    "seen": ["mail"],
+                    "urgent": false,
+                    "route": if district.is_some() { "district" } else { "triage" },
+                    "district": district,
+                    "address": "本町一丁目2-3",
+                }),
+                device_time: None,
+                received_at: at,
+                clock_skewed: false,
+            })
+            .await
+            .unwrap();
+        app.tick().await;
+    }
+    clock.set(jst("2026-12-20T09:00:00"));
+
+    // What the figures must say, counted from the stored reports of December by partner kind.
+    let kinds = [
+        ("pt-post", PartnerKind::Post),
+        ("pt-news", PartnerKind::Newspaper),
+        ("pt-coop", PartnerKind::Coop),
+    ];
+    let stored: Vec<Signal> = store
+        .signals_after(SignalId(0), 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|s| {
+            s.kind == SignalKind::Concern
+                && s.received_at >= jst("2026-12-01T00:00:00")
+                && s.received_at < jst("2027-01-01T00:00:00")
+        })
+        .collect();
+    let count = |kind: PartnerKind| {
+        stored
+            .iter()
+            .filter(|s| {
+                kinds
+                    .iter()
+                    .any(|(id, k)| *k == kind && s.source.key() == format!("partner:{id}"))
+            })
+            .count()
+    };
+    let city_row = format!(
+        "市全体</th><td>{}</td>{}</tr>",
+        stored.len(),
+        PartnerKind::ALL
+            .iter()
+            .map(|k| format!("<td>{}</td>", count(*k)))
+            .collect::<String>()
+    );
+    assert_eq!(stored.len(), 4);
+
+    let views = store.list_audit("resident", None, 100).await.unwrap().len();
+    // A district's team: no such figures.
+    let district = app.sign_in(&sato).await;
+    assert_eq!(
+        app.page("/figures", &district).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let cookie = app.sign_in(&backup).await;
+    let (status, page) = app.page("/figures?month=2026-12", &cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    let reports = &page[at(&page, "<h2>協力事業者からの連絡")..];
+    // Columns: 合計, then 郵便局, 宅配事業者, 新聞販売店, 生協, 電気・ガス・水道, 金融機関, 小売店, その他.
+    at(
+        reports,
+        "<th scope=\"col\">郵便局</th><th scope=\"col\">宅配事業者</th><th scope=\"col\">新聞販売店</th><th scope=\"col\">生協</th>",
+    );
+    for row in [
+        "鵠沼地区</th><td>2</td><td>1</td><td>0</td><td>1</td><td>0</td>".to_string(),
+        "辻堂地区</th><td>1</td><td>0</td><td>0</td><td>0</td><td>1</td>".to_string(),
+        "地区不明（振り分け待ちだったもの）</th><td>1</td><td>1</td><td>0</td>".to_string(),
+        city_row,
+    ] {
+        at(reports, &row);
+    }
+    for personal in ["本町一丁目2-3", "藤沢 花子", "山田", "pt-post"] {
+        assert!(!page.contains(personal), "{personal} on the figures");
+    }
+    let (_, november) = app.page("/figures?month=2026-11", &cookie).await;
+    let reports = &november[at(&november, "<h2>協力事業者からの連絡")..];
+    at(
+        reports,
+        "鵠沼地区</th><td>1</td><td>0</td><td>0</td><td>1</td>",
+    );
+
+    // The CSV: the reports on each district's 「すべて」 row and its concerns' row.
+    let r = app
+        .http
+        .get(app.url("/figures.csv?month=2026-12"))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    let bytes = r.bytes().await.unwrap();
+    assert_eq!(&bytes[..3], b"\xEF\xBB\xBF");
+    let text = std::str::from_utf8(&bytes[3..]).unwrap();
+    let mut rows = csv::Reader::from_reader(text.as_bytes());
+    let header = rows.headers().unwrap().clone();
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("{name}: {header:?}"))
+    };
+    let rows: Vec<csv::StringRecord> = rows.records().map(Result::unwrap).collect();
+    let row = |district: &str, kind: &str| {
+        rows.iter()
+            .find(|r| &r[1] == district && &r[2] == kind)
+            .unwrap_or_else(|| panic!("{district} {kind}: {text}"))
+            .clone()
+    };
+    let (all, post, news, coop) = (
+        col("協力事業者からの連絡"),
+        col("連絡:郵便局"),
+        col("連絡:新聞販売店"),
+        col("連絡:生協"),
+    );
+    let kugenuma = row("鵠沼地区", "すべて");
+    assert_eq!(
+        (&kugenuma[all], &kugenuma[post], &kugenuma[news]),
+        ("2", "1", "1")
+    );
+    // 辻堂's concern opened in December: its row has them too (花子さん's opened in November).
+    let concerns = row("辻堂地区", AlertKind::Concern.label_ja());
+    assert_eq!((&concerns[all], &concerns[coop]), ("1", "1"));
+    assert_eq!(
+        &row("鵠沼地区", "緊急通報")[post],
+        "",
+        "not a figure of emergencies"
+    );
+    assert_eq!(&row("辻堂地区", "すべて")[coop], "1");
+    let city = row("市全体", "すべて");
+    assert_eq!(
+        (&city[all], &city[post], &city[news], &city[coop]),
+        (
+            stored.len().to_string().as_str(),
+            count(PartnerKind::Post).to_string().as_str(),
+            count(PartnerKind::Newspaper).to_string().as_str(),
+            count(PartnerKind::Coop).to_string().as_str()
+        )
+    );
+    for personal in ["本町一丁目2-3", "藤沢 花子", "山田", "pt-", "r-elder"] {
+        assert!(!text.contains(personal), "{personal} in the CSV");
+    }
+    // Figures are no view of anyone.
+    assert_eq!(
+        store.list_audit("resident", None, 100).await.unwrap().len(),
+        views
+    );
+}
+
+async fn the_coordinators_rights_come_from_the_role_not_the_team(store: Store, _url: String) {
+    let clock = ManualClock::new(jst("2026-12-01T09:00:00"));
+    let backup = token_for(&store, "p-backup", "coordinator", "市 調整担当").await;
+    // On the city-wide team, but a responder by role (as an admin may set).
+    let plain = token_for(&store, "p-plain", "coordinator", "市 応援担当").await;
+    store
+        .set_responder_role(&ResponderId::parse("p-plain").unwrap(), Role::Responder)
+        .await
+        .unwrap();
+    // An admin of a district's team: the figures (the role), not the triage (not the scope).
+    let admin = token_for(&store, "p-admin", "houkatsu-kugenuma", "鵠沼 管理").await;
+    store
+        .set_responder_role(&ResponderId::parse("p-admin").unwrap(), Role::Admin)
+        .await
+        .unwrap();
+    let d = desk(&store, &clock).await;
+    let app = spawn_app(store.clone(), Options::on(clock.clone())).await;
+    let (plain, backup, admin) = (
+        app.sign_in(&plain).await,
+        app.sign_in(&backup).await,
+        app.sign_in(&admin).await,
+    );
+    let triage_page = format!("/alerts/{}", d.triage.id);
+
+    // The responder of the city-wide team: every district's alerts (the team's scope), but the
+    // coordinator's pages are refused as such — and nothing is said about a resident.
+    let (status, list) = app.page("/alerts", &plain).await;
+    assert_eq!(status, StatusCode::OK);
+    at(&list, &format!("id=\"alert-{}\"", d.tsujido.id));
+    assert!(
+        !list.contains("振り分け待ち（地区不明）</h2>"),
+        "no triage queue"
+    );
+    assert!(!list.contains("value=\"triage\""), "no triage filter");
+    assert!(
+        !list.contains("href=\"/figures\""),
+        "no figures in the menu"
+    );
+    for path in [
+        "/figures",
+        "/figures.csv",
+        "/figures?month=2026-12",
+        "/alerts?district=triage",
+        "/alerts/live?district=triage",
+    ] {
+        let (status, page) = app.page(path, &plain).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+        at(&page, "市の調整担当の機能です");
+    }
+    let (status, page) = app.page(&triage_page, &plain).await;
+    assert_eq!(status, StatusCode::OK, "in the team's scope");
+    assert!(!page.contains("/route\""), "no routing form");
+    let token = form_token(&page);
+    let r = app
+        .http_no_redirects
+        .post(app.url(&format!("{triage_page}/route")))
+        .header(COOKIE, &plain)
+        .form(&[("form_token", token.as_str()), ("district", "kugenuma")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.text().await.unwrap().contains("市の調整担当"));
+    assert_eq!(store.get_alert(d.triage.id).await.unwrap().district, None);
+
+    // The district's admin: the city's figures (counts only), but triage is out of scope.
+    assert_eq!(app.page("/figures", &admin).await.0, StatusCode::OK);
+    assert_eq!(app.page("/figures.csv", &admin).await.0, StatusCode::OK);
+    assert_eq!(
+        app.page("/alerts?district=triage", &admin).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.page(&triage_page, &admin).await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    // The coordinator: all of it, and routes the alert on (on its timeline as them).
+    let (_, list) = app.page("/alerts", &backup).await;
+    at(&list, "振り分け待ち（地区不明）</h2>");
+    at(&list, "href=\"/figures\"");
+    for path in ["/figures", "/figures.csv", "/alerts?district=triage"] {
+        assert_eq!(app.page(path, &backup).await.0, StatusCode::OK, "{path}");
+    }
+    let (_, page) = app.page(&triage_page, &backup).await;
+    at(&page, &format!("action=\"{triage_page}/route\""));
+    let token = form_token(&page);
+    let r = app
+        .http_no_redirects
+        .post(app.url(&format!("{triage_page}/route")))
+        .header(COOKIE, &backup)
+        .form(&[("form_token", token.as_str()), ("district", "kugenuma")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        store.get_alert(d.triage.id).await.unwrap().district,
+        Some(mimamori_core::testing::district("kugenuma"))
+    );
+    let routed = store.alert_timeline(d.triage.id).await.unwrap();
+    assert!(
+        routed.iter().any(|e| e.kind == AlertEventKind::Routed
+            && e.actor.as_deref() == Some("responder:p-backup"))
+    );
+}
+
 async fn the_figures_of_a_year_for_a_thousand_residents_render_quickly(store: Store, url: String) {
     // A year of alerts for 1,000 residents (two a month each: 24,000), written in bulk.
     let clock = ManualClock::new(jst("2026-12-20T09:00:00"));
@@ -1179,6 +1693,98 @@ async fn editing_an_address_routes_the_resident_to_its_district(store: Store, _u
 }
 
 /// The browser signs in with `token` through the form, and is on the alert list.
+async fn the_page_chrome_switches_to_english_and_back(store: Store, _url: String) {
+    let clock = ManualClock::new(jst("2026-12-01T09:00:00"));
+    let backup = token_for(&store, "p-backup", "coordinator", "市 調整担当").await;
+    desk(&store, &clock).await;
+    let app = spawn_app(store.clone(), Options::on(clock.clone())).await;
+
+    // Hostile: a language we do not have, and a `next` that leads off the site.
+    let r = app
+        .http_no_redirects
+        .get(app.url("/lang?to=%3Cscript%3E"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.headers().get("set-cookie").is_none());
+    assert!(!r.text().await.unwrap().contains("<script>"));
+    for next in [
+        "//evil.example/",
+        "https://evil.example/",
+        "/%5C%5Cevil.example",
+    ] {
+        let r = app
+            .http_no_redirects
+            .get(app.url(&format!("/lang?to=en&next={next}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        assert_eq!(r.headers()["location"], "/alerts", "{next}");
+    }
+    // A cookie that is not ours: Japanese.
+    let cookie = app.sign_in(&backup).await;
+    let (_, page) = app
+        .page("/alerts", &format!("{cookie}; mimamori_lang=<x>"))
+        .await;
+    at(&page, "<html lang=\"ja\">");
+
+    // In the browser: Japanese first; English by the link, on every signed-in page, and back.
+    let browser = Browser::start().await;
+    browser_signs_in(&browser, &app, &backup).await;
+    let html_lang = || async {
+        browser
+            .execute("return document.documentElement.lang;", vec![])
+            .await
+    };
+    assert_eq!(html_lang().await, "ja");
+    browser.goto(&app.url("/figures")).await;
+    browser
+        .find("header .me a.lang")
+        .await
+        .click_to_load()
+        .await;
+    assert!(
+        browser.url().await.ends_with("/figures"),
+        "back to the page's section"
+    );
+    assert_eq!(html_lang().await, "en");
+    let nav = browser.find("header.site").await.text().await;
+    for word in [
+        "Alerts",
+        "History",
+        "District",
+        "Residents",
+        "City figures",
+        "Sign out",
+        "日本語",
+    ] {
+        assert!(nav.contains(word), "{word}: {nav}");
+    }
+    // The content stays as written: Japanese.
+    assert!(browser.text().await.contains("市の集計"));
+    look_at(&browser, "figures-en").await;
+    browser.goto(&app.url("/alerts")).await;
+    assert_eq!(html_lang().await, "en");
+    look_at(&browser, "alerts-en").await;
+    browser
+        .find("header .me a.lang")
+        .await
+        .click_to_load()
+        .await;
+    assert_eq!(html_lang().await, "ja");
+    assert!(
+        browser
+            .find("header.site")
+            .await
+            .text()
+            .await
+            .contains("ログアウト")
+    );
+    browser.quit().await;
+}
+
 async fn browser_signs_in(browser: &Browser, app: &TestApp, token: &str) {
     browser.goto(&app.url("/login")).await;
     browser
@@ -1314,7 +1920,48 @@ async fn an_emergency_pressed_on_a_device_appears_live_and_is_handled_at_phone_w
     look_at(&browser, "alert-resolved").await;
 
     // The other pages, looked at as a user would.
+    // History with a group: two 通信途絶 of her home an hour apart are one line, opened to show
+    // the other.
+    let mut offline = Vec::new();
+    for minutes in [120, 60] {
+        let at = clock.now() - chrono::Duration::minutes(minutes);
+        let a = alert(
+            &store,
+            Subject::Device(DeviceId::parse("button-e").unwrap()),
+            AlertKind::DeviceOffline,
+            Severity::Normal,
+            Some("kugenuma"),
+            at,
+        )
+        .await;
+        store
+            .resolve_alert(
+                a.id,
+                &Actor::responder(ResponderId::parse("p-sato").unwrap()),
+                Outcome::Reconnected,
+                None,
+                &[],
+                at + chrono::Duration::minutes(10),
+            )
+            .await
+            .unwrap();
+        offline.push(a);
+    }
     browser.goto(&app.url("/alerts?state=resolved")).await;
+    // Read and opened by script, not by a held element: the live list may replace its items
+    // (the same content) at any moment.
+    let member = browser
+        .execute(
+            &format!(
+                "const g = document.querySelector('#alert-{} details.group');
+                 g.open = true;
+                 return g.querySelector('#alert-{} a').textContent;",
+                offline[1].id, offline[0].id
+            ),
+            vec![],
+        )
+        .await;
+    assert!(member.as_str().unwrap().contains("通信途絶"), "{member}");
     look_at(&browser, "history").await;
     browser.goto(&app.url("/overview")).await;
     look_at(&browser, "overview").await;

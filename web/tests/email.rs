@@ -12,14 +12,19 @@ use mimamori_core::config::{EmailConfig, EmailTransport, SmtpSecurity};
 use mimamori_core::domain::*;
 use mimamori_core::on_both_backends;
 use mimamori_core::storage::{Routed, Store};
+use mimamori_testapp::pages::look_at;
 use mimamori_testapp::privacy::no_personal_data;
 use mimamori_testapp::{Options, TestApp, home, jst, people, plain_email, spawn_app};
+use mimamori_testkit::browser::Browser;
 use mimamori_testkit::smtp::{Received, Security, SmtpOptions, SmtpServer};
 use std::sync::Arc;
 
 on_both_backends!(
     a_press_emails_the_team_and_the_link_acknowledges_exactly_once: [Smtp],
     expired_altered_and_out_of_district_links_change_nothing: [Smtp],
+    the_links_page_resolves_with_an_outcome_of_the_alerts_kind_once: [Smtp],
+    a_device_alerts_link_offers_device_outcomes_and_refuses_others: [Smtp],
+    a_responder_resolves_from_the_links_page_in_the_browser: [Smtp, Browser],
     the_smtp_server_down_then_back_delivers_each_email_once: [Smtp],
     a_refused_mailbox_is_flagged_and_the_coordinator_is_still_told: [Smtp],
     consenting_contacts_get_a_notice_without_links: [Smtp],
@@ -223,6 +228,276 @@ async fn a_press_emails_the_team_and_the_link_acknowledges_exactly_once(store: S
     w.tick().await;
     w.drain().await;
     assert_eq!(w.smtp().messages().len(), 3);
+}
+
+/// POSTs `form` to an email link's page as a browser on `origin`'s page would (none: a mail
+/// client): status and text.
+async fn post_form(
+    w: &TestApp,
+    url: &str,
+    form: &[(&str, &str)],
+    origin: Option<(&str, &str)>,
+) -> (u16, String) {
+    let mut r = w.http_no_redirects.post(url).form(form);
+    if let Some((name, value)) = origin {
+        r = r.header(name, value);
+    }
+    let r = r.send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+async fn the_links_page_resolves_with_an_outcome_of_the_alerts_kind_once(store: Store, _: String) {
+    let (mut w, elder) = spawn_emailing(store, SmtpOptions::default()).await;
+    let alert = w.press_button(&elder, 1).await;
+    w.drain().await;
+    let mails = w.smtp().wait_for(2).await;
+    let suzuki = ack_link(to(&mails, SUZUKI), &w.base);
+    let tanaka = ack_link(to(&mails, TANAKA), &w.base);
+
+    // The page offers 対応します and, beside it, the person's outcomes to resolve with.
+    let (status, page) = w.get(&suzuki).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("name=\"action\" value=\"resolve\""), "{page}");
+    assert!(page.contains("<option value=\"transported\">救急搬送</option>"));
+    assert!(!page.contains("battery_replaced"));
+    no_personal_data(&page);
+
+    // Hostile, each refused before the link is used: an outcome of a device alert, none, a
+    // made-up one, a note too long, a form posted from another site.
+    let long = "あ".repeat(4001);
+    for (form, expected, says) in [
+        (
+            vec![("action", "resolve"), ("outcome", "battery_replaced")],
+            422,
+            "この結果はこのアラートには使えません",
+        ),
+        (vec![("action", "resolve")], 422, "結果を選んでください"),
+        (
+            vec![("action", "resolve"), ("outcome", "<script>x</script>")],
+            422,
+            "無事確認・救急搬送・誤報・不在・その他",
+        ),
+        (
+            vec![("action", "resolve"), ("outcome", "safe"), ("note", &long)],
+            422,
+            "メモが長すぎます",
+        ),
+    ] {
+        let (status, page) = post_form(&w, &suzuki, &form, None).await;
+        assert_eq!(status, expected, "{form:?}: {page}");
+        assert!(page.contains(says), "{page}");
+        assert!(!page.contains("<script>x"));
+    }
+    for origin in [
+        ("origin", "https://evil.example"),
+        ("sec-fetch-site", "cross-site"),
+    ] {
+        let (status, page) = post_form(
+            &w,
+            &suzuki,
+            &[("action", "resolve"), ("outcome", "safe")],
+            Some(origin),
+        )
+        .await;
+        assert_eq!(status, 403, "{origin:?}");
+        assert!(page.contains("ほかのサイトからの送信です"), "{page}");
+    }
+    assert_eq!(w.alert(alert.id).await.state, AlertState::Open);
+    let (status, _) = w.get(&suzuki).await;
+    assert_eq!(status, 200, "the link is still unused");
+    // A forged token: nothing.
+    let (status, _) = post_form(
+        &w,
+        &format!("{}/ack/{}.0.0.0", w.base, alert.id),
+        &[("action", "resolve"), ("outcome", "safe")],
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+
+    // 鈴木 resolves from the page (as a browser on our page would say): recorded as him, via
+    // the mail, with the note, and the link is used up.
+    w.clock.advance(Duration::minutes(30));
+    let page_origin = w.base.trim_end_matches('/').to_string();
+    let (status, page) = post_form(
+        &w,
+        &suzuki,
+        &[
+            ("action", "resolve"),
+            ("outcome", "transported"),
+            ("note", "救急車で市民病院へ"),
+        ],
+        Some(("origin", &page_origin)),
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("解決を記録しました"), "{page}");
+    assert!(page.contains("結果「救急搬送」"), "{page}");
+    let done = w.alert(alert.id).await;
+    assert_eq!(
+        (done.state, done.outcome, done.resolved_by.as_deref()),
+        (
+            AlertState::Resolved,
+            Some(Outcome::Transported),
+            Some("responder:p-suzuki")
+        )
+    );
+    let timeline = w.store.alert_timeline(alert.id).await.unwrap();
+    let resolved: Vec<_> = timeline
+        .iter()
+        .filter(|e| e.kind == AlertEventKind::Resolved)
+        .collect();
+    assert_eq!(resolved.len(), 1);
+    assert_eq!(resolved[0].actor.as_deref(), Some("responder:p-suzuki"));
+    assert_eq!(resolved[0].detail["note"], "救急車で市民病院へ");
+
+    // Used: neither a second resolution nor an acknowledgement.
+    for form in [vec![("action", "resolve"), ("outcome", "safe")], vec![]] {
+        let (status, page) = post_form(&w, &suzuki, &form, None).await;
+        assert_eq!(status, 410, "{form:?}");
+        assert!(page.contains("このリンクは使用済みです"), "{page}");
+    }
+    assert_eq!(w.alert(alert.id).await.outcome, Some(Outcome::Transported));
+    // 田中's link: resolved, no form.
+    let (status, page) = w.get(&tanaka).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("このアラートは解決済みです"), "{page}");
+    assert!(!page.contains("<form"), "{page}");
+}
+
+async fn a_device_alerts_link_offers_device_outcomes_and_refuses_others(store: Store, _: String) {
+    let (w, _) = spawn_emailing(store, SmtpOptions::default()).await;
+    let battery = w
+        .store
+        .open_routed_alert(
+            &NewAlert {
+                subject: Subject::Device(DeviceId::parse("button-e").unwrap()),
+                kind: AlertKind::BatteryLow,
+                severity: Severity::Low,
+                district: Some(mimamori_core::testing::district("kugenuma")),
+                summary: "電池残量低下".into(),
+                detail: serde_json::json!({}),
+                at: w.clock.now(),
+            },
+            &Routed::default(),
+            &[],
+            None,
+        )
+        .await
+        .unwrap()
+        .alert;
+    let signer = LinkSigner::from_store(&w.store, w.clock.now())
+        .await
+        .unwrap();
+    let link = |who: &str| {
+        format!(
+            "{}/ack/{}",
+            w.base,
+            signer.issue(
+                battery.id,
+                &ResponderId::parse(who).unwrap(),
+                w.clock.now() + Duration::hours(1)
+            )
+        )
+    };
+    let (suzuki, tanaka) = (link("p-suzuki"), link("p-tanaka"));
+    let (_, page) = w.get(&suzuki).await;
+    for o in [
+        "battery_replaced",
+        "reconnected",
+        "device_replaced",
+        "other",
+    ] {
+        assert!(
+            page.contains(&format!("<option value=\"{o}\"")),
+            "{o}: {page}"
+        );
+    }
+    assert!(!page.contains("transported"));
+    // A person's outcome for a device alert: refused, nothing changed, the link unused.
+    let (status, page) = post_form(
+        &w,
+        &suzuki,
+        &[("action", "resolve"), ("outcome", "transported")],
+        None,
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(
+        page.contains("電池交換・再接続・機器交換・その他"),
+        "{page}"
+    );
+    assert_eq!(w.alert(battery.id).await.state, AlertState::Open);
+    // Taken by 田中 meanwhile: 鈴木's link does not resolve it for him.
+    let tanaka_actor = Actor::responder(ResponderId::parse("p-tanaka").unwrap());
+    w.store
+        .acknowledge_alert(battery.id, &tanaka_actor, "dashboard", &[], w.clock.now())
+        .await
+        .unwrap();
+    let (status, page) = post_form(
+        &w,
+        &suzuki,
+        &[("action", "resolve"), ("outcome", "reconnected")],
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(page.contains("既に田中さんが対応中です"), "{page}");
+    assert_eq!(w.alert(battery.id).await.state, AlertState::Acknowledged);
+    // 田中's own link offers him the resolution of the alert he took.
+    let (_, page) = w.get(&tanaka).await;
+    assert!(page.contains("対応中のアラート"), "{page}");
+    assert!(page.contains("name=\"action\" value=\"resolve\""), "{page}");
+    assert!(!page.contains(">対応します</button>"), "{page}");
+    let (status, _) = post_form(
+        &w,
+        &tanaka,
+        &[("action", "resolve"), ("outcome", "電池交換")],
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let done = w.alert(battery.id).await;
+    assert_eq!(
+        (done.state, done.outcome),
+        (AlertState::Resolved, Some(Outcome::BatteryReplaced))
+    );
+}
+
+async fn a_responder_resolves_from_the_links_page_in_the_browser(store: Store, _: String) {
+    let (mut w, elder) = spawn_emailing(store, SmtpOptions::default()).await;
+    let alert = w.press_button(&elder, 1).await;
+    w.drain().await;
+    let mails = w.smtp().wait_for(2).await;
+    let suzuki = ack_link(to(&mails, SUZUKI), &w.base);
+    let browser = Browser::start().await;
+    browser.goto(&suzuki).await;
+    look_at(&browser, "ack-link").await;
+    // At a phone's width (where look_at leaves the window): choose, write, press.
+    browser.find("select[name=outcome]").await.click().await;
+    browser
+        .find("select[name=outcome] option[value=safe]")
+        .await
+        .click()
+        .await;
+    browser
+        .find("form.resolve textarea[name=note]")
+        .await
+        .type_text("訪問して無事を確認")
+        .await;
+    browser
+        .find("form.resolve button")
+        .await
+        .click_to_load()
+        .await;
+    let done = w.alert(alert.id).await;
+    assert_eq!(
+        (done.state, done.outcome),
+        (AlertState::Resolved, Some(Outcome::Safe))
+    );
+    assert!(browser.text().await.contains("解決を記録しました"));
+    look_at(&browser, "ack-link-resolved").await;
+    browser.quit().await;
 }
 
 async fn expired_altered_and_out_of_district_links_change_nothing(store: Store, _: String) {

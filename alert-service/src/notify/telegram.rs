@@ -18,7 +18,7 @@ use crate::actions::{Actions, Via};
 use mimamori_core::clock::Clock;
 use mimamori_core::config::TelegramConfig;
 use mimamori_core::domain::{
-    Actor, Alert, AlertId, AlertState, NewAuditEntry, Notification, Outcome, Responder,
+    Actor, Alert, AlertId, AlertKind, AlertState, NewAuditEntry, Notification, Outcome, Responder,
 };
 use mimamori_core::secret::{constant_time_eq, token_hash};
 use mimamori_core::storage::{
@@ -326,7 +326,8 @@ impl Telegram {
                 if alert.state == AlertState::Resolved {
                     self.answer(q, "既に解決済みです。", true).await?;
                 } else {
-                    self.set_keyboard(q, outcome_keyboard(id)).await?;
+                    self.set_keyboard(q, outcome_keyboard(id, alert.kind))
+                        .await?;
                     self.answer(q, "結果を選んでください。", false).await?;
                 }
             }
@@ -349,6 +350,17 @@ impl Telegram {
                 }
                 ResolveResult::AlreadyResolved(_) => {
                     self.answer(q, "既に解決済みです。", true).await?;
+                }
+                ResolveResult::OutcomeNotAllowed(a) => {
+                    self.answer(
+                        q,
+                        &format!(
+                            "この種別には使えない結果です。{}から選んでください。",
+                            a.kind.outcomes_ja()
+                        ),
+                        true,
+                    )
+                    .await?;
                 }
             },
         }
@@ -598,18 +610,17 @@ fn keyboard(alert: &Alert) -> InlineKeyboardMarkup {
     })
 }
 
-/// The outcomes to choose from when resolving.
-fn outcome_keyboard(id: AlertId) -> InlineKeyboardMarkup {
-    let b = |o: Outcome| {
+/// The outcomes to choose from when resolving an alert of `kind` (a device alert: the device's),
+/// two or three a row.
+fn outcome_keyboard(id: AlertId, kind: AlertKind) -> InlineKeyboardMarkup {
+    let b = |o: &Outcome| {
         InlineKeyboardButton::callback(o.label_ja(), format!("outcome:{id}:{}", o.as_str()))
     };
+    let outcomes = kind.outcomes();
+    let (first, rest) = outcomes.split_at(2);
     InlineKeyboardMarkup::new(vec![
-        vec![b(Outcome::Safe), b(Outcome::Transported)],
-        vec![
-            b(Outcome::FalseAlarm),
-            b(Outcome::Absent),
-            b(Outcome::Other),
-        ],
+        first.iter().map(b).collect(),
+        rest.iter().map(b).collect(),
         vec![InlineKeyboardButton::callback("戻る", format!("back:{id}"))],
     ])
 }
@@ -727,6 +738,26 @@ mod tests {
         ] {
             assert_eq!(Action::parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_device_alert_offers_the_devices_outcomes() {
+        let labels = |kind: AlertKind| -> Vec<String> {
+            outcome_keyboard(AlertId(3), kind)
+                .inline_keyboard
+                .iter()
+                .flatten()
+                .map(|b| b.text.clone())
+                .collect()
+        };
+        assert_eq!(
+            labels(AlertKind::BatteryLow),
+            ["電池交換", "再接続", "機器交換", "その他", "戻る"]
+        );
+        assert_eq!(
+            labels(AlertKind::Emergency),
+            ["無事確認", "救急搬送", "誤報", "不在", "その他", "戻る"]
+        );
     }
 
     #[test]

@@ -38,6 +38,53 @@ vocabulary! {
         FalseAlarm => ("false_alarm", "誤報"),
         Absent => ("absent", "不在"),
         Other => ("other", "その他"),
+        /// Device outcomes: how a device alert (通信途絶, 電池残量低下) ended.
+        BatteryReplaced => ("battery_replaced", "電池交換"),
+        Reconnected => ("reconnected", "再接続"),
+        DeviceReplaced => ("device_replaced", "機器交換"),
+    }
+}
+
+impl AlertKind {
+    /// An alert about a device rather than a person: it ends with a device outcome (電池交換,
+    /// 再接続, 機器交換, その他), never with a person's (救急搬送).
+    pub fn is_about_a_device(self) -> bool {
+        matches!(self, AlertKind::DeviceOffline | AlertKind::BatteryLow)
+    }
+
+    /// The outcomes an alert of this kind may be resolved with, in the order offered.
+    pub fn outcomes(self) -> &'static [Outcome] {
+        if self.is_about_a_device() {
+            &[
+                Outcome::BatteryReplaced,
+                Outcome::Reconnected,
+                Outcome::DeviceReplaced,
+                Outcome::Other,
+            ]
+        } else {
+            &[
+                Outcome::Safe,
+                Outcome::Transported,
+                Outcome::FalseAlarm,
+                Outcome::Absent,
+                Outcome::Other,
+            ]
+        }
+    }
+
+    /// Whether an alert of this kind may be resolved with `outcome`.
+    pub fn allows(self, outcome: Outcome) -> bool {
+        self.outcomes().contains(&outcome)
+    }
+
+    /// The outcomes of this kind in words, for a message that asks for one:
+    /// 「無事確認・救急搬送・誤報・不在・その他」.
+    pub fn outcomes_ja(self) -> String {
+        self.outcomes()
+            .iter()
+            .map(|o| o.label_ja())
+            .collect::<Vec<_>>()
+            .join("・")
     }
 }
 
@@ -127,4 +174,25 @@ pub struct AlertEvent {
     /// Who did it: `responder:p-…`, `cli:…`, `system`.
     pub actor: Option<String>,
     pub detail: serde_json::Value,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_device_alert_ends_with_a_device_outcome_and_a_persons_with_a_persons() {
+        assert!(AlertKind::DeviceOffline.allows(Outcome::Reconnected));
+        assert!(AlertKind::BatteryLow.allows(Outcome::BatteryReplaced));
+        assert!(!AlertKind::BatteryLow.allows(Outcome::Transported));
+        assert!(!AlertKind::Emergency.allows(Outcome::DeviceReplaced));
+        assert!(AlertKind::Emergency.allows(Outcome::Transported));
+        for kind in AlertKind::ALL {
+            assert!(kind.allows(Outcome::Other), "{kind}");
+        }
+        assert_eq!(
+            AlertKind::DeviceOffline.outcomes_ja(),
+            "電池交換・再接続・機器交換・その他"
+        );
+    }
 }

@@ -36,6 +36,9 @@ pub enum AckResult {
 pub enum ResolveResult {
     Resolved(Alert),
     AlreadyResolved(Alert),
+    /// The outcome does not fit the alert's kind (a person's outcome for a device alert, or the
+    /// other way round): nothing changed. [`AlertKind::allows`](crate::domain::AlertKind::allows).
+    OutcomeNotAllowed(Alert),
 }
 
 /// Where a new alert goes: its team and when its escalation chain's first step is due.
@@ -254,6 +257,11 @@ impl Store {
         notify: &[NewNotification],
         at: DateTime<Utc>,
     ) -> Result<ResolveResult, StorageError> {
+        // The kind never changes, so checking it before the claim is as good as inside it.
+        let alert = self.get_alert(id).await?;
+        if !alert.kind.allows(outcome) {
+            return Ok(ResolveResult::OutcomeNotAllowed(alert));
+        }
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE alerts SET state = 'resolved', resolved_at = $1, resolved_by = $2, outcome = $3, next_escalation_at = NULL WHERE id = $4 AND state <> 'resolved'",

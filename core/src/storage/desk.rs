@@ -5,7 +5,8 @@
 use super::alerts::{ALERT_COLUMNS, alert_from};
 use super::{StorageError, Store, ms, parsed, time};
 use crate::domain::{
-    Actor, Alert, AlertKind, AlertState, DeviceId, DistrictId, NewAuditEntry, ResidentId, Subject,
+    Actor, Alert, AlertKind, AlertState, DeviceId, DistrictId, NewAuditEntry, PartnerKind,
+    ResidentId, SignalSource, Subject,
 };
 use chrono::{DateTime, Utc};
 use sqlx::Row;
@@ -263,5 +264,51 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// The partners' reports that reached an alert from `from` to `to` — each concern alert's
+    /// first report and each that joined it — as the district of the alert (`None`: triage) and
+    /// the kind of the partner who sent it (a partner no longer registered: その他). For the
+    /// city's figures: nothing else of a report is read out of the store.
+    pub async fn concern_reports(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(Option<DistrictId>, PartnerKind)>, StorageError> {
+        let kinds: HashMap<String, PartnerKind> = sqlx::query("SELECT id, kind FROM partners")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get("id")?, parsed(r, "kind")?)))
+            .collect::<Result<_, StorageError>>()?;
+        let rows = sqlx::query(
+            "SELECT a.district_id, e.detail FROM alert_events e JOIN alerts a ON a.id = e.alert_id
+             WHERE a.kind = 'concern' AND e.kind IN ('created', 'joined')
+               AND e.at >= $1 AND e.at < $2",
+        )
+        .bind(ms(from))
+        .bind(ms(to))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut reports = Vec::new();
+        for r in &rows {
+            let detail: String = r.try_get("detail")?;
+            let detail: serde_json::Value = serde_json::from_str(&detail).unwrap_or_default();
+            if detail["rule"] != "concern" {
+                continue;
+            }
+            let Some(SignalSource::Partner(partner)) = detail["source"]
+                .as_str()
+                .and_then(|s| SignalSource::parse_key(s).ok())
+            else {
+                continue;
+            };
+            let kind = kinds
+                .get(partner.as_str())
+                .copied()
+                .unwrap_or(PartnerKind::Other);
+            reports.push((super::opt_parsed(r, "district_id")?, kind));
+        }
+        Ok(reports)
     }
 }

@@ -2,6 +2,7 @@
 //! `mimamori_alerts::actions`, with the session's form token.
 
 use super::*;
+use crate::resolution::{Resolution, note_too_long};
 
 #[derive(Deserialize)]
 pub(super) struct ActionForm {
@@ -63,37 +64,22 @@ pub(super) async fn resolve(
         Ok(found) => found,
         Err(page) => return page,
     };
-    let Some(outcome) = f.outcome.as_deref().and_then(|o| o.parse::<Outcome>().ok()) else {
-        return notice(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "結果を選んでください",
-            "無事確認・救急搬送・誤報・不在・その他のいずれかを選んで、もう一度送信してください。",
-        );
+    let resolved = match Resolution::read(alert.kind, f.outcome.as_deref(), f.note.as_deref()) {
+        Ok(r) => {
+            r.apply(&state.actions, &alert, &session.actor(), Via::Dashboard)
+                .await
+        }
+        Err(refused) => Err(refused),
     };
-    let Ok(note) = note_of(&f) else {
-        return note_too_long();
-    };
-    if let Err(e) = state
-        .actions
-        .resolve(&alert, &session.actor(), outcome, note, Via::Dashboard)
-        .await
-    {
-        return server_error(e);
+    match resolved {
+        Ok(_) => see_other(&format!("/alerts/{id}")),
+        Err(refused) => refused.page(server_error),
     }
-    see_other(&format!("/alerts/{id}"))
 }
 
 /// The form's note (`None` if empty); `Err` if it is too long.
 pub(super) fn note_of(f: &ActionForm) -> Result<Option<Note<'_>>, NoteTooLong> {
     Note::parse(f.note.as_deref().unwrap_or(""))
-}
-
-pub(super) fn note_too_long() -> Response {
-    notice(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "メモが長すぎます",
-        &format!("メモは{}文字までです。", mimamori_alerts::actions::NOTE_MAX),
-    )
 }
 
 pub(super) async fn add_note(

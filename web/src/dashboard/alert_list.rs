@@ -7,7 +7,11 @@
 //! search over what the list shows. Each line: severity (colour and word), kind, district,
 //! elapsed time 「3分前」, state, who acknowledged, and who it is about — the resident's name,
 //! since the signed-in team may see it (one audited view, `resident.names`, for the names a list
-//! shows). For a city-wide team the triage queue (alerts without a district) comes first.
+//! shows). For the coordinator (the role `coordinator` or `admin` on a city-wide team: a
+//! city-wide team's responder without it gets 403 asking for it) the triage queue (alerts
+//! without a district) comes first. On a
+//! history list (any `state` but the default) related alerts are one group line — the same kind
+//! about the same home within [`GROUP_SPAN`] of each other — with its members in a disclosure.
 //!
 //! Scope as everywhere: a district's team sees only its district; asking for another district
 //! is answered as missing (404). Everything works without JavaScript; with it, `live.js` opens
@@ -38,6 +42,11 @@ pub const POLL: Duration = Duration::from_millis(500);
 /// How often a live list is rendered again even when nothing changed (elapsed times move on).
 pub const REFRESH: Duration = Duration::from_secs(60);
 
+/// Related alerts — of one kind, about one person or home (or one device or address) — opened
+/// within this span of the next one are one group on a history list: four 通信途絶 of one home
+/// in an afternoon are one line, whose members are a click away.
+pub const GROUP_SPAN: chrono::Duration = chrono::Duration::hours(12);
+
 /// At most this many alerts per state are read for one list.
 const LIMIT: i64 = 500;
 
@@ -55,6 +64,15 @@ pub(super) struct ListQuery {
     district: String,
     #[serde(default)]
     q: String,
+}
+
+/// The answer to a responder of a city-wide team asking for what is the coordinator's.
+pub(super) fn coordinators_only() -> Response {
+    notice(
+        StatusCode::FORBIDDEN,
+        "市の調整担当の機能です",
+        "振り分け待ちの一覧・市の集計・地区への振り分けは、役割が「市の調整担当」または「管理者」の方が使えます。役割は管理者が変更できます。",
+    )
 }
 
 /// Which states a list shows.
@@ -82,7 +100,7 @@ enum DistrictFilter {
     /// Everything the team covers.
     Team,
     One(DistrictId),
-    /// Alerts without a district (city-wide teams only).
+    /// Alerts without a district (the coordinator's: [`Session::triages`]).
     Triage,
 }
 
@@ -118,7 +136,9 @@ impl Filters {
         };
         let district = match query.district.trim() {
             "" => DistrictFilter::Team,
-            "triage" if session.team.district.is_none() => DistrictFilter::Triage,
+            "triage" if session.triages() => DistrictFilter::Triage,
+            // In scope, but the coordinator's: refused as such.
+            "triage" if session.team.district.is_none() => return Err(coordinators_only()),
             "triage" => return Err(not_found()),
             d => {
                 let d = DistrictId::parse(d).map_err(|_| not_found())?;
@@ -214,6 +234,10 @@ struct ListedAlert {
     acknowledged_by: Option<String>,
     outcome: Option<&'static str>,
     evidence: i64,
+    /// On a history list: the related alerts grouped under this one (the newest), newest first.
+    members: Vec<ListedAlert>,
+    /// A group's span, 「12月01日 09:00〜12月01日 13:00」 (empty when not a group).
+    span: String,
 }
 
 /// 「たった今」「3分前」「2時間前」「4日前」: how long ago `then` was at `now`.
@@ -376,6 +400,8 @@ async fn items(
                         .and_then(|by| responders.get(by).cloned()),
                     outcome: a.outcome.map(|o| o.label_ja()),
                     evidence: a.evidence_count,
+                    members: Vec::new(),
+                    span: String::new(),
                 },
             )
         })
@@ -415,13 +441,28 @@ async fn items(
         .map(|(a, _)| a.id.0.to_string())
         .collect::<Vec<_>>()
         .join(" ");
-    let city_wide = session.team.district.is_none();
+    let city_wide = session.triages();
     let (triage, alerts): (Vec<_>, Vec<_>) = listed.into_iter().partition(|(a, _)| {
         city_wide
             && filters.state == StateFilter::Active
             && filters.district == DistrictFilter::Team
             && a.district.is_none()
     });
+    // History: related alerts as one group, so that a flapping device's four 通信途絶 are one
+    // line. What is still to be handled stays one line each: each needs someone.
+    let alerts = if filters.state == StateFilter::Active {
+        alerts.into_iter().map(|(_, l)| l).collect()
+    } else {
+        grouped(
+            alerts,
+            |a| {
+                about(a)
+                    .map(|r| format!("resident:{r}"))
+                    .unwrap_or_else(|| a.subject.key())
+            },
+            tz,
+        )
+    };
     let count = |s: AlertState| counts.get(&s).copied().unwrap_or(0);
     let count_links = [
         (
@@ -457,7 +498,7 @@ async fn items(
     Ok(AlertItems {
         counts: count_links,
         triage: triage.into_iter().map(|(_, l)| l).collect(),
-        alerts: alerts.into_iter().map(|(_, l)| l).collect(),
+        alerts,
         empty: match (filters.state, &filters.q) {
             (_, Some(_)) => "条件に合うアラートはありません。",
             (StateFilter::Active, None) => "対応待ちのアラートはありません。",
@@ -466,6 +507,43 @@ async fn items(
         emergencies,
         cut,
     })
+}
+
+/// `listed` (newest first) with related alerts grouped: an alert joins the group of the same
+/// kind and `about` (the person or home, else the subject) when it opened within
+/// [`GROUP_SPAN`] before the group's oldest member so far. The group's line is its newest alert.
+fn grouped(
+    listed: Vec<(&Alert, ListedAlert)>,
+    about: impl Fn(&Alert) -> String,
+    tz: chrono_tz::Tz,
+) -> Vec<ListedAlert> {
+    // Each line with its group's newest and oldest times so far.
+    let mut lines: Vec<(ListedAlert, DateTime<Utc>, DateTime<Utc>)> = Vec::new();
+    // Per (about, kind): the line of its latest group.
+    let mut latest: HashMap<(String, AlertKind), usize> = HashMap::new();
+    for (a, line) in listed {
+        let key = (about(a), a.kind);
+        match latest.get(&key) {
+            Some(&i) if lines[i].2 - a.opened_at <= GROUP_SPAN => {
+                lines[i].0.members.push(line);
+                lines[i].2 = a.opened_at;
+            }
+            _ => {
+                latest.insert(key, lines.len());
+                lines.push((line, a.opened_at, a.opened_at));
+            }
+        }
+    }
+    let local = |t: DateTime<Utc>| t.with_timezone(&tz).format("%m月%d日 %H:%M").to_string();
+    lines
+        .into_iter()
+        .map(|(mut line, newest, oldest)| {
+            if !line.members.is_empty() {
+                line.span = format!("{}〜{}", local(oldest), local(newest));
+            }
+            line
+        })
+        .collect()
 }
 
 /// `/alerts`: the list page.
@@ -545,10 +623,14 @@ pub(super) async fn alert_list(
             DistrictFilter::Triage => "triage",
             DistrictFilter::Team => "",
         };
-        let mut all = vec![
-            choice("", "すべての地区", selected.is_empty()),
-            choice("triage", "振り分け待ち（地区不明）", selected == "triage"),
-        ];
+        let mut all = vec![choice("", "すべての地区", selected.is_empty())];
+        if session.triages() {
+            all.push(choice(
+                "triage",
+                "振り分け待ち（地区不明）",
+                selected == "triage",
+            ));
+        }
         all.extend(super::triage::district_options(
             &state.registry,
             &session.team,

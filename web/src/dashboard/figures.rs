@@ -1,9 +1,10 @@
-//! The city's own figures (`/figures`, `/figures.csv?month=YYYY-MM`), for a city-wide team (the
-//! coordinator): per district and month, alerts by kind and outcome, the time to acknowledge and
+//! The city's own figures (`/figures`, `/figures.csv?month=YYYY-MM`), for the coordinator (the
+//! role `coordinator` or `admin`, whatever the team): per district and month, alerts by kind and outcome, the time to acknowledge and
 //! to resolve (median and 90th percentile), and how often emergencies were acknowledged within
-//! the city's target ([`TARGET_MINUTES`], [`TARGET_SHARE`]). No personal data: counts and
-//! durations only, so neither the page nor the file is an audited view. A district's team gets
-//! 404, as for anything out of its scope.
+//! the city's target ([`TARGET_MINUTES`], [`TARGET_SHARE`]), and the partners' reports by the
+//! partner's kind (郵便局, 新聞販売店, 生協, …: who notices what). No personal data: counts and
+//! durations only, so neither the page nor the file is an audited view. Anyone else of a
+//! district's team gets 404, as for anything out of its scope; of a city-wide team, 403.
 //!
 //! The CSV opens correctly in Excel: UTF-8 with a byte order mark, CRLF line ends, a Japanese
 //! header row. No month: the current one (in the city's time zone).
@@ -15,7 +16,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
-use mimamori_core::domain::{AlertKind, AlertState, DistrictId, Outcome};
+use mimamori_core::domain::{AlertKind, AlertState, DistrictId, Outcome, PartnerKind};
 use mimamori_core::storage::AlertTimes;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -158,6 +159,8 @@ struct Line {
     district: String,
     tally: Tally,
     by_kind: BTreeMap<AlertKind, Tally>,
+    /// The partners' reports that reached the district's alerts, by the partner's kind.
+    reports: BTreeMap<PartnerKind, u64>,
 }
 
 /// The month's figures per district, the city's total last.
@@ -176,6 +179,23 @@ async fn figures(
     let mut per: BTreeMap<Option<DistrictId>, (Tally, BTreeMap<AlertKind, Tally>)> =
         BTreeMap::new();
     let mut city = (Tally::default(), BTreeMap::<AlertKind, Tally>::new());
+    let mut reports: BTreeMap<Option<DistrictId>, BTreeMap<PartnerKind, u64>> = BTreeMap::new();
+    let mut city_reports = BTreeMap::new();
+    for (district, kind) in state
+        .store
+        .concern_reports(month.start(tz), month.next().start(tz))
+        .await?
+    {
+        *reports
+            .entry(district)
+            .or_default()
+            .entry(kind)
+            .or_default() += 1;
+        *city_reports.entry(kind).or_default() += 1;
+    }
+    for d in reports.keys() {
+        per.entry(d.clone()).or_default();
+    }
     for a in &alerts {
         let entry = per.entry(a.district.clone()).or_default();
         entry.0.add(a);
@@ -183,27 +203,41 @@ async fn figures(
         city.0.add(a);
         city.1.entry(a.kind).or_default().add(a);
     }
-    let line = |district: String, (tally, by_kind): (Tally, BTreeMap<AlertKind, Tally>)| Line {
+    let line = |district: String,
+                (tally, by_kind): (Tally, BTreeMap<AlertKind, Tally>),
+                reports: BTreeMap<PartnerKind, u64>| Line {
         district,
         tally: tally.sorted(),
         by_kind: by_kind.into_iter().map(|(k, t)| (k, t.sorted())).collect(),
+        reports,
     };
     let mut lines: Vec<Line> = districts
         .iter()
         .map(|d| {
+            let id = Some(d.id.clone());
             line(
                 format!("{}地区", d.name),
-                per.remove(&Some(d.id.clone())).unwrap_or_default(),
+                per.remove(&id).unwrap_or_default(),
+                reports.remove(&id).unwrap_or_default(),
             )
         })
         .collect();
     if let Some(triage) = per.remove(&None) {
-        lines.push(line("地区不明（振り分け待ちだったもの）".into(), triage));
+        lines.push(line(
+            "地区不明（振り分け待ちだったもの）".into(),
+            triage,
+            reports.remove(&None).unwrap_or_default(),
+        ));
     }
     for (d, rest) in per {
-        lines.push(line(d.map(|d| d.to_string()).unwrap_or_default(), rest));
+        let partners = reports.remove(&d).unwrap_or_default();
+        lines.push(line(
+            d.map(|d| d.to_string()).unwrap_or_default(),
+            rest,
+            partners,
+        ));
     }
-    lines.push(line("市全体".into(), city));
+    lines.push(line("市全体".into(), city, city_reports));
     Ok(lines)
 }
 
@@ -219,6 +253,9 @@ struct Shown {
     target: String,
     met: bool,
     total: bool,
+    /// The partners' reports: in all, and per partner kind (in [`PartnerKind::ALL`]'s order).
+    reports: u64,
+    by_partner: Vec<u64>,
 }
 
 /// `/figures`: the month's figures.
@@ -231,6 +268,8 @@ struct FiguresPage {
     previous: String,
     next: String,
     rows: Vec<Shown>,
+    /// The partner kinds, the report table's columns.
+    partner_kinds: Vec<&'static str>,
     target_minutes: i64,
     target_share: u32,
 }
@@ -247,8 +286,14 @@ async fn allowed(
         Some(s) => s,
         None => return Err(see_other(&format!("/login?next={next}"))),
     };
-    if session.team.district.is_some() {
-        return Err(not_found());
+    if !session.coordinates() {
+        // A district's team: out of its scope, as missing; a city-wide team's responder: the
+        // coordinator's, refused as such.
+        return Err(if session.team.district.is_some() {
+            not_found()
+        } else {
+            super::alert_list::coordinators_only()
+        });
     }
     let month =
         Month::parse(&query.month, state.clock.now(), state.ctx.timezone).ok_or_else(|| {
@@ -316,6 +361,11 @@ pub(super) async fn figures_page(
                     ),
                 },
                 met,
+                reports: l.reports.values().sum(),
+                by_partner: PartnerKind::ALL
+                    .iter()
+                    .map(|k| l.reports.get(k).copied().unwrap_or(0))
+                    .collect(),
             }
         })
         .collect();
@@ -328,6 +378,7 @@ pub(super) async fn figures_page(
             previous: month.previous().code(),
             next: month.next().code(),
             rows,
+            partner_kinds: PartnerKind::ALL.iter().map(|k| k.label_ja()).collect(),
             target_minutes: TARGET_MINUTES,
             target_share: TARGET_SHARE,
         },
@@ -367,7 +418,13 @@ pub(super) async fn figures_csv(
         "解決までの90%値(分)".into(),
         format!("緊急通報のうち{TARGET_MINUTES}分以内に対応開始"),
         "緊急通報".into(),
+        "協力事業者からの連絡".into(),
     ]);
+    header.extend(
+        PartnerKind::ALL
+            .iter()
+            .map(|k| format!("連絡:{}", k.label_ja())),
+    );
     let mut out = csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
         .from_writer(Vec::from("\u{feff}".as_bytes()));
@@ -397,6 +454,22 @@ pub(super) async fn figures_csv(
                 t.emergencies_in_target.to_string(),
                 t.emergencies.to_string(),
             ]);
+            // The partners' reports: on the district's 「すべて」 row and its concerns' row
+            // (the reports behind those alerts); not a figure of the other kinds.
+            let reports = kind == "すべて" || kind == AlertKind::Concern.label_ja();
+            let count = |n: u64| {
+                if reports {
+                    n.to_string()
+                } else {
+                    String::new()
+                }
+            };
+            row.push(count(l.reports.values().sum()));
+            row.extend(
+                PartnerKind::ALL
+                    .iter()
+                    .map(|k| count(l.reports.get(k).copied().unwrap_or(0))),
+            );
             result = result.and_then(|()| write(row));
         }
     }

@@ -26,12 +26,14 @@ mod alert_actions;
 mod alert_list;
 mod explain;
 mod figures;
+mod language;
 mod overview;
 mod residents;
 mod signin;
 mod triage;
 
 use alert_actions::{ActionForm, acknowledge, acting, add_note, forged, resolve};
+pub use language::LANG_COOKIE;
 pub use signin::SIGNIN_COOKIE;
 use signin::{Session, login, login_page, logout, session, signed_in};
 use triage::{district_options, link_to_resident, route_to_district};
@@ -81,10 +83,14 @@ pub(super) struct Me {
     /// Which menu entry is the current page: `alerts`, `history`, `residents`, `figures`,
     /// `admin` or ``.
     pub(super) here: &'static str,
-    /// A city-wide team: the figures are in the menu.
+    /// A coordinator (or admin): the figures are in the menu.
     pub(super) city_wide: bool,
     /// An admin: the admin pages are in the menu.
     pub(super) admin: bool,
+    /// The chrome's words, in the language this browser chose.
+    pub(super) chrome: &'static language::Chrome,
+    /// The link that switches the chrome to the other language and back to this page's section.
+    pub(super) switch: String,
 }
 
 impl Session {
@@ -99,8 +105,15 @@ impl Session {
             },
             form_token: self.form_token.clone(),
             here,
-            city_wide: self.team.district.is_none(),
+            city_wide: self.coordinates(),
             admin: self.responder.role == mimamori_core::domain::Role::Admin,
+            chrome: self.lang.chrome(),
+            switch: format!(
+                "/lang?to={}&next={}",
+                self.lang.chrome().other_code,
+                url::form_urlencoded::byte_serialize(language::path_of(here).as_bytes())
+                    .collect::<String>()
+            ),
         }
     }
 }
@@ -110,6 +123,7 @@ pub fn router(state: DashboardState) -> Router {
     Router::new()
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
+        .route("/lang", get(language::switch))
         .route("/alerts", get(alert_list::alert_list))
         .route("/alerts/live", get(alert_list::live))
         .route("/overview", get(overview::overview))
@@ -147,10 +161,18 @@ pub fn router(state: DashboardState) -> Router {
         .route("/admin/devices/{id}/disable", post(admin::disable_device))
         .route("/admin/devices/{id}/enable", post(admin::enable_device))
         .route(
+            "/admin/devices/{id}/secret",
+            post(admin::rotate_device_secret),
+        )
+        .route(
             "/admin/responders",
             get(admin::responders).post(admin::add_responder),
         )
         .route("/admin/responders/{id}/token", post(admin::responder_token))
+        .route(
+            "/admin/responders/{id}/role",
+            post(admin::set_responder_role),
+        )
         .route(
             "/admin/responders/{id}/deactivate",
             post(admin::deactivate_responder),
@@ -544,17 +566,13 @@ async fn alert_view<'a>(
             Vec::new()
         };
     let link = triage::link_choice(state, session, alert).await?;
-    let route = (alert.district.is_none()
-        && alert.state != AlertState::Resolved
-        && session.team.district.is_none())
-    .then(|| district_options(&state.registry, &session.team, ""));
+    let route =
+        (alert.district.is_none() && alert.state != AlertState::Resolved && session.triages())
+            .then(|| district_options(&state.registry, &session.team, ""));
     let outcomes = if alert.state == AlertState::Resolved {
         Vec::new()
     } else {
-        Outcome::ALL
-            .iter()
-            .map(|o| Choice::new(o.as_str(), o.label_ja()))
-            .collect()
+        crate::resolution::outcome_choices(alert.kind)
     };
     let local = |t: chrono::DateTime<chrono::Utc>| {
         t.with_timezone(&tz)

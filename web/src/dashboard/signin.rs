@@ -30,16 +30,35 @@ pub(super) struct Session {
     pub(super) form_token: String,
     /// The SHA-256 of the cookie's token: the session's key in the store.
     pub(super) token_hash: String,
+    /// The page chrome's language, as this browser chose it.
+    pub(super) lang: super::language::Lang,
 }
 
 impl Session {
     pub(super) fn actor(&self) -> Actor {
         Actor::responder(&self.responder.id)
     }
+
+    /// The coordinator's rights — the city's figures — come from the role (`coordinator` or
+    /// `admin`), not from the team: a responder of a city-wide team without it sees every
+    /// district's alerts, but not these.
+    pub(super) fn coordinates(&self) -> bool {
+        matches!(
+            self.responder.role,
+            mimamori_core::domain::Role::Coordinator | mimamori_core::domain::Role::Admin
+        )
+    }
+
+    /// Triage — the queue of alerts no address could route, and routing them to a district —
+    /// needs the coordinator's role and a team whose scope holds alerts without a district (a
+    /// city-wide one).
+    pub(super) fn triages(&self) -> bool {
+        self.coordinates() && self.team.district.is_none()
+    }
 }
 
 /// The value of the cookie `name`, if the request sends it.
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(super) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -56,7 +75,7 @@ pub(super) fn cookie_token(headers: &HeaderMap) -> Option<String> {
 
 /// A `Set-Cookie` value for one of our cookies, with the same attributes every time: `HttpOnly`,
 /// `Path=/`, `Secure` when `http.public_url` is `https` (0 seconds: removes it).
-fn set_cookie(
+pub(super) fn set_cookie(
     state: &DashboardState,
     name: &str,
     value: &str,
@@ -85,6 +104,7 @@ pub(super) async fn session(
             team,
             form_token,
             token_hash: hash,
+            lang: super::language::Lang::of(headers),
         })),
         Err(e) => Err(server_error(e)),
     }

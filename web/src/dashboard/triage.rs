@@ -21,11 +21,11 @@ pub(super) async fn route_to_district(
         Ok(found) => found,
         Err(page) => return page,
     };
-    if session.team.district.is_some() {
+    if !session.triages() {
         return notice(
             StatusCode::FORBIDDEN,
             "振り分けできません",
-            "地区への振り分けは市全体のチーム（振り分け担当）が行います。",
+            "地区への振り分けは、市全体のチームの調整担当（役割「市の調整担当」または「管理者」）が行います。",
         );
     }
     let Some(district) = DistrictId::parse(form.district.trim())

@@ -286,6 +286,30 @@ pub(in crate::dashboard) async fn enable_device(
     device_enabled(state, headers, id, f, true).await
 }
 
+/// `POST /admin/devices/{id}/secret`: a new MQTT password, shown this once; the old one stops
+/// working and a device connected with it is dropped (as `mimamori admin device rotate-secret`).
+pub(in crate::dashboard) async fn rotate_device_secret(
+    State(state): State<DashboardState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(f): Form<ButtonForm>,
+) -> Response {
+    let session = or_return!(admin_acting(&state, &headers, "/admin/devices", &f.form_token).await);
+    let outcome = match session.admin(&state).rotate_device_secret(&id).await {
+        Ok((id, password)) => Outcome::Issued(Issued {
+            heading: format!(
+                "機器 {id} のパスワードを再発行しました（古いパスワードは使えなくなり、接続中なら切断されます）"
+            ),
+            lines: vec![
+                Row::new("MQTT ユーザー名", id.to_string()),
+                Row::new("新しい MQTT パスワード", password),
+            ],
+        }),
+        Err(e) => or_return!(refusal(e)),
+    };
+    devices_page(&state, &session, outcome, DeviceForm::default()).await
+}
+
 // ---- responders ----
 
 /// `/admin/responders`: everyone, the form to add one, tokens and deactivation.
@@ -306,6 +330,10 @@ struct ResponderLine {
     name: String,
     team: String,
     role: &'static str,
+    /// The role form's choices, this responder's selected.
+    roles: Vec<Choice>,
+    /// The signed-in admin: no form to change their own role.
+    me: bool,
     active: bool,
 }
 
@@ -368,12 +396,42 @@ async fn responders_page(
                     name: r.name.clone(),
                     team: team_name(&r.team),
                     role: r.role.label_ja(),
+                    roles: choices(Role::ALL, Role::as_str, Role::label_ja, r.role.as_str()),
+                    me: r.id == session.responder.id,
                     active: r.active,
                 })
                 .collect(),
             f,
         },
     )
+}
+
+/// The role form of a responder's line.
+#[derive(Deserialize)]
+pub(in crate::dashboard) struct RoleForm {
+    #[serde(default)]
+    form_token: String,
+    #[serde(default)]
+    role: String,
+}
+
+/// `POST /admin/responders/{id}/role`: gives a responder another role (as `mimamori admin
+/// responder role`), audited with the role before and after.
+pub(in crate::dashboard) async fn set_responder_role(
+    State(state): State<DashboardState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(f): Form<RoleForm>,
+) -> Response {
+    let session =
+        or_return!(admin_acting(&state, &headers, "/admin/responders", &f.form_token).await);
+    match session.admin(&state).set_responder_role(&id, &f.role).await {
+        Ok(_) => see_other("/admin/responders"),
+        Err(e) => {
+            let refused = or_return!(refusal(e));
+            responders_page(&state, &session, refused, ResponderForm::default()).await
+        }
+    }
 }
 
 /// `GET /admin/responders`.
