@@ -4,10 +4,14 @@
 //! Every case asserts: nothing lost, nothing delivered twice, and delivery back within 60 s of
 //! the fault's end. The printed lines (`fault: …`) are the suite's report.
 //!
-//! Not yet here: PostgreSQL restarted.
-//!
-//! The faults that need processes (kill -9 of an alert service, of `up`, of a broker node) are in
-//! `tests/cli.rs`, `tests/crash.rs` and `alert-service/tests/failover.rs`.
+//! The faults that need processes are in `tests/process_faults.rs`, with the same `fault: …`
+//! lines, in real time: on a three-node NATS cluster with two `mimamori gateway` and two
+//! `mimamori alerts` processes on PostgreSQL, a broker node, a gateway and the leading alert
+//! service killed (kill -9) under load, each emergency's first notification asserted within 15 s;
+//! PostgreSQL (a server of the test's own) stopped for 30 s under `mimamori up` and started again;
+//! `mimamori up` killed (kill -9) under load and started again. Also `tests/crash.rs` (`up`
+//! killed twice, the alert stream followed) and `alert-service/tests/failover.rs` (two services
+//! through several escalation steps on an injected clock).
 
 use chrono::{DateTime, Duration, Utc};
 use mimamori_core::clock::Clock;

@@ -52,10 +52,13 @@ pub enum Need {
     Nats,
     /// Permission to mount a tmpfs ([`crate::tmpfs`]), to fill a disk.
     Tmpfs,
+    /// PostgreSQL's server programs and the right to run them as the `postgres` user, for a
+    /// server of the test's own that it stops and starts ([`crate::postgres::OwnServer`]).
+    PostgresServer,
 }
 
 impl Need {
-    const ALL: [Need; 7] = [
+    const ALL: [Need; 8] = [
         Need::Postgres,
         Need::Smtp,
         Need::Browser,
@@ -63,6 +66,7 @@ impl Need {
         Need::OpenSsl,
         Need::Nats,
         Need::Tmpfs,
+        Need::PostgresServer,
     ];
 
     /// The environment variable that, set to `1`, makes a case fail when this need is missing.
@@ -75,6 +79,7 @@ impl Need {
             Need::OpenSsl => "MIMAMORI_TEST_REQUIRE_OPENSSL",
             Need::Nats => "MIMAMORI_TEST_REQUIRE_NATS",
             Need::Tmpfs => crate::tmpfs::REQUIRE_ENV,
+            Need::PostgresServer => crate::postgres::REQUIRE_SERVER_ENV,
         }
     }
 
@@ -130,6 +135,7 @@ impl Need {
                 crate::tmpfs::available(),
                 "this process may not mount a tmpfs (needs root or CAP_SYS_ADMIN)",
             ),
+            Need::PostgresServer => crate::postgres::server_available(),
         }
     }
 }

@@ -14,6 +14,8 @@
 //! - [`postgres`]: the PostgreSQL server of the tests — `MIMAMORI_TEST_POSTGRES_URL`, else the
 //!   usual local address — and whether it answers.
 //! - [`tmpfs`]: a small tmpfs to fill up (the disk-full fault); mounting needs root.
+//! - [`nats`]: a three-node NATS cluster on loopback (`nats-server` 2.9 or later), a clustered
+//!   MQTT broker; the benchmarks start it too.
 //!
 //! And the [`harness`] every integration test target runs under (`harness = false`): cases
 //! registered with [`tests!`] or `mimamori_core::on_both_backends!` say what they need, and one
@@ -21,6 +23,7 @@
 //! `MIMAMORI_TEST_REQUIRE_<NEED>=1`.
 pub mod browser;
 pub mod harness;
+pub mod nats;
 pub mod postgres;
 pub mod smtp;
 pub mod telegram;

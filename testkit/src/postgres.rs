@@ -6,6 +6,10 @@
 //! the cases that need PostgreSQL: they run when the server answers, and are listed as ignored
 //! with the reason when it does not — unless `MIMAMORI_TEST_REQUIRE_POSTGRES=1` (CI), which makes
 //! them fail.
+//!
+//! [`OwnServer`] is a server of a test's own (initdb and pg_ctl as the `postgres` OS user, a
+//! free port), for the cases that stop the database and start it again; they need
+//! `PostgresServer`.
 
 use sqlx::Connection;
 use std::time::Duration;
@@ -76,6 +80,173 @@ fn without_password(url: &str) -> String {
             None => url.to_string(),
         },
         None => url.to_string(),
+    }
+}
+
+/// Set to `1` to fail, instead of ignore, the cases that start a PostgreSQL server of their own
+/// when its programs are missing.
+pub const REQUIRE_SERVER_ENV: &str = "MIMAMORI_TEST_REQUIRE_POSTGRES_SERVER";
+
+/// The folder of the newest installed PostgreSQL's programs (`initdb`, `pg_ctl`), Debian's
+/// layout: `/usr/lib/postgresql/<major>/bin`.
+fn server_programs() -> Option<std::path::PathBuf> {
+    let mut found: Vec<(u32, std::path::PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let major = e.file_name().to_str()?.parse().ok()?;
+            let bin = e.path().join("bin");
+            (bin.join("initdb").exists() && bin.join("pg_ctl").exists()).then_some((major, bin))
+        })
+        .collect();
+    found.sort();
+    found.pop().map(|(_, bin)| bin)
+}
+
+/// `Ok` when [`OwnServer::start`] can run here: PostgreSQL's programs, the `postgres` OS user
+/// and `runuser` (initdb refuses to run as root, so the server runs as `postgres`), and root to
+/// use it; else why not.
+pub fn server_available() -> Result<(), String> {
+    if server_programs().is_none() {
+        return Err(
+            "no PostgreSQL server programs in /usr/lib/postgresql/*/bin \
+                    (apt-get install -y postgresql)"
+                .into(),
+        );
+    }
+    let runs = |program: &str, args: &[&str]| {
+        std::process::Command::new(program)
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !runs("id", &["-u", "postgres"]) {
+        return Err("no `postgres` OS user to run a PostgreSQL server as".into());
+    }
+    if !runs("runuser", &["-u", "postgres", "--", "true"]) {
+        return Err("cannot run programs as the `postgres` user (runuser needs root)".into());
+    }
+    Ok(())
+}
+
+/// A PostgreSQL server of a test's own, on a free port of 127.0.0.1 with its data in a
+/// temporary folder, run as the `postgres` OS user: a test may stop it and start it again (the
+/// database restarted). Trust authentication for `postgres`; stopped (immediately) when dropped.
+pub struct OwnServer {
+    bin: std::path::PathBuf,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl OwnServer {
+    /// Makes a cluster (initdb) and starts the server; returns once it accepts connections.
+    pub fn start() -> Result<Self, String> {
+        let bin = server_programs().ok_or("no PostgreSQL server programs")?;
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let owned = std::process::Command::new("chown")
+            .args(["postgres:postgres"])
+            .arg(dir.path())
+            .status()
+            .map_err(|e| format!("chown: {e}"))?;
+        if !owned.success() {
+            return Err(format!("chown postgres {} failed", dir.path().display()));
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let server = Self { bin, dir, port };
+        server.as_postgres(
+            "initdb",
+            &[
+                "-D",
+                &server.data(),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ],
+        )?;
+        server.start_again()?;
+        Ok(server)
+    }
+
+    fn data(&self) -> String {
+        self.dir.path().join("data").display().to_string()
+    }
+
+    /// Runs one of PostgreSQL's programs as the `postgres` user; its output when it fails.
+    fn as_postgres(&self, program: &str, args: &[&str]) -> Result<(), String> {
+        let out = std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join(program))
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| format!("runuser {program}: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{program} failed ({}): {}{}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    }
+
+    /// The admin URL (`postgres` database, user `postgres`).
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Stops the server (`pg_ctl stop -m fast`: sessions are ended, as a restart ends them).
+    pub fn stop(&self) -> Result<(), String> {
+        self.as_postgres("pg_ctl", &["-D", &self.data(), "-m", "fast", "-w", "stop"])
+    }
+
+    /// Starts the (stopped) server again on the same port and data; returns once it accepts
+    /// connections.
+    pub fn start_again(&self) -> Result<(), String> {
+        let options = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c max_connections=200",
+            self.port,
+            self.dir.path().display()
+        );
+        let log = self.dir.path().join("server.log").display().to_string();
+        self.as_postgres(
+            "pg_ctl",
+            &[
+                "-D",
+                &self.data(),
+                "-o",
+                &options,
+                "-l",
+                &log,
+                "-w",
+                "start",
+            ],
+        )
+    }
+
+    /// The server's log, for failure messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        let _ = self.as_postgres(
+            "pg_ctl",
+            &["-D", &self.data(), "-m", "immediate", "-w", "stop"],
+        );
     }
 }
 

@@ -42,7 +42,7 @@
 
 use anyhow::{Context, Result, anyhow, bail};
 use chrono::Utc;
-use mimamori_bench::brokers::{Mosquitto, NatsCluster};
+use mimamori_bench::brokers::Mosquitto;
 use mimamori_bench::helper::Helper;
 use mimamori_bench::latency::percentile;
 use mimamori_bench::machine::{
@@ -59,6 +59,7 @@ use mimamori_core::secret::device_mac_key;
 use mimamori_core::storage::Store;
 use mimamori_core::topic;
 use mimamori_gateway::IngestEvent;
+use mimamori_testkit::nats::NatsCluster;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -303,9 +304,11 @@ async fn bench(o: &Options, dir: &Path, config: &Config, url: &str) -> Result<()
             &logins,
         );
         let started = Instant::now();
-        let cluster = NatsCluster::start(dir, &authorization, &service, &service_password)
-            .await?
-            .context("--nats-cluster needs nats-server (2.9 or later) on PATH")?;
+        let cluster = NatsCluster::try_start(&authorization, &service, &service_password)
+            .await
+            .map_err(|why| {
+                anyhow!("--nats-cluster needs nats-server (2.9 or later) on PATH: {why}")
+            })?;
         eprintln!(
             "ingest-bench: NATS cluster up in {:.1} s (not measured)",
             started.elapsed().as_secs_f64()
