@@ -34,6 +34,7 @@ on_both_backends!(
     the_figures_of_a_year_for_a_thousand_residents_render_quickly,
     an_emergency_pressed_on_a_device_appears_live_and_is_handled_at_phone_width: [Browser],
     the_page_chrome_switches_to_english_and_back: [Browser],
+    the_routine_shows_and_an_address_change_reroutes_in_the_browser: [Browser],
 );
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -827,14 +828,12 @@ async fn the_alert_page_explains_says_who_was_told_and_whom_to_call(store: Store
     at(&page, ">鵠沼地区</option>");
 }
 
-async fn the_residents_page_draws_the_routine_devices_and_past_alerts(store: Store, _url: String) {
+/// Stores 28 days of the demo's simulated routine for `resident`'s call button, as the gateway
+/// stores signals, up to the clock's now, and returns the number of hours (day × hour) that hold
+/// a sign of life: the cells the heatmap must fill.
+async fn store_a_routine(store: &Store, clock: &ManualClock, resident: &ResidentId) -> usize {
     use chrono::TimeZone;
     use rand::SeedableRng;
-    let clock = ManualClock::new(jst("2026-12-01T15:30:00"));
-    let sato = token_for(&store, "p-sato", "houkatsu-kugenuma", "佐藤 美咲").await;
-    let chogo = token_for(&store, "p-chogo", "csw-chogo", "長後 CSW").await;
-    let d = desk(&store, &clock).await;
-    // 28 days of a simulated routine (the demo's), stored as the gateway stores signals.
     let tz = chrono_tz::Asia::Tokyo;
     let today = clock.now().with_timezone(&tz).date_naive();
     let mut rng = rand::rngs::StdRng::seed_from_u64(17);
@@ -864,7 +863,7 @@ async fn the_residents_page_draws_the_routine_devices_and_past_alerts(store: Sto
             signals.push(NewSignal {
                 source: SignalSource::Device(DeviceId::parse("button-e").unwrap()),
                 dedup_key: Some(format!("seq:{}", signals.len())),
-                subject: Some(Subject::Resident(d.hanako.clone())),
+                subject: Some(Subject::Resident(resident.clone())),
                 kind,
                 body: serde_json::json!({ "type": step.kind.as_str(), "battery": 64 }),
                 device_time: None,
@@ -879,18 +878,23 @@ async fn the_residents_page_draws_the_routine_devices_and_past_alerts(store: Sto
         expected.len()
     );
     store.insert_signals(&signals).await.unwrap();
+    expected.len()
+}
+
+async fn the_residents_page_draws_the_routine_devices_and_past_alerts(store: Store, _url: String) {
+    let clock = ManualClock::new(jst("2026-12-01T15:30:00"));
+    let sato = token_for(&store, "p-sato", "houkatsu-kugenuma", "佐藤 美咲").await;
+    let chogo = token_for(&store, "p-chogo", "csw-chogo", "長後 CSW").await;
+    let d = desk(&store, &clock).await;
+    let expected = store_a_routine(&store, &clock, &d.hanako).await;
     let app = spawn_app(store.clone(), Options::on(clock.clone())).await;
     let cookie = app.sign_in(&sato).await;
     let (status, page) = app.page(&format!("/residents/{}", d.hanako), &cookie).await;
     assert_eq!(status, StatusCode::OK);
     // The heatmap: as many filled cells as hours with a stored sign of life; 28 × 24 cells.
     let filled = page.matches("<rect class=\"on\"").count();
-    assert_eq!(
-        filled,
-        expected.len(),
-        "filled cells against the stored signals"
-    );
-    at(&page, &format!("data-filled=\"{}\"", expected.len()));
+    assert_eq!(filled, expected, "filled cells against the stored signals");
+    at(&page, &format!("data-filled=\"{expected}\""));
     let cells = page.matches("<rect class=\"on\"").count()
         + page.matches("<rect class=\"off\"").count()
         + page.matches("<rect class=\"future\"").count();
@@ -1692,7 +1696,104 @@ async fn editing_an_address_routes_the_resident_to_its_district(store: Store, _u
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
-/// The browser signs in with `token` through the form, and is on the alert list.
+/// In Chromium, as the people who use it: 鵠沼's worker sees the demo's routine on the heatmap (a
+/// filled cell for every hour with a stored sign of life), and the coordinator moves the resident
+/// to 辻堂 with the page's own form, after which 鵠沼's worker no longer finds her.
+async fn the_routine_shows_and_an_address_change_reroutes_in_the_browser(
+    store: Store,
+    _url: String,
+) {
+    let clock = ManualClock::new(jst("2026-12-01T15:30:00"));
+    let sato = token_for(&store, "p-sato", "houkatsu-kugenuma", "佐藤 美咲").await;
+    let backup = token_for(&store, "p-backup", "coordinator", "市 調整担当").await;
+    let d = desk(&store, &clock).await;
+    let expected = store_a_routine(&store, &clock, &d.hanako).await;
+    let app = spawn_app(store.clone(), Options::on(clock.clone())).await;
+    let browser = Browser::start().await;
+    let path = format!("/residents/{}", d.hanako);
+    let cells = |class: &'static str| {
+        let browser = &browser;
+        async move {
+            browser
+                .execute(
+                    &format!(
+                        "return document.querySelectorAll('figure.activity svg rect.{class}').length;"
+                    ),
+                    vec![],
+                )
+                .await
+                .as_u64()
+                .unwrap() as usize
+        }
+    };
+    let sign_out = || async {
+        browser
+            .find("header form[action='/logout'] button")
+            .await
+            .click_to_load()
+            .await;
+    };
+
+    browser_signs_in(&browser, &app, &sato).await;
+    browser.goto(&app.url(&path)).await;
+    assert_eq!(
+        cells("on").await,
+        expected,
+        "filled cells against the stored signals"
+    );
+    assert_eq!(
+        cells("on").await + cells("off").await + cells("future").await,
+        28 * 24
+    );
+    look_at(&browser, "resident-routine").await;
+    sign_out().await;
+
+    browser_signs_in(&browser, &app, &backup).await;
+    browser.goto(&app.url(&path)).await;
+    browser
+        .find("section[aria-labelledby=record] details summary")
+        .await
+        .click()
+        .await;
+    browser
+        .execute(
+            "document.getElementById('edit-address').value = '';",
+            vec![],
+        )
+        .await;
+    browser
+        .find("#edit-address")
+        .await
+        .type_text("辻堂元町一丁目1-1")
+        .await;
+    look_at(&browser, "resident-edit").await;
+    browser
+        .find("form[action$='/edit'] button[type=submit]")
+        .await
+        .click_to_load()
+        .await;
+    assert_eq!(
+        store
+            .resident_district(&d.hanako)
+            .await
+            .unwrap()
+            .unwrap()
+            .as_str(),
+        "tsujido"
+    );
+    let record = browser.find("table.record").await.text().await;
+    // Stored as the address registry writes it (一丁目 → 1丁目), which is how it was routed.
+    assert!(record.contains("辻堂元町1丁目1-1"), "{record}");
+    sign_out().await;
+
+    browser_signs_in(&browser, &app, &sato).await;
+    browser.goto(&app.url(&path)).await;
+    let page = browser.text().await;
+    assert!(!page.contains("藤沢 花子"), "{page}");
+    assert_eq!(cells("on").await + cells("off").await, 0);
+    browser.quit().await;
+}
+
 async fn the_page_chrome_switches_to_english_and_back(store: Store, _url: String) {
     let clock = ManualClock::new(jst("2026-12-01T09:00:00"));
     let backup = token_for(&store, "p-backup", "coordinator", "市 調整担当").await;
@@ -1785,6 +1886,7 @@ async fn the_page_chrome_switches_to_english_and_back(store: Store, _url: String
     browser.quit().await;
 }
 
+/// The browser signs in with `token` through the form, and is on the alert list.
 async fn browser_signs_in(browser: &Browser, app: &TestApp, token: &str) {
     browser.goto(&app.url("/login")).await;
     browser
