@@ -116,6 +116,7 @@ pub async fn build(
             clock,
             actions,
             registry,
+            target: dashboard::figures::Target::of(&config.city),
             live_stop: CancellationToken::new(),
         },
         partners: partners::PartnerWeb {

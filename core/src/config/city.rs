@@ -1,4 +1,4 @@
-//! `[city]`: the city's time zone and registry of districts.
+//! `[city]`: the city's time zone, registry of districts, and its target for emergencies.
 
 use super::Invalid;
 use serde::Deserialize;
@@ -12,6 +12,11 @@ pub struct CityConfig {
     pub timezone: String,
     /// A registry file of districts and towns; empty: the built-in Fujisawa registry.
     pub registry: Option<PathBuf>,
+    /// The city's target for emergencies, against which `/figures` counts: acknowledged within
+    /// this many minutes of the press…
+    pub ack_target_minutes: u32,
+    /// …in at least this share of cases (percent).
+    pub ack_target_percent: u32,
 }
 
 impl Default for CityConfig {
@@ -19,15 +24,34 @@ impl Default for CityConfig {
         Self {
             timezone: "Asia/Tokyo".into(),
             registry: None,
+            ack_target_minutes: 5,
+            ack_target_percent: 95,
         }
     }
 }
 
 impl CityConfig {
     pub(crate) fn validate(&self) -> Result<(), Invalid> {
-        self.timezone()
-            .map(|_| ())
-            .map_err(|m| ("city.timezone", m))
+        self.timezone().map_err(|m| ("city.timezone", m))?;
+        if !(1..=1440).contains(&self.ack_target_minutes) {
+            return Err((
+                "city.ack_target_minutes",
+                format!(
+                    "{} minutes: the target is from 1 minute to a day (1440), e.g. 5",
+                    self.ack_target_minutes
+                ),
+            ));
+        }
+        if !(1..=100).contains(&self.ack_target_percent) {
+            return Err((
+                "city.ack_target_percent",
+                format!(
+                    "{} %: a share from 1 to 100, e.g. 95",
+                    self.ack_target_percent
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// The city's time zone.

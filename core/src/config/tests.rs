@@ -208,6 +208,31 @@ fn a_bad_timezone_is_refused() {
 }
 
 #[test]
+fn the_citys_emergency_target_is_read_and_nonsense_refused() {
+    let c = load("[city]\nack_target_minutes = 10\nack_target_percent = 90\n").unwrap();
+    assert_eq!(
+        (c.city.ack_target_minutes, c.city.ack_target_percent),
+        (10, 90)
+    );
+    let c = load("").unwrap();
+    assert_eq!(
+        (c.city.ack_target_minutes, c.city.ack_target_percent),
+        (5, 95)
+    );
+    for (text, key) in [
+        ("ack_target_minutes = 0", "city.ack_target_minutes"),
+        ("ack_target_minutes = 100000", "city.ack_target_minutes"),
+        ("ack_target_percent = 0", "city.ack_target_percent"),
+        ("ack_target_percent = 101", "city.ack_target_percent"),
+    ] {
+        let e = load(&format!("[city]\n{text}\n")).unwrap_err();
+        assert_eq!((e.line, e.key.as_deref()), (Some(2), Some(key)), "{e}");
+    }
+    let e = load("[city]\nack_target_minutes = -5\n").unwrap_err();
+    assert_eq!(e.line, Some(2), "{e}");
+}
+
+#[test]
 fn the_withdrawn_mqtt5_listener_is_refused_with_its_reason() {
     let e = load("[broker]\nlisten_v5 = \"127.0.0.1:1884\"\n").unwrap_err();
     assert_eq!(e.key.as_deref(), Some("broker.listen_v5"), "{e}");

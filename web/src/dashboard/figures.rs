@@ -1,7 +1,7 @@
 //! The city's own figures (`/figures`, `/figures.csv?month=YYYY-MM`), for the coordinator (the
 //! role `coordinator` or `admin`, whatever the team): per district and month, alerts by kind and outcome, the time to acknowledge and
 //! to resolve (median and 90th percentile), and how often emergencies were acknowledged within
-//! the city's target ([`TARGET_MINUTES`], [`TARGET_SHARE`]), and the partners' reports by the
+//! the city's target ([`Target`]: `city.ack_target_minutes`, `city.ack_target_percent`), and the partners' reports by the
 //! partner's kind (郵便局, 新聞販売店, 生協, …: who notices what). No personal data: counts and
 //! durations only, so neither the page nor the file is an audited view. Anyone else of a
 //! district's team gets 404, as for anything out of its scope; of a city-wide team, 403.
@@ -21,10 +21,27 @@ use mimamori_core::storage::AlertTimes;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
-/// The city's target: emergencies acknowledged within this many minutes…
-pub const TARGET_MINUTES: i64 = 5;
-/// …in this share of cases (percent).
-pub const TARGET_SHARE: u32 = 95;
+/// The city's target for emergencies, as configured (`[city]`): acknowledged within `minutes`
+/// of the press in at least `percent` % of cases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Target {
+    pub minutes: u32,
+    pub percent: u32,
+}
+
+impl Target {
+    pub fn of(city: &mimamori_core::config::CityConfig) -> Target {
+        Target {
+            minutes: city.ack_target_minutes,
+            percent: city.ack_target_percent,
+        }
+    }
+
+    /// Whether `in_target` of `emergencies` meet it (no emergency: nothing missed).
+    fn met(self, in_target: u64, emergencies: u64) -> bool {
+        in_target * 100 >= u64::from(self.percent) * emergencies
+    }
+}
 
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct MonthQuery {
@@ -122,7 +139,7 @@ struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, a: &AlertTimes) {
+    fn add(&mut self, a: &AlertTimes, target: Target) {
         self.alerts += 1;
         if a.state == AlertState::Resolved {
             self.resolved += 1;
@@ -139,9 +156,9 @@ impl Tally {
         }
         if a.kind == AlertKind::Emergency {
             self.emergencies += 1;
-            if a.acknowledged_at
-                .is_some_and(|t| (t - a.opened_at) <= chrono::Duration::minutes(TARGET_MINUTES))
-            {
+            if a.acknowledged_at.is_some_and(|t| {
+                (t - a.opened_at) <= chrono::Duration::minutes(target.minutes.into())
+            }) {
                 self.emergencies_in_target += 1;
             }
         }
@@ -196,12 +213,13 @@ async fn figures(
     for d in reports.keys() {
         per.entry(d.clone()).or_default();
     }
+    let target = state.target;
     for a in &alerts {
         let entry = per.entry(a.district.clone()).or_default();
-        entry.0.add(a);
-        entry.1.entry(a.kind).or_default().add(a);
-        city.0.add(a);
-        city.1.entry(a.kind).or_default().add(a);
+        entry.0.add(a, target);
+        entry.1.entry(a.kind).or_default().add(a, target);
+        city.0.add(a, target);
+        city.1.entry(a.kind).or_default().add(a, target);
     }
     let line = |district: String,
                 (tally, by_kind): (Tally, BTreeMap<AlertKind, Tally>),
@@ -270,7 +288,7 @@ struct FiguresPage {
     rows: Vec<Shown>,
     /// The partner kinds, the report table's columns.
     partner_kinds: Vec<&'static str>,
-    target_minutes: i64,
+    target_minutes: u32,
     target_share: u32,
 }
 
@@ -324,8 +342,7 @@ pub(super) async fn figures_page(
         .into_iter()
         .map(|l| {
             let t = &l.tally;
-            let met = t.emergencies == 0
-                || t.emergencies_in_target * 100 >= u64::from(TARGET_SHARE) * t.emergencies;
+            let met = state.target.met(t.emergencies_in_target, t.emergencies);
             Shown {
                 total: l.district == "市全体",
                 district: l.district,
@@ -379,8 +396,8 @@ pub(super) async fn figures_page(
             next: month.next().code(),
             rows,
             partner_kinds: PartnerKind::ALL.iter().map(|k| k.label_ja()).collect(),
-            target_minutes: TARGET_MINUTES,
-            target_share: TARGET_SHARE,
+            target_minutes: state.target.minutes,
+            target_share: state.target.percent,
         },
     )
 }
@@ -416,7 +433,7 @@ pub(super) async fn figures_csv(
         "対応開始までの90%値(分)".into(),
         "解決までの中央値(分)".into(),
         "解決までの90%値(分)".into(),
-        format!("緊急通報のうち{TARGET_MINUTES}分以内に対応開始"),
+        format!("緊急通報のうち{}分以内に対応開始", state.target.minutes),
         "緊急通報".into(),
         "協力事業者からの連絡".into(),
     ]);

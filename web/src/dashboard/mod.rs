@@ -25,7 +25,7 @@ mod admin;
 mod alert_actions;
 mod alert_list;
 mod explain;
-mod figures;
+pub(crate) mod figures;
 mod language;
 mod overview;
 mod residents;
@@ -70,6 +70,8 @@ pub struct DashboardState {
     pub actions: Actions,
     /// The city's districts and towns: where a newly registered resident's address belongs.
     pub registry: Arc<mimamori_core::registry::Registry>,
+    /// The city's target for emergencies, which the figures measure against.
+    pub target: figures::Target,
     /// Cancelled when the server stops: ends the live lists' streams, so that shutdown does not
     /// wait for browsers to close them.
     pub live_stop: tokio_util::sync::CancellationToken,
