@@ -7,10 +7,10 @@
 
 use askama::Template;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{Extensions, HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::middleware::Next;
-use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
 use axum::{Json, Router};
 use mimamori_core::domain::District;
 use mimamori_core::registry::Registry;
@@ -44,6 +44,8 @@ pub struct AppState {
     pub guard: AuthGuard,
     /// The alert stream's key and messages for integrations.
     pub stream: crate::stream::StreamState,
+    /// The demo's one-click sign-in on the status page (`up --demo` only).
+    pub demo: Option<crate::demo::DemoSignIn>,
 }
 
 /// Refuses a client that has sent too many wrong tokens (429 until its window ends) on the routes
@@ -162,6 +164,9 @@ pub fn router(state: AppState, metrics_apart: bool) -> Router {
     let mut app = Router::new()
         .route("/", get(status_page))
         .route("/healthz", get(health));
+    if state.demo.is_some() {
+        app = app.route(crate::demo::PATH, any(crate::demo::sign_in));
+    }
     if !metrics_apart {
         app = app.route("/metrics", get(metrics));
     }
@@ -293,25 +298,39 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// `/`: that the server runs, where people sign in or report, and the city's districts (no
-/// personal data, so none of the dashboard's page headers).
+/// personal data). While the demo runs, for a browser on the machine itself: the demo's sign-in
+/// button, with the sign-in form's pair of tokens against forged posts.
 #[derive(Template)]
 #[template(path = "status.html")]
 struct StatusPage<'a> {
     city: &'a str,
     districts: &'a [District],
+    /// The form token of the demo's sign-in button, when it is shown.
+    demo_signin: Option<&'a str>,
 }
 
-async fn status_page(State(state): State<AppState>) -> Response {
-    let page = StatusPage {
-        city: &state.registry.city,
-        districts: &state.registry.districts,
-    };
-    match page.render() {
-        Ok(html) => Html(html).into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "The status page could not be rendered.");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }
+async fn status_page(
+    State(state): State<AppState>,
+    uri: Uri,
+    extensions: Extensions,
+    headers: HeaderMap,
+) -> Response {
+    let demo = state
+        .demo
+        .as_ref()
+        .filter(|d| d.at_the_machine(&extensions, &headers, &uri))
+        .map(|_| crate::dashboard::signin_pair(&state.dashboard, &headers));
+    let page = crate::page::page(
+        StatusCode::OK,
+        &StatusPage {
+            city: &state.registry.city,
+            districts: &state.registry.districts,
+            demo_signin: demo.as_ref().map(|(token, _)| token.as_str()),
+        },
+    );
+    match demo {
+        Some((_, cookie)) => ([(header::SET_COOKIE, cookie)], page).into_response(),
+        None => page,
     }
 }
 
@@ -337,10 +356,20 @@ mod tests {
         let html = StatusPage {
             city: "藤沢市",
             districts: &districts,
+            demo_signin: None,
         }
         .render()
         .unwrap();
         assert!(html.contains("<h2>藤沢市の地区（2）</h2><ul><li>鵠沼</li><li>辻堂&lt;b&gt;（未確認データを含む）</li></ul>"), "{html}");
         assert!(html.contains("<a href=\"/report\">"));
+        assert!(!html.contains("デモにサインイン"), "no demo, no button");
+        let html = StatusPage {
+            city: "藤沢市",
+            districts: &districts,
+            demo_signin: Some("<t>"),
+        }
+        .render()
+        .unwrap();
+        assert!(html.contains("<form method=\"post\" action=\"/demo/signin\"><input type=\"hidden\" name=\"signin_token\" value=\"&lt;t&gt;\">"), "{html}");
     }
 }

@@ -36,6 +36,7 @@ use alert_actions::{ActionForm, acknowledge, acting, add_note, forged, resolve};
 pub use language::LANG_COOKIE;
 pub use signin::SIGNIN_COOKIE;
 use signin::{Session, login, login_page, logout, session, signed_in};
+pub(crate) use signin::{sign_in_with_held_token, signin_pair};
 use triage::{district_options, link_to_resident, route_to_district};
 
 use crate::page::{Choice, Notice, Row, notice, page};

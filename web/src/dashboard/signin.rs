@@ -6,7 +6,8 @@
 //! pre-session cookie ([`SIGNIN_COOKIE`], `SameSite=Strict`, for [`SIGNIN_MINUTES`]) and puts the
 //! same value in a hidden field. A post without the matching pair — from another site, which can
 //! neither read the field nor send the cookie — is refused before the access token is looked at,
-//! so that nobody can sign a responder's browser in to someone else's session.
+//! so that nobody can sign a responder's browser in to someone else's session. The demo's sign-in
+//! button on the status page (`crate::demo`) carries the same pair.
 
 use super::*;
 use axum::response::AppendHeaders;
@@ -241,15 +242,29 @@ fn signin_cookie(headers: &HeaderMap) -> Option<String> {
         .filter(|v| v.len() == SIGNIN_TOKEN_LEN && v.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
+/// The sign-in form token for a page with a form that signs in, and the `Set-Cookie` value of
+/// the pre-session cookie it pairs with. Another tab's sign-in page keeps working: the value its
+/// cookie holds is kept (and its minutes start again).
+pub(crate) fn signin_pair(state: &DashboardState, headers: &HeaderMap) -> (String, String) {
+    let token = signin_cookie(headers).unwrap_or_else(|| generate(SIGNIN_TOKEN_LEN));
+    let cookie = set_cookie(state, SIGNIN_COOKIE, &token, "Strict", SIGNIN_MINUTES * 60);
+    (token, cookie)
+}
+
+/// The pre-session cookie's value, when the form posted the same (`posted`): the post came from
+/// our page, in this browser, within [`SIGNIN_MINUTES`].
+fn paired(headers: &HeaderMap, posted: &str) -> Option<String> {
+    signin_cookie(headers).filter(|cookie| {
+        mimamori_core::secret::constant_time_eq(cookie.as_bytes(), posted.as_bytes())
+    })
+}
+
 pub(super) async fn login_page(
     State(state): State<DashboardState>,
     headers: HeaderMap,
     Query(q): Query<NextQuery>,
 ) -> Response {
-    // Another tab's sign-in page keeps working: the value its cookie holds is kept (and its
-    // minutes start again).
-    let token = signin_cookie(&headers).unwrap_or_else(|| generate(SIGNIN_TOKEN_LEN));
-    let cookie = set_cookie(&state, SIGNIN_COOKIE, &token, "Strict", SIGNIN_MINUTES * 60);
+    let (token, cookie) = signin_pair(&state, &headers);
     let next = safe_next(q.next.as_deref());
     let form = page(StatusCode::OK, &SignIn::new(&next, &token, None));
     ([(header::SET_COOKIE, cookie)], form).into_response()
@@ -265,17 +280,34 @@ pub(super) struct LoginForm {
     signin_token: String,
 }
 
-/// A sign-in post without the sign-in page's pair of tokens: not from our page, or from a page
-/// open too long. It says to reopen the page, and counts as no wrong token.
-fn signin_refused(next: &str) -> Response {
-    let again: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+/// The page a refused sign-in is started again from.
+enum Reopen<'a> {
+    /// The sign-in form, on to `next`.
+    SignIn { next: &'a str },
+    /// The status page (the demo's button).
+    Status,
+}
+
+/// A sign-in post without its page's pair of tokens: not from our page, or from a page open too
+/// long. It says to reopen that page, and counts as no wrong token.
+fn signin_refused(reopen: Reopen) -> Response {
+    let (name, href, label) = match reopen {
+        Reopen::SignIn { next } => {
+            let next: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+            (
+                "ログイン画面",
+                format!("/login?next={next}"),
+                "ログイン画面を開く",
+            )
+        }
+        Reopen::Status => ("トップページ", "/".to_string(), "トップページを開く"),
+    };
+    let text = format!(
+        "{name}が古くなっているか、ほかのサイトからの送信です。{name}を開き直して、もう一度お試しください。"
+    );
     page(
         StatusCode::FORBIDDEN,
-        &Notice::new(
-            "ログインを受け付けられません",
-            "ログイン画面が古くなっているか、ほかのサイトからの送信です。ログイン画面を開き直して、もう一度お試しください。",
-        )
-        .back(format!("/login?next={again}"), "ログイン画面を開く"),
+        &Notice::new("ログインを受け付けられません", &text).back(href, label),
     )
 }
 
@@ -285,28 +317,39 @@ pub(super) async fn login(
     Form(f): Form<LoginForm>,
 ) -> Response {
     let next = safe_next(f.next.as_deref());
-    let Some(signin_token) = signin_cookie(&headers).filter(|cookie| {
-        mimamori_core::secret::constant_time_eq(cookie.as_bytes(), f.signin_token.as_bytes())
-    }) else {
+    let Some(signin_token) = paired(&headers, &f.signin_token) else {
         tracing::warn!("Sign-in refused: the form's token does not match the sign-in cookie.");
-        return signin_refused(&next);
+        return signin_refused(Reopen::SignIn { next: &next });
     };
-    let responder = match state
-        .store
-        .responder_by_token(&token_hash(f.token.trim()))
-        .await
-    {
-        Ok(Some((responder, _))) => responder,
+    match responder_of(&state, &f.token).await {
+        Ok(Some(responder)) => start_session(&state, &responder, &next).await,
         Ok(None) => {
             // The form again, with the same pair: its cookie is still there.
             let error = "トークンが正しくないか、無効になっています。";
-            return page(
+            page(
                 StatusCode::UNAUTHORIZED,
                 &SignIn::new(&next, &signin_token, Some(error)),
-            );
+            )
         }
-        Err(e) => return server_error(e),
-    };
+        Err(e) => server_error(e),
+    }
+}
+
+/// The active responder whose access token is `token`.
+async fn responder_of(
+    state: &DashboardState,
+    token: &str,
+) -> Result<Option<Responder>, StorageError> {
+    Ok(state
+        .store
+        .responder_by_token(&token_hash(token.trim()))
+        .await?
+        .map(|(responder, _)| responder))
+}
+
+/// Signs `responder` in — a new session, the pre-session cookie removed — and sends the browser
+/// on to `next`.
+async fn start_session(state: &DashboardState, responder: &Responder, next: &str) -> Response {
     let token = generate(32);
     let now = state.clock.now();
     if let Err(e) = state
@@ -324,12 +367,37 @@ pub(super) async fn login(
     }
     tracing::info!(responder_id = %responder.id, "Responder signed in to the dashboard.");
     // The sign-in form's cookie has served: removed.
-    let used = set_cookie(&state, SIGNIN_COOKIE, "", "Strict", 0);
+    let used = set_cookie(state, SIGNIN_COOKIE, "", "Strict", 0);
     (
         AppendHeaders([(header::SET_COOKIE, used)]),
-        see_other_setting(&state, &next, &token, SESSION_HOURS * 3600),
+        see_other_setting(state, next, &token, SESSION_HOURS * 3600),
     )
         .into_response()
+}
+
+/// The demo's one-click sign-in (`crate::demo`): the form's `signin_token` paired as on the
+/// sign-in form, then a session for the responder of `token` — the token the server holds, never
+/// one the browser sent — and on to the alert list. The caller has checked that the request
+/// comes from the machine itself.
+pub(crate) async fn sign_in_with_held_token(
+    state: &DashboardState,
+    headers: &HeaderMap,
+    signin_token: &str,
+    token: &str,
+) -> Response {
+    if paired(headers, signin_token).is_none() {
+        tracing::warn!("Demo sign-in refused: the form's token does not match the sign-in cookie.");
+        return signin_refused(Reopen::Status);
+    }
+    match responder_of(state, token).await {
+        Ok(Some(responder)) => start_session(state, &responder, "/alerts").await,
+        Ok(None) => notice(
+            StatusCode::FORBIDDEN,
+            "デモのサインインは使えません",
+            "デモの管理者のトークンが無効になっています。mimamori up --demo を起動し直してください。",
+        ),
+        Err(e) => server_error(e),
+    }
 }
 
 /// A redirect to `to` that sets the session cookie to `value` for `max_age` seconds (0: removes
