@@ -27,6 +27,7 @@ pub mod api;
 mod assets;
 pub mod dashboard;
 mod demo;
+mod language;
 mod page;
 pub mod partners;
 mod resolution;

@@ -10,6 +10,8 @@
 //! button on the status page (`crate::demo`) carries the same pair.
 
 use super::*;
+use crate::language::{Frame, Lang};
+use crate::page::notice_in;
 use axum::response::AppendHeaders;
 
 /// How long a sign-in lasts.
@@ -32,7 +34,7 @@ pub(super) struct Session {
     /// The SHA-256 of the cookie's token: the session's key in the store.
     pub(super) token_hash: String,
     /// The page chrome's language, as this browser chose it.
-    pub(super) lang: super::language::Lang,
+    pub(super) lang: crate::language::Lang,
 }
 
 impl Session {
@@ -59,7 +61,7 @@ impl Session {
 }
 
 /// The value of the cookie `name`, if the request sends it.
-pub(super) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -76,7 +78,7 @@ pub(super) fn cookie_token(headers: &HeaderMap) -> Option<String> {
 
 /// A `Set-Cookie` value for one of our cookies, with the same attributes every time: `HttpOnly`,
 /// `Path=/`, `Secure` when `http.public_url` is `https` (0 seconds: removes it).
-pub(super) fn set_cookie(
+pub(crate) fn set_cookie(
     state: &DashboardState,
     name: &str,
     value: &str,
@@ -105,7 +107,7 @@ pub(super) async fn session(
             team,
             form_token,
             token_hash: hash,
-            lang: super::language::Lang::of(headers),
+            lang: crate::language::Lang::of(headers),
         })),
         Err(e) => Err(server_error(e)),
     }
@@ -126,7 +128,7 @@ pub(super) async fn signed_in(
 
 /// Where to go once signed in: `next` if it is a path of ours ([`is_own_path`]), else `/alerts`.
 /// Never a redirect to another site.
-pub(super) fn safe_next(next: Option<&str>) -> String {
+pub(crate) fn safe_next(next: Option<&str>) -> String {
     match next {
         Some(n) if is_own_path(n) => n.into(),
         _ => "/alerts".into(),
@@ -213,11 +215,13 @@ pub(super) struct NextQuery {
     next: Option<String>,
 }
 
-/// The sign-in form, with what went wrong.
+/// The sign-in form, with what went wrong, in the browser's language.
 #[derive(Template)]
 #[template(path = "dashboard/signin.html")]
 pub(super) struct SignIn<'a> {
+    frame: Frame,
     title: &'static str,
+    w: &'static SignInWords,
     /// Where to go once signed in (one of our paths: [`safe_next`]).
     next: &'a str,
     /// The value of the pre-session cookie [`SIGNIN_COOKIE`], sent back with the form.
@@ -226,15 +230,41 @@ pub(super) struct SignIn<'a> {
 }
 
 impl<'a> SignIn<'a> {
-    fn new(next: &'a str, signin_token: &'a str, error: Option<&'a str>) -> Self {
+    fn new(lang: Lang, next: &'a str, signin_token: &'a str, error: Option<&'a str>) -> Self {
+        let w = lang.pick(&SIGNIN_JA, &SIGNIN_EN);
+        let here: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
         SignIn {
-            title: "ログイン",
+            frame: lang.frame(&format!("/login?next={here}")),
+            title: w.title,
+            w,
             next,
             signin_token,
             error,
         }
     }
 }
+
+/// The sign-in form's words in one language.
+pub(super) struct SignInWords {
+    title: &'static str,
+    token: &'static str,
+    button: &'static str,
+    hint: &'static str,
+}
+
+const SIGNIN_JA: SignInWords = SignInWords {
+    title: "ログイン",
+    token: "アクセストークン",
+    button: "ログイン",
+    hint: "トークンは管理者が発行します（mimamori admin responder token）。",
+};
+
+const SIGNIN_EN: SignInWords = SignInWords {
+    title: "Sign in",
+    token: "Access token",
+    button: "Sign in",
+    hint: "Your administrator issues the token (mimamori admin responder token).",
+};
 
 /// The pre-session cookie's value, if it is one we could have set.
 fn signin_cookie(headers: &HeaderMap) -> Option<String> {
@@ -266,7 +296,10 @@ pub(super) async fn login_page(
 ) -> Response {
     let (token, cookie) = signin_pair(&state, &headers);
     let next = safe_next(q.next.as_deref());
-    let form = page(StatusCode::OK, &SignIn::new(&next, &token, None));
+    let form = page(
+        StatusCode::OK,
+        &SignIn::new(Lang::of(&headers), &next, &token, None),
+    );
     ([(header::SET_COOKIE, cookie)], form).into_response()
 }
 
@@ -290,24 +323,38 @@ enum Reopen<'a> {
 
 /// A sign-in post without its page's pair of tokens: not from our page, or from a page open too
 /// long. It says to reopen that page, and counts as no wrong token.
-fn signin_refused(reopen: Reopen) -> Response {
+fn signin_refused(lang: Lang, reopen: Reopen) -> Response {
     let (name, href, label) = match reopen {
         Reopen::SignIn { next } => {
             let next: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
             (
-                "ログイン画面",
+                lang.pick("ログイン画面", "sign-in page"),
                 format!("/login?next={next}"),
-                "ログイン画面を開く",
+                lang.pick("ログイン画面を開く", "Open the sign-in page"),
             )
         }
-        Reopen::Status => ("トップページ", "/".to_string(), "トップページを開く"),
+        Reopen::Status => (
+            lang.pick("トップページ", "home page"),
+            "/".to_string(),
+            lang.pick("トップページを開く", "Open the home page"),
+        ),
     };
-    let text = format!(
-        "{name}が古くなっているか、ほかのサイトからの送信です。{name}を開き直して、もう一度お試しください。"
-    );
+    let text = match lang {
+        Lang::Ja => format!(
+            "{name}が古くなっているか、ほかのサイトからの送信です。{name}を開き直して、もう一度お試しください。"
+        ),
+        Lang::En => format!(
+            "The {name} is out of date, or the form was sent from another site. Open the {name} again and retry."
+        ),
+    };
     page(
         StatusCode::FORBIDDEN,
-        &Notice::new("ログインを受け付けられません", &text).back(href, label),
+        &Notice::new(
+            lang.pick("ログインを受け付けられません", "Sign-in refused"),
+            &text,
+        )
+        .lang(lang)
+        .back(href, label),
     )
 }
 
@@ -317,18 +364,22 @@ pub(super) async fn login(
     Form(f): Form<LoginForm>,
 ) -> Response {
     let next = safe_next(f.next.as_deref());
+    let lang = Lang::of(&headers);
     let Some(signin_token) = paired(&headers, &f.signin_token) else {
         tracing::warn!("Sign-in refused: the form's token does not match the sign-in cookie.");
-        return signin_refused(Reopen::SignIn { next: &next });
+        return signin_refused(lang, Reopen::SignIn { next: &next });
     };
     match responder_of(&state, &f.token).await {
         Ok(Some(responder)) => start_session(&state, &responder, &next).await,
         Ok(None) => {
             // The form again, with the same pair: its cookie is still there.
-            let error = "トークンが正しくないか、無効になっています。";
+            let error = lang.pick(
+                "トークンが正しくないか、無効になっています。",
+                "The token is wrong or no longer valid.",
+            );
             page(
                 StatusCode::UNAUTHORIZED,
-                &SignIn::new(&next, &signin_token, Some(error)),
+                &SignIn::new(lang, &next, &signin_token, Some(error)),
             )
         }
         Err(e) => server_error(e),
@@ -385,16 +436,24 @@ pub(crate) async fn sign_in_with_held_token(
     signin_token: &str,
     token: &str,
 ) -> Response {
+    let lang = Lang::of(headers);
     if paired(headers, signin_token).is_none() {
         tracing::warn!("Demo sign-in refused: the form's token does not match the sign-in cookie.");
-        return signin_refused(Reopen::Status);
+        return signin_refused(lang, Reopen::Status);
     }
     match responder_of(state, token).await {
         Ok(Some(responder)) => start_session(state, &responder, "/alerts").await,
-        Ok(None) => notice(
+        Ok(None) => notice_in(
+            lang,
             StatusCode::FORBIDDEN,
-            "デモのサインインは使えません",
-            "デモの管理者のトークンが無効になっています。mimamori up --demo を起動し直してください。",
+            (
+                "デモのサインインは使えません",
+                "The demo sign-in is not available",
+            ),
+            (
+                "デモの管理者のトークンが無効になっています。mimamori up --demo を起動し直してください。",
+                "The demo admin's token is no longer valid. Start mimamori up --demo again.",
+            ),
         ),
         Err(e) => server_error(e),
     }
