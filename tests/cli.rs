@@ -980,12 +980,13 @@ async fn wait_for_metric(http: &str, name: &str) {
 
 /// What the demo prints, each line one of these: a summary of the signals every few seconds
 /// (not a line per heartbeat, which scrolled the sign-in token away), each alert and mail, and
-/// the sign-in and report-form lines.
-const DEMO_LINES: [&str; 5] = [
+/// the sign-in lines (the token; the status page's button) and the report-form line.
+const DEMO_LINES: [&str; 6] = [
     "デモ / demo: 集計 / summary ",
     "デモ / demo: アラート #",
     "デモ / demo: メール / email ",
     "デモ / demo: ダッシュボード / dashboard ",
+    "デモ / demo: このパソコンのブラウザなら ",
     "デモ / demo: 協力事業者の連絡フォーム / partner form ",
 ];
 
@@ -1003,9 +1004,10 @@ fn the_demo_shows_signals_and_alerts_flowing() {
     let (mut child, up) = start_up(dir.path(), &["--demo"]);
     let (mut signals, mut alert, mut mail, mut token, mut code) = (0, None, None, None, None);
     let mut demo_concerns = (false, false);
-    let mut sign_ins = 0;
+    let (mut sign_ins, mut button) = (0, None);
     while signals < 3
         || sign_ins < 2
+        || button.is_none()
         || alert.is_none()
         || mail.is_none()
         || token.is_none()
@@ -1032,6 +1034,9 @@ fn the_demo_shows_signals_and_alerts_flowing() {
             assert!(token.is_none() || token == printed, "{line}");
             token = printed;
             sign_ins += 1;
+        } else if let Some(rest) = line.strip_prefix("デモ / demo: このパソコンのブラウザなら ")
+        {
+            button = rest.split(' ').next().map(String::from);
         } else if let Some(rest) =
             line.strip_prefix("デモ / demo: 協力事業者の連絡フォーム / partner form ")
         {
@@ -1070,7 +1075,7 @@ fn the_demo_shows_signals_and_alerts_flowing() {
     let (signin_cookie, signin_token) = sign_in_pair(&up.http);
     let body = format!(
         "token={}&next=/alerts/{}&signin_token={signin_token}",
-        token.unwrap(),
+        token.as_deref().unwrap(),
         alert.clone().unwrap()
     );
     let signed_in = http_request(
@@ -1118,6 +1123,43 @@ fn the_demo_shows_signals_and_alerts_flowing() {
         devices.contains(" 200 ") && devices.contains("sim-00001-button"),
         "{devices}"
     );
+    // The status page the console names has the demo's one-click sign-in for this machine; it
+    // signs the same admin in, without the token in the page.
+    assert_eq!(button.unwrap(), format!("http://{}/", up.http));
+    let status = http_request(&up.http, "GET", "/", &[], "");
+    assert!(status.contains("デモにサインイン"), "{status}");
+    assert!(!status.contains(token.as_deref().unwrap()), "{status}");
+    let signin_cookie = status
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .and_then(|c| c.split(';').next())
+        .expect("the sign-in cookie");
+    let (_, signin_token) = signin_cookie.split_once('=').unwrap();
+    let signed_in = http_request(
+        &up.http,
+        "POST",
+        "/demo/signin",
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Cookie", signin_cookie),
+        ],
+        &format!("signin_token={signin_token}"),
+    );
+    assert!(signed_in.contains(" 303 "), "{signed_in}");
+    assert!(signed_in.contains("location: /alerts\r\n"), "{signed_in}");
+    let cookie = signed_in
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: mimamori_session="))
+        .and_then(|c| c.split(';').next())
+        .expect("a session cookie");
+    let admin = http_request(
+        &up.http,
+        "GET",
+        "/admin/devices",
+        &[("Cookie", &format!("mimamori_session={cookie}"))],
+        "",
+    );
+    assert!(admin.contains(" 200 "), "{admin}");
     // The printed partner code files a concern through the API; it becomes an alert for 鵠沼's
     // team, printed without the address.
     let report = r#"{"address":"藤沢市鵠沼海岸三丁目1-1","seen":["mail","lights"]}"#;

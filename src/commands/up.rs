@@ -176,6 +176,7 @@ pub async fn run(mut config: Config, mut parts: Components) -> Result<(), Failur
                 metrics: component_metrics(broker.as_ref(), gateway.as_ref()),
                 telegram_webhook: alerts.as_ref().and_then(|a| a.telegram_webhook()),
                 rules_waker: alerts.as_ref().map(|a| a.waker()),
+                demo_token: demo_token.clone(),
             },
         )
         .await
@@ -272,6 +273,20 @@ pub async fn run(mut config: Config, mut parts: Components) -> Result<(), Failur
     );
     if let Some(line) = &sign_in {
         println!("{line}");
+    }
+    if let (Some(addr), Some(_)) = (http_addr, &demo_token) {
+        // The status page's one-click sign-in answers a browser on this machine only, at a name
+        // of this machine: `localhost` when the server listens on every address.
+        let status = match addr.ip() {
+            ip if ip.is_loopback() => Some(format!("http://{addr}/")),
+            ip if ip.is_unspecified() => Some(format!("http://localhost:{}/", addr.port())),
+            _ => None,
+        };
+        if let Some(status) = status {
+            println!(
+                "デモ / demo: このパソコンのブラウザなら {status} の「デモにサインイン」でも / or, on this machine, the 「デモにサインイン」 button at {status}"
+            );
+        }
     }
     if let (Some(addr), Some((code, _))) = (http_addr, &demo_partner) {
         println!(

@@ -69,6 +69,8 @@ pub struct Options {
     smtp: Option<SmtpServer>,
     /// An embedded broker started for the app, which the alert service publishes to.
     broker: bool,
+    /// The demo admin's token, as `up --demo` hands it to the web server.
+    demo_token: Option<String>,
 }
 
 impl Options {
@@ -88,12 +90,20 @@ impl Options {
             telegram: None,
             smtp: None,
             broker: false,
+            demo_token: None,
         }
     }
 
     /// Messages link to `url` instead of the served address.
     pub fn public_url(mut self, url: &str) -> Self {
         self.public_url = Some(url.into());
+        self
+    }
+
+    /// The web server runs as `up --demo` runs it: the status page signs the responder of
+    /// `token` in with one click, for a browser on the machine itself.
+    pub fn demo(mut self, token: &str) -> Self {
+        self.demo_token = Some(token.into());
         self
     }
 
@@ -220,6 +230,7 @@ pub async fn spawn_app(store: Store, options: Options) -> TestApp {
         telegram,
         smtp,
         broker,
+        demo_token,
     } = options;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -272,6 +283,7 @@ pub async fn spawn_app(store: Store, options: Options) -> TestApp {
         mimamori_web::Parts {
             telegram_webhook: alerts.telegram_webhook(),
             rules_waker: Some(alerts.waker()),
+            demo_token,
             ..Default::default()
         },
     )

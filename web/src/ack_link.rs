@@ -5,8 +5,9 @@
 //! fetches the link acknowledges nothing. The button `POST`s back to the same address, which
 //! checks the token (signature, expiry), that the responder is still active and covers the
 //! alert's district, and uses the link up (once, in the store) before it acknowledges as that
-//! responder through the `email` channel. A second use, an expired or altered link: a clear page
-//! in Japanese, nothing changed.
+//! responder through the `email` channel. A second use, an expired or altered link: a clear page,
+//! nothing changed. Every page here is in the browser's language (`crate::language`: Japanese
+//! unless it switched to English); the alert itself as the email tells it.
 //!
 //! The same page lets the responder resolve the alert with an outcome instead (while it is open,
 //! or taken by them): the outcomes of the alert's kind, a note, and the dashboard's resolve
@@ -16,7 +17,8 @@
 //! anything happens: the token in the address is the credential, and a page elsewhere must not
 //! spend it.
 
-use crate::page::{Choice, notice, page};
+use crate::language::{Frame, Lang};
+use crate::page::{Choice, notice_in, page};
 use crate::resolution::{Resolution, outcome_choices};
 use askama::Template;
 use axum::Router;
@@ -55,51 +57,77 @@ pub fn router(state: AckState) -> Router {
         .with_state(state)
 }
 
-fn refused(e: LinkError) -> Response {
+fn refused(lang: Lang, e: LinkError) -> Response {
     match e {
-        LinkError::Invalid => notice(
+        LinkError::Invalid => notice_in(
+            lang,
             StatusCode::NOT_FOUND,
-            "このリンクは無効です",
-            "リンクが正しくないか、途中で切れています。メールのリンクをそのまま開くか、ダッシュボードから対応してください。",
+            ("このリンクは無効です", "This link is not valid"),
+            (
+                "リンクが正しくないか、途中で切れています。メールのリンクをそのまま開くか、ダッシュボードから対応してください。",
+                "The link is wrong or cut short. Open the link in the email as it is, or respond on the dashboard.",
+            ),
         ),
-        LinkError::Expired => notice(
+        LinkError::Expired => notice_in(
+            lang,
             StatusCode::GONE,
-            "このリンクは有効期限が切れています",
-            "対応の記録はされていません。ダッシュボードから対応してください。",
+            (
+                "このリンクは有効期限が切れています",
+                "This link has expired",
+            ),
+            (
+                "対応の記録はされていません。ダッシュボードから対応してください。",
+                "Nothing was recorded. Please respond on the dashboard.",
+            ),
         ),
     }
 }
 
-fn used() -> Response {
-    notice(
+fn used(lang: Lang) -> Response {
+    notice_in(
+        lang,
         StatusCode::GONE,
-        "このリンクは使用済みです",
-        "このリンクでの操作は既に記録されています。リンクは1回だけ使えます。状況はダッシュボードで確認してください。",
+        ("このリンクは使用済みです", "This link has been used"),
+        (
+            "このリンクでの操作は既に記録されています。リンクは1回だけ使えます。状況はダッシュボードで確認してください。",
+            "What was done with this link is already recorded: a link works once. See the dashboard for where things stand.",
+        ),
     )
 }
 
-fn not_yours() -> Response {
-    notice(
+fn not_yours(lang: Lang) -> Response {
+    notice_in(
+        lang,
         StatusCode::FORBIDDEN,
-        "このリンクでは操作できません",
-        "担当者の登録が無効になっているか、担当範囲外のアラートです。対応の記録はされていません。",
+        ("このリンクでは操作できません", "This link cannot be used"),
+        (
+            "担当者の登録が無効になっているか、担当範囲外のアラートです。対応の記録はされていません。",
+            "Your registration is no longer active, or the alert is outside your area. Nothing was recorded.",
+        ),
     )
 }
 
-fn server_error(e: StorageError) -> Response {
+fn server_error(lang: Lang, e: StorageError) -> Response {
     tracing::error!(error = %e, "Acknowledgement link: storage failed.");
-    notice(
+    notice_in(
+        lang,
         StatusCode::SERVICE_UNAVAILABLE,
-        "ただいま処理できません",
-        "しばらくしてからもう一度お試しいただくか、ダッシュボードから対応してください。",
+        ("ただいま処理できません", "This cannot be done just now"),
+        (
+            "しばらくしてからもう一度お試しいただくか、ダッシュボードから対応してください。",
+            "Please try again in a while, or respond on the dashboard.",
+        ),
     )
 }
 
-/// An email link's page: the alert as in the email (no personal data), with its dashboard link.
+/// An email link's page: the alert as in the email (no personal data; its words as the email
+/// has them), with its dashboard link, and what the link can do, in the browser's language.
 #[derive(Template)]
 #[template(path = "ack/alert.html")]
 struct AlertShown<'a> {
+    frame: Frame,
     title: String,
+    w: &'static AckWords,
     summary: AlertMessage,
     /// Still open: the 対応します button.
     confirm: bool,
@@ -111,10 +139,76 @@ struct AlertShown<'a> {
     resolved_as: Option<&'static str>,
 }
 
+/// What a link's page says around the alert, in one language.
+struct AckWords {
+    take_intro: &'static str,
+    take: &'static str,
+    resolve_heading: &'static str,
+    resolve_intro: &'static str,
+    outcome: &'static str,
+    note: &'static str,
+    resolve: &'static str,
+    /// Before and after the name of the responder who took it just now.
+    acknowledged: (&'static str, &'static str),
+    /// Before and after the outcome it was just resolved with.
+    resolved: (&'static str, &'static str),
+    details: &'static str,
+}
+
+const ACK_JA: AckWords = AckWords {
+    take_intro: "このアラートの対応を引き受ける場合は、下のボタンを押してください。ほかの担当者に、あなたが対応中であることが伝わります。",
+    take: "対応します",
+    resolve_heading: "解決を記録する",
+    resolve_intro: "対応が済んだ場合は、結果を選んで解決を記録できます。このリンクで行える操作は1回だけです。",
+    outcome: "結果",
+    note: "メモ（任意）",
+    resolve: "解決を記録する",
+    acknowledged: (
+        "ほかの担当者には、",
+        "さんが対応中であることが伝わります。解決したら、ダッシュボードで結果を記録してください。",
+    ),
+    resolved: (
+        "結果「",
+        "」で解決を記録しました。ほかの担当者と連携システムに伝わります。",
+    ),
+    details: "詳細を見る（要ログイン）",
+};
+
+const ACK_EN: AckWords = AckWords {
+    take_intro: "To take this alert on, press the button below. The other responders will see that you are handling it.",
+    take: "I'll respond",
+    resolve_heading: "Record the resolution",
+    resolve_intro: "When it is done, choose the outcome to record the resolution. This link can be used for one action only.",
+    outcome: "Outcome",
+    note: "Note (optional)",
+    resolve: "Record the resolution",
+    acknowledged: (
+        "The other responders will see that ",
+        " is handling it. When it is resolved, record the outcome on the dashboard.",
+    ),
+    resolved: (
+        "Resolved as “",
+        "”. The other responders and connected systems are told.",
+    ),
+    details: "See the details (sign-in required)",
+};
+
 impl AlertShown<'_> {
-    fn new(title: impl Into<String>, ctx: &Context, alert: &Alert, who: Option<&str>) -> Self {
+    fn new(
+        lang: Lang,
+        token: &str,
+        title: impl Into<String>,
+        ctx: &Context,
+        alert: &Alert,
+        who: Option<&str>,
+    ) -> Self {
         AlertShown {
+            frame: lang.frame(&format!(
+                "{}/{token}",
+                mimamori_alerts::notify::email::ACK_PATH
+            )),
             title: title.into(),
+            w: lang.pick(&ACK_JA, &ACK_EN),
             summary: message::render(ctx, alert, Event::Raised, None, who),
             confirm: false,
             outcomes: Vec::new(),
@@ -126,68 +220,95 @@ impl AlertShown<'_> {
 
 /// The outcomes of `kind` after a 「選んでください」 that is no outcome: a resolution is chosen,
 /// never the first option by a hurried press.
-fn choose(kind: mimamori_core::domain::AlertKind) -> Vec<Choice> {
-    let mut all = vec![Choice::new("", "選んでください")];
-    all.extend(outcome_choices(kind));
+fn choose(kind: mimamori_core::domain::AlertKind, lang: Lang) -> Vec<Choice> {
+    let mut all = vec![Choice::new("", lang.pick("選んでください", "Choose"))];
+    all.extend(outcome_choices(kind, lang));
     all
 }
 
 /// The title of the page of an alert someone else took.
-fn taken(who: Option<&str>) -> String {
-    format!("既に{}さんが対応中です", who.unwrap_or("他の担当者"))
-}
-
-/// Checks a token and finds the responder it was issued to, still active and covering the alert.
-async fn check(state: &AckState, token: &str) -> Result<(Claims, Responder, Alert), Response> {
-    let claims = state
-        .signer
-        .verify(token, state.clock.now())
-        .map_err(refused)?;
-    let responder = match state.store.get_responder(&claims.responder).await {
-        Ok(r) if r.active => r,
-        Ok(_) | Err(StorageError::NotFound { .. }) => return Err(not_yours()),
-        Err(e) => return Err(server_error(e)),
-    };
-    let alert = match state.store.get_alert(claims.alert).await {
-        Ok(a) => a,
-        Err(StorageError::NotFound { .. }) => return Err(refused(LinkError::Invalid)),
-        Err(e) => return Err(server_error(e)),
-    };
-    match state.store.get_team(&responder.team).await {
-        Ok(team) if team.covers(alert.district.as_ref()) => Ok((claims, responder, alert)),
-        Ok(_) | Err(StorageError::NotFound { .. }) => Err(not_yours()),
-        Err(e) => Err(server_error(e)),
+fn taken(lang: Lang, who: Option<&str>) -> String {
+    match lang {
+        Lang::Ja => format!("既に{}さんが対応中です", who.unwrap_or("他の担当者")),
+        Lang::En => format!(
+            "{} is already handling this alert",
+            who.unwrap_or("Another responder")
+        ),
     }
 }
 
-async fn confirm_page(State(state): State<AckState>, Path(token): Path<String>) -> Response {
-    let (claims, responder, alert) = match check(&state, &token).await {
+/// The title of the page of a resolved alert.
+fn resolved_title(lang: Lang) -> &'static str {
+    lang.pick(
+        "このアラートは解決済みです",
+        "This alert is already resolved",
+    )
+}
+
+/// Checks a token and finds the responder it was issued to, still active and covering the alert.
+async fn check(
+    state: &AckState,
+    lang: Lang,
+    token: &str,
+) -> Result<(Claims, Responder, Alert), Response> {
+    let claims = state
+        .signer
+        .verify(token, state.clock.now())
+        .map_err(|e| refused(lang, e))?;
+    let responder = match state.store.get_responder(&claims.responder).await {
+        Ok(r) if r.active => r,
+        Ok(_) | Err(StorageError::NotFound { .. }) => return Err(not_yours(lang)),
+        Err(e) => return Err(server_error(lang, e)),
+    };
+    let alert = match state.store.get_alert(claims.alert).await {
+        Ok(a) => a,
+        Err(StorageError::NotFound { .. }) => return Err(refused(lang, LinkError::Invalid)),
+        Err(e) => return Err(server_error(lang, e)),
+    };
+    match state.store.get_team(&responder.team).await {
+        Ok(team) if team.covers(alert.district.as_ref()) => Ok((claims, responder, alert)),
+        Ok(_) | Err(StorageError::NotFound { .. }) => Err(not_yours(lang)),
+        Err(e) => Err(server_error(lang, e)),
+    }
+}
+
+async fn confirm_page(
+    State(state): State<AckState>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = Lang::of(&headers);
+    let (claims, responder, alert) = match check(&state, lang, &token).await {
         Ok(c) => c,
         Err(page) => return page,
     };
     match state.store.link_used(&claims.nonce).await {
-        Ok(true) => return used(),
+        Ok(true) => return used(lang),
         Ok(false) => {}
-        Err(e) => return server_error(e),
+        Err(e) => return server_error(lang, e),
     }
     let who = match message::acknowledger_name(&state.store, &alert).await {
         Ok(w) => w,
-        Err(e) => return server_error(e),
+        Err(e) => return server_error(lang, e),
     };
-    let shown = |title: String| AlertShown::new(title, &state.ctx, &alert, who.as_deref());
+    let shown =
+        |title: String| AlertShown::new(lang, &token, title, &state.ctx, &alert, who.as_deref());
     let mine = alert.acknowledged_by == Some(Actor::responder(&responder.id).0);
     let shown = match alert.state {
         AlertState::Open => AlertShown {
             confirm: true,
-            outcomes: choose(alert.kind),
-            ..shown("対応の確認".into())
+            outcomes: choose(alert.kind, lang),
+            ..shown(lang.pick("対応の確認", "Will you respond?").into())
         },
         AlertState::Acknowledged if mine => AlertShown {
-            outcomes: choose(alert.kind),
-            ..shown("対応中のアラート".into())
+            outcomes: choose(alert.kind, lang),
+            ..shown(
+                lang.pick("対応中のアラート", "An alert you are handling")
+                    .into(),
+            )
         },
-        AlertState::Acknowledged => shown(taken(who.as_deref())),
-        AlertState::Resolved => shown("このアラートは解決済みです".into()),
+        AlertState::Acknowledged => shown(taken(lang, who.as_deref())),
+        AlertState::Resolved => shown(resolved_title(lang).into()),
     };
     page(StatusCode::OK, &shown)
 }
@@ -209,11 +330,15 @@ fn from_elsewhere(headers: &HeaderMap, public_url: &str) -> bool {
     !(ours("http") || ours("https") || origin == public_url.trim_end_matches('/'))
 }
 
-fn forged() -> Response {
-    notice(
+fn forged(lang: Lang) -> Response {
+    notice_in(
+        lang,
         StatusCode::FORBIDDEN,
-        "操作を受け付けられません",
-        "ほかのサイトからの送信です。対応の記録はされていません。メールのリンクを開き直してください。",
+        ("操作を受け付けられません", "Not accepted"),
+        (
+            "ほかのサイトからの送信です。対応の記録はされていません。メールのリンクを開き直してください。",
+            "The form was sent from another site. Nothing was recorded. Open the link in the email again.",
+        ),
     )
 }
 
@@ -248,29 +373,34 @@ async fn act(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let lang = Lang::of(&headers);
     if from_elsewhere(&headers, &state.ctx.public_url) {
-        return forged();
+        return forged(lang);
     }
     let form = AckForm::parse(&body);
     if form.resolve {
-        resolve(state, token, form).await
+        resolve(state, lang, token, form).await
     } else {
-        acknowledge(state, token).await
+        acknowledge(state, lang, token).await
     }
 }
 
 /// 解決 on the link's page: the outcome checked against the alert's kind before the link is
 /// used, then the dashboard's resolve as the link's responder, via `email`.
-async fn resolve(state: AckState, token: String, form: AckForm) -> Response {
-    let (claims, responder, alert) = match check(&state, &token).await {
+async fn resolve(state: AckState, lang: Lang, token: String, form: AckForm) -> Response {
+    let (claims, responder, alert) = match check(&state, lang, &token).await {
         Ok(c) => c,
         Err(page) => return page,
     };
+    let storage = |e| server_error(lang, e);
     let resolution =
         match Resolution::read(alert.kind, form.outcome.as_deref(), form.note.as_deref()) {
             Ok(r) => r,
-            Err(refused) => return refused.page(server_error),
+            Err(refused) => return refused.page(lang, storage),
         };
+    let shown = |title: String, alert: &Alert, who: Option<&str>| {
+        AlertShown::new(lang, &token, title, &state.ctx, alert, who)
+    };
     let actor = Actor::responder(&responder.id);
     if alert.state == AlertState::Acknowledged && alert.acknowledged_by.as_ref() != Some(&actor.0) {
         let who = message::acknowledger_name(&state.store, &alert)
@@ -279,7 +409,7 @@ async fn resolve(state: AckState, token: String, form: AckForm) -> Response {
             .flatten();
         return page(
             StatusCode::OK,
-            &AlertShown::new(taken(who.as_deref()), &state.ctx, &alert, who.as_deref()),
+            &shown(taken(lang, who.as_deref()), &alert, who.as_deref()),
         );
     }
     match state
@@ -288,8 +418,8 @@ async fn resolve(state: AckState, token: String, form: AckForm) -> Response {
         .await
     {
         Ok(true) => {}
-        Ok(false) => return used(),
-        Err(e) => return server_error(e),
+        Ok(false) => return used(lang),
+        Err(e) => return server_error(lang, e),
     }
     match resolution
         .apply(&state.actions, &alert, &actor, Via::Email)
@@ -298,24 +428,29 @@ async fn resolve(state: AckState, token: String, form: AckForm) -> Response {
         Ok(ResolveResult::Resolved(a)) => page(
             StatusCode::OK,
             &AlertShown {
-                resolved_as: a.outcome.map(|o| o.label_ja()),
-                ..AlertShown::new("解決を記録しました", &state.ctx, &a, None)
+                resolved_as: a.outcome.map(|o| lang.outcome(o)),
+                ..shown(
+                    lang.pick("解決を記録しました", "Resolution recorded")
+                        .into(),
+                    &a,
+                    None,
+                )
             },
         ),
         Ok(ResolveResult::AlreadyResolved(a)) => page(
             StatusCode::OK,
-            &AlertShown::new("このアラートは解決済みです", &state.ctx, &a, None),
+            &shown(resolved_title(lang).into(), &a, None),
         ),
         // `apply` answers a refused outcome as `Err`; read before the link was used anyway.
         Ok(ResolveResult::OutcomeNotAllowed(a)) => {
-            crate::resolution::Refused::NotAllowed(a.kind).page(server_error)
+            crate::resolution::Refused::NotAllowed(a.kind).page(lang, storage)
         }
-        Err(refused) => refused.page(server_error),
+        Err(refused) => refused.page(lang, storage),
     }
 }
 
-async fn acknowledge(state: AckState, token: String) -> Response {
-    let (claims, responder, alert) = match check(&state, &token).await {
+async fn acknowledge(state: AckState, lang: Lang, token: String) -> Response {
+    let (claims, responder, alert) = match check(&state, lang, &token).await {
         Ok(c) => c,
         Err(page) => return page,
     };
@@ -326,22 +461,25 @@ async fn acknowledge(state: AckState, token: String) -> Response {
         .await
     {
         Ok(true) => {}
-        Ok(false) => return used(),
-        Err(e) => return server_error(e),
+        Ok(false) => return used(lang),
+        Err(e) => return server_error(lang, e),
     }
     let actor = Actor::responder(&responder.id);
     let result = match state.actions.acknowledge(&alert, &actor, Via::Email).await {
         Ok(r) => r,
-        Err(e) => return server_error(e),
+        Err(e) => return server_error(lang, e),
+    };
+    let shown = |title: String, alert: &Alert, who: Option<&str>| {
+        AlertShown::new(lang, &token, title, &state.ctx, alert, who)
     };
     match result {
         AckResult::Acknowledged(a) => page(
             StatusCode::OK,
             &AlertShown {
                 acknowledged_by: Some(&responder.name),
-                ..AlertShown::new(
-                    "対応開始を記録しました",
-                    &state.ctx,
+                ..shown(
+                    lang.pick("対応開始を記録しました", "Recorded: you are responding")
+                        .into(),
                     &a,
                     Some(&responder.name),
                 )
@@ -354,12 +492,12 @@ async fn acknowledge(state: AckState, token: String) -> Response {
                 .flatten();
             page(
                 StatusCode::OK,
-                &AlertShown::new(taken(who.as_deref()), &state.ctx, &a, who.as_deref()),
+                &shown(taken(lang, who.as_deref()), &a, who.as_deref()),
             )
         }
         AckResult::AlreadyResolved(a) => page(
             StatusCode::OK,
-            &AlertShown::new("このアラートは解決済みです", &state.ctx, &a, None),
+            &shown(resolved_title(lang).into(), &a, None),
         ),
     }
 }

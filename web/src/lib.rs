@@ -11,8 +11,9 @@
 //! - [`ack_link`]: the pages behind the single-use acknowledgement links in emails;
 //! - [`partners`]: partners' concerns — the clerk's report form (`/report`) and
 //!   `POST /api/v1/concerns`;
-//! - the server itself: health, metrics, the status page, the wrong-token guard, and the one
-//!   stylesheet and script the pages load (`assets`, served by the app, no CDN).
+//! - the server itself: health, metrics, the status page (with the demo's one-click sign-in for
+//!   the machine itself, `demo`), the wrong-token guard, and the one stylesheet and script the
+//!   pages load (`assets`, served by the app, no CDN).
 //!
 //! Every page is a template of `web/templates/` (askama, checked at compile time, every value
 //! escaped) around the shared layout `base.html`, rendered from a struct of what it shows: see
@@ -25,6 +26,8 @@ pub mod ack_link;
 pub mod api;
 mod assets;
 pub mod dashboard;
+mod demo;
+mod language;
 mod page;
 pub mod partners;
 mod resolution;
@@ -53,6 +56,9 @@ pub struct Parts {
     pub telegram_webhook: Option<Router>,
     /// Wakes the rules at once when a partner's concern is stored here.
     pub rules_waker: Option<Arc<Notify>>,
+    /// The demo admin's access token, set by `mimamori up --demo` only: the status page then
+    /// offers the person at the machine a one-click sign-in (`demo`). Never shown in a page.
+    pub demo_token: Option<String>,
 }
 
 /// The web server could not be assembled.
@@ -124,6 +130,9 @@ pub async fn build(
             timezone: config.timezone().map_err(BuildError::Config)?,
         },
         guard: AuthGuard::from_config(&config.http),
+        demo: parts
+            .demo_token
+            .map(|token| demo::DemoSignIn::new(token, &config.http)),
         stream: stream::StreamState {
             store: store_for_stream,
             key: stream_key,

@@ -1,11 +1,14 @@
 //! The pages of the web server: each is a struct of what it shows, rendered through its template
 //! in `web/templates/` (askama: checked when the crate compiles, every value HTML-escaped), inside
-//! the shared layout `base.html` — Japanese first, for phones as well as desks. Every page's
-//! struct has a `title`: the layout's `<title>` and heading. Here: sending a page, the escaper,
-//! and the small pieces several pages share (`notice.html`, `parts.html`, `error_banner.html`).
+//! the shared layout `base.html` — Japanese first, for phones as well as desks; the pages before
+//! sign-in inside `public.html` (their language and its switch: `crate::language::Frame`), the
+//! signed-in ones inside `dashboard/frame.html`. Every page's struct has a `title`: the layout's
+//! `<title>` and heading. Here: sending a page, the escaper, and the small pieces several pages
+//! share (`notice.html`, `parts.html`, `error_banner.html`).
 //!
 //! Nothing is marked `|safe`: no page takes HTML from anywhere but its templates.
 
+use crate::language::{Frame, Lang};
 use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -55,6 +58,8 @@ impl askama::filters::Escaper for Html {
 #[derive(Template)]
 #[template(path = "notice.html")]
 pub(crate) struct Notice<'a> {
+    /// Its language (Japanese unless the page before sign-in it answers was in English).
+    pub(crate) frame: Frame,
     pub(crate) title: &'a str,
     pub(crate) text: &'a str,
     /// A second paragraph.
@@ -67,10 +72,19 @@ impl<'a> Notice<'a> {
     /// A page of `title` saying `text`.
     pub(crate) fn new(title: &'a str, text: &'a str) -> Self {
         Notice {
+            frame: Lang::Ja.plain(),
             title,
             text,
             then: None,
             back: None,
+        }
+    }
+
+    /// In `lang` (its words are the caller's, in that language).
+    pub(crate) fn lang(self, lang: Lang) -> Self {
+        Notice {
+            frame: lang.plain(),
+            ..self
         }
     }
 
@@ -94,6 +108,19 @@ impl<'a> Notice<'a> {
 /// `page(status, Notice::new(title, text))`.
 pub(crate) fn notice(status: StatusCode, title: &str, text: &str) -> Response {
     page(status, &Notice::new(title, text))
+}
+
+/// A notice in `lang`: its title and text picked from each language's words (`(ja, en)`).
+pub(crate) fn notice_in(
+    lang: Lang,
+    status: StatusCode,
+    (title_ja, title_en): (&str, &str),
+    (text_ja, text_en): (&str, &str),
+) -> Response {
+    page(
+        status,
+        &Notice::new(lang.pick(title_ja, title_en), lang.pick(text_ja, text_en)).lang(lang),
+    )
 }
 
 /// A link of ours.

@@ -1,5 +1,6 @@
 //! The partners' HTTP intake: `POST /api/v1/concerns` for partners' systems, and the report form
-//! `/report` for their clerks (Japanese, on a phone as well as a desk).
+//! `/report` for their clerks (Japanese first, English by the switch; on a phone as well as a
+//! desk).
 //!
 //! Both take the partner's token (`mimamori admin partner add` prints it once): the API as
 //! `Authorization: Bearer <token>`, the form as its 協定事業者コード field, typed (or filled by the
@@ -7,6 +8,7 @@
 //! and a forged cross-site post carries no token and is refused. A partner sees nothing about
 //! residents: the answer is a reference number (受付番号), whether or not the address is known.
 
+use crate::language::{Frame, Lang};
 use crate::page::{Choice, page};
 use askama::Template;
 use axum::Router;
@@ -130,11 +132,13 @@ struct Filled {
     observed_at: String,
 }
 
-/// The report form, empty or as the clerk filled it, with what to fix.
+/// The report form, empty or as the clerk filled it, with what to fix, in the browser's language.
 #[derive(Template)]
 #[template(path = "partners/report.html")]
 struct ReportForm<'a> {
+    frame: Frame,
     title: &'static str,
+    w: &'static ReportWords,
     error: Option<&'a str>,
     /// The same on a resend: a double click files one report.
     report_id: String,
@@ -147,19 +151,91 @@ struct ReportForm<'a> {
     reporter: &'a str,
 }
 
-fn form(status: StatusCode, filled: &Filled, error: Option<&str>) -> Response {
+/// The report form's and its answer's words in one language.
+struct ReportWords {
+    title: &'static str,
+    intro: &'static str,
+    /// Said in bold after the introduction.
+    emergency: &'static str,
+    code: &'static str,
+    address: &'static str,
+    address_example: &'static str,
+    seen: &'static str,
+    urgent: &'static str,
+    note: &'static str,
+    observed_at: &'static str,
+    reporter: &'static str,
+    send: &'static str,
+    footer: &'static str,
+    received: &'static str,
+    reference: &'static str,
+    /// Before and after the partner's name.
+    thanks: (&'static str, &'static str),
+    again: &'static str,
+}
+
+const REPORT_JA: ReportWords = ReportWords {
+    title: "見守り協定 気づきの連絡",
+    intro: "配達・訪問などで気になったことを、地区の担当（地域包括支援センター・コミュニティソーシャルワーカー）に届けます。",
+    emergency: "倒れている・火事など命に関わるときは、すぐに119番へ。",
+    code: "協定事業者コード",
+    address: "場所（住所）",
+    address_example: "例：鵠沼海岸二丁目3-5 湘南ハイツ101",
+    seen: "気づいたこと（あてはまるものすべて）",
+    urgent: "至急：すぐに様子を確認してほしい",
+    note: "詳しく（いつから・どんな様子か）",
+    observed_at: "気づいた日時（空欄なら今）",
+    reporter: "報告者（お名前・連絡先）",
+    send: "送信する",
+    footer: "協定事業者コードは市の担当者が発行します。お住まいの方の情報はこの画面には表示されません。",
+    received: "受け付けました",
+    reference: "受付番号",
+    thanks: (
+        "",
+        " 様、ご連絡ありがとうございます。地区の担当者が確認します。担当者から連絡することがあります。",
+    ),
+    again: "続けて連絡する",
+};
+
+const REPORT_EN: ReportWords = ReportWords {
+    title: "Watch-over agreement: report a concern",
+    intro: "What worried you on a delivery or a visit goes to the district's responders (the elder-care centre and the community social worker). ",
+    emergency: "If a life is at risk — someone collapsed, a fire — call 119 at once.",
+    code: "Partner code",
+    address: "Place (address)",
+    address_example: "e.g. 鵠沼海岸二丁目3-5 湘南ハイツ101",
+    seen: "What you noticed (all that apply)",
+    urgent: "Urgent: please check on them right away",
+    note: "Details (since when, what you saw)",
+    observed_at: "When you noticed (empty: now)",
+    reporter: "Reporter (name, contact)",
+    send: "Send",
+    footer: "The city issues partner codes. Nothing about the people who live there is shown on this page.",
+    received: "Received",
+    reference: "Reference number",
+    thanks: (
+        "Thank you, ",
+        ". The district's responders will look into it, and may contact you.",
+    ),
+    again: "Report another",
+};
+
+fn form(lang: Lang, status: StatusCode, filled: &Filled, error: Option<&str>) -> Response {
     let r = &filled.report;
     let seen = Observation::ALL
         .iter()
         .map(|o| Choice {
             selected: r.seen.iter().any(|s| s == o.as_str()),
-            ..Choice::new(o.as_str(), o.label_ja())
+            ..Choice::new(o.as_str(), lang.observation(*o))
         })
         .collect();
+    let w = lang.pick(&REPORT_JA, &REPORT_EN);
     page(
         status,
         &ReportForm {
-            title: FORM_TITLE,
+            frame: lang.frame("/report"),
+            title: w.title,
+            w,
             error,
             report_id: r
                 .report_id
@@ -179,23 +255,28 @@ fn form(status: StatusCode, filled: &Filled, error: Option<&str>) -> Response {
 #[derive(Template)]
 #[template(path = "partners/received.html")]
 struct Received<'a> {
+    frame: Frame,
     title: &'static str,
+    w: &'static ReportWords,
     reference: &'a str,
     partner: &'a str,
 }
 
-const FORM_TITLE: &str = "見守り協定 気づきの連絡";
-
-async fn form_page() -> Response {
-    form(StatusCode::OK, &Filled::default(), None)
+async fn form_page(headers: HeaderMap) -> Response {
+    form(Lang::of(&headers), StatusCode::OK, &Filled::default(), None)
 }
 
-async fn form_report(State(web): State<PartnerWeb>, body: Body) -> Response {
+async fn form_report(State(web): State<PartnerWeb>, headers: HeaderMap, body: Body) -> Response {
+    let lang = Lang::of(&headers);
     let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM_BYTES).await else {
         return form(
+            lang,
             StatusCode::PAYLOAD_TOO_LARGE,
             &Filled::default(),
-            Some("入力が長すぎます。詳しくの欄を短くしてください。"),
+            Some(lang.pick(
+                "入力が長すぎます。詳しくの欄を短くしてください。",
+                "Too much text. Please shorten the details.",
+            )),
         );
     };
     let mut filled = Filled::default();
@@ -215,7 +296,11 @@ async fn form_report(State(web): State<PartnerWeb>, body: Body) -> Response {
         }
     }
     let again =
-        |status: StatusCode, filled: &Filled, error: &str| form(status, filled, Some(error));
+        |status: StatusCode, filled: &Filled, error: &str| form(lang, status, filled, Some(error));
+    let unavailable = lang.pick(
+        "ただいま受け付けられません。少し待ってからもう一度送信してください。",
+        "Reports cannot be received just now. Please wait a little and send again.",
+    );
     let observed = filled.observed_at.trim();
     if !observed.is_empty() {
         match form_datetime(observed, web.timezone) {
@@ -224,7 +309,10 @@ async fn form_report(State(web): State<PartnerWeb>, body: Body) -> Response {
                 return again(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     &filled,
-                    "気づいた日時が読み取れません。",
+                    lang.pick(
+                        "気づいた日時が読み取れません。",
+                        "The time you noticed cannot be read.",
+                    ),
                 );
             }
         }
@@ -235,16 +323,15 @@ async fn form_report(State(web): State<PartnerWeb>, body: Body) -> Response {
             return again(
                 StatusCode::UNAUTHORIZED,
                 &filled,
-                "協定事業者コードが正しくありません。市から届いたコードを確かめてください。",
+                lang.pick(
+                    "協定事業者コードが正しくありません。市から届いたコードを確かめてください。",
+                    "The partner code is not right. Please check the code the city sent you.",
+                ),
             );
         }
         Err(e) => {
             tracing::error!(error = %e, "Report form: the store did not answer.");
-            return again(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &filled,
-                "ただいま受け付けられません。少し待ってからもう一度送信してください。",
-            );
+            return again(StatusCode::SERVICE_UNAVAILABLE, &filled, unavailable);
         }
     };
     match web
@@ -252,26 +339,27 @@ async fn form_report(State(web): State<PartnerWeb>, body: Body) -> Response {
         .receive(&partner.id, &filled.report, Via::Form)
         .await
     {
-        Ok(a) => page(
-            StatusCode::OK,
-            &Received {
-                title: "受け付けました",
-                reference: &a.reference(),
-                partner: &partner.name,
-            },
-        ),
+        Ok(a) => {
+            let w = lang.pick(&REPORT_JA, &REPORT_EN);
+            page(
+                StatusCode::OK,
+                &Received {
+                    frame: lang.frame("/report"),
+                    title: w.received,
+                    w,
+                    reference: &a.reference(),
+                    partner: &partner.name,
+                },
+            )
+        }
         Err(IntakeError::Invalid(e)) => again(
             StatusCode::UNPROCESSABLE_ENTITY,
             &filled,
-            e.message.split(" / ").next().unwrap_or(&e.message),
+            lang.half(&e.message),
         ),
         Err(IntakeError::Storage(e)) => {
             tracing::error!(error = %e, "Report form: storing a concern failed.");
-            again(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &filled,
-                "ただいま受け付けられません。少し待ってからもう一度送信してください。",
-            )
+            again(StatusCode::SERVICE_UNAVAILABLE, &filled, unavailable)
         }
     }
 }

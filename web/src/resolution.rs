@@ -5,18 +5,19 @@
 //! [`Actions::resolve`](mimamori_alerts::actions::Actions::resolve), which checks the kind again
 //! for every surface.
 
-use crate::page::{Choice, notice};
+use crate::language::Lang;
+use crate::page::{Choice, Notice, page};
 use axum::http::StatusCode;
 use axum::response::Response;
 use mimamori_alerts::actions::{Actions, NOTE_MAX, Note, Via};
 use mimamori_core::domain::{Actor, Alert, AlertKind, Outcome};
 use mimamori_core::storage::{ResolveResult, StorageError};
 
-/// The `<option>`s of an alert's outcome `<select>`: those its kind allows.
-pub(crate) fn outcome_choices(kind: AlertKind) -> Vec<Choice> {
+/// The `<option>`s of an alert's outcome `<select>`: those its kind allows, in `lang`.
+pub(crate) fn outcome_choices(kind: AlertKind, lang: Lang) -> Vec<Choice> {
     kind.outcomes()
         .iter()
-        .map(|o| Choice::new(o.as_str(), o.label_ja()))
+        .map(|o| Choice::new(o.as_str(), lang.outcome(*o)))
         .collect()
 }
 
@@ -31,39 +32,61 @@ pub(crate) enum Refused {
 }
 
 impl Refused {
-    /// The page that says so, in Japanese; a storage failure as each surface answers (and logs)
+    /// The page that says so, in `lang`; a storage failure as each surface answers (and logs)
     /// it: `storage`.
-    pub(crate) fn page(self, storage: impl FnOnce(StorageError) -> Response) -> Response {
-        match self {
-            Refused::NoOutcome(kind) => notice(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "結果を選んでください",
-                &format!(
-                    "{}のいずれかを選んで、もう一度送信してください。",
-                    kind.outcomes_ja()
+    pub(crate) fn page(
+        self,
+        lang: Lang,
+        storage: impl FnOnce(StorageError) -> Response,
+    ) -> Response {
+        let (title, text) = match self {
+            Refused::NoOutcome(kind) => (
+                lang.pick("結果を選んでください", "Choose an outcome"),
+                lang.pick(
+                    format!(
+                        "{}のいずれかを選んで、もう一度送信してください。",
+                        lang.outcomes(kind)
+                    ),
+                    format!("Choose one of {} and send again.", lang.outcomes(kind)),
                 ),
             ),
-            Refused::NotAllowed(kind) => notice(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "この結果はこのアラートには使えません",
-                &format!(
-                    "「{}」のアラートの結果は、{}のいずれかです。解決は記録されていません。選び直して、もう一度送信してください。",
-                    kind.label_ja(),
-                    kind.outcomes_ja()
+            Refused::NotAllowed(kind) => (
+                lang.pick(
+                    "この結果はこのアラートには使えません",
+                    "This outcome does not fit this alert",
+                ),
+                lang.pick(
+                    format!(
+                        "「{}」のアラートの結果は、{}のいずれかです。解決は記録されていません。選び直して、もう一度送信してください。",
+                        lang.alert_kind(kind),
+                        lang.outcomes(kind)
+                    ),
+                    format!(
+                        "An alert of the kind “{}” ends with one of: {}. Nothing was recorded. Choose again and send again.",
+                        lang.alert_kind(kind),
+                        lang.outcomes(kind)
+                    ),
                 ),
             ),
-            Refused::NoteTooLong => note_too_long(),
-            Refused::Storage(e) => storage(e),
-        }
+            Refused::NoteTooLong => return note_too_long(lang),
+            Refused::Storage(e) => return storage(e),
+        };
+        page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &Notice::new(title, &text).lang(lang),
+        )
     }
 }
 
-/// The page for a note over [`NOTE_MAX`] characters.
-pub(crate) fn note_too_long() -> Response {
-    notice(
+/// The page for a note over [`NOTE_MAX`] characters, in `lang`.
+pub(crate) fn note_too_long(lang: Lang) -> Response {
+    let text = lang.pick(
+        format!("メモは{NOTE_MAX}文字までです。"),
+        format!("A note may have at most {NOTE_MAX} characters."),
+    );
+    page(
         StatusCode::UNPROCESSABLE_ENTITY,
-        "メモが長すぎます",
-        &format!("メモは{NOTE_MAX}文字までです。"),
+        &Notice::new(lang.pick("メモが長すぎます", "The note is too long"), &text).lang(lang),
     )
 }
 

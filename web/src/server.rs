@@ -5,12 +5,13 @@
 //! 404 — carries [`SECURITY_HEADERS`]. It is served on an already-bound listener and stops with
 //! the shutdown token.
 
+use crate::language::{Frame, Lang};
 use askama::Template;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{Extensions, HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::middleware::Next;
-use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
 use axum::{Json, Router};
 use mimamori_core::domain::District;
 use mimamori_core::registry::Registry;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub guard: AuthGuard,
     /// The alert stream's key and messages for integrations.
     pub stream: crate::stream::StreamState,
+    /// The demo's one-click sign-in on the status page (`up --demo` only).
+    pub demo: Option<crate::demo::DemoSignIn>,
 }
 
 /// Refuses a client that has sent too many wrong tokens (429 until its window ends) on the routes
@@ -162,6 +165,9 @@ pub fn router(state: AppState, metrics_apart: bool) -> Router {
     let mut app = Router::new()
         .route("/", get(status_page))
         .route("/healthz", get(health));
+    if state.demo.is_some() {
+        app = app.route(crate::demo::PATH, any(crate::demo::sign_in));
+    }
     if !metrics_apart {
         app = app.route("/metrics", get(metrics));
     }
@@ -293,31 +299,101 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// `/`: that the server runs, where people sign in or report, and the city's districts (no
-/// personal data, so none of the dashboard's page headers).
+/// personal data), in the browser's language. While the demo runs, for a browser on the machine
+/// itself: the demo's sign-in button, with the sign-in form's pair of tokens against forged
+/// posts (so: never cached).
 #[derive(Template)]
 #[template(path = "status.html")]
 struct StatusPage<'a> {
-    city: &'a str,
+    frame: Frame,
+    w: &'static StatusWords,
+    /// 「藤沢市の地区（13）」.
+    districts_heading: String,
     districts: &'a [District],
+    /// The form token of the demo's sign-in button, when it is shown.
+    demo_signin: Option<&'a str>,
 }
 
-async fn status_page(State(state): State<AppState>) -> Response {
-    let page = StatusPage {
-        city: &state.registry.city,
-        districts: &state.registry.districts,
-    };
-    match page.render() {
-        Ok(html) => Html(html).into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "The status page could not be rendered.");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+impl<'a> StatusPage<'a> {
+    fn new(
+        lang: Lang,
+        city: &str,
+        districts: &'a [District],
+        demo_signin: Option<&'a str>,
+    ) -> Self {
+        let n = districts.len();
+        StatusPage {
+            frame: lang.frame("/"),
+            w: lang.pick(&STATUS_JA, &STATUS_EN),
+            districts_heading: lang.pick(
+                format!("{city}の地区（{n}）"),
+                format!("Districts of {city} ({n})"),
+            ),
+            districts,
+            demo_signin,
         }
+    }
+}
+
+/// The status page's words in one language.
+struct StatusWords {
+    running: &'static str,
+    sign_in: &'static str,
+    report: &'static str,
+    /// After a district whose data is not confirmed.
+    unconfirmed: &'static str,
+    demo_button: &'static str,
+    demo_note: &'static str,
+}
+
+const STATUS_JA: StatusWords = StatusWords {
+    running: "稼働しています。",
+    sign_in: "担当者の方（地域包括支援センター・CSW・市）のログイン",
+    report: "見守り協定の事業者の方：気づいたことの連絡",
+    unconfirmed: "（未確認データを含む）",
+    demo_button: "デモにサインイン",
+    demo_note: "デモの管理者としてログインします。このボタンは、デモを動かしているこのパソコンのブラウザにだけ表示されます。",
+};
+
+const STATUS_EN: StatusWords = StatusWords {
+    running: "Running.",
+    sign_in: "Sign in for responders (elder-care centres, community social workers, the city)",
+    report: "Partners under a watch-over agreement: report what you noticed",
+    unconfirmed: " (includes unconfirmed data)",
+    demo_button: "Sign in to the demo",
+    demo_note: "Signs you in as the demo's admin. This button is shown only to a browser on the computer the demo runs on.",
+};
+
+async fn status_page(
+    State(state): State<AppState>,
+    uri: Uri,
+    extensions: Extensions,
+    headers: HeaderMap,
+) -> Response {
+    let demo = state
+        .demo
+        .as_ref()
+        .filter(|d| d.at_the_machine(&extensions, &headers, &uri))
+        .map(|_| crate::dashboard::signin_pair(&state.dashboard, &headers));
+    let page = crate::page::page(
+        StatusCode::OK,
+        &StatusPage::new(
+            Lang::of(&headers),
+            &state.registry.city,
+            &state.registry.districts,
+            demo.as_ref().map(|(token, _)| token.as_str()),
+        ),
+    );
+    match demo {
+        Some((_, cookie)) => ([(header::SET_COOKIE, cookie)], page).into_response(),
+        None => page,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::StatusPage;
+    use crate::language::Lang;
     use askama::Template;
     use mimamori_core::domain::{District, DistrictId};
 
@@ -334,13 +410,19 @@ mod tests {
             district("kugenuma", "鵠沼", true),
             district("tsujido", "辻堂<b>", false),
         ];
-        let html = StatusPage {
-            city: "藤沢市",
-            districts: &districts,
-        }
-        .render()
-        .unwrap();
+        let html = StatusPage::new(Lang::Ja, "藤沢市", &districts, None)
+            .render()
+            .unwrap();
         assert!(html.contains("<h2>藤沢市の地区（2）</h2><ul><li>鵠沼</li><li>辻堂&lt;b&gt;（未確認データを含む）</li></ul>"), "{html}");
         assert!(html.contains("<a href=\"/report\">"));
+        assert!(html.contains("<html lang=\"ja\">"));
+        assert!(html.contains("href=\"/lang?to=en&amp;next=%2F\""), "{html}");
+        assert!(!html.contains("デモにサインイン"), "no demo, no button");
+        let html = StatusPage::new(Lang::En, "藤沢市", &districts, Some("<t>"))
+            .render()
+            .unwrap();
+        assert!(html.contains("<form method=\"post\" action=\"/demo/signin\"><input type=\"hidden\" name=\"signin_token\" value=\"&lt;t&gt;\">"), "{html}");
+        assert!(html.contains("<html lang=\"en\">"));
+        assert!(html.contains("<h2>Districts of 藤沢市 (2)</h2><ul><li>鵠沼</li><li>辻堂&lt;b&gt; (includes unconfirmed data)</li></ul>"), "{html}");
     }
 }

@@ -2,6 +2,7 @@
 //! `mimamori_alerts::actions`, with the session's form token.
 
 use super::*;
+use crate::language::Lang;
 use crate::resolution::{Resolution, note_too_long};
 
 #[derive(Deserialize)]
@@ -73,7 +74,7 @@ pub(super) async fn resolve(
     };
     match resolved {
         Ok(_) => see_other(&format!("/alerts/{id}")),
-        Err(refused) => refused.page(server_error),
+        Err(refused) => refused.page(Lang::Ja, server_error),
     }
 }
 
@@ -101,7 +102,7 @@ pub(super) async fn add_note(
                 "書き込んでから送信してください。",
             );
         }
-        Err(NoteTooLong) => return note_too_long(),
+        Err(NoteTooLong) => return note_too_long(Lang::Ja),
     };
     if let Err(e) = state.actions.note(&alert, &session.actor(), note).await {
         return server_error(e);

@@ -26,16 +26,17 @@ mod alert_actions;
 mod alert_list;
 mod explain;
 pub(crate) mod figures;
-mod language;
 mod overview;
 mod residents;
 mod signin;
 mod triage;
 
+use crate::language;
+pub use crate::language::LANG_COOKIE;
 use alert_actions::{ActionForm, acknowledge, acting, add_note, forged, resolve};
-pub use language::LANG_COOKIE;
 pub use signin::SIGNIN_COOKIE;
 use signin::{Session, login, login_page, logout, session, signed_in};
+pub(crate) use signin::{cookie, safe_next, set_cookie, sign_in_with_held_token, signin_pair};
 use triage::{district_options, link_to_resident, route_to_district};
 
 use crate::page::{Choice, Notice, Row, notice, page};
@@ -110,12 +111,7 @@ impl Session {
             city_wide: self.coordinates(),
             admin: self.responder.role == mimamori_core::domain::Role::Admin,
             chrome: self.lang.chrome(),
-            switch: format!(
-                "/lang?to={}&next={}",
-                self.lang.chrome().other_code,
-                url::form_urlencoded::byte_serialize(language::path_of(here).as_bytes())
-                    .collect::<String>()
-            ),
+            switch: self.lang.switch(language::path_of(here)),
         }
     }
 }
@@ -207,7 +203,7 @@ fn not_found() -> Response {
     )
 }
 
-fn see_other(to: &str) -> Response {
+pub(crate) fn see_other(to: &str) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_string())]).into_response()
 }
 
@@ -574,7 +570,7 @@ async fn alert_view<'a>(
     let outcomes = if alert.state == AlertState::Resolved {
         Vec::new()
     } else {
-        crate::resolution::outcome_choices(alert.kind)
+        crate::resolution::outcome_choices(alert.kind, language::Lang::Ja)
     };
     let local = |t: chrono::DateTime<chrono::Utc>| {
         t.with_timezone(&tz)

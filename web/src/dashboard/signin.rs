@@ -6,9 +6,12 @@
 //! pre-session cookie ([`SIGNIN_COOKIE`], `SameSite=Strict`, for [`SIGNIN_MINUTES`]) and puts the
 //! same value in a hidden field. A post without the matching pair — from another site, which can
 //! neither read the field nor send the cookie — is refused before the access token is looked at,
-//! so that nobody can sign a responder's browser in to someone else's session.
+//! so that nobody can sign a responder's browser in to someone else's session. The demo's sign-in
+//! button on the status page (`crate::demo`) carries the same pair.
 
 use super::*;
+use crate::language::{Frame, Lang};
+use crate::page::notice_in;
 use axum::response::AppendHeaders;
 
 /// How long a sign-in lasts.
@@ -31,7 +34,7 @@ pub(super) struct Session {
     /// The SHA-256 of the cookie's token: the session's key in the store.
     pub(super) token_hash: String,
     /// The page chrome's language, as this browser chose it.
-    pub(super) lang: super::language::Lang,
+    pub(super) lang: crate::language::Lang,
 }
 
 impl Session {
@@ -58,7 +61,7 @@ impl Session {
 }
 
 /// The value of the cookie `name`, if the request sends it.
-pub(super) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -75,7 +78,7 @@ pub(super) fn cookie_token(headers: &HeaderMap) -> Option<String> {
 
 /// A `Set-Cookie` value for one of our cookies, with the same attributes every time: `HttpOnly`,
 /// `Path=/`, `Secure` when `http.public_url` is `https` (0 seconds: removes it).
-pub(super) fn set_cookie(
+pub(crate) fn set_cookie(
     state: &DashboardState,
     name: &str,
     value: &str,
@@ -104,7 +107,7 @@ pub(super) async fn session(
             team,
             form_token,
             token_hash: hash,
-            lang: super::language::Lang::of(headers),
+            lang: crate::language::Lang::of(headers),
         })),
         Err(e) => Err(server_error(e)),
     }
@@ -125,7 +128,7 @@ pub(super) async fn signed_in(
 
 /// Where to go once signed in: `next` if it is a path of ours ([`is_own_path`]), else `/alerts`.
 /// Never a redirect to another site.
-pub(super) fn safe_next(next: Option<&str>) -> String {
+pub(crate) fn safe_next(next: Option<&str>) -> String {
     match next {
         Some(n) if is_own_path(n) => n.into(),
         _ => "/alerts".into(),
@@ -212,11 +215,13 @@ pub(super) struct NextQuery {
     next: Option<String>,
 }
 
-/// The sign-in form, with what went wrong.
+/// The sign-in form, with what went wrong, in the browser's language.
 #[derive(Template)]
 #[template(path = "dashboard/signin.html")]
 pub(super) struct SignIn<'a> {
+    frame: Frame,
     title: &'static str,
+    w: &'static SignInWords,
     /// Where to go once signed in (one of our paths: [`safe_next`]).
     next: &'a str,
     /// The value of the pre-session cookie [`SIGNIN_COOKIE`], sent back with the form.
@@ -225,9 +230,13 @@ pub(super) struct SignIn<'a> {
 }
 
 impl<'a> SignIn<'a> {
-    fn new(next: &'a str, signin_token: &'a str, error: Option<&'a str>) -> Self {
+    fn new(lang: Lang, next: &'a str, signin_token: &'a str, error: Option<&'a str>) -> Self {
+        let w = lang.pick(&SIGNIN_JA, &SIGNIN_EN);
+        let here: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
         SignIn {
-            title: "ログイン",
+            frame: lang.frame(&format!("/login?next={here}")),
+            title: w.title,
+            w,
             next,
             signin_token,
             error,
@@ -235,10 +244,49 @@ impl<'a> SignIn<'a> {
     }
 }
 
+/// The sign-in form's words in one language.
+pub(super) struct SignInWords {
+    title: &'static str,
+    token: &'static str,
+    button: &'static str,
+    hint: &'static str,
+}
+
+const SIGNIN_JA: SignInWords = SignInWords {
+    title: "ログイン",
+    token: "アクセストークン",
+    button: "ログイン",
+    hint: "トークンは管理者が発行します（mimamori admin responder token）。",
+};
+
+const SIGNIN_EN: SignInWords = SignInWords {
+    title: "Sign in",
+    token: "Access token",
+    button: "Sign in",
+    hint: "Your administrator issues the token (mimamori admin responder token).",
+};
+
 /// The pre-session cookie's value, if it is one we could have set.
 fn signin_cookie(headers: &HeaderMap) -> Option<String> {
     cookie(headers, SIGNIN_COOKIE)
         .filter(|v| v.len() == SIGNIN_TOKEN_LEN && v.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+/// The sign-in form token for a page with a form that signs in, and the `Set-Cookie` value of
+/// the pre-session cookie it pairs with. Another tab's sign-in page keeps working: the value its
+/// cookie holds is kept (and its minutes start again).
+pub(crate) fn signin_pair(state: &DashboardState, headers: &HeaderMap) -> (String, String) {
+    let token = signin_cookie(headers).unwrap_or_else(|| generate(SIGNIN_TOKEN_LEN));
+    let cookie = set_cookie(state, SIGNIN_COOKIE, &token, "Strict", SIGNIN_MINUTES * 60);
+    (token, cookie)
+}
+
+/// The pre-session cookie's value, when the form posted the same (`posted`): the post came from
+/// our page, in this browser, within [`SIGNIN_MINUTES`].
+fn paired(headers: &HeaderMap, posted: &str) -> Option<String> {
+    signin_cookie(headers).filter(|cookie| {
+        mimamori_core::secret::constant_time_eq(cookie.as_bytes(), posted.as_bytes())
+    })
 }
 
 pub(super) async fn login_page(
@@ -246,12 +294,12 @@ pub(super) async fn login_page(
     headers: HeaderMap,
     Query(q): Query<NextQuery>,
 ) -> Response {
-    // Another tab's sign-in page keeps working: the value its cookie holds is kept (and its
-    // minutes start again).
-    let token = signin_cookie(&headers).unwrap_or_else(|| generate(SIGNIN_TOKEN_LEN));
-    let cookie = set_cookie(&state, SIGNIN_COOKIE, &token, "Strict", SIGNIN_MINUTES * 60);
+    let (token, cookie) = signin_pair(&state, &headers);
     let next = safe_next(q.next.as_deref());
-    let form = page(StatusCode::OK, &SignIn::new(&next, &token, None));
+    let form = page(
+        StatusCode::OK,
+        &SignIn::new(Lang::of(&headers), &next, &token, None),
+    );
     ([(header::SET_COOKIE, cookie)], form).into_response()
 }
 
@@ -265,17 +313,48 @@ pub(super) struct LoginForm {
     signin_token: String,
 }
 
-/// A sign-in post without the sign-in page's pair of tokens: not from our page, or from a page
-/// open too long. It says to reopen the page, and counts as no wrong token.
-fn signin_refused(next: &str) -> Response {
-    let again: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+/// The page a refused sign-in is started again from.
+enum Reopen<'a> {
+    /// The sign-in form, on to `next`.
+    SignIn { next: &'a str },
+    /// The status page (the demo's button).
+    Status,
+}
+
+/// A sign-in post without its page's pair of tokens: not from our page, or from a page open too
+/// long. It says to reopen that page, and counts as no wrong token.
+fn signin_refused(lang: Lang, reopen: Reopen) -> Response {
+    let (name, href, label) = match reopen {
+        Reopen::SignIn { next } => {
+            let next: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+            (
+                lang.pick("ログイン画面", "sign-in page"),
+                format!("/login?next={next}"),
+                lang.pick("ログイン画面を開く", "Open the sign-in page"),
+            )
+        }
+        Reopen::Status => (
+            lang.pick("トップページ", "home page"),
+            "/".to_string(),
+            lang.pick("トップページを開く", "Open the home page"),
+        ),
+    };
+    let text = match lang {
+        Lang::Ja => format!(
+            "{name}が古くなっているか、ほかのサイトからの送信です。{name}を開き直して、もう一度お試しください。"
+        ),
+        Lang::En => format!(
+            "The {name} is out of date, or the form was sent from another site. Open the {name} again and retry."
+        ),
+    };
     page(
         StatusCode::FORBIDDEN,
         &Notice::new(
-            "ログインを受け付けられません",
-            "ログイン画面が古くなっているか、ほかのサイトからの送信です。ログイン画面を開き直して、もう一度お試しください。",
+            lang.pick("ログインを受け付けられません", "Sign-in refused"),
+            &text,
         )
-        .back(format!("/login?next={again}"), "ログイン画面を開く"),
+        .lang(lang)
+        .back(href, label),
     )
 }
 
@@ -285,28 +364,43 @@ pub(super) async fn login(
     Form(f): Form<LoginForm>,
 ) -> Response {
     let next = safe_next(f.next.as_deref());
-    let Some(signin_token) = signin_cookie(&headers).filter(|cookie| {
-        mimamori_core::secret::constant_time_eq(cookie.as_bytes(), f.signin_token.as_bytes())
-    }) else {
+    let lang = Lang::of(&headers);
+    let Some(signin_token) = paired(&headers, &f.signin_token) else {
         tracing::warn!("Sign-in refused: the form's token does not match the sign-in cookie.");
-        return signin_refused(&next);
+        return signin_refused(lang, Reopen::SignIn { next: &next });
     };
-    let responder = match state
-        .store
-        .responder_by_token(&token_hash(f.token.trim()))
-        .await
-    {
-        Ok(Some((responder, _))) => responder,
+    match responder_of(&state, &f.token).await {
+        Ok(Some(responder)) => start_session(&state, &responder, &next).await,
         Ok(None) => {
             // The form again, with the same pair: its cookie is still there.
-            let error = "トークンが正しくないか、無効になっています。";
-            return page(
-                StatusCode::UNAUTHORIZED,
-                &SignIn::new(&next, &signin_token, Some(error)),
+            let error = lang.pick(
+                "トークンが正しくないか、無効になっています。",
+                "The token is wrong or no longer valid.",
             );
+            page(
+                StatusCode::UNAUTHORIZED,
+                &SignIn::new(lang, &next, &signin_token, Some(error)),
+            )
         }
-        Err(e) => return server_error(e),
-    };
+        Err(e) => server_error(e),
+    }
+}
+
+/// The active responder whose access token is `token`.
+async fn responder_of(
+    state: &DashboardState,
+    token: &str,
+) -> Result<Option<Responder>, StorageError> {
+    Ok(state
+        .store
+        .responder_by_token(&token_hash(token.trim()))
+        .await?
+        .map(|(responder, _)| responder))
+}
+
+/// Signs `responder` in — a new session, the pre-session cookie removed — and sends the browser
+/// on to `next`.
+async fn start_session(state: &DashboardState, responder: &Responder, next: &str) -> Response {
     let token = generate(32);
     let now = state.clock.now();
     if let Err(e) = state
@@ -324,12 +418,45 @@ pub(super) async fn login(
     }
     tracing::info!(responder_id = %responder.id, "Responder signed in to the dashboard.");
     // The sign-in form's cookie has served: removed.
-    let used = set_cookie(&state, SIGNIN_COOKIE, "", "Strict", 0);
+    let used = set_cookie(state, SIGNIN_COOKIE, "", "Strict", 0);
     (
         AppendHeaders([(header::SET_COOKIE, used)]),
-        see_other_setting(&state, &next, &token, SESSION_HOURS * 3600),
+        see_other_setting(state, next, &token, SESSION_HOURS * 3600),
     )
         .into_response()
+}
+
+/// The demo's one-click sign-in (`crate::demo`): the form's `signin_token` paired as on the
+/// sign-in form, then a session for the responder of `token` — the token the server holds, never
+/// one the browser sent — and on to the alert list. The caller has checked that the request
+/// comes from the machine itself.
+pub(crate) async fn sign_in_with_held_token(
+    state: &DashboardState,
+    headers: &HeaderMap,
+    signin_token: &str,
+    token: &str,
+) -> Response {
+    let lang = Lang::of(headers);
+    if paired(headers, signin_token).is_none() {
+        tracing::warn!("Demo sign-in refused: the form's token does not match the sign-in cookie.");
+        return signin_refused(lang, Reopen::Status);
+    }
+    match responder_of(state, token).await {
+        Ok(Some(responder)) => start_session(state, &responder, "/alerts").await,
+        Ok(None) => notice_in(
+            lang,
+            StatusCode::FORBIDDEN,
+            (
+                "デモのサインインは使えません",
+                "The demo sign-in is not available",
+            ),
+            (
+                "デモの管理者のトークンが無効になっています。mimamori up --demo を起動し直してください。",
+                "The demo admin's token is no longer valid. Start mimamori up --demo again.",
+            ),
+        ),
+        Err(e) => server_error(e),
+    }
 }
 
 /// A redirect to `to` that sets the session cookie to `value` for `max_age` seconds (0: removes
