@@ -12,11 +12,13 @@
 //!
 //! What the benchmarks share: [`wire`], the MQTT packets of a connecting client; [`machine`], CPU
 //! time of the machine, of processes and of single threads; [`latency`], percentiles;
-//! [`brokers`], Mosquitto as a baseline; [`fleet`], the devices stored before a run; [`helper`],
-//! the binary started again as the load's own process.
+//! [`brokers`], Mosquitto as a baseline; [`fleet`], the devices stored before a run; [`database`],
+//! the run's own store (a temporary SQLite file, or a PostgreSQL database created and dropped);
+//! [`helper`], the binary started again as the load's own process.
 #![forbid(unsafe_code)]
 
 pub mod brokers;
+pub mod database;
 pub mod fleet;
 pub mod helper;
 pub mod latency;
