@@ -32,7 +32,8 @@
 //! when one differs or a page is not 200.
 //!
 //! Options: `--requests 50` (rounds measured, after 3 of warm-up), `--residents 1000`,
-//! `--database postgres://USER@HOST/DB`.
+//! `--database postgres://USER@HOST/DB`, `--keep` (the store is left in place and its URL
+//! printed, to look at the query plans: `EXPLAIN QUERY PLAN` / `EXPLAIN ANALYZE`).
 //!
 //! Printed: what was seeded; the machine's load average before and after, and how busy the CPUs
 //! were and how much the hypervisor stole while measuring; p50 / p90 / p99 / max of each request
@@ -87,6 +88,8 @@ struct Options {
     requests: usize,
     residents: usize,
     database: Option<String>,
+    /// Leave the store (its file, or its database) in place, to look at its query plans.
+    keep: bool,
 }
 
 impl Options {
@@ -108,6 +111,7 @@ impl Options {
             requests: number("--requests", 50)?.max(1),
             residents: number("--residents", 1_000)?.max(1),
             database: text("--database"),
+            keep: args.iter().any(|a| a == "--keep"),
         };
         if let Some(url) = &o.database {
             database::check_server(url)?;
@@ -126,7 +130,10 @@ async fn main() -> Result<()> {
     let database =
         BenchDatabase::create(o.database.as_deref(), dir.path(), "figures-bench").await?;
     let outcome = bench(&o, &database.url).await;
-    if let Err(e) = database.remove().await {
+    if o.keep {
+        let _ = dir.keep();
+        println!("the store is kept (--keep): {}", database.url);
+    } else if let Err(e) = database.remove().await {
         eprintln!("figures-bench: could not drop the run's database: {e:#}");
     }
     outcome
