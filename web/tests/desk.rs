@@ -1471,15 +1471,15 @@ async fn the_figures_of_a_year_for_a_thousand_residents_count_every_month(
     let app = spawn_app(store.clone(), Options::on(clock.clone())).await;
     let cookie = app.sign_in(&backup).await;
     let mut shown = 0;
-    for month in 1..=12 {
+    for (month, counts) in seeded.iter().enumerate().skip(1) {
         let (status, page) = app
             .page(&format!("/figures?month=2026-{month:02}"), &cookie)
             .await;
         assert_eq!(status, StatusCode::OK, "2026-{month:02}");
-        let total: u64 = seeded[month].iter().sum();
+        let total: u64 = counts.iter().sum();
         at(&page, &format!("市全体</th><td>{total}</td>"));
         // Every district's row, in each month.
-        for ((_, name), n) in districts.iter().zip(seeded[month]) {
+        for ((_, name), n) in districts.iter().zip(counts) {
             at(&page, &format!("{name}地区</th><td>{n}</td>"));
         }
         shown += total;
