@@ -9,14 +9,18 @@
 //!   and the same presses without the attack.
 //! - `ingest-bench`: how many signed device events a second the gateway stores, at saturation and
 //!   at fixed rates, beside the bare brokers' publish → subscribe rate.
+//! - `figures-bench`: the coordinator's figures page for a month of a 1,000-resident year of
+//!   alerts, beside the same page of an empty month and `/healthz`, on SQLite or PostgreSQL.
 //!
 //! What the benchmarks share: [`wire`], the MQTT packets of a connecting client; [`machine`], CPU
 //! time of the machine, of processes and of single threads; [`latency`], percentiles;
-//! [`brokers`], Mosquitto as a baseline; [`fleet`], the devices stored before a run; [`helper`],
-//! the binary started again as the load's own process.
+//! [`brokers`], Mosquitto as a baseline; [`fleet`], the devices stored before a run; [`database`],
+//! the run's own store (a temporary SQLite file, or a PostgreSQL database created and dropped);
+//! [`helper`], the binary started again as the load's own process.
 #![forbid(unsafe_code)]
 
 pub mod brokers;
+pub mod database;
 pub mod fleet;
 pub mod helper;
 pub mod latency;

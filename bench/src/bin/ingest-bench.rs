@@ -43,6 +43,7 @@
 use anyhow::{Context, Result, anyhow, bail};
 use chrono::Utc;
 use mimamori_bench::brokers::Mosquitto;
+use mimamori_bench::database::{self, BenchDatabase};
 use mimamori_bench::helper::Helper;
 use mimamori_bench::latency::percentile;
 use mimamori_bench::machine::{
@@ -147,10 +148,8 @@ impl Options {
         if o.gateways > 2 {
             bail!("--gateways: the cluster has two nodes beside the devices' (1 or 2)");
         }
-        if let Some(url) = &o.database
-            && !url.starts_with("postgres")
-        {
-            bail!("--database takes a postgres:// URL (SQLite is the default)");
+        if let Some(url) = &o.database {
+            database::check_server(url)?;
         }
         Ok(o)
     }
@@ -189,59 +188,13 @@ async fn main() -> Result<()> {
     std::process::exit(0);
 }
 
-/// A database of this run's own on the server of `url`: its URL, and the server's to drop it.
-async fn fresh_postgres(url: &str) -> Result<(String, String)> {
-    use sqlx::Connection;
-    let mut server = url::Url::parse(url).context("--database is not a URL")?;
-    let name = format!(
-        "mimamori_ingest_bench_{}_{}",
-        std::process::id(),
-        Utc::now().timestamp()
-    );
-    let mut conn = sqlx::PgConnection::connect(server.as_str())
-        .await
-        .with_context(|| format!("Failed to connect to {url}"))?;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await
-        .context("Failed to create the run's database")?;
-    conn.close().await?;
-    let admin = server.to_string();
-    server.set_path(&format!("/{name}"));
-    Ok((server.to_string(), admin))
-}
-
-async fn drop_postgres(admin: &str, url: &str) -> Result<()> {
-    use sqlx::Connection;
-    let name = url::Url::parse(url)?
-        .path()
-        .trim_start_matches('/')
-        .to_string();
-    let mut conn = sqlx::PgConnection::connect(admin).await?;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-    )))
-    .execute(&mut conn)
-    .await?;
-    conn.close().await?;
-    Ok(())
-}
-
 async fn run(o: &Options, dir: &Path) -> Result<()> {
     let mut config = Config::default();
     config.broker.listen = "127.0.0.1:0".parse()?;
     config.broker.max_connections = config.broker.max_connections.max(o.devices + 16);
-    let (url, admin) = match &o.database {
-        Some(server) => {
-            let (url, admin) = fresh_postgres(server).await?;
-            (url, Some(admin))
-        }
-        None => (format!("sqlite://{}/bench.db", dir.display()), None),
-    };
-    let outcome = bench(o, dir, &config, &url).await;
-    if let Some(admin) = admin
-        && let Err(e) = drop_postgres(&admin, &url).await
-    {
+    let database = BenchDatabase::create(o.database.as_deref(), dir, "ingest-bench").await?;
+    let outcome = bench(o, dir, &config, &database.url).await;
+    if let Err(e) = database.remove().await {
         eprintln!("ingest-bench: could not drop the run's database: {e:#}");
     }
     outcome
