@@ -215,14 +215,23 @@ async fn main() {
         ingestor.wake_on_store(service.waker());
     }
     let mut stored = ingestor.subscribe();
-    // Press → stored (the gateway's share), and stored → alert received (the rest), by subject:
-    // a button's presses are 2 s apart, so one is in flight at a time.
+    // Press → stored (the gateway's share), and stored → alert received (the rest): a button's
+    // presses are 2 s apart, so one is in flight at a time; the stored one is the button's n-th
+    // (each press is a new `seq`, stored once), which is the alert's evidence count. Keyed by
+    // (subject, n): an alert message that comes before the gateway announces the stored signal
+    // (the alert service is woken at once, the announcement follows the rest of the batch) has
+    // no sample, rather than matching the next press's stored time 2 s later.
     let press_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
-    let stored_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let stored_at: Arc<Mutex<HashMap<(String, i64), Instant>>> = Arc::default();
+    let stored_count: Arc<Mutex<HashMap<String, i64>>> = Arc::default();
     let store_latency: Arc<Mutex<Vec<f64>>> = Arc::default();
     {
-        let (press_at, stored_at, store_latency) =
-            (press_at.clone(), stored_at.clone(), store_latency.clone());
+        let (press_at, stored_at, store_latency, stored_count) = (
+            press_at.clone(),
+            stored_at.clone(),
+            store_latency.clone(),
+            stored_count.clone(),
+        );
         tokio::spawn(async move {
             while let Ok(e) = stored.recv().await {
                 if let IngestEvent::Stored(s) = e
@@ -236,7 +245,13 @@ async fn main() {
                             .expect("lock")
                             .push((now - at).as_secs_f64() * 1e3);
                     }
-                    stored_at.lock().expect("lock").insert(subject, now);
+                    let n = {
+                        let mut counts = stored_count.lock().expect("lock");
+                        let n = counts.entry(subject.clone()).or_insert(0);
+                        *n += 1;
+                        *n
+                    };
+                    stored_at.lock().expect("lock").insert((subject, n), now);
                 }
             }
         });
@@ -307,7 +322,11 @@ async fn main() {
                                 .unwrap_or_default()
                                 .to_string();
                             let count = body["alert"]["evidence_count"].as_i64().unwrap_or(0);
-                            if let Some(at) = stored_at.lock().expect("lock").remove(&subject) {
+                            if let Some(at) = stored_at
+                                .lock()
+                                .expect("lock")
+                                .remove(&(subject.clone(), count))
+                            {
                                 rest_latency
                                     .lock()
                                     .expect("lock")
