@@ -16,9 +16,10 @@
 //! time of the machine, of processes and of single threads; [`latency`], percentiles;
 //! [`brokers`], Mosquitto as a baseline; [`fleet`], the devices stored before a run; [`database`],
 //! the run's own store (a temporary SQLite file, or a PostgreSQL database created and dropped);
-//! [`helper`], the binary started again as the load's own process.
+//! [`helper`], the binary started again as the load's own process; [`args`], the command line.
 #![forbid(unsafe_code)]
 
+pub mod args;
 pub mod brokers;
 pub mod database;
 pub mod fleet;

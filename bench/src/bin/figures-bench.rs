@@ -94,24 +94,14 @@ struct Options {
 
 impl Options {
     fn from_args() -> Result<Self> {
-        let args: Vec<String> = std::env::args().collect();
-        let text = |name: &str| {
-            args.iter()
-                .position(|a| a == name)
-                .and_then(|i| args.get(i + 1))
-                .cloned()
-        };
-        let number = |name: &str, default: usize| -> Result<usize> {
-            text(name).map_or(Ok(default), |v| {
-                v.parse()
-                    .with_context(|| format!("{name} takes a number, not {v:?}"))
-            })
-        };
+        let args = mimamori_bench::args::Args::from_env();
+        let text = |name: &str| args.text(name);
+        let number = |name: &str, default: usize| args.number(name, default);
         let o = Self {
             requests: number("--requests", 50)?.max(1),
             residents: number("--residents", 1_000)?.max(1),
             database: text("--database"),
-            keep: args.iter().any(|a| a == "--keep"),
+            keep: args.flag("--keep"),
         };
         if let Some(url) = &o.database {
             database::check_server(url)?;

@@ -112,20 +112,10 @@ struct Options {
 
 impl Options {
     fn from_args() -> Result<Self> {
-        let args: Vec<String> = std::env::args().collect();
-        let text = |name: &str| {
-            args.iter()
-                .position(|a| a == name)
-                .and_then(|i| args.get(i + 1))
-                .cloned()
-        };
-        let flag = |name: &str| args.iter().any(|a| a == name);
-        let number = |name: &str, default: usize| -> Result<usize> {
-            text(name).map_or(Ok(default), |v| {
-                v.parse()
-                    .with_context(|| format!("{name} takes a number, not {v:?}"))
-            })
-        };
+        let args = mimamori_bench::args::Args::from_env();
+        let text = |name: &str| args.text(name);
+        let flag = |name: &str| args.flag(name);
+        let number = |name: &str, default: usize| args.number(name, default);
         let events = number("--events", 100_000)?;
         let o = Self {
             devices: number("--devices", 1_000)?.max(1),

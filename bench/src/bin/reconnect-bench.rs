@@ -79,19 +79,9 @@ struct Options {
 
 impl Options {
     fn from_args() -> Result<Self> {
-        let args: Vec<String> = std::env::args().collect();
-        let text = |name: &str| {
-            args.iter()
-                .position(|a| a == name)
-                .and_then(|i| args.get(i + 1))
-                .cloned()
-        };
-        let number = |name: &str, default: usize| -> Result<usize> {
-            text(name).map_or(Ok(default), |v| {
-                v.parse()
-                    .with_context(|| format!("{name} takes a number, not {v:?}"))
-            })
-        };
+        let args = mimamori_bench::args::Args::from_env();
+        let text = |name: &str| args.text(name);
+        let number = |name: &str, default: usize| args.number(name, default);
         let options = Self {
             devices: number("--devices", 10_000)?,
             attackers: number("--attackers", 600)?,
