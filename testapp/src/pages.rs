@@ -82,3 +82,14 @@ pub async fn look_at(browser: &Browser, name: &str) {
     }
     browser.set_size(390, 900).await;
 }
+
+/// Follows the header's 日本語 / English switch (`/lang`, back to the same page); the language
+/// of the page it led to.
+pub async fn switch_language(browser: &Browser) -> String {
+    browser
+        .find("header .me a.lang")
+        .await
+        .click_to_load()
+        .await;
+    browser.lang().await
+}

@@ -164,6 +164,15 @@ impl Browser {
         self.find("body").await.text().await
     }
 
+    /// The page's language, as its `<html lang>` says.
+    pub async fn lang(&self) -> String {
+        self.execute("return document.documentElement.lang;", vec![])
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
     /// The first element matching a CSS selector, if there is one now.
     pub async fn try_find(&self, css: &str) -> Option<Element<'_>> {
         let answer: Value = self

@@ -12,7 +12,7 @@ use mimamori_core::domain::*;
 use mimamori_core::on_both_backends;
 use mimamori_core::secret::token_hash;
 use mimamori_core::storage::{Routed, Store};
-use mimamori_testapp::pages::look_at;
+use mimamori_testapp::pages::{look_at, switch_language};
 use mimamori_testapp::platform::provision_partner;
 use mimamori_testapp::{Options, TestApp, jst, people, spawn_app};
 use mimamori_testkit::browser::Browser;
@@ -670,27 +670,18 @@ async fn a_partners_clerk_reads_the_report_form_in_english(store: Store, _url: S
     let partner = provision_partner(&store, "pt-post").await;
     let app = app(&store, |o| o).await;
     let browser = Browser::start().await;
-    let html_lang = || async {
-        browser
-            .execute("return document.documentElement.lang;", vec![])
-            .await
-    };
     browser.goto(&app.url("/")).await;
-    assert_eq!(html_lang().await, "ja");
-    browser
-        .find("header .me a.lang")
-        .await
-        .click_to_load()
-        .await;
+    assert_eq!(browser.lang().await, "ja");
+    switch_language(&browser).await;
     assert!(browser.url().await.ends_with(&format!("{}/", app.base)));
-    assert_eq!(html_lang().await, "en");
+    assert_eq!(browser.lang().await, "en");
     look_at(&browser, "status-en").await;
     browser
         .find("a[href=\"/report\"]")
         .await
         .click_to_load()
         .await;
-    assert_eq!(html_lang().await, "en");
+    assert_eq!(browser.lang().await, "en");
     assert!(
         browser
             .text()
@@ -724,12 +715,8 @@ async fn a_partners_clerk_reads_the_report_form_in_english(store: Store, _url: S
         browser.text().await
     );
     // Back to Japanese from there.
-    browser
-        .find("header .me a.lang")
-        .await
-        .click_to_load()
-        .await;
-    assert_eq!(html_lang().await, "ja");
+    switch_language(&browser).await;
+    assert_eq!(browser.lang().await, "ja");
     assert!(browser.text().await.contains("協定事業者コード"));
     browser.quit().await;
 }

@@ -10,7 +10,7 @@ use mimamori_core::on_both_backends;
 use mimamori_core::protocol::EventType;
 use mimamori_core::secret::token_hash;
 use mimamori_core::storage::{Routed, Store};
-use mimamori_testapp::pages::look_at;
+use mimamori_testapp::pages::{look_at, switch_language};
 use mimamori_testapp::platform::{BrokerKind, setup, wait_for};
 use mimamori_testapp::{Options, TestApp, home, jst, people, spawn_app};
 use mimamori_testkit::browser::Browser;
@@ -1890,23 +1890,14 @@ async fn the_page_chrome_switches_to_english_and_back(store: Store, _url: String
     // In the browser: Japanese first; English by the link, on every signed-in page, and back.
     let browser = Browser::start().await;
     browser_signs_in(&browser, &app, &backup).await;
-    let html_lang = || async {
-        browser
-            .execute("return document.documentElement.lang;", vec![])
-            .await
-    };
-    assert_eq!(html_lang().await, "ja");
+    assert_eq!(browser.lang().await, "ja");
     browser.goto(&app.url("/figures")).await;
-    browser
-        .find("header .me a.lang")
-        .await
-        .click_to_load()
-        .await;
+    switch_language(&browser).await;
     assert!(
         browser.url().await.ends_with("/figures"),
         "back to the page's section"
     );
-    assert_eq!(html_lang().await, "en");
+    assert_eq!(browser.lang().await, "en");
     let nav = browser.find("header.site").await.text().await;
     for word in [
         "Alerts",
@@ -1923,14 +1914,10 @@ async fn the_page_chrome_switches_to_english_and_back(store: Store, _url: String
     assert!(browser.text().await.contains("市の集計"));
     look_at(&browser, "figures-en").await;
     browser.goto(&app.url("/alerts")).await;
-    assert_eq!(html_lang().await, "en");
+    assert_eq!(browser.lang().await, "en");
     look_at(&browser, "alerts-en").await;
-    browser
-        .find("header .me a.lang")
-        .await
-        .click_to_load()
-        .await;
-    assert_eq!(html_lang().await, "ja");
+    switch_language(&browser).await;
+    assert_eq!(browser.lang().await, "ja");
     assert!(
         browser
             .find("header.site")
