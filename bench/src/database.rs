@@ -4,8 +4,27 @@
 
 use anyhow::{Context, Result, bail};
 use chrono::Utc;
+use mimamori_core::config::Backend;
+use mimamori_core::storage::Store;
 use sqlx::Connection;
 use std::path::Path;
+
+/// The store at `url`, migrated, with `max_connections`, and its backend's name as the figures
+/// print it.
+pub async fn open(url: &str, max_connections: u32) -> Result<(Store, &'static str)> {
+    let store = Store::connect(url, max_connections)
+        .await
+        .context("Failed to open the store")?;
+    store
+        .migrate()
+        .await
+        .context("Failed to migrate the store")?;
+    let backend = match store.backend() {
+        Backend::Sqlite => "SQLite",
+        Backend::Postgres => "PostgreSQL",
+    };
+    Ok((store, backend))
+}
 
 /// Where a benchmark's store lives, and how to remove it.
 pub struct BenchDatabase {

@@ -48,7 +48,7 @@ use mimamori_bench::database::{self, BenchDatabase};
 use mimamori_bench::latency::percentile;
 use mimamori_bench::machine::{CpuTimes, load_average};
 use mimamori_core::clock::SystemClock;
-use mimamori_core::config::{Backend, Config};
+use mimamori_core::config::Config;
 use mimamori_core::domain::*;
 use mimamori_core::registry::Registry;
 use mimamori_core::secret::token_hash;
@@ -735,17 +735,7 @@ fn excerpt(page: &str, around: &str) -> String {
 async fn bench(o: &Options, url: &str) -> Result<()> {
     let config = Config::default();
     let tz = config.timezone().map_err(anyhow::Error::msg)?;
-    let store = Store::connect(url, config.storage.max_connections)
-        .await
-        .context("Failed to open the store")?;
-    store
-        .migrate()
-        .await
-        .context("Failed to migrate the store")?;
-    let backend = match store.backend() {
-        Backend::Sqlite => "SQLite",
-        Backend::Postgres => "PostgreSQL",
-    };
+    let (store, backend) = database::open(url, config.storage.max_connections).await?;
     let registry = Arc::new(Registry::fujisawa());
     let seeding = Instant::now();
     let (token, residents, partners) = people(&store, &registry, o.residents).await?;

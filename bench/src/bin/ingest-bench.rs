@@ -52,12 +52,11 @@ use mimamori_bench::machine::{
 use mimamori_bench::wire;
 use mimamori_broker::{ExternalLogin, Login};
 use mimamori_core::clock::SystemClock;
-use mimamori_core::config::{Backend, Config};
+use mimamori_core::config::Config;
 use mimamori_core::domain::{DeviceId, DeviceKind, SignalSource};
 use mimamori_core::endpoint::MqttEndpoint;
 use mimamori_core::protocol::{Event, EventType, Receipt, Sensor};
 use mimamori_core::secret::device_mac_key;
-use mimamori_core::storage::Store;
 use mimamori_core::topic;
 use mimamori_gateway::IngestEvent;
 use mimamori_testkit::nats::NatsCluster;
@@ -191,17 +190,7 @@ async fn run(o: &Options, dir: &Path) -> Result<()> {
 }
 
 async fn bench(o: &Options, dir: &Path, config: &Config, url: &str) -> Result<()> {
-    let store = Store::connect(url, config.storage.max_connections)
-        .await
-        .context("Failed to open the store")?;
-    store
-        .migrate()
-        .await
-        .context("Failed to migrate the store")?;
-    let backend = match store.backend() {
-        Backend::Sqlite => "SQLite",
-        Backend::Postgres => "PostgreSQL",
-    };
+    let (store, backend) = database::open(url, config.storage.max_connections).await?;
     let started = Instant::now();
     let devices =
         mimamori_bench::fleet::provision(&store, o.devices, "pir", DeviceKind::Motion).await?;
