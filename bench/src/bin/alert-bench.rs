@@ -112,10 +112,9 @@ async fn main() {
     // `--database postgres://…` (an empty database: the run fills it) instead of a SQLite file.
     let url =
         text_arg("--database").unwrap_or_else(|| format!("sqlite://{}/bench.db", dir.display()));
-    let store = Store::connect(&url, arg("--connections", 8) as u32)
+    let (store, _) = mimamori_bench::database::open(&url, arg("--connections", 8) as u32)
         .await
         .expect("store");
-    store.migrate().await.expect("migrate");
     if store.max_signal_id().await.expect("read signals").0 != 0 {
         eprintln!(
             "alert-bench: the --database already holds signals; give it an empty database of its own (createdb mimamori_bench)"

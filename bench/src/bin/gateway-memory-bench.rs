@@ -86,10 +86,10 @@ async fn main() {
     let forged = arg("--forged", 20_000);
     let rounds = arg("--rounds", 3);
     let dir = std::env::temp_dir().join(format!("mimamori-memory-bench-{}", std::process::id()));
-    let store = Store::connect(&format!("sqlite://{}/bench.db", dir.display()), 4)
-        .await
-        .expect("store");
-    store.migrate().await.expect("migrate");
+    let (store, _) =
+        mimamori_bench::database::open(&format!("sqlite://{}/bench.db", dir.display()), 4)
+            .await
+            .expect("store");
     store
         .seed_registry(&Registry::fujisawa(), Utc::now())
         .await

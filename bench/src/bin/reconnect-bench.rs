@@ -35,7 +35,6 @@ use mimamori_core::domain::{DeviceId, DeviceKind};
 use mimamori_core::endpoint::MqttEndpoint;
 use mimamori_core::protocol::EventType;
 use mimamori_core::secret::generate_device_password;
-use mimamori_core::storage::Store;
 use mimamori_devices::{DeviceClient, DeviceConfig};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -152,13 +151,7 @@ async fn run(o: &Options, dir: &Path) -> Result<()> {
         .database
         .clone()
         .unwrap_or_else(|| format!("sqlite://{}/bench.db", dir.display()));
-    let store = Store::connect(&url, config.storage.max_connections)
-        .await
-        .context("Failed to open the store")?;
-    store
-        .migrate()
-        .await
-        .context("Failed to migrate the store")?;
+    let (store, _) = mimamori_bench::database::open(&url, config.storage.max_connections).await?;
     if !store.list_devices(None).await?.is_empty() {
         bail!(
             "the --database already holds devices; give it an empty database of its own \
