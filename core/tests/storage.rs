@@ -37,6 +37,10 @@ on_both_backends!(
     a_responders_tokens_and_sessions_end_at_once,
 );
 
+mimamori_testkit::tests! {
+    current_thread a_new_sqlite_file_has_small_pages_and_an_old_one_keeps_its_own;
+}
+
 fn cli() -> Actor {
     Actor("cli:test".into())
 }
@@ -1459,6 +1463,72 @@ async fn escalation_steps_are_claimed_once_and_stop_at_acknowledgement(store: St
     assert_eq!(
         store.get_alert(alert.id).await.unwrap().next_escalation_at,
         None
+    );
+}
+
+/// A new SQLite file gets 1 KiB pages (a signal's index entries write a page each to the log,
+/// issue 15); a file made with SQLite's 4 KiB pages, as earlier versions made it, opens with its
+/// own and keeps its signals.
+async fn a_new_sqlite_file_has_small_pages_and_an_old_one_keeps_its_own() {
+    use sqlx::Row;
+    let dir = tempfile::tempdir().unwrap();
+    let page_size = |url: String| async move {
+        let pool = raw_pool(&url).await;
+        let size: i64 = sqlx::query("PRAGMA page_size")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap();
+        pool.close().await;
+        size
+    };
+
+    let new = format!("sqlite://{}/new.db", dir.path().display());
+    let store = Store::connect(&new, 2).await.unwrap();
+    store.migrate().await.unwrap();
+    store.close().await;
+    assert_eq!(page_size(new).await, 1024);
+
+    // Made as an earlier version made it: SQLite's default pages, in WAL mode.
+    let old = format!("sqlite://{}/old.db", dir.path().display());
+    let made = raw_pool(&format!("{old}?mode=rwc")).await;
+    for statement in ["PRAGMA page_size = 4096", "PRAGMA journal_mode = WAL"] {
+        sqlx::query(statement).execute(&made).await.unwrap();
+    }
+    made.close().await;
+    let store = Store::connect(&old, 2).await.unwrap();
+    store.migrate().await.unwrap();
+    let signal = NewSignal {
+        source: SignalSource::System,
+        dedup_key: Some("kept".into()),
+        subject: None,
+        kind: SignalKind::Activity,
+        body: serde_json::json!({}),
+        device_time: None,
+        received_at: t0(),
+        clock_skewed: false,
+    };
+    let SignalInsert::Stored(id) = store.insert_signal(&signal).await.unwrap() else {
+        panic!("the first signal was not stored");
+    };
+    store.close().await;
+
+    let store = Store::connect(&old, 2).await.unwrap();
+    store.migrate().await.unwrap();
+    assert_eq!(
+        store.get_signal(id).await.unwrap().dedup_key.as_deref(),
+        Some("kept")
+    );
+    assert_eq!(
+        store.insert_signal(&signal).await.unwrap(),
+        SignalInsert::Duplicate(id)
+    );
+    store.close().await;
+    assert_eq!(
+        page_size(old).await,
+        4096,
+        "an existing file keeps its pages"
     );
 }
 

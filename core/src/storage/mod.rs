@@ -157,6 +157,18 @@ impl Store {
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
+                        // A new database gets 1 KiB pages (this is a no-op on one that has
+                        // tables). A commit writes each page it changed to the log whole, and a
+                        // signal changes a leaf of each of its two indexes (its device's, its
+                        // resident's: a thousand devices, a thousand places): with 4 KiB pages
+                        // 10,000 events a second wrote 114 MB/s of log for 2 MB of rows, and the
+                        // checkpoints' flushes of it stalled the commits. With 1 KiB, 42 MB/s,
+                        // and publish → stored and press → alert p99 under that load fell by a
+                        // third; reading a month of city figures took a quarter longer (issue 15,
+                        // docs/BENCHMARKS.md). Must come before the switch to WAL.
+                        sqlx::query("PRAGMA page_size = 1024")
+                            .execute(&mut *conn)
+                            .await?;
                         // WAL lets readers run beside the writer; busy_timeout makes concurrent
                         // writers wait instead of failing; foreign keys are off by default.
                         sqlx::query("PRAGMA journal_mode = WAL")
