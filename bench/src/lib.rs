@@ -19,6 +19,12 @@
 //! [`helper`], the binary started again as the load's own process; [`args`], the command line.
 #![forbid(unsafe_code)]
 
+/// The allocator of the `mimamori` binary (see its `main.rs`), so that every benchmark, which runs
+/// the platform in its own process, measures what `mimamori up` does.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 pub mod args;
 pub mod brokers;
 pub mod database;
