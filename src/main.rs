@@ -5,7 +5,7 @@
 /// buffers for every message (its JSON, the signal, the receipt), on many threads, and glibc's
 /// malloc spent a quarter of the gateway's time at saturation in its own bookkeeping: with
 /// jemalloc a 100,000-event burst is stored about a quarter faster and holds less memory at its
-/// peak (issue 15, docs/BENCHMARKS.md "Memory allocator"). Its options can be changed at start
+/// peak (issue 15, docs/BENCHMARKS.md, "Ingestion", fourth round). Its options can be changed at start
 /// through `_RJEM_MALLOC_CONF` (docs/DEPLOYMENT.md).
 #[cfg(not(target_env = "msvc"))]
 #[global_allocator]

@@ -1499,16 +1499,7 @@ async fn a_new_sqlite_file_has_small_pages_and_an_old_one_keeps_its_own() {
     made.close().await;
     let store = Store::connect(&old, 2).await.unwrap();
     store.migrate().await.unwrap();
-    let signal = NewSignal {
-        source: SignalSource::System,
-        dedup_key: Some("kept".into()),
-        subject: None,
-        kind: SignalKind::Activity,
-        body: serde_json::json!({}),
-        device_time: None,
-        received_at: t0(),
-        clock_skewed: false,
-    };
+    let signal = emergency("btn-1", 1, t0());
     let SignalInsert::Stored(id) = store.insert_signal(&signal).await.unwrap() else {
         panic!("the first signal was not stored");
     };
@@ -1517,8 +1508,8 @@ async fn a_new_sqlite_file_has_small_pages_and_an_old_one_keeps_its_own() {
     let store = Store::connect(&old, 2).await.unwrap();
     store.migrate().await.unwrap();
     assert_eq!(
-        store.get_signal(id).await.unwrap().dedup_key.as_deref(),
-        Some("kept")
+        store.get_signal(id).await.unwrap().dedup_key,
+        signal.dedup_key
     );
     assert_eq!(
         store.insert_signal(&signal).await.unwrap(),
