@@ -99,6 +99,14 @@ pub const CACHE_ENTRIES: usize = 10_000;
 /// second, not one a message.
 const RECHECK_AFTER: Duration = Duration::seconds(1);
 
+/// How many announcements ([`IngestEvent`]) a subscriber may fall behind before it misses some:
+/// two of the largest batches the MQTT loop hands over (the broker's window), so that one that
+/// keeps pace never misses a batch announced while it still reads the one before. A value is
+/// dropped once every subscriber has read it: this bounds what a slow one holds, not what is kept.
+/// (With a fixed 4,096 and a trial window of 8,192, ingest-bench's recorder missed whole batches
+/// and counted them lost, though all were stored: docs/BENCHMARKS.md.)
+pub const ANNOUNCED: usize = 2 * mimamori_broker::WINDOW;
+
 /// Turns messages into signals. Shared by the MQTT loop (and any other transport).
 pub struct Ingestor {
     store: Store,
@@ -166,7 +174,7 @@ impl Ingestor {
         settings: IngestSettings,
         metrics: Arc<Metrics>,
     ) -> Self {
-        let (events, _) = broadcast::channel(4096);
+        let (events, _) = broadcast::channel(ANNOUNCED);
         Self {
             store,
             clock,
