@@ -390,7 +390,8 @@ impl LinkRx {
             router_tx,
             router_rx,
             send_buffer: outgoing_data_buffer,
-            cache: VecDeque::with_capacity(100),
+            // mimamori patch: grown as needed (was room for 100 notifications).
+            cache: VecDeque::new(),
         }
     }
 

@@ -128,7 +128,8 @@ impl<P: Protocol> RemoteLink<P> {
             network,
             link_tx,
             link_rx,
-            notifications: VecDeque::with_capacity(100),
+            // mimamori patch: grown as needed (was room for 100 notifications).
+            notifications: VecDeque::new(),
             will_delay_interval,
         })
     }

@@ -33,7 +33,9 @@ impl Incoming {
     #[inline]
     pub(crate) fn new(client_id: String) -> Self {
         Self {
-            buffer: Arc::new(Mutex::new(VecDeque::with_capacity(MAX_CHANNEL_CAPACITY))),
+            // mimamori patch: grown as needed (as the outgoing buffer below). 200 packets' room
+            // up front was ~39 KB a connection, written over in turn as the buffer went round.
+            buffer: Arc::new(Mutex::new(VecDeque::new())),
             meter: Default::default(),
             client_id,
         }
@@ -77,7 +79,8 @@ impl Outgoing {
         // mimamori patch: the window is the link's; packet ids run 1..=max_inflight.
         let max_inflight = max_inflight.clamp(1, u16::MAX as usize);
         let (handle, rx) = flume::bounded(MAX_CHANNEL_CAPACITY);
-        let data_buffer = VecDeque::with_capacity(MAX_CHANNEL_CAPACITY);
+        // mimamori patch: grown as needed; was room for 200 notifications (~25 KB) a connection.
+        let data_buffer = VecDeque::new();
         let inflight_buffer = VecDeque::with_capacity(max_inflight.min(MAX_INFLIGHT));
         let unacked_pubrels = VecDeque::with_capacity(max_inflight.min(MAX_INFLIGHT));
 
