@@ -85,7 +85,9 @@ impl TestStore {
         }
     }
 
-    /// Drops the test database (PostgreSQL); the SQLite folder goes with the value.
+    /// Drops the test database (PostgreSQL); the SQLite folder goes with the value. Forced: the
+    /// processes a fault test started (and killed or stopped) may still hold connections to it,
+    /// and a plain `DROP DATABASE` then failed quietly, leaving a database behind on every run.
     pub async fn finish(self) {
         self.store.close().await;
         if let Cleanup::Postgres {
@@ -95,7 +97,7 @@ impl TestStore {
             && let Ok(mut admin) = sqlx::postgres::PgConnection::connect(admin_url).await
         {
             let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {database}"
+                "DROP DATABASE IF EXISTS {database} WITH (FORCE)"
             )))
             .execute(&mut admin)
             .await;
