@@ -52,23 +52,13 @@ mod databases {
         let door = super::platform::provision(&store, "door-1", DeviceKind::Door, true, None).await;
         let button =
             super::platform::provision(&store, "btn-1", DeviceKind::CallButton, true, None).await;
-        let ingestor = std::sync::Arc::new(mimamori_gateway::ingest::Ingestor::new(
-            store.clone(),
-            std::sync::Arc::new(mimamori_core::clock::SystemClock),
-            mimamori_gateway::ingest::IngestSettings::of(&Default::default()),
-            std::sync::Arc::new(mimamori_gateway::Metrics::default()),
-        ));
-        let signed = super::signed;
+        let ingestor = super::ingestor(&store);
         const ACTIVITY: usize = 5000;
         let mut payloads: Vec<(String, Vec<u8>)> = (0..ACTIVITY as u64)
-            .map(|seq| signed(&door, EventType::Activity, Some(Sensor::Door), seq))
+            .map(|seq| super::signed(&door, EventType::Activity, Some(Sensor::Door), seq))
             .collect();
-        payloads.push(signed(&button, EventType::Emergency, None, 1));
-        let messages: Vec<(&str, &[u8])> = payloads
-            .iter()
-            .map(|(t, p)| (t.as_str(), p.as_slice()))
-            .collect();
-        let batch = ingestor.prepare(&messages).await.unwrap();
+        payloads.push(super::signed(&button, EventType::Emergency, None, 1));
+        let batch = ingestor.prepare(&super::messages(&payloads)).await.unwrap();
 
         // What the woken alert service would read first: everything stored when it wakes.
         let woken = std::sync::Arc::new(tokio::sync::Notify::new());
@@ -105,6 +95,24 @@ mod databases {
     }
 }
 
+/// The gateway's ingestion over `store`, on the system clock, with the default settings.
+fn ingestor(store: &Store) -> mimamori_gateway::ingest::Ingestor {
+    mimamori_gateway::ingest::Ingestor::new(
+        store.clone(),
+        std::sync::Arc::new(mimamori_core::clock::SystemClock),
+        mimamori_gateway::ingest::IngestSettings::of(&Default::default()),
+        std::sync::Arc::new(mimamori_gateway::Metrics::default()),
+    )
+}
+
+/// Published messages as the gateway's `prepare` takes them: (topic, payload).
+fn messages(payloads: &[(String, Vec<u8>)]) -> Vec<(&str, &[u8])> {
+    payloads
+        .iter()
+        .map(|(t, p)| (t.as_str(), p.as_slice()))
+        .collect()
+}
+
 /// A device's event as it publishes it: its topic and the signed payload (docs/PROTOCOL.md).
 fn signed(
     creds: &platform::Creds,
@@ -138,23 +146,14 @@ fn signed(
 async fn a_subscriber_a_batch_behind_misses_no_announcement() {
     let t = mimamori_core::testing::TestStore::sqlite().await;
     let door = platform::provision(&t.store, "door-1", DeviceKind::Door, true, None).await;
-    let ingestor = mimamori_gateway::ingest::Ingestor::new(
-        t.store.clone(),
-        std::sync::Arc::new(mimamori_core::clock::SystemClock),
-        mimamori_gateway::ingest::IngestSettings::of(&Default::default()),
-        std::sync::Arc::new(mimamori_gateway::Metrics::default()),
-    );
+    let ingestor = ingestor(&t.store);
     let mut announced = ingestor.subscribe();
     let window = mimamori_broker::WINDOW as u64;
     for batch in 0..2 {
         let payloads: Vec<(String, Vec<u8>)> = (batch * window..(batch + 1) * window)
             .map(|seq| signed(&door, EventType::Activity, Some(Sensor::Door), seq))
             .collect();
-        let messages: Vec<(&str, &[u8])> = payloads
-            .iter()
-            .map(|(t, p)| (t.as_str(), p.as_slice()))
-            .collect();
-        let prepared = ingestor.prepare(&messages).await.unwrap();
+        let prepared = ingestor.prepare(&messages(&payloads)).await.unwrap();
         let inserted = ingestor.store(&prepared).await.unwrap();
         ingestor.finish(prepared, inserted);
     }
