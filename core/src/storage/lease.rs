@@ -137,10 +137,7 @@ impl Store {
     pub(super) async fn begin_write(
         &self,
     ) -> Result<(Transaction<'static, Any>, Option<WriteTurn>), StorageError> {
-        let mut tx = self.pool.begin().await?;
-        // After the connection, as the gateway takes them: a turn is never held while waiting
-        // for a connection, so the two cannot wait for each other.
-        let turn = self.write_turn().await;
+        let (mut tx, turn) = self.begin_in_turn().await?;
         if let Some(fence) = &self.fence {
             let held = sqlx::query(
                 "UPDATE leases SET token = token WHERE name = $1 AND holder = $2 AND token = $3",

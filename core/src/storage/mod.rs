@@ -236,15 +236,28 @@ impl Store {
     /// writer that finds the lock taken waits in SQLite's busy handler, which sleeps 1, 2, 5 … up
     /// to 100 ms between tries: while the gateway wrote back to back, the alert service's
     /// transaction lost nearly every race and an emergency waited hundreds of milliseconds behind
-    /// activity data (issue 15). The gateway's signal statements and the alert service's
-    /// transactions take turns here instead; other writers, and other processes, still meet in the
-    /// busy handler. Take it with a connection in hand: whoever holds it then never waits for
-    /// the pool.
+    /// activity data (issue 15). The gateway's signal statements, the alert service's
+    /// transactions and the outbox's (numbering an alert message in the stream, recording a
+    /// delivery, [`Store::begin_in_turn`]) take turns here instead; other writers, and other
+    /// processes, still meet in the busy handler. Take it with a connection in hand: whoever
+    /// holds it then never waits for the pool.
     pub(crate) async fn write_turn(&self) -> Option<WriteTurn> {
         match &self.write_turns {
             Some(turns) => Some(turns.clone().lock_owned().await),
             None => None,
         }
+    }
+
+    /// Begins a writing transaction in this process's write turn ([`Store::write_turn`]), held
+    /// until the second value is dropped: keep it alive until the transaction ends.
+    pub(crate) async fn begin_in_turn(
+        &self,
+    ) -> Result<(sqlx::Transaction<'static, sqlx::Any>, Option<WriteTurn>), StorageError> {
+        let tx = self.pool.begin().await?;
+        // After the connection, as the gateway takes them: a turn is never held while waiting
+        // for a connection, so the two cannot wait for each other.
+        let turn = self.write_turn().await;
+        Ok((tx, turn))
     }
 
     /// Applies the migrations of the backend.

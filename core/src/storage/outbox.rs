@@ -36,7 +36,7 @@ impl Store {
         notify: &[NewNotification],
         at: DateTime<Utc>,
     ) -> Result<(), StorageError> {
-        let mut tx = self.pool.begin().await?;
+        let (mut tx, _turn) = self.begin_in_turn().await?;
         insert_notifications(&mut tx, alert, notify, at, None).await?;
         tx.commit().await?;
         Ok(())
@@ -148,7 +148,7 @@ impl Store {
         retry_at: Option<DateTime<Utc>>,
         at: DateTime<Utc>,
     ) -> Result<bool, StorageError> {
-        let mut tx = self.pool.begin().await?;
+        let (mut tx, _turn) = self.begin_in_turn().await?;
         let row = sqlx::query(
             "UPDATE notifications SET status = $1, last_error = COALESCE($2, last_error),
                next_attempt_at = COALESCE($3, next_attempt_at),

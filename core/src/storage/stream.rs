@@ -144,7 +144,7 @@ impl Store {
         if let Some(entry) = self.alert_stream_entry(notification).await? {
             return Ok(entry);
         }
-        let mut tx = self.pool.begin().await?;
+        let (mut tx, _turn) = self.begin_in_turn().await?;
         // The lock: held by this transaction until it ends.
         let seq: i64 =
             sqlx::query("UPDATE alert_stream_head SET seq = seq + 1 WHERE id = 1 RETURNING seq")
