@@ -202,16 +202,16 @@ impl Store {
             return Ok(done);
         }
         let mut done = Vec::with_capacity(signals.len());
-        let mut tx = self.pool.begin().await?;
-        if self.backend == Backend::Postgres {
-            // The lock is held until commit: ids are taken and made visible in the same order.
-            // The notification goes out at commit, to followers in other processes.
-            sqlx::query("SELECT pg_advisory_xact_lock($1), pg_notify($2, '')")
-                .bind(SIGNAL_WRITE_LOCK)
-                .bind(super::listen::SIGNALS_CHANNEL)
-                .execute(&mut *tx)
-                .await?;
-        }
+        // The lock is held until commit: ids are taken and made visible in the same order. The
+        // notification goes out at commit, to followers in other processes. Both are sent with
+        // the BEGIN, in one round trip to the server (a simple query of constants).
+        let mut tx = self
+            .pool
+            .begin_with(sqlx::AssertSqlSafe(format!(
+                "BEGIN; SELECT pg_advisory_xact_lock({SIGNAL_WRITE_LOCK}), pg_notify('{}', '')",
+                super::listen::SIGNALS_CHANNEL
+            )))
+            .await?;
         for chunk in chunks(signals) {
             done.extend(insert_chunk(&mut tx, self.backend, chunk).await?);
         }
