@@ -39,6 +39,38 @@ on_both_backends!(
 
 mimamori_testkit::tests! {
     current_thread a_new_sqlite_file_has_small_pages_and_an_old_one_keeps_its_own;
+    multi_thread a_connection_the_server_dropped_is_replaced_before_it_is_used: [Postgres];
+}
+
+/// The pool pings a PostgreSQL connection only once it has been idle a while (not before every
+/// use, a round trip on each batch of signals): one the server dropped meanwhile — a restart, an
+/// administrator, a proxy's timeout — is found and replaced, and the next write goes through.
+async fn a_connection_the_server_dropped_is_replaced_before_it_is_used() {
+    use sqlx::Row;
+    let t = mimamori_core::testing::TestStore::postgres().await;
+    let store = t.store.clone();
+    assert!(matches!(
+        store.insert_signal(&emergency("dev-001", 1, t0())).await,
+        Ok(SignalInsert::Stored(_))
+    ));
+    let admin = raw_pool(&t.url).await;
+    let dropped: i64 = sqlx::query(
+        "SELECT COUNT(pg_terminate_backend(pid)) AS n FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_one(&admin)
+    .await
+    .unwrap()
+    .try_get("n")
+    .unwrap();
+    assert!(dropped >= 1, "the store's pooled connection was dropped");
+    admin.close().await;
+    // Idle past the threshold, as every connection is after a failed write (tried again a
+    // second later). The pool's idle time runs on the real clock.
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let stored = store.insert_signal(&emergency("dev-001", 2, t0())).await;
+    assert!(matches!(stored, Ok(SignalInsert::Stored(_))), "{stored:?}");
+    t.finish().await;
 }
 
 fn cli() -> Actor {

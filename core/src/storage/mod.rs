@@ -153,14 +153,24 @@ impl Store {
         };
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections.max(1))
-            // A SQLite connection is a file this process opened, served by a thread of its own:
-            // the test before each acquire only sent that thread a ping and waited for its
-            // answer — two thread hand-offs before every statement and batch, on the gateway's
-            // path, that could find nothing a statement would not (issue 15; its effect on
-            // publish → stored was within the machine's spread: docs/BENCHMARKS.md). A
-            // PostgreSQL connection can break with the server, and the ping finds it before it
-            // is used.
-            .test_before_acquire(backend == Backend::Postgres)
+            // No test before each acquire. A SQLite connection is a file this process opened,
+            // served by a thread of its own: the test only sent that thread a ping and waited for
+            // its answer — two thread hand-offs before every statement and batch, on the
+            // gateway's path, that could find nothing a statement would not (issue 15; its effect
+            // on publish → stored was within the machine's spread: docs/BENCHMARKS.md). A
+            // PostgreSQL connection can break with the server: it is pinged when it has been idle
+            // for a second or more (`before_acquire`) — after a failure, too, since a failed
+            // write is tried again a second later — but not while it is in constant use, where
+            // the ping was one round trip of the five a one-row batch of signals took.
+            .test_before_acquire(false)
+            .before_acquire(move |conn, meta| {
+                Box::pin(async move {
+                    if backend == Backend::Postgres && meta.idle_for >= Duration::from_secs(1) {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .acquire_timeout(Duration::from_secs(10))
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
