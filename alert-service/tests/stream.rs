@@ -246,6 +246,13 @@ async fn a_message_is_in_the_stream_while_the_broker_is_away_and_retried_as_it_w
         .await
         .unwrap();
     let alert = app.tick().await.remove(0);
+    // Numbered in the alert's own transaction: in the stream before the outbox sends it.
+    let numbered = store.alert_stream_page(0, None, 10).await.unwrap().entries;
+    assert_eq!(
+        numbered.iter().map(|e| e.alert).collect::<Vec<_>>(),
+        [alert.id],
+        "the alert's message is in the stream as soon as the alert is"
+    );
     let steps = app.drain().await;
     assert!(matches!(steps[..], [Step::Retry(..)]), "{steps:?}");
 
@@ -255,6 +262,10 @@ async fn a_message_is_in_the_stream_while_the_broker_is_away_and_retried_as_it_w
     assert_eq!(follower.applied.len(), 1);
     assert_eq!(follower.applied[0].alert, alert.id.0);
     let first = store.alert_stream_page(0, None, 10).await.unwrap().entries;
+    assert_eq!(
+        first, numbered,
+        "the try published the message numbered with the alert"
+    );
 
     // Retried later (the broker still away): the same number, the same bytes.
     clock.advance(chrono::Duration::seconds(5));

@@ -1278,6 +1278,7 @@ async fn notifications_written_claimed_are_held_until_their_lease_ends(store: St
         worker: "w1".into(),
         channels: vec![Channel::Webhook],
         until: t0() + Duration::minutes(2),
+        stream: None,
     };
     let opened = store
         .open_routed_alert(

@@ -31,7 +31,7 @@ pub use targets::{Event, MQTT_ALERT_TOPIC, Targets, Tell, Told};
 use chrono::{DateTime, Utc};
 use mimamori_core::clock::Clock;
 use mimamori_core::domain::{Alert, AlertKind, Channel, NewAlert, Notification, Severity, Subject};
-use mimamori_core::storage::{Claim, StorageError, Store};
+use mimamori_core::storage::{Claim, StorageError, Store, StreamMaker};
 use rand::Rng;
 use std::collections::HashMap;
 use std::future::Future;
@@ -73,6 +73,13 @@ pub trait Sender: Send + Sync {
         notification: &'a Notification,
         alert: &'a Alert,
     ) -> Pin<Box<dyn Future<Output = Result<(), SendError>> + Send + 'a>>;
+
+    /// How this sender makes its alert-stream messages, if it publishes the stream (MQTT): a
+    /// row claimed for it as it is written then has its message numbered in the same
+    /// transaction ([`Claim::stream`]).
+    fn stream(&self) -> Option<StreamMaker> {
+        None
+    }
 }
 
 /// The JSON that integrations receive about an alert: no personal data.
@@ -136,6 +143,8 @@ pub struct Handoff {
     lease: chrono::Duration,
     queues: HashMap<Channel, tokio::sync::mpsc::UnboundedSender<Handed>>,
     wake: Arc<tokio::sync::Notify>,
+    /// The MQTT sender's signer ([`Claim::stream`]).
+    stream: Option<StreamMaker>,
 }
 
 impl Handoff {
@@ -145,6 +154,7 @@ impl Handoff {
             worker: self.worker.clone(),
             channels: self.queues.keys().copied().collect(),
             until: now + self.lease,
+            stream: self.stream.clone(),
         }
     }
 
@@ -224,6 +234,10 @@ impl Outbox {
             lease: self.lease,
             queues: self.queues.clone(),
             wake: self.wake.clone(),
+            stream: self
+                .senders
+                .get(&Channel::Mqtt)
+                .and_then(|sender| sender.stream()),
         }
     }
 

@@ -6,6 +6,7 @@ use super::stream::AlertStream;
 use super::{SendError, Sender};
 use mimamori_core::domain::{Alert, Notification};
 use mimamori_core::endpoint::{BrokerAddress, MqttEndpoint, Nodes};
+use mimamori_core::storage::StreamMaker;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use std::future::Future;
 use std::pin::Pin;
@@ -115,9 +116,9 @@ impl Connection {
 }
 
 impl Sender for AlertPublisher {
-    /// Appends the message to the stream (or finds it there, on a retry), then publishes it. The
-    /// stream row is written even while the broker is away: integrations read it from the API,
-    /// and the publication is retried.
+    /// Appends the message to the stream (or finds it there: numbered when its alert was written,
+    /// or on an earlier try), then publishes it. The stream row is written even while the broker
+    /// is away: integrations read it from the API, and the publication is retried.
     fn send<'a>(
         &'a self,
         n: &'a Notification,
@@ -143,5 +144,9 @@ impl Sender for AlertPublisher {
                     after: None,
                 })
         })
+    }
+
+    fn stream(&self) -> Option<StreamMaker> {
+        Some(self.stream.maker())
     }
 }

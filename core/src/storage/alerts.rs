@@ -5,7 +5,7 @@
 use super::timeline::insert_event;
 use super::{StorageError, Store, json, ms, opt_parsed, opt_time, parsed, time};
 use crate::domain::{
-    Actor, Alert, AlertEventKind, AlertId, AlertKind, AlertState, DistrictId, NewAlert,
+    Actor, Alert, AlertEventKind, AlertId, AlertKind, AlertState, Channel, DistrictId, NewAlert,
     NewNotification, Outcome, ResidentId, Subject, TeamId,
 };
 use chrono::{DateTime, Utc};
@@ -79,7 +79,11 @@ impl Store {
 
     /// [`Store::open_alert`] for an alert routed to a team, with the first escalation step due at
     /// `routed.escalate_at` (a new alert only: joining changes neither). With a `claim`, the
-    /// notifications of its channels are inserted claimed and returned.
+    /// notifications of its channels are inserted claimed and returned, and — with its
+    /// [`stream`](super::Claim::stream) — their MQTT messages numbered in the alert stream. The
+    /// alert's row is locked before the stream's head, and nothing takes them the other way round
+    /// (the outbox's append takes the head and only reads alerts): no two writers wait for each
+    /// other.
     pub async fn open_routed_alert(
         &self,
         new: &NewAlert,
@@ -140,6 +144,24 @@ impl Store {
             let claimed =
                 super::outbox::insert_notifications(&mut tx, alert.id, notify, new.at, claim)
                     .await?;
+            // Last, so that the stream's lock is held only until the commit that follows.
+            if let Some(make) = claim.and_then(|c| c.stream.as_ref()) {
+                let mut first = created;
+                for n in claimed.iter().filter(|n| n.channel == Channel::Mqtt) {
+                    let seq = super::stream::next_seq(&mut tx).await?;
+                    super::stream::append_in(
+                        &mut tx,
+                        seq,
+                        n.id,
+                        &alert,
+                        first.then_some(true),
+                        new.at,
+                        |alert, position| make(n, alert, position),
+                    )
+                    .await?;
+                    first = false;
+                }
+            }
             tx.commit().await?;
             return Ok(OpenedAlert {
                 alert,

@@ -44,7 +44,9 @@ pub use outbox::Claim;
 pub use partner_access::PartnerAccess;
 pub use revocations::LoginRevocation;
 pub use signals::SignalInsert;
-pub use stream::{PlatformKey, StreamEntry, StreamMessage, StreamPage, StreamPosition};
+pub use stream::{
+    PlatformKey, StreamEntry, StreamMaker, StreamMessage, StreamPage, StreamPosition,
+};
 pub use watch::{SignalCursor, WatchProfile};
 
 use crate::config::{Backend, backend_of};

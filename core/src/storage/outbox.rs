@@ -21,11 +21,26 @@ pub(super) const DUE: &str = "((status = 'pending' AND next_attempt_at <= $1) OR
 
 /// Notifications claimed as they are written: those of `channels` (the ones the writing process
 /// sends itself) go in as `sending`, held by `worker` until `until`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone)]
 pub struct Claim {
     pub worker: String,
     pub channels: Vec<Channel>,
     pub until: DateTime<Utc>,
+    /// The process's MQTT sender's signer, when it has one: a claimed MQTT row's message is then
+    /// numbered in the alert stream in the same transaction ([`super::stream`]), and the sender
+    /// finds it there — no transaction of its own between the alert and its publication.
+    pub stream: Option<super::StreamMaker>,
+}
+
+impl std::fmt::Debug for Claim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Claim")
+            .field("worker", &self.worker)
+            .field("channels", &self.channels)
+            .field("until", &self.until)
+            .field("stream", &self.stream.is_some())
+            .finish()
+    }
 }
 
 impl Store {

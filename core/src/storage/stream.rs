@@ -9,14 +9,22 @@
 //! sees seq 6 before seq 5 is visible. A sequence or `BIGSERIAL` would not do: under read
 //! committed, 5 can commit after a reader saw 6. The alert is read under the same lock, so a later
 //! message never carries an older state of an alert than an earlier one.
+//!
+//! A message is numbered in one of two places, the same way ([`append_in`]): by the outbox as it
+//! sends the row ([`Store::append_to_alert_stream`]), or — for a row a process writes already
+//! claimed by its own MQTT sender ([`super::Claim::stream`]) — in the transaction that writes the
+//! alert, with the alert as that transaction leaves it (its row is locked by then, so no other
+//! state of it can be numbered in between). The second spares the alert's message a transaction
+//! of its own between the alert and its publication.
 
 use super::alerts::{ALERT_COLUMNS, alert_from};
 use super::{StorageError, Store, ms, opt_parsed, time};
-use crate::domain::{Alert, AlertId, DistrictId};
+use crate::domain::{Alert, AlertId, DistrictId, Notification};
 use crate::secret::Secret;
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+use std::sync::Arc;
 
 const ENTRY_COLUMNS: &str =
     "seq, notification_id, alert_id, district_id, topic, message, created_at";
@@ -54,6 +62,12 @@ pub struct StreamMessage {
     pub topic: String,
     pub message: String,
 }
+
+/// Makes the message of an MQTT notification about an alert at its place in the stream: the MQTT
+/// channel's signer, handed to the store in a [`super::Claim`] so that the alert's own
+/// transaction can number the message.
+pub type StreamMaker =
+    Arc<dyn Fn(&Notification, &Alert, StreamPosition) -> StreamMessage + Send + Sync>;
 
 /// One page of the stream for a reader.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,12 +159,7 @@ impl Store {
             return Ok(entry);
         }
         let (mut tx, _turn) = self.begin_in_turn().await?;
-        // The lock: held by this transaction until it ends.
-        let seq: i64 =
-            sqlx::query("UPDATE alert_stream_head SET seq = seq + 1 WHERE id = 1 RETURNING seq")
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get("seq")?;
+        let seq = next_seq(&mut tx).await?;
         // Another worker may have appended it while this one waited for the lock.
         let appended = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {ENTRY_COLUMNS} FROM alert_stream WHERE notification_id = $1"
@@ -173,55 +182,7 @@ impl Store {
             id: notification.to_string(),
         })?;
         let alert = alert_from(&alert)?;
-        let district = alert.district.as_ref().map(|d| d.as_str());
-        // One statement for a district and one for none, each answered from the end of the
-        // (district_id, seq) index. A single `district_id = $1 OR ($1 IS NULL AND …)` could not
-        // use it in a plan made for any value (PostgreSQL's generic plan, after five runs):
-        // PostgreSQL walked the stream back from its end to a quiet district's last message,
-        // 66 ms at 300,000 messages, growing with the stream, inside the stream's lock.
-        let prev = match district {
-            Some(d) => sqlx::query(
-                "SELECT COALESCE(MAX(seq), 0) AS prev FROM alert_stream WHERE district_id = $1",
-            )
-            .bind(d),
-            None => sqlx::query(
-                "SELECT COALESCE(MAX(seq), 0) AS prev FROM alert_stream WHERE district_id IS NULL",
-            ),
-        };
-        let district_prev: i64 = prev.fetch_one(&mut *tx).await?.try_get("prev")?;
-        // Through the alert's notifications: both lookups are indexed.
-        let first_of_alert = sqlx::query(
-            "SELECT 1 AS one FROM notifications n WHERE n.alert_id = $1 AND n.id <> $2
-               AND EXISTS (SELECT 1 FROM alert_stream s WHERE s.notification_id = n.id)
-             LIMIT 1",
-        )
-        .bind(alert.id.0)
-        .bind(notification)
-        .fetch_optional(&mut *tx)
-        .await?
-        .is_none();
-        let made = make(
-            &alert,
-            StreamPosition {
-                seq,
-                district_prev,
-                first_of_alert,
-            },
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO alert_stream (seq, notification_id, alert_id, district_id, topic, message, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {ENTRY_COLUMNS}"
-        )))
-        .bind(seq)
-        .bind(notification)
-        .bind(alert.id.0)
-        .bind(district)
-        .bind(&made.topic)
-        .bind(&made.message)
-        .bind(ms(at))
-        .fetch_one(&mut *tx)
-        .await?;
-        let entry = entry_from(&row)?;
+        let entry = append_in(&mut tx, seq, notification, &alert, None, at, make).await?;
         tx.commit().await?;
         Ok(entry)
     }
@@ -262,7 +223,7 @@ impl Store {
         let head = self.alert_stream_head().await?;
         let limit = limit.max(1);
         // A district's condition as the index (district_id, seq) answers it: `= $4`, or
-        // `IS NULL` for the triage queue's (see `append_to_alert_stream`).
+        // `IS NULL` for the triage queue's (see `append_in`).
         let of_district = match district {
             None => "",
             Some(Some(_)) => "AND district_id = $4",
@@ -296,6 +257,82 @@ impl Store {
             more,
         })
     }
+}
+
+/// The next sequence number, and with it the stream's lock: held by the transaction until it ends.
+pub(super) async fn next_seq(tx: &mut Transaction<'_, Any>) -> Result<i64, StorageError> {
+    Ok(
+        sqlx::query("UPDATE alert_stream_head SET seq = seq + 1 WHERE id = 1 RETURNING seq")
+            .fetch_one(&mut **tx)
+            .await?
+            .try_get("seq")?,
+    )
+}
+
+/// Appends the message for `notification` about `alert` (as the transaction sees it, under the
+/// lock [`next_seq`] took) at `seq`. `first_of_alert`: whether it is the alert's first message,
+/// when the caller knows (a new alert's first row); looked up otherwise.
+pub(super) async fn append_in(
+    tx: &mut Transaction<'_, Any>,
+    seq: i64,
+    notification: i64,
+    alert: &Alert,
+    first_of_alert: Option<bool>,
+    at: DateTime<Utc>,
+    make: impl FnOnce(&Alert, StreamPosition) -> StreamMessage,
+) -> Result<StreamEntry, StorageError> {
+    let district = alert.district.as_ref().map(|d| d.as_str());
+    // One statement for a district and one for none, each answered from the end of the
+    // (district_id, seq) index. A single `district_id = $1 OR ($1 IS NULL AND …)` could not use
+    // it in a plan made for any value (PostgreSQL's generic plan, after five runs): PostgreSQL
+    // walked the stream back from its end to a quiet district's last message, 66 ms at 300,000
+    // messages, growing with the stream, inside the stream's lock.
+    let prev = match district {
+        Some(d) => sqlx::query(
+            "SELECT COALESCE(MAX(seq), 0) AS prev FROM alert_stream WHERE district_id = $1",
+        )
+        .bind(d),
+        None => sqlx::query(
+            "SELECT COALESCE(MAX(seq), 0) AS prev FROM alert_stream WHERE district_id IS NULL",
+        ),
+    };
+    let district_prev: i64 = prev.fetch_one(&mut **tx).await?.try_get("prev")?;
+    let first_of_alert = match first_of_alert {
+        Some(known) => known,
+        // Through the alert's notifications: both lookups are indexed.
+        None => sqlx::query(
+            "SELECT 1 AS one FROM notifications n WHERE n.alert_id = $1 AND n.id <> $2
+               AND EXISTS (SELECT 1 FROM alert_stream s WHERE s.notification_id = n.id)
+             LIMIT 1",
+        )
+        .bind(alert.id.0)
+        .bind(notification)
+        .fetch_optional(&mut **tx)
+        .await?
+        .is_none(),
+    };
+    let made = make(
+        alert,
+        StreamPosition {
+            seq,
+            district_prev,
+            first_of_alert,
+        },
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO alert_stream (seq, notification_id, alert_id, district_id, topic, message, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {ENTRY_COLUMNS}"
+    )))
+    .bind(seq)
+    .bind(notification)
+    .bind(alert.id.0)
+    .bind(district)
+    .bind(&made.topic)
+    .bind(&made.message)
+    .bind(ms(at))
+    .fetch_one(&mut **tx)
+    .await?;
+    entry_from(&row)
 }
 
 fn entry_from(r: &AnyRow) -> Result<StreamEntry, StorageError> {
