@@ -31,6 +31,7 @@ on_both_backends!(
     notifications_written_claimed_are_held_until_their_lease_ends,
     a_follower_by_id_sees_every_signal_written_concurrently,
     a_follower_in_another_process_is_woken_when_signals_are_stored,
+    the_signal_writes_keep_a_connection_only_where_the_pool_can_spare_one,
     the_alert_paths_health_is_counted_from_the_store,
     escalation_steps_are_claimed_once_and_stop_at_acknowledgement,
     audit_log,
@@ -43,8 +44,9 @@ mimamori_testkit::tests! {
 }
 
 /// The pool pings a PostgreSQL connection only once it has been idle a while (not before every
-/// use, a round trip on each batch of signals): one the server dropped meanwhile — a restart, an
-/// administrator, a proxy's timeout — is found and replaced, and the next write goes through.
+/// use, a round trip on each batch of signals), and so do the signal writes the connection they
+/// keep: one the server dropped meanwhile — a restart, an administrator, a proxy's timeout — is
+/// found and replaced, and the next write goes through.
 async fn a_connection_the_server_dropped_is_replaced_before_it_is_used() {
     use sqlx::Row;
     let t = mimamori_core::testing::TestStore::postgres().await;
@@ -604,6 +606,57 @@ async fn a_follower_in_another_process_is_woken_when_signals_are_stored(store: S
         .await
         .expect("woken by the commit")
         .unwrap();
+}
+
+/// The signal writes keep a connection of the pool for themselves (`Store::signal_writer`):
+/// never in a pool too small to spare it, where everything else would wait for it, and never past
+/// the store's close.
+async fn the_signal_writes_keep_a_connection_only_where_the_pool_can_spare_one(
+    _store: Store,
+    url: String,
+) {
+    let soon = std::time::Duration::from_secs(5);
+    for size in [1, 2, 3, 4, 8] {
+        let store = Store::connect(&url, size).await.unwrap();
+        for seq in 1..=3 {
+            store
+                .insert_signal(&emergency(&format!("pool-{size}"), seq, t0()))
+                .await
+                .unwrap();
+        }
+        // Then an alert opened and acknowledged, each on a connection of the pool.
+        tokio::time::timeout(soon, async {
+            let opened = store
+                .open_alert(
+                    &new_alert(
+                        &format!("resident:r-pool-{size}"),
+                        AlertKind::Emergency,
+                        t0(),
+                    ),
+                    &[],
+                )
+                .await
+                .unwrap();
+            let acked = store
+                .acknowledge_alert(opened.alert.id, &cli(), "web", &[], t0())
+                .await
+                .unwrap();
+            assert!(matches!(acked, AckResult::Acknowledged(_)), "{acked:?}");
+        })
+        .await
+        .unwrap_or_else(|_| panic!("a pool of {size} served no one after the signal writes"));
+        let stored = store
+            .signals_after(SignalId(0), 1_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|s| s.source.key() == format!("device:pool-{size}"))
+            .count();
+        assert_eq!(stored, 3, "pool of {size}");
+        tokio::time::timeout(soon, store.close())
+            .await
+            .unwrap_or_else(|_| panic!("a pool of {size} closed with the kept connection out"));
+    }
 }
 
 async fn the_alert_paths_health_is_counted_from_the_store(store: Store, _url: String) {

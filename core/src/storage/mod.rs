@@ -89,10 +89,62 @@ pub struct Store {
     _checkpoints: Option<Arc<Checkpoints>>,
     /// SQLite: whose turn it is to write, among this process's hot writers ([`Store::write_turn`]).
     write_turns: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// The connection the signal writes keep ([`Store::signal_writer`]), taken from the pool at
+    /// the first write; `None` in a pool of fewer than [`KEEP_SIGNAL_WRITER_FROM`].
+    signal_writer: Option<Arc<tokio::sync::Mutex<Option<KeptConnection>>>>,
 }
+
+/// A pool connection kept out of the pool by the signal writes, and when it was last used.
+#[derive(Debug)]
+struct KeptConnection {
+    conn: sqlx::pool::PoolConnection<sqlx::Any>,
+    used: std::time::Instant,
+}
+
+/// A PostgreSQL connection idle this long is pinged before it is used: the server may have
+/// dropped it meanwhile (a restart, an administrator, a proxy's timeout).
+const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
+/// The smallest pool that lends the signal writes a connection to keep: at least three stay for
+/// everything else (a transaction that reads on a second connection, the alert service and the
+/// outbox beside it).
+const KEEP_SIGNAL_WRITER_FROM: u32 = 4;
 
 /// A writer's turn at SQLite's one write lock, held until dropped.
 pub(crate) type WriteTurn = tokio::sync::OwnedMutexGuard<()>;
+
+/// A connection for signal writes ([`Store::signal_writer`]). Once [`SignalWriter::keep`] is
+/// called the connection goes back to the signal writes; otherwise (an error on the way) to the
+/// pool, which rolls back what it left open.
+pub(crate) struct SignalWriter {
+    slot: Option<tokio::sync::OwnedMutexGuard<Option<KeptConnection>>>,
+    conn: Option<sqlx::pool::PoolConnection<sqlx::Any>>,
+    kept: bool,
+}
+
+impl SignalWriter {
+    pub(crate) fn connection(&mut self) -> &mut sqlx::AnyConnection {
+        self.conn.as_mut().expect("held until dropped")
+    }
+
+    /// The writes went through: the connection is kept for the next.
+    pub(crate) fn keep(mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for SignalWriter {
+    fn drop(&mut self) {
+        if self.kept
+            && let Some(slot) = &mut self.slot
+        {
+            **slot = self.conn.take().map(|conn| KeptConnection {
+                conn,
+                used: std::time::Instant::now(),
+            });
+        }
+    }
+}
 
 /// How often SQLite's write-ahead log is copied back into the database.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
@@ -167,7 +219,7 @@ impl Store {
             .test_before_acquire(false)
             .before_acquire(move |conn, meta| {
                 Box::pin(async move {
-                    if backend == Backend::Postgres && meta.idle_for >= Duration::from_secs(1) {
+                    if backend == Backend::Postgres && meta.idle_for >= PING_AFTER_IDLE {
                         sqlx::Connection::ping(conn).await?;
                     }
                     Ok(true)
@@ -248,6 +300,8 @@ impl Store {
             _checkpoints: checkpoints,
             write_turns: (backend == Backend::Sqlite)
                 .then(|| Arc::new(tokio::sync::Mutex::new(()))),
+            signal_writer: (max_connections >= KEEP_SIGNAL_WRITER_FROM)
+                .then(|| Arc::new(tokio::sync::Mutex::new(None))),
         })
     }
 
@@ -266,6 +320,45 @@ impl Store {
             Some(turns) => Some(turns.clone().lock_owned().await),
             None => None,
         }
+    }
+
+    /// A connection for signal writes: the one they keep, unless another signal write holds it
+    /// (the gateway stores a batch's emergencies beside the batch before), then one of the pool's.
+    /// The gateway writes signals back to back, tens to hundreds of batches a second, and each
+    /// connection going back to the pool cost the pool's test on release (a round trip to the
+    /// PostgreSQL server; on SQLite two hand-offs to the connection's thread, with the
+    /// `ROLLBACK` of `after_release`), and on SQLite a connection that other writes had gone
+    /// through since its last use found its page cache stale and read the indexes' pages again.
+    /// At 10,000 events a second this took the process from 115–117 % of a core to 102–109 % on
+    /// SQLite, and PostgreSQL's publish → stored p50 from 5.1–6.1 to 3.2–4.6 ms (issue 15,
+    /// docs/BENCHMARKS.md). A kept PostgreSQL connection idle for [`PING_AFTER_IDLE`] is pinged
+    /// first, as the pool pings its own: one the server dropped is replaced, not used.
+    pub(crate) async fn signal_writer(&self) -> Result<SignalWriter, StorageError> {
+        let mut slot = self
+            .signal_writer
+            .as_ref()
+            .and_then(|w| w.clone().try_lock_owned().ok());
+        let kept = match slot.as_mut().and_then(|s| s.take()) {
+            Some(mut kept)
+                if self.backend == Backend::Postgres && kept.used.elapsed() >= PING_AFTER_IDLE =>
+            {
+                // A connection that fails the ping goes back to the pool, which closes it.
+                sqlx::Connection::ping(&mut *kept.conn)
+                    .await
+                    .is_ok()
+                    .then_some(kept.conn)
+            }
+            kept => kept.map(|k| k.conn),
+        };
+        let conn = match kept {
+            Some(conn) => conn,
+            None => self.pool.acquire().await?,
+        };
+        Ok(SignalWriter {
+            slot,
+            conn: Some(conn),
+            kept: false,
+        })
     }
 
     /// Begins a writing transaction in this process's write turn ([`Store::write_turn`]), held
@@ -301,6 +394,9 @@ impl Store {
 
     /// Closes the pool, waiting for connections in use to return.
     pub async fn close(&self) {
+        if let Some(writer) = &self.signal_writer {
+            drop(writer.lock().await.take());
+        }
         self.pool.close().await;
     }
 }

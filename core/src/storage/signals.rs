@@ -192,30 +192,36 @@ impl Store {
             // then not all-or-none, which nothing needs: what is not acknowledged is delivered
             // again and stored once. Ids stay in order under the lock.
             // Each statement takes its turn (`write_turn`): an alert service waiting to write goes
-            // next, between two statements.
-            let mut conn = self.pool.acquire().await?;
+            // next, between two statements. They go through the connection the signal writes
+            // keep (`signal_writer`), whose page cache no other write has made stale.
+            let mut writer = self.signal_writer().await?;
+            let conn = writer.connection();
             let mut done = Vec::with_capacity(signals.len());
             for chunk in chunks(signals) {
                 let _turn = self.write_turn().await;
-                done.extend(insert_chunk(&mut conn, self.backend, chunk).await?);
+                done.extend(insert_chunk(conn, self.backend, chunk).await?);
             }
+            writer.keep();
             return Ok(done);
         }
         let mut done = Vec::with_capacity(signals.len());
         // The lock is held until commit: ids are taken and made visible in the same order. The
         // notification goes out at commit, to followers in other processes. Both are sent with
         // the BEGIN, in one round trip to the server (a simple query of constants).
-        let mut tx = self
-            .pool
-            .begin_with(sqlx::AssertSqlSafe(format!(
+        let mut writer = self.signal_writer().await?;
+        let mut tx = sqlx::Connection::begin_with(
+            writer.connection(),
+            sqlx::AssertSqlSafe(format!(
                 "BEGIN; SELECT pg_advisory_xact_lock({SIGNAL_WRITE_LOCK}), pg_notify('{}', '')",
                 super::listen::SIGNALS_CHANNEL
-            )))
-            .await?;
+            )),
+        )
+        .await?;
         for chunk in chunks(signals) {
             done.extend(insert_chunk(&mut tx, self.backend, chunk).await?);
         }
         tx.commit().await?;
+        writer.keep();
         Ok(done)
     }
 
