@@ -329,10 +329,11 @@ impl Store {
     /// PostgreSQL server; on SQLite two hand-offs to the connection's thread, with the
     /// `ROLLBACK` of `after_release`), and on SQLite a connection that other writes had gone
     /// through since its last use found its page cache stale and read the indexes' pages again.
-    /// At 10,000 events a second this took the process from 115–117 % of a core to 102–109 % on
-    /// SQLite, and PostgreSQL's publish → stored p50 from 5.1–6.1 to 3.2–4.6 ms (issue 15,
-    /// docs/BENCHMARKS.md). A kept PostgreSQL connection idle for [`PING_AFTER_IDLE`] is pinged
-    /// first, as the pool pings its own: one the server dropped is replaced, not used.
+    /// At 10,000 events a second this took the process from a median of 115 % of a core to 105 %
+    /// on SQLite, and PostgreSQL's publish → stored p50 from 5.1–6.1 to 3.2–4.6 ms (issue 15,
+    /// docs/BENCHMARKS.md, "eighth round"). A kept PostgreSQL connection idle for
+    /// [`PING_AFTER_IDLE`] is pinged first, as the pool pings its own: one the server dropped is
+    /// replaced, not used.
     pub(crate) async fn signal_writer(&self) -> Result<SignalWriter, StorageError> {
         let mut slot = self
             .signal_writer
