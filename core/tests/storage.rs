@@ -44,9 +44,9 @@ mimamori_testkit::tests! {
 }
 
 /// The pool pings a PostgreSQL connection only once it has been idle a while (not before every
-/// use, a round trip on each batch of signals), and so do the signal writes the connection they
-/// keep: one the server dropped meanwhile — a restart, an administrator, a proxy's timeout — is
-/// found and replaced, and the next write goes through.
+/// use, a round trip on each batch of signals), and the signal writes ping the connection they
+/// keep the same way: one the server dropped meanwhile — a restart, an administrator, a proxy's
+/// timeout — is found and replaced, and the next write goes through.
 async fn a_connection_the_server_dropped_is_replaced_before_it_is_used() {
     use sqlx::Row;
     let t = mimamori_core::testing::TestStore::postgres().await;

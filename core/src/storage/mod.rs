@@ -106,40 +106,31 @@ struct KeptConnection {
 const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 
 /// The smallest pool that lends the signal writes a connection to keep: at least three stay for
-/// everything else (a transaction that reads on a second connection, the alert service and the
-/// outbox beside it).
+/// everything else in the process (the alert service, the outbox, the web server).
 const KEEP_SIGNAL_WRITER_FROM: u32 = 4;
 
 /// A writer's turn at SQLite's one write lock, held until dropped.
 pub(crate) type WriteTurn = tokio::sync::OwnedMutexGuard<()>;
 
-/// A connection for signal writes ([`Store::signal_writer`]). Once [`SignalWriter::keep`] is
-/// called the connection goes back to the signal writes; otherwise (an error on the way) to the
-/// pool, which rolls back what it left open.
+/// A connection for signal writes ([`Store::signal_writer`]). [`SignalWriter::keep`] gives it
+/// back to the signal writes; dropped without (an error on the way), it goes back to the pool,
+/// which rolls back what it left open.
 pub(crate) struct SignalWriter {
     slot: Option<tokio::sync::OwnedMutexGuard<Option<KeptConnection>>>,
-    conn: Option<sqlx::pool::PoolConnection<sqlx::Any>>,
-    kept: bool,
+    conn: sqlx::pool::PoolConnection<sqlx::Any>,
 }
 
 impl SignalWriter {
     pub(crate) fn connection(&mut self) -> &mut sqlx::AnyConnection {
-        self.conn.as_mut().expect("held until dropped")
+        &mut self.conn
     }
 
-    /// The writes went through: the connection is kept for the next.
-    pub(crate) fn keep(mut self) {
-        self.kept = true;
-    }
-}
-
-impl Drop for SignalWriter {
-    fn drop(&mut self) {
-        if self.kept
-            && let Some(slot) = &mut self.slot
-        {
-            **slot = self.conn.take().map(|conn| KeptConnection {
-                conn,
+    /// The writes went through: the connection is kept for the next (if it was the kept one's
+    /// turn; one of the pool's, taken while that was busy, goes back to the pool).
+    pub(crate) fn keep(self) {
+        if let Some(mut slot) = self.slot {
+            *slot = Some(KeptConnection {
+                conn: self.conn,
                 used: std::time::Instant::now(),
             });
         }
@@ -355,11 +346,7 @@ impl Store {
             Some(conn) => conn,
             None => self.pool.acquire().await?,
         };
-        Ok(SignalWriter {
-            slot,
-            conn: Some(conn),
-            kept: false,
-        })
+        Ok(SignalWriter { slot, conn })
     }
 
     /// Begins a writing transaction in this process's write turn ([`Store::write_turn`]), held
