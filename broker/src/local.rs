@@ -118,12 +118,19 @@ pub struct LocalSender {
 }
 
 impl LocalReceiver {
-    /// Waits for deliveries and appends every one the router has queued to `out` (at least one).
-    pub async fn recv(&mut self, out: &mut Vec<Delivery>) -> Result<(), LocalError> {
+    /// Waits for deliveries and appends to `out` what the router has queued: at least one, until
+    /// `out` holds `most` (at once if it holds that many already); the rest stays for the next
+    /// call, which takes it without waiting. A gateway that takes half its window a batch has
+    /// the next half in hand while it stores the first: taking the whole window at once, it got
+    /// nothing more before that batch was acknowledged, and its checks of the next batch waited
+    /// for the storing of the last.
+    pub async fn recv(&mut self, out: &mut Vec<Delivery>, most: usize) -> Result<(), LocalError> {
+        let had = out.len();
         loop {
-            self.rx.exchange(&mut self.notifications).await?;
-            let mut unscheduled = false;
-            for notification in self.notifications.drain(..) {
+            while out.len() < most {
+                let Some(notification) = self.notifications.pop_front() else {
+                    break;
+                };
                 match notification {
                     Notification::Forward(forward) => {
                         let publish = forward.publish;
@@ -137,8 +144,6 @@ impl LocalReceiver {
                             pkid: (publish.qos != QoS::AtMostOnce).then_some(publish.pkid),
                         });
                     }
-                    // The router stopped filling our queue until we say we took it.
-                    Notification::Unschedule => unscheduled = true,
                     Notification::Disconnect(..) => {
                         return Err(LocalError("the router closed the session".into()));
                     }
@@ -146,11 +151,18 @@ impl LocalReceiver {
                     _ => {}
                 }
             }
-            if unscheduled {
-                self.rx.wake().await?;
-            }
-            if !out.is_empty() {
+            if out.len() > had || out.len() >= most {
                 return Ok(());
+            }
+            // Only with nothing left over: the exchange swaps our queue with the router's.
+            self.rx.exchange(&mut self.notifications).await?;
+            let before = self.notifications.len();
+            self.notifications
+                .retain(|n| !matches!(n, Notification::Unschedule));
+            if self.notifications.len() < before {
+                // The router stopped filling our queue until we say we took it: we did, and what
+                // it sends next is still bounded by the window.
+                self.rx.wake().await?;
             }
         }
     }

@@ -29,6 +29,7 @@ mimamori_testkit::tests! {
     multi_thread an_argon2_device_hash_still_logs_in_and_becomes_fast;
     multi_thread repeated_failures_are_slowed_and_others_are_not;
     multi_thread a_local_session_gets_again_what_it_did_not_acknowledge;
+    multi_thread a_local_session_takes_at_most_what_it_asks_and_the_rest_before_acknowledging;
     multi_thread what_every_reader_has_read_is_released_and_an_absent_session_keeps_its_own;
 }
 
@@ -448,12 +449,35 @@ async fn take(
 ) -> Vec<mimamori_broker::local::Delivery> {
     let mut got = Vec::new();
     while got.len() < n {
-        tokio::time::timeout(WAIT, session.recv(&mut got))
+        tokio::time::timeout(WAIT, session.recv(&mut got, usize::MAX))
             .await
             .expect("in time")
             .unwrap();
     }
     got
+}
+
+/// What `session` has for us, as soon as it has `n`, asking each time for no more than `n` in all.
+async fn take_at_most(
+    session: &mut mimamori_broker::local::LocalReceiver,
+    n: usize,
+) -> Vec<mimamori_broker::local::Delivery> {
+    let mut got = Vec::new();
+    while got.len() < n {
+        tokio::time::timeout(WAIT, session.recv(&mut got, n))
+            .await
+            .expect("in time")
+            .unwrap();
+        assert!(got.len() <= n, "asked for {n}, got {}", got.len());
+    }
+    got
+}
+
+/// The deliveries' payloads, as text.
+fn payloads(d: &[mimamori_broker::local::Delivery]) -> Vec<String> {
+    d.iter()
+        .map(|d| String::from_utf8(d.payload.to_vec()).unwrap())
+        .collect()
 }
 
 /// The gateway's session in process: a batch not acknowledged when the session ended is delivered
@@ -488,11 +512,6 @@ async fn a_local_session_gets_again_what_it_did_not_acknowledge() {
         }
     });
     let first = take(&mut session, 5).await;
-    let payloads = |d: &[mimamori_broker::local::Delivery]| -> Vec<String> {
-        d.iter()
-            .map(|d| String::from_utf8(d.payload.to_vec()).unwrap())
-            .collect()
-    };
     assert_eq!(payloads(&first), ["e0", "e1", "e2", "e3", "e4"]);
     sender.close().await;
 
@@ -540,6 +559,51 @@ async fn a_local_session_gets_again_what_it_did_not_acknowledge() {
         payloads(&take(&mut session, 1).await),
         ["e5"],
         "an acknowledged batch is not delivered again"
+    );
+    r.t.finish().await;
+}
+
+/// The gateway takes half its window a batch, so that the next half is in hand while it stores
+/// the first: a session asked for at most 4 of 8 waiting messages gets exactly 4, and the other 4
+/// at the next call without having acknowledged anything; a ninth, past the window, comes once
+/// the first 4 are acknowledged.
+async fn a_local_session_takes_at_most_what_it_asks_and_the_rest_before_acknowledging() {
+    let r = running().await;
+    let pw = add_device(&r.t.store, "btn-1", device_secret_hash).await;
+    let (dev, mut dev_ev) = client(r.broker.addr, "btn-1", "btn-1", &pw);
+    let local = r.broker.local();
+    let filters = vec!["mimamori/v1/devices/+/events".to_string()];
+    let (mut session, mut sender) = local.open("mimamori-gw", &filters, 8).await.unwrap();
+    for i in 0..9 {
+        dev.publish(
+            "mimamori/v1/devices/btn-1/events",
+            QoS::AtLeastOnce,
+            false,
+            format!("e{i}"),
+        )
+        .await
+        .unwrap();
+    }
+    let mut acked = 0;
+    while acked < 9 {
+        if let Event::Incoming(Packet::PubAck(_)) = until(&mut dev_ev, |e| {
+            matches!(e, Event::Incoming(Packet::PubAck(_)))
+        })
+        .await
+        {
+            acked += 1;
+        }
+    }
+    tokio::spawn(async move { while dev_ev.poll().await.is_ok() {} });
+    let first = take_at_most(&mut session, 4).await;
+    assert_eq!(payloads(&first), ["e0", "e1", "e2", "e3"]);
+    let second = take_at_most(&mut session, 4).await;
+    assert_eq!(payloads(&second), ["e4", "e5", "e6", "e7"]);
+    sender.reply(&first, Vec::new()).await.unwrap();
+    assert_eq!(
+        payloads(&take_at_most(&mut session, 1).await),
+        ["e8"],
+        "the window moved on"
     );
     r.t.finish().await;
 }
@@ -630,11 +694,11 @@ async fn what_every_reader_has_read_is_released_and_an_absent_session_keeps_its_
     let (mut session, mut sender) = local.open("mimamori-gw", &filters, 1000).await.unwrap();
     let again = take(&mut session, EVENTS).await;
     let expected: Vec<String> = (0..EVENTS).map(|i| format!("e{i}")).collect();
-    let payloads: Vec<String> = again
-        .iter()
-        .map(|d| String::from_utf8(d.payload.to_vec()).unwrap())
-        .collect();
-    assert_eq!(payloads, expected, "every event again, in order, none lost");
+    assert_eq!(
+        payloads(&again),
+        expected,
+        "every event again, in order, none lost"
+    );
     sender.reply(&again, Vec::new()).await.unwrap();
     held_until(&r.broker, 1, |h| h == 0).await;
     r.t.finish().await;

@@ -135,9 +135,13 @@ fn options(settings: &MqttSettings, node: &BrokerAddress) -> MqttOptions {
     options
 }
 
-/// Most messages in one batch (one statement): the broker's window (the embedded broker's, and
-/// what the gateway's own session on it asks for), so that one batch can take all in flight.
-const BATCH: usize = mimamori_broker::WINDOW;
+/// Most messages in one batch: half the broker's window (the embedded broker's, and what the
+/// gateway's own session on it asks for), so that the broker has delivered the next batch while
+/// one is stored, and it is prepared meanwhile. With a batch the whole window, nothing more came
+/// before the batch was acknowledged, and the storing waited for each next batch's delivery and
+/// checks (13–26 ms a batch of 4,096 at saturation, against 45 ms storing it; issue 15).
+const BATCH: usize = mimamori_broker::WINDOW / 2;
+const _: () = assert!(2 * BATCH <= mimamori_broker::WINDOW);
 
 /// A message as the broker delivered it.
 trait Delivered: Send + 'static {
@@ -311,7 +315,7 @@ impl Sink<Publish> for TcpSink {
 impl Source<Delivery> for LocalReceiver {
     async fn next_batch(&mut self) -> Option<Vec<Delivery>> {
         let mut batch = Vec::with_capacity(BATCH);
-        match self.recv(&mut batch).await {
+        match self.recv(&mut batch, BATCH).await {
             Ok(()) => Some(batch),
             Err(e) => {
                 tracing::warn!(error = %e, "Gateway's session on the embedded broker ended; opening it again.");
@@ -368,7 +372,7 @@ pub async fn run_local(
     loop {
         let opened = tokio::select! {
             () = shutdown.cancelled() => break,
-            s = local.open(&settings.client_id, &subscriptions, BATCH) => s,
+            s = local.open(&settings.client_id, &subscriptions, mimamori_broker::WINDOW) => s,
         };
         let (receiver, sender) = match opened {
             Ok(s) => {
