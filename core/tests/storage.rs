@@ -21,6 +21,7 @@ on_both_backends!(
     partners_and_tokens,
     signals_are_stored_once_and_never_changed,
     a_batch_of_signals_is_stored_in_order_each_once,
+    duplicates_are_found_after_a_long_run_of_new_signals_and_new_ones_after_duplicates,
     signal_queries,
     alerts_dedup_lifecycle_and_timeline,
     racing_tasks_open_exactly_one_alert,
@@ -820,6 +821,74 @@ async fn a_batch_of_signals_is_stored_in_order_each_once(store: Store, _url: Str
             (s.source.clone(), s.dedup_key.clone())
         );
     }
+}
+
+/// On PostgreSQL a batch is first stored with a plain INSERT, which a key stored before makes
+/// fail, and after a duplicate the next writes skip conflicts for a while (signals.rs): whichever
+/// way a write goes, a key stored before is a duplicate of its first id, every new signal is
+/// stored once, in order, and the write after a failed attempt goes through.
+async fn duplicates_are_found_after_a_long_run_of_new_signals_and_new_ones_after_duplicates(
+    store: Store,
+    _url: String,
+) {
+    let mut seq = 0;
+    let mut new_batches = |store: Store, n: usize| {
+        let batches: Vec<Vec<NewSignal>> = (0..n)
+            .map(|_| {
+                (0..3)
+                    .map(|_| {
+                        seq += 1;
+                        emergency("button-1", seq, t0())
+                    })
+                    .collect()
+            })
+            .collect();
+        async move {
+            let mut ids = Vec::new();
+            for batch in batches {
+                for d in store.insert_signals(&batch).await.unwrap() {
+                    let SignalInsert::Stored(id) = d else {
+                        panic!("a new signal taken for a duplicate: {d:?}");
+                    };
+                    ids.push(id);
+                }
+            }
+            ids
+        }
+    };
+    // Longer than the writes that skip conflicts after a duplicate, both times.
+    let runs = 2 * mimamori_core::storage::SKIP_CONFLICTS_AFTER_A_DUPLICATE as usize;
+    let first = new_batches(store.clone(), runs).await;
+    let mut expected = first.len();
+    let mut last_id = first.last().unwrap().0;
+    for round in 0..2 {
+        let stored_before = emergency("button-1", 1 + round, t0());
+        let fresh = emergency("button-2", 1 + round, t0());
+        let done = store
+            .insert_signals(&[fresh.clone(), stored_before])
+            .await
+            .unwrap();
+        assert!(matches!(done[0], SignalInsert::Stored(_)), "{done:?}");
+        assert_eq!(
+            done[1],
+            SignalInsert::Duplicate(first[round as usize]),
+            "round {round}"
+        );
+        expected += 1;
+        let after = new_batches(store.clone(), runs).await;
+        expected += after.len();
+        assert!(done[0].id().0 > last_id && after[0] > done[0].id());
+        last_id = after.last().unwrap().0;
+    }
+    let all = store.signals_after(SignalId(0), 10_000).await.unwrap();
+    assert_eq!(all.len(), expected, "every new signal once, none twice");
+    let mut keys: Vec<_> = all
+        .iter()
+        .map(|s| (s.source.key(), s.dedup_key.clone()))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), expected);
 }
 
 async fn signals_are_stored_once_and_never_changed(store: Store, url: String) {

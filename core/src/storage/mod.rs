@@ -43,7 +43,7 @@ pub use listen::SignalListener;
 pub use outbox::Claim;
 pub use partner_access::PartnerAccess;
 pub use revocations::LoginRevocation;
-pub use signals::SignalInsert;
+pub use signals::{SKIP_CONFLICTS_AFTER_A_DUPLICATE, SignalInsert};
 pub use stream::{
     PlatformKey, StreamEntry, StreamMaker, StreamMessage, StreamPage, StreamPosition,
 };
@@ -92,6 +92,9 @@ pub struct Store {
     /// The connection the signal writes keep ([`Store::signal_writer`]), taken from the pool at
     /// the first write; `None` in a pool of fewer than [`KEEP_SIGNAL_WRITER_FROM`].
     signal_writer: Option<Arc<tokio::sync::Mutex<Option<KeptConnection>>>>,
+    /// PostgreSQL: how many more signal writes skip conflicts (`ON CONFLICT DO NOTHING`) before
+    /// a plain INSERT is tried again (`signals.rs`).
+    signal_conflicts: Arc<std::sync::atomic::AtomicU32>,
 }
 
 /// A pool connection kept out of the pool by the signal writes, and when it was last used.
@@ -293,6 +296,7 @@ impl Store {
                 .then(|| Arc::new(tokio::sync::Mutex::new(()))),
             signal_writer: (max_connections >= KEEP_SIGNAL_WRITER_FROM)
                 .then(|| Arc::new(tokio::sync::Mutex::new(None))),
+            signal_conflicts: Arc::default(),
         })
     }
 

@@ -8,6 +8,13 @@
 //! signal write takes one transaction-scoped advisory lock before its ids, so signal transactions
 //! commit one at a time, in id order; other tables are not held up. The same statement sends the
 //! notification that wakes followers in other processes (`listen.rs`).
+//!
+//! Under that lock no other signal write can run, so on PostgreSQL a batch is first stored with a
+//! plain INSERT: `ON CONFLICT DO NOTHING` inserts each row speculatively (a lock taken and a
+//! record written per row to confirm it), a third of the server's work per row. A key stored
+//! before makes the plain INSERT fail; the batch is then stored skipping conflicts, and so are the
+//! next [`SKIP_CONFLICTS_AFTER_A_DUPLICATE`] writes, so that a stream of duplicates (two gateways
+//! each receiving everything, a backlog delivered again) fails once, not batch after batch.
 
 use super::{StorageError, Store, flag, json, ms, opt_time, parsed, time};
 use crate::config::Backend;
@@ -15,6 +22,7 @@ use crate::domain::{NewSignal, Signal, SignalId, SignalKind, SignalSource, Subje
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use std::sync::atomic::Ordering;
 
 /// What storing a signal did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +43,10 @@ impl SignalInsert {
 
 /// The PostgreSQL advisory lock key that orders signal writes ("mimamori signals").
 const SIGNAL_WRITE_LOCK: i64 = 0x6d69_6d61_7369_676e;
+
+/// PostgreSQL: after a signal write met a key stored before, this many more skip conflicts before
+/// a plain INSERT is tried again; each one that meets a duplicate starts the count again.
+pub const SKIP_CONFLICTS_AFTER_A_DUPLICATE: u32 = 64;
 
 /// Most rows per INSERT statement (8 parameters each: well under both backends' limits).
 const INSERT_CHUNK: usize = 512;
@@ -59,8 +71,13 @@ fn chunks(signals: &[NewSignal]) -> impl Iterator<Item = &[NewSignal]> {
 fn insert_query(
     backend: Backend,
     signals: &[NewSignal],
+    conflicts: Conflicts,
 ) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(insert_sql(backend, signals.len())));
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(insert_sql(
+        backend,
+        signals.len(),
+        conflicts,
+    )));
     for s in signals {
         query = query
             .bind(s.source.key())
@@ -75,6 +92,15 @@ fn insert_query(
     query
 }
 
+/// What an INSERT of signals does with a key stored before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Conflicts {
+    /// Skips the row (`ON CONFLICT DO NOTHING`): it is a duplicate of the stored one.
+    Skip,
+    /// Fails the statement (PostgreSQL, under the signal lock: see the module's overview).
+    Fail,
+}
+
 /// One multi-row INSERT; ids matched back to the rows: by (source, dedup key) where there is a
 /// key, in order of insertion for rows without one (they never conflict). A row whose key was
 /// stored before (or earlier in the same batch) is a duplicate of that id.
@@ -82,8 +108,11 @@ async fn insert_chunk(
     conn: &mut sqlx::AnyConnection,
     backend: Backend,
     signals: &[NewSignal],
+    conflicts: Conflicts,
 ) -> Result<Vec<SignalInsert>, StorageError> {
-    let rows = insert_query(backend, signals).fetch_all(&mut *conn).await?;
+    let rows = insert_query(backend, signals, conflicts)
+        .fetch_all(&mut *conn)
+        .await?;
     let mut keyed = std::collections::HashMap::new();
     let mut unkeyed = Vec::new();
     for row in &rows {
@@ -130,7 +159,7 @@ async fn insert_chunk(
 /// SQLite the name of every numbered parameter (`$n`) when it binds, and SQLite finds each name
 /// by walking the list of all of them — with 8 parameters a row, binding a 100-row statement
 /// took longer than running it (13 % of the gateway's CPU at saturation, issue 15).
-fn insert_sql(backend: Backend, rows: usize) -> String {
+fn insert_sql(backend: Backend, rows: usize, conflicts: Conflicts) -> String {
     use std::fmt::Write;
     let mut sql = String::with_capacity(200 + rows * 50);
     sql.push_str(
@@ -159,8 +188,52 @@ fn insert_sql(backend: Backend, rows: usize) -> String {
             }
         }
     }
-    sql.push_str(" ON CONFLICT DO NOTHING RETURNING id, source, dedup_key");
+    if conflicts == Conflicts::Skip {
+        sql.push_str(" ON CONFLICT DO NOTHING");
+    }
+    sql.push_str(" RETURNING id, source, dedup_key");
     sql
+}
+
+/// PostgreSQL: `signals` in one transaction under the signal lock, all or none. The lock is held
+/// until commit: ids are taken and made visible in the same order. The notification goes out at
+/// commit, to followers in other processes. Both are sent with the BEGIN, in one round trip to
+/// the server (a simple query of constants). A failed statement rolls the transaction back here,
+/// so that the connection can be used again at once.
+async fn insert_in_order(
+    conn: &mut sqlx::AnyConnection,
+    signals: &[NewSignal],
+    conflicts: Conflicts,
+) -> Result<Vec<SignalInsert>, StorageError> {
+    let mut tx = sqlx::Connection::begin_with(
+        conn,
+        sqlx::AssertSqlSafe(format!(
+            "BEGIN; SELECT pg_advisory_xact_lock({SIGNAL_WRITE_LOCK}), pg_notify('{}', '')",
+            super::listen::SIGNALS_CHANNEL
+        )),
+    )
+    .await?;
+    let mut done = Vec::with_capacity(signals.len());
+    for chunk in chunks(signals) {
+        match insert_chunk(&mut tx, Backend::Postgres, chunk, conflicts).await {
+            Ok(inserted) => done.extend(inserted),
+            Err(e) => {
+                let _ = tx.rollback().await;
+                return Err(e);
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(done)
+}
+
+/// Whether two of `signals` carry the same (source, dedup key): a plain INSERT of them would fail.
+fn repeats_a_key(signals: &[NewSignal]) -> bool {
+    let mut seen = std::collections::HashSet::with_capacity(signals.len());
+    signals
+        .iter()
+        .filter_map(|s| Some((&s.source, s.dedup_key.as_deref()?)))
+        .any(|key| !seen.insert(key))
 }
 
 const SIGNAL_COLUMNS: &str =
@@ -199,28 +272,44 @@ impl Store {
             let mut done = Vec::with_capacity(signals.len());
             for chunk in chunks(signals) {
                 let _turn = self.write_turn().await;
-                done.extend(insert_chunk(conn, self.backend, chunk).await?);
+                done.extend(insert_chunk(conn, self.backend, chunk, Conflicts::Skip).await?);
             }
             writer.keep();
             return Ok(done);
         }
-        let mut done = Vec::with_capacity(signals.len());
-        // The lock is held until commit: ids are taken and made visible in the same order. The
-        // notification goes out at commit, to followers in other processes. Both are sent with
-        // the BEGIN, in one round trip to the server (a simple query of constants).
         let mut writer = self.signal_writer().await?;
-        let mut tx = sqlx::Connection::begin_with(
-            writer.connection(),
-            sqlx::AssertSqlSafe(format!(
-                "BEGIN; SELECT pg_advisory_xact_lock({SIGNAL_WRITE_LOCK}), pg_notify('{}', '')",
-                super::listen::SIGNALS_CHANNEL
-            )),
-        )
-        .await?;
-        for chunk in chunks(signals) {
-            done.extend(insert_chunk(&mut tx, self.backend, chunk).await?);
-        }
-        tx.commit().await?;
+        let conn = writer.connection();
+        let skip = self.signal_conflicts.load(Ordering::Relaxed) > 0 || repeats_a_key(signals);
+        let plain = if skip {
+            None
+        } else {
+            match insert_in_order(conn, signals, Conflicts::Fail).await {
+                Ok(done) => Some(done),
+                Err(StorageError::Database(sqlx::Error::Database(e)))
+                    if e.kind() == sqlx::error::ErrorKind::UniqueViolation =>
+                {
+                    None
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let done = match plain {
+            Some(done) => done,
+            None => {
+                let done = insert_in_order(conn, signals, Conflicts::Skip).await?;
+                if done.iter().any(|d| matches!(d, SignalInsert::Duplicate(_))) {
+                    self.signal_conflicts
+                        .store(SKIP_CONFLICTS_AFTER_A_DUPLICATE, Ordering::Relaxed);
+                } else {
+                    let _ = self.signal_conflicts.fetch_update(
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                        |n| n.checked_sub(1),
+                    );
+                }
+                done
+            }
+        };
         writer.keep();
         Ok(done)
     }
