@@ -473,6 +473,20 @@ async fn take_at_most(
     got
 }
 
+/// Events `e0`, `e1`, … (`n` of them) published by btn-1 at QoS 1, in order.
+async fn publish_events(dev: &AsyncClient, n: usize) {
+    for i in 0..n {
+        dev.publish(
+            "mimamori/v1/devices/btn-1/events",
+            QoS::AtLeastOnce,
+            false,
+            format!("e{i}"),
+        )
+        .await
+        .unwrap();
+    }
+}
+
 /// The deliveries' payloads, as text.
 fn payloads(d: &[mimamori_broker::local::Delivery]) -> Vec<String> {
     d.iter()
@@ -493,16 +507,7 @@ async fn a_local_session_gets_again_what_it_did_not_acknowledge() {
     dev.subscribe("mimamori/v1/devices/btn-1/receipts", QoS::AtLeastOnce)
         .await
         .unwrap();
-    for i in 0..5 {
-        dev.publish(
-            "mimamori/v1/devices/btn-1/events",
-            QoS::AtLeastOnce,
-            false,
-            format!("e{i}"),
-        )
-        .await
-        .unwrap();
-    }
+    publish_events(&dev, 5).await;
     let (to_test, mut receipts_rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
         while let Ok(e) = dev_ev.poll().await {
@@ -574,16 +579,7 @@ async fn a_local_session_takes_at_most_what_it_asks_and_the_rest_before_acknowle
     let local = r.broker.local();
     let filters = vec!["mimamori/v1/devices/+/events".to_string()];
     let (mut session, mut sender) = local.open("mimamori-gw", &filters, 8).await.unwrap();
-    for i in 0..9 {
-        dev.publish(
-            "mimamori/v1/devices/btn-1/events",
-            QoS::AtLeastOnce,
-            false,
-            format!("e{i}"),
-        )
-        .await
-        .unwrap();
-    }
+    publish_events(&dev, 9).await;
     let mut acked = 0;
     while acked < 9 {
         if let Event::Incoming(Packet::PubAck(_)) = until(&mut dev_ev, |e| {
@@ -651,16 +647,7 @@ async fn what_every_reader_has_read_is_released_and_an_absent_session_keeps_its_
     let filters = vec!["mimamori/v1/devices/+/events".to_string()];
     let (mut session, sender) = local.open("mimamori-gw", &filters, 1000).await.unwrap();
     const EVENTS: usize = 200;
-    for i in 0..EVENTS {
-        dev.publish(
-            "mimamori/v1/devices/btn-1/events",
-            QoS::AtLeastOnce,
-            false,
-            format!("e{i}"),
-        )
-        .await
-        .unwrap();
-    }
+    publish_events(&dev, EVENTS).await;
     assert_eq!(take(&mut session, EVENTS).await.len(), EVENTS);
     held_until(&r.broker, 1, |h| h >= EVENTS as u64).await;
     sender.close().await;
