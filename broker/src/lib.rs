@@ -142,12 +142,21 @@ impl mimamori_core::metrics::Exposition for BrokerMetrics {
 /// The embedded broker of `config` (`[broker]`, the service account of `[mqtt]` with
 /// `service_password`), logging devices, partners and integrations in against `store`: the one way
 /// the platform starts it. Must be called inside a tokio runtime: the login decisions, the
-/// security reports and the revocation feed run there.
-pub fn start_embedded(
+/// security reports and the revocation feed run there. The feed is read from where it ends before
+/// the broker listens: read by its task once started, a device that connected meanwhile and was
+/// revoked before that first read stayed connected (a test under load saw it).
+pub async fn start_embedded(
     config: &mimamori_core::config::Config,
     store: &Store,
     service_password: &str,
 ) -> Result<EmbeddedBroker, BrokerError> {
+    let head = match store.login_revocations_head().await {
+        Ok(head) => Some(head),
+        Err(e) => {
+            tracing::error!(error = %e, "Cannot read the login revocations; reading them once the broker runs.");
+            None
+        }
+    };
     let security = Arc::new(SecurityEvents::new());
     let logins = Logins::spawn(
         store.clone(),
@@ -178,7 +187,7 @@ pub fn start_embedded(
     broker.tasks.spawn(async move {
         tokio::select! {
             () = shutdown.cancelled() => {}
-            () = revocation::run(store, disconnector) => {}
+            () = revocation::run(store, disconnector, head) => {}
         }
     });
     Ok(broker)

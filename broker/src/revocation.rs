@@ -12,16 +12,20 @@ use std::time::Duration;
 /// How often the revocation feed is read: a revoked login is dropped within about this long.
 pub const POLL_EVERY: Duration = Duration::from_secs(1);
 
-/// Reads the feed from where it ends now, for the life of the broker.
-pub async fn run(store: Store, disconnector: rumqttd::Disconnector) {
-    let mut after = loop {
-        match store.login_revocations_head().await {
-            Ok(head) => break head,
-            Err(e) => {
-                tracing::error!(error = %e, "Cannot read the login revocations; retrying.");
-                tokio::time::sleep(POLL_EVERY * 5).await;
+/// Reads the feed after `head` (where it ended before the broker listened; read here, late, if
+/// that read failed), for the life of the broker.
+pub async fn run(store: Store, disconnector: rumqttd::Disconnector, head: Option<i64>) {
+    let mut after = match head {
+        Some(head) => head,
+        None => loop {
+            match store.login_revocations_head().await {
+                Ok(head) => break head,
+                Err(e) => {
+                    tracing::error!(error = %e, "Cannot read the login revocations; retrying.");
+                    tokio::time::sleep(POLL_EVERY * 5).await;
+                }
             }
-        }
+        },
     };
     let mut every = tokio::time::interval(POLL_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

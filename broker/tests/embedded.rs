@@ -48,7 +48,9 @@ async fn running() -> Running {
     config.broker.listen = "127.0.0.1:0".parse().unwrap();
     config.mqtt.username = SERVICE.into();
     let service_password = generate_device_password();
-    let broker = mimamori_broker::start_embedded(&config, &t.store, &service_password).unwrap();
+    let broker = mimamori_broker::start_embedded(&config, &t.store, &service_password)
+        .await
+        .unwrap();
     Running {
         t,
         broker,

@@ -86,6 +86,7 @@ pub async fn run(mut config: Config, mut parts: Components) -> Result<(), Failur
     let broker = if parts.broker {
         Some(
             mimamori_broker::start_embedded(&config, &store, &service_password)
+                .await
                 .map_err(|e| Failure::Other(e.into()))?,
         )
     } else {

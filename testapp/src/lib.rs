@@ -251,17 +251,21 @@ pub async fn spawn_app(store: Store, options: Options) -> TestApp {
     };
     let registry = Arc::new(Registry::fujisawa());
     // Without a broker, alert messages and reminders queue on a client nobody connects.
-    let broker = broker.then(|| {
+    let broker = if broker {
         config.broker.listen = "127.0.0.1:0".parse().unwrap();
         config.mqtt.username = platform::SERVICE_USER.into();
         let password = mimamori_core::secret::generate_device_password();
-        let started = mimamori_broker::start_embedded(&config, &store, &password).unwrap();
-        BrokerAccess {
+        let started = mimamori_broker::start_embedded(&config, &store, &password)
+            .await
+            .unwrap();
+        Some(BrokerAccess {
             addr: started.addr,
             username: config.mqtt.username.clone(),
             password,
-        }
-    });
+        })
+    } else {
+        None
+    };
     let endpoint = match &broker {
         Some(b) => MqttEndpoint::resolve(&config, Some(b.addr), b.password.clone()).unwrap(),
         None => MqttEndpoint::resolve(&config, None, "unused".into()).unwrap(),

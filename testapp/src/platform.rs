@@ -260,8 +260,9 @@ impl Platform {
         let mut local = None;
         let (addr, external) = match kind {
             BrokerKind::Embedded => {
-                let broker =
-                    mimamori_broker::start_embedded(&config, &store, &service_password).unwrap();
+                let broker = mimamori_broker::start_embedded(&config, &store, &service_password)
+                    .await
+                    .unwrap();
                 addr_tls = broker.addr_tls;
                 local = Some(broker.local());
                 (broker.addr, None)

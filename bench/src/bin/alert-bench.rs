@@ -135,8 +135,9 @@ async fn main() {
     config.broker.max_connections = 2000;
     config.mqtt.username = "mimamori-service".into();
     config.gateway.max_payload_bytes = 4096;
-    let broker =
-        mimamori_broker::start_embedded(&config, &store, &service_password).expect("broker");
+    let broker = mimamori_broker::start_embedded(&config, &store, &service_password)
+        .await
+        .expect("broker");
     let (host, port) = (broker.addr.ip().to_string(), broker.addr.port());
 
     let ingestor = Arc::new(Ingestor::new(

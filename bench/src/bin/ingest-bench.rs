@@ -248,6 +248,7 @@ async fn bench(o: &Options, dir: &Path, config: &Config, url: &str) -> Result<()
         (None, Some(cluster))
     } else {
         let broker = mimamori_broker::start_embedded(config, &store, &service_password)
+            .await
             .context("Failed to start the embedded broker")?;
         (Some(broker), None)
     };

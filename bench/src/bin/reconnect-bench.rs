@@ -180,6 +180,7 @@ async fn run(o: &Options, dir: &Path) -> Result<()> {
 
     let service_password = mimamori_core::secret::generate(32);
     let broker = mimamori_broker::start_embedded(&config, &store, &service_password)
+        .await
         .context("Failed to start the embedded broker")?;
     let bare = start_bare_rumqttd(config.broker.max_connections).await?;
     let mosquitto = Mosquitto::start(dir, "").await?;
