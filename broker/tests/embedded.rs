@@ -444,33 +444,19 @@ async fn repeated_failures_are_slowed_and_others_are_not() {
 
 mimamori_testkit::main!();
 
-/// At least `n` deliveries of `session`.
+/// At least `n` deliveries of `session`, asking each time for no more than `most` in all.
 async fn take(
     session: &mut mimamori_broker::local::LocalReceiver,
     n: usize,
+    most: usize,
 ) -> Vec<mimamori_broker::local::Delivery> {
     let mut got = Vec::new();
     while got.len() < n {
-        tokio::time::timeout(WAIT, session.recv(&mut got, usize::MAX))
+        tokio::time::timeout(WAIT, session.recv(&mut got, most))
             .await
             .expect("in time")
             .unwrap();
-    }
-    got
-}
-
-/// What `session` has for us, as soon as it has `n`, asking each time for no more than `n` in all.
-async fn take_at_most(
-    session: &mut mimamori_broker::local::LocalReceiver,
-    n: usize,
-) -> Vec<mimamori_broker::local::Delivery> {
-    let mut got = Vec::new();
-    while got.len() < n {
-        tokio::time::timeout(WAIT, session.recv(&mut got, n))
-            .await
-            .expect("in time")
-            .unwrap();
-        assert!(got.len() <= n, "asked for {n}, got {}", got.len());
+        assert!(got.len() <= most, "asked for {most}, got {}", got.len());
     }
     got
 }
@@ -518,12 +504,12 @@ async fn a_local_session_gets_again_what_it_did_not_acknowledge() {
             }
         }
     });
-    let first = take(&mut session, 5).await;
+    let first = take(&mut session, 5, usize::MAX).await;
     assert_eq!(payloads(&first), ["e0", "e1", "e2", "e3", "e4"]);
     sender.close().await;
 
     let (mut session, mut sender) = local.open("mimamori-gw", &filters, 1000).await.unwrap();
-    let again = take(&mut session, 5).await;
+    let again = take(&mut session, 5, usize::MAX).await;
     assert_eq!(
         payloads(&again),
         ["e0", "e1", "e2", "e3", "e4"],
@@ -563,7 +549,7 @@ async fn a_local_session_gets_again_what_it_did_not_acknowledge() {
     .await
     .unwrap();
     assert_eq!(
-        payloads(&take(&mut session, 1).await),
+        payloads(&take(&mut session, 1, usize::MAX).await),
         ["e5"],
         "an acknowledged batch is not delivered again"
     );
@@ -582,24 +568,20 @@ async fn a_local_session_takes_at_most_what_it_asks_and_the_rest_before_acknowle
     let filters = vec!["mimamori/v1/devices/+/events".to_string()];
     let (mut session, mut sender) = local.open("mimamori-gw", &filters, 8).await.unwrap();
     publish_events(&dev, 9).await;
-    let mut acked = 0;
-    while acked < 9 {
-        if let Event::Incoming(Packet::PubAck(_)) = until(&mut dev_ev, |e| {
+    for _ in 0..9 {
+        until(&mut dev_ev, |e| {
             matches!(e, Event::Incoming(Packet::PubAck(_)))
         })
-        .await
-        {
-            acked += 1;
-        }
+        .await;
     }
     tokio::spawn(async move { while dev_ev.poll().await.is_ok() {} });
-    let first = take_at_most(&mut session, 4).await;
+    let first = take(&mut session, 4, 4).await;
     assert_eq!(payloads(&first), ["e0", "e1", "e2", "e3"]);
-    let second = take_at_most(&mut session, 4).await;
+    let second = take(&mut session, 4, 4).await;
     assert_eq!(payloads(&second), ["e4", "e5", "e6", "e7"]);
     sender.reply(&first, Vec::new()).await.unwrap();
     assert_eq!(
-        payloads(&take_at_most(&mut session, 1).await),
+        payloads(&take(&mut session, 1, 1).await),
         ["e8"],
         "the window moved on"
     );
@@ -650,7 +632,7 @@ async fn what_every_reader_has_read_is_released_and_an_absent_session_keeps_its_
     let (mut session, sender) = local.open("mimamori-gw", &filters, 1000).await.unwrap();
     const EVENTS: usize = 200;
     publish_events(&dev, EVENTS).await;
-    assert_eq!(take(&mut session, EVENTS).await.len(), EVENTS);
+    assert_eq!(take(&mut session, EVENTS, usize::MAX).await.len(), EVENTS);
     held_until(&r.broker, 1, |h| h >= EVENTS as u64).await;
     sender.close().await;
 
@@ -664,15 +646,11 @@ async fn what_every_reader_has_read_is_released_and_an_absent_session_keeps_its_
         })
         .collect();
     svc.reply(&[], receipts).await.unwrap();
-    let mut read = 0;
-    while read < 50 {
-        if let Event::Incoming(Packet::Publish(_)) = until(&mut reader_ev, |e| {
+    for _ in 0..50 {
+        until(&mut reader_ev, |e| {
             matches!(e, Event::Incoming(Packet::Publish(_)))
         })
-        .await
-        {
-            read += 1;
-        }
+        .await;
     }
     let held = held_until(&r.broker, 2, |h| h <= EVENTS as u64).await;
     assert_eq!(
@@ -681,7 +659,7 @@ async fn what_every_reader_has_read_is_released_and_an_absent_session_keeps_its_
     );
 
     let (mut session, mut sender) = local.open("mimamori-gw", &filters, 1000).await.unwrap();
-    let again = take(&mut session, EVENTS).await;
+    let again = take(&mut session, EVENTS, usize::MAX).await;
     let expected: Vec<String> = (0..EVENTS).map(|i| format!("e{i}")).collect();
     assert_eq!(
         payloads(&again),
