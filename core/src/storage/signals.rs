@@ -280,36 +280,27 @@ impl Store {
         let mut writer = self.signal_writer().await?;
         let conn = writer.connection();
         let skip = self.signal_conflicts.load(Ordering::Relaxed) > 0 || repeats_a_key(signals);
-        let plain = if skip {
-            None
-        } else {
+        if !skip {
             match insert_in_order(conn, signals, Conflicts::Fail).await {
-                Ok(done) => Some(done),
-                Err(StorageError::Database(sqlx::Error::Database(e)))
-                    if e.kind() == sqlx::error::ErrorKind::UniqueViolation =>
-                {
-                    None
+                Ok(done) => {
+                    writer.keep();
+                    return Ok(done);
                 }
+                // A key stored before: rolled back, stored again below skipping conflicts.
+                Err(StorageError::Database(sqlx::Error::Database(e)))
+                    if e.kind() == sqlx::error::ErrorKind::UniqueViolation => {}
                 Err(e) => return Err(e),
             }
-        };
-        let done = match plain {
-            Some(done) => done,
-            None => {
-                let done = insert_in_order(conn, signals, Conflicts::Skip).await?;
-                if done.iter().any(|d| matches!(d, SignalInsert::Duplicate(_))) {
-                    self.signal_conflicts
-                        .store(SKIP_CONFLICTS_AFTER_A_DUPLICATE, Ordering::Relaxed);
-                } else {
-                    let _ = self.signal_conflicts.fetch_update(
-                        Ordering::Relaxed,
-                        Ordering::Relaxed,
-                        |n| n.checked_sub(1),
-                    );
-                }
-                done
-            }
-        };
+        }
+        let done = insert_in_order(conn, signals, Conflicts::Skip).await?;
+        if done.iter().any(|d| matches!(d, SignalInsert::Duplicate(_))) {
+            self.signal_conflicts
+                .store(SKIP_CONFLICTS_AFTER_A_DUPLICATE, Ordering::Relaxed);
+        } else {
+            let _ = self
+                .signal_conflicts
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        }
         writer.keep();
         Ok(done)
     }
