@@ -25,6 +25,7 @@ on_both_backends!(
     signal_queries,
     alerts_dedup_lifecycle_and_timeline,
     racing_tasks_open_exactly_one_alert,
+    evidence_racing_a_resolution_joins_an_open_alert_or_opens_a_new_one,
     the_database_itself_refuses_a_second_open_alert,
     alert_lists_filter_by_district_state_kind_and_triage,
     outbox_claims_retries_and_leases,
@@ -1192,6 +1193,105 @@ async fn racing_tasks_open_exactly_one_alert(store: Store, _url: String) {
     );
 }
 
+/// Presses that come while a responder resolves the alert they belong to: each joins the open
+/// alert or opens the next one, never the resolved one, and none is lost or counted twice.
+async fn evidence_racing_a_resolution_joins_an_open_alert_or_opens_a_new_one(
+    store: Store,
+    _url: String,
+) {
+    const PRESSES: i64 = 24;
+    let sato = Actor("responder:p-sato".into());
+    let presses: Vec<_> = (0..PRESSES)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let at = t0() + Duration::seconds(i);
+                store
+                    .open_alert(&new_alert("resident:r-race", AlertKind::Emergency, at), &[])
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let resolver = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut resolved = 0;
+            for _ in 0..200 {
+                let open = store
+                    .find_open_alert(
+                        &Subject::parse_key("resident:r-race").unwrap(),
+                        AlertKind::Emergency,
+                    )
+                    .await
+                    .unwrap();
+                if let Some(open) = open
+                    && let ResolveResult::Resolved(_) = store
+                        .resolve_alert(open.id, &sato, Outcome::Safe, None, &[], t0())
+                        .await
+                        .unwrap()
+                {
+                    resolved += 1;
+                }
+                tokio::task::yield_now().await;
+            }
+            resolved
+        })
+    };
+    let mut opened = Vec::new();
+    for p in presses {
+        opened.push(p.await.unwrap());
+    }
+    let resolved = resolver.await.unwrap();
+    // Each press came back on an alert that was not resolved when its transaction ended.
+    for o in &opened {
+        assert_ne!(o.alert.state, AlertState::Resolved, "{o:?}");
+    }
+    let alerts: Vec<_> = store
+        .list_alerts(&AlertFilter {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // Every press counted once, over the alerts it opened and joined.
+    assert_eq!(
+        alerts.iter().map(|a| a.evidence_count).sum::<i64>(),
+        PRESSES
+    );
+    assert_eq!(
+        alerts.len(),
+        opened.iter().filter(|o| o.created).count(),
+        "{resolved} resolved"
+    );
+    // Nothing joined an alert after it was resolved.
+    for a in &alerts {
+        let kinds: Vec<_> = store
+            .alert_timeline(a.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.kind)
+            .filter(|k| {
+                matches!(
+                    k,
+                    AlertEventKind::Created | AlertEventKind::Joined | AlertEventKind::Resolved
+                )
+            })
+            .collect();
+        let resolved_at = kinds.iter().position(|k| *k == AlertEventKind::Resolved);
+        assert!(
+            resolved_at.is_none_or(|r| r == kinds.len() - 1),
+            "evidence after the resolution: {kinds:?}"
+        );
+        assert_eq!(kinds[0], AlertEventKind::Created);
+        assert_eq!(
+            kinds.len() as i64 - i64::from(resolved_at.is_some()),
+            a.evidence_count
+        );
+    }
+}
+
 async fn the_database_itself_refuses_a_second_open_alert(store: Store, url: String) {
     store
         .open_alert(&new_alert("resident:r-1", AlertKind::Emergency, t0()), &[])
@@ -1406,19 +1506,45 @@ async fn notifications_written_claimed_are_held_until_their_lease_ends(store: St
         .open_routed_alert(
             &new_alert("resident:r-1", AlertKind::Emergency, t0()),
             &Routed::default(),
-            &[webhook(t0()), mqtt, later],
+            &[
+                webhook(t0()),
+                mqtt,
+                later,
+                NewNotification {
+                    target: "http://127.0.0.1/second".into(),
+                    ..webhook(t0())
+                },
+            ],
             Some(&claim),
         )
         .await
         .unwrap();
-    // Only the row of the claimed channel that is due now comes back claimed.
+    // Only the rows of the claimed channel that are due now come back claimed, in order.
     assert_eq!(
         opened
             .claimed
             .iter()
-            .map(|n| (n.channel, n.status, n.attempts, n.claimed_by.as_deref()))
+            .map(|n| (
+                n.target.as_str(),
+                n.status,
+                n.attempts,
+                n.claimed_by.as_deref()
+            ))
             .collect::<Vec<_>>(),
-        [(Channel::Webhook, NotificationStatus::Sending, 1, Some("w1"))]
+        [
+            (
+                "http://127.0.0.1/hook",
+                NotificationStatus::Sending,
+                1,
+                Some("w1")
+            ),
+            (
+                "http://127.0.0.1/second",
+                NotificationStatus::Sending,
+                1,
+                Some("w1")
+            )
+        ]
     );
     assert_eq!(opened.alert.evidence_count, 1);
     // Another worker gets the unclaimed row, not the claimed one…

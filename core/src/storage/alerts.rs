@@ -91,88 +91,68 @@ impl Store {
         notify: &[NewNotification],
         claim: Option<&super::Claim>,
     ) -> Result<OpenedAlert, StorageError> {
-        // A retry is needed only if the open alert is resolved between our two statements.
-        for _ in 0..5 {
-            let (mut tx, _turn) = self.begin_write().await?;
-            let inserted = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "INSERT INTO alerts (subject, kind, state, severity, district_id, summary, detail, opened_at, last_evidence_at, evidence_count, team_id, escalation_step, next_escalation_at)
-                 VALUES ($1, $2, 'open', $3, $4, $5, $6, $7, $7, 1, $8, 0, $9) ON CONFLICT DO NOTHING RETURNING {ALERT_COLUMNS}"
-            )))
-            .bind(new.subject.key())
-            .bind(new.kind.as_str())
-            .bind(new.severity.as_str())
-            .bind(new.district.as_ref().map(DistrictId::as_str))
-            .bind(&new.summary)
-            .bind(new.detail.to_string())
-            .bind(ms(new.at))
-            .bind(routed.team.as_ref().map(TeamId::as_str))
-            .bind(routed.escalate_at.map(ms))
-            .fetch_optional(&mut *tx)
-            .await?;
-            // The row as this transaction leaves it: no read after the commit.
-            let (row, created) = match inserted {
-                Some(row) => (row, true),
-                None => {
-                    let joined = sqlx::query(sqlx::AssertSqlSafe(format!(
-                        "UPDATE alerts SET evidence_count = evidence_count + 1, last_evidence_at = $1
-                         WHERE subject = $2 AND kind = $3 AND state <> 'resolved' RETURNING {ALERT_COLUMNS}"
-                    )))
-                    .bind(ms(new.at))
-                    .bind(new.subject.key())
-                    .bind(new.kind.as_str())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    match joined {
-                        Some(row) => (row, false),
-                        None => {
-                            tx.rollback().await?;
-                            continue;
-                        }
-                    }
-                }
-            };
-            let alert = alert_from(&row)?;
-            let kind = if created {
-                AlertEventKind::Created
-            } else {
-                AlertEventKind::Joined
-            };
-            insert_event(&mut tx, alert.id, kind, None, &new.detail, new.at).await?;
-            if let Some(cursor) = &routed.cursor {
-                super::watch::save_cursor(&mut tx, cursor, new.at).await?;
-            }
-            let claimed =
-                super::outbox::insert_notifications(&mut tx, alert.id, notify, new.at, claim)
-                    .await?;
-            // Last, so that the stream's lock is held only until the commit that follows.
-            if let Some(make) = claim.and_then(|c| c.stream.as_ref()) {
-                let mut first = created;
-                for n in claimed.iter().filter(|n| n.channel == Channel::Mqtt) {
-                    let seq = super::stream::next_seq(&mut tx).await?;
-                    super::stream::append_in(
-                        &mut tx,
-                        seq,
-                        n.id,
-                        &alert,
-                        first.then_some(true),
-                        new.at,
-                        |alert, position| make(n, alert, position),
-                    )
-                    .await?;
-                    first = false;
-                }
-            }
-            tx.commit().await?;
-            return Ok(OpenedAlert {
-                alert,
-                created,
-                claimed,
-            });
-        }
-        Err(StorageError::Conflict(format!(
-            "alert for {} ({}) kept changing while being opened",
-            new.subject, new.kind
+        let (mut tx, _turn) = self.begin_write().await?;
+        // One statement opens the alert or joins the open one: the conflict is on the partial
+        // unique index of open alerts, so a resolved alert of the same subject and kind is left
+        // alone and a new one opened. On PostgreSQL the insert-or-update is atomic, even against
+        // a responder resolving the open alert at that moment. A new row has one piece of
+        // evidence and a joined one at least two: that tells which it was.
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO alerts (subject, kind, state, severity, district_id, summary, detail, opened_at, last_evidence_at, evidence_count, team_id, escalation_step, next_escalation_at)
+             VALUES ($1, $2, 'open', $3, $4, $5, $6, $7, $7, 1, $8, 0, $9)
+             ON CONFLICT (subject, kind) WHERE state <> 'resolved'
+             DO UPDATE SET evidence_count = alerts.evidence_count + 1, last_evidence_at = excluded.last_evidence_at
+             RETURNING {ALERT_COLUMNS}"
         )))
+        .bind(new.subject.key())
+        .bind(new.kind.as_str())
+        .bind(new.severity.as_str())
+        .bind(new.district.as_ref().map(DistrictId::as_str))
+        .bind(&new.summary)
+        .bind(new.detail.to_string())
+        .bind(ms(new.at))
+        .bind(routed.team.as_ref().map(TeamId::as_str))
+        .bind(routed.escalate_at.map(ms))
+        .fetch_one(&mut *tx)
+        .await?;
+        // The row as this transaction leaves it: no read after the commit.
+        let alert = alert_from(&row)?;
+        let created = alert.evidence_count == 1;
+        let kind = if created {
+            AlertEventKind::Created
+        } else {
+            AlertEventKind::Joined
+        };
+        insert_event(&mut tx, alert.id, kind, None, &new.detail, new.at).await?;
+        if let Some(cursor) = &routed.cursor {
+            super::watch::save_cursor(&mut tx, cursor, new.at).await?;
+        }
+        let claimed =
+            super::outbox::insert_notifications(&mut tx, alert.id, notify, new.at, claim).await?;
+        // Last, so that the stream's lock is held only until the commit that follows.
+        if let Some(make) = claim.and_then(|c| c.stream.as_ref()) {
+            let mut first = created;
+            for n in claimed.iter().filter(|n| n.channel == Channel::Mqtt) {
+                let seq = super::stream::next_seq(&mut tx).await?;
+                super::stream::append_in(
+                    &mut tx,
+                    seq,
+                    n.id,
+                    &alert,
+                    first.then_some(true),
+                    new.at,
+                    |alert, position| make(n, alert, position),
+                )
+                .await?;
+                first = false;
+            }
+        }
+        tx.commit().await?;
+        Ok(OpenedAlert {
+            alert,
+            created,
+            claimed,
+        })
     }
 
     pub async fn get_alert(&self, id: AlertId) -> Result<Alert, StorageError> {

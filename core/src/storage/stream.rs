@@ -287,29 +287,41 @@ pub(super) async fn append_in(
     // it in a plan made for any value (PostgreSQL's generic plan, after five runs): PostgreSQL
     // walked the stream back from its end to a quiet district's last message, 66 ms at 300,000
     // messages, growing with the stream, inside the stream's lock.
-    let prev = match district {
-        Some(d) => sqlx::query(
-            "SELECT COALESCE(MAX(seq), 0) AS prev FROM alert_stream WHERE district_id = $1",
-        )
-        .bind(d),
-        None => sqlx::query(
-            "SELECT COALESCE(MAX(seq), 0) AS prev FROM alert_stream WHERE district_id IS NULL",
-        ),
+    // Whether the alert had a message in the stream before, when the caller does not know, is
+    // asked in the same statement (through the alert's notifications: both lookups indexed): one
+    // round trip inside the stream's lock, not two.
+    let sql = match (district.is_some(), first_of_alert.is_some()) {
+        (true, true) => {
+            "SELECT COALESCE(MAX(seq), 0) AS prev FROM alert_stream WHERE district_id = $1"
+        }
+        (false, true) => {
+            "SELECT COALESCE(MAX(seq), 0) AS prev FROM alert_stream WHERE district_id IS NULL"
+        }
+        (true, false) => {
+            "SELECT (SELECT COALESCE(MAX(seq), 0) FROM alert_stream WHERE district_id = $1) AS prev,
+                    CAST(CASE WHEN EXISTS (SELECT 1 FROM notifications n WHERE n.alert_id = $2 AND n.id <> $3
+                        AND EXISTS (SELECT 1 FROM alert_stream s WHERE s.notification_id = n.id))
+                    THEN 1 ELSE 0 END AS BIGINT) AS seen"
+        }
+        (false, false) => {
+            "SELECT (SELECT COALESCE(MAX(seq), 0) FROM alert_stream WHERE district_id IS NULL) AS prev,
+                    CAST(CASE WHEN EXISTS (SELECT 1 FROM notifications n WHERE n.alert_id = $1 AND n.id <> $2
+                        AND EXISTS (SELECT 1 FROM alert_stream s WHERE s.notification_id = n.id))
+                    THEN 1 ELSE 0 END AS BIGINT) AS seen"
+        }
     };
-    let district_prev: i64 = prev.fetch_one(&mut **tx).await?.try_get("prev")?;
+    let mut query = sqlx::query(sql);
+    if let Some(d) = district {
+        query = query.bind(d);
+    }
+    if first_of_alert.is_none() {
+        query = query.bind(alert.id.0).bind(notification);
+    }
+    let row = query.fetch_one(&mut **tx).await?;
+    let district_prev: i64 = row.try_get("prev")?;
     let first_of_alert = match first_of_alert {
         Some(known) => known,
-        // Through the alert's notifications: both lookups are indexed.
-        None => sqlx::query(
-            "SELECT 1 AS one FROM notifications n WHERE n.alert_id = $1 AND n.id <> $2
-               AND EXISTS (SELECT 1 FROM alert_stream s WHERE s.notification_id = n.id)
-             LIMIT 1",
-        )
-        .bind(alert.id.0)
-        .bind(notification)
-        .fetch_optional(&mut **tx)
-        .await?
-        .is_none(),
+        None => !super::flag(&row, "seen")?,
     };
     let made = make(
         alert,
