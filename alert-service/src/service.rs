@@ -571,7 +571,7 @@ impl AlertService {
                     .open_routed_alert(new, &routed, &notify, claim.as_ref())
                     .await?;
                 if let Some(outbox) = &self.outbox {
-                    outbox.hand(opened.claimed, &opened.alert);
+                    outbox.hand(&opened);
                 }
                 tracing::info!(
                     alert_id = %opened.alert.id,

@@ -13,6 +13,7 @@ use mimamori_core::storage::{AlertFilter, Store};
 use mimamori_testapp::home::press;
 use mimamori_testapp::webhook::receiver;
 use mimamori_testapp::{Options, TestApp, home, jst, people, spawn_app};
+use std::future::Future;
 use std::sync::Arc;
 
 on_both_backends!(
@@ -21,6 +22,7 @@ on_both_backends!(
     a_permanently_failing_receiver_is_flagged_and_escalation_goes_on,
     a_checkin_reminder_goes_to_the_residents_own_button_signed,
     an_emergency_is_handed_to_the_running_outbox_and_sent_once,
+    a_handed_alert_message_goes_out_as_its_transaction_numbered_it,
     a_handed_over_notification_is_sent_once_when_its_worker_dies,
     a_stopping_worker_gives_back_what_it_had_not_sent,
 );
@@ -306,6 +308,125 @@ async fn an_emergency_is_handed_to_the_running_outbox_and_sent_once(store: Store
     );
     assert_eq!(hook.got.lock().unwrap().len(), 1);
     assert_eq!(hook.got.lock().unwrap()[0].2["event"], "created");
+}
+
+/// What the MQTT channel was asked to send: stream messages it was handed, and rows it had to
+/// find (or number) in the stream itself.
+#[derive(Default)]
+struct Published {
+    handed: std::sync::Mutex<Vec<mimamori_core::storage::StreamEntry>>,
+    looked_up: std::sync::Mutex<Vec<i64>>,
+}
+
+/// The MQTT channel's numbering, recording how each row reached it.
+struct RecordingPublisher {
+    stream: mimamori_alerts::notify::stream::AlertStream,
+    published: Arc<Published>,
+}
+
+impl mimamori_alerts::notify::Sender for RecordingPublisher {
+    fn send<'a>(
+        &'a self,
+        n: &'a Notification,
+        _alert: &'a Alert,
+    ) -> std::pin::Pin<
+        Box<dyn Future<Output = Result<(), mimamori_alerts::notify::SendError>> + Send + 'a>,
+    > {
+        Box::pin(async move {
+            self.stream.message_for(n).await.unwrap();
+            self.published.looked_up.lock().unwrap().push(n.id);
+            Ok(())
+        })
+    }
+
+    fn send_numbered<'a>(
+        &'a self,
+        _n: &'a Notification,
+        _alert: &'a Alert,
+        entry: &'a mimamori_core::storage::StreamEntry,
+    ) -> std::pin::Pin<
+        Box<dyn Future<Output = Result<(), mimamori_alerts::notify::SendError>> + Send + 'a>,
+    > {
+        self.published.handed.lock().unwrap().push(entry.clone());
+        Box::pin(async { Ok(()) })
+    }
+
+    fn stream(&self) -> Option<mimamori_core::storage::StreamMaker> {
+        Some(self.stream.maker())
+    }
+}
+
+/// The alert's message on MQTT is numbered and signed in the alert's own transaction; handed
+/// over with its row, it is published as committed, with no read of the stream in between
+/// (a round trip to PostgreSQL on every alert's way out). A row that is not handed over — here
+/// the second press's, sent by a worker of another process once the lease ran out — is found in
+/// the stream as before.
+async fn a_handed_alert_message_goes_out_as_its_transaction_numbered_it(
+    store: Store,
+    _url: String,
+) {
+    let clock = ManualClock::new(jst("2026-12-01T09:00:00"));
+    let resident = home::resident_with_button(&store, clock.now()).await;
+    let published = Arc::new(Published::default());
+    let outbox = |worker: &str| {
+        let store = store.clone();
+        let clock = clock.clone();
+        let published = published.clone();
+        let worker = worker.to_string();
+        async move {
+            let stream = mimamori_alerts::notify::stream::AlertStream::from_store(
+                store.clone(),
+                Arc::new(clock.clone()),
+            )
+            .await
+            .unwrap();
+            Outbox::new(store, Arc::new(clock), &worker).with_sender(
+                Channel::Mqtt,
+                Arc::new(RecordingPublisher { stream, published }),
+            )
+        }
+    };
+    let first = outbox("worker-1").await;
+    let targets = Targets {
+        mqtt_alerts: true,
+        ..Default::default()
+    };
+    let mut service = service(&store, &clock, targets)
+        .await
+        .with_outbox(first.handoff());
+    press(&store, &resident, 1, clock.now()).await;
+    let alert = service.tick().await.unwrap().remove(0);
+    assert!(matches!(first.step().await.unwrap(), Some(Step::Sent(_))));
+    let handed = published.handed.lock().unwrap().clone();
+    assert_eq!(handed.len(), 1);
+    let stored = store
+        .alert_stream_entry(handed[0].notification)
+        .await
+        .unwrap()
+        .expect("in the stream");
+    assert_eq!(handed[0], stored, "published byte for byte as committed");
+    assert_eq!(stored.alert, alert.id);
+    assert!(published.looked_up.lock().unwrap().is_empty());
+
+    // The second press's row, handed to a worker that died: another process sends it once the
+    // lease has run out, from the stream.
+    let dead = outbox("worker-1").await;
+    let mut service = service.with_outbox(dead.handoff());
+    clock.advance(Duration::seconds(2));
+    press(&store, &resident, 2, clock.now()).await;
+    service.tick().await.unwrap();
+    clock.advance(dead.lease + Duration::seconds(1));
+    let other = outbox("worker-2").await;
+    assert!(matches!(drain(&other).await[..], [Step::Sent(_)]));
+    let looked_up = published.looked_up.lock().unwrap().clone();
+    assert_eq!(looked_up.len(), 1);
+    let second = store
+        .alert_stream_entry(looked_up[0])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(second.seq, stored.seq + 1);
+    assert_eq!(published.handed.lock().unwrap().len(), 1);
 }
 
 async fn a_handed_over_notification_is_sent_once_when_its_worker_dies(store: Store, _url: String) {

@@ -7,8 +7,9 @@
 //! operators as an alert of its own — while the escalation of the original alert goes on regardless.
 //!
 //! In one process, the alert service inserts the rows of the channels this outbox sends already
-//! claimed by it and hands them over with the alert as written ([`Handoff`]): a new emergency goes
-//! out without a poll, a claim or a read. The row stays the record; a handed-over row whose lease
+//! claimed by it and hands them over with the alert as written ([`Handoff`]) — and an MQTT row with
+//! the stream message numbered for it there: a new emergency goes out without a poll, a claim or a
+//! read. The row stays the record; a handed-over row whose lease
 //! ran out before its turn is left to the poll, and one whose process died is sent by any worker
 //! once its lease ends.
 //!
@@ -31,7 +32,7 @@ pub use targets::{Event, MQTT_ALERT_TOPIC, Targets, Tell, Told};
 use chrono::{DateTime, Utc};
 use mimamori_core::clock::Clock;
 use mimamori_core::domain::{Alert, AlertKind, Channel, NewAlert, Notification, Severity, Subject};
-use mimamori_core::storage::{Claim, StorageError, Store, StreamMaker};
+use mimamori_core::storage::{Claim, StorageError, Store, StreamEntry, StreamMaker};
 use rand::Rng;
 use std::collections::HashMap;
 use std::future::Future;
@@ -79,6 +80,18 @@ pub trait Sender: Send + Sync {
     /// transaction ([`Claim::stream`]).
     fn stream(&self) -> Option<StreamMaker> {
         None
+    }
+
+    /// Sends a row handed over with the stream message its alert's transaction numbered for it
+    /// (a sender with a [`Sender::stream`]): that message as it was committed, without reading
+    /// it back. Others send as [`Sender::send`] does.
+    fn send_numbered<'a>(
+        &'a self,
+        notification: &'a Notification,
+        alert: &'a Alert,
+        _entry: &'a StreamEntry,
+    ) -> Pin<Box<dyn Future<Output = Result<(), SendError>> + Send + 'a>> {
+        self.send(notification, alert)
     }
 }
 
@@ -132,8 +145,9 @@ pub fn alert_topic(alert: &Alert) -> String {
     )
 }
 
-/// A row claimed as it was written, with its alert as the same transaction left it.
-type Handed = (Notification, Alert);
+/// A row claimed as it was written, with its alert as the same transaction left it and, for an
+/// MQTT row, its stream message numbered there.
+type Handed = (Notification, Alert, Option<StreamEntry>);
 
 /// The way to hand notifications to this process's outbox as they are written (from
 /// [`Outbox::handoff`]).
@@ -158,12 +172,18 @@ impl Handoff {
         }
     }
 
-    /// Hands over rows written with [`Handoff::claim`] (after their transaction committed).
-    pub fn hand(&self, claimed: Vec<Notification>, alert: &Alert) {
-        for n in claimed {
+    /// Hands over the rows an alert's transaction wrote with [`Handoff::claim`], with the stream
+    /// messages it numbered for them (after it committed).
+    pub fn hand(&self, opened: &mimamori_core::storage::OpenedAlert) {
+        for n in &opened.claimed {
             if let Some(queue) = self.queues.get(&n.channel) {
+                let entry = opened
+                    .streamed
+                    .iter()
+                    .find(|e| e.notification == n.id)
+                    .cloned();
                 // A worker that is gone leaves the row to the lease, like a crash.
-                let _ = queue.send((n, alert.clone()));
+                let _ = queue.send((n.clone(), opened.alert.clone(), entry));
             }
         }
     }
@@ -265,7 +285,7 @@ impl Outbox {
                         stepped.push_back(h);
                     }
                 }
-                stepped.make_contiguous().sort_by_key(|(n, _)| n.id);
+                stepped.make_contiguous().sort_by_key(|(n, _, _)| n.id);
                 stepped.pop_front()
             };
             match next {
@@ -298,26 +318,33 @@ impl Outbox {
             return Ok(None);
         };
         let alert = self.store.get_alert(n.alert).await?;
-        self.deliver(n, alert).await.map(Some)
+        self.deliver(n, alert, None).await.map(Some)
     }
 
     /// Sends a row handed over as it was written, unless its lease ran out while it waited (then
     /// it is due again, and the poll sends it).
-    async fn send_handed(&self, (n, alert): Handed) -> Result<Option<Step>, StorageError> {
+    async fn send_handed(&self, (n, alert, entry): Handed) -> Result<Option<Step>, StorageError> {
         if n.claimed_until
             .is_none_or(|until| self.clock.now() >= until)
         {
             return Ok(None);
         }
-        self.deliver(n, alert).await.map(Some)
+        self.deliver(n, alert, entry).await.map(Some)
     }
 
-    /// Sends a claimed row and records the result.
-    async fn deliver(&self, n: Notification, alert: Alert) -> Result<Step, StorageError> {
-        let result = match self.senders.get(&n.channel) {
-            Some(sender) => sender.send(&n, &alert).await,
+    /// Sends a claimed row (with its stream message, when handed over with it) and records the
+    /// result.
+    async fn deliver(
+        &self,
+        n: Notification,
+        alert: Alert,
+        entry: Option<StreamEntry>,
+    ) -> Result<Step, StorageError> {
+        let result = match (self.senders.get(&n.channel), &entry) {
+            (Some(sender), Some(entry)) => sender.send_numbered(&n, &alert, entry).await,
+            (Some(sender), None) => sender.send(&n, &alert).await,
             // A channel this deployment does not run (yet): keep the row, try again later.
-            None => Err(SendError::Retry {
+            (None, _) => Err(SendError::Retry {
                 reason: format!("no sender for channel {}", n.channel),
                 after: Some(Duration::from_secs(60)),
             }),
@@ -464,7 +491,7 @@ impl Outbox {
         }
         // Rows handed over but not sent: given back, so that the next process (a restart, an
         // upgrade) sends them at once instead of when their lease ends.
-        while let Some((n, _)) = arrived.take().or_else(|| handed.try_recv().ok()) {
+        while let Some((n, _, _)) = arrived.take().or_else(|| handed.try_recv().ok()) {
             if let Err(e) = self.store.release_notification(n.id, &self.worker).await {
                 tracing::warn!(error = %e, notification_id = n.id, "Cannot give back a notification; it is sent when its lease ends.");
             }

@@ -6,7 +6,7 @@ use super::stream::AlertStream;
 use super::{SendError, Sender};
 use mimamori_core::domain::{Alert, Notification};
 use mimamori_core::endpoint::{BrokerAddress, MqttEndpoint, Nodes};
-use mimamori_core::storage::StreamMaker;
+use mimamori_core::storage::{StreamEntry, StreamMaker};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use std::future::Future;
 use std::pin::Pin;
@@ -115,6 +115,30 @@ impl Connection {
     }
 }
 
+impl AlertPublisher {
+    /// Publishes a message of the stream; its row is the record, so a failure is retried.
+    async fn publish(&self, entry: &StreamEntry) -> Result<(), SendError> {
+        if !*self.connected.borrow() {
+            return Err(SendError::Retry {
+                reason: "broker not connected".into(),
+                after: Some(Duration::from_secs(1)),
+            });
+        }
+        self.client
+            .publish(
+                entry.topic.clone(),
+                QoS::AtLeastOnce,
+                false,
+                entry.message.clone(),
+            )
+            .await
+            .map_err(|e| SendError::Retry {
+                reason: e.to_string(),
+                after: None,
+            })
+    }
+}
+
 impl Sender for AlertPublisher {
     /// Appends the message to the stream (or finds it there: numbered when its alert was written,
     /// or on an earlier try), then publishes it. The stream row is written even while the broker
@@ -130,20 +154,19 @@ impl Sender for AlertPublisher {
                 .message_for(n)
                 .await
                 .map_err(super::retry_storage)?;
-            if !*self.connected.borrow() {
-                return Err(SendError::Retry {
-                    reason: "broker not connected".into(),
-                    after: Some(Duration::from_secs(1)),
-                });
-            }
-            self.client
-                .publish(entry.topic, QoS::AtLeastOnce, false, entry.message)
-                .await
-                .map_err(|e| SendError::Retry {
-                    reason: e.to_string(),
-                    after: None,
-                })
+            self.publish(&entry).await
         })
+    }
+
+    /// Publishes the message its alert's transaction numbered: no read of the stream between
+    /// the alert and its publication.
+    fn send_numbered<'a>(
+        &'a self,
+        _n: &'a Notification,
+        _alert: &'a Alert,
+        entry: &'a StreamEntry,
+    ) -> Pin<Box<dyn Future<Output = Result<(), SendError>> + Send + 'a>> {
+        Box::pin(self.publish(entry))
     }
 
     fn stream(&self) -> Option<StreamMaker> {

@@ -20,6 +20,9 @@ pub struct OpenedAlert {
     pub created: bool,
     /// Its notifications inserted claimed by the caller's worker ([`super::Claim`]).
     pub claimed: Vec<crate::domain::Notification>,
+    /// The alert-stream messages of the claimed MQTT rows, numbered in the same transaction
+    /// ([`super::Claim::stream`]): the caller's publisher needs no read to send them.
+    pub streamed: Vec<super::StreamEntry>,
 }
 
 /// What [`Store::acknowledge_alert`] did.
@@ -130,11 +133,12 @@ impl Store {
         let claimed =
             super::outbox::insert_notifications(&mut tx, alert.id, notify, new.at, claim).await?;
         // Last, so that the stream's lock is held only until the commit that follows.
+        let mut streamed = Vec::new();
         if let Some(make) = claim.and_then(|c| c.stream.as_ref()) {
             let mut first = created;
             for n in claimed.iter().filter(|n| n.channel == Channel::Mqtt) {
                 let seq = super::stream::next_seq(&mut tx).await?;
-                super::stream::append_in(
+                let entry = super::stream::append_in(
                     &mut tx,
                     seq,
                     n.id,
@@ -144,6 +148,7 @@ impl Store {
                     |alert, position| make(n, alert, position),
                 )
                 .await?;
+                streamed.push(entry);
                 first = false;
             }
         }
@@ -152,6 +157,7 @@ impl Store {
             alert,
             created,
             claimed,
+            streamed,
         })
     }
 
