@@ -13,6 +13,7 @@ use mimamori_core::testing::{district, new_resident, t0};
 
 on_both_backends!(
     migrations_and_registry_seed_are_idempotent,
+    a_store_upgraded_to_the_key_led_dedup_index_keeps_its_signals_stored_once,
     teams_and_responders,
     residents_are_audited_on_every_read,
     import_is_all_or_nothing,
@@ -105,6 +106,66 @@ async fn migrations_and_registry_seed_are_idempotent(store: Store, _url: String)
     );
     assert_eq!(store.list_teams(None).await.unwrap().len(), 28);
     store.ping().await.unwrap();
+}
+
+/// A store from before migration 14 (its signals' dedup index led by the source) upgraded: the
+/// index is rebuilt led by the key, every signal is kept, and one stored before is still found
+/// as a duplicate.
+async fn a_store_upgraded_to_the_key_led_dedup_index_keeps_its_signals_stored_once(
+    store: Store,
+    url: String,
+) {
+    let before: Vec<_> = [("dev-001", 1), ("dev-001", 2), ("dev-002", 1)]
+        .into_iter()
+        .map(|(d, seq)| emergency(d, seq, t0()))
+        .collect();
+    let stored = store.insert_signals(&before).await.unwrap();
+    // Back to the index as it was, and the migration not yet run.
+    let raw = raw_pool(&url).await;
+    for sql in [
+        "DROP INDEX signals_dedup",
+        "CREATE UNIQUE INDEX signals_dedup ON signals(source, dedup_key) WHERE dedup_key IS NOT NULL",
+        "DELETE FROM _sqlx_migrations WHERE version = 14",
+    ] {
+        sqlx::query(sql).execute(&raw).await.unwrap();
+    }
+    store.migrate().await.unwrap();
+    use sqlx::Row;
+    let leading: String = if url.starts_with("sqlite") {
+        sqlx::query("SELECT name FROM pragma_index_info('signals_dedup') WHERE seqno = 0")
+            .fetch_one(&raw)
+            .await
+            .unwrap()
+            .get("name")
+    } else {
+        sqlx::query(
+            "SELECT a.attname::text AS name FROM pg_index i
+             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+             WHERE i.indexrelid = 'signals_dedup'::regclass",
+        )
+        .fetch_one(&raw)
+        .await
+        .unwrap()
+        .get("name")
+    };
+    assert_eq!(leading, "dedup_key");
+    assert_eq!(
+        store.signals_after(SignalId(0), 100).await.unwrap().len(),
+        3
+    );
+    // Stored before the upgrade: a duplicate of the same id; the other device's same seq and
+    // the next seq are new.
+    let again = store
+        .insert_signals(&[
+            emergency("dev-001", 2, t0()),
+            emergency("dev-002", 2, t0()),
+            emergency("dev-003", 1, t0()),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(again[0], SignalInsert::Duplicate(stored[1].id()));
+    assert!(matches!(again[1], SignalInsert::Stored(_)));
+    assert!(matches!(again[2], SignalInsert::Stored(_)));
 }
 
 async fn teams_and_responders(store: Store, _url: String) {
