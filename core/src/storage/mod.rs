@@ -466,6 +466,27 @@ pub(crate) fn json<T: serde::de::DeserializeOwned>(
     serde_json::from_str(&s).map_err(|e| StorageError::Corrupt(format!("{col}: {e}")))
 }
 
+/// Appends the rows of a multi-row `VALUES`: `rows` groups of `columns` parameters, numbered
+/// (`$1, $2, …`, both backends) or anonymous (`?`: SQLite only, where binding a numbered
+/// parameter looks its name up among all of them — `signals.rs`).
+pub(super) fn push_values(sql: &mut String, rows: usize, columns: usize, numbered: bool) {
+    use std::fmt::Write;
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 0..columns {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            if numbered {
+                let _ = write!(sql, "${}", row * columns + column + 1);
+            } else {
+                sql.push('?');
+            }
+        }
+        sql.push(')');
+    }
+}
+
 pub(crate) fn flag(row: &AnyRow, col: &str) -> Result<bool, StorageError> {
     Ok(row.try_get::<i64, _>(col)? != 0)
 }
@@ -501,4 +522,18 @@ pub(crate) fn constraint(e: sqlx::Error, what: &str) -> StorageError {
         }
     }
     StorageError::Database(e)
+}
+
+#[cfg(test)]
+mod tests {
+    /// The statement texts the drivers cache: numbered on PostgreSQL, anonymous on SQLite.
+    #[test]
+    fn values_rows_are_numbered_or_anonymous() {
+        let mut numbered = String::new();
+        super::push_values(&mut numbered, 2, 3, true);
+        assert_eq!(numbered, "($1, $2, $3), ($4, $5, $6)");
+        let mut anonymous = String::new();
+        super::push_values(&mut anonymous, 2, 3, false);
+        assert_eq!(anonymous, "(?, ?, ?), (?, ?, ?)");
+    }
 }

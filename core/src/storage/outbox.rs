@@ -231,13 +231,13 @@ pub(super) async fn insert_notifications(
             query = query
                 .bind(alert.0)
                 .bind(n.channel.as_str())
-                .bind(n.target.clone())
+                .bind(&n.target)
                 .bind(n.body.to_string())
                 .bind(if ours.is_some() { "sending" } else { "pending" })
                 .bind(i64::from(ours.is_some()))
                 .bind(ms(n.not_before))
                 .bind(ms(at))
-                .bind(ours.map(|c| c.worker.clone()))
+                .bind(ours.map(|c| c.worker.as_str()))
                 .bind(ours.map(|c| ms(c.until)));
         }
         // Only rows inserted claimed carry a worker: those are the caller's.
@@ -258,17 +258,13 @@ const NOTIFICATIONS_PER_INSERT: usize = 256;
 
 /// The INSERT of `rows` notifications, returning them.
 fn insert_notifications_sql(rows: usize) -> String {
-    let values: Vec<String> = (0..rows)
-        .map(|i| {
-            let params: Vec<String> = (1..=10).map(|p| format!("${}", i * 10 + p)).collect();
-            format!("({})", params.join(", "))
-        })
-        .collect();
-    format!(
-        "INSERT INTO notifications (alert_id, channel, target, body, status, attempts, next_attempt_at, created_at, claimed_by, claimed_until)
-         VALUES {} RETURNING {NOTIFICATION_COLUMNS}",
-        values.join(", ")
-    )
+    let mut sql = String::from(
+        "INSERT INTO notifications (alert_id, channel, target, body, status, attempts, next_attempt_at, created_at, claimed_by, claimed_until) VALUES ",
+    );
+    super::push_values(&mut sql, rows, 10, true);
+    sql.push_str(" RETURNING ");
+    sql.push_str(NOTIFICATION_COLUMNS);
+    sql
 }
 
 /// Cancels what has not gone out yet; returns how many.

@@ -160,34 +160,11 @@ async fn insert_chunk(
 /// by walking the list of all of them — with 8 parameters a row, binding a 100-row statement
 /// took longer than running it (13 % of the gateway's CPU at saturation, issue 15).
 fn insert_sql(backend: Backend, rows: usize, conflicts: Conflicts) -> String {
-    use std::fmt::Write;
     let mut sql = String::with_capacity(200 + rows * 50);
     sql.push_str(
         "INSERT INTO signals (source, dedup_key, subject, kind, body, device_time, received_at, clock_skewed) VALUES ",
     );
-    for i in 0..rows {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        match backend {
-            Backend::Sqlite => sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?)"),
-            Backend::Postgres => {
-                let n = i * 8;
-                let _ = write!(
-                    sql,
-                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                    n + 1,
-                    n + 2,
-                    n + 3,
-                    n + 4,
-                    n + 5,
-                    n + 6,
-                    n + 7,
-                    n + 8
-                );
-            }
-        }
-    }
+    super::push_values(&mut sql, rows, 8, backend == Backend::Postgres);
     if conflicts == Conflicts::Skip {
         sql.push_str(" ON CONFLICT DO NOTHING");
     }
