@@ -290,27 +290,22 @@ pub(super) async fn append_in(
     // Whether the alert had a message in the stream before, when the caller does not know, is
     // asked in the same statement (through the alert's notifications: both lookups indexed): one
     // round trip inside the stream's lock, not two.
-    let sql = match (district.is_some(), first_of_alert.is_some()) {
-        (true, true) => {
-            "SELECT COALESCE(MAX(seq), 0) AS prev FROM alert_stream WHERE district_id = $1"
-        }
-        (false, true) => {
-            "SELECT COALESCE(MAX(seq), 0) AS prev FROM alert_stream WHERE district_id IS NULL"
-        }
-        (true, false) => {
-            "SELECT (SELECT COALESCE(MAX(seq), 0) FROM alert_stream WHERE district_id = $1) AS prev,
-                    CAST(CASE WHEN EXISTS (SELECT 1 FROM notifications n WHERE n.alert_id = $2 AND n.id <> $3
-                        AND EXISTS (SELECT 1 FROM alert_stream s WHERE s.notification_id = n.id))
-                    THEN 1 ELSE 0 END AS BIGINT) AS seen"
-        }
-        (false, false) => {
-            "SELECT (SELECT COALESCE(MAX(seq), 0) FROM alert_stream WHERE district_id IS NULL) AS prev,
-                    CAST(CASE WHEN EXISTS (SELECT 1 FROM notifications n WHERE n.alert_id = $1 AND n.id <> $2
-                        AND EXISTS (SELECT 1 FROM alert_stream s WHERE s.notification_id = n.id))
-                    THEN 1 ELSE 0 END AS BIGINT) AS seen"
-        }
+    let (in_district, next) = match district {
+        Some(_) => ("= $1", 2),
+        None => ("IS NULL", 1),
     };
-    let mut query = sqlx::query(sql);
+    let mut sql = format!(
+        "SELECT (SELECT COALESCE(MAX(seq), 0) FROM alert_stream WHERE district_id {in_district}) AS prev"
+    );
+    if first_of_alert.is_none() {
+        sql.push_str(&format!(
+            ", CAST(CASE WHEN EXISTS (SELECT 1 FROM notifications n WHERE n.alert_id = ${next} AND n.id <> ${}
+                 AND EXISTS (SELECT 1 FROM alert_stream s WHERE s.notification_id = n.id))
+               THEN 1 ELSE 0 END AS BIGINT) AS seen",
+            next + 1
+        ));
+    }
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
     if let Some(d) = district {
         query = query.bind(d);
     }
