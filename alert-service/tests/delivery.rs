@@ -343,11 +343,11 @@ impl mimamori_alerts::notify::Sender for RecordingPublisher {
         &'a self,
         _n: &'a Notification,
         _alert: &'a Alert,
-        entry: &'a mimamori_core::storage::StreamEntry,
+        entry: mimamori_core::storage::StreamEntry,
     ) -> std::pin::Pin<
         Box<dyn Future<Output = Result<(), mimamori_alerts::notify::SendError>> + Send + 'a>,
     > {
-        self.published.handed.lock().unwrap().push(entry.clone());
+        self.published.handed.lock().unwrap().push(entry);
         Box::pin(async { Ok(()) })
     }
 

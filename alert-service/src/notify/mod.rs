@@ -89,7 +89,7 @@ pub trait Sender: Send + Sync {
         &'a self,
         notification: &'a Notification,
         alert: &'a Alert,
-        _entry: &'a StreamEntry,
+        _entry: StreamEntry,
     ) -> Pin<Box<dyn Future<Output = Result<(), SendError>> + Send + 'a>> {
         self.send(notification, alert)
     }
@@ -340,7 +340,7 @@ impl Outbox {
         alert: Alert,
         entry: Option<StreamEntry>,
     ) -> Result<Step, StorageError> {
-        let result = match (self.senders.get(&n.channel), &entry) {
+        let result = match (self.senders.get(&n.channel), entry) {
             (Some(sender), Some(entry)) => sender.send_numbered(&n, &alert, entry).await,
             (Some(sender), None) => sender.send(&n, &alert).await,
             // A channel this deployment does not run (yet): keep the row, try again later.

@@ -117,7 +117,7 @@ impl Connection {
 
 impl AlertPublisher {
     /// Publishes a message of the stream; its row is the record, so a failure is retried.
-    async fn publish(&self, entry: &StreamEntry) -> Result<(), SendError> {
+    async fn publish(&self, entry: StreamEntry) -> Result<(), SendError> {
         if !*self.connected.borrow() {
             return Err(SendError::Retry {
                 reason: "broker not connected".into(),
@@ -125,12 +125,7 @@ impl AlertPublisher {
             });
         }
         self.client
-            .publish(
-                entry.topic.clone(),
-                QoS::AtLeastOnce,
-                false,
-                entry.message.clone(),
-            )
+            .publish(entry.topic, QoS::AtLeastOnce, false, entry.message)
             .await
             .map_err(|e| SendError::Retry {
                 reason: e.to_string(),
@@ -154,7 +149,7 @@ impl Sender for AlertPublisher {
                 .message_for(n)
                 .await
                 .map_err(super::retry_storage)?;
-            self.publish(&entry).await
+            self.publish(entry).await
         })
     }
 
@@ -164,7 +159,7 @@ impl Sender for AlertPublisher {
         &'a self,
         _n: &'a Notification,
         _alert: &'a Alert,
-        entry: &'a StreamEntry,
+        entry: StreamEntry,
     ) -> Pin<Box<dyn Future<Output = Result<(), SendError>> + Send + 'a>> {
         Box::pin(self.publish(entry))
     }
