@@ -57,6 +57,8 @@ struct BrokerSettings {
     /// Largest payload the broker accepts; the gateway applies its own, smaller limit, so that
     /// an oversized event reaches it and is refused with a reason.
     max_payload_bytes: usize,
+    /// How long a PUBACK may wait for the receipt to go with it (`broker.ack_hold_ms`).
+    ack_hold_ms: u64,
 }
 
 /// Most QoS 1 messages sent to one connection and not yet acknowledged (rumqttd's own is 100).
@@ -177,6 +179,7 @@ pub async fn start_embedded(
         },
         max_connections: broker.max_connections,
         max_payload_bytes: 4 * config.gateway.max_payload_bytes,
+        ack_hold_ms: broker.ack_hold_ms,
     };
     let (broker, disconnector) = start(settings, logins, security.clone())?;
     let (reporter, feed, shutdown) = (security, store.clone(), broker.shutdown.clone());
@@ -218,6 +221,11 @@ fn start(
         external_auth: None,
         dynamic_filters: true,
         login: None,
+        // A device's PUBACK waits (up to this long) for the receipt of what it published, which
+        // the gateway sends once it is stored: one packet instead of two, to the device and on
+        // the broker's network thread — at 10,000 events/s the writes to devices were over half
+        // of that thread's time (issue 15, docs/BENCHMARKS.md). Everything else is sent at once.
+        ack_hold_ms: settings.ack_hold_ms,
     };
     connections.set_login_handler(move |request: rumqttd::LoginRequest| {
         let logins = logins.clone();

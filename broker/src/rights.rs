@@ -26,6 +26,8 @@ pub struct Rights {
     subscribe: Vec<String>,
     /// The platform itself: no checks.
     unrestricted: bool,
+    /// A device that is sent a receipt for each event: its PUBACKs may wait for them.
+    receipted: bool,
     events: Arc<SecurityEvents>,
 }
 
@@ -76,12 +78,19 @@ impl Rights {
             publish,
             subscribe,
             unrestricted: *login == Login::Service,
+            // Not a hub: what it relays for zigbee2mqtt gets no receipt, and a hub that waits
+            // for each PUBACK would be slowed.
+            receipted: matches!(login, Login::Device { hub: false, .. }),
             events,
         }
     }
 }
 
 impl TopicRights for Rights {
+    fn hold_acks(&self) -> bool {
+        self.receipted
+    }
+
     fn may_publish(&self, topic: &str) -> bool {
         self.unrestricted
             || (!topic.contains(['+', '#'])

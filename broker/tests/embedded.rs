@@ -31,6 +31,7 @@ mimamori_testkit::tests! {
     multi_thread a_local_session_gets_again_what_it_did_not_acknowledge;
     multi_thread a_local_session_takes_at_most_what_it_asks_and_the_rest_before_acknowledging;
     multi_thread what_every_reader_has_read_is_released_and_an_absent_session_keeps_its_own;
+    multi_thread a_devices_acknowledgement_goes_with_its_receipt_or_alone_when_none_comes;
 }
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -43,8 +44,14 @@ struct Running {
 }
 
 async fn running() -> Running {
+    running_with(|_| {}).await
+}
+
+/// A broker of the default configuration changed by `change`.
+async fn running_with(change: impl FnOnce(&mut Config)) -> Running {
     let t = TestStore::sqlite().await;
     let mut config = Config::default();
+    change(&mut config);
     config.broker.listen = "127.0.0.1:0".parse().unwrap();
     config.mqtt.username = SERVICE.into();
     let service_password = generate_device_password();
@@ -443,6 +450,127 @@ async fn repeated_failures_are_slowed_and_others_are_not() {
 }
 
 mimamori_testkit::main!();
+
+/// A QoS 1 PUBLISH of `payload` on btn-1's events topic with packet id 7, written by hand.
+fn event_publish(payload: &[u8]) -> Vec<u8> {
+    let topic = b"mimamori/v1/devices/btn-1/events";
+    let mut body = (topic.len() as u16).to_be_bytes().to_vec();
+    body.extend(topic);
+    body.extend(7u16.to_be_bytes());
+    body.extend(payload);
+    let mut packet = vec![0x32, body.len() as u8];
+    packet.extend(body);
+    packet
+}
+
+/// btn-1 connected by hand and subscribed to its receipts at QoS 0.
+async fn device_listening_for_receipts(r: &Running) -> TcpStream {
+    let pw = add_device(&r.t.store, "btn-1", device_secret_hash).await;
+    let (mut s, code) = raw_connect(
+        r.broker.addr,
+        &connect_packet("btn-1", Some(("btn-1", &pw)), 0),
+    )
+    .await;
+    assert_eq!(code, 0);
+    let topic = b"mimamori/v1/devices/btn-1/receipts";
+    let mut body = vec![0, 1];
+    body.extend((topic.len() as u16).to_be_bytes());
+    body.extend(topic);
+    body.push(0);
+    let mut subscribe = vec![0x82, body.len() as u8];
+    subscribe.extend(body);
+    s.write_all(&subscribe).await.unwrap();
+    let mut suback = [0u8; 5];
+    tokio::time::timeout(WAIT, s.read_exact(&mut suback))
+        .await
+        .expect("SUBACK in time")
+        .unwrap();
+    assert_eq!(suback, [0x90, 3, 0, 1, 0], "subscribed at QoS 0");
+    s
+}
+
+/// `broker.ack_hold_ms`: a device's PUBACK waits for the receipt its event brings and goes out
+/// with it, in order (acknowledgement, then receipt); with no receipt it goes out alone once the
+/// hold is up. The platform's own connection is acknowledged at once.
+async fn a_devices_acknowledgement_goes_with_its_receipt_or_alone_when_none_comes() {
+    let filters = vec!["mimamori/v1/devices/+/events".to_string()];
+    // Held for a minute: only the receipt can send it within the test.
+    let r = running_with(|c| c.broker.ack_hold_ms = 60_000).await;
+    let mut dev = device_listening_for_receipts(&r).await;
+    let (mut session, mut sender) = r
+        .broker
+        .local()
+        .open("mimamori-gw", &filters, 100)
+        .await
+        .unwrap();
+    dev.write_all(&event_publish(b"e0")).await.unwrap();
+    let delivered = take(&mut session, 1, usize::MAX).await;
+    assert_eq!(payloads(&delivered), ["e0"]);
+    // The broker acknowledged the event before it handed it on; the device has nothing yet.
+    let mut byte = [0u8; 1];
+    let early = tokio::time::timeout(Duration::from_millis(300), dev.read(&mut byte)).await;
+    assert!(
+        early.is_err(),
+        "the PUBACK waits for the receipt: {early:?}"
+    );
+    sender
+        .reply(
+            &delivered,
+            vec![mimamori_broker::local::Outgoing {
+                topic: "mimamori/v1/devices/btn-1/receipts".into(),
+                payload: b"r0".to_vec(),
+                at_least_once: false,
+            }],
+        )
+        .await
+        .unwrap();
+    let topic = b"mimamori/v1/devices/btn-1/receipts";
+    let mut expected = vec![0x40, 2, 0, 7, 0x30, (2 + topic.len() + 2) as u8];
+    expected.extend((topic.len() as u16).to_be_bytes());
+    expected.extend(topic);
+    expected.extend(b"r0");
+    let mut got = vec![0u8; expected.len()];
+    tokio::time::timeout(WAIT, dev.read_exact(&mut got))
+        .await
+        .expect("the PUBACK and the receipt in time")
+        .unwrap();
+    assert_eq!(got, expected, "PUBACK 7, then the receipt");
+    // The platform's own connections publish in turn and are acknowledged at once.
+    let (svc, mut svc_ev) = client(r.broker.addr, "mimamori-svc", SERVICE, &r.service_password);
+    svc.publish("mimamori/v1/alerts/a/x", QoS::AtLeastOnce, false, "a")
+        .await
+        .unwrap();
+    until(&mut svc_ev, |e| {
+        matches!(e, Event::Incoming(Packet::PubAck(_)))
+    })
+    .await;
+    r.t.finish().await;
+
+    // No receipt comes: the acknowledgement goes alone once the hold is up.
+    let r = running_with(|c| c.broker.ack_hold_ms = 200).await;
+    let mut dev = device_listening_for_receipts(&r).await;
+    let (mut session, _sender) = r
+        .broker
+        .local()
+        .open("mimamori-gw", &filters, 100)
+        .await
+        .unwrap();
+    let sent = Instant::now();
+    dev.write_all(&event_publish(b"e1")).await.unwrap();
+    assert_eq!(payloads(&take(&mut session, 1, usize::MAX).await), ["e1"]);
+    let mut puback = [0u8; 4];
+    tokio::time::timeout(WAIT, dev.read_exact(&mut puback))
+        .await
+        .expect("the PUBACK alone in time")
+        .unwrap();
+    assert_eq!(puback, [0x40, 2, 0, 7]);
+    assert!(
+        sent.elapsed() >= Duration::from_millis(200),
+        "held for the configured time: {:?}",
+        sent.elapsed()
+    );
+    r.t.finish().await;
+}
 
 /// At least `n` deliveries of `session`, asking each time for no more than `most` in all.
 async fn take(

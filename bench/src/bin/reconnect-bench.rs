@@ -288,6 +288,8 @@ async fn start_bare_rumqttd(max_connections: usize) -> Result<SocketAddr> {
             external_auth: None,
             dynamic_filters: true,
             login: None,
+            // The bare rumqttd: each acknowledgement as it comes.
+            ack_hold_ms: 0,
         },
     };
     let config = rumqttd::Config {

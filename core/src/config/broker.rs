@@ -24,7 +24,16 @@ pub struct BrokerConfig {
     pub tls_key: Option<PathBuf>,
     /// Most simultaneous connections.
     pub max_connections: usize,
+    /// How long the acknowledgement (PUBACK) of a device's QoS 1 publish may wait for the
+    /// receipt the gateway sends once it is stored, so that both go in one packet: one write
+    /// and one wake-up of the device instead of two. Anything else for the device goes at once
+    /// and takes the held acknowledgements with it. 0: each acknowledgement at once.
+    pub ack_hold_ms: u64,
 }
+
+/// The longest `ack_hold_ms`: a device waiting longer for its acknowledgement would start to
+/// send again what was already stored.
+pub const MAX_ACK_HOLD_MS: u64 = 1_000;
 
 impl Default for BrokerConfig {
     fn default() -> Self {
@@ -36,13 +45,24 @@ impl Default for BrokerConfig {
             tls_cert: None,
             tls_key: None,
             max_connections: 20_000,
+            ack_hold_ms: 20,
         }
     }
 }
 
 impl BrokerConfig {
-    /// A TLS listener needs its certificate and key, and they must be there to read.
+    /// A TLS listener needs its certificate and key, and they must be there to read; an
+    /// acknowledgement is held at most [`MAX_ACK_HOLD_MS`].
     pub(crate) fn validate(&self) -> Result<(), Invalid> {
+        if self.ack_hold_ms > MAX_ACK_HOLD_MS {
+            return Err((
+                "broker.ack_hold_ms",
+                format!(
+                    "{MAX_ACK_HOLD_MS} ミリ秒以下にしてください / must be at most {MAX_ACK_HOLD_MS} ms: \
+                     a device waiting longer would send again what was stored"
+                ),
+            ));
+        }
         if self.listen_v5.is_some() {
             return Err((
                 "broker.listen_v5",

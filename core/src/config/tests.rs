@@ -240,6 +240,21 @@ fn the_withdrawn_mqtt5_listener_is_refused_with_its_reason() {
 }
 
 #[test]
+fn an_acknowledgement_is_held_a_second_at_most() {
+    assert_eq!(load("").unwrap().broker.ack_hold_ms, 20);
+    assert_eq!(
+        load("[broker]\nack_hold_ms = 0\n")
+            .unwrap()
+            .broker
+            .ack_hold_ms,
+        0
+    );
+    let e = load("[broker]\nack_hold_ms = 5000\n").unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("broker.ack_hold_ms"), "{e}");
+    assert!(e.message.contains("at most 1000 ms"), "{e}");
+}
+
+#[test]
 fn a_tls_listener_needs_its_files() {
     let e = load("[broker]\ntls_listen = \"127.0.0.1:8883\"\n").unwrap_err();
     assert_eq!(e.key.as_deref(), Some("broker.tls_cert"), "{e}");

@@ -69,6 +69,13 @@ pub trait TopicRights: Send + Sync + fmt::Debug {
     /// Told of every refusal, to count and report it; called on the router thread, so it must
     /// not block.
     fn refused(&self, _refusal: RightsRefusal<'_>) {}
+    /// Whether the connection's PUBACKs may be held back for up to
+    /// [`ConnectionSettings::ack_hold_ms`] to go with what is sent to it next: for a client
+    /// that is answered after each publish (a receipt), not for one that waits for each PUBACK
+    /// before it publishes again.
+    fn hold_acks(&self) -> bool {
+        false
+    }
 }
 
 /// A refusal reported to [`TopicRights::refused`].
@@ -203,6 +210,12 @@ pub struct ConnectionSettings {
     /// and `external_auth` (mimamori patch).
     #[serde(skip)]
     pub login: Option<LoginHandler>,
+    /// How long a PUBACK to a connection whose rights allow it ([`TopicRights::hold_acks`]) may
+    /// be held back for a packet to travel with, e.g. the receipt its publish brings: written at
+    /// once with any other packet, or when the time is up; 0 writes each as it comes, as
+    /// upstream does (mimamori patch).
+    #[serde(default)]
+    pub ack_hold_ms: u64,
 }
 
 impl ConnectionSettings {
@@ -241,6 +254,7 @@ impl fmt::Debug for ConnectionSettings {
             .field("external_auth", &self.external_auth.is_some())
             .field("login", &self.login.is_some())
             .field("dynamic_filters", &self.dynamic_filters)
+            .field("ack_hold_ms", &self.ack_hold_ms)
             .finish()
     }
 }

@@ -134,8 +134,12 @@ impl<P: Protocol> RemoteLink<P> {
         })
     }
 
-    pub async fn start(&mut self) -> Result<(), Error> {
+    pub async fn start(&mut self, ack_hold: Duration) -> Result<(), Error> {
         self.network.set_keepalive(self.connect.keep_alive);
+        // mimamori patch: acknowledgements held back (`ConnectionSettings::ack_hold_ms`), and
+        // until when; written with the next packet that is not one, or when that time comes.
+        let mut held: VecDeque<Packet> = VecDeque::new();
+        let mut held_until: Option<time::Instant> = None;
 
         // Note:
         // Shouldn't result in bounded queue deadlocks because of blocking n/w send
@@ -168,10 +172,25 @@ impl<P: Protocol> RemoteLink<P> {
                         }
 
                     }
-                    self.network.writev(packets).await?;
+                    if !ack_hold.is_zero()
+                        && !packets.is_empty()
+                        && packets.iter().all(|p| matches!(p, Packet::PubAck(..)))
+                    {
+                        held.extend(packets);
+                        held_until.get_or_insert_with(|| time::Instant::now() + ack_hold);
+                    } else {
+                        // Held acknowledgements go first: the order of packets is kept.
+                        held.extend(packets);
+                        held_until = None;
+                        self.network.writev(std::mem::take(&mut held)).await?;
+                    }
                     if unscheduled {
                         self.link_rx.wake().await?;
                     }
+                }
+                () = time::sleep_until(held_until.unwrap_or_else(time::Instant::now)), if held_until.is_some() => {
+                    held_until = None;
+                    self.network.writev(std::mem::take(&mut held)).await?;
                 }
             }
         }
@@ -318,6 +337,7 @@ mod tests {
             external_auth: None,
             dynamic_filters: false,
             login: None,
+            ack_hold_ms: 0,
         }
     }
 

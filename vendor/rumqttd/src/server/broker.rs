@@ -614,6 +614,7 @@ async fn remote<P: Protocol>(
 
     let dynamic_filters = config.dynamic_filters;
     let max_inflight = config.max_inflight_count;
+    let ack_hold_ms = config.ack_hold_ms;
 
     let (connect_packet, rights) = match mqtt_connect(config, &mut network, peer).await {
         Ok(p) => p,
@@ -626,6 +627,12 @@ async fn remote<P: Protocol>(
             error!(error=?e, "Error while handling MQTT connect packet");
             return;
         }
+    };
+
+    // mimamori patch: how long this connection's acknowledgements may wait for company.
+    let ack_hold = match &rights {
+        Some(rights) if rights.hold_acks() => Duration::from_millis(ack_hold_ms),
+        _ => Duration::ZERO,
     };
 
     let (mut client_id, clean_session) = match &connect_packet {
@@ -688,7 +695,7 @@ async fn remote<P: Protocol>(
     let will_delay_interval = link.will_delay_interval;
     let mut send_disconnect = true;
 
-    match link.start().await {
+    match link.start(ack_hold).await {
         // Connection got closed. This shouldn't usually happen.
         Ok(_) => error!("connection-stop"),
         // No need to send a disconnect message when disconnection
