@@ -136,10 +136,13 @@ impl<P: Protocol> RemoteLink<P> {
 
     pub async fn start(&mut self, ack_hold: Duration) -> Result<(), Error> {
         self.network.set_keepalive(self.connect.keep_alive);
-        // mimamori patch: acknowledgements held back (`ConnectionSettings::ack_hold_ms`), and
-        // until when; written with the next packet that is not one, or when that time comes.
+        // mimamori patch: acknowledgements held back (`ConnectionSettings::ack_hold_ms`),
+        // written with the next packet that is not one, or when `hold` ends; it is set when the
+        // first of them is held, and armed only while there are any (one timer for the link's
+        // life, not one made at every turn of the loop).
         let mut held: VecDeque<Packet> = VecDeque::new();
-        let mut held_until: Option<time::Instant> = None;
+        let hold = time::sleep(Duration::ZERO);
+        tokio::pin!(hold);
 
         // Note:
         // Shouldn't result in bounded queue deadlocks because of blocking n/w send
@@ -176,20 +179,20 @@ impl<P: Protocol> RemoteLink<P> {
                         && !packets.is_empty()
                         && packets.iter().all(|p| matches!(p, Packet::PubAck(..)))
                     {
+                        if held.is_empty() {
+                            hold.as_mut().reset(time::Instant::now() + ack_hold);
+                        }
                         held.extend(packets);
-                        held_until.get_or_insert_with(|| time::Instant::now() + ack_hold);
                     } else {
                         // Held acknowledgements go first: the order of packets is kept.
                         held.extend(packets);
-                        held_until = None;
                         self.network.writev(std::mem::take(&mut held)).await?;
                     }
                     if unscheduled {
                         self.link_rx.wake().await?;
                     }
                 }
-                () = time::sleep_until(held_until.unwrap_or_else(time::Instant::now)), if held_until.is_some() => {
-                    held_until = None;
+                () = &mut hold, if !held.is_empty() => {
                     self.network.writev(std::mem::take(&mut held)).await?;
                 }
             }
