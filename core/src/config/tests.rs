@@ -252,6 +252,12 @@ fn an_acknowledgement_is_held_a_second_at_most() {
     let e = load("[broker]\nack_hold_ms = 5000\n").unwrap_err();
     assert_eq!(e.key.as_deref(), Some("broker.ack_hold_ms"), "{e}");
     assert!(e.message.contains("at most 1000 ms"), "{e}");
+    let e = load("[broker]\nack_hold_ms = -1\n").unwrap_err();
+    assert_eq!(
+        (e.line, e.key.as_deref()),
+        (Some(2), Some("broker.ack_hold_ms")),
+        "{e}"
+    );
 }
 
 #[test]
