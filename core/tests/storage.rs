@@ -22,6 +22,7 @@ on_both_backends!(
     partners_and_tokens,
     signals_are_stored_once_and_never_changed,
     a_batch_of_signals_is_stored_in_order_each_once,
+    a_signal_comes_back_as_it_was_written_whatever_its_text_holds,
     duplicates_are_found_after_a_long_run_of_new_signals_and_new_ones_after_duplicates,
     signal_queries,
     alerts_dedup_lifecycle_and_timeline,
@@ -883,6 +884,79 @@ async fn a_batch_of_signals_is_stored_in_order_each_once(store: Store, _url: Str
             (s.source.clone(), s.dedup_key.clone())
         );
     }
+}
+
+/// A batch goes to PostgreSQL as one JSON text (`store_signals`, migration 0015): whatever a
+/// device or a partner put in its payload and keys — quotes, backslashes, escapes, SQL, control
+/// characters, text in any script — every field comes back exactly as written, on both stores.
+async fn a_signal_comes_back_as_it_was_written_whatever_its_text_holds(store: Store, _url: String) {
+    let nasty = [
+        "\"},{\"source\":\"device:x\"}]",
+        "'); DROP TABLE signals; --",
+        "\\u0000 \\\"\\n",
+        "\u{7}\u{1b}[31m\r\n\t",
+        "見守り 🆘 \u{202e}عربى",
+        "$1::json $$ \\x00",
+    ];
+    let batch: Vec<NewSignal> = nasty
+        .iter()
+        .enumerate()
+        .map(|(i, text)| NewSignal {
+            dedup_key: Some(format!("{text}|{i}")),
+            body: serde_json::json!({
+                "note": text,
+                "nul": "a\u{0}b",
+                "nested": { "list": [text, i, null, 1.5] },
+            }),
+            device_time: (i % 2 == 0).then(t0),
+            clock_skewed: i % 3 == 0,
+            subject: (i != 4).then(|| Subject::Resident(ResidentId::parse("r-1").unwrap())),
+            ..emergency(
+                "button-9",
+                i as i64,
+                t0() + Duration::milliseconds(i as i64),
+            )
+        })
+        .collect();
+    let done = store.insert_signals(&batch).await.unwrap();
+    for (d, s) in done.iter().zip(&batch) {
+        assert!(matches!(d, SignalInsert::Stored(_)), "{d:?}");
+        let got = store.get_signal(d.id()).await.unwrap();
+        assert_eq!(
+            (
+                &got.source,
+                &got.dedup_key,
+                &got.subject,
+                got.kind,
+                &got.body,
+                got.device_time,
+                got.received_at,
+                got.clock_skewed
+            ),
+            (
+                &s.source,
+                &s.dedup_key,
+                &s.subject,
+                s.kind,
+                &s.body,
+                s.device_time,
+                s.received_at,
+                s.clock_skewed
+            )
+        );
+    }
+    // The same keys again are duplicates of the rows stored, however their text reads.
+    let again = store.insert_signals(&batch).await.unwrap();
+    assert_eq!(
+        again,
+        done.iter()
+            .map(|d| SignalInsert::Duplicate(d.id()))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        store.signals_after(SignalId(0), 100).await.unwrap().len(),
+        nasty.len()
+    );
 }
 
 /// On PostgreSQL a batch is first stored with a plain INSERT, which a key stored before makes

@@ -6,8 +6,10 @@
 //! writers (several gateways, the HTTP intake beside the gateway) can commit in the other order: a
 //! follower that had read the later id would step over the earlier one for good. There every
 //! signal write takes one transaction-scoped advisory lock before its ids, so signal transactions
-//! commit one at a time, in id order; other tables are not held up. The same statement sends the
-//! notification that wakes followers in other processes (`listen.rs`).
+//! commit one at a time, in id order; other tables are not held up. The same transaction sends the
+//! notification that wakes followers in other processes (`listen.rs`). A batch is one statement,
+//! a call of the function `store_signals` (migration 0015) with the rows as a JSON array: one
+//! round trip to the server, where BEGIN, an INSERT per run of rows and COMMIT took three to five.
 //!
 //! Under that lock no other signal write can run, so on PostgreSQL a batch is first stored with a
 //! plain INSERT: `ON CONFLICT DO NOTHING` inserts each row speculatively (a lock taken and a
@@ -41,19 +43,17 @@ impl SignalInsert {
     }
 }
 
-/// The PostgreSQL advisory lock key that orders signal writes ("mimamori signals").
-const SIGNAL_WRITE_LOCK: i64 = 0x6d69_6d61_7369_676e;
-
 /// PostgreSQL: after a signal write met a key stored before, this many more skip conflicts before
 /// a plain INSERT is tried again; each one that meets a duplicate starts the count again.
 pub const SKIP_CONFLICTS_AFTER_A_DUPLICATE: u32 = 64;
 
-/// Most rows per INSERT statement (8 parameters each: well under both backends' limits).
+/// SQLite: most rows per INSERT statement (8 parameters each: well under SQLite's limit).
 const INSERT_CHUNK: usize = 512;
 
-/// `signals` in runs of powers of two up to [`INSERT_CHUNK`] rows: ten statement texts serve every
-/// batch size, each prepared once per connection and then taken from the driver's cache. With a
-/// statement per batch size, nearly every batch parsed and planned a statement of its own.
+/// SQLite: `signals` in runs of powers of two up to [`INSERT_CHUNK`] rows: ten statement texts
+/// serve every batch size, each prepared once per connection and then taken from the driver's
+/// cache. With a statement per batch size, nearly every batch parsed and planned a statement of
+/// its own.
 fn chunks(signals: &[NewSignal]) -> impl Iterator<Item = &[NewSignal]> {
     let mut rest = signals;
     std::iter::from_fn(move || {
@@ -67,17 +67,11 @@ fn chunks(signals: &[NewSignal]) -> impl Iterator<Item = &[NewSignal]> {
     })
 }
 
-/// The query of one chunk: its INSERT with every row's values bound.
+/// SQLite: one chunk's INSERT, with every row's values bound, skipping keys stored before.
 fn insert_query(
-    backend: Backend,
     signals: &[NewSignal],
-    conflicts: Conflicts,
 ) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(insert_sql(
-        backend,
-        signals.len(),
-        conflicts,
-    )));
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(insert_sql(signals.len())));
     for s in signals {
         query = query
             .bind(s.source.key())
@@ -92,30 +86,41 @@ fn insert_query(
     query
 }
 
-/// What an INSERT of signals does with a key stored before.
+/// The INSERT of `rows` signals on SQLite. The parameters are anonymous (`?`): the driver asks
+/// SQLite the name of every numbered parameter (`$n`) when it binds, and SQLite finds each name
+/// by walking the list of all of them — with 8 parameters a row, binding a 100-row statement
+/// took longer than running it (13 % of the gateway's CPU at saturation, issue 15).
+fn insert_sql(rows: usize) -> String {
+    let mut sql = String::with_capacity(200 + rows * 50);
+    sql.push_str(
+        "INSERT INTO signals (source, dedup_key, subject, kind, body, device_time, received_at, clock_skewed) VALUES ",
+    );
+    super::push_values(&mut sql, rows, 8, false);
+    sql.push_str(" ON CONFLICT DO NOTHING RETURNING id, source, dedup_key");
+    sql
+}
+
+/// What a PostgreSQL write of signals does with a key stored before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Conflicts {
     /// Skips the row (`ON CONFLICT DO NOTHING`): it is a duplicate of the stored one.
     Skip,
-    /// Fails the statement (PostgreSQL, under the signal lock: see the module's overview).
+    /// Fails the statement (under the signal lock: see the module's overview).
     Fail,
 }
 
-/// One multi-row INSERT; ids matched back to the rows: by (source, dedup key) where there is a
-/// key, in order of insertion for rows without one (they never conflict). A row whose key was
-/// stored before (or earlier in the same batch) is a duplicate of that id.
-async fn insert_chunk(
+/// Ids matched back to `signals` from the `rows` an INSERT returned (`id, source, dedup_key`): by
+/// (source, dedup key) where there is a key, in order of insertion for rows without one (they
+/// never conflict). A row whose key was stored before (or earlier in the same batch) is a
+/// duplicate of that id.
+async fn matched(
     conn: &mut sqlx::AnyConnection,
-    backend: Backend,
     signals: &[NewSignal],
-    conflicts: Conflicts,
+    rows: &[AnyRow],
 ) -> Result<Vec<SignalInsert>, StorageError> {
-    let rows = insert_query(backend, signals, conflicts)
-        .fetch_all(&mut *conn)
-        .await?;
     let mut keyed = std::collections::HashMap::new();
     let mut unkeyed = Vec::new();
-    for row in &rows {
+    for row in rows {
         let id: i64 = row.try_get("id")?;
         match row.try_get::<Option<String>, _>("dedup_key")? {
             Some(key) => {
@@ -155,53 +160,48 @@ async fn insert_chunk(
     Ok(out)
 }
 
-/// The INSERT of `rows` signals. On SQLite the parameters are anonymous (`?`): the driver asks
-/// SQLite the name of every numbered parameter (`$n`) when it binds, and SQLite finds each name
-/// by walking the list of all of them — with 8 parameters a row, binding a 100-row statement
-/// took longer than running it (13 % of the gateway's CPU at saturation, issue 15).
-fn insert_sql(backend: Backend, rows: usize, conflicts: Conflicts) -> String {
-    let mut sql = String::with_capacity(200 + rows * 50);
-    sql.push_str(
-        "INSERT INTO signals (source, dedup_key, subject, kind, body, device_time, received_at, clock_skewed) VALUES ",
-    );
-    super::push_values(&mut sql, rows, 8, backend == Backend::Postgres);
-    if conflicts == Conflicts::Skip {
-        sql.push_str(" ON CONFLICT DO NOTHING");
-    }
-    sql.push_str(" RETURNING id, source, dedup_key");
-    sql
+/// One signal as `store_signals` reads it (PostgreSQL migration 0015).
+#[derive(serde::Serialize)]
+struct JsonSignal<'a> {
+    source: String,
+    dedup_key: Option<&'a str>,
+    subject: Option<String>,
+    kind: &'a str,
+    body: String,
+    device_time: Option<i64>,
+    received_at: i64,
+    clock_skewed: i64,
 }
 
-/// PostgreSQL: `signals` in one transaction under the signal lock, all or none. The lock is held
-/// until commit: ids are taken and made visible in the same order. The notification goes out at
-/// commit, to followers in other processes. Both are sent with the BEGIN, in one round trip to
-/// the server (a simple query of constants). A failed statement rolls the transaction back here,
-/// so that the connection can be used again at once.
+/// PostgreSQL: `signals` in one statement, one round trip, one transaction — all or none: the
+/// function `store_signals` (migration 0015) takes the signal lock before the ids, so signal
+/// transactions commit in id order, and notifies followers in other processes at commit. The
+/// rows go as one JSON array, so that one prepared statement serves every batch size.
 async fn insert_in_order(
     conn: &mut sqlx::AnyConnection,
     signals: &[NewSignal],
     conflicts: Conflicts,
 ) -> Result<Vec<SignalInsert>, StorageError> {
-    let mut tx = sqlx::Connection::begin_with(
-        conn,
-        sqlx::AssertSqlSafe(format!(
-            "BEGIN; SELECT pg_advisory_xact_lock({SIGNAL_WRITE_LOCK}), pg_notify('{}', '')",
-            super::listen::SIGNALS_CHANNEL
-        )),
-    )
-    .await?;
-    let mut done = Vec::with_capacity(signals.len());
-    for chunk in chunks(signals) {
-        match insert_chunk(&mut tx, Backend::Postgres, chunk, conflicts).await {
-            Ok(inserted) => done.extend(inserted),
-            Err(e) => {
-                let _ = tx.rollback().await;
-                return Err(e);
-            }
-        }
-    }
-    tx.commit().await?;
-    Ok(done)
+    let batch: Vec<JsonSignal> = signals
+        .iter()
+        .map(|s| JsonSignal {
+            source: s.source.key(),
+            dedup_key: s.dedup_key.as_deref(),
+            subject: s.subject.as_ref().map(Subject::key),
+            kind: s.kind.as_str(),
+            body: s.body.to_string(),
+            device_time: s.device_time.map(ms),
+            received_at: ms(s.received_at),
+            clock_skewed: s.clock_skewed as i64,
+        })
+        .collect();
+    let batch = serde_json::to_string(&batch).expect("strings and integers serialise");
+    let rows = sqlx::query("SELECT id, source, dedup_key FROM store_signals($1::json, $2)")
+        .bind(batch)
+        .bind(conflicts == Conflicts::Skip)
+        .fetch_all(&mut *conn)
+        .await?;
+    matched(conn, signals, &rows).await
 }
 
 /// Whether two of `signals` carry the same (source, dedup key): a plain INSERT of them would fail.
@@ -223,10 +223,10 @@ impl Store {
         Ok(done.remove(0))
     }
 
-    /// Stores signals, each once, in order, in a few multi-row INSERTs: a statement's round trip
-    /// costs about as much as a row, and a gateway at tens of thousands of messages a second
-    /// must not spend them one by one. On PostgreSQL all or none, in one transaction; on SQLite
-    /// statement by statement (below).
+    /// Stores signals, each once, in order, a batch at a time: a statement's round trip costs
+    /// about as much as a row, and a gateway at tens of thousands of messages a second must not
+    /// spend them one by one. On PostgreSQL all or none, in one statement; on SQLite in a few
+    /// multi-row INSERTs, statement by statement (below).
     pub async fn insert_signals(
         &self,
         signals: &[NewSignal],
@@ -249,7 +249,8 @@ impl Store {
             let mut done = Vec::with_capacity(signals.len());
             for chunk in chunks(signals) {
                 let _turn = self.write_turn().await;
-                done.extend(insert_chunk(conn, self.backend, chunk, Conflicts::Skip).await?);
+                let rows = insert_query(chunk).fetch_all(&mut *conn).await?;
+                done.extend(matched(conn, chunk, &rows).await?);
             }
             writer.keep();
             return Ok(done);
