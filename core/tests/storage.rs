@@ -850,7 +850,7 @@ async fn a_batch_of_signals_is_stored_in_order_each_once(store: Store, _url: Str
     assert_eq!(all.len(), 5, "one earlier and four new");
     assert!(store.insert_signals(&[]).await.unwrap().is_empty());
 
-    // More than one statement holds (512 rows at most): still in order, and a
+    // More than one statement holds on SQLite (512 rows at most): still in order, and a
     // key of the first statement's rows repeated in the third's is a duplicate of it.
     let big: Vec<_> = (0..1200)
         .map(|i| emergency("button-3", if i == 1100 { 100 } else { i }, t0()))
@@ -871,7 +871,8 @@ async fn a_batch_of_signals_is_stored_in_order_each_once(store: Store, _url: Str
         .collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids in batch order");
 
-    // All new, across statements of 512, 256, 128, 64, 32 and 8 rows: each id is its own signal's.
+    // All new, in statements of 512, 256, 128, 64, 32 and 8 rows on SQLite (one on PostgreSQL):
+    // each id is its own signal's.
     let fresh: Vec<_> = (0..1000)
         .map(|i| emergency(&format!("button-{}", 10 + i % 7), i, t0()))
         .collect();
