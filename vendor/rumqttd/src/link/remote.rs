@@ -183,6 +183,8 @@ impl<P: Protocol> RemoteLink<P> {
                             hold.as_mut().reset(time::Instant::now() + ack_hold);
                         }
                         held.extend(packets);
+                    } else if held.is_empty() {
+                        self.network.writev(packets).await?;
                     } else {
                         // Held acknowledgements go first: the order of packets is kept.
                         held.extend(packets);
