@@ -196,9 +196,10 @@ async fn insert_in_order(
         })
         .collect();
     let batch = serde_json::to_string(&batch).expect("strings and integers serialise");
-    let rows = sqlx::query("SELECT id, source, dedup_key FROM store_signals($1::json, $2)")
+    let rows = sqlx::query("SELECT id, source, dedup_key FROM store_signals($1::json, $2, $3)")
         .bind(batch)
         .bind(conflicts == Conflicts::Skip)
+        .bind(super::listen::SIGNALS_CHANNEL)
         .fetch_all(&mut *conn)
         .await?;
     matched(conn, signals, &rows).await
