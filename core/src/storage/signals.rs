@@ -72,16 +72,16 @@ fn insert_query(
     signals: &[NewSignal],
 ) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
     let mut query = sqlx::query(sqlx::AssertSqlSafe(insert_sql(signals.len())));
-    for s in signals {
+    for c in signals.iter().map(Columns::of) {
         query = query
-            .bind(s.source.key())
-            .bind(s.dedup_key.clone())
-            .bind(s.subject.as_ref().map(Subject::key))
-            .bind(s.kind.as_str())
-            .bind(s.body.to_string())
-            .bind(s.device_time.map(ms))
-            .bind(ms(s.received_at))
-            .bind(s.clock_skewed as i64);
+            .bind(c.source)
+            .bind(c.dedup_key.map(str::to_owned))
+            .bind(c.subject)
+            .bind(c.kind)
+            .bind(c.body)
+            .bind(c.device_time)
+            .bind(c.received_at)
+            .bind(c.clock_skewed);
     }
     query
 }
@@ -160,17 +160,33 @@ async fn matched(
     Ok(out)
 }
 
-/// One signal as `store_signals` reads it (PostgreSQL migration 0015).
+/// A signal's columns as stored: bound one by one on SQLite, one JSON object of the array
+/// `store_signals` reads on PostgreSQL (migration 0015).
 #[derive(serde::Serialize)]
-struct JsonSignal<'a> {
+struct Columns<'a> {
     source: String,
     dedup_key: Option<&'a str>,
     subject: Option<String>,
-    kind: &'a str,
+    kind: &'static str,
     body: String,
     device_time: Option<i64>,
     received_at: i64,
     clock_skewed: i64,
+}
+
+impl<'a> Columns<'a> {
+    fn of(s: &'a NewSignal) -> Self {
+        Columns {
+            source: s.source.key(),
+            dedup_key: s.dedup_key.as_deref(),
+            subject: s.subject.as_ref().map(Subject::key),
+            kind: s.kind.as_str(),
+            body: s.body.to_string(),
+            device_time: s.device_time.map(ms),
+            received_at: ms(s.received_at),
+            clock_skewed: s.clock_skewed as i64,
+        }
+    }
 }
 
 /// PostgreSQL: `signals` in one statement, one round trip, one transaction — all or none: the
@@ -182,19 +198,7 @@ async fn insert_in_order(
     signals: &[NewSignal],
     conflicts: Conflicts,
 ) -> Result<Vec<SignalInsert>, StorageError> {
-    let batch: Vec<JsonSignal> = signals
-        .iter()
-        .map(|s| JsonSignal {
-            source: s.source.key(),
-            dedup_key: s.dedup_key.as_deref(),
-            subject: s.subject.as_ref().map(Subject::key),
-            kind: s.kind.as_str(),
-            body: s.body.to_string(),
-            device_time: s.device_time.map(ms),
-            received_at: ms(s.received_at),
-            clock_skewed: s.clock_skewed as i64,
-        })
-        .collect();
+    let batch: Vec<Columns> = signals.iter().map(Columns::of).collect();
     let batch = serde_json::to_string(&batch).expect("strings and integers serialise");
     let rows = sqlx::query("SELECT id, source, dedup_key FROM store_signals($1::json, $2, $3)")
         .bind(batch)
